@@ -1,0 +1,50 @@
+//! The `Check` trait every security check implements, and the checks that ship
+//! with the gateway core. A check reads the shared [`Exchange`] view, pushes
+//! [`Finding`]s, and never writes a response: the verdict is decided in one
+//! place ([`crate::finding::decide`]). Every hook defaults to a no-op, so a
+//! check implements only the phases it needs.
+
+mod ip_access;
+mod request_limits;
+
+pub use ip_access::{IpAccessCheck, IpSet};
+pub use request_limits::RequestLimitsCheck;
+
+use http::{HeaderMap, StatusCode};
+
+use crate::exchange::Exchange;
+use crate::finding::Finding;
+
+/// The response head as checks see it.
+pub struct ResponseHead<'a> {
+    pub status: StatusCode,
+    pub headers: &'a HeaderMap,
+}
+
+/// A security check. Hooks run in the order of a request's life:
+/// request head → (request body, if any check wants it) → response head →
+/// (response body, if any check wants it).
+pub trait Check: Send + Sync + 'static {
+    /// Stable name used in findings, metrics and config (`ip_access`).
+    fn name(&self) -> &'static str;
+
+    /// Runs once the request head is parsed and routed; before any body byte is read.
+    fn on_request_head(&self, _exchange: &Exchange<'_>, _findings: &mut Vec<Finding>) {}
+
+    /// Whether this request's body must be buffered for [`Check::on_request_body`].
+    fn wants_request_body(&self, _exchange: &Exchange<'_>) -> bool {
+        false
+    }
+
+    /// Runs on the complete buffered body (only when [`Check::wants_request_body`] said so).
+    fn on_request_body(&self, _exchange: &Exchange<'_>, _findings: &mut Vec<Finding>) {}
+
+    /// Runs on the upstream's response head, before anything is sent to the client.
+    fn on_response_head(
+        &self,
+        _exchange: &Exchange<'_>,
+        _response: &ResponseHead<'_>,
+        _findings: &mut Vec<Finding>,
+    ) {
+    }
+}

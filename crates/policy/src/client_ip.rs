@@ -1,0 +1,97 @@
+//! The real client address. `X-Forwarded-For` and `Forwarded` are believed only
+//! as far as they were written by trusted proxies: walking the chain from the
+//! right (the hop nearest to us), the first address that is not a trusted proxy
+//! is the client. A spoofed left-most entry is therefore never taken.
+
+use std::net::IpAddr;
+
+use http::{HeaderMap, HeaderName};
+
+use crate::checks::IpSet;
+
+static FORWARDED: HeaderName = HeaderName::from_static("forwarded");
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+
+pub fn resolve(peer: IpAddr, headers: &HeaderMap, trusted: &IpSet) -> IpAddr {
+    if trusted.is_empty() || !trusted.contains(peer) {
+        return peer;
+    }
+    let chain: Vec<IpAddr> = if headers.contains_key(&X_FORWARDED_FOR) {
+        headers
+            .get_all(&X_FORWARDED_FOR)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(parse_node)
+            .collect()
+    } else {
+        headers
+            .get_all(&FORWARDED)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|element| {
+                element.split(';').find_map(|pair| {
+                    let (k, v) = pair.split_once('=')?;
+                    k.trim().eq_ignore_ascii_case("for").then(|| parse_node(v))?
+                })
+            })
+            .collect()
+    };
+    let mut client = peer;
+    for ip in chain.iter().rev() {
+        client = *ip;
+        if !trusted.contains(*ip) {
+            break;
+        }
+    }
+    client
+}
+
+/// Parses `1.2.3.4`, `1.2.3.4:80`, `"[2001:db8::1]:443"`, `2001:db8::1`.
+fn parse_node(text: &str) -> Option<IpAddr> {
+    let t = text.trim().trim_matches('"');
+    if let Ok(ip) = t.parse() {
+        return Some(ip);
+    }
+    if let Some(rest) = t.strip_prefix('[') {
+        return rest.split(']').next()?.parse().ok();
+    }
+    t.rsplit_once(':').and_then(|(ip, _)| ip.parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::units::Cidr;
+
+    fn trusted() -> IpSet {
+        IpSet::new(&["10.0.0.0/8".parse::<Cidr>().unwrap()])
+    }
+
+    fn h(name: &str, v: &str) -> HeaderMap {
+        let mut m = HeaderMap::new();
+        m.insert(HeaderName::from_bytes(name.as_bytes()).unwrap(), v.parse().unwrap());
+        m
+    }
+
+    #[test]
+    fn untrusted_peer_is_the_client_whatever_it_claims() {
+        let ip = resolve("8.8.8.8".parse().unwrap(), &h("x-forwarded-for", "1.1.1.1"), &trusted());
+        assert_eq!(ip.to_string(), "8.8.8.8");
+    }
+
+    #[test]
+    fn chain_is_walked_from_the_right_past_trusted_hops() {
+        let headers = h("x-forwarded-for", "6.6.6.6, 203.0.113.9, 10.0.0.2");
+        let ip = resolve("10.0.0.1".parse().unwrap(), &headers, &trusted());
+        assert_eq!(ip.to_string(), "203.0.113.9", "spoofed 6.6.6.6 must not win");
+    }
+
+    #[test]
+    fn forwarded_header_is_understood() {
+        let headers = h("forwarded", "for=\"[2001:db8::7]:443\";proto=https, for=10.1.1.1");
+        let ip = resolve("10.0.0.1".parse().unwrap(), &headers, &trusted());
+        assert_eq!(ip.to_string(), "2001:db8::7");
+    }
+}

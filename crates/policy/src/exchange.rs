@@ -1,0 +1,197 @@
+//! The parsed view of one request that every check reads. It is built once per
+//! request from the already-parsed head; the query, cookies and body are parsed
+//! lazily, the first time a check asks, and never again. It holds borrowed
+//! slices of the request wherever it can, so a request that no check inspects
+//! deeply costs almost nothing.
+
+use std::borrow::Cow;
+use std::cell::OnceCell;
+use std::net::IpAddr;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, header};
+
+use crate::body::ParsedBody;
+
+/// The identity a verified client certificate proves (mTLS).
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct PeerIdentity {
+    /// RFC 4514 style subject, e.g. `CN=billing,O=Example`.
+    pub subject: String,
+    /// Subject alternative names: DNS names, URIs, IP addresses, e-mails.
+    pub sans: Vec<String>,
+    /// The first `spiffe://` URI SAN, if any.
+    pub spiffe_id: Option<String>,
+    /// Lower-case hex SHA-256 of the certificate's DER bytes.
+    pub fingerprint_sha256: String,
+}
+
+/// One request, as the checks see it.
+pub struct Exchange<'a> {
+    pub request_id: &'a str,
+    /// The real client address, after trusted-proxy resolution.
+    pub client_ip: IpAddr,
+    pub peer_identity: Option<&'a PeerIdentity>,
+    pub method: &'a Method,
+    /// Lower-case host without port.
+    pub host: &'a str,
+    /// Normalized path (dot segments resolved), as routed and forwarded.
+    pub path: &'a str,
+    pub raw_query: Option<&'a str>,
+    pub headers: &'a HeaderMap,
+    /// Length of the request target as received.
+    pub uri_len: usize,
+    pub route_name: &'a str,
+    query: OnceCell<Vec<(Cow<'a, str>, Cow<'a, str>)>>,
+    cookies: OnceCell<Vec<(&'a str, &'a str)>>,
+    body: Option<Bytes>,
+    parsed_body: OnceCell<ParsedBody>,
+}
+
+/// What the gateway (or the offline `check` command) knows about a request head.
+pub struct ExchangeHead<'a> {
+    pub request_id: &'a str,
+    pub client_ip: IpAddr,
+    pub peer_identity: Option<&'a PeerIdentity>,
+    pub method: &'a Method,
+    pub host: &'a str,
+    pub path: &'a str,
+    pub raw_query: Option<&'a str>,
+    pub headers: &'a HeaderMap,
+    pub uri_len: usize,
+    pub route_name: &'a str,
+}
+
+impl<'a> Exchange<'a> {
+    pub fn new(head: ExchangeHead<'a>) -> Self {
+        Self {
+            request_id: head.request_id,
+            client_ip: head.client_ip,
+            peer_identity: head.peer_identity,
+            method: head.method,
+            host: head.host,
+            path: head.path,
+            raw_query: head.raw_query,
+            headers: head.headers,
+            uri_len: head.uri_len,
+            route_name: head.route_name,
+            query: OnceCell::new(),
+            cookies: OnceCell::new(),
+            body: None,
+            parsed_body: OnceCell::new(),
+        }
+    }
+
+    /// Query pairs, percent-decoded, in order (parsed on first use).
+    pub fn query_pairs(&self) -> &[(Cow<'a, str>, Cow<'a, str>)] {
+        self.query.get_or_init(|| match self.raw_query {
+            Some(q) if !q.is_empty() => form_urlencoded::parse(q.as_bytes()).collect(),
+            _ => Vec::new(),
+        })
+    }
+
+    /// Number of query parameters, without decoding them.
+    pub fn query_param_count(&self) -> usize {
+        match self.raw_query {
+            Some(q) if !q.is_empty() => q.split('&').filter(|p| !p.is_empty()).count(),
+            _ => 0,
+        }
+    }
+
+    /// Cookie name/value pairs from every `Cookie` header (parsed on first use).
+    pub fn cookies(&self) -> &[(&'a str, &'a str)] {
+        self.cookies.get_or_init(|| {
+            let headers: &'a HeaderMap = self.headers;
+            headers
+                .get_all(header::COOKIE)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(';'))
+                .filter_map(|pair| {
+                    let pair = pair.trim();
+                    if pair.is_empty() {
+                        return None;
+                    }
+                    Some(match pair.split_once('=') {
+                        Some((n, v)) => (n.trim(), v.trim()),
+                        None => ("", pair),
+                    })
+                })
+                .collect()
+        })
+    }
+
+    /// Path segments (still percent-encoded), without the leading empty one.
+    pub fn path_segments(&self) -> impl Iterator<Item = &'a str> {
+        let path: &'a str = self.path;
+        path.split('/').skip(1)
+    }
+
+    pub fn content_type(&self) -> Option<&'a str> {
+        let headers: &'a HeaderMap = self.headers;
+        headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok())
+    }
+
+    /// The declared body length, when the client sent one.
+    pub fn content_length(&self) -> Option<u64> {
+        self.headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok())
+    }
+
+    /// Attaches the buffered body; only called when some check asked for it.
+    pub fn attach_body(&mut self, body: Bytes) {
+        self.body = Some(body);
+        self.parsed_body = OnceCell::new();
+    }
+
+    /// The raw buffered body, if it was buffered.
+    pub fn body_bytes(&self) -> Option<&Bytes> {
+        self.body.as_ref()
+    }
+
+    /// The body parsed by content type (parsed on first use). `None` when the
+    /// body was not buffered.
+    pub fn parsed_body(&self) -> Option<&ParsedBody> {
+        let body = self.body.as_ref()?;
+        Some(
+            self.parsed_body
+                .get_or_init(|| ParsedBody::parse(self.content_type(), body)),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_cookies_and_segments_are_parsed_lazily_and_once() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::COOKIE, "a=1; b = two ;flag".parse().unwrap());
+        headers.append(header::COOKIE, "c=3".parse().unwrap());
+        let method = Method::GET;
+        let ex = Exchange::new(ExchangeHead {
+            request_id: "r1",
+            client_ip: "127.0.0.1".parse().unwrap(),
+            peer_identity: None,
+            method: &method,
+            host: "api.example.com",
+            path: "/users/42/orders",
+            raw_query: Some("q=a%20b&x=1&x=2&&empty="),
+            headers: &headers,
+            uri_len: 40,
+            route_name: "api",
+        });
+        let q = ex.query_pairs();
+        assert_eq!(q.len(), 4);
+        assert_eq!(q[0], ("q".into(), "a b".into()));
+        assert_eq!(q[3], ("empty".into(), "".into()));
+        assert_eq!(ex.query_param_count(), 4);
+        assert!(std::ptr::eq(q, ex.query_pairs()), "parsed once");
+        assert_eq!(ex.cookies(), &[("a", "1"), ("b", "two"), ("", "flag"), ("c", "3")]);
+        assert_eq!(ex.path_segments().collect::<Vec<_>>(), ["users", "42", "orders"]);
+        assert!(ex.parsed_body().is_none());
+    }
+}

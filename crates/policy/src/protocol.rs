@@ -1,0 +1,189 @@
+//! Protocol-level request checks shared by the gateway and the offline `check`
+//! command: size limits (414 / 431 / 413) and message-framing shapes used for
+//! request smuggling. The gateway's HTTP parser refuses the grossest framing
+//! errors itself; these rules refuse the ambiguous ones a lenient parser would
+//! accept and a back end might read differently.
+
+use http::{HeaderMap, StatusCode, Version, header};
+
+use crate::config::{Mode, ProtocolLimits};
+use crate::finding::{Finding, Severity};
+
+fn violation(rule: &'static str, status: StatusCode, location: &'static str, reason: &'static str) -> Finding {
+    Finding {
+        check: "protocol",
+        rule,
+        severity: Severity::Critical,
+        status,
+        location: location.into(),
+        reason: reason.into(),
+        excerpt: None,
+        mode: Mode::Block,
+    }
+}
+
+/// Size of the request head as the client sent it (request line + header fields).
+pub fn head_bytes(method_len: usize, uri_len: usize, headers: &HeaderMap) -> usize {
+    let fields: usize = headers
+        .iter()
+        .map(|(n, v)| n.as_str().len() + v.len() + 4)
+        .sum();
+    method_len + uri_len + 11 + fields + 2
+}
+
+/// Limits on the request head. Returns the first violation.
+pub fn check_head_limits(
+    limits: &ProtocolLimits,
+    method_len: usize,
+    uri_len: usize,
+    headers: &HeaderMap,
+) -> Option<Finding> {
+    if uri_len as u64 > limits.max_uri_bytes.0 {
+        return Some(violation("protocol.uri_too_long", StatusCode::URI_TOO_LONG, "uri", "request target too long"));
+    }
+    if headers.len() > limits.max_headers
+        || head_bytes(method_len, uri_len, headers) as u64 > limits.max_header_bytes.0
+    {
+        return Some(violation(
+            "protocol.header_too_large",
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers",
+            "request header fields too large",
+        ));
+    }
+    if let Some(len) = declared_length(headers)
+        && len > limits.max_body_bytes.0
+    {
+        return Some(violation(
+            "protocol.body_too_large",
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "header.content-length",
+            "request body too large",
+        ));
+    }
+    None
+}
+
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// Refuses ambiguous message framing (HTTP/1.x only; HTTP/2 frames bodies itself).
+pub fn check_framing(version: Version, headers: &HeaderMap) -> Option<Finding> {
+    if version >= Version::HTTP_2 {
+        return None;
+    }
+    let te: Vec<_> = headers.get_all(header::TRANSFER_ENCODING).iter().collect();
+    let cl: Vec<_> = headers.get_all(header::CONTENT_LENGTH).iter().collect();
+    let smuggling = |reason: &'static str| {
+        Some(violation("protocol.smuggling", StatusCode::BAD_REQUEST, "headers", reason))
+    };
+    if !te.is_empty() {
+        if !cl.is_empty() {
+            return smuggling("both Content-Length and Transfer-Encoding");
+        }
+        if version == Version::HTTP_10 {
+            return smuggling("Transfer-Encoding in an HTTP/1.0 request");
+        }
+        let codings: Vec<String> = te
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(|c| c.trim().to_ascii_lowercase())
+            .collect();
+        if codings.len() != te.iter().map(|v| v.as_bytes().split(|b| *b == b',').count()).sum::<usize>()
+            || codings.last().map(String::as_str) != Some("chunked")
+            || codings.iter().filter(|c| c.as_str() == "chunked").count() != 1
+            || codings.iter().any(|c| c.is_empty())
+        {
+            return smuggling("unsupported or ambiguous Transfer-Encoding");
+        }
+    }
+    if cl.len() > 1 || cl.iter().any(|v| {
+        let s = v.as_bytes();
+        s.is_empty() || !s.iter().all(u8::is_ascii_digit)
+    }) {
+        return smuggling("invalid or repeated Content-Length");
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (n, v) in pairs {
+            h.append(http::HeaderName::from_bytes(n.as_bytes()).unwrap(), v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn smuggling_shapes_are_refused() {
+        let v11 = Version::HTTP_11;
+        let bad = [
+            vec![("content-length", "5"), ("transfer-encoding", "chunked")],
+            vec![("transfer-encoding", "chunked, identity")],
+            vec![("transfer-encoding", "gzip")],
+            vec![("transfer-encoding", "chunked"), ("transfer-encoding", "chunked")],
+            vec![("transfer-encoding", "xchunked")],
+            vec![("content-length", "5"), ("content-length", "5")],
+            vec![("content-length", "+5")],
+            vec![("content-length", "5 ")],
+        ];
+        for h in bad {
+            assert!(check_framing(v11, &headers(&h)).is_some(), "{h:?}");
+        }
+        assert!(check_framing(Version::HTTP_10, &headers(&[("transfer-encoding", "chunked")])).is_some());
+        for ok in [vec![("content-length", "5")], vec![("transfer-encoding", "gzip, chunked")], vec![]] {
+            assert!(check_framing(v11, &headers(&ok)).is_none(), "{ok:?}");
+        }
+    }
+
+    #[test]
+    fn head_limits_map_to_their_statuses() {
+        let limits = ProtocolLimits::default();
+        let f = check_head_limits(&limits, 3, 9000, &HeaderMap::new()).unwrap();
+        assert_eq!(f.status, StatusCode::URI_TOO_LONG);
+        let many: Vec<(String, String)> = (0..101).map(|i| (format!("x-h{i}"), "v".into())).collect();
+        let many: Vec<(&str, &str)> = many.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        let f = check_head_limits(&limits, 3, 10, &headers(&many)).unwrap();
+        assert_eq!(f.status, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+        let big = "v".repeat(17000);
+        let f = check_head_limits(&limits, 3, 10, &headers(&[("x-big", &big)])).unwrap();
+        assert_eq!(f.status, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+        let f = check_head_limits(&limits, 4, 10, &headers(&[("content-length", "999999999")])).unwrap();
+        assert_eq!(f.status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert!(check_head_limits(&limits, 3, 10, &headers(&[("content-length", "10")])).is_none());
+    }
+}
+
+/// The request path could not be normalized.
+pub fn bad_path(err: &crate::path::PathError) -> Finding {
+    let mut f = violation("protocol.bad_path", StatusCode::BAD_REQUEST, "path", "malformed request path");
+    f.excerpt = Some(err.to_string());
+    f
+}
+
+/// No route matches the request (host + path).
+pub fn no_route() -> Finding {
+    let mut f = violation("route.none", StatusCode::NOT_FOUND, "path", "no route for this request");
+    f.check = "router";
+    f.severity = Severity::Warning;
+    f
+}
+
+/// A chunked body grew past the route's limit while streaming.
+pub fn body_too_large() -> Finding {
+    violation(
+        "protocol.body_too_large",
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "body",
+        "request body too large",
+    )
+}
