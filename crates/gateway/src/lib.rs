@@ -1,1 +1,149 @@
-//! placeholder
+//! The Portcullis gateway runtime: listeners, TLS, upstream pools, the request
+//! phase driver (`phases.rs` — read it first), the admin API, metrics, logs,
+//! reload and graceful shutdown. The security logic itself lives in the pure
+//! `portcullis-policy` crate; this crate moves bytes and calls it.
+
+pub mod admin;
+pub mod audit;
+pub mod body;
+pub mod demo;
+pub mod forwarding;
+pub mod listener;
+pub mod metrics;
+pub mod phases;
+pub mod problem;
+pub mod state;
+pub mod tls;
+pub mod upstream;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::sync::{mpsc, watch};
+
+pub use state::{Gateway, Generation, validate};
+
+/// Runs the gateway until SIGTERM or SIGINT, then drains.
+pub async fn serve(config_path: &Path) -> anyhow::Result<()> {
+    tls::install_crypto_provider();
+    let policy = validate(config_path)?;
+    let metrics = metrics::Metrics::new();
+    let drain_timeout = policy.config.runtime.drain_timeout.0;
+    let watch_config = policy.config.runtime.watch_config;
+    let mut listeners = Vec::new();
+    for (i, l) in policy.config.listeners.iter().enumerate() {
+        let bound = listener::bind(l.address)
+            .with_context(|| format!("{}: listeners[{i}].address: cannot listen on {}", config_path.display(), l.address))?;
+        listeners.push(bound);
+    }
+    let admin_listener = match &policy.config.admin {
+        Some(a) => Some(
+            listener::bind(a.address)
+                .with_context(|| format!("{}: admin.address: cannot listen on {}", config_path.display(), a.address))?,
+        ),
+        None => None,
+    };
+    let addresses = policy.config.listeners.iter().map(|l| l.address).collect();
+    let generation = Generation::build(policy, &metrics)?;
+    let gateway = Arc::new(Gateway::new(generation, metrics, config_path.to_owned(), addresses));
+
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let mut tasks = Vec::new();
+    for (i, l) in listeners.into_iter().enumerate() {
+        let address = l.local_addr().ok();
+        let tls = gateway.generation.load().listener_tls[i].is_some();
+        tracing::info!(address = ?address, tls, "listening");
+        tasks.push(tokio::spawn(listener::accept_loop(gateway.clone(), i, l, shutdown_rx.clone())));
+    }
+    if let Some(admin_listener) = admin_listener {
+        tracing::info!(address = ?admin_listener.local_addr().ok(), "admin API listening");
+        tokio::spawn(admin::serve(gateway.clone(), admin_listener, shutdown_rx.clone()));
+    }
+    spawn_reload_triggers(gateway.clone(), config_path.to_owned(), watch_config)?;
+
+    wait_for_termination().await;
+    tracing::info!(drain_timeout = ?drain_timeout, "shutting down: no new connections, draining in-flight requests");
+    gateway.draining.store(true, Ordering::Relaxed);
+    let _ = shutdown_tx.send(true);
+    let deadline = tokio::time::Instant::now() + drain_timeout;
+    while gateway.connections.load(Ordering::Acquire) > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let left = gateway.connections.load(Ordering::Acquire);
+    if left > 0 {
+        tracing::warn!(connections = left, "drain timeout reached; closing remaining connections");
+    } else {
+        tracing::info!("drained");
+    }
+    Ok(())
+}
+
+async fn wait_for_termination() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+/// SIGHUP and (optionally) changes to the config file trigger a reload.
+fn spawn_reload_triggers(gateway: Arc<Gateway>, config_path: PathBuf, watch_config: bool) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (tx, mut rx) = mpsc::channel::<&'static str>(8);
+    let mut hup = signal(SignalKind::hangup()).context("cannot install the SIGHUP handler")?;
+    let hup_tx = tx.clone();
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            let _ = hup_tx.send("SIGHUP").await;
+        }
+    });
+    if watch_config {
+        let watcher = watch_file(&config_path, tx.clone())?;
+        // The watcher lives as long as the reload task.
+        tokio::spawn(async move {
+            let _watcher = watcher;
+            std::future::pending::<()>().await;
+        });
+    }
+    tokio::spawn(async move {
+        while let Some(trigger) = rx.recv().await {
+            // Editors write files in several steps: let them settle, and fold bursts into one reload.
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            while rx.try_recv().is_ok() {}
+            let _ = gateway.reload(trigger).await;
+        }
+    });
+    Ok(())
+}
+
+fn watch_file(path: &Path, tx: mpsc::Sender<&'static str>) -> anyhow::Result<notify::RecommendedWatcher> {
+    use notify::{EventKind, RecursiveMode, Watcher};
+    let absolute = std::fs::canonicalize(path).with_context(|| format!("cannot resolve {}", path.display()))?;
+    let directory = absolute.parent().map(Path::to_owned).unwrap_or_else(|| PathBuf::from("/"));
+    let file_name = absolute.file_name().map(|n| n.to_owned());
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        let Ok(event) = event else { return };
+        if !matches!(event.kind, EventKind::Create(_) | EventKind::Modify(_)) {
+            return;
+        }
+        if event.paths.iter().any(|p| p.file_name() == file_name.as_deref()) {
+            let _ = tx.try_send("file change");
+        }
+    })
+    .context("cannot start the config file watcher")?;
+    // Watch the directory: editors and config managers often replace the file.
+    watcher
+        .watch(&directory, RecursiveMode::NonRecursive)
+        .with_context(|| format!("cannot watch {}", directory.display()))?;
+    Ok(watcher)
+}

@@ -18,6 +18,8 @@ use crate::finding::Finding;
 pub struct Policy {
     pub config: Config,
     pub source_path: PathBuf,
+    /// The config text, kept so later errors (e.g. unreadable certificates) can name their line.
+    pub source_text: String,
     /// Routes in matching order (most specific first).
     pub routes: Vec<Route>,
     pub trusted_proxies: IpSet,
@@ -30,6 +32,8 @@ pub struct CompiledPolicy {
 }
 
 pub struct Route {
+    /// Position in [`Policy::routes`]; the gateway keeps per-route state aligned with it.
+    pub index: usize,
     pub name: String,
     host: HostMatch,
     /// Prefix without a trailing slash (empty for `/`).
@@ -95,6 +99,22 @@ impl Route {
 
     pub fn wants_request_body(&self, exchange: &Exchange<'_>) -> bool {
         self.checks().iter().any(|c| c.wants_request_body(exchange))
+    }
+
+    /// Whether any check has a response-phase hook for this route.
+    pub fn inspects_responses(&self) -> bool {
+        self.checks().iter().any(|c| c.inspects_responses())
+    }
+
+    pub fn inspect_response_head(
+        &self,
+        exchange: &Exchange<'_>,
+        response: &crate::checks::ResponseHead<'_>,
+        findings: &mut Vec<Finding>,
+    ) {
+        for check in self.checks() {
+            check.on_response_head(exchange, response, findings);
+        }
     }
 
     pub fn inspect_request_body(&self, exchange: &Exchange<'_>, findings: &mut Vec<Finding>) {
@@ -210,6 +230,7 @@ impl Policy {
             routes.push((
                 i,
                 Route {
+                    index: 0,
                     name: rc.name.clone(),
                     host: HostMatch::parse(rc.matcher.host.as_deref()),
                     prefix: prefix.trim_end_matches('/').to_owned(),
@@ -228,9 +249,15 @@ impl Policy {
                 .then(b.prefix.len().cmp(&a.prefix.len()))
                 .then(ia.cmp(ib))
         });
+        let routes = routes
+            .into_iter()
+            .enumerate()
+            .map(|(index, (_, route))| Route { index, ..route })
+            .collect();
         Ok(Policy {
             trusted_proxies: IpSet::new(&config.trusted_proxies),
-            routes: routes.into_iter().map(|(_, r)| r).collect(),
+            routes,
+            source_text: source.to_owned(),
             config,
             source_path: path.to_owned(),
         })

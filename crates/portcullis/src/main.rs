@@ -1,1 +1,141 @@
-fn main(){}
+//! `portcullis`: the command line. Thin wiring only — every command calls into
+//! the policy or gateway crates and reports their errors with context.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "portcullis", version, about = "API security gateway")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway.
+    Serve {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Worker threads (overrides runtime.worker_threads); 1 runs a single-threaded runtime.
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Log format on stderr.
+        #[arg(long, value_parser = ["text", "json"], default_value = "text")]
+        log_format: String,
+    },
+    /// Check a config file (and every file it names) without starting anything.
+    Validate {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Evaluate a raw HTTP/1.1 request file against the policy; prints the
+    /// verdict as JSON and exits 0 when allowed, 1 when blocked.
+    Check {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// File holding the request (request line, headers, blank line, body); `-` for stdin.
+        #[arg(long, short)]
+        request: PathBuf,
+        /// The address the request is taken to come from.
+        #[arg(long, default_value = "127.0.0.1")]
+        client_ip: IpAddr,
+    },
+    /// Serve the built-in demo API on its own.
+    DemoUpstream {
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        listen: SocketAddr,
+    },
+}
+
+fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PORTCULLIS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.compact().init();
+    }
+}
+
+fn runtime(threads: usize) -> anyhow::Result<tokio::runtime::Runtime> {
+    let runtime = if threads <= 1 {
+        tokio::runtime::Builder::new_current_thread().enable_all().build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_all()
+            .build()
+    };
+    runtime.context("cannot start the async runtime")
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve { config, threads, log_format } => {
+            init_logging(log_format == "json");
+            let policy = portcullis_gateway::validate(&config)?;
+            let threads = threads
+                .or(policy.config.runtime.worker_threads)
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            drop(policy);
+            runtime(threads)?.block_on(portcullis_gateway::serve(&config))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Validate { config } => {
+            let policy = portcullis_gateway::validate(&config)?;
+            println!(
+                "{}: ok ({} listener(s), {} route(s), {} upstream(s), {} polic(ies))",
+                config.display(),
+                policy.config.listeners.len(),
+                policy.routes.len(),
+                policy.config.upstreams.len(),
+                policy.config.policies.len()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check { config, request, client_ip } => {
+            let policy = portcullis_policy::Policy::load(&config)?;
+            let bytes = if request.as_os_str() == "-" {
+                let mut buf = Vec::new();
+                std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf).context("cannot read the request from stdin")?;
+                buf
+            } else {
+                std::fs::read(&request).with_context(|| format!("cannot read {}", request.display()))?
+            };
+            let raw = portcullis_policy::offline::parse_raw_request(&bytes)
+                .with_context(|| format!("{}: not a valid HTTP/1.1 request", request.display()))?;
+            let report = portcullis_policy::offline::evaluate(&policy, &raw, client_ip);
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(if report.is_block() { ExitCode::from(1) } else { ExitCode::SUCCESS })
+        }
+        Command::DemoUpstream { listen } => {
+            init_logging(false);
+            runtime(1)?.block_on(async move {
+                let listener = tokio::net::TcpListener::bind(listen)
+                    .await
+                    .with_context(|| format!("cannot listen on {listen}"))?;
+                tracing::info!(address = %listen, "demo API listening");
+                portcullis_gateway::demo::serve(listener).await;
+                Ok::<_, anyhow::Error>(())
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -39,6 +39,12 @@ pub trait Check: Send + Sync + 'static {
     /// Runs on the complete buffered body (only when [`Check::wants_request_body`] said so).
     fn on_request_body(&self, _exchange: &Exchange<'_>, _findings: &mut Vec<Finding>) {}
 
+    /// Whether [`Check::on_response_head`] does anything (lets the gateway skip
+    /// keeping the request view alive until the response arrives).
+    fn inspects_responses(&self) -> bool {
+        false
+    }
+
     /// Runs on the upstream's response head, before anything is sent to the client.
     fn on_response_head(
         &self,

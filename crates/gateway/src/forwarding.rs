@@ -1,0 +1,164 @@
+//! Proxy header semantics: hop-by-hop headers removed in both directions,
+//! `X-Forwarded-For/-Proto/-Host` and `Forwarded` written so the upstream can
+//! trust them (appended to only when the peer is a trusted proxy, replaced
+//! otherwise), the request id propagated, and WebSocket upgrades kept intact.
+
+use std::net::IpAddr;
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+static FORWARDED: HeaderName = HeaderName::from_static("forwarded");
+static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+
+/// True for a WebSocket (or other) upgrade request the proxy should pass through.
+pub fn is_upgrade_request(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::UPGRADE)
+        && headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+}
+
+/// Removes hop-by-hop headers, including those the `Connection` header names.
+/// With `keep_upgrade`, `Upgrade` survives and `Connection: upgrade` is re-set.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
+    if headers.contains_key(header::CONNECTION) {
+        let named: Vec<HeaderName> = headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+            .collect();
+        for name in named {
+            if !(keep_upgrade && name == header::UPGRADE) {
+                headers.remove(&name);
+            }
+        }
+        headers.remove(header::CONNECTION);
+    }
+    headers.remove(&KEEP_ALIVE);
+    headers.remove(&PROXY_CONNECTION);
+    headers.remove(header::PROXY_AUTHORIZATION);
+    headers.remove(header::TE);
+    headers.remove(header::TRAILER);
+    headers.remove(header::TRANSFER_ENCODING);
+    if keep_upgrade {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    } else {
+        headers.remove(header::UPGRADE);
+    }
+}
+
+pub struct ForwardedFor<'a> {
+    pub peer_ip: IpAddr,
+    pub peer_trusted: bool,
+    pub proto: &'static str,
+    pub host: &'a str,
+}
+
+/// Writes the forwarding headers on a request about to go upstream.
+pub fn set_forwarding_headers(headers: &mut HeaderMap, f: &ForwardedFor<'_>) {
+    let peer = f.peer_ip.to_string();
+    let xff = match (f.peer_trusted, joined(headers, &X_FORWARDED_FOR)) {
+        (true, Some(prior)) => format!("{prior}, {peer}"),
+        _ => peer.clone(),
+    };
+    if let Ok(v) = HeaderValue::from_str(&xff) {
+        headers.insert(X_FORWARDED_FOR.clone(), v);
+    }
+    if !(f.peer_trusted && headers.contains_key(&X_FORWARDED_PROTO)) {
+        headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static(f.proto));
+    }
+    if !(f.peer_trusted && headers.contains_key(&X_FORWARDED_HOST))
+        && let Ok(v) = HeaderValue::from_str(f.host)
+    {
+        headers.insert(X_FORWARDED_HOST.clone(), v);
+    }
+    let node = match f.peer_ip {
+        IpAddr::V4(ip) => ip.to_string(),
+        IpAddr::V6(ip) => format!("\"[{ip}]\""),
+    };
+    let element = if f.host.is_empty() || !f.host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b)) {
+        format!("for={node};proto={}", f.proto)
+    } else {
+        format!("for={node};proto={};host={}", f.proto, f.host)
+    };
+    let forwarded = match (f.peer_trusted, joined(headers, &FORWARDED)) {
+        (true, Some(prior)) => format!("{prior}, {element}"),
+        _ => element,
+    };
+    if let Ok(v) = HeaderValue::from_str(&forwarded) {
+        headers.insert(FORWARDED.clone(), v);
+    }
+}
+
+fn joined(headers: &HeaderMap, name: &HeaderName) -> Option<String> {
+    let mut values = headers.get_all(name).iter().filter_map(|v| v.to_str().ok());
+    let first = values.next()?;
+    let mut out = first.to_owned();
+    for v in values {
+        out.push_str(", ");
+        out.push_str(v);
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_by_hop_and_connection_named_headers_are_removed() {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONNECTION, "keep-alive, x-secret".parse().unwrap());
+        h.insert("x-secret", "1".parse().unwrap());
+        h.insert("keep-alive", "timeout=5".parse().unwrap());
+        h.insert(header::TE, "trailers".parse().unwrap());
+        h.insert(header::UPGRADE, "h2c".parse().unwrap());
+        h.insert("x-kept", "yes".parse().unwrap());
+        strip_hop_by_hop(&mut h, false);
+        assert_eq!(h.len(), 1, "{h:?}");
+        assert!(h.contains_key("x-kept"));
+    }
+
+    #[test]
+    fn upgrade_is_kept_for_websockets() {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONNECTION, "Upgrade".parse().unwrap());
+        h.insert(header::UPGRADE, "websocket".parse().unwrap());
+        assert!(is_upgrade_request(&h));
+        strip_hop_by_hop(&mut h, true);
+        assert_eq!(h.get(header::UPGRADE).unwrap(), "websocket");
+        assert_eq!(h.get(header::CONNECTION).unwrap(), "upgrade");
+    }
+
+    #[test]
+    fn spoofed_forwarding_headers_are_replaced_for_untrusted_peers() {
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", "6.6.6.6".parse().unwrap());
+        h.insert("x-forwarded-proto", "https".parse().unwrap());
+        let f = ForwardedFor { peer_ip: "1.2.3.4".parse().unwrap(), peer_trusted: false, proto: "http", host: "api.test" };
+        set_forwarding_headers(&mut h, &f);
+        assert_eq!(h.get("x-forwarded-for").unwrap(), "1.2.3.4");
+        assert_eq!(h.get("x-forwarded-proto").unwrap(), "http");
+        assert_eq!(h.get("x-forwarded-host").unwrap(), "api.test");
+        assert_eq!(h.get("forwarded").unwrap(), "for=1.2.3.4;proto=http;host=api.test");
+    }
+
+    #[test]
+    fn trusted_peers_get_appended_to() {
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", "203.0.113.5".parse().unwrap());
+        let f = ForwardedFor { peer_ip: "::1".parse().unwrap(), peer_trusted: true, proto: "https", host: "a" };
+        set_forwarding_headers(&mut h, &f);
+        assert_eq!(h.get("x-forwarded-for").unwrap(), "203.0.113.5, ::1");
+        assert_eq!(h.get("forwarded").unwrap(), "for=\"[::1]\";proto=https;host=a");
+    }
+}

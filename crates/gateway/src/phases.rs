@@ -1,0 +1,541 @@
+//! A request's whole life, in order, in one file.
+//!
+//! 1. **connection** — accepted, TLS handshake and client identity (`listener.rs`);
+//!    everything below runs once per request on that connection.
+//! 2. **request head** — request id; admission (framing and size limits, path
+//!    normalization, routing, real client IP); the route's checks on the head.
+//! 3. **request body** — buffered under the route's limit only when a check
+//!    wants it, then inspected; otherwise streamed upstream under the same limit.
+//! 4. **decide** — findings become one verdict ([`portcullis_policy::decide`]):
+//!    allow, monitor (log and forward) or block (problem+json).
+//! 5. **upstream** — an endpoint is picked, hop-by-hop headers dropped,
+//!    forwarding headers set, the request sent with a response timeout;
+//!    idempotent requests with a replayable body are retried on another
+//!    endpoint when the connection failed before any answer.
+//! 6. **response head** — the route's response checks; hop-by-hop headers
+//!    dropped; the request id added. WebSocket upgrades are joined here.
+//! 7. **response body** — streamed to the client as it arrives.
+//! 8. **log** — metrics always; audit line for blocked or monitored requests;
+//!    access line when enabled.
+//!
+//! Checks never write responses; this driver does, through `problem.rs`.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::request::Parts;
+use http::{Method, Request, Response, StatusCode};
+use http_body::Body as _;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::upgrade::OnUpgrade;
+use hyper_util::rt::TokioIo;
+use portcullis_policy::admission::HeadInput;
+use portcullis_policy::{
+    Exchange, ExchangeHead, Finding, PeerIdentity, Route, Verdict, decide, protocol, request_id,
+};
+
+use crate::audit::{AccessRecord, AuditRecord, now_rfc3339};
+use crate::body::{ClientBody, UpstreamBody, is_body_too_large};
+use crate::forwarding::{self, ForwardedFor};
+use crate::metrics::{Action, FindingLabels, RequestLabels, RouteLabels, UpstreamErrorLabels};
+use crate::problem::problem;
+use crate::state::{Gateway, Generation};
+use crate::upstream::UpstreamPool;
+
+/// What the connection knows, shared by its requests.
+pub struct ConnectionInfo {
+    pub peer: std::net::SocketAddr,
+    pub tls: bool,
+    pub identity: Option<PeerIdentity>,
+    pub activity: crate::listener::ConnectionActivity,
+}
+
+/// Serves one request. Never fails: every error becomes a response.
+pub async fn handle(
+    gateway: Arc<Gateway>,
+    conn: Arc<ConnectionInfo>,
+    request: Request<Incoming>,
+) -> Result<Response<ClientBody>, Infallible> {
+    let _active = conn.activity.begin();
+    let started = Instant::now();
+    let generation = gateway.generation.load_full();
+    let (parts, body) = request.into_parts();
+    let request_id = request_id_for(&generation, &parts);
+    let outcome = proxy(&gateway, &generation, &conn, parts, body, &request_id, started).await;
+    let mut response = outcome.response;
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert(generation.request_id_header.clone(), v);
+    }
+    let status = response.status().as_u16();
+    let route_label = outcome
+        .route
+        .and_then(|i| generation.route_labels.get(i))
+        .unwrap_or(&gateway.no_route_label)
+        .clone();
+    gateway
+        .metrics
+        .latency
+        .get_or_create(&RouteLabels {
+            route: route_label.clone(),
+        })
+        .observe(started.elapsed().as_secs_f64());
+    gateway
+        .metrics
+        .requests
+        .get_or_create(&RequestLabels {
+            route: route_label,
+            status,
+            verdict: outcome.action,
+        })
+        .inc();
+    if let Some(access) = &generation.access_log {
+        access.write(&AccessRecord {
+            time: now_rfc3339(),
+            kind: "access",
+            request_id: &request_id,
+            client_ip: outcome.client_ip.to_string(),
+            method: outcome.log.method.as_str(),
+            host: &outcome.log.host,
+            path: &outcome.log.path,
+            route: outcome.route.and_then(|i| generation.policy.routes.get(i)).map(|r| r.name.as_str()),
+            status,
+            verdict: action_name(&outcome.action),
+            duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+            upstream: outcome.route.and_then(|i| generation.policy.routes.get(i)).map(|r| r.upstream.as_str()),
+        });
+    }
+    Ok(response)
+}
+
+fn action_name(a: &Action) -> &'static str {
+    match a {
+        Action::allow => "allow",
+        Action::monitor => "monitor",
+        Action::block => "block",
+        Action::error => "error",
+    }
+}
+
+struct Outcome {
+    response: Response<ClientBody>,
+    route: Option<usize>,
+    action: Action,
+    client_ip: std::net::IpAddr,
+    log: AccessFields,
+}
+
+/// Request fields kept for the access log only when it is enabled.
+#[derive(Default)]
+struct AccessFields {
+    method: Method,
+    host: String,
+    path: String,
+}
+
+fn request_id_for(generation: &Generation, parts: &Parts) -> String {
+    if generation.propagate_request_id
+        && let Some(v) = parts.headers.get(&generation.request_id_header)
+        && request_id::is_acceptable_incoming(v.as_bytes())
+        && let Ok(s) = v.to_str()
+    {
+        return s.to_owned();
+    }
+    request_id::generate()
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn proxy(
+    gateway: &Gateway,
+    generation: &Generation,
+    conn: &ConnectionInfo,
+    mut parts: Parts,
+    body: Incoming,
+    request_id: &str,
+    started: Instant,
+) -> Outcome {
+    let policy = &generation.policy;
+    let peer_ip = conn.peer.ip();
+    let mut log = AccessFields::default();
+
+    // ── Phase: request head ─────────────────────────────────────────────
+    let admitted = policy.admit(&HeadInput {
+        version: parts.version,
+        method: &parts.method,
+        uri: &parts.uri,
+        headers: &parts.headers,
+        peer_ip,
+    });
+    let admitted = match admitted {
+        Ok(a) => a,
+        Err(finding) => {
+            let host = portcullis_policy::admission::host_of(&parts.uri, &parts.headers);
+            if generation.access_log.is_some() {
+                log = AccessFields { method: parts.method.clone(), host: host.to_string(), path: parts.uri.path().to_owned() };
+            }
+            let findings = [finding];
+            let verdict = decide(&findings);
+            audit(gateway, generation, request_id, peer_ip, &parts.method, &host, parts.uri.path(), None, &verdict, &findings);
+            return Outcome {
+                response: block_response(&verdict, request_id),
+                route: None,
+                action: Action::block,
+                client_ip: peer_ip,
+                log,
+            };
+        }
+    };
+    let route: &Route = admitted.route;
+    let client_ip = admitted.client_ip;
+    if generation.access_log.is_some() {
+        log = AccessFields {
+            method: parts.method.clone(),
+            host: admitted.host.to_string(),
+            path: admitted.path.to_string(),
+        };
+    }
+    let mut exchange = Exchange::new(ExchangeHead {
+        request_id,
+        client_ip,
+        peer_identity: conn.identity.as_ref(),
+        method: &parts.method,
+        host: &admitted.host,
+        path: &admitted.path,
+        raw_query: parts.uri.query(),
+        headers: &parts.headers,
+        uri_len: admitted.uri_len,
+        route_name: &route.name,
+    });
+    let mut findings: Vec<Finding> = Vec::new();
+    route.inspect_request_head(&exchange, &mut findings);
+
+    // ── Phase: request body ─────────────────────────────────────────────
+    let mut upstream_body = if body.is_end_stream() {
+        UpstreamBody::Empty
+    } else if !decide(&findings).is_block() && route.wants_request_body(&exchange) {
+        match http_body_util::Limited::new(body, route.max_body_bytes as usize).collect().await {
+            Ok(collected) => {
+                let bytes: Bytes = collected.to_bytes();
+                exchange.attach_body(bytes.clone());
+                route.inspect_request_body(&exchange, &mut findings);
+                UpstreamBody::Buffered(Some(bytes))
+            }
+            Err(e) => {
+                let finding = if e.is::<http_body_util::LengthLimitError>() {
+                    protocol::body_too_large()
+                } else {
+                    // The client went away or sent a broken body: nothing to forward.
+                    return Outcome {
+                        response: problem(StatusCode::BAD_REQUEST, "request body could not be read", None, request_id),
+                        route: Some(route.index),
+                        action: Action::error,
+                        client_ip,
+                        log,
+                    };
+                };
+                findings.push(finding);
+                UpstreamBody::Empty
+            }
+        }
+    } else {
+        UpstreamBody::Streaming {
+            inner: body,
+            remaining: route.max_body_bytes,
+            limit: route.max_body_bytes,
+        }
+    };
+
+    // ── Phase: decide ───────────────────────────────────────────────────
+    let verdict = decide(&findings);
+    if !findings.is_empty() {
+        audit(
+            gateway,
+            generation,
+            request_id,
+            client_ip,
+            &parts.method,
+            &admitted.host,
+            &admitted.path,
+            Some(route),
+            &verdict,
+            &findings,
+        );
+    }
+    let action = match verdict {
+        Verdict::Allow => Action::allow,
+        Verdict::Monitor => Action::monitor,
+        Verdict::Block { .. } => {
+            return Outcome {
+                response: block_response(&verdict, request_id),
+                route: Some(route.index),
+                action: Action::block,
+                client_ip,
+                log,
+            };
+        }
+    };
+
+    // ── Phase: upstream ─────────────────────────────────────────────────
+    let path_and_query = upstream_path_and_query(route, &admitted.path, parts.uri.query());
+    let forwarded_host = admitted.host.to_string();
+    let inspects_responses = route.inspects_responses();
+    drop(exchange);
+    let upgrade = forwarding::is_upgrade_request(&parts.headers);
+    let client_upgrade = if upgrade { parts.extensions.remove::<OnUpgrade>() } else { None };
+    forwarding::strip_hop_by_hop(&mut parts.headers, upgrade);
+    forwarding::set_forwarding_headers(
+        &mut parts.headers,
+        &ForwardedFor {
+            peer_ip,
+            peer_trusted: policy.trusted_proxies.contains(peer_ip),
+            proto: if conn.tls { "https" } else { "http" },
+            host: &forwarded_host,
+        },
+    );
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        parts.headers.insert(generation.request_id_header.clone(), v);
+    }
+    if !parts.headers.contains_key(header::HOST)
+        && let Some(authority) = parts.uri.authority()
+        && let Ok(v) = HeaderValue::from_str(authority.as_str())
+    {
+        parts.headers.insert(header::HOST, v);
+    }
+    let pool = &generation.upstreams[route.index];
+    let mut response = match send_upstream(gateway, pool, &mut parts, &path_and_query, &mut upstream_body, inspects_responses).await {
+        Ok(r) => r,
+        Err(failure) => {
+            return Outcome {
+                response: problem(failure.status, failure.detail, None, request_id),
+                route: Some(route.index),
+                action: Action::error,
+                client_ip,
+                log,
+            };
+        }
+    };
+
+    // ── Phase: response head ────────────────────────────────────────────
+    if inspects_responses {
+        // The request view is rebuilt from the head we kept (cloned) for this purpose.
+        let exchange = Exchange::new(ExchangeHead {
+            request_id,
+            client_ip,
+            peer_identity: conn.identity.as_ref(),
+            method: &parts.method,
+            host: &forwarded_host,
+            path: &path_and_query,
+            raw_query: parts.uri.query(),
+            headers: &parts.headers,
+            uri_len: 0,
+            route_name: &route.name,
+        });
+        let mut response_findings = Vec::new();
+        route.inspect_response_head(
+            &exchange,
+            &portcullis_policy::ResponseHead { status: response.status(), headers: response.headers() },
+            &mut response_findings,
+        );
+        let verdict = decide(&response_findings);
+        if !response_findings.is_empty() {
+            audit(gateway, generation, request_id, client_ip, &parts.method, &forwarded_host, &path_and_query, Some(route), &verdict, &response_findings);
+        }
+        if verdict.is_block() {
+            return Outcome {
+                response: problem(StatusCode::BAD_GATEWAY, "upstream response refused by policy", None, request_id),
+                route: Some(route.index),
+                action: Action::block,
+                client_ip,
+                log,
+            };
+        }
+    }
+    let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
+    if switching {
+        if let Some(client_upgrade) = client_upgrade {
+            let upstream_upgrade = hyper::upgrade::on(&mut response);
+            tokio::spawn(join_upgraded(client_upgrade, upstream_upgrade));
+        }
+    }
+    forwarding::strip_hop_by_hop(response.headers_mut(), switching);
+    let _ = started;
+
+    // ── Phase: response body (streamed by hyper as the client reads it) ──
+    let (head, incoming) = response.into_parts();
+    Outcome {
+        response: Response::from_parts(head, ClientBody::Upstream(incoming)),
+        route: Some(route.index),
+        action,
+        client_ip,
+        log,
+    }
+}
+
+/// The path (after `strip_prefix`) and query to send upstream.
+fn upstream_path_and_query(route: &Route, path: &str, query: Option<&str>) -> String {
+    let path = route.upstream_path(path);
+    match query {
+        Some(q) => {
+            let mut s = String::with_capacity(path.len() + 1 + q.len());
+            s.push_str(path);
+            s.push('?');
+            s.push_str(q);
+            s
+        }
+        None => path.to_owned(),
+    }
+}
+
+struct UpstreamFailure {
+    status: StatusCode,
+    detail: &'static str,
+}
+
+fn is_idempotent(method: &Method) -> bool {
+    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE)
+}
+
+/// Sends the request to an endpoint of `pool`, retrying idempotent requests
+/// whose connection failed on another endpoint. With `keep_head`, the head in
+/// `parts` stays usable afterwards (its headers are cloned for sending).
+async fn send_upstream(
+    gateway: &Gateway,
+    pool: &UpstreamPool,
+    parts: &mut Parts,
+    path_and_query: &str,
+    body: &mut UpstreamBody,
+    keep_head: bool,
+) -> Result<Response<Incoming>, UpstreamFailure> {
+    let replayable = !matches!(body, UpstreamBody::Streaming { .. });
+    let max_attempts = if replayable && is_idempotent(&parts.method) { 1 + pool.retries } else { 1 };
+    let mut exclude = None;
+    for attempt in 1..=max_attempts {
+        let Some(lease) = pool.pick(exclude) else {
+            count_error(gateway, pool, "no_healthy_endpoint");
+            return Err(UpstreamFailure { status: StatusCode::SERVICE_UNAVAILABLE, detail: "no healthy upstream endpoint" });
+        };
+        let uri = match UpstreamPool::endpoint_uri(lease.endpoint, path_and_query) {
+            Ok(u) => u,
+            Err(_) => return Err(UpstreamFailure { status: StatusCode::BAD_REQUEST, detail: "request target cannot be forwarded" }),
+        };
+        let attempt_body = match body {
+            UpstreamBody::Empty => UpstreamBody::Empty,
+            UpstreamBody::Buffered(b) => UpstreamBody::Buffered(b.clone()),
+            UpstreamBody::Streaming { .. } => std::mem::replace(body, UpstreamBody::Empty),
+        };
+        let mut request = Request::new(attempt_body);
+        *request.method_mut() = parts.method.clone();
+        *request.uri_mut() = uri;
+        *request.headers_mut() = if attempt == max_attempts && !keep_head {
+            std::mem::take(&mut parts.headers)
+        } else {
+            parts.headers.clone()
+        };
+        match tokio::time::timeout(pool.response_timeout, pool.send(request)).await {
+            Err(_elapsed) => {
+                pool.record_failure(lease.index);
+                count_error(gateway, pool, "timeout");
+                return Err(UpstreamFailure { status: StatusCode::GATEWAY_TIMEOUT, detail: "upstream did not answer in time" });
+            }
+            Ok(Err(e)) => {
+                if is_body_too_large(&e) {
+                    return Err(UpstreamFailure { status: StatusCode::PAYLOAD_TOO_LARGE, detail: "request body too large" });
+                }
+                pool.record_failure(lease.index);
+                let connect = e.is_connect();
+                count_error(gateway, pool, if connect { "connect" } else { "protocol" });
+                if connect && attempt < max_attempts {
+                    tracing::debug!(upstream = %pool.name, endpoint = %lease.endpoint.label, error = %e, "retrying on another endpoint");
+                    exclude = Some(lease.index);
+                    continue;
+                }
+                tracing::warn!(upstream = %pool.name, endpoint = %lease.endpoint.label, error = %e, "upstream request failed");
+                return Err(UpstreamFailure { status: StatusCode::BAD_GATEWAY, detail: "upstream unavailable" });
+            }
+            Ok(Ok(response)) => {
+                if response.status().is_server_error() {
+                    pool.record_failure(lease.index);
+                } else {
+                    pool.record_success(lease.index);
+                }
+                return Ok(response);
+            }
+        }
+    }
+    Err(UpstreamFailure { status: StatusCode::BAD_GATEWAY, detail: "upstream unavailable" })
+}
+
+fn count_error(gateway: &Gateway, pool: &UpstreamPool, kind: &'static str) {
+    gateway
+        .metrics
+        .upstream_errors
+        .get_or_create(&UpstreamErrorLabels { upstream: pool.name.clone(), kind })
+        .inc();
+}
+
+async fn join_upgraded(client: OnUpgrade, upstream: OnUpgrade) {
+    let (client, upstream) = match tokio::try_join!(client, upstream) {
+        Ok(pair) => pair,
+        Err(e) => {
+            tracing::debug!(error = %e, "upgrade failed");
+            return;
+        }
+    };
+    let mut client = TokioIo::new(client);
+    let mut upstream = TokioIo::new(upstream);
+    if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
+        tracing::debug!(error = %e, "upgraded connection ended with an error");
+    }
+}
+
+fn block_response(verdict: &Verdict, request_id: &str) -> Response<ClientBody> {
+    match verdict {
+        Verdict::Block { status, rule, reason } => problem(*status, reason, Some(rule), request_id),
+        _ => problem(StatusCode::FORBIDDEN, "request refused", None, request_id),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn audit(
+    gateway: &Gateway,
+    generation: &Generation,
+    request_id: &str,
+    client_ip: std::net::IpAddr,
+    method: &Method,
+    host: &str,
+    path: &str,
+    route: Option<&Route>,
+    verdict: &Verdict,
+    findings: &[Finding],
+) {
+    for f in findings {
+        let action = if f.mode == portcullis_policy::Mode::Block { Action::block } else { Action::monitor };
+        gateway
+            .metrics
+            .findings
+            .get_or_create(&FindingLabels { check: f.check, rule: f.rule, action })
+            .inc();
+    }
+    let Some(sink) = &generation.audit_log else { return };
+    let status = match verdict {
+        Verdict::Block { status, .. } => status.as_u16(),
+        _ => findings.iter().map(|f| f.status.as_u16()).next().unwrap_or(0),
+    };
+    sink.write(&AuditRecord {
+        time: now_rfc3339(),
+        kind: "audit",
+        request_id,
+        client_ip: client_ip.to_string(),
+        method: method.as_str(),
+        host,
+        path,
+        route: route.map(|r| r.name.as_str()),
+        operation: None,
+        action: verdict.action(),
+        status,
+        findings,
+    });
+}
