@@ -18,7 +18,11 @@ use tokio::sync::watch;
 use crate::body::ClientBody;
 use crate::state::Gateway;
 
-pub async fn serve(gateway: Arc<Gateway>, listener: TcpListener, mut shutdown: watch::Receiver<bool>) {
+pub async fn serve(
+    gateway: Arc<Gateway>,
+    listener: TcpListener,
+    mut shutdown: watch::Receiver<bool>,
+) {
     loop {
         let (stream, _) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -44,9 +48,10 @@ pub async fn serve(gateway: Arc<Gateway>, listener: TcpListener, mut shutdown: w
 fn json(status: StatusCode, body: serde_json::Value) -> Response<ClientBody> {
     let mut response = Response::new(ClientBody::full(body.to_string()));
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     response
 }
 
@@ -67,10 +72,14 @@ fn authorized(gateway: &Gateway, request: &Request<Incoming>) -> Result<(), Resp
     if constant_time_eq(presented.as_bytes(), expected.as_bytes()) {
         Ok(())
     } else {
-        let mut response = json(StatusCode::UNAUTHORIZED, serde_json::json!({"error": "missing or wrong bearer token"}));
-        response
-            .headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"portcullis-admin\""));
+        let mut response = json(
+            StatusCode::UNAUTHORIZED,
+            serde_json::json!({"error": "missing or wrong bearer token"}),
+        );
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"portcullis-admin\""),
+        );
         Err(response)
     }
 }
@@ -79,12 +88,18 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-async fn handle(gateway: Arc<Gateway>, request: Request<Incoming>) -> Result<Response<ClientBody>, Infallible> {
+async fn handle(
+    gateway: Arc<Gateway>,
+    request: Request<Incoming>,
+) -> Result<Response<ClientBody>, Infallible> {
     let response = match (request.method(), request.uri().path()) {
         (&Method::GET, "/health") => json(StatusCode::OK, serde_json::json!({"status": "ok"})),
         (&Method::GET, "/ready") => {
             if gateway.draining.load(Ordering::Relaxed) {
-                json(StatusCode::SERVICE_UNAVAILABLE, serde_json::json!({"status": "draining"}))
+                json(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    serde_json::json!({"status": "draining"}),
+                )
             } else {
                 json(StatusCode::OK, serde_json::json!({"status": "ready"}))
             }
@@ -93,7 +108,9 @@ async fn handle(gateway: Arc<Gateway>, request: Request<Incoming>) -> Result<Res
             let mut response = Response::new(ClientBody::full(gateway.metrics.encode()));
             response.headers_mut().insert(
                 header::CONTENT_TYPE,
-                HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+                HeaderValue::from_static(
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                ),
             );
             response
         }
@@ -101,20 +118,30 @@ async fn handle(gateway: Arc<Gateway>, request: Request<Incoming>) -> Result<Res
             let generation = gateway.generation.load();
             match serde_json::to_value(&generation.policy.config) {
                 Ok(v) => json(StatusCode::OK, v),
-                Err(e) => json(StatusCode::INTERNAL_SERVER_ERROR, serde_json::json!({"error": e.to_string()})),
+                Err(e) => json(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    serde_json::json!({"error": e.to_string()}),
+                ),
             }
         }
         (&Method::POST, "/reload") => match authorized(&gateway, &request) {
             Err(denied) => denied,
             Ok(()) => match gateway.reload("admin").await {
                 Ok(()) => json(StatusCode::OK, serde_json::json!({"status": "reloaded"})),
-                Err(e) => json(StatusCode::UNPROCESSABLE_ENTITY, serde_json::json!({"error": e.to_string()})),
+                Err(e) => json(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    serde_json::json!({"error": e.to_string()}),
+                ),
             },
         },
-        (_, "/health" | "/ready" | "/metrics" | "/config" | "/reload") => {
-            json(StatusCode::METHOD_NOT_ALLOWED, serde_json::json!({"error": "method not allowed"}))
-        }
-        _ => json(StatusCode::NOT_FOUND, serde_json::json!({"error": "not found"})),
+        (_, "/health" | "/ready" | "/metrics" | "/config" | "/reload") => json(
+            StatusCode::METHOD_NOT_ALLOWED,
+            serde_json::json!({"error": "method not allowed"}),
+        ),
+        _ => json(
+            StatusCode::NOT_FOUND,
+            serde_json::json!({"error": "not found"}),
+        ),
     };
     Ok(response)
 }

@@ -29,7 +29,12 @@ impl LogSink {
         let mut writer: Box<dyn Write + Send> = match output {
             "stdout" => Box::new(std::io::stdout()),
             "stderr" => Box::new(std::io::stderr()),
-            path => Box::new(std::fs::OpenOptions::new().create(true).append(true).open(path)?),
+            path => Box::new(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)?,
+            ),
         };
         let (sender, receiver) = sync_channel::<String>(QUEUE_LINES);
         std::thread::Builder::new()
@@ -49,7 +54,9 @@ impl LogSink {
     }
 
     pub fn write<T: Serialize>(&self, record: &T) {
-        let Ok(mut line) = serde_json::to_string(record) else { return };
+        let Ok(mut line) = serde_json::to_string(record) else {
+            return;
+        };
         line.push('\n');
         match self.sender.try_send(line) {
             Ok(()) => {}

@@ -53,9 +53,10 @@ pub async fn serve(listener: TcpListener) {
 fn json(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(body.into()));
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     response
 }
 
@@ -74,7 +75,10 @@ async fn handle(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Inf
                 StatusCode::OK,
                 format!(r#"{{"id":{id},"name":"User {id}","email":"user{id}@example.com"}}"#),
             ),
-            Err(_) => json(StatusCode::BAD_REQUEST, r#"{"error":"user id must be a number"}"#),
+            Err(_) => json(
+                StatusCode::BAD_REQUEST,
+                r#"{"error":"user id must be a number"}"#,
+            ),
         },
         (&Method::POST, ["api", "users"]) | (&Method::POST, ["api", "login"]) => {
             match Limited::new(request.into_body(), 1 << 20).collect().await {
@@ -83,13 +87,24 @@ async fn handle(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Inf
                     match serde_json::from_slice::<serde_json::Value>(&bytes) {
                         Ok(serde_json::Value::Object(mut object)) if segments[1] == "users" => {
                             object.insert("id".into(), 3.into());
-                            json(StatusCode::CREATED, serde_json::Value::Object(object).to_string())
+                            json(
+                                StatusCode::CREATED,
+                                serde_json::Value::Object(object).to_string(),
+                            )
                         }
-                        Ok(_) if segments[1] == "login" => json(StatusCode::OK, r#"{"token":"demo-session"}"#),
-                        _ => json(StatusCode::BAD_REQUEST, r#"{"error":"body must be a JSON object"}"#),
+                        Ok(_) if segments[1] == "login" => {
+                            json(StatusCode::OK, r#"{"token":"demo-session"}"#)
+                        }
+                        _ => json(
+                            StatusCode::BAD_REQUEST,
+                            r#"{"error":"body must be a JSON object"}"#,
+                        ),
                     }
                 }
-                Err(_) => json(StatusCode::PAYLOAD_TOO_LARGE, r#"{"error":"body too large"}"#),
+                Err(_) => json(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    r#"{"error":"body too large"}"#,
+                ),
             }
         }
         (&Method::GET, ["api", "orders"]) => json(

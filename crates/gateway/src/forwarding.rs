@@ -85,7 +85,12 @@ pub fn set_forwarding_headers(headers: &mut HeaderMap, f: &ForwardedFor<'_>) {
         IpAddr::V4(ip) => ip.to_string(),
         IpAddr::V6(ip) => format!("\"[{ip}]\""),
     };
-    let element = if f.host.is_empty() || !f.host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b)) {
+    let element = if f.host.is_empty()
+        || !f
+            .host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b))
+    {
         format!("for={node};proto={}", f.proto)
     } else {
         format!("for={node};proto={};host={}", f.proto, f.host)
@@ -144,21 +149,37 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("x-forwarded-for", "6.6.6.6".parse().unwrap());
         h.insert("x-forwarded-proto", "https".parse().unwrap());
-        let f = ForwardedFor { peer_ip: "1.2.3.4".parse().unwrap(), peer_trusted: false, proto: "http", host: "api.test" };
+        let f = ForwardedFor {
+            peer_ip: "1.2.3.4".parse().unwrap(),
+            peer_trusted: false,
+            proto: "http",
+            host: "api.test",
+        };
         set_forwarding_headers(&mut h, &f);
         assert_eq!(h.get("x-forwarded-for").unwrap(), "1.2.3.4");
         assert_eq!(h.get("x-forwarded-proto").unwrap(), "http");
         assert_eq!(h.get("x-forwarded-host").unwrap(), "api.test");
-        assert_eq!(h.get("forwarded").unwrap(), "for=1.2.3.4;proto=http;host=api.test");
+        assert_eq!(
+            h.get("forwarded").unwrap(),
+            "for=1.2.3.4;proto=http;host=api.test"
+        );
     }
 
     #[test]
     fn trusted_peers_get_appended_to() {
         let mut h = HeaderMap::new();
         h.insert("x-forwarded-for", "203.0.113.5".parse().unwrap());
-        let f = ForwardedFor { peer_ip: "::1".parse().unwrap(), peer_trusted: true, proto: "https", host: "a" };
+        let f = ForwardedFor {
+            peer_ip: "::1".parse().unwrap(),
+            peer_trusted: true,
+            proto: "https",
+            host: "a",
+        };
         set_forwarding_headers(&mut h, &f);
         assert_eq!(h.get("x-forwarded-for").unwrap(), "203.0.113.5, ::1");
-        assert_eq!(h.get("forwarded").unwrap(), "for=\"[::1]\";proto=https;host=a");
+        assert_eq!(
+            h.get("forwarded").unwrap(),
+            "for=\"[::1]\";proto=https;host=a"
+        );
     }
 }

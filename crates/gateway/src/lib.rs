@@ -35,20 +35,33 @@ pub async fn serve(config_path: &Path) -> anyhow::Result<()> {
     let watch_config = policy.config.runtime.watch_config;
     let mut listeners = Vec::new();
     for (i, l) in policy.config.listeners.iter().enumerate() {
-        let bound = listener::bind(l.address)
-            .with_context(|| format!("{}: listeners[{i}].address: cannot listen on {}", config_path.display(), l.address))?;
+        let bound = listener::bind(l.address).with_context(|| {
+            format!(
+                "{}: listeners[{i}].address: cannot listen on {}",
+                config_path.display(),
+                l.address
+            )
+        })?;
         listeners.push(bound);
     }
     let admin_listener = match &policy.config.admin {
-        Some(a) => Some(
-            listener::bind(a.address)
-                .with_context(|| format!("{}: admin.address: cannot listen on {}", config_path.display(), a.address))?,
-        ),
+        Some(a) => Some(listener::bind(a.address).with_context(|| {
+            format!(
+                "{}: admin.address: cannot listen on {}",
+                config_path.display(),
+                a.address
+            )
+        })?),
         None => None,
     };
     let addresses = policy.config.listeners.iter().map(|l| l.address).collect();
     let generation = Generation::build(policy, &metrics)?;
-    let gateway = Arc::new(Gateway::new(generation, metrics, config_path.to_owned(), addresses));
+    let gateway = Arc::new(Gateway::new(
+        generation,
+        metrics,
+        config_path.to_owned(),
+        addresses,
+    ));
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut tasks = Vec::new();
@@ -56,11 +69,20 @@ pub async fn serve(config_path: &Path) -> anyhow::Result<()> {
         let address = l.local_addr().ok();
         let tls = gateway.generation.load().listener_tls[i].is_some();
         tracing::info!(address = ?address, tls, "listening");
-        tasks.push(tokio::spawn(listener::accept_loop(gateway.clone(), i, l, shutdown_rx.clone())));
+        tasks.push(tokio::spawn(listener::accept_loop(
+            gateway.clone(),
+            i,
+            l,
+            shutdown_rx.clone(),
+        )));
     }
     if let Some(admin_listener) = admin_listener {
         tracing::info!(address = ?admin_listener.local_addr().ok(), "admin API listening");
-        tokio::spawn(admin::serve(gateway.clone(), admin_listener, shutdown_rx.clone()));
+        tokio::spawn(admin::serve(
+            gateway.clone(),
+            admin_listener,
+            shutdown_rx.clone(),
+        ));
     }
     spawn_reload_triggers(gateway.clone(), config_path.to_owned(), watch_config)?;
 
@@ -69,12 +91,16 @@ pub async fn serve(config_path: &Path) -> anyhow::Result<()> {
     gateway.draining.store(true, Ordering::Relaxed);
     let _ = shutdown_tx.send(true);
     let deadline = tokio::time::Instant::now() + drain_timeout;
-    while gateway.connections.load(Ordering::Acquire) > 0 && tokio::time::Instant::now() < deadline {
+    while gateway.connections.load(Ordering::Acquire) > 0 && tokio::time::Instant::now() < deadline
+    {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     let left = gateway.connections.load(Ordering::Acquire);
     if left > 0 {
-        tracing::warn!(connections = left, "drain timeout reached; closing remaining connections");
+        tracing::warn!(
+            connections = left,
+            "drain timeout reached; closing remaining connections"
+        );
     } else {
         tracing::info!("drained");
     }
@@ -97,7 +123,11 @@ async fn wait_for_termination() {
 }
 
 /// SIGHUP and (optionally) changes to the config file trigger a reload.
-fn spawn_reload_triggers(gateway: Arc<Gateway>, config_path: PathBuf, watch_config: bool) -> anyhow::Result<()> {
+fn spawn_reload_triggers(
+    gateway: Arc<Gateway>,
+    config_path: PathBuf,
+    watch_config: bool,
+) -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let (tx, mut rx) = mpsc::channel::<&'static str>(8);
     let mut hup = signal(SignalKind::hangup()).context("cannot install the SIGHUP handler")?;
@@ -126,17 +156,28 @@ fn spawn_reload_triggers(gateway: Arc<Gateway>, config_path: PathBuf, watch_conf
     Ok(())
 }
 
-fn watch_file(path: &Path, tx: mpsc::Sender<&'static str>) -> anyhow::Result<notify::RecommendedWatcher> {
+fn watch_file(
+    path: &Path,
+    tx: mpsc::Sender<&'static str>,
+) -> anyhow::Result<notify::RecommendedWatcher> {
     use notify::{EventKind, RecursiveMode, Watcher};
-    let absolute = std::fs::canonicalize(path).with_context(|| format!("cannot resolve {}", path.display()))?;
-    let directory = absolute.parent().map(Path::to_owned).unwrap_or_else(|| PathBuf::from("/"));
+    let absolute = std::fs::canonicalize(path)
+        .with_context(|| format!("cannot resolve {}", path.display()))?;
+    let directory = absolute
+        .parent()
+        .map(Path::to_owned)
+        .unwrap_or_else(|| PathBuf::from("/"));
     let file_name = absolute.file_name().map(|n| n.to_owned());
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         let Ok(event) = event else { return };
         if !matches!(event.kind, EventKind::Create(_) | EventKind::Modify(_)) {
             return;
         }
-        if event.paths.iter().any(|p| p.file_name() == file_name.as_deref()) {
+        if event
+            .paths
+            .iter()
+            .any(|p| p.file_name() == file_name.as_deref())
+        {
             let _ = tx.try_send("file change");
         }
     })

@@ -45,9 +45,10 @@ pub struct ActiveRequest(Arc<ActivityInner>);
 impl Drop for ActiveRequest {
     fn drop(&mut self) {
         self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
-        self.0
-            .last_active_ms
-            .store(self.0.origin.elapsed().as_millis() as u64, Ordering::Relaxed);
+        self.0.last_active_ms.store(
+            self.0.origin.elapsed().as_millis() as u64,
+            Ordering::Relaxed,
+        );
     }
 }
 
@@ -71,7 +72,9 @@ impl ConnectionActivity {
             return None;
         }
         let now = self.0.origin.elapsed().as_millis() as u64;
-        Some(Duration::from_millis(now.saturating_sub(self.0.last_active_ms.load(Ordering::Relaxed))))
+        Some(Duration::from_millis(now.saturating_sub(
+            self.0.last_active_ms.load(Ordering::Relaxed),
+        )))
     }
 }
 
@@ -85,7 +88,12 @@ impl Drop for ConnectionSlot {
 }
 
 /// Accepts connections until `shutdown` flips.
-pub async fn accept_loop(gateway: Arc<Gateway>, index: usize, listener: TcpListener, mut shutdown: watch::Receiver<bool>) {
+pub async fn accept_loop(
+    gateway: Arc<Gateway>,
+    index: usize,
+    listener: TcpListener,
+    mut shutdown: watch::Receiver<bool>,
+) {
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -100,7 +108,13 @@ pub async fn accept_loop(gateway: Arc<Gateway>, index: usize, listener: TcpListe
                 continue;
             }
         };
-        let max = gateway.generation.load().policy.config.limits.max_connections;
+        let max = gateway
+            .generation
+            .load()
+            .policy
+            .config
+            .limits
+            .max_connections;
         if gateway.connections.fetch_add(1, Ordering::AcqRel) >= max {
             gateway.connections.fetch_sub(1, Ordering::AcqRel);
             gateway.metrics.connections_refused.inc();
@@ -110,11 +124,23 @@ pub async fn accept_loop(gateway: Arc<Gateway>, index: usize, listener: TcpListe
         gateway.metrics.connections.inc();
         let slot = ConnectionSlot(gateway.clone());
         let _ = stream.set_nodelay(true);
-        tokio::spawn(serve_connection(slot, index, stream, peer, shutdown.clone()));
+        tokio::spawn(serve_connection(
+            slot,
+            index,
+            stream,
+            peer,
+            shutdown.clone(),
+        ));
     }
 }
 
-async fn serve_connection(slot: ConnectionSlot, index: usize, stream: TcpStream, peer: SocketAddr, shutdown: watch::Receiver<bool>) {
+async fn serve_connection(
+    slot: ConnectionSlot,
+    index: usize,
+    stream: TcpStream,
+    peer: SocketAddr,
+    shutdown: watch::Receiver<bool>,
+) {
     let gateway = slot.0.clone();
     let generation = gateway.generation.load_full();
     let limits = &generation.policy.config.limits;
@@ -124,28 +150,58 @@ async fn serve_connection(slot: ConnectionSlot, index: usize, stream: TcpStream,
     match generation.listener_tls.get(index).cloned().flatten() {
         Some(tls_config) => {
             let acceptor = tokio_rustls::TlsAcceptor::from(tls_config);
-            let tls_stream = match tokio::time::timeout(header_timeout, acceptor.accept(stream)).await {
-                Ok(Ok(s)) => s,
-                Ok(Err(e)) => {
-                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                    return;
-                }
-                Err(_) => {
-                    tracing::debug!(%peer, "TLS handshake timed out");
-                    return;
-                }
-            };
+            let tls_stream =
+                match tokio::time::timeout(header_timeout, acceptor.accept(stream)).await {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => {
+                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(%peer, "TLS handshake timed out");
+                        return;
+                    }
+                };
             let session = tls_stream.get_ref().1;
-            let identity = session.peer_certificates().and_then(|c| c.first()).map(peer_identity);
+            let identity = session
+                .peer_certificates()
+                .and_then(|c| c.first())
+                .map(peer_identity);
             let negotiated_h2 = session.alpn_protocol() == Some(b"h2");
-            let mode = if negotiated_h2 { Protocols::Http2 } else { Protocols::Http1 };
+            let mode = if negotiated_h2 {
+                Protocols::Http2
+            } else {
+                Protocols::Http1
+            };
             drop(generation);
-            serve_http(slot, TokioIo::new(tls_stream), peer, true, identity, mode, shutdown).await;
+            serve_http(
+                slot,
+                TokioIo::new(tls_stream),
+                peer,
+                true,
+                identity,
+                mode,
+                shutdown,
+            )
+            .await;
         }
         None => {
-            let mode = if http2 { Protocols::Auto } else { Protocols::Http1 };
+            let mode = if http2 {
+                Protocols::Auto
+            } else {
+                Protocols::Http1
+            };
             drop(generation);
-            serve_http(slot, TokioIo::new(stream), peer, false, None, mode, shutdown).await;
+            serve_http(
+                slot,
+                TokioIo::new(stream),
+                peer,
+                false,
+                None,
+                mode,
+                shutdown,
+            )
+            .await;
         }
     }
 }
@@ -193,12 +249,21 @@ async fn serve_http<I>(
         (limits.idle_timeout.0, builder)
     };
     let activity = ConnectionActivity::new();
-    let info = Arc::new(ConnectionInfo { peer, tls, identity, activity: activity.clone() });
+    let info = Arc::new(ConnectionInfo {
+        peer,
+        tls,
+        identity,
+        activity: activity.clone(),
+    });
     let service_gateway = gateway.clone();
-    let service = service_fn(move |request| phases::handle(service_gateway.clone(), info.clone(), request));
+    let service =
+        service_fn(move |request| phases::handle(service_gateway.clone(), info.clone(), request));
     let connection = builder.serve_connection_with_upgrades(io, service);
     tokio::pin!(connection);
-    let mut idle_check = tokio::time::interval_at(tokio::time::Instant::now() + idle_timeout / 2, idle_timeout / 2);
+    let mut idle_check = tokio::time::interval_at(
+        tokio::time::Instant::now() + idle_timeout / 2,
+        idle_timeout / 2,
+    );
     let mut closing = *shutdown.borrow();
     if closing {
         connection.as_mut().graceful_shutdown();

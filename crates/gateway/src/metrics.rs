@@ -69,14 +69,18 @@ pub struct Metrics {
 }
 
 fn latency_buckets() -> Histogram {
-    Histogram::new([0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])
+    Histogram::new([
+        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    ])
 }
 
 impl Metrics {
     pub fn new() -> Arc<Self> {
         let mut registry = Registry::with_prefix("portcullis");
         let requests = Family::<RequestLabels, Counter>::default();
-        let latency = Family::<RouteLabels, Histogram>::new_with_constructor(latency_buckets as fn() -> Histogram);
+        let latency = Family::<RouteLabels, Histogram>::new_with_constructor(
+            latency_buckets as fn() -> Histogram,
+        );
         let upstream_errors = Family::<UpstreamErrorLabels, Counter>::default();
         let findings = Family::<FindingLabels, Counter>::default();
         let reloads = Family::<ReloadLabels, Counter>::default();
@@ -84,15 +88,51 @@ impl Metrics {
         let connections = Gauge::default();
         let connections_refused = Counter::default();
         let log_lines_dropped = Counter::default();
-        registry.register("requests", "Requests by route, status and verdict", requests.clone());
-        registry.register("request_duration_seconds", "Time from request head to response head", latency.clone());
-        registry.register("upstream_errors", "Upstream failures by kind", upstream_errors.clone());
-        registry.register("findings", "Findings by check, rule and action", findings.clone());
-        registry.register("config_reloads", "Configuration reloads by result", reloads.clone());
-        registry.register("upstream_endpoint_healthy", "1 when an endpoint takes traffic", endpoint_healthy.clone());
-        registry.register("connections_active", "Open client connections", connections.clone());
-        registry.register("connections_refused", "Connections refused at max_connections", connections_refused.clone());
-        registry.register("log_lines_dropped", "Audit/access log lines dropped because the writer fell behind", log_lines_dropped.clone());
+        registry.register(
+            "requests",
+            "Requests by route, status and verdict",
+            requests.clone(),
+        );
+        registry.register(
+            "request_duration_seconds",
+            "Time from request head to response head",
+            latency.clone(),
+        );
+        registry.register(
+            "upstream_errors",
+            "Upstream failures by kind",
+            upstream_errors.clone(),
+        );
+        registry.register(
+            "findings",
+            "Findings by check, rule and action",
+            findings.clone(),
+        );
+        registry.register(
+            "config_reloads",
+            "Configuration reloads by result",
+            reloads.clone(),
+        );
+        registry.register(
+            "upstream_endpoint_healthy",
+            "1 when an endpoint takes traffic",
+            endpoint_healthy.clone(),
+        );
+        registry.register(
+            "connections_active",
+            "Open client connections",
+            connections.clone(),
+        );
+        registry.register(
+            "connections_refused",
+            "Connections refused at max_connections",
+            connections_refused.clone(),
+        );
+        registry.register(
+            "log_lines_dropped",
+            "Audit/access log lines dropped because the writer fell behind",
+            log_lines_dropped.clone(),
+        );
         Arc::new(Self {
             registry,
             requests,

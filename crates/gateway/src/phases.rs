@@ -65,10 +65,21 @@ pub async fn handle(
     let generation = gateway.generation.load_full();
     let (parts, body) = request.into_parts();
     let request_id = request_id_for(&generation, &parts);
-    let outcome = proxy(&gateway, &generation, &conn, parts, body, &request_id, started).await;
+    let outcome = proxy(
+        &gateway,
+        &generation,
+        &conn,
+        parts,
+        body,
+        &request_id,
+        started,
+    )
+    .await;
     let mut response = outcome.response;
     if let Ok(v) = HeaderValue::from_str(&request_id) {
-        response.headers_mut().insert(generation.request_id_header.clone(), v);
+        response
+            .headers_mut()
+            .insert(generation.request_id_header.clone(), v);
     }
     let status = response.status().as_u16();
     let route_label = outcome
@@ -101,11 +112,17 @@ pub async fn handle(
             method: outcome.log.method.as_str(),
             host: &outcome.log.host,
             path: &outcome.log.path,
-            route: outcome.route.and_then(|i| generation.policy.routes.get(i)).map(|r| r.name.as_str()),
+            route: outcome
+                .route
+                .and_then(|i| generation.policy.routes.get(i))
+                .map(|r| r.name.as_str()),
             status,
             verdict: action_name(&outcome.action),
             duration_ms: started.elapsed().as_secs_f64() * 1000.0,
-            upstream: outcome.route.and_then(|i| generation.policy.routes.get(i)).map(|r| r.upstream.as_str()),
+            upstream: outcome
+                .route
+                .and_then(|i| generation.policy.routes.get(i))
+                .map(|r| r.upstream.as_str()),
         });
     }
     Ok(response)
@@ -174,11 +191,26 @@ async fn proxy(
         Err(finding) => {
             let host = portcullis_policy::admission::host_of(&parts.uri, &parts.headers);
             if generation.access_log.is_some() {
-                log = AccessFields { method: parts.method.clone(), host: host.to_string(), path: parts.uri.path().to_owned() };
+                log = AccessFields {
+                    method: parts.method.clone(),
+                    host: host.to_string(),
+                    path: parts.uri.path().to_owned(),
+                };
             }
             let findings = [finding];
             let verdict = decide(&findings);
-            audit(gateway, generation, request_id, peer_ip, &parts.method, &host, parts.uri.path(), None, &verdict, &findings);
+            audit(
+                gateway,
+                generation,
+                request_id,
+                peer_ip,
+                &parts.method,
+                &host,
+                parts.uri.path(),
+                None,
+                &verdict,
+                &findings,
+            );
             return Outcome {
                 response: block_response(&verdict, request_id),
                 route: None,
@@ -216,7 +248,10 @@ async fn proxy(
     let mut upstream_body = if body.is_end_stream() {
         UpstreamBody::Empty
     } else if !decide(&findings).is_block() && route.wants_request_body(&exchange) {
-        match http_body_util::Limited::new(body, route.max_body_bytes as usize).collect().await {
+        match http_body_util::Limited::new(body, route.max_body_bytes as usize)
+            .collect()
+            .await
+        {
             Ok(collected) => {
                 let bytes: Bytes = collected.to_bytes();
                 exchange.attach_body(bytes.clone());
@@ -229,7 +264,12 @@ async fn proxy(
                 } else {
                     // The client went away or sent a broken body: nothing to forward.
                     return Outcome {
-                        response: problem(StatusCode::BAD_REQUEST, "request body could not be read", None, request_id),
+                        response: problem(
+                            StatusCode::BAD_REQUEST,
+                            "request body could not be read",
+                            None,
+                            request_id,
+                        ),
                         route: Some(route.index),
                         action: Action::error,
                         client_ip,
@@ -284,7 +324,11 @@ async fn proxy(
     let inspects_responses = route.inspects_responses();
     drop(exchange);
     let upgrade = forwarding::is_upgrade_request(&parts.headers);
-    let client_upgrade = if upgrade { parts.extensions.remove::<OnUpgrade>() } else { None };
+    let client_upgrade = if upgrade {
+        parts.extensions.remove::<OnUpgrade>()
+    } else {
+        None
+    };
     forwarding::strip_hop_by_hop(&mut parts.headers, upgrade);
     forwarding::set_forwarding_headers(
         &mut parts.headers,
@@ -296,7 +340,9 @@ async fn proxy(
         },
     );
     if let Ok(v) = HeaderValue::from_str(request_id) {
-        parts.headers.insert(generation.request_id_header.clone(), v);
+        parts
+            .headers
+            .insert(generation.request_id_header.clone(), v);
     }
     if !parts.headers.contains_key(header::HOST)
         && let Some(authority) = parts.uri.authority()
@@ -305,7 +351,16 @@ async fn proxy(
         parts.headers.insert(header::HOST, v);
     }
     let pool = &generation.upstreams[route.index];
-    let mut response = match send_upstream(gateway, pool, &mut parts, &path_and_query, &mut upstream_body, inspects_responses).await {
+    let mut response = match send_upstream(
+        gateway,
+        pool,
+        &mut parts,
+        &path_and_query,
+        &mut upstream_body,
+        inspects_responses,
+    )
+    .await
+    {
         Ok(r) => r,
         Err(failure) => {
             return Outcome {
@@ -336,16 +391,35 @@ async fn proxy(
         let mut response_findings = Vec::new();
         route.inspect_response_head(
             &exchange,
-            &portcullis_policy::ResponseHead { status: response.status(), headers: response.headers() },
+            &portcullis_policy::ResponseHead {
+                status: response.status(),
+                headers: response.headers(),
+            },
             &mut response_findings,
         );
         let verdict = decide(&response_findings);
         if !response_findings.is_empty() {
-            audit(gateway, generation, request_id, client_ip, &parts.method, &forwarded_host, &path_and_query, Some(route), &verdict, &response_findings);
+            audit(
+                gateway,
+                generation,
+                request_id,
+                client_ip,
+                &parts.method,
+                &forwarded_host,
+                &path_and_query,
+                Some(route),
+                &verdict,
+                &response_findings,
+            );
         }
         if verdict.is_block() {
             return Outcome {
-                response: problem(StatusCode::BAD_GATEWAY, "upstream response refused by policy", None, request_id),
+                response: problem(
+                    StatusCode::BAD_GATEWAY,
+                    "upstream response refused by policy",
+                    None,
+                    request_id,
+                ),
                 route: Some(route.index),
                 action: Action::block,
                 client_ip,
@@ -395,7 +469,10 @@ struct UpstreamFailure {
 }
 
 fn is_idempotent(method: &Method) -> bool {
-    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE)
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE
+    )
 }
 
 /// Sends the request to an endpoint of `pool`, retrying idempotent requests
@@ -410,16 +487,28 @@ async fn send_upstream(
     keep_head: bool,
 ) -> Result<Response<Incoming>, UpstreamFailure> {
     let replayable = !matches!(body, UpstreamBody::Streaming { .. });
-    let max_attempts = if replayable && is_idempotent(&parts.method) { 1 + pool.retries } else { 1 };
+    let max_attempts = if replayable && is_idempotent(&parts.method) {
+        1 + pool.retries
+    } else {
+        1
+    };
     let mut exclude = None;
     for attempt in 1..=max_attempts {
         let Some(lease) = pool.pick(exclude) else {
             count_error(gateway, pool, "no_healthy_endpoint");
-            return Err(UpstreamFailure { status: StatusCode::SERVICE_UNAVAILABLE, detail: "no healthy upstream endpoint" });
+            return Err(UpstreamFailure {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                detail: "no healthy upstream endpoint",
+            });
         };
         let uri = match UpstreamPool::endpoint_uri(lease.endpoint, path_and_query) {
             Ok(u) => u,
-            Err(_) => return Err(UpstreamFailure { status: StatusCode::BAD_REQUEST, detail: "request target cannot be forwarded" }),
+            Err(_) => {
+                return Err(UpstreamFailure {
+                    status: StatusCode::BAD_REQUEST,
+                    detail: "request target cannot be forwarded",
+                });
+            }
         };
         let attempt_body = match body {
             UpstreamBody::Empty => UpstreamBody::Empty,
@@ -438,11 +527,17 @@ async fn send_upstream(
             Err(_elapsed) => {
                 pool.record_failure(lease.index);
                 count_error(gateway, pool, "timeout");
-                return Err(UpstreamFailure { status: StatusCode::GATEWAY_TIMEOUT, detail: "upstream did not answer in time" });
+                return Err(UpstreamFailure {
+                    status: StatusCode::GATEWAY_TIMEOUT,
+                    detail: "upstream did not answer in time",
+                });
             }
             Ok(Err(e)) => {
                 if is_body_too_large(&e) {
-                    return Err(UpstreamFailure { status: StatusCode::PAYLOAD_TOO_LARGE, detail: "request body too large" });
+                    return Err(UpstreamFailure {
+                        status: StatusCode::PAYLOAD_TOO_LARGE,
+                        detail: "request body too large",
+                    });
                 }
                 pool.record_failure(lease.index);
                 let connect = e.is_connect();
@@ -453,7 +548,10 @@ async fn send_upstream(
                     continue;
                 }
                 tracing::warn!(upstream = %pool.name, endpoint = %lease.endpoint.label, error = %e, "upstream request failed");
-                return Err(UpstreamFailure { status: StatusCode::BAD_GATEWAY, detail: "upstream unavailable" });
+                return Err(UpstreamFailure {
+                    status: StatusCode::BAD_GATEWAY,
+                    detail: "upstream unavailable",
+                });
             }
             Ok(Ok(response)) => {
                 if response.status().is_server_error() {
@@ -465,14 +563,20 @@ async fn send_upstream(
             }
         }
     }
-    Err(UpstreamFailure { status: StatusCode::BAD_GATEWAY, detail: "upstream unavailable" })
+    Err(UpstreamFailure {
+        status: StatusCode::BAD_GATEWAY,
+        detail: "upstream unavailable",
+    })
 }
 
 fn count_error(gateway: &Gateway, pool: &UpstreamPool, kind: &'static str) {
     gateway
         .metrics
         .upstream_errors
-        .get_or_create(&UpstreamErrorLabels { upstream: pool.name.clone(), kind })
+        .get_or_create(&UpstreamErrorLabels {
+            upstream: pool.name.clone(),
+            kind,
+        })
         .inc();
 }
 
@@ -493,7 +597,11 @@ async fn join_upgraded(client: OnUpgrade, upstream: OnUpgrade) {
 
 fn block_response(verdict: &Verdict, request_id: &str) -> Response<ClientBody> {
     match verdict {
-        Verdict::Block { status, rule, reason } => problem(*status, reason, Some(rule), request_id),
+        Verdict::Block {
+            status,
+            rule,
+            reason,
+        } => problem(*status, reason, Some(rule), request_id),
         _ => problem(StatusCode::FORBIDDEN, "request refused", None, request_id),
     }
 }
@@ -512,17 +620,31 @@ fn audit(
     findings: &[Finding],
 ) {
     for f in findings {
-        let action = if f.mode == portcullis_policy::Mode::Block { Action::block } else { Action::monitor };
+        let action = if f.mode == portcullis_policy::Mode::Block {
+            Action::block
+        } else {
+            Action::monitor
+        };
         gateway
             .metrics
             .findings
-            .get_or_create(&FindingLabels { check: f.check, rule: f.rule, action })
+            .get_or_create(&FindingLabels {
+                check: f.check,
+                rule: f.rule,
+                action,
+            })
             .inc();
     }
-    let Some(sink) = &generation.audit_log else { return };
+    let Some(sink) = &generation.audit_log else {
+        return;
+    };
     let status = match verdict {
         Verdict::Block { status, .. } => status.as_u16(),
-        _ => findings.iter().map(|f| f.status.as_u16()).next().unwrap_or(0),
+        _ => findings
+            .iter()
+            .map(|f| f.status.as_u16())
+            .next()
+            .unwrap_or(0),
     };
     sink.write(&AuditRecord {
         time: now_rfc3339(),

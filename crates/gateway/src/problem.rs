@@ -21,7 +21,12 @@ struct Problem<'a> {
 }
 
 /// Builds a problem+json response. `detail` must be a fixed, client-safe text.
-pub fn problem(status: StatusCode, detail: &str, rule: Option<&str>, request_id: &str) -> Response<ClientBody> {
+pub fn problem(
+    status: StatusCode,
+    detail: &str,
+    rule: Option<&str>,
+    request_id: &str,
+) -> Response<ClientBody> {
     let body = serde_json::to_vec(&Problem {
         kind: "about:blank",
         title: status.canonical_reason().unwrap_or("Error"),
@@ -34,8 +39,14 @@ pub fn problem(status: StatusCode, detail: &str, rule: Option<&str>, request_id:
     let mut response = Response::new(ClientBody::full(body));
     *response.status_mut() = status;
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
     response
 }

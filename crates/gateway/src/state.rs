@@ -46,18 +46,24 @@ pub fn validate(path: &Path) -> Result<Policy, ConfigError> {
     for (i, listener) in policy.config.listeners.iter().enumerate() {
         if let Some(t) = &listener.tls {
             let field = format!("listeners[{i}].tls");
-            tls::server_config(t, listener.http2, &field).map_err(|e| located(&policy, &e.field, e.to_string()))?;
+            tls::server_config(t, listener.http2, &field)
+                .map_err(|e| located(&policy, &e.field, e.to_string()))?;
         }
     }
     for (name, upstream) in &policy.config.upstreams {
         let field = format!("upstreams.{name}.tls");
-        tls::client_config(upstream.tls.as_ref(), &field).map_err(|e| located(&policy, &e.field, e.to_string()))?;
+        tls::client_config(upstream.tls.as_ref(), &field)
+            .map_err(|e| located(&policy, &e.field, e.to_string()))?;
     }
     if let Some(admin) = &policy.config.admin
         && let Some(var) = &admin.token_env
         && std::env::var(var).map(|v| v.is_empty()).unwrap_or(true)
     {
-        return Err(located(&policy, "admin.token_env", format!("environment variable {var} is not set")));
+        return Err(located(
+            &policy,
+            "admin.token_env",
+            format!("environment variable {var} is not set"),
+        ));
     }
     Ok(policy)
 }
@@ -79,9 +85,21 @@ impl Generation {
         }
         let mut pools: HashMap<&str, Arc<UpstreamPool>> = HashMap::new();
         for (name, upstream) in &config.upstreams {
-            let pool = UpstreamPool::build(name, upstream, metrics.clone(), &crate::demo::ensure_started).map_err(|e| match e {
-                crate::upstream::UpstreamBuildError::Tls(t) => located(&policy, &t.field, t.to_string()),
-                other => located(&policy, &format!("upstreams.{name}.endpoints"), other.to_string()),
+            let pool = UpstreamPool::build(
+                name,
+                upstream,
+                metrics.clone(),
+                &crate::demo::ensure_started,
+            )
+            .map_err(|e| match e {
+                crate::upstream::UpstreamBuildError::Tls(t) => {
+                    located(&policy, &t.field, t.to_string())
+                }
+                other => located(
+                    &policy,
+                    &format!("upstreams.{name}.endpoints"),
+                    other.to_string(),
+                ),
             })?;
             pools.insert(name.as_str(), Arc::new(pool));
         }
@@ -90,8 +108,14 @@ impl Generation {
             .iter()
             .map(|r| pools[r.upstream.as_str()].clone())
             .collect();
-        let route_labels = policy.routes.iter().map(|r| Arc::new(r.name.clone())).collect();
-        let open = |sink: &portcullis_policy::config::LogSinkConfig, field: &str| -> Result<Option<LogSink>, ConfigError> {
+        let route_labels = policy
+            .routes
+            .iter()
+            .map(|r| Arc::new(r.name.clone()))
+            .collect();
+        let open = |sink: &portcullis_policy::config::LogSinkConfig,
+                    field: &str|
+         -> Result<Option<LogSink>, ConfigError> {
             if !sink.enabled {
                 return Ok(None);
             }
@@ -141,7 +165,12 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    pub fn new(generation: Generation, metrics: Arc<Metrics>, config_path: PathBuf, listener_addresses: Vec<SocketAddr>) -> Self {
+    pub fn new(
+        generation: Generation,
+        metrics: Arc<Metrics>,
+        config_path: PathBuf,
+        listener_addresses: Vec<SocketAddr>,
+    ) -> Self {
         Self {
             generation: ArcSwap::from_pointee(generation),
             metrics,
@@ -160,17 +189,25 @@ impl Gateway {
         let _serialized = self.reload_lock.lock().await;
         let result = self.try_reload();
         let label = if result.is_ok() { "success" } else { "failure" };
-        self.metrics.reloads.get_or_create(&ReloadLabels { result: label }).inc();
+        self.metrics
+            .reloads
+            .get_or_create(&ReloadLabels { result: label })
+            .inc();
         match &result {
-            Ok(()) => tracing::info!(trigger, config = %self.config_path.display(), "configuration reloaded"),
-            Err(e) => tracing::error!(trigger, error = %e, "configuration reload refused; the previous configuration keeps serving"),
+            Ok(()) => {
+                tracing::info!(trigger, config = %self.config_path.display(), "configuration reloaded")
+            }
+            Err(e) => {
+                tracing::error!(trigger, error = %e, "configuration reload refused; the previous configuration keeps serving")
+            }
         }
         result
     }
 
     fn try_reload(&self) -> Result<(), ConfigError> {
         let policy = validate(&self.config_path)?;
-        let listeners: Vec<SocketAddr> = policy.config.listeners.iter().map(|l| l.address).collect();
+        let listeners: Vec<SocketAddr> =
+            policy.config.listeners.iter().map(|l| l.address).collect();
         if listeners != self.listener_addresses {
             return Err(ConfigError::at_field(
                 &policy.source_path,

@@ -48,7 +48,8 @@ fn load_certs(field: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>, 
 }
 
 fn load_key(field: &str, path: &Path) -> Result<PrivateKeyDer<'static>, TlsConfigError> {
-    PrivateKeyDer::from_pem_file(path).map_err(|e| err(field, path, format!("no usable PEM private key: {e}")))
+    PrivateKeyDer::from_pem_file(path)
+        .map_err(|e| err(field, path, format!("no usable PEM private key: {e}")))
 }
 
 fn load_roots(field: &str, path: &Path) -> Result<RootCertStore, TlsConfigError> {
@@ -60,7 +61,11 @@ fn load_roots(field: &str, path: &Path) -> Result<RootCertStore, TlsConfigError>
 }
 
 /// The listener's rustls config. `field` is the config path of the `tls` block.
-pub fn server_config(tls: &ServerTlsConfig, http2: bool, field: &str) -> Result<Arc<rustls::ServerConfig>, TlsConfigError> {
+pub fn server_config(
+    tls: &ServerTlsConfig,
+    http2: bool,
+    field: &str,
+) -> Result<Arc<rustls::ServerConfig>, TlsConfigError> {
     install_crypto_provider();
     let certs = load_certs(&format!("{field}.cert"), &tls.cert)?;
     let key = load_key(&format!("{field}.key"), &tls.key)?;
@@ -91,7 +96,10 @@ pub fn server_config(tls: &ServerTlsConfig, http2: bool, field: &str) -> Result<
 }
 
 /// The upstream client's rustls config.
-pub fn client_config(tls: Option<&UpstreamTlsConfig>, field: &str) -> Result<rustls::ClientConfig, TlsConfigError> {
+pub fn client_config(
+    tls: Option<&UpstreamTlsConfig>,
+    field: &str,
+) -> Result<rustls::ClientConfig, TlsConfigError> {
     install_crypto_provider();
     let roots = match tls.and_then(|t| t.ca.as_deref()) {
         Some(ca) => load_roots(&format!("{field}.ca"), ca)?,
@@ -108,8 +116,20 @@ pub fn client_config(tls: Option<&UpstreamTlsConfig>, field: &str) -> Result<rus
                 .with_client_auth_cert(certs, key_der)
                 .map_err(|e| err(&format!("{field}.client_key"), key, e))?
         }
-        Some((Some(cert), None)) => return Err(err(&format!("{field}.client_key"), cert, "client_cert needs client_key")),
-        Some((None, Some(key))) => return Err(err(&format!("{field}.client_cert"), key, "client_key needs client_cert")),
+        Some((Some(cert), None)) => {
+            return Err(err(
+                &format!("{field}.client_key"),
+                cert,
+                "client_cert needs client_key",
+            ));
+        }
+        Some((None, Some(key))) => {
+            return Err(err(
+                &format!("{field}.client_cert"),
+                key,
+                "client_key needs client_cert",
+            ));
+        }
         _ => builder.with_no_client_auth(),
     };
     Ok(config)
@@ -140,8 +160,14 @@ pub fn peer_identity(cert: &CertificateDer<'_>) -> PeerIdentity {
                     }
                     GeneralName::RFC822Name(m) => format!("email:{m}"),
                     GeneralName::IPAddress(ip) => match ip.len() {
-                        4 => format!("IP:{}", std::net::Ipv4Addr::from(<[u8; 4]>::try_from(*ip).unwrap_or_default())),
-                        16 => format!("IP:{}", std::net::Ipv6Addr::from(<[u8; 16]>::try_from(*ip).unwrap_or_default())),
+                        4 => format!(
+                            "IP:{}",
+                            std::net::Ipv4Addr::from(<[u8; 4]>::try_from(*ip).unwrap_or_default())
+                        ),
+                        16 => format!(
+                            "IP:{}",
+                            std::net::Ipv6Addr::from(<[u8; 16]>::try_from(*ip).unwrap_or_default())
+                        ),
                         _ => continue,
                     },
                     _ => continue,

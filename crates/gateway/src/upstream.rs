@@ -103,13 +103,14 @@ impl UpstreamPool {
             .https_or_http();
         let builder = match config.tls.as_ref().and_then(|t| t.server_name.clone()) {
             Some(server_name) => {
-                let name = rustls::pki_types::ServerName::try_from(server_name.clone()).map_err(|e| {
-                    tls::TlsConfigError {
-                        field: format!("upstreams.{name}.tls.server_name"),
-                        path: server_name.clone(),
-                        message: e.to_string(),
-                    }
-                })?;
+                let name =
+                    rustls::pki_types::ServerName::try_from(server_name.clone()).map_err(|e| {
+                        tls::TlsConfigError {
+                            field: format!("upstreams.{name}.tls.server_name"),
+                            path: server_name.clone(),
+                            message: e.to_string(),
+                        }
+                    })?;
                 builder.with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(name))
             }
             None => builder,
@@ -129,17 +130,21 @@ impl UpstreamPool {
                     upstream: name.to_string(),
                     message: "the built-in demo API could not be started".into(),
                 })?;
-                format!("http://{addr}").parse().map_err(|e: http::uri::InvalidUri| UpstreamBuildError::Endpoint {
-                    upstream: name.to_string(),
-                    message: e.to_string(),
-                })?
+                format!("http://{addr}")
+                    .parse()
+                    .map_err(|e: http::uri::InvalidUri| UpstreamBuildError::Endpoint {
+                        upstream: name.to_string(),
+                        message: e.to_string(),
+                    })?
             } else {
-                text.parse().map_err(|e: http::uri::InvalidUri| UpstreamBuildError::Endpoint {
-                    upstream: name.to_string(),
-                    message: format!("{text:?}: {e}"),
-                })?
+                text.parse()
+                    .map_err(|e: http::uri::InvalidUri| UpstreamBuildError::Endpoint {
+                        upstream: name.to_string(),
+                        message: format!("{text:?}: {e}"),
+                    })?
             };
-            let (Some(scheme), Some(authority)) = (uri.scheme().cloned(), uri.authority().cloned()) else {
+            let (Some(scheme), Some(authority)) = (uri.scheme().cloned(), uri.authority().cloned())
+            else {
                 return Err(UpstreamBuildError::Endpoint {
                     upstream: name.to_string(),
                     message: format!("{text:?} needs a scheme and a host"),
@@ -172,9 +177,12 @@ impl UpstreamPool {
             client,
             response_timeout: config.response_timeout.0,
             retries: config.retries,
-            ejection: passive
-                .enabled
-                .then(|| (passive.consecutive_failures.max(1), passive.ejection_time.0.as_millis() as u64)),
+            ejection: passive.enabled.then(|| {
+                (
+                    passive.consecutive_failures.max(1),
+                    passive.ejection_time.0.as_millis() as u64,
+                )
+            }),
             health: config.health_check.as_ref().map(|h| HealthSettings {
                 path: h.path.clone(),
                 interval: h.interval.0,
@@ -198,11 +206,19 @@ impl UpstreamPool {
     /// Picks an available endpoint, avoiding `exclude` when another is available.
     pub fn pick(&self, exclude: Option<usize>) -> Option<Lease<'_>> {
         let n = self.endpoints.len();
-        let now = if self.ejection.is_some() { self.now_ms() } else { u64::MAX };
+        let now = if self.ejection.is_some() {
+            self.now_ms()
+        } else {
+            u64::MAX
+        };
         let usable = |i: usize| Some(i) != exclude && self.available(&self.endpoints[i], now);
         let index = match self.balance {
             Balance::RoundRobin => {
-                let start = if n == 1 { 0 } else { self.next.fetch_add(1, Ordering::Relaxed) % n };
+                let start = if n == 1 {
+                    0
+                } else {
+                    self.next.fetch_add(1, Ordering::Relaxed) % n
+                };
                 (0..n).map(|k| (start + k) % n).find(|&i| usable(i))
             }
             Balance::LeastRequests => (0..n)
@@ -227,18 +243,24 @@ impl UpstreamPool {
     }
 
     pub fn record_failure(&self, index: usize) {
-        let Some((threshold, ejection_ms)) = self.ejection else { return };
+        let Some((threshold, ejection_ms)) = self.ejection else {
+            return;
+        };
         let e = &self.endpoints[index];
         let failures = e.consecutive_failures.fetch_add(1, Ordering::Relaxed) + 1;
         if failures >= threshold {
             e.consecutive_failures.store(0, Ordering::Relaxed);
-            e.ejected_until_ms.store(self.now_ms() + ejection_ms, Ordering::Relaxed);
+            e.ejected_until_ms
+                .store(self.now_ms() + ejection_ms, Ordering::Relaxed);
             tracing::warn!(upstream = %self.name, endpoint = %e.label, failures, ejection_ms, "endpoint ejected after consecutive failures");
         }
     }
 
     /// Sends a request; the URI must already point at the leased endpoint.
-    pub fn send(&self, request: Request<UpstreamBody>) -> hyper_util::client::legacy::ResponseFuture {
+    pub fn send(
+        &self,
+        request: Request<UpstreamBody>,
+    ) -> hyper_util::client::legacy::ResponseFuture {
         self.client.request(request)
     }
 
@@ -278,12 +300,14 @@ impl UpstreamPool {
             Ok(uri) => {
                 let mut request = Request::new(UpstreamBody::Empty);
                 *request.uri_mut() = uri;
-                request
-                    .headers_mut()
-                    .insert(http::header::USER_AGENT, http::HeaderValue::from_static("portcullis-health-check"));
+                request.headers_mut().insert(
+                    http::header::USER_AGENT,
+                    http::HeaderValue::from_static("portcullis-health-check"),
+                );
                 match tokio::time::timeout(settings.timeout, self.client.request(request)).await {
                     Ok(Ok(response)) => {
-                        let ok = response.status().is_success() || response.status().is_redirection();
+                        let ok =
+                            response.status().is_success() || response.status().is_redirection();
                         drain(response).await;
                         ok
                     }

@@ -35,13 +35,16 @@ pub fn host_of<'a>(uri: &'a Uri, headers: &'a HeaderMap) -> Cow<'a, str> {
     let raw = uri
         .host()
         .or_else(|| {
-            headers.get(header::HOST).and_then(|v| v.to_str().ok()).map(|h| {
-                if let Some(rest) = h.strip_prefix('[') {
-                    rest.split(']').next().unwrap_or("")
-                } else {
-                    h.rsplit_once(':').map_or(h, |(host, _)| host)
-                }
-            })
+            headers
+                .get(header::HOST)
+                .and_then(|v| v.to_str().ok())
+                .map(|h| {
+                    if let Some(rest) = h.strip_prefix('[') {
+                        rest.split(']').next().unwrap_or("")
+                    } else {
+                        h.rsplit_once(':').map_or(h, |(host, _)| host)
+                    }
+                })
         })
         .unwrap_or("")
         .trim_end_matches('.');

@@ -52,7 +52,12 @@ pub fn body_kind(content_type: Option<&str>) -> BodyKind {
     let Some(ct) = content_type else {
         return BodyKind::Binary;
     };
-    let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let essence = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     match essence.as_str() {
         "application/json" => BodyKind::Json,
         "application/x-www-form-urlencoded" => BodyKind::Form,
@@ -143,8 +148,16 @@ fn json_depth(v: &Value, depth: usize) -> usize {
         return depth;
     }
     match v {
-        Value::Array(a) => a.iter().map(|x| json_depth(x, depth + 1)).max().unwrap_or(depth + 1),
-        Value::Object(o) => o.values().map(|x| json_depth(x, depth + 1)).max().unwrap_or(depth + 1),
+        Value::Array(a) => a
+            .iter()
+            .map(|x| json_depth(x, depth + 1))
+            .max()
+            .unwrap_or(depth + 1),
+        Value::Object(o) => o
+            .values()
+            .map(|x| json_depth(x, depth + 1))
+            .max()
+            .unwrap_or(depth + 1),
         _ => depth,
     }
 }
@@ -223,8 +236,10 @@ fn parse_multipart(body: &Bytes, boundary: &str) -> Result<Vec<MultipartPart>, S
         let rest = rest
             .strip_prefix(b"\r\n")
             .ok_or("multipart delimiter not followed by CRLF")?;
-        let head_end = memmem::find(rest, b"\r\n\r\n").ok_or("multipart part without header end")?;
-        let head = std::str::from_utf8(&rest[..head_end]).map_err(|_| "multipart part headers are not UTF-8")?;
+        let head_end =
+            memmem::find(rest, b"\r\n\r\n").ok_or("multipart part without header end")?;
+        let head = std::str::from_utf8(&rest[..head_end])
+            .map_err(|_| "multipart part headers are not UTF-8")?;
         let data_start = pos + 2 + head_end + 4;
         let next = finder
             .find(&body[data_start..])
@@ -307,7 +322,10 @@ fn parse_xml(body: &[u8]) -> Result<Vec<(String, String)>, String> {
                 values.push((location(&path), String::from_utf8_lossy(&t).into_owned()));
             }
             Event::DocType(t) => {
-                values.push(("xml:!DOCTYPE".to_owned(), String::from_utf8_lossy(&t).into_owned()));
+                values.push((
+                    "xml:!DOCTYPE".to_owned(),
+                    String::from_utf8_lossy(&t).into_owned(),
+                ));
             }
             Event::Eof => break,
             _ => {}
@@ -333,18 +351,30 @@ mod tests {
 
     #[test]
     fn json_values_carry_pointers() {
-        let v = values("application/json; charset=utf-8", r#"{"a":{"b/c":[1,"x"]},"ok":true}"#);
+        let v = values(
+            "application/json; charset=utf-8",
+            r#"{"a":{"b/c":[1,"x"]},"ok":true}"#,
+        );
         assert!(v.contains(&("body:/a/b~1c/1".into(), "x".into())));
         assert!(v.contains(&("body:/a/b~1c/0".into(), "1".into())));
         assert!(v.contains(&("body:/a#key".into(), "a".into())));
         assert!(v.contains(&("body:/ok".into(), "true".into())));
-        assert_eq!(values("application/vnd.api+json", "\"root\""), [("body:/".into(), "root".into())]);
+        assert_eq!(
+            values("application/vnd.api+json", "\"root\""),
+            [("body:/".into(), "root".into())]
+        );
     }
 
     #[test]
     fn broken_and_deep_json_is_invalid_not_a_panic() {
         let broken = ParsedBody::parse(Some("application/json"), &Bytes::from_static(b"{\"a\":"));
-        assert!(matches!(broken, ParsedBody::Invalid { kind: BodyKind::Json, .. }));
+        assert!(matches!(
+            broken,
+            ParsedBody::Invalid {
+                kind: BodyKind::Json,
+                ..
+            }
+        ));
         let deep = format!("{}{}", "[".repeat(100), "]".repeat(100));
         let deep = ParsedBody::parse(Some("application/json"), &Bytes::from(deep));
         assert!(matches!(deep, ParsedBody::Invalid { .. }));
@@ -352,7 +382,10 @@ mod tests {
 
     #[test]
     fn form_values_are_decoded() {
-        let v = values("application/x-www-form-urlencoded", "name=O%27Brien&tags=a+b");
+        let v = values(
+            "application/x-www-form-urlencoded",
+            "name=O%27Brien&tags=a+b",
+        );
         assert!(v.contains(&("form.name".into(), "O'Brien".into())));
         assert!(v.contains(&("form.tags".into(), "a b".into())));
     }
@@ -390,8 +423,17 @@ mod tests {
         );
         assert!(v.contains(&("xml:/order@id".into(), "7".into())));
         assert!(v.contains(&("xml:/order/item".into(), "pen".into())));
-        assert!(v.iter().any(|(l, val)| l == "xml:!DOCTYPE" && val.contains("ENTITY")));
+        assert!(
+            v.iter()
+                .any(|(l, val)| l == "xml:!DOCTYPE" && val.contains("ENTITY"))
+        );
         let bad = ParsedBody::parse(Some("text/xml"), &Bytes::from_static(b"<a><b></a>"));
-        assert!(matches!(bad, ParsedBody::Invalid { kind: BodyKind::Xml, .. }));
+        assert!(matches!(
+            bad,
+            ParsedBody::Invalid {
+                kind: BodyKind::Xml,
+                ..
+            }
+        ));
     }
 }

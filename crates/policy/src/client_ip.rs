@@ -33,7 +33,9 @@ pub fn resolve(peer: IpAddr, headers: &HeaderMap, trusted: &IpSet) -> IpAddr {
             .filter_map(|element| {
                 element.split(';').find_map(|pair| {
                     let (k, v) = pair.split_once('=')?;
-                    k.trim().eq_ignore_ascii_case("for").then(|| parse_node(v))?
+                    k.trim()
+                        .eq_ignore_ascii_case("for")
+                        .then(|| parse_node(v))?
                 })
             })
             .collect()
@@ -71,13 +73,20 @@ mod tests {
 
     fn h(name: &str, v: &str) -> HeaderMap {
         let mut m = HeaderMap::new();
-        m.insert(HeaderName::from_bytes(name.as_bytes()).unwrap(), v.parse().unwrap());
+        m.insert(
+            HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            v.parse().unwrap(),
+        );
         m
     }
 
     #[test]
     fn untrusted_peer_is_the_client_whatever_it_claims() {
-        let ip = resolve("8.8.8.8".parse().unwrap(), &h("x-forwarded-for", "1.1.1.1"), &trusted());
+        let ip = resolve(
+            "8.8.8.8".parse().unwrap(),
+            &h("x-forwarded-for", "1.1.1.1"),
+            &trusted(),
+        );
         assert_eq!(ip.to_string(), "8.8.8.8");
     }
 
@@ -85,12 +94,19 @@ mod tests {
     fn chain_is_walked_from_the_right_past_trusted_hops() {
         let headers = h("x-forwarded-for", "6.6.6.6, 203.0.113.9, 10.0.0.2");
         let ip = resolve("10.0.0.1".parse().unwrap(), &headers, &trusted());
-        assert_eq!(ip.to_string(), "203.0.113.9", "spoofed 6.6.6.6 must not win");
+        assert_eq!(
+            ip.to_string(),
+            "203.0.113.9",
+            "spoofed 6.6.6.6 must not win"
+        );
     }
 
     #[test]
     fn forwarded_header_is_understood() {
-        let headers = h("forwarded", "for=\"[2001:db8::7]:443\";proto=https, for=10.1.1.1");
+        let headers = h(
+            "forwarded",
+            "for=\"[2001:db8::7]:443\";proto=https, for=10.1.1.1",
+        );
         let ip = resolve("10.0.0.1".parse().unwrap(), &headers, &trusted());
         assert_eq!(ip.to_string(), "2001:db8::7");
     }

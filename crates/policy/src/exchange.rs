@@ -129,7 +129,9 @@ impl<'a> Exchange<'a> {
 
     pub fn content_type(&self) -> Option<&'a str> {
         let headers: &'a HeaderMap = self.headers;
-        headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok())
+        headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
     }
 
     /// The declared body length, when the client sent one.
@@ -190,8 +192,14 @@ mod tests {
         assert_eq!(q[3], ("empty".into(), "".into()));
         assert_eq!(ex.query_param_count(), 4);
         assert!(std::ptr::eq(q, ex.query_pairs()), "parsed once");
-        assert_eq!(ex.cookies(), &[("a", "1"), ("b", "two"), ("", "flag"), ("c", "3")]);
-        assert_eq!(ex.path_segments().collect::<Vec<_>>(), ["users", "42", "orders"]);
+        assert_eq!(
+            ex.cookies(),
+            &[("a", "1"), ("b", "two"), ("", "flag"), ("c", "3")]
+        );
+        assert_eq!(
+            ex.path_segments().collect::<Vec<_>>(),
+            ["users", "42", "orders"]
+        );
         assert!(ex.parsed_body().is_none());
     }
 }

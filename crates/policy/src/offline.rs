@@ -54,18 +54,27 @@ pub fn parse_raw_request(input: &[u8]) -> Result<RawRequest, RawRequestError> {
         .unwrap_or("")
         .parse()
         .map_err(|e: http::uri::InvalidUri| RawRequestError::Head(e.to_string()))?;
-    let version = if req.version == Some(0) { Version::HTTP_10 } else { Version::HTTP_11 };
+    let version = if req.version == Some(0) {
+        Version::HTTP_10
+    } else {
+        Version::HTTP_11
+    };
     let mut headers = HeaderMap::with_capacity(req.headers.len());
     for h in req.headers.iter() {
-        let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|e| RawRequestError::Head(e.to_string()))?;
-        let value = HeaderValue::from_bytes(h.value).map_err(|e| RawRequestError::Head(e.to_string()))?;
+        let name = HeaderName::from_bytes(h.name.as_bytes())
+            .map_err(|e| RawRequestError::Head(e.to_string()))?;
+        let value =
+            HeaderValue::from_bytes(h.value).map_err(|e| RawRequestError::Head(e.to_string()))?;
         headers.append(name, value);
     }
     let rest = &input[head_len..];
     let chunked = headers
         .get_all(http::header::TRANSFER_ENCODING)
         .iter()
-        .any(|v| v.to_str().is_ok_and(|s| s.to_ascii_lowercase().contains("chunked")));
+        .any(|v| {
+            v.to_str()
+                .is_ok_and(|s| s.to_ascii_lowercase().contains("chunked"))
+        });
     let body = if chunked {
         decode_chunked(rest)?
     } else if let Some(len) = headers
@@ -74,24 +83,35 @@ pub fn parse_raw_request(input: &[u8]) -> Result<RawRequest, RawRequestError> {
         .and_then(|v| v.trim().parse::<usize>().ok())
     {
         if rest.len() < len {
-            return Err(RawRequestError::ShortBody { got: rest.len(), want: len });
+            return Err(RawRequestError::ShortBody {
+                got: rest.len(),
+                want: len,
+            });
         }
         Bytes::copy_from_slice(&rest[..len])
     } else {
         Bytes::copy_from_slice(rest)
     };
-    Ok(RawRequest { method, uri, version, headers, body })
+    Ok(RawRequest {
+        method,
+        uri,
+        version,
+        headers,
+        body,
+    })
 }
 
 fn decode_chunked(mut input: &[u8]) -> Result<Bytes, RawRequestError> {
     let mut out = Vec::new();
     loop {
-        let line_end = memchr::memchr(b'\n', input).ok_or(RawRequestError::Chunked("missing chunk size line"))?;
+        let line_end = memchr::memchr(b'\n', input)
+            .ok_or(RawRequestError::Chunked("missing chunk size line"))?;
         let line = std::str::from_utf8(&input[..line_end])
             .map_err(|_| RawRequestError::Chunked("chunk size is not text"))?
             .trim_end_matches('\r');
         let size_text = line.split(';').next().unwrap_or("").trim();
-        let size = usize::from_str_radix(size_text, 16).map_err(|_| RawRequestError::Chunked("invalid chunk size"))?;
+        let size = usize::from_str_radix(size_text, 16)
+            .map_err(|_| RawRequestError::Chunked("invalid chunk size"))?;
         input = &input[line_end + 1..];
         if size == 0 {
             return Ok(Bytes::from(out));
@@ -104,7 +124,9 @@ fn decode_chunked(mut input: &[u8]) -> Result<Bytes, RawRequestError> {
         input = input
             .strip_prefix(b"\r\n")
             .or_else(|| input.strip_prefix(b"\n"))
-            .ok_or(RawRequestError::Chunked("chunk data not followed by a line break"))?;
+            .ok_or(RawRequestError::Chunked(
+                "chunk data not followed by a line break",
+            ))?;
     }
 }
 
@@ -124,12 +146,29 @@ pub struct Report {
 }
 
 impl Report {
-    fn new(verdict: Verdict, route: Option<String>, client_ip: IpAddr, findings: Vec<Finding>) -> Self {
+    fn new(
+        verdict: Verdict,
+        route: Option<String>,
+        client_ip: IpAddr,
+        findings: Vec<Finding>,
+    ) -> Self {
         let (status, rule, reason) = match &verdict {
-            Verdict::Block { status, rule, reason } => (Some(status.as_u16()), Some(*rule), Some(reason.to_string())),
+            Verdict::Block {
+                status,
+                rule,
+                reason,
+            } => (Some(status.as_u16()), Some(*rule), Some(reason.to_string())),
             _ => (None, None, None),
         };
-        Report { verdict: verdict.action(), status, rule, reason, route, client_ip, findings }
+        Report {
+            verdict: verdict.action(),
+            status,
+            rule,
+            reason,
+            route,
+            client_ip,
+            findings,
+        }
     }
 
     pub fn is_block(&self) -> bool {
@@ -173,7 +212,12 @@ pub fn evaluate(policy: &Policy, raw: &RawRequest, peer_ip: IpAddr) -> Report {
         exchange.attach_body(raw.body.clone());
         route.inspect_request_body(&exchange, &mut findings);
     }
-    Report::new(decide(&findings), Some(route.name.clone()), admitted.client_ip, findings)
+    Report::new(
+        decide(&findings),
+        Some(route.name.clone()),
+        admitted.client_ip,
+        findings,
+    )
 }
 
 #[cfg(test)]
@@ -182,7 +226,8 @@ mod tests {
 
     #[test]
     fn raw_requests_parse_with_crlf_or_lf_and_chunked_bodies() {
-        let r = parse_raw_request(b"POST /a?x=1 HTTP/1.1\nHost: h\nContent-Length: 3\n\nabcdef").unwrap();
+        let r = parse_raw_request(b"POST /a?x=1 HTTP/1.1\nHost: h\nContent-Length: 3\n\nabcdef")
+            .unwrap();
         assert_eq!(r.method, Method::POST);
         assert_eq!(&r.body[..], b"abc");
         let r = parse_raw_request(
@@ -190,7 +235,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(&r.body[..], b"abcde");
-        assert!(matches!(parse_raw_request(b"GET / HTTP/1.1\r\nHost: h\r\n"), Err(RawRequestError::Incomplete)));
+        assert!(matches!(
+            parse_raw_request(b"GET / HTTP/1.1\r\nHost: h\r\n"),
+            Err(RawRequestError::Incomplete)
+        ));
         assert!(parse_raw_request(b"GET / HTTP/1.1\r\nBad Header: x\r\n\r\n").is_err());
         assert!(matches!(
             parse_raw_request(b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc"),

@@ -44,7 +44,10 @@ pub fn normalize_path(raw: &str) -> Result<Cow<'_, str>, PathError> {
     while i < bytes.len() {
         let b = bytes[i];
         if b == b'%' {
-            let (h, l) = match (bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
+            let (h, l) = match (
+                bytes.get(i + 1).copied().and_then(hex),
+                bytes.get(i + 2).copied().and_then(hex),
+            ) {
                 (Some(h), Some(l)) => (h, l),
                 _ => return Err(PathError::BadEscape),
             };
@@ -111,7 +114,11 @@ fn needs_work(bytes: &[u8]) -> Result<bool, PathError> {
         } else {
             if b == b'.' && prev_slash {
                 let rest = &bytes[i..];
-                if rest == b"." || rest == b".." || rest.starts_with(b"./") || rest.starts_with(b"../") {
+                if rest == b"."
+                    || rest == b".."
+                    || rest.starts_with(b"./")
+                    || rest.starts_with(b"../")
+                {
                     return Ok(true);
                 }
             }

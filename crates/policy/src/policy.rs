@@ -153,20 +153,35 @@ impl Policy {
     pub fn compile(config: Config, path: &Path, source: &str) -> Result<Policy, ConfigError> {
         let err_at = |field: String, msg: String| ConfigError::at_field(path, source, &field, msg);
         if config.listeners.is_empty() {
-            return Err(err_at("listeners".into(), "at least one listener is required".into()));
+            return Err(err_at(
+                "listeners".into(),
+                "at least one listener is required".into(),
+            ));
         }
         if config.runtime.worker_threads == Some(0) {
-            return Err(err_at("runtime.worker_threads".into(), "must be at least 1".into()));
+            return Err(err_at(
+                "runtime.worker_threads".into(),
+                "must be at least 1".into(),
+            ));
         }
         if config.limits.max_headers == 0 || config.limits.max_connections == 0 {
-            return Err(err_at("limits".into(), "max_headers and max_connections must be at least 1".into()));
+            return Err(err_at(
+                "limits".into(),
+                "max_headers and max_connections must be at least 1".into(),
+            ));
         }
         if !crate::request_id::is_valid_header_name(&config.request_id.header) {
-            return Err(err_at("request_id.header".into(), "not a valid header name".into()));
+            return Err(err_at(
+                "request_id.header".into(),
+                "not a valid header name".into(),
+            ));
         }
         for (name, upstream) in &config.upstreams {
             if upstream.endpoints.is_empty() {
-                return Err(err_at(format!("upstreams.{name}.endpoints"), "at least one endpoint is required".into()));
+                return Err(err_at(
+                    format!("upstreams.{name}.endpoints"),
+                    "at least one endpoint is required".into(),
+                ));
             }
             for (i, endpoint) in upstream.endpoints.iter().enumerate() {
                 if let Err(msg) = validate_endpoint(endpoint) {
@@ -174,7 +189,9 @@ impl Policy {
                 }
             }
             if let Some(hc) = &upstream.health_check
-                && (!hc.path.starts_with('/') || hc.healthy_threshold == 0 || hc.unhealthy_threshold == 0)
+                && (!hc.path.starts_with('/')
+                    || hc.healthy_threshold == 0
+                    || hc.unhealthy_threshold == 0)
             {
                 return Err(err_at(
                     format!("upstreams.{name}.health_check"),
@@ -182,7 +199,10 @@ impl Policy {
                 ));
             }
             if upstream.retries > 5 {
-                return Err(err_at(format!("upstreams.{name}.retries"), "at most 5 retries".into()));
+                return Err(err_at(
+                    format!("upstreams.{name}.retries"),
+                    "at most 5 retries".into(),
+                ));
             }
         }
         let mut compiled_policies = std::collections::HashMap::new();
@@ -193,30 +213,46 @@ impl Policy {
         let mut routes = Vec::with_capacity(config.routes.len());
         for (i, rc) in config.routes.iter().enumerate() {
             if !names.insert(rc.name.as_str()) {
-                return Err(err_at(format!("routes[{i}].name"), format!("duplicate route name {:?}", rc.name)));
+                return Err(err_at(
+                    format!("routes[{i}].name"),
+                    format!("duplicate route name {:?}", rc.name),
+                ));
             }
             let prefix = rc.matcher.path_prefix.trim();
             if !prefix.starts_with('/') {
-                return Err(err_at(format!("routes[{i}].match.path_prefix"), "must start with '/'".into()));
+                return Err(err_at(
+                    format!("routes[{i}].match.path_prefix"),
+                    "must start with '/'".into(),
+                ));
             }
             if !config.upstreams.contains_key(&rc.upstream.value) {
                 return Err(ConfigError::at(
                     path,
                     source,
                     rc.upstream.referenced,
-                    format!("unknown upstream {:?} (defined: {})", rc.upstream.value, list(config.upstreams.keys())),
+                    format!(
+                        "unknown upstream {:?} (defined: {})",
+                        rc.upstream.value,
+                        list(config.upstreams.keys())
+                    ),
                 ));
             }
             let policy = match &rc.policy {
                 None => None,
-                Some(name) => Some(compiled_policies.get(&name.value).cloned().ok_or_else(|| {
-                    ConfigError::at(
-                        path,
-                        source,
-                        name.referenced,
-                        format!("unknown policy {:?} (defined: {})", name.value, list(config.policies.keys())),
-                    )
-                })?),
+                Some(name) => {
+                    Some(compiled_policies.get(&name.value).cloned().ok_or_else(|| {
+                        ConfigError::at(
+                            path,
+                            source,
+                            name.referenced,
+                            format!(
+                                "unknown policy {:?} (defined: {})",
+                                name.value,
+                                list(config.policies.keys())
+                            ),
+                        )
+                    })?)
+                }
             };
             let policy_body_limit = rc
                 .policy
@@ -237,7 +273,8 @@ impl Policy {
                     upstream: rc.upstream.value.clone(),
                     policy,
                     strip_prefix: rc.strip_prefix.clone(),
-                    max_body_bytes: policy_body_limit.map_or(gateway_limit, |p| p.min(gateway_limit)),
+                    max_body_bytes: policy_body_limit
+                        .map_or(gateway_limit, |p| p.min(gateway_limit)),
                 },
             ));
         }
@@ -271,7 +308,11 @@ impl Policy {
 
 fn list<'a>(names: impl Iterator<Item = &'a String>) -> String {
     let v: Vec<&str> = names.map(String::as_str).collect();
-    if v.is_empty() { "none".to_owned() } else { v.join(", ") }
+    if v.is_empty() {
+        "none".to_owned()
+    } else {
+        v.join(", ")
+    }
 }
 
 fn validate_endpoint(endpoint: &str) -> Result<(), String> {
@@ -283,22 +324,38 @@ fn validate_endpoint(endpoint: &str) -> Result<(), String> {
         .map_err(|e| format!("invalid endpoint URL {endpoint:?}: {e}"))?;
     match uri.scheme_str() {
         Some("http") | Some("https") => {}
-        _ => return Err(format!("endpoint {endpoint:?} must start with http://, https:// or be builtin:demo")),
+        _ => {
+            return Err(format!(
+                "endpoint {endpoint:?} must start with http://, https:// or be builtin:demo"
+            ));
+        }
     }
     if uri.host().is_none() {
         return Err(format!("endpoint {endpoint:?} has no host"));
     }
     if uri.path() != "/" && !uri.path().is_empty() || uri.query().is_some() {
-        return Err(format!("endpoint {endpoint:?} must not have a path or query"));
+        return Err(format!(
+            "endpoint {endpoint:?} must not have a path or query"
+        ));
     }
     Ok(())
 }
 
 fn compile_policy(name: &str, pc: &PolicyConfig) -> CompiledPolicy {
-    let effective = |mode: Mode| if pc.mode == Mode::Monitor { Mode::Monitor } else { mode };
+    let effective = |mode: Mode| {
+        if pc.mode == Mode::Monitor {
+            Mode::Monitor
+        } else {
+            mode
+        }
+    };
     let mut checks: Vec<Box<dyn Check>> = Vec::new();
     if let Some(ip) = &pc.ip_access {
-        checks.push(Box::new(IpAccessCheck::new(&ip.allow, &ip.deny, effective(ip.mode))));
+        checks.push(Box::new(IpAccessCheck::new(
+            &ip.allow,
+            &ip.deny,
+            effective(ip.mode),
+        )));
     }
     if let Some(l) = &pc.request_limits {
         checks.push(Box::new(RequestLimitsCheck {

@@ -9,7 +9,12 @@ use http::{HeaderMap, StatusCode, Version, header};
 use crate::config::{Mode, ProtocolLimits};
 use crate::finding::{Finding, Severity};
 
-fn violation(rule: &'static str, status: StatusCode, location: &'static str, reason: &'static str) -> Finding {
+fn violation(
+    rule: &'static str,
+    status: StatusCode,
+    location: &'static str,
+    reason: &'static str,
+) -> Finding {
     Finding {
         check: "protocol",
         rule,
@@ -39,7 +44,12 @@ pub fn check_head_limits(
     headers: &HeaderMap,
 ) -> Option<Finding> {
     if uri_len as u64 > limits.max_uri_bytes.0 {
-        return Some(violation("protocol.uri_too_long", StatusCode::URI_TOO_LONG, "uri", "request target too long"));
+        return Some(violation(
+            "protocol.uri_too_long",
+            StatusCode::URI_TOO_LONG,
+            "uri",
+            "request target too long",
+        ));
     }
     if headers.len() > limits.max_headers
         || head_bytes(method_len, uri_len, headers) as u64 > limits.max_header_bytes.0
@@ -79,7 +89,12 @@ pub fn check_framing(version: Version, headers: &HeaderMap) -> Option<Finding> {
     let te: Vec<_> = headers.get_all(header::TRANSFER_ENCODING).iter().collect();
     let cl: Vec<_> = headers.get_all(header::CONTENT_LENGTH).iter().collect();
     let smuggling = |reason: &'static str| {
-        Some(violation("protocol.smuggling", StatusCode::BAD_REQUEST, "headers", reason))
+        Some(violation(
+            "protocol.smuggling",
+            StatusCode::BAD_REQUEST,
+            "headers",
+            reason,
+        ))
     };
     if !te.is_empty() {
         if !cl.is_empty() {
@@ -94,7 +109,11 @@ pub fn check_framing(version: Version, headers: &HeaderMap) -> Option<Finding> {
             .flat_map(|v| v.split(','))
             .map(|c| c.trim().to_ascii_lowercase())
             .collect();
-        if codings.len() != te.iter().map(|v| v.as_bytes().split(|b| *b == b',').count()).sum::<usize>()
+        if codings.len()
+            != te
+                .iter()
+                .map(|v| v.as_bytes().split(|b| *b == b',').count())
+                .sum::<usize>()
             || codings.last().map(String::as_str) != Some("chunked")
             || codings.iter().filter(|c| c.as_str() == "chunked").count() != 1
             || codings.iter().any(|c| c.is_empty())
@@ -102,10 +121,12 @@ pub fn check_framing(version: Version, headers: &HeaderMap) -> Option<Finding> {
             return smuggling("unsupported or ambiguous Transfer-Encoding");
         }
     }
-    if cl.len() > 1 || cl.iter().any(|v| {
-        let s = v.as_bytes();
-        s.is_empty() || !s.iter().all(u8::is_ascii_digit)
-    }) {
+    if cl.len() > 1
+        || cl.iter().any(|v| {
+            let s = v.as_bytes();
+            s.is_empty() || !s.iter().all(u8::is_ascii_digit)
+        })
+    {
         return smuggling("invalid or repeated Content-Length");
     }
     None
@@ -118,7 +139,10 @@ mod tests {
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
         for (n, v) in pairs {
-            h.append(http::HeaderName::from_bytes(n.as_bytes()).unwrap(), v.parse().unwrap());
+            h.append(
+                http::HeaderName::from_bytes(n.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
         }
         h
     }
@@ -130,7 +154,10 @@ mod tests {
             vec![("content-length", "5"), ("transfer-encoding", "chunked")],
             vec![("transfer-encoding", "chunked, identity")],
             vec![("transfer-encoding", "gzip")],
-            vec![("transfer-encoding", "chunked"), ("transfer-encoding", "chunked")],
+            vec![
+                ("transfer-encoding", "chunked"),
+                ("transfer-encoding", "chunked"),
+            ],
             vec![("transfer-encoding", "xchunked")],
             vec![("content-length", "5"), ("content-length", "5")],
             vec![("content-length", "+5")],
@@ -139,8 +166,18 @@ mod tests {
         for h in bad {
             assert!(check_framing(v11, &headers(&h)).is_some(), "{h:?}");
         }
-        assert!(check_framing(Version::HTTP_10, &headers(&[("transfer-encoding", "chunked")])).is_some());
-        for ok in [vec![("content-length", "5")], vec![("transfer-encoding", "gzip, chunked")], vec![]] {
+        assert!(
+            check_framing(
+                Version::HTTP_10,
+                &headers(&[("transfer-encoding", "chunked")])
+            )
+            .is_some()
+        );
+        for ok in [
+            vec![("content-length", "5")],
+            vec![("transfer-encoding", "gzip, chunked")],
+            vec![],
+        ] {
             assert!(check_framing(v11, &headers(&ok)).is_none(), "{ok:?}");
         }
     }
@@ -150,14 +187,16 @@ mod tests {
         let limits = ProtocolLimits::default();
         let f = check_head_limits(&limits, 3, 9000, &HeaderMap::new()).unwrap();
         assert_eq!(f.status, StatusCode::URI_TOO_LONG);
-        let many: Vec<(String, String)> = (0..101).map(|i| (format!("x-h{i}"), "v".into())).collect();
+        let many: Vec<(String, String)> =
+            (0..101).map(|i| (format!("x-h{i}"), "v".into())).collect();
         let many: Vec<(&str, &str)> = many.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
         let f = check_head_limits(&limits, 3, 10, &headers(&many)).unwrap();
         assert_eq!(f.status, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
         let big = "v".repeat(17000);
         let f = check_head_limits(&limits, 3, 10, &headers(&[("x-big", &big)])).unwrap();
         assert_eq!(f.status, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
-        let f = check_head_limits(&limits, 4, 10, &headers(&[("content-length", "999999999")])).unwrap();
+        let f = check_head_limits(&limits, 4, 10, &headers(&[("content-length", "999999999")]))
+            .unwrap();
         assert_eq!(f.status, StatusCode::PAYLOAD_TOO_LARGE);
         assert!(check_head_limits(&limits, 3, 10, &headers(&[("content-length", "10")])).is_none());
     }
@@ -165,14 +204,24 @@ mod tests {
 
 /// The request path could not be normalized.
 pub fn bad_path(err: &crate::path::PathError) -> Finding {
-    let mut f = violation("protocol.bad_path", StatusCode::BAD_REQUEST, "path", "malformed request path");
+    let mut f = violation(
+        "protocol.bad_path",
+        StatusCode::BAD_REQUEST,
+        "path",
+        "malformed request path",
+    );
     f.excerpt = Some(err.to_string());
     f
 }
 
 /// No route matches the request (host + path).
 pub fn no_route() -> Finding {
-    let mut f = violation("route.none", StatusCode::NOT_FOUND, "path", "no route for this request");
+    let mut f = violation(
+        "route.none",
+        StatusCode::NOT_FOUND,
+        "path",
+        "no route for this request",
+    );
     f.check = "router";
     f.severity = Severity::Warning;
     f

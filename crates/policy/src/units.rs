@@ -32,9 +32,9 @@ impl FromStr for ConfigDuration {
             .find(|c: char| !c.is_ascii_digit())
             .unwrap_or(text.len());
         let (digits, unit) = text.split_at(split);
-        let value: u64 = digits
-            .parse()
-            .map_err(|_| format!("invalid duration {text:?}: expected e.g. \"500ms\", \"10s\", \"2m\""))?;
+        let value: u64 = digits.parse().map_err(|_| {
+            format!("invalid duration {text:?}: expected e.g. \"500ms\", \"10s\", \"2m\"")
+        })?;
         let duration = match unit.trim() {
             "ms" => Duration::from_millis(value),
             "" | "s" => Duration::from_secs(value),
@@ -73,9 +73,9 @@ impl FromStr for ByteSize {
             .find(|c: char| !c.is_ascii_digit())
             .unwrap_or(text.len());
         let (digits, unit) = text.split_at(split);
-        let value: u64 = digits
-            .parse()
-            .map_err(|_| format!("invalid size {text:?}: expected e.g. 1024, \"16KiB\", \"10MiB\""))?;
+        let value: u64 = digits.parse().map_err(|_| {
+            format!("invalid size {text:?}: expected e.g. 1024, \"16KiB\", \"10MiB\"")
+        })?;
         let multiplier: u64 = match unit.trim() {
             "" | "B" => 1,
             "KB" | "kB" => 1_000,
@@ -116,7 +116,9 @@ impl FromStr for Cidr {
         }
         text.parse::<std::net::IpAddr>()
             .map(|ip| Self(IpNet::from(ip)))
-            .map_err(|_| format!("invalid CIDR {text:?}: expected e.g. \"10.0.0.0/8\" or \"2001:db8::/32\""))
+            .map_err(|_| {
+                format!("invalid CIDR {text:?}: expected e.g. \"10.0.0.0/8\" or \"2001:db8::/32\"")
+            })
     }
 }
 
@@ -165,12 +167,18 @@ macro_rules! string_config_value {
                         if $ints {
                             v.to_string().parse().map_err(E::custom)
                         } else {
-                            Err(E::custom(format!("expected {}, found number {v}", $expecting)))
+                            Err(E::custom(format!(
+                                "expected {}, found number {v}",
+                                $expecting
+                            )))
                         }
                     }
                     fn visit_i64<E: de::Error>(self, v: i64) -> Result<$ty, E> {
                         if v < 0 {
-                            return Err(E::custom(format!("expected {}, found negative number {v}", $expecting)));
+                            return Err(E::custom(format!(
+                                "expected {}, found negative number {v}",
+                                $expecting
+                            )));
                         }
                         self.visit_u64(v as u64)
                     }
@@ -197,10 +205,22 @@ mod tests {
 
     #[test]
     fn durations_parse_with_units() {
-        assert_eq!("500ms".parse::<ConfigDuration>().unwrap().0, Duration::from_millis(500));
-        assert_eq!("10s".parse::<ConfigDuration>().unwrap().0, Duration::from_secs(10));
-        assert_eq!("2m".parse::<ConfigDuration>().unwrap().0, Duration::from_secs(120));
-        assert_eq!("7".parse::<ConfigDuration>().unwrap().0, Duration::from_secs(7));
+        assert_eq!(
+            "500ms".parse::<ConfigDuration>().unwrap().0,
+            Duration::from_millis(500)
+        );
+        assert_eq!(
+            "10s".parse::<ConfigDuration>().unwrap().0,
+            Duration::from_secs(10)
+        );
+        assert_eq!(
+            "2m".parse::<ConfigDuration>().unwrap().0,
+            Duration::from_secs(120)
+        );
+        assert_eq!(
+            "7".parse::<ConfigDuration>().unwrap().0,
+            Duration::from_secs(7)
+        );
         assert!("10 parsecs".parse::<ConfigDuration>().is_err());
         assert!("".parse::<ConfigDuration>().is_err());
     }
@@ -216,7 +236,10 @@ mod tests {
 
     #[test]
     fn cidrs_accept_bare_addresses_and_truncate_host_bits() {
-        assert_eq!("10.1.2.3/8".parse::<Cidr>().unwrap().to_string(), "10.0.0.0/8");
+        assert_eq!(
+            "10.1.2.3/8".parse::<Cidr>().unwrap().to_string(),
+            "10.0.0.0/8"
+        );
         assert_eq!("::1".parse::<Cidr>().unwrap().to_string(), "::1/128");
         assert!("10.0.0.0/33".parse::<Cidr>().is_err());
         assert!("example.com".parse::<Cidr>().is_err());

@@ -27,11 +27,13 @@ fn paths_by_line(source: &str) -> Vec<Option<String>> {
         }
         let mut indent = indent;
         let mut content = content;
-        while let Some(rest) = content.strip_prefix('-').filter(|r| r.is_empty() || r.starts_with(' ')) {
-            while stack
-                .last()
-                .is_some_and(|f| f.indent > indent || (f.indent == indent && matches!(f.segment, Segment::Item(_))))
-            {
+        while let Some(rest) = content
+            .strip_prefix('-')
+            .filter(|r| r.is_empty() || r.starts_with(' '))
+        {
+            while stack.last().is_some_and(|f| {
+                f.indent > indent || (f.indent == indent && matches!(f.segment, Segment::Item(_)))
+            }) {
                 stack.pop();
             }
             let index = match stack.last_mut() {
@@ -160,12 +162,30 @@ upstreams:
 
     #[test]
     fn lines_map_to_dotted_paths() {
-        assert_eq!(field_path_at_line(DOC, 2).as_deref(), Some("listeners[0].address"));
-        assert_eq!(field_path_at_line(DOC, 4).as_deref(), Some("listeners[0].tls.cert"));
-        assert_eq!(field_path_at_line(DOC, 7).as_deref(), Some("routes[0].upstream"));
-        assert_eq!(field_path_at_line(DOC, 10).as_deref(), Some("routes[1].match.path_prefix"));
-        assert_eq!(field_path_at_line(DOC, 11).as_deref(), Some("routes[1].upstream"));
-        assert_eq!(field_path_at_line(DOC, 14).as_deref(), Some("upstreams.api.endpoints"));
+        assert_eq!(
+            field_path_at_line(DOC, 2).as_deref(),
+            Some("listeners[0].address")
+        );
+        assert_eq!(
+            field_path_at_line(DOC, 4).as_deref(),
+            Some("listeners[0].tls.cert")
+        );
+        assert_eq!(
+            field_path_at_line(DOC, 7).as_deref(),
+            Some("routes[0].upstream")
+        );
+        assert_eq!(
+            field_path_at_line(DOC, 10).as_deref(),
+            Some("routes[1].match.path_prefix")
+        );
+        assert_eq!(
+            field_path_at_line(DOC, 11).as_deref(),
+            Some("routes[1].upstream")
+        );
+        assert_eq!(
+            field_path_at_line(DOC, 14).as_deref(),
+            Some("upstreams.api.endpoints")
+        );
     }
 
     #[test]

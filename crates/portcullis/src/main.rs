@@ -55,7 +55,9 @@ enum Command {
 fn init_logging(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("PORTCULLIS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if json {
         builder.json().init();
     } else {
@@ -65,7 +67,9 @@ fn init_logging(json: bool) {
 
 fn runtime(threads: usize) -> anyhow::Result<tokio::runtime::Runtime> {
     let runtime = if threads <= 1 {
-        tokio::runtime::Builder::new_current_thread().enable_all().build()
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
     } else {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads)
@@ -88,7 +92,11 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Serve { config, threads, log_format } => {
+        Command::Serve {
+            config,
+            threads,
+            log_format,
+        } => {
             init_logging(log_format == "json");
             let policy = portcullis_gateway::validate(&config)?;
             let threads = threads
@@ -110,20 +118,30 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Check { config, request, client_ip } => {
+        Command::Check {
+            config,
+            request,
+            client_ip,
+        } => {
             let policy = portcullis_policy::Policy::load(&config)?;
             let bytes = if request.as_os_str() == "-" {
                 let mut buf = Vec::new();
-                std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf).context("cannot read the request from stdin")?;
+                std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)
+                    .context("cannot read the request from stdin")?;
                 buf
             } else {
-                std::fs::read(&request).with_context(|| format!("cannot read {}", request.display()))?
+                std::fs::read(&request)
+                    .with_context(|| format!("cannot read {}", request.display()))?
             };
             let raw = portcullis_policy::offline::parse_raw_request(&bytes)
                 .with_context(|| format!("{}: not a valid HTTP/1.1 request", request.display()))?;
             let report = portcullis_policy::offline::evaluate(&policy, &raw, client_ip);
             println!("{}", serde_json::to_string_pretty(&report)?);
-            Ok(if report.is_block() { ExitCode::from(1) } else { ExitCode::SUCCESS })
+            Ok(if report.is_block() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         Command::DemoUpstream { listen } => {
             init_logging(false);

@@ -25,7 +25,9 @@ impl IpSet {
         for Cidr(net) in networks {
             match net {
                 ipnet::IpNet::V4(n) => v4.push((u32::from(n.network()), u32::from(n.broadcast()))),
-                ipnet::IpNet::V6(n) => v6.push((u128::from(n.network()), u128::from(n.broadcast()))),
+                ipnet::IpNet::V6(n) => {
+                    v6.push((u128::from(n.network()), u128::from(n.broadcast())))
+                }
             }
         }
         Self {
@@ -135,17 +137,46 @@ mod tests {
     use super::*;
 
     fn set(nets: &[&str]) -> IpSet {
-        IpSet::new(&nets.iter().map(|n| n.parse().unwrap()).collect::<Vec<Cidr>>())
+        IpSet::new(
+            &nets
+                .iter()
+                .map(|n| n.parse().unwrap())
+                .collect::<Vec<Cidr>>(),
+        )
     }
 
     #[test]
     fn ranges_merge_and_match() {
-        let s = set(&["10.0.0.0/8", "10.1.0.0/16", "11.0.0.0/8", "192.168.1.7", "2001:db8::/32"]);
-        assert_eq!(s.v4.len(), 2, "adjacent and nested networks merge: {:?}", s.v4);
-        for ip in ["10.0.0.0", "10.255.255.255", "11.3.4.5", "192.168.1.7", "2001:db8::1", "::ffff:10.2.3.4"] {
+        let s = set(&[
+            "10.0.0.0/8",
+            "10.1.0.0/16",
+            "11.0.0.0/8",
+            "192.168.1.7",
+            "2001:db8::/32",
+        ]);
+        assert_eq!(
+            s.v4.len(),
+            2,
+            "adjacent and nested networks merge: {:?}",
+            s.v4
+        );
+        for ip in [
+            "10.0.0.0",
+            "10.255.255.255",
+            "11.3.4.5",
+            "192.168.1.7",
+            "2001:db8::1",
+            "::ffff:10.2.3.4",
+        ] {
             assert!(s.contains(ip.parse().unwrap()), "{ip}");
         }
-        for ip in ["9.255.255.255", "12.0.0.0", "192.168.1.8", "2001:db9::1", "::1"] {
+        for ip in [
+            "9.255.255.255",
+            "12.0.0.0",
+            "192.168.1.8",
+            "2001:db9::1",
+            "::1",
+        ] {
             assert!(!s.contains(ip.parse().unwrap()), "{ip}");
         }
         assert!(set(&["0.0.0.0/0"]).contains("255.255.255.255".parse().unwrap()));
