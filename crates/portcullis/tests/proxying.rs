@@ -1,0 +1,410 @@
+//! Proxying through the real binary: bodies byte for byte (small, streamed
+//! 8 MiB up and down), hop-by-hop and forwarding headers, request ids, h2c,
+//! and WebSocket upgrade pass-through.
+
+mod support;
+
+use std::time::Duration;
+
+use http::Version;
+use hyper_util::rt::TokioIo;
+use support::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn single_route(upstream: &Upstream) -> String {
+    format!(
+        r#"
+listeners:
+  - address: $LISTEN
+upstreams:
+  app:
+    endpoints: ["{}"]
+routes:
+  - name: app
+    match:
+      path_prefix: /
+    upstream: app
+"#,
+        upstream.url()
+    )
+}
+
+#[tokio::test]
+async fn get_and_post_bodies_are_byte_exact_both_ways() {
+    let up = Upstream::start("A").await;
+    let gw = Gateway::start(&single_route(&up)).await;
+
+    // GET: a binary response body (every byte value) arrives unchanged.
+    let r = gw.get("/binary?x=1").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body.as_ref(), binary_body().as_slice());
+    let seen = up.last();
+    assert_eq!(seen.method, "GET");
+    assert_eq!(seen.uri, "/binary?x=1", "path and query are forwarded as sent");
+
+    // POST: a binary request body reaches the upstream unchanged and comes back unchanged.
+    let mut sent: Vec<u8> = binary_body();
+    sent.extend_from_slice(b"\r\n\r\n0\r\n\r\ntrailing \x00 bytes");
+    let r = post(gw.addr, "/echo/post", sent.clone()).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body.as_ref(), sent.as_slice(), "echoed body differs");
+    let seen = up.last();
+    assert_eq!(seen.method, "POST");
+    assert_eq!(seen.body.as_ref(), sent.as_slice(), "upstream got another body");
+    assert_eq!(
+        seen.header("content-length").as_deref(),
+        Some(sent.len().to_string().as_str())
+    );
+}
+
+#[tokio::test]
+async fn large_bodies_stream_through_in_both_directions() {
+    const SIZE: usize = 8 * 1024 * 1024;
+    let up = Upstream::start("A").await;
+    let gw = Gateway::start(&single_route(&up)).await;
+
+    // 8 MiB request body sent chunked (no Content-Length), hashed by the upstream.
+    let r = h1(
+        gw.addr,
+        request("PUT", "/upload")
+            .body(TestBody::pattern(SIZE))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("x-body-len"), Some(SIZE.to_string()));
+    assert_eq!(r.header("x-body-hash"), Some(pattern_hash(SIZE)));
+    let seen = up.last();
+    assert_eq!(
+        seen.header("transfer-encoding").as_deref(),
+        Some("chunked"),
+        "the body was streamed, not buffered into a Content-Length"
+    );
+
+    // 8 MiB response body, streamed by the upstream, arrives intact.
+    let r = gw.get(&format!("/big?bytes={SIZE}")).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body.len(), SIZE);
+    assert_eq!(fnv_hex(&r.body), pattern_hash(SIZE));
+}
+
+#[tokio::test]
+async fn hop_by_hop_headers_do_not_cross_the_proxy() {
+    let up = Upstream::start("A").await;
+    let gw = Gateway::start(&single_route(&up)).await;
+
+    let r = h1(
+        gw.addr,
+        request("GET", "/hop")
+            .header("connection", "keep-alive, x-client-hop")
+            .header("x-client-hop", "secret")
+            .header("keep-alive", "timeout=5")
+            .header("te", "trailers")
+            .header("proxy-connection", "keep-alive")
+            .header("x-client-kept", "yes")
+            .body(TestBody::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let seen = up.last();
+    for name in [
+        "x-client-hop",
+        "keep-alive",
+        "te",
+        "proxy-connection",
+        "proxy-authorization",
+    ] {
+        assert!(
+            seen.header(name).is_none(),
+            "upstream saw hop-by-hop header {name}: {:?}",
+            seen.headers
+        );
+    }
+    if let Some(c) = seen.header("connection") {
+        assert!(
+            !c.to_ascii_lowercase().contains("x-client-hop"),
+            "upstream saw the client's Connection header: {c}"
+        );
+    }
+    assert_eq!(seen.header("x-client-kept").as_deref(), Some("yes"));
+
+    // And in the other direction: the upstream's hop-by-hop headers stay behind.
+    for name in ["x-upstream-hop", "keep-alive", "proxy-connection"] {
+        assert!(
+            r.header(name).is_none(),
+            "client saw upstream hop-by-hop header {name}: {:?}",
+            r.headers
+        );
+    }
+    assert!(
+        !r.header("connection")
+            .unwrap_or_default()
+            .contains("x-upstream-hop")
+    );
+    assert_eq!(r.header("x-upstream-kept").as_deref(), Some("yes"));
+}
+
+#[tokio::test]
+async fn forwarding_headers_are_set_and_spoofs_from_untrusted_peers_replaced() {
+    let up = Upstream::start("A").await;
+    let gw = Gateway::start(&single_route(&up)).await;
+
+    let r = h1(
+        gw.addr,
+        request("GET", "/fwd")
+            .header("host", "API.Example.test:8443")
+            .body(TestBody::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let seen = up.last();
+    assert_eq!(seen.header("x-forwarded-for").as_deref(), Some("127.0.0.1"));
+    assert_eq!(seen.header("x-forwarded-proto").as_deref(), Some("http"));
+    assert_eq!(
+        seen.header("x-forwarded-host").as_deref(),
+        Some("api.example.test")
+    );
+    assert_eq!(
+        seen.header("forwarded").as_deref(),
+        Some("for=127.0.0.1;proto=http;host=api.example.test")
+    );
+
+    // A client that is not a trusted proxy cannot inject a forwarding chain.
+    let r = h1(
+        gw.addr,
+        request("GET", "/fwd")
+            .header("x-forwarded-for", "6.6.6.6")
+            .header("x-forwarded-proto", "https")
+            .header("x-forwarded-host", "evil.test")
+            .header("forwarded", "for=6.6.6.6;proto=https")
+            .body(TestBody::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let seen = up.last();
+    assert_eq!(seen.header("x-forwarded-for").as_deref(), Some("127.0.0.1"));
+    assert_eq!(seen.header("x-forwarded-proto").as_deref(), Some("http"));
+    assert_ne!(seen.header("x-forwarded-host").as_deref(), Some("evil.test"));
+    let forwarded = seen.header("forwarded").unwrap();
+    assert!(
+        !forwarded.contains("6.6.6.6"),
+        "spoofed Forwarded kept: {forwarded}"
+    );
+    assert!(forwarded.starts_with("for=127.0.0.1;proto=http"), "{forwarded}");
+    assert_eq!(seen.headers.get_all("x-forwarded-for").iter().count(), 1);
+}
+
+#[tokio::test]
+async fn a_trusted_proxy_chain_is_kept_and_appended_to() {
+    let up = Upstream::start("A").await;
+    let config = single_route(&up) + "trusted_proxies: [\"127.0.0.1/32\"]\n";
+    let gw = Gateway::start(&config).await;
+
+    let r = h1(
+        gw.addr,
+        request("GET", "/fwd")
+            .header("x-forwarded-for", "203.0.113.7, 10.1.2.3")
+            .header("x-forwarded-proto", "https")
+            .header("forwarded", "for=203.0.113.7;proto=https")
+            .body(TestBody::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let seen = up.last();
+    assert_eq!(
+        seen.header("x-forwarded-for").as_deref(),
+        Some("203.0.113.7, 10.1.2.3, 127.0.0.1")
+    );
+    assert_eq!(
+        seen.header("x-forwarded-proto").as_deref(),
+        Some("https"),
+        "a trusted proxy's X-Forwarded-Proto is kept"
+    );
+    let forwarded = seen.header("forwarded").unwrap();
+    assert!(
+        forwarded.starts_with("for=203.0.113.7;proto=https, for=127.0.0.1;proto=http"),
+        "{forwarded}"
+    );
+}
+
+#[tokio::test]
+async fn request_ids_are_generated_propagated_or_replaced() {
+    let up = Upstream::start("A").await;
+    let gw = Gateway::start(&single_route(&up)).await;
+
+    // Absent: a fresh 32-hex id, the same upstream and on the response.
+    let r = gw.get("/id").await;
+    let id = r.header("x-request-id").expect("x-request-id on the response");
+    assert!(is_generated_request_id(&id), "generated id {id:?}");
+    assert_eq!(up.last().header("x-request-id"), Some(id.clone()));
+    let again = gw.get("/id").await.header("x-request-id").unwrap();
+    assert_ne!(id, again, "each request gets its own id");
+
+    // Well-formed: propagated as is.
+    let wanted = "client-trace.42:abc_DEF";
+    let r = h1(
+        gw.addr,
+        request("GET", "/id")
+            .header("x-request-id", wanted)
+            .body(TestBody::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.header("x-request-id").as_deref(), Some(wanted));
+    assert_eq!(up.last().header("x-request-id").as_deref(), Some(wanted));
+
+    // Malformed (spaces, quotes, too long): replaced with a generated one.
+    for bad in [
+        "has spaces in it".to_owned(),
+        "quote\"injection".to_owned(),
+        "a".repeat(129),
+    ] {
+        let r = h1(
+            gw.addr,
+            request("GET", "/id")
+                .header("x-request-id", bad.as_str())
+                .body(TestBody::empty())
+                .unwrap(),
+        )
+        .await;
+        let id = r.header("x-request-id").unwrap();
+        assert!(is_generated_request_id(&id), "{bad:?} was not replaced: {id:?}");
+        let seen = up.last();
+        assert_eq!(seen.header("x-request-id"), Some(id));
+        assert_eq!(seen.headers.get_all("x-request-id").iter().count(), 1);
+    }
+}
+
+#[tokio::test]
+async fn h2c_prior_knowledge_is_proxied() {
+    let up = Upstream::start("A").await;
+    let gw = Gateway::start(&single_route(&up)).await;
+
+    let r = h2c(
+        gw.addr,
+        request("GET", "/binary").body(TestBody::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.version, Version::HTTP_2, "answered over HTTP/2");
+    assert_eq!(r.body.as_ref(), binary_body().as_slice());
+    assert!(is_generated_request_id(&r.header("x-request-id").unwrap()));
+    let seen = up.last();
+    assert_eq!(
+        seen.header("host"),
+        Some(gw.addr.to_string()),
+        ":authority becomes Host upstream"
+    );
+
+    let body = pattern(0, 100_000);
+    let r = h2c(
+        gw.addr,
+        request("POST", "/echo/h2")
+            .body(TestBody::full(body.clone()))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body.as_ref(), body.as_slice());
+    assert_eq!(up.last().body.as_ref(), body.as_slice());
+}
+
+#[tokio::test]
+async fn websocket_upgrade_passes_through_both_ways() {
+    let up = Upstream::start("A").await;
+    let gw = Gateway::start(&single_route(&up)).await;
+
+    let stream = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(conn.with_upgrades());
+    let req = request("GET", "/ws")
+        .header("host", gw.addr.to_string())
+        .header("connection", "Upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .body(TestBody::empty())
+        .unwrap();
+    let mut response = tokio::time::timeout(DEADLINE, sender.send_request(req))
+        .await
+        .expect("upgrade response in time")
+        .unwrap();
+    assert_eq!(response.status(), 101);
+    assert_eq!(
+        response
+            .headers()
+            .get("upgrade")
+            .map(|v| v.to_str().unwrap()),
+        Some("websocket")
+    );
+    let seen = up.last();
+    assert_eq!(seen.header("upgrade").as_deref(), Some("websocket"));
+    assert_eq!(
+        seen.header("sec-websocket-key").as_deref(),
+        Some("dGhlIHNhbXBsZSBub25jZQ==")
+    );
+
+    let upgraded = tokio::time::timeout(DEADLINE, hyper::upgrade::on(&mut response))
+        .await
+        .unwrap()
+        .expect("client side upgraded");
+    let mut io = TokioIo::new(upgraded);
+    let mut buf = vec![0u8; 64];
+
+    async fn read_exact_within(
+        io: &mut TokioIo<hyper::upgrade::Upgraded>,
+        buf: &mut [u8],
+    ) -> std::io::Result<()> {
+        tokio::time::timeout(Duration::from_secs(5), io.read_exact(buf))
+            .await
+            .map_err(|_| std::io::Error::other("read timed out"))?
+            .map(|_| ())
+    }
+
+    // Upstream → client first, unprompted.
+    let greeting = b"hello from upstream\n";
+    read_exact_within(&mut io, &mut buf[..greeting.len()])
+        .await
+        .unwrap();
+    assert_eq!(&buf[..greeting.len()], greeting);
+    // Client → upstream → client, twice.
+    for msg in [&b"ping one"[..], &b"second message \x01\x02"[..]] {
+        io.write_all(msg).await.unwrap();
+        io.flush().await.unwrap();
+        read_exact_within(&mut io, &mut buf[..msg.len()])
+            .await
+            .unwrap();
+        assert_eq!(&buf[..msg.len()], msg.to_ascii_uppercase().as_slice());
+    }
+}
+
+/// `match` is optional in a route (`#[serde(default)]`), and `path_prefix`
+/// defaults to `/`: a route without `match:` should take every request.
+#[tokio::test]
+#[ignore = "gateway bug: RouteMatch derives Default with an empty path_prefix, so a route without `match:` is refused with `routes[0].match.path_prefix: must start with '/'` (crates/policy/src/config.rs)"]
+async fn a_route_without_match_takes_every_request() {
+    let up = Upstream::start("A").await;
+    let config = format!(
+        r#"
+listeners:
+  - address: $LISTEN
+upstreams:
+  app:
+    endpoints: ["{}"]
+routes:
+  - name: app
+    upstream: app
+"#,
+        up.url()
+    );
+    let gw = Gateway::start(&config).await;
+    let r = gw.get("/any/path").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.upstream(), "A");
+}
