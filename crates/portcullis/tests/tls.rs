@@ -1,0 +1,197 @@
+//! TLS termination with certificates made by rcgen: HTTPS over HTTP/1.1 and
+//! HTTP/2 (ALPN), and client certificates (`required` / `optional`).
+
+mod support;
+
+use http::Version;
+use support::*;
+
+fn tls_config(pki: &Pki, upstream: &Upstream, client_auth: Option<&str>) -> String {
+    let client_auth = match client_auth {
+        Some(mode) => format!(
+            "\n      client_auth:\n        mode: {mode}\n        ca: {}",
+            pki.ca.display()
+        ),
+        None => String::new(),
+    };
+    format!(
+        r#"
+listeners:
+  - address: $LISTEN
+    tls:
+      cert: {cert}
+      key: {key}{client_auth}
+upstreams:
+  app:
+    endpoints: ["{up}"]
+routes:
+  - name: app
+    match:
+      path_prefix: /
+    upstream: app
+"#,
+        cert = pki.server_cert.display(),
+        key = pki.server_key.display(),
+        up = upstream.url()
+    )
+}
+
+async fn start(client_auth: Option<&str>) -> (Gateway, Pki, Upstream) {
+    let up = Upstream::start("A").await;
+    let dir = tempdir();
+    let pki = Pki::generate(dir.path());
+    let gw = Gateway::start_in(dir, &tls_config(&pki, &up, client_auth), &[]).await;
+    (gw, pki, up)
+}
+
+fn get_req(path: &str) -> http::Request<TestBody> {
+    request("GET", path).body(TestBody::empty()).unwrap()
+}
+
+#[tokio::test]
+async fn https_over_http1_and_http2_via_alpn() {
+    let (gw, pki, up) = start(None).await;
+
+    // ALPN http/1.1
+    let config = tls_client_config(&pki.ca, None, &["http/1.1"]);
+    let stream = tls_connect(gw.addr, config.clone()).await.unwrap();
+    assert_eq!(stream.get_ref().1.alpn_protocol(), Some(&b"http/1.1"[..]));
+    drop(stream);
+    let r = try_tls_request(gw.addr, config, get_req("/binary"))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.version, Version::HTTP_11);
+    assert_eq!(r.body.as_ref(), binary_body().as_slice());
+    let seen = up.last();
+    assert_eq!(seen.header("x-forwarded-proto").as_deref(), Some("https"));
+    assert!(
+        seen.header("forwarded")
+            .unwrap()
+            .contains("proto=https"),
+        "{:?}",
+        seen.header("forwarded")
+    );
+
+    // ALPN h2
+    let config = tls_client_config(&pki.ca, None, &["h2", "http/1.1"]);
+    let stream = tls_connect(gw.addr, config.clone()).await.unwrap();
+    assert_eq!(stream.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    drop(stream);
+    let body = pattern(0, 50_000);
+    let r = try_tls_request(
+        gw.addr,
+        config,
+        request("POST", "/echo/tls")
+            .body(TestBody::full(body.clone()))
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.version, Version::HTTP_2);
+    assert_eq!(r.body.as_ref(), body.as_slice());
+    assert_eq!(up.last().header("x-forwarded-proto").as_deref(), Some("https"));
+
+    // No ALPN at all: HTTP/1.1.
+    let config = tls_client_config(&pki.ca, None, &[]);
+    let r = try_tls_request(gw.addr, config, get_req("/plain"))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.version, Version::HTTP_11);
+}
+
+#[tokio::test]
+async fn plain_http_on_a_tls_listener_gets_no_response() {
+    let (gw, _pki, up) = start(None).await;
+    let r = raw_request(gw.addr, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").await;
+    assert!(r.is_none(), "cleartext answered on a TLS port: {r:?}");
+    assert_eq!(up.started(), 0);
+}
+
+#[tokio::test]
+async fn client_certificate_required() {
+    let (gw, pki, up) = start(Some("required")).await;
+
+    // Without a certificate: the handshake fails or no response ever comes.
+    let anonymous = tls_client_config(&pki.ca, None, &["http/1.1"]);
+    let r = try_tls_request(gw.addr, anonymous, get_req("/no-cert")).await;
+    assert!(r.is_err(), "a client without a certificate got {r:?}");
+
+    // A certificate from another CA is refused as well.
+    let rogue = tls_client_config(
+        &pki.ca,
+        Some((&pki.rogue_cert, &pki.rogue_key)),
+        &["http/1.1"],
+    );
+    let r = try_tls_request(gw.addr, rogue, get_req("/rogue")).await;
+    assert!(r.is_err(), "a client with a foreign certificate got {r:?}");
+    assert_eq!(up.started(), 0, "refused clients never reach the upstream");
+
+    // A CA-signed client certificate works, over HTTP/1.1 and HTTP/2.
+    for alpn in ["http/1.1", "h2"] {
+        let trusted = tls_client_config(
+            &pki.ca,
+            Some((&pki.client_cert, &pki.client_key)),
+            &[alpn],
+        );
+        let r = try_tls_request(gw.addr, trusted, get_req("/with-cert"))
+            .await
+            .unwrap_or_else(|e| panic!("client with a valid cert over {alpn}: {e}"));
+        assert_eq!(r.status, 200);
+        assert_eq!(r.upstream(), "A");
+    }
+    assert_eq!(up.count(), 2);
+}
+
+#[tokio::test]
+async fn client_certificate_optional() {
+    let (gw, pki, up) = start(Some("optional")).await;
+
+    let anonymous = tls_client_config(&pki.ca, None, &["http/1.1"]);
+    let r = try_tls_request(gw.addr, anonymous, get_req("/no-cert"))
+        .await
+        .expect("optional client auth accepts clients without a certificate");
+    assert_eq!(r.status, 200);
+
+    let trusted = tls_client_config(
+        &pki.ca,
+        Some((&pki.client_cert, &pki.client_key)),
+        &["h2"],
+    );
+    let r = try_tls_request(gw.addr, trusted, get_req("/with-cert"))
+        .await
+        .expect("optional client auth accepts a CA-signed certificate");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.version, Version::HTTP_2);
+
+    // A presented certificate is still verified.
+    let rogue = tls_client_config(
+        &pki.ca,
+        Some((&pki.rogue_cert, &pki.rogue_key)),
+        &["http/1.1"],
+    );
+    let r = try_tls_request(gw.addr, rogue, get_req("/rogue")).await;
+    assert!(r.is_err(), "an unverifiable certificate was accepted: {r:?}");
+    assert_eq!(up.count(), 2);
+}
+
+#[tokio::test]
+async fn listener_with_http2_disabled_speaks_http1_only() {
+    let up = Upstream::start("A").await;
+    let dir = tempdir();
+    let pki = Pki::generate(dir.path());
+    let config = tls_config(&pki, &up, None).replace(
+        "  - address: $LISTEN\n",
+        "  - address: $LISTEN\n    http2: false\n",
+    );
+    let gw = Gateway::start_in(dir, &config, &[]).await;
+    let config = tls_client_config(&pki.ca, None, &["h2", "http/1.1"]);
+    let stream = tls_connect(gw.addr, config.clone()).await.unwrap();
+    assert_eq!(stream.get_ref().1.alpn_protocol(), Some(&b"http/1.1"[..]));
+    drop(stream);
+    let r = try_tls_request(gw.addr, config, get_req("/x")).await.unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.version, Version::HTTP_11);
+}
