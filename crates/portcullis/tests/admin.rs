@@ -103,7 +103,9 @@ async fn metrics_count_requests_by_route() {
     assert_eq!(unrouted.len(), 1, "{requests:#?}");
     assert_eq!(sample_value(unrouted[0]), 1.0);
     assert!(
-        text.lines().any(|l| l.starts_with("portcullis_") && l.contains("route=\"shop\"") && l.contains("_bucket")),
+        text.lines().any(|l| l.starts_with("portcullis_")
+            && l.contains("route=\"shop\"")
+            && l.contains("_bucket")),
         "a latency histogram for the route"
     );
 }
@@ -115,7 +117,10 @@ async fn config_is_served_with_secrets_redacted() {
 
     let r = gw.admin_get("/config").await;
     assert_eq!(r.status, 200);
-    assert_eq!(r.header("content-type").as_deref(), Some("application/json"));
+    assert_eq!(
+        r.header("content-type").as_deref(),
+        Some("application/json")
+    );
     assert!(
         !r.text().contains(TOKEN),
         "the admin token leaked: {}",

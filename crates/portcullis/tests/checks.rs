@@ -93,7 +93,11 @@ async fn ip_deny_blocks_with_a_problem_and_one_audit_line() {
     let json = r.assert_problem(403);
     assert_eq!(json["rule"], "ip.deny");
     assert_eq!(r.header("cache-control").as_deref(), Some("no-store"));
-    assert_eq!(up.started(), 0, "a blocked request never reaches the upstream");
+    assert_eq!(
+        up.started(),
+        0,
+        "a blocked request never reaches the upstream"
+    );
     let id = r.header("x-request-id").unwrap();
 
     let line = wait_for_json_line(&audit, "the blocked request", |l| {

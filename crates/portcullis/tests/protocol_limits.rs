@@ -113,7 +113,9 @@ async fn content_length_with_transfer_encoding_is_refused() {
         "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
         "POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n",
     ] {
-        let r = raw_request(gw.addr, raw.as_bytes()).await.expect("a response");
+        let r = raw_request(gw.addr, raw.as_bytes())
+            .await
+            .expect("a response");
         assert_eq!(r.status, 400, "{raw:?}: {}", r.head);
     }
     assert_eq!(up.started(), 0, "upstream saw {:?}", up.seen());
@@ -226,7 +228,11 @@ async fn head_size_limits_answer_431_and_414() {
     let r = gw.get(&format!("/q?x={}", "q".repeat(1500))).await;
     r.assert_problem(414);
 
-    assert_eq!(up.count(), 1, "only the request within limits was forwarded");
+    assert_eq!(
+        up.count(),
+        1,
+        "only the request within limits was forwarded"
+    );
 }
 
 #[tokio::test]
@@ -250,7 +256,11 @@ async fn declared_body_over_the_limit_is_413_without_calling_the_upstream() {
     // ... and the gateway's limit applies elsewhere.
     let r = post(gw.addr, "/echo", vec![b'x'; 2000]).await;
     assert_eq!(r.status, 200);
-    assert_eq!(up.started(), 1, "only the allowed POST reached the upstream");
+    assert_eq!(
+        up.started(),
+        1,
+        "only the allowed POST reached the upstream"
+    );
 }
 
 #[tokio::test]
@@ -261,14 +271,13 @@ async fn chunked_body_growing_past_the_limit_never_succeeds() {
     for (path, size) in [("/small/chunked", 64 * 1024), ("/echo", 512 * 1024)] {
         let result = try_h1(
             gw.addr,
-            request("POST", path)
-                .body(TestBody::pattern(size))
-                .unwrap(),
+            request("POST", path).body(TestBody::pattern(size)).unwrap(),
         )
         .await;
         match result {
             Ok(r) => assert_eq!(
-                r.status, 413,
+                r.status,
+                413,
                 "{path}: a {size}-byte chunked body over the limit got {} {}",
                 r.status,
                 r.text()

@@ -40,7 +40,10 @@ async fn get_and_post_bodies_are_byte_exact_both_ways() {
     assert_eq!(r.body.as_ref(), binary_body().as_slice());
     let seen = up.last();
     assert_eq!(seen.method, "GET");
-    assert_eq!(seen.uri, "/binary?x=1", "path and query are forwarded as sent");
+    assert_eq!(
+        seen.uri, "/binary?x=1",
+        "path and query are forwarded as sent"
+    );
 
     // POST: a binary request body reaches the upstream unchanged and comes back unchanged.
     let mut sent: Vec<u8> = binary_body();
@@ -50,7 +53,11 @@ async fn get_and_post_bodies_are_byte_exact_both_ways() {
     assert_eq!(r.body.as_ref(), sent.as_slice(), "echoed body differs");
     let seen = up.last();
     assert_eq!(seen.method, "POST");
-    assert_eq!(seen.body.as_ref(), sent.as_slice(), "upstream got another body");
+    assert_eq!(
+        seen.body.as_ref(),
+        sent.as_slice(),
+        "upstream got another body"
+    );
     assert_eq!(
         seen.header("content-length").as_deref(),
         Some(sent.len().to_string().as_str())
@@ -187,13 +194,19 @@ async fn forwarding_headers_are_set_and_spoofs_from_untrusted_peers_replaced() {
     let seen = up.last();
     assert_eq!(seen.header("x-forwarded-for").as_deref(), Some("127.0.0.1"));
     assert_eq!(seen.header("x-forwarded-proto").as_deref(), Some("http"));
-    assert_ne!(seen.header("x-forwarded-host").as_deref(), Some("evil.test"));
+    assert_ne!(
+        seen.header("x-forwarded-host").as_deref(),
+        Some("evil.test")
+    );
     let forwarded = seen.header("forwarded").unwrap();
     assert!(
         !forwarded.contains("6.6.6.6"),
         "spoofed Forwarded kept: {forwarded}"
     );
-    assert!(forwarded.starts_with("for=127.0.0.1;proto=http"), "{forwarded}");
+    assert!(
+        forwarded.starts_with("for=127.0.0.1;proto=http"),
+        "{forwarded}"
+    );
     assert_eq!(seen.headers.get_all("x-forwarded-for").iter().count(), 1);
 }
 
@@ -238,7 +251,9 @@ async fn request_ids_are_generated_propagated_or_replaced() {
 
     // Absent: a fresh 32-hex id, the same upstream and on the response.
     let r = gw.get("/id").await;
-    let id = r.header("x-request-id").expect("x-request-id on the response");
+    let id = r
+        .header("x-request-id")
+        .expect("x-request-id on the response");
     assert!(is_generated_request_id(&id), "generated id {id:?}");
     assert_eq!(up.last().header("x-request-id"), Some(id.clone()));
     let again = gw.get("/id").await.header("x-request-id").unwrap();
@@ -272,7 +287,10 @@ async fn request_ids_are_generated_propagated_or_replaced() {
         )
         .await;
         let id = r.header("x-request-id").unwrap();
-        assert!(is_generated_request_id(&id), "{bad:?} was not replaced: {id:?}");
+        assert!(
+            is_generated_request_id(&id),
+            "{bad:?} was not replaced: {id:?}"
+        );
         let seen = up.last();
         assert_eq!(seen.header("x-request-id"), Some(id));
         assert_eq!(seen.headers.get_all("x-request-id").iter().count(), 1);

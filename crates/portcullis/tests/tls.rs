@@ -66,9 +66,7 @@ async fn https_over_http1_and_http2_via_alpn() {
     let seen = up.last();
     assert_eq!(seen.header("x-forwarded-proto").as_deref(), Some("https"));
     assert!(
-        seen.header("forwarded")
-            .unwrap()
-            .contains("proto=https"),
+        seen.header("forwarded").unwrap().contains("proto=https"),
         "{:?}",
         seen.header("forwarded")
     );
@@ -91,7 +89,10 @@ async fn https_over_http1_and_http2_via_alpn() {
     assert_eq!(r.status, 200);
     assert_eq!(r.version, Version::HTTP_2);
     assert_eq!(r.body.as_ref(), body.as_slice());
-    assert_eq!(up.last().header("x-forwarded-proto").as_deref(), Some("https"));
+    assert_eq!(
+        up.last().header("x-forwarded-proto").as_deref(),
+        Some("https")
+    );
 
     // No ALPN at all: HTTP/1.1.
     let config = tls_client_config(&pki.ca, None, &[]);
@@ -131,11 +132,8 @@ async fn client_certificate_required() {
 
     // A CA-signed client certificate works, over HTTP/1.1 and HTTP/2.
     for alpn in ["http/1.1", "h2"] {
-        let trusted = tls_client_config(
-            &pki.ca,
-            Some((&pki.client_cert, &pki.client_key)),
-            &[alpn],
-        );
+        let trusted =
+            tls_client_config(&pki.ca, Some((&pki.client_cert, &pki.client_key)), &[alpn]);
         let r = try_tls_request(gw.addr, trusted, get_req("/with-cert"))
             .await
             .unwrap_or_else(|e| panic!("client with a valid cert over {alpn}: {e}"));
@@ -155,11 +153,7 @@ async fn client_certificate_optional() {
         .expect("optional client auth accepts clients without a certificate");
     assert_eq!(r.status, 200);
 
-    let trusted = tls_client_config(
-        &pki.ca,
-        Some((&pki.client_cert, &pki.client_key)),
-        &["h2"],
-    );
+    let trusted = tls_client_config(&pki.ca, Some((&pki.client_cert, &pki.client_key)), &["h2"]);
     let r = try_tls_request(gw.addr, trusted, get_req("/with-cert"))
         .await
         .expect("optional client auth accepts a CA-signed certificate");
@@ -173,7 +167,10 @@ async fn client_certificate_optional() {
         &["http/1.1"],
     );
     let r = try_tls_request(gw.addr, rogue, get_req("/rogue")).await;
-    assert!(r.is_err(), "an unverifiable certificate was accepted: {r:?}");
+    assert!(
+        r.is_err(),
+        "an unverifiable certificate was accepted: {r:?}"
+    );
     assert_eq!(up.count(), 2);
 }
 
@@ -191,7 +188,9 @@ async fn listener_with_http2_disabled_speaks_http1_only() {
     let stream = tls_connect(gw.addr, config.clone()).await.unwrap();
     assert_eq!(stream.get_ref().1.alpn_protocol(), Some(&b"http/1.1"[..]));
     drop(stream);
-    let r = try_tls_request(gw.addr, config, get_req("/x")).await.unwrap();
+    let r = try_tls_request(gw.addr, config, get_req("/x"))
+        .await
+        .unwrap();
     assert_eq!(r.status, 200);
     assert_eq!(r.version, Version::HTTP_11);
 }

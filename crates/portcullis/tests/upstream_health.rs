@@ -38,7 +38,9 @@ async fn upstream_down_is_a_502_problem() {
 
     let r = gw.get("/anything").await;
     let json = r.assert_problem(502);
-    assert!(is_generated_request_id(json["request_id"].as_str().unwrap()));
+    assert!(is_generated_request_id(
+        json["request_id"].as_str().unwrap()
+    ));
     assert!(
         !r.text().contains(&dead.port().to_string()),
         "the problem must not leak the endpoint: {}",
@@ -289,7 +291,11 @@ async fn passive_ejection_takes_out_a_failing_endpoint_for_ejection_time() {
     for i in 0..10 {
         let r = gw.get(&format!("/ejected/{i}")).await;
         assert_eq!(r.status, 200);
-        assert_eq!(r.upstream(), "B", "request {i} reached the ejected endpoint");
+        assert_eq!(
+            r.upstream(),
+            "B",
+            "request {i} reached the ejected endpoint"
+        );
     }
     assert_eq!(a.count(), 2);
 

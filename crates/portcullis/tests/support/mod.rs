@@ -655,10 +655,9 @@ async fn upstream_handle(
         "x-body-len",
         HeaderValue::from_str(&body_len.to_string()).unwrap(),
     );
-    response.headers_mut().insert(
-        "x-body-hash",
-        HeaderValue::from_str(&hash.hex()).unwrap(),
-    );
+    response
+        .headers_mut()
+        .insert("x-body-hash", HeaderValue::from_str(&hash.hex()).unwrap());
     Ok(response)
 }
 
@@ -734,7 +733,9 @@ impl Reply {
         );
         let json = self.json();
         assert_eq!(json["status"], status, "{json}");
-        let id = self.header("x-request-id").expect("x-request-id on a problem");
+        let id = self
+            .header("x-request-id")
+            .expect("x-request-id on a problem");
         assert_eq!(json["request_id"], id.as_str(), "{json}");
         json
     }
@@ -779,7 +780,8 @@ where
             .unwrap_or_else(|| "/".into());
         *req.uri_mut() = format!("{scheme}://{host}{pq}").parse()?;
     }
-    let (mut sender, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), io).await?;
+    let (mut sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), io).await?;
     tokio::spawn(conn);
     let response = sender.send_request(req).await?;
     Reply::collect(response).await
