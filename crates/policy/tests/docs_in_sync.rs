@@ -1,0 +1,920 @@
+//! Keeps `docs/config.md` and `docs/rules.md` honest.
+//!
+//! - Every field of the config model (found by serializing a fully populated
+//!   config) has a row in a field table of `config.md`, every row names a real
+//!   field, and every default written there is the one the code applies.
+//! - Every YAML block in `config.md` is run through the real parser and
+//!   compiler: `# example` blocks are complete configs, `# fragment` blocks are
+//!   merged into a minimal config, and `# error-example` blocks must fail with
+//!   exactly the text of the `text` block that follows them.
+//! - Every rule id in the source has a section and a summary row in
+//!   `rules.md`, every documented id exists, and each rule is triggered here to
+//!   check the check name, status and severity the summary table gives.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use portcullis_policy::offline::{evaluate, parse_raw_request};
+use portcullis_policy::{Config, Policy};
+use serde_json::Value;
+
+const CONFIG_MD: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/config.md"));
+const RULES_MD: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/rules.md"));
+
+/// Sets every field and every optional block, so serializing it reaches every
+/// field path of the model. `full_config_sets_everything` fails when a new
+/// field is left out here.
+const FULL_CONFIG: &str = r#"
+runtime:
+  worker_threads: 2
+  drain_timeout: 5s
+  watch_config: false
+listeners:
+  - address: 127.0.0.1:8443
+    http2: true
+    tls:
+      cert: cert.pem
+      key: key.pem
+      client_auth:
+        mode: optional
+        ca: ca.pem
+admin:
+  address: 127.0.0.1:9091
+  token: secret
+  token_env: PORTCULLIS_ADMIN_TOKEN
+limits:
+  max_header_bytes: 32KiB
+  max_headers: 50
+  max_uri_bytes: 4KiB
+  max_body_bytes: 1MiB
+  header_read_timeout: 5s
+  idle_timeout: 30s
+  max_connections: 100
+  max_concurrent_streams: 10
+trusted_proxies: ["10.0.0.0/8"]
+request_id:
+  header: x-correlation-id
+  propagate: false
+upstreams:
+  api:
+    endpoints: ["https://10.0.0.1:8443"]
+    balance: least_requests
+    connect_timeout: 1s
+    response_timeout: 2s
+    retries: 2
+    pool_idle_timeout: 10s
+    pool_max_idle_per_endpoint: 4
+    tls:
+      ca: ca.pem
+      client_cert: client.pem
+      client_key: client.key
+      server_name: api.internal
+    health_check:
+      path: /ready
+      interval: 2s
+      timeout: 500ms
+      healthy_threshold: 1
+      unhealthy_threshold: 2
+    passive_ejection:
+      enabled: false
+      consecutive_failures: 3
+      ejection_time: 10s
+policies:
+  strict:
+    mode: monitor
+    ip_access:
+      mode: monitor
+      allow: ["10.0.0.0/8"]
+      deny: ["10.9.0.0/16"]
+    request_limits:
+      mode: monitor
+      methods: [GET]
+      max_body_bytes: 1KiB
+      max_uri_bytes: 1KiB
+      max_query_params: 5
+      max_headers: 20
+routes:
+  - name: api
+    match:
+      host: api.example.com
+      path_prefix: /api
+    upstream: api
+    policy: strict
+    strip_prefix: /api
+audit_log:
+  enabled: true
+  output: stderr
+access_log:
+  enabled: true
+  output: stdout
+"#;
+
+/// Only what is required, with every optional block present but empty, so
+/// serializing it shows the default of every field.
+const DEFAULTS_CONFIG: &str = r#"
+listeners:
+  - address: 127.0.0.1:8443
+    tls:
+      cert: cert.pem
+      key: key.pem
+      client_auth:
+        mode: required
+        ca: ca.pem
+admin: {}
+upstreams:
+  api:
+    endpoints: ["http://10.0.0.1:8080"]
+    tls: {}
+    health_check: {}
+policies:
+  strict:
+    ip_access: {}
+    request_limits: {}
+routes:
+  - name: api
+    match: {}
+    upstream: api
+"#;
+
+/// Config fields whose keys are names chosen by the user.
+const NAMED_MAPS: &[&str] = &["upstreams", "policies"];
+
+fn compile(name: &str, source: &str) -> Result<Policy, String> {
+    let path = Path::new(name);
+    let config = Config::parse(path, source).map_err(|e| e.to_string())?;
+    Policy::compile(config, path, source).map_err(|e| e.to_string())
+}
+
+fn config_json(name: &str, source: &str) -> Value {
+    let policy = compile(name, source).unwrap_or_else(|e| panic!("{name} must compile: {e}"));
+    serde_json::to_value(&policy.config).expect("config serializes")
+}
+
+// ── Field paths ─────────────────────────────────────────────────────────
+
+/// Every key of `value` as a dotted path (`routes[].match.host`,
+/// `upstreams.<name>.tls.ca`), with the value found there.
+fn field_paths(value: &Value) -> BTreeMap<String, Value> {
+    fn walk(value: &Value, path: &str, out: &mut BTreeMap<String, Value>) {
+        match value {
+            Value::Object(map) => {
+                for (key, child) in map {
+                    let segment = if NAMED_MAPS.contains(&path) {
+                        "<name>"
+                    } else {
+                        key.as_str()
+                    };
+                    let mut child_path = if path.is_empty() {
+                        segment.to_owned()
+                    } else {
+                        format!("{path}.{segment}")
+                    };
+                    if child
+                        .as_array()
+                        .is_some_and(|a| a.iter().any(Value::is_object))
+                    {
+                        child_path.push_str("[]");
+                    }
+                    out.entry(child_path.clone())
+                        .or_insert_with(|| child.clone());
+                    walk(child, &child_path, out);
+                }
+            }
+            Value::Array(items) => {
+                for item in items.iter().filter(|i| i.is_object()) {
+                    walk(item, path, out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(value, "", &mut out);
+    out
+}
+
+fn is_block(value: &Value) -> bool {
+    value.is_object()
+        || value
+            .as_array()
+            .is_some_and(|a| a.iter().any(Value::is_object))
+}
+
+/// A row of a `| Field | Type | Default | Description |` table.
+struct FieldRow {
+    line: usize,
+    default: String,
+}
+
+fn field_rows(doc: &str) -> BTreeMap<String, FieldRow> {
+    let mut rows = BTreeMap::new();
+    let mut in_table = false;
+    for (n, line) in doc.lines().enumerate() {
+        let line = line.trim();
+        if line.starts_with("| Field |") {
+            in_table = true;
+            continue;
+        }
+        if !line.starts_with('|') {
+            in_table = false;
+            continue;
+        }
+        if !in_table || line.starts_with("| ---") {
+            continue;
+        }
+        let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+        assert_eq!(
+            cells.len(),
+            4,
+            "config.md:{}: a field row needs 4 cells (no '|' inside cells): {line}",
+            n + 1
+        );
+        let path = cells[0];
+        assert!(
+            path.len() > 2
+                && path.starts_with('`')
+                && path.ends_with('`')
+                && path.matches('`').count() == 2,
+            "config.md:{}: the first cell must be one `field.path`: {line}",
+            n + 1
+        );
+        let path = path.trim_matches('`').to_owned();
+        let previous = rows.insert(
+            path.clone(),
+            FieldRow {
+                line: n + 1,
+                default: cells[2].to_owned(),
+            },
+        );
+        assert!(
+            previous.is_none(),
+            "config.md:{}: `{path}` has two rows",
+            n + 1
+        );
+    }
+    rows
+}
+
+#[test]
+fn full_config_sets_everything() {
+    let json = config_json("full.yaml", FULL_CONFIG);
+    for (path, value) in field_paths(&json) {
+        let empty = value.is_null()
+            || value.as_array().is_some_and(Vec::is_empty)
+            || value.as_object().is_some_and(|o| o.is_empty());
+        assert!(
+            !empty,
+            "FULL_CONFIG in this test leaves `{path}` empty: set it, so the fields under it are checked against docs/config.md"
+        );
+    }
+}
+
+#[test]
+fn every_config_field_is_documented() {
+    let paths = field_paths(&config_json("full.yaml", FULL_CONFIG));
+    let rows = field_rows(CONFIG_MD);
+    let mut missing = Vec::new();
+    for (path, value) in &paths {
+        if !CONFIG_MD.contains(&format!("`{path}`")) {
+            missing.push(format!("`{path}` is not mentioned"));
+        } else if !is_block(value) && !rows.contains_key(path) {
+            missing.push(format!("`{path}` has no row in a `| Field |` table"));
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "docs/config.md is missing fields:\n{}",
+        missing.join("\n")
+    );
+}
+
+#[test]
+fn every_documented_field_exists() {
+    let paths = field_paths(&config_json("full.yaml", FULL_CONFIG));
+    let stale: Vec<String> = field_rows(CONFIG_MD)
+        .into_iter()
+        .filter(|(path, _)| !paths.contains_key(path))
+        .map(|(path, row)| {
+            format!(
+                "config.md:{}: `{path}` is not a field of the config model",
+                row.line
+            )
+        })
+        .collect();
+    assert!(stale.is_empty(), "{}", stale.join("\n"));
+}
+
+/// How a default value must appear in the Default cell.
+fn rendered_default(value: &Value) -> String {
+    match value {
+        Value::Null => "none".to_owned(),
+        Value::String(s) => s.clone(),
+        Value::Array(a) if a.is_empty() => "[]".to_owned(),
+        other => other.to_string(),
+    }
+}
+
+#[test]
+fn documented_defaults_are_the_code_defaults() {
+    let defaults = field_paths(&config_json("defaults.yaml", DEFAULTS_CONFIG));
+    let full = field_paths(&config_json("full.yaml", FULL_CONFIG));
+    for (path, value) in &full {
+        if value.is_object() {
+            assert!(
+                defaults.get(path).is_some_and(Value::is_object),
+                "DEFAULTS_CONFIG in this test must write the block `{path}` (as `{{}}` or with its required fields only)"
+            );
+        }
+    }
+    let rows = field_rows(CONFIG_MD);
+    let mut wrong = Vec::new();
+    for (path, value) in &defaults {
+        if is_block(value) {
+            continue;
+        }
+        let Some(row) = rows.get(path) else {
+            wrong.push(format!("`{path}` has no row"));
+            continue;
+        };
+        if row.default.contains("required") {
+            continue;
+        }
+        let want = rendered_default(value);
+        if !row.default.contains(&want) {
+            wrong.push(format!(
+                "config.md:{}: `{path}` defaults to {want:?} in the code, the doc says {:?}",
+                row.line, row.default
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+// ── YAML blocks ─────────────────────────────────────────────────────────
+
+struct CodeBlock {
+    line: usize,
+    lang: String,
+    text: String,
+}
+
+fn code_blocks(doc: &str) -> Vec<CodeBlock> {
+    let mut blocks = Vec::new();
+    let mut current: Option<CodeBlock> = None;
+    for (n, line) in doc.lines().enumerate() {
+        match (&mut current, line.trim_start().strip_prefix("```")) {
+            (None, Some(lang)) => {
+                current = Some(CodeBlock {
+                    line: n + 1,
+                    lang: lang.trim().to_owned(),
+                    text: String::new(),
+                })
+            }
+            (Some(_), Some(_)) => blocks.extend(current.take()),
+            (Some(block), None) => {
+                block.text.push_str(line);
+                block.text.push('\n');
+            }
+            (None, None) => {}
+        }
+    }
+    assert!(current.is_none(), "unterminated code block");
+    blocks
+}
+
+/// The smallest config a fragment is merged into.
+const FRAGMENT_BASE: &str = r#"
+listeners:
+  - address: 127.0.0.1:8080
+upstreams:
+  demo:
+    endpoints: ["builtin:demo"]
+routes:
+  - name: default
+    match: {}
+    upstream: demo
+"#;
+
+fn merge(base: &mut Value, overlay: Value) {
+    match (base, overlay) {
+        (Value::Object(base), Value::Object(overlay)) => {
+            for (key, value) in overlay {
+                match base.get_mut(&key) {
+                    Some(existing) => merge(existing, value),
+                    None => {
+                        base.insert(key, value);
+                    }
+                }
+            }
+        }
+        (base, overlay) => *base = overlay,
+    }
+}
+
+#[test]
+fn yaml_blocks_in_config_md_parse_and_compile() {
+    let blocks = code_blocks(CONFIG_MD);
+    let mut examples = 0;
+    let mut errors = 0;
+    for (i, block) in blocks.iter().enumerate() {
+        if block.lang != "yaml" {
+            continue;
+        }
+        let at = format!("config.md:{}", block.line);
+        let first = block.text.lines().next().unwrap_or("").trim();
+        match first {
+            "# example" => {
+                examples += 1;
+                if let Err(e) = compile("gateway.yaml", &block.text) {
+                    panic!("{at}: example does not compile: {e}");
+                }
+            }
+            "# fragment" => {
+                let mut merged: Value = serde_saphyr::from_str(FRAGMENT_BASE).unwrap();
+                let fragment: Value = serde_saphyr::from_str(&block.text)
+                    .unwrap_or_else(|e| panic!("{at}: fragment is not YAML: {e}"));
+                merge(&mut merged, fragment);
+                // JSON is YAML, so the merged document goes through the real parser.
+                let source = serde_json::to_string_pretty(&merged).unwrap();
+                if let Err(e) = compile("fragment.yaml", &source) {
+                    panic!("{at}: fragment does not compile once merged: {e}\n{source}");
+                }
+            }
+            "# error-example" => {
+                errors += 1;
+                let expected = blocks
+                    .get(i + 1)
+                    .filter(|b| b.lang == "text")
+                    .unwrap_or_else(|| panic!("{at}: an error-example must be followed by a ```text block with the error"));
+                match compile("gateway.yaml", &block.text) {
+                    Ok(_) => panic!("{at}: error-example compiles without error"),
+                    Err(e) => assert_eq!(
+                        e,
+                        expected.text.trim(),
+                        "{at}: the error shown in config.md:{} is not what the code prints",
+                        expected.line
+                    ),
+                }
+            }
+            other => panic!(
+                "{at}: every yaml block starts with `# example`, `# fragment` or `# error-example` (found {other:?})"
+            ),
+        }
+    }
+    assert!(examples >= 1, "config.md must keep a complete `# example`");
+    assert!(
+        errors >= 1,
+        "config.md must keep at least one `# error-example`"
+    );
+}
+
+// ── Rule ids ────────────────────────────────────────────────────────────
+
+/// A string literal in Rust source, with the code before it (comments and
+/// literals blanked out).
+struct Literal {
+    text: String,
+    before: String,
+}
+
+/// Finds the string literals of a Rust file outside `#[cfg(test)]` items.
+fn string_literals(source: &str) -> Vec<Literal> {
+    let c: Vec<char> = source.chars().collect();
+    let mut code = c.clone();
+    let mut found: Vec<(usize, String)> = Vec::new();
+    let is_ident = |ch: char| ch.is_alphanumeric() || ch == '_';
+    let blank = |code: &mut Vec<char>, from: usize, to: usize| {
+        for ch in &mut code[from..to.min(c.len())] {
+            if *ch != '\n' {
+                *ch = ' ';
+            }
+        }
+    };
+    let mut i = 0;
+    while i < c.len() {
+        let next = c.get(i + 1).copied();
+        if c[i] == '/' && next == Some('/') {
+            let end = c[i..]
+                .iter()
+                .position(|&x| x == '\n')
+                .map_or(c.len(), |p| i + p);
+            blank(&mut code, i, end);
+            i = end;
+        } else if c[i] == '/' && next == Some('*') {
+            let mut depth = 0;
+            let mut j = i;
+            while j < c.len() {
+                if c[j] == '/' && c.get(j + 1) == Some(&'*') {
+                    depth += 1;
+                    j += 2;
+                } else if c[j] == '*' && c.get(j + 1) == Some(&'/') {
+                    depth -= 1;
+                    j += 2;
+                    if depth == 0 {
+                        break;
+                    }
+                } else {
+                    j += 1;
+                }
+            }
+            blank(&mut code, i, j);
+            i = j;
+        } else if c[i] == 'r'
+            && matches!(next, Some('"') | Some('#'))
+            && (i == 0
+                || !is_ident(c[i - 1])
+                || (c[i - 1] == 'b' && (i < 2 || !is_ident(c[i - 2]))))
+        {
+            let mut j = i + 1;
+            while c.get(j) == Some(&'#') {
+                j += 1;
+            }
+            let hashes = j - i - 1;
+            if c.get(j) != Some(&'"') {
+                i += 1; // a raw identifier such as r#type
+                continue;
+            }
+            let start = j + 1;
+            let mut k = start;
+            while k < c.len() && !(c[k] == '"' && (1..=hashes).all(|h| c.get(k + h) == Some(&'#')))
+            {
+                k += 1;
+            }
+            found.push((i, c[start..k.min(c.len())].iter().collect()));
+            blank(&mut code, i, k + 1 + hashes);
+            i = k + 1 + hashes;
+        } else if c[i] == '"' {
+            let mut j = i + 1;
+            while j < c.len() && c[j] != '"' {
+                j += if c[j] == '\\' { 2 } else { 1 };
+            }
+            found.push((i, c[i + 1..j.min(c.len())].iter().collect()));
+            blank(&mut code, i, j + 1);
+            i = j + 1;
+        } else if c[i] == '\'' {
+            if next == Some('\\') {
+                let mut j = i + 3;
+                while j < c.len() && c[j] != '\'' {
+                    j += 1;
+                }
+                blank(&mut code, i, j + 1);
+                i = j + 1;
+            } else if c.get(i + 2) == Some(&'\'') {
+                blank(&mut code, i, i + 3);
+                i += 3;
+            } else {
+                i += 1; // a lifetime
+            }
+        } else {
+            i += 1;
+        }
+    }
+    // Ranges of `#[cfg(test)]` items, found in the blanked code so braces in
+    // strings and comments do not count.
+    let code_text: String = code.iter().collect();
+    let code_chars: Vec<char> = code_text.chars().collect();
+    let mut test_ranges = Vec::new();
+    let mut search = 0;
+    while let Some(offset) = code_text[search..].find("#[cfg(test)]") {
+        let start_byte = search + offset;
+        let start = code_text[..start_byte].chars().count();
+        let mut j = start + "#[cfg(test)]".len();
+        while j < code_chars.len() && code_chars[j] != '{' && code_chars[j] != ';' {
+            j += 1;
+        }
+        if code_chars.get(j) == Some(&'{') {
+            let mut depth = 0;
+            while j < code_chars.len() {
+                match code_chars[j] {
+                    '{' => depth += 1,
+                    '}' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+                j += 1;
+            }
+        }
+        test_ranges.push(start..=j);
+        search = start_byte + "#[cfg(test)]".len();
+    }
+    found
+        .into_iter()
+        .filter(|(pos, _)| !test_ranges.iter().any(|r| r.contains(pos)))
+        .map(|(pos, text)| {
+            let from = pos.saturating_sub(80);
+            Literal {
+                text,
+                before: code_chars[from..pos]
+                    .iter()
+                    .collect::<String>()
+                    .trim_end()
+                    .to_owned(),
+            }
+        })
+        .collect()
+}
+
+fn looks_like_rule_id(text: &str) -> bool {
+    let mut parts = text.split('.');
+    let first = parts.next().unwrap_or("");
+    let rest: Vec<&str> = parts.collect();
+    let word = |w: &str| {
+        w.starts_with(|ch: char| ch.is_ascii_lowercase())
+            && w.chars()
+                .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_')
+    };
+    !rest.is_empty() && word(first) && rest.iter().all(|w| word(w))
+}
+
+fn rs_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .collect();
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            // Integration tests and benches are test code; `target` is not source.
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if !matches!(name, "tests" | "benches" | "target") {
+                rs_files(&path, out);
+            }
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// The rule ids in one Rust file: dotted lower-case literals outside test
+/// code that are in one of the rule families, written after `rule:`, or passed
+/// first to a function whose name ends in `finding` or `violation`.
+fn rule_ids_in(source: &str) -> Vec<String> {
+    string_literals(source)
+        .into_iter()
+        .filter(|literal| looks_like_rule_id(&literal.text))
+        .filter(|literal| {
+            let family = matches!(
+                literal.text.split('.').next(),
+                Some("ip" | "limits" | "protocol" | "route")
+            );
+            family
+                || literal.before.ends_with("rule:")
+                || literal.before.ends_with("finding(")
+                || literal.before.ends_with("violation(")
+        })
+        .map(|literal| literal.text)
+        .collect()
+}
+
+/// Every rule id the code under `crates/` can emit, with the file it is in.
+fn rule_ids_in_source() -> BTreeMap<String, String> {
+    let crates = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut files = Vec::new();
+    rs_files(&crates, &mut files);
+    assert!(
+        files.len() > 10,
+        "found only {} source files under {}",
+        files.len(),
+        crates.display()
+    );
+    let mut ids = BTreeMap::new();
+    for file in files {
+        let source = std::fs::read_to_string(&file).unwrap();
+        for id in rule_ids_in(&source) {
+            ids.entry(id).or_insert_with(|| file.display().to_string());
+        }
+    }
+    ids
+}
+
+/// `### \`rule.id\`` headings of rules.md.
+fn rule_sections() -> BTreeSet<String> {
+    RULES_MD
+        .lines()
+        .filter_map(|l| l.strip_prefix("### `"))
+        .filter_map(|l| l.strip_suffix('`'))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Rows of the `| Rule | Check | Status | Severity | … |` table: id → (check, status, severity).
+fn rule_table() -> BTreeMap<String, (String, String, String)> {
+    let mut rows = BTreeMap::new();
+    let mut in_table = false;
+    for line in RULES_MD.lines().map(str::trim) {
+        if line.starts_with("| Rule |") {
+            in_table = true;
+            continue;
+        }
+        if !line.starts_with('|') {
+            in_table = false;
+            continue;
+        }
+        if !in_table || line.starts_with("| ---") {
+            continue;
+        }
+        let cells: Vec<String> = line
+            .trim_matches('|')
+            .split('|')
+            .map(|c| c.trim().trim_matches('`').to_owned())
+            .collect();
+        assert!(cells.len() >= 4, "short rule table row: {line}");
+        rows.insert(
+            cells[0].clone(),
+            (cells[1].clone(), cells[2].clone(), cells[3].clone()),
+        );
+    }
+    rows
+}
+
+#[test]
+fn the_rule_scanner_reads_rust_literals() {
+    let source = r##"
+fn a<'a>(x: &'a str) { let q = '"'; let e = '\''; let s: &'static str = "plain"; }
+// "ip.in_comment"
+/* "ip.in_block" /* nested "ip.nested" */ */
+fn b() { self.finding("auth.token_missing", x); let r = r#"raw "ip.in_raw" "#; }
+const F: Finding = Finding { rule: "body.json_depth", location: "client.ip".into() };
+#[cfg(test)]
+mod tests { fn t() { finding("test.only", "}"); let x = "ip.in_test"; } }
+fn c() -> Finding { violation("protocol.after_tests", "{") }
+"##;
+    assert_eq!(
+        rule_ids_in(source),
+        [
+            "auth.token_missing",
+            "body.json_depth",
+            "protocol.after_tests"
+        ]
+    );
+}
+
+#[test]
+fn the_rule_scanner_sees_the_known_rules() {
+    let ids = rule_ids_in_source();
+    for known in [
+        "ip.deny",
+        "limits.method",
+        "protocol.smuggling",
+        "route.none",
+    ] {
+        assert!(
+            ids.contains_key(known),
+            "scanner missed {known}; found {ids:?}"
+        );
+    }
+    assert!(
+        !ids.contains_key("client.ip"),
+        "a finding location is not a rule id: {ids:?}"
+    );
+}
+
+#[test]
+fn every_rule_id_is_documented_and_every_documented_rule_exists() {
+    let ids = rule_ids_in_source();
+    let sections = rule_sections();
+    let table = rule_table();
+    let mut problems = Vec::new();
+    for (id, file) in &ids {
+        if !sections.contains(id) {
+            problems.push(format!(
+                "{id} (from {file}) has no `### \\`{id}\\`` section in docs/rules.md"
+            ));
+        }
+        if !table.contains_key(id) {
+            problems.push(format!(
+                "{id} (from {file}) has no row in the rules table of docs/rules.md"
+            ));
+        }
+    }
+    for id in sections.iter().chain(table.keys()) {
+        if !ids.contains_key(id) {
+            problems.push(format!(
+                "docs/rules.md documents {id}, which the code never emits"
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// A policy and requests that trigger every rule.
+const TRIGGER_CONFIG: &str = r#"
+listeners:
+  - address: 127.0.0.1:8080
+limits:
+  max_uri_bytes: 256
+  max_headers: 20
+  max_body_bytes: 1KiB
+upstreams:
+  demo:
+    endpoints: ["builtin:demo"]
+policies:
+  deny:
+    ip_access:
+      deny: ["192.0.2.0/24"]
+  allow:
+    ip_access:
+      allow: ["10.0.0.0/8"]
+  limits:
+    request_limits:
+      methods: [GET]
+      max_body_bytes: 16
+      max_uri_bytes: 64
+      max_query_params: 2
+      max_headers: 3
+routes:
+  - name: deny
+    match:
+      path_prefix: /deny
+    upstream: demo
+    policy: deny
+  - name: allow
+    match:
+      path_prefix: /allow
+    upstream: demo
+    policy: allow
+  - name: limits
+    match:
+      path_prefix: /limits
+    upstream: demo
+    policy: limits
+"#;
+
+fn trigger_cases() -> Vec<(&'static str, String, &'static str)> {
+    let get = |target: &str, extra_headers: &str| {
+        format!("GET {target} HTTP/1.1\r\nHost: a\r\n{extra_headers}\r\n")
+    };
+    let many = |n: usize| (0..n).map(|i| format!("X-H{i}: v\r\n")).collect::<String>();
+    vec![
+        (
+            "protocol.smuggling",
+            "POST /deny HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n".to_owned(),
+            "127.0.0.1",
+        ),
+        ("protocol.uri_too_long", get(&format!("/deny?{}", "a".repeat(300)), ""), "127.0.0.1"),
+        ("protocol.header_too_large", get("/deny", &many(25)), "127.0.0.1"),
+        (
+            "protocol.body_too_large",
+            format!("POST /deny HTTP/1.1\r\nHost: a\r\nContent-Length: 2000\r\n\r\n{}", "a".repeat(2000)),
+            "127.0.0.1",
+        ),
+        ("protocol.bad_path", get("/deny/%zz", ""), "127.0.0.1"),
+        ("route.none", get("/nowhere", ""), "127.0.0.1"),
+        ("ip.deny", get("/deny", ""), "192.0.2.7"),
+        ("ip.not_allowed", get("/allow", ""), "127.0.0.1"),
+        ("limits.method", "DELETE /limits HTTP/1.1\r\nHost: a\r\n\r\n".to_owned(), "127.0.0.1"),
+        (
+            "limits.body_size",
+            format!("GET /limits HTTP/1.1\r\nHost: a\r\nContent-Length: 20\r\n\r\n{}", "a".repeat(20)),
+            "127.0.0.1",
+        ),
+        ("limits.uri_length", get(&format!("/limits?q={}", "a".repeat(80)), ""), "127.0.0.1"),
+        ("limits.query_params", get("/limits?a=1&b=2&c=3", ""), "127.0.0.1"),
+        ("limits.header_count", get("/limits", &many(3)), "127.0.0.1"),
+    ]
+}
+
+#[test]
+fn every_rule_behaves_as_the_rules_table_says() {
+    let policy = compile("trigger.yaml", TRIGGER_CONFIG).unwrap_or_else(|e| panic!("{e}"));
+    let table = rule_table();
+    let cases = trigger_cases();
+    for id in rule_ids_in_source().keys() {
+        assert!(
+            cases.iter().any(|(rule, _, _)| rule == id),
+            "rule {id} has no trigger case in trigger_cases() of this test: add a request that produces it"
+        );
+    }
+    for (rule, request, client) in cases {
+        let raw = parse_raw_request(request.as_bytes())
+            .unwrap_or_else(|e| panic!("{rule}: bad request: {e}"));
+        let report = evaluate(&policy, &raw, client.parse().unwrap());
+        let finding = report
+            .findings
+            .iter()
+            .find(|f| f.rule == rule)
+            .unwrap_or_else(|| {
+                panic!(
+                    "{rule}: not produced; findings: {}",
+                    serde_json::to_string(&report.findings).unwrap()
+                )
+            });
+        let severity = serde_json::to_value(finding.severity).unwrap();
+        let actual = (
+            finding.check.to_owned(),
+            finding.status.as_u16().to_string(),
+            severity.as_str().unwrap().to_owned(),
+        );
+        let documented = table
+            .get(rule)
+            .unwrap_or_else(|| panic!("{rule} has no row in the rules table"));
+        assert_eq!(
+            &actual, documented,
+            "{rule}: (check, status, severity) in the code vs in docs/rules.md"
+        );
+    }
+}
