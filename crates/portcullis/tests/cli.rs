@@ -190,7 +190,10 @@ routes:
     let (dir, path) = config_file(yaml);
     let stderr = validate_fails(&path);
     assert!(stderr.contains("gateway.yaml:6"), "{stderr}");
-    assert!(stderr.contains("upstreams.app.response_timeout"), "{stderr}");
+    assert!(
+        stderr.contains("upstreams.app.response_timeout"),
+        "{stderr}"
+    );
 
     let stderr = validate_fails(&dir.path().join("does-not-exist.yaml"));
     assert!(stderr.contains("does-not-exist.yaml"), "{stderr}");
@@ -356,7 +359,10 @@ async fn demo_upstream_serves_the_demo_api() {
         if let Some(status) = child.0.try_wait().unwrap() {
             panic!("demo-upstream exited: {status}");
         }
-        assert!(std::time::Instant::now() < deadline, "demo-upstream never listened");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "demo-upstream never listened"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(get(addr, "/healthz").await.status, 200);

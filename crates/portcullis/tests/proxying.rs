@@ -373,7 +373,7 @@ async fn websocket_upgrade_passes_through_both_ways() {
         .unwrap()
         .expect("client side upgraded");
     let mut io = TokioIo::new(upgraded);
-    let mut buf = vec![0u8; 64];
+    let mut buf = [0u8; 64];
 
     async fn read_exact_within(
         io: &mut TokioIo<hyper::upgrade::Upgraded>,

@@ -33,10 +33,7 @@ impl Cfg<'_> {
             self.api.url()
         ));
         if let Some(extra) = self.extra {
-            s.push_str(&format!(
-                "  extra:\n    endpoints: [\"{}\"]\n",
-                extra.url()
-            ));
+            s.push_str(&format!("  extra:\n    endpoints: [\"{}\"]\n", extra.url()));
         }
         s.push_str(
             "routes:\n  - name: api\n    match:\n      path_prefix: /api\n    upstream: api\n    strip_prefix: /api\n",
@@ -96,7 +93,11 @@ async fn a_changed_config_file_is_picked_up() {
     let r = gw.get("/extra/y").await;
     assert_eq!(r.status, 200);
     assert_eq!(r.upstream(), "B");
-    assert!(gw.stderr().contains("configuration reloaded"), "{}", gw.stderr());
+    assert!(
+        gw.stderr().contains("configuration reloaded"),
+        "{}",
+        gw.stderr()
+    );
 
     // Editing in place (not replacing the file) works too.
     std::fs::write(&gw.config_path, gw.render(&v1.render())).unwrap();
