@@ -39,8 +39,28 @@ pub const DEADLINE: Duration = Duration::from_secs(10);
 
 // ───────────────────────────── ports and polling ─────────────────────────────
 
-/// A loopback port that was free a moment ago (bind :0, read it, drop it).
+/// A loopback port that was free a moment ago. Ports come from below the
+/// kernel's ephemeral range (where `bind(:0)` and outgoing connections take
+/// theirs), starting at a per-process offset and never handed out twice by
+/// one test binary, so parallel tests do not race each other for a port.
 pub fn free_port() -> u16 {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    const LOW: usize = 10_000;
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<usize>().ok())
+        .unwrap_or(32_768);
+    let span = ephemeral_low.saturating_sub(LOW);
+    if span >= 1_000 {
+        let offset = (std::process::id() as usize).wrapping_mul(7_919) % span;
+        for _ in 0..span {
+            let n = NEXT.fetch_add(1, Ordering::Relaxed);
+            let port = (LOW + (offset + n) % span) as u16;
+            if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                return port;
+            }
+        }
+    }
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     listener.local_addr().unwrap().port()
 }
@@ -105,7 +125,8 @@ impl Gateway {
         Self::start_in(tempdir(), template, &[]).await
     }
 
-    /// Starts a gateway in `dir` (which may already hold certificates), with extra CLI args.
+    /// Starts a gateway in `dir` (which may already hold certificates), with
+    /// extra CLI args. Retries on fresh ports if a port was taken meanwhile.
     pub async fn start_in(dir: tempfile::TempDir, template: &str, args: &[&str]) -> Gateway {
         let listen_port = free_port();
         let admin_port = free_port();
@@ -116,56 +137,96 @@ impl Gateway {
             child: None,
             config_path,
             addr: SocketAddr::from(([127, 0, 0, 1], listen_port)),
-            admin: template
-                .contains("$ADMIN")
-                .then(|| SocketAddr::from(([127, 0, 0, 1], admin_port))),
+            admin: None,
             listen_port,
             admin_port,
             stdout_path,
             stderr_path,
             dir,
         };
-        std::fs::write(&gateway.config_path, gateway.render(template)).unwrap();
+        for attempt in 1..=3 {
+            match gateway.spawn(template, args).await {
+                Ok(()) => return gateway,
+                Err(e) if attempt < 3 && e.contains("Address already in use") => {
+                    gateway.listen_port = free_port();
+                    gateway.admin_port = free_port();
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        unreachable!()
+    }
+
+    async fn spawn(&mut self, template: &str, args: &[&str]) -> Result<(), String> {
+        self.addr = SocketAddr::from(([127, 0, 0, 1], self.listen_port));
+        self.admin = template
+            .contains("$ADMIN")
+            .then(|| SocketAddr::from(([127, 0, 0, 1], self.admin_port)));
+        std::fs::write(&self.config_path, self.render(template)).unwrap();
         let child = Command::new(BIN)
             .arg("serve")
             .arg("--config")
-            .arg(&gateway.config_path)
+            .arg(&self.config_path)
             .args(args)
             .env("PORTCULLIS_LOG", "info")
             .stdin(Stdio::null())
-            .stdout(std::fs::File::create(&gateway.stdout_path).unwrap())
-            .stderr(std::fs::File::create(&gateway.stderr_path).unwrap())
+            .stdout(std::fs::File::create(&self.stdout_path).unwrap())
+            .stderr(std::fs::File::create(&self.stderr_path).unwrap())
             .spawn()
             .expect("spawn portcullis");
-        gateway.child = Some(child);
-        gateway.wait_until_accepting(gateway.addr).await;
-        if let Some(admin) = gateway.admin {
-            gateway.wait_until_accepting(admin).await;
+        self.child = Some(child);
+        self.wait_until_accepting(self.addr).await?;
+        if let Some(admin) = self.admin {
+            self.wait_until_accepting(admin).await?;
         }
-        gateway
+        let watching = !template.contains("watch_config: false");
+        self.wait_until_triggers_installed(watching).await
     }
 
-    async fn wait_until_accepting(&mut self, addr: SocketAddr) {
+    /// Fails if the process exited (with its stderr) or `deadline` passed.
+    fn check_alive(&mut self, deadline: Instant, what: &str) -> Result<(), String> {
+        if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+            return Err(format!(
+                "portcullis exited ({status}) while waiting until it {what}\n--- stderr ---\n{}\n--- stdout ---\n{}",
+                self.stderr(),
+                self.stdout()
+            ));
+        }
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "portcullis did not {what} within {DEADLINE:?}\n--- stderr ---\n{}",
+                self.stderr()
+            ));
+        }
+        Ok(())
+    }
+
+    async fn wait_until_accepting(&mut self, addr: SocketAddr) -> Result<(), String> {
         let deadline = Instant::now() + DEADLINE;
         loop {
             if TcpStream::connect(addr).await.is_ok() {
-                return;
+                return Ok(());
             }
-            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!(
-                    "portcullis exited ({status}) before accepting on {addr}\n--- stderr ---\n{}\n--- stdout ---\n{}",
-                    self.stderr(),
-                    self.stdout()
-                );
-            }
-            if Instant::now() >= deadline {
-                panic!(
-                    "portcullis did not accept on {addr} within {DEADLINE:?}\n--- stderr ---\n{}",
-                    self.stderr()
-                );
-            }
+            self.check_alive(deadline, &format!("accepts on {addr}"))?;
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+    }
+
+    /// The gateway accepts connections before it installs its signal handlers
+    /// and config watcher; a signal or file change in that window would be
+    /// lost (or, for SIGHUP / SIGTERM, kill it outright). Waits, via procfs,
+    /// until SIGHUP, SIGINT and SIGTERM are caught and, with `watching`, an
+    /// inotify watch exists. This also catches a gateway that failed to bind
+    /// while something else answers on its port.
+    async fn wait_until_triggers_installed(&mut self, watching: bool) -> Result<(), String> {
+        let deadline = Instant::now() + DEADLINE;
+        while !triggers_installed(self.pid(), watching) {
+            self.check_alive(deadline, "installs its signal handlers and config watcher")?;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // The process may have died right after the last check.
+        self.check_alive(deadline + DEADLINE, "starts")?;
+        Ok(())
     }
 
     /// Substitutes the placeholders of a config template.
@@ -249,6 +310,39 @@ impl Drop for Gateway {
             );
         }
     }
+}
+
+/// See [`Gateway::wait_until_triggers_installed`]. Without procfs, assumes yes.
+fn triggers_installed(pid: u32, watching: bool) -> bool {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return true;
+    };
+    let caught = status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigCgt:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .unwrap_or(0);
+    // SIGHUP = 1, SIGINT = 2, SIGTERM = 15: bit n-1.
+    let wanted = 1 | (1 << 1) | (1 << 14);
+    if caught & wanted != wanted {
+        return false;
+    }
+    if !watching {
+        return true;
+    }
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return true;
+    };
+    fds.flatten().any(|fd| {
+        fd.path()
+            .read_link()
+            .is_ok_and(|target| target.to_string_lossy().contains("inotify"))
+            && std::fs::read_to_string(format!(
+                "/proc/{pid}/fdinfo/{}",
+                fd.file_name().to_string_lossy()
+            ))
+            .is_ok_and(|info| info.contains("inotify wd:"))
+    })
 }
 
 /// Runs the binary to completion (for `validate` / `check`).
