@@ -98,7 +98,18 @@ impl Body for UpstreamBody {
 
 /// A body sent to the client.
 pub enum ClientBody {
-    Upstream(Incoming),
+    /// The upstream's response body; its connection goes back to the pool
+    /// when the body has been read to the end (and is closed if it is not).
+    Upstream {
+        /// Frames already read ahead (see `phases::read_ahead`), sent first.
+        prefix: std::collections::VecDeque<Frame<Bytes>>,
+        body: Incoming,
+        /// True once `body` has ended (while `prefix` may still hold frames).
+        ended: bool,
+        /// A failure met while reading ahead, reported after `prefix`.
+        error: Option<hyper::Error>,
+        pool_return: Option<crate::upstream::PoolReturn>,
+    },
     Full(Option<Bytes>),
 }
 
@@ -120,23 +131,78 @@ impl Body for ClientBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         match self.get_mut() {
-            ClientBody::Upstream(inner) => Pin::new(inner)
-                .poll_frame(cx)
-                .map_err(|e| Box::new(e) as BoxError),
+            ClientBody::Upstream {
+                prefix,
+                body,
+                ended,
+                error,
+                pool_return,
+            } => {
+                if let Some(frame) = prefix.pop_front() {
+                    return Poll::Ready(Some(Ok(frame)));
+                }
+                if let Some(e) = error.take() {
+                    return Poll::Ready(Some(Err(Box::new(e))));
+                }
+                if *ended {
+                    return Poll::Ready(None);
+                }
+                let polled = Pin::new(&mut *body).poll_frame(cx);
+                // hyper stops polling once `is_end_stream` is true, so the end
+                // may be seen after the last frame rather than as `None`.
+                let ended = match &polled {
+                    Poll::Ready(None) => true,
+                    Poll::Ready(Some(Ok(_))) => body.is_end_stream(),
+                    _ => false,
+                };
+                if ended && let Some(r) = pool_return.take() {
+                    r.give_back();
+                }
+                polled.map_err(|e| Box::new(e) as BoxError)
+            }
             ClientBody::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
         }
     }
 
     fn is_end_stream(&self) -> bool {
         match self {
-            ClientBody::Upstream(inner) => inner.is_end_stream(),
+            ClientBody::Upstream {
+                prefix,
+                body,
+                ended,
+                error,
+                ..
+            } => prefix.is_empty() && error.is_none() && (*ended || body.is_end_stream()),
             ClientBody::Full(b) => b.is_none(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match self {
-            ClientBody::Upstream(inner) => inner.size_hint(),
+            ClientBody::Upstream {
+                prefix,
+                body,
+                ended,
+                error,
+                ..
+            } => {
+                let buffered: u64 = prefix
+                    .iter()
+                    .filter_map(|f| f.data_ref())
+                    .map(|d| d.len() as u64)
+                    .sum();
+                if *ended && error.is_none() {
+                    SizeHint::with_exact(buffered)
+                } else {
+                    let inner = body.size_hint();
+                    let mut hint = SizeHint::new();
+                    hint.set_lower(inner.lower() + buffered);
+                    if let Some(upper) = inner.upper() {
+                        hint.set_upper(upper + buffered);
+                    }
+                    hint
+                }
+            }
             ClientBody::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
         }
     }

@@ -25,9 +25,25 @@ pub fn is_upgrade_request(headers: &HeaderMap) -> bool {
             .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
 }
 
+/// Headers that describe one hop and must not be forwarded.
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    *name == header::CONNECTION
+        || *name == KEEP_ALIVE
+        || *name == PROXY_CONNECTION
+        || *name == header::PROXY_AUTHORIZATION
+        || *name == header::TE
+        || *name == header::TRAILER
+        || *name == header::TRANSFER_ENCODING
+        || *name == header::UPGRADE
+}
+
 /// Removes hop-by-hop headers, including those the `Connection` header names.
 /// With `keep_upgrade`, `Upgrade` survives and `Connection: upgrade` is re-set.
+/// The common case (none present) is one pass over the names, no hashing.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
+    if !headers.keys().any(is_hop_by_hop) {
+        return;
+    }
     if headers.contains_key(header::CONNECTION) {
         let named: Vec<HeaderName> = headers
             .get_all(header::CONNECTION)
@@ -63,14 +79,56 @@ pub struct ForwardedFor<'a> {
     pub host: &'a str,
 }
 
+/// Writes an IP address without going through `fmt` (this runs per request).
+fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(v4) => {
+            for (i, octet) in v4.octets().iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                let o = *octet;
+                if o >= 100 {
+                    out.push(b'0' + o / 100);
+                }
+                if o >= 10 {
+                    out.push(b'0' + (o / 10) % 10);
+                }
+                out.push(b'0' + o % 10);
+            }
+        }
+        IpAddr::V6(v6) => {
+            use std::io::Write;
+            let _ = write!(out, "{v6}");
+        }
+    }
+}
+
+fn value(bytes: Vec<u8>) -> Option<HeaderValue> {
+    HeaderValue::from_maybe_shared(bytes::Bytes::from(bytes)).ok()
+}
+
+/// Appends the existing values of `name` (comma-joined) to `out`; false if none.
+fn push_existing(out: &mut Vec<u8>, headers: &HeaderMap, name: &HeaderName) -> bool {
+    let mut any = false;
+    for v in headers.get_all(name) {
+        if any {
+            out.extend_from_slice(b", ");
+        }
+        out.extend_from_slice(v.as_bytes());
+        any = true;
+    }
+    any
+}
+
 /// Writes the forwarding headers on a request about to go upstream.
 pub fn set_forwarding_headers(headers: &mut HeaderMap, f: &ForwardedFor<'_>) {
-    let peer = f.peer_ip.to_string();
-    let xff = match (f.peer_trusted, joined(headers, &X_FORWARDED_FOR)) {
-        (true, Some(prior)) => format!("{prior}, {peer}"),
-        _ => peer.clone(),
-    };
-    if let Ok(v) = HeaderValue::from_str(&xff) {
+    let mut xff = Vec::with_capacity(48);
+    if f.peer_trusted && push_existing(&mut xff, headers, &X_FORWARDED_FOR) {
+        xff.extend_from_slice(b", ");
+    }
+    push_ip(&mut xff, f.peer_ip);
+    if let Some(v) = value(xff) {
         headers.insert(X_FORWARDED_FOR.clone(), v);
     }
     if !(f.peer_trusted && headers.contains_key(&X_FORWARDED_PROTO)) {
@@ -81,38 +139,32 @@ pub fn set_forwarding_headers(headers: &mut HeaderMap, f: &ForwardedFor<'_>) {
     {
         headers.insert(X_FORWARDED_HOST.clone(), v);
     }
-    let node = match f.peer_ip {
-        IpAddr::V4(ip) => ip.to_string(),
-        IpAddr::V6(ip) => format!("\"[{ip}]\""),
-    };
-    let element = if f.host.is_empty()
-        || !f
-            .host
+    let mut forwarded = Vec::with_capacity(64);
+    if f.peer_trusted && push_existing(&mut forwarded, headers, &FORWARDED) {
+        forwarded.extend_from_slice(b", ");
+    }
+    forwarded.extend_from_slice(b"for=");
+    match f.peer_ip {
+        IpAddr::V4(_) => push_ip(&mut forwarded, f.peer_ip),
+        IpAddr::V6(_) => {
+            forwarded.extend_from_slice(b"\"[");
+            push_ip(&mut forwarded, f.peer_ip);
+            forwarded.extend_from_slice(b"]\"");
+        }
+    }
+    forwarded.extend_from_slice(b";proto=");
+    forwarded.extend_from_slice(f.proto.as_bytes());
+    let host_is_token = !f.host.is_empty()
+        && f.host
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b))
-    {
-        format!("for={node};proto={}", f.proto)
-    } else {
-        format!("for={node};proto={};host={}", f.proto, f.host)
-    };
-    let forwarded = match (f.peer_trusted, joined(headers, &FORWARDED)) {
-        (true, Some(prior)) => format!("{prior}, {element}"),
-        _ => element,
-    };
-    if let Ok(v) = HeaderValue::from_str(&forwarded) {
+            .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b));
+    if host_is_token {
+        forwarded.extend_from_slice(b";host=");
+        forwarded.extend_from_slice(f.host.as_bytes());
+    }
+    if let Some(v) = value(forwarded) {
         headers.insert(FORWARDED.clone(), v);
     }
-}
-
-fn joined(headers: &HeaderMap, name: &HeaderName) -> Option<String> {
-    let mut values = headers.get_all(name).iter().filter_map(|v| v.to_str().ok());
-    let first = values.next()?;
-    let mut out = first.to_owned();
-    for v in values {
-        out.push_str(", ");
-        out.push_str(v);
-    }
-    Some(out)
 }
 
 #[cfg(test)]

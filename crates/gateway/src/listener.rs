@@ -5,9 +5,13 @@
 //! that lets in-flight requests finish.
 
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -30,7 +34,11 @@ pub fn bind(address: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::from_std(socket.into())
 }
 
-/// Requests in flight on one connection and when it was last busy, for the idle timeout.
+/// What one connection is doing, for its watchdog: requests in flight, when
+/// it was last busy, and when the head of a not-yet-complete request began to
+/// arrive. Updated with relaxed atomics from the I/O and the service; read by
+/// a per-connection timer a few times per timeout period. This replaces a
+/// timer armed per request (which costs a runtime wake-up syscall each time).
 #[derive(Clone)]
 pub struct ConnectionActivity(Arc<ActivityInner>);
 
@@ -38,6 +46,8 @@ struct ActivityInner {
     origin: Instant,
     in_flight: AtomicUsize,
     last_active_ms: AtomicU64,
+    /// 0 when no request head is pending, else 1 + ms at its first byte.
+    head_started_ms: AtomicU64,
 }
 
 pub struct ActiveRequest(Arc<ActivityInner>);
@@ -45,11 +55,24 @@ pub struct ActiveRequest(Arc<ActivityInner>);
 impl Drop for ActiveRequest {
     fn drop(&mut self) {
         self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
-        self.0.last_active_ms.store(
-            self.0.origin.elapsed().as_millis() as u64,
-            Ordering::Relaxed,
-        );
+        self.0
+            .last_active_ms
+            .store(self.0.now_ms(), Ordering::Relaxed);
     }
+}
+
+impl ActivityInner {
+    fn now_ms(&self) -> u64 {
+        self.origin.elapsed().as_millis() as u64
+    }
+}
+
+enum Watch {
+    Fine,
+    /// No request for longer than the idle timeout.
+    Idle,
+    /// A request head has been arriving for longer than the header timeout.
+    SlowHead,
 }
 
 impl ConnectionActivity {
@@ -58,23 +81,96 @@ impl ConnectionActivity {
             origin: Instant::now(),
             in_flight: AtomicUsize::new(0),
             last_active_ms: AtomicU64::new(0),
+            head_started_ms: AtomicU64::new(0),
         }))
     }
 
     /// Marks a request as started until the returned guard is dropped.
     pub fn begin(&self) -> ActiveRequest {
         self.0.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.0.head_started_ms.store(0, Ordering::Relaxed);
         ActiveRequest(self.0.clone())
     }
 
-    fn idle_for(&self) -> Option<Duration> {
-        if self.0.in_flight.load(Ordering::Relaxed) > 0 {
-            return None;
+    /// Called when bytes arrive: between requests, they start a new head.
+    fn bytes_arrived(&self) {
+        let inner = &self.0;
+        if inner.in_flight.load(Ordering::Relaxed) == 0
+            && inner.head_started_ms.load(Ordering::Relaxed) == 0
+        {
+            inner
+                .head_started_ms
+                .store(inner.now_ms() + 1, Ordering::Relaxed);
         }
-        let now = self.0.origin.elapsed().as_millis() as u64;
-        Some(Duration::from_millis(now.saturating_sub(
-            self.0.last_active_ms.load(Ordering::Relaxed),
-        )))
+    }
+
+    fn check(&self, idle_timeout: Duration, header_timeout: Duration) -> Watch {
+        let inner = &self.0;
+        if inner.in_flight.load(Ordering::Relaxed) > 0 {
+            return Watch::Fine;
+        }
+        let now = inner.now_ms();
+        let head = inner.head_started_ms.load(Ordering::Relaxed);
+        if head != 0 {
+            if now.saturating_sub(head - 1) >= header_timeout.as_millis() as u64 {
+                return Watch::SlowHead;
+            }
+            return Watch::Fine;
+        }
+        if now.saturating_sub(inner.last_active_ms.load(Ordering::Relaxed))
+            >= idle_timeout.as_millis() as u64
+        {
+            return Watch::Idle;
+        }
+        Watch::Fine
+    }
+}
+
+/// Client I/O that reports arriving bytes to the connection's watchdog.
+struct WatchedIo<T> {
+    inner: T,
+    activity: ConnectionActivity,
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for WatchedIo<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            this.activity.bytes_arrived();
+        }
+        polled
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for WatchedIo<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
     }
 }
 
@@ -144,9 +240,13 @@ async fn serve_connection(
     let gateway = slot.0.clone();
     let generation = gateway.generation.load_full();
     let limits = &generation.policy.config.limits;
-    let listener = &generation.policy.config.listeners[index];
-    let http2 = listener.http2;
+    let http2 = generation.policy.config.listeners[index].http2;
     let header_timeout = limits.header_read_timeout.0;
+    let activity = ConnectionActivity::new();
+    let stream = WatchedIo {
+        inner: stream,
+        activity: activity.clone(),
+    };
     match generation.listener_tls.get(index).cloned().flatten() {
         Some(tls_config) => {
             let acceptor = tokio_rustls::TlsAcceptor::from(tls_config);
@@ -167,23 +267,20 @@ async fn serve_connection(
                 .peer_certificates()
                 .and_then(|c| c.first())
                 .map(peer_identity);
-            let negotiated_h2 = session.alpn_protocol() == Some(b"h2");
-            let mode = if negotiated_h2 {
+            let mode = if session.alpn_protocol() == Some(b"h2") {
                 Protocols::Http2
             } else {
                 Protocols::Http1
             };
             drop(generation);
-            serve_http(
+            let connection = Connection {
                 slot,
-                TokioIo::new(tls_stream),
                 peer,
-                true,
+                tls: true,
                 identity,
-                mode,
-                shutdown,
-            )
-            .await;
+                activity,
+            };
+            serve_http(connection, TokioIo::new(tls_stream), mode, shutdown).await;
         }
         None => {
             let mode = if http2 {
@@ -192,16 +289,14 @@ async fn serve_connection(
                 Protocols::Http1
             };
             drop(generation);
-            serve_http(
+            let connection = Connection {
                 slot,
-                TokioIo::new(stream),
                 peer,
-                false,
-                None,
-                mode,
-                shutdown,
-            )
-            .await;
+                tls: false,
+                identity: None,
+                activity,
+            };
+            serve_http(connection, TokioIo::new(stream), mode, shutdown).await;
         }
     }
 }
@@ -212,26 +307,40 @@ enum Protocols {
     Http2,
 }
 
-async fn serve_http<I>(
+struct Connection {
     slot: ConnectionSlot,
-    io: I,
     peer: SocketAddr,
     tls: bool,
     identity: Option<portcullis_policy::PeerIdentity>,
+    activity: ConnectionActivity,
+}
+
+async fn serve_http<I>(
+    connection: Connection,
+    io: I,
     protocols: Protocols,
     mut shutdown: watch::Receiver<bool>,
 ) where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
+    let Connection {
+        slot,
+        peer,
+        tls,
+        identity,
+        activity,
+    } = connection;
     let gateway = slot.0.clone();
-    let (idle_timeout, builder) = {
+    let (idle_timeout, header_timeout, builder) = {
         let generation = gateway.generation.load();
         let limits = &generation.policy.config.limits;
         let mut builder = auto::Builder::new(TokioExecutor::new());
+        // No hyper header timer: the watchdog below enforces header_read_timeout
+        // without arming a timer per request.
         builder
             .http1()
             .timer(TokioTimer::new())
-            .header_read_timeout(limits.header_read_timeout.0)
+            .header_read_timeout(None)
             .max_buf_size((limits.max_header_bytes.0 as usize + 1024).max(64 * 1024))
             .max_headers(limits.max_headers.saturating_mul(2).max(100))
             .keep_alive(true);
@@ -246,9 +355,8 @@ async fn serve_http<I>(
             Protocols::Http1 => builder.http1_only(),
             Protocols::Http2 => builder.http2_only(),
         };
-        (limits.idle_timeout.0, builder)
+        (limits.idle_timeout.0, limits.header_read_timeout.0, builder)
     };
-    let activity = ConnectionActivity::new();
     let info = Arc::new(ConnectionInfo {
         peer,
         tls,
@@ -260,10 +368,10 @@ async fn serve_http<I>(
         service_fn(move |request| phases::handle(service_gateway.clone(), info.clone(), request));
     let connection = builder.serve_connection_with_upgrades(io, service);
     tokio::pin!(connection);
-    let mut idle_check = tokio::time::interval_at(
-        tokio::time::Instant::now() + idle_timeout / 2,
-        idle_timeout / 2,
-    );
+    // Check a few times per the shorter timeout: a stalled head is cut within ~1.25x its limit.
+    let period = (idle_timeout.min(header_timeout) / 4).max(Duration::from_millis(10));
+    let mut watchdog = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    watchdog.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut closing = *shutdown.borrow();
     if closing {
         connection.as_mut().graceful_shutdown();
@@ -281,10 +389,19 @@ async fn serve_http<I>(
                 closing = true;
                 connection.as_mut().graceful_shutdown();
             }
-            _ = idle_check.tick(), if !closing => {
-                if activity.idle_for().is_some_and(|idle| idle >= idle_timeout) {
-                    closing = true;
-                    connection.as_mut().graceful_shutdown();
+            _ = watchdog.tick() => {
+                match activity.check(idle_timeout, header_timeout) {
+                    Watch::Fine => {}
+                    Watch::Idle if !closing => {
+                        closing = true;
+                        connection.as_mut().graceful_shutdown();
+                    }
+                    // Idle while already closing: nothing in flight, so just close.
+                    Watch::Idle => break,
+                    Watch::SlowHead => {
+                        tracing::debug!(%peer, "request head not received within header_read_timeout; closing");
+                        break;
+                    }
                 }
             }
         }

@@ -44,7 +44,11 @@ use crate::forwarding::{self, ForwardedFor};
 use crate::metrics::{Action, FindingLabels, RequestLabels, RouteLabels, UpstreamErrorLabels};
 use crate::problem::problem;
 use crate::state::{Gateway, Generation};
-use crate::upstream::UpstreamPool;
+use crate::upstream::{PoolReturn, SendError, UpstreamPool};
+
+/// Request bodies of known length up to this size are buffered before the
+/// upstream request is sent; larger or chunked ones stream.
+const SMALL_BODY_BYTES: u64 = 64 * 1024;
 
 /// What the connection knows, shared by its requests.
 pub struct ConnectionInfo {
@@ -245,17 +249,27 @@ async fn proxy(
     route.inspect_request_head(&exchange, &mut findings);
 
     // ── Phase: request body ─────────────────────────────────────────────
-    let mut upstream_body = if body.is_end_stream() {
+    let inspect_body = route.wants_request_body(&exchange);
+    // Small bodies of known length are read before the upstream is contacted
+    // (as nginx does): head and body then leave in one write.
+    let small_known_length = exchange
+        .content_length()
+        .is_some_and(|len| len <= SMALL_BODY_BYTES.min(route.max_body_bytes));
+    let upstream_body = if body.is_end_stream() {
         UpstreamBody::Empty
-    } else if !decide(&findings).is_block() && route.wants_request_body(&exchange) {
+    } else if decide(&findings).is_block() {
+        UpstreamBody::Empty
+    } else if inspect_body || small_known_length {
         match http_body_util::Limited::new(body, route.max_body_bytes as usize)
             .collect()
             .await
         {
             Ok(collected) => {
                 let bytes: Bytes = collected.to_bytes();
-                exchange.attach_body(bytes.clone());
-                route.inspect_request_body(&exchange, &mut findings);
+                if inspect_body {
+                    exchange.attach_body(bytes.clone());
+                    route.inspect_request_body(&exchange, &mut findings);
+                }
                 UpstreamBody::Buffered(Some(bytes))
             }
             Err(e) => {
@@ -319,10 +333,34 @@ async fn proxy(
     };
 
     // ── Phase: upstream ─────────────────────────────────────────────────
-    let path_and_query = upstream_path_and_query(route, &admitted.path, parts.uri.query());
-    let forwarded_host = admitted.host.to_string();
+    let Some(upstream_uri) = upstream_uri(route, &admitted.path, &parts.uri) else {
+        return Outcome {
+            response: problem(
+                StatusCode::BAD_REQUEST,
+                "request target cannot be forwarded",
+                None,
+                request_id,
+            ),
+            route: Some(route.index),
+            action: Action::error,
+            client_ip,
+            log,
+        };
+    };
     let inspects_responses = route.inspects_responses();
+    // Kept only for response checks and their audit lines.
+    let response_view =
+        inspects_responses.then(|| (admitted.host.to_string(), admitted.path.to_string()));
     drop(exchange);
+    // The original Host (or HTTP/2 authority), as the client sent it; cloning a
+    // parsed header value shares its bytes.
+    let original_host = match parts.headers.get(header::HOST) {
+        Some(v) => Some(v.clone()),
+        None => parts
+            .uri
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok()),
+    };
     let upgrade = forwarding::is_upgrade_request(&parts.headers);
     let client_upgrade = if upgrade {
         parts.extensions.remove::<OnUpgrade>()
@@ -336,7 +374,10 @@ async fn proxy(
             peer_ip,
             peer_trusted: policy.trusted_proxies.contains(peer_ip),
             proto: if conn.tls { "https" } else { "http" },
-            host: &forwarded_host,
+            host: original_host
+                .as_ref()
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or(""),
         },
     );
     if let Ok(v) = HeaderValue::from_str(request_id) {
@@ -345,18 +386,17 @@ async fn proxy(
             .insert(generation.request_id_header.clone(), v);
     }
     if !parts.headers.contains_key(header::HOST)
-        && let Some(authority) = parts.uri.authority()
-        && let Ok(v) = HeaderValue::from_str(authority.as_str())
+        && let Some(v) = original_host
     {
         parts.headers.insert(header::HOST, v);
     }
     let pool = &generation.upstreams[route.index];
-    let mut response = match send_upstream(
+    let (mut response, pool_return) = match send_upstream(
         gateway,
         pool,
         &mut parts,
-        &path_and_query,
-        &mut upstream_body,
+        upstream_uri,
+        upstream_body,
         inspects_responses,
     )
     .await
@@ -374,15 +414,15 @@ async fn proxy(
     };
 
     // ── Phase: response head ────────────────────────────────────────────
-    if inspects_responses {
+    if let Some((response_host, response_path)) = &response_view {
         // The request view is rebuilt from the head we kept (cloned) for this purpose.
         let exchange = Exchange::new(ExchangeHead {
             request_id,
             client_ip,
             peer_identity: conn.identity.as_ref(),
             method: &parts.method,
-            host: &forwarded_host,
-            path: &path_and_query,
+            host: response_host,
+            path: response_path,
             raw_query: parts.uri.query(),
             headers: &parts.headers,
             uri_len: 0,
@@ -405,8 +445,8 @@ async fn proxy(
                 request_id,
                 client_ip,
                 &parts.method,
-                &forwarded_host,
-                &path_and_query,
+                response_host,
+                response_path,
                 Some(route),
                 &verdict,
                 &response_findings,
@@ -428,7 +468,10 @@ async fn proxy(
         }
     }
     let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
+    let mut pool_return = Some(pool_return);
     if switching {
+        // The upstream connection now belongs to the tunnel, not the pool.
+        pool_return = None;
         if let Some(client_upgrade) = client_upgrade {
             let upstream_upgrade = hyper::upgrade::on(&mut response);
             tokio::spawn(join_upgraded(client_upgrade, upstream_upgrade));
@@ -438,9 +481,33 @@ async fn proxy(
     let _ = started;
 
     // ── Phase: response body (streamed by hyper as the client reads it) ──
-    let (head, incoming) = response.into_parts();
+    let (head, mut incoming) = response.into_parts();
+    let read = if switching {
+        ReadAhead {
+            frames: Default::default(),
+            ended: true,
+            error: None,
+        }
+    } else {
+        read_ahead(&mut incoming).await
+    };
+    if read.ended
+        && read.error.is_none()
+        && let Some(r) = pool_return.take()
+    {
+        r.give_back();
+    }
     Outcome {
-        response: Response::from_parts(head, ClientBody::Upstream(incoming)),
+        response: Response::from_parts(
+            head,
+            ClientBody::Upstream {
+                prefix: read.frames,
+                body: incoming,
+                ended: read.ended,
+                error: read.error,
+                pool_return,
+            },
+        ),
         route: Some(route.index),
         action,
         client_ip,
@@ -448,19 +515,80 @@ async fn proxy(
     }
 }
 
-/// The path (after `strip_prefix`) and query to send upstream.
-fn upstream_path_and_query(route: &Route, path: &str, query: Option<&str>) -> String {
-    let path = route.upstream_path(path);
-    match query {
-        Some(q) => {
-            let mut s = String::with_capacity(path.len() + 1 + q.len());
-            s.push_str(path);
-            s.push('?');
-            s.push_str(q);
-            s
-        }
-        None => path.to_owned(),
+struct ReadAhead {
+    frames: std::collections::VecDeque<http_body::Frame<Bytes>>,
+    ended: bool,
+    error: Option<hyper::Error>,
+}
+
+/// Most bytes of a response body of unknown length read ahead of the head.
+const READ_AHEAD_BYTES: usize = 64 * 1024;
+
+/// For a response body of unknown length (chunked), reads what is already
+/// available, letting the upstream connection task run once in between. A
+/// small chunked answer is then complete before its head is written, so head,
+/// data and end leave in one write (and the client learns its length) instead
+/// of a second write for the final chunk. A streaming answer (server-sent
+/// events) stops the read-ahead at its first wait. Returns the frames read and
+/// whether the body ended (or failed: the error is kept for the client body).
+async fn read_ahead(body: &mut Incoming) -> ReadAhead {
+    use std::task::Poll;
+    let mut frames = std::collections::VecDeque::new();
+    let done = |frames, ended, error| ReadAhead {
+        frames,
+        ended,
+        error,
+    };
+    if body.is_end_stream() {
+        return done(frames, true, None);
     }
+    if body.size_hint().exact().is_some() {
+        return done(frames, false, None);
+    }
+    let mut bytes = 0usize;
+    let mut yielded = false;
+    loop {
+        let polled =
+            std::future::poll_fn(|cx| Poll::Ready(std::pin::Pin::new(&mut *body).poll_frame(cx)))
+                .await;
+        match polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                bytes += frame.data_ref().map_or(0, |d| d.len());
+                frames.push_back(frame);
+                if body.is_end_stream() {
+                    return done(frames, true, None);
+                }
+                if bytes >= READ_AHEAD_BYTES {
+                    return done(frames, false, None);
+                }
+                yielded = false;
+            }
+            Poll::Ready(None) => return done(frames, true, None),
+            Poll::Ready(Some(Err(e))) => return done(frames, true, Some(e)),
+            Poll::Pending if yielded => return done(frames, false, None),
+            Poll::Pending => {
+                tokio::task::yield_now().await;
+                yielded = true;
+            }
+        }
+    }
+}
+
+/// The origin-form URI to send upstream: the normalized path (after
+/// `strip_prefix`) and the query. When the path is forwarded unchanged, the
+/// client's path-and-query is reused without copying.
+fn upstream_uri(route: &Route, normalized_path: &str, original: &http::Uri) -> Option<http::Uri> {
+    let path = route.upstream_path(normalized_path);
+    if path == original.path() {
+        let mut parts = http::uri::Parts::default();
+        parts.path_and_query = original.path_and_query().cloned();
+        return http::Uri::from_parts(parts).ok();
+    }
+    let text = match original.query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_owned(),
+    };
+    text.parse().ok()
 }
 
 struct UpstreamFailure {
@@ -475,22 +603,31 @@ fn is_idempotent(method: &Method) -> bool {
     )
 }
 
-/// Sends the request to an endpoint of `pool`, retrying idempotent requests
-/// whose connection failed on another endpoint. With `keep_head`, the head in
-/// `parts` stays usable afterwards (its headers are cloned for sending).
+/// Sends the request to an endpoint of `pool`. A request that was not
+/// written (refused connect, connection closed before use) is retried on
+/// another endpoint when it is idempotent — it comes back intact, so nothing
+/// is copied up front. With `keep_head`, the head in `parts` stays usable
+/// afterwards (its headers are cloned for sending).
 async fn send_upstream(
     gateway: &Gateway,
-    pool: &UpstreamPool,
+    pool: &Arc<UpstreamPool>,
     parts: &mut Parts,
-    path_and_query: &str,
-    body: &mut UpstreamBody,
+    uri: http::Uri,
+    body: UpstreamBody,
     keep_head: bool,
-) -> Result<Response<Incoming>, UpstreamFailure> {
-    let replayable = !matches!(body, UpstreamBody::Streaming { .. });
-    let max_attempts = if replayable && is_idempotent(&parts.method) {
+) -> Result<(Response<Incoming>, PoolReturn), UpstreamFailure> {
+    let max_attempts = if is_idempotent(&parts.method) {
         1 + pool.retries
     } else {
         1
+    };
+    let mut request = Request::new(body);
+    *request.method_mut() = parts.method.clone();
+    *request.uri_mut() = uri;
+    *request.headers_mut() = if keep_head {
+        parts.headers.clone()
+    } else {
+        std::mem::take(&mut parts.headers)
     };
     let mut exclude = None;
     for attempt in 1..=max_attempts {
@@ -501,29 +638,7 @@ async fn send_upstream(
                 detail: "no healthy upstream endpoint",
             });
         };
-        let uri = match UpstreamPool::endpoint_uri(lease.endpoint, path_and_query) {
-            Ok(u) => u,
-            Err(_) => {
-                return Err(UpstreamFailure {
-                    status: StatusCode::BAD_REQUEST,
-                    detail: "request target cannot be forwarded",
-                });
-            }
-        };
-        let attempt_body = match body {
-            UpstreamBody::Empty => UpstreamBody::Empty,
-            UpstreamBody::Buffered(b) => UpstreamBody::Buffered(b.clone()),
-            UpstreamBody::Streaming { .. } => std::mem::replace(body, UpstreamBody::Empty),
-        };
-        let mut request = Request::new(attempt_body);
-        *request.method_mut() = parts.method.clone();
-        *request.uri_mut() = uri;
-        *request.headers_mut() = if attempt == max_attempts && !keep_head {
-            std::mem::take(&mut parts.headers)
-        } else {
-            parts.headers.clone()
-        };
-        match tokio::time::timeout(pool.response_timeout, pool.send(request)).await {
+        match tokio::time::timeout(pool.response_timeout, pool.send(lease.index, request)).await {
             Err(_elapsed) => {
                 pool.record_failure(lease.index);
                 count_error(gateway, pool, "timeout");
@@ -532,7 +647,25 @@ async fn send_upstream(
                     detail: "upstream did not answer in time",
                 });
             }
-            Ok(Err(e)) => {
+            Ok(Err(SendError::NotSent {
+                request: unsent,
+                error,
+            })) => {
+                pool.record_failure(lease.index);
+                count_error(gateway, pool, "connect");
+                if attempt < max_attempts {
+                    tracing::debug!(upstream = %pool.name, endpoint = %lease.endpoint.label, %error, "retrying on another endpoint");
+                    exclude = Some(lease.index);
+                    request = unsent;
+                    continue;
+                }
+                tracing::warn!(upstream = %pool.name, endpoint = %lease.endpoint.label, %error, "upstream unavailable");
+                return Err(UpstreamFailure {
+                    status: StatusCode::BAD_GATEWAY,
+                    detail: "upstream unavailable",
+                });
+            }
+            Ok(Err(SendError::Failed(e))) => {
                 if is_body_too_large(&e) {
                     return Err(UpstreamFailure {
                         status: StatusCode::PAYLOAD_TOO_LARGE,
@@ -540,26 +673,20 @@ async fn send_upstream(
                     });
                 }
                 pool.record_failure(lease.index);
-                let connect = e.is_connect();
-                count_error(gateway, pool, if connect { "connect" } else { "protocol" });
-                if connect && attempt < max_attempts {
-                    tracing::debug!(upstream = %pool.name, endpoint = %lease.endpoint.label, error = %e, "retrying on another endpoint");
-                    exclude = Some(lease.index);
-                    continue;
-                }
+                count_error(gateway, pool, "protocol");
                 tracing::warn!(upstream = %pool.name, endpoint = %lease.endpoint.label, error = %e, "upstream request failed");
                 return Err(UpstreamFailure {
                     status: StatusCode::BAD_GATEWAY,
                     detail: "upstream unavailable",
                 });
             }
-            Ok(Ok(response)) => {
-                if response.status().is_server_error() {
+            Ok(Ok(answer)) => {
+                if answer.0.status().is_server_error() {
                     pool.record_failure(lease.index);
                 } else {
                     pool.record_success(lease.index);
                 }
-                return Ok(response);
+                return Ok(answer);
             }
         }
     }

@@ -1,44 +1,70 @@
 //! Upstream pools: the endpoints of one named upstream, how a request picks
-//! one (round robin or least requests), the keep-alive connection pool (HTTP/1.1,
-//! plain or TLS with a custom CA and client certificate), and endpoint health
-//! from active checks (a periodic probe) and passive ejection (consecutive
-//! failures take an endpoint out for a while). Health is kept in atomics, so
-//! picking an endpoint takes no lock.
+//! one (round robin or least requests), each endpoint's keep-alive connections
+//! (HTTP/1.1, plain or TLS with a custom CA and client certificate), and
+//! endpoint health from active checks (a periodic probe) and passive ejection
+//! (consecutive failures take an endpoint out for a while). Health is kept in
+//! atomics, so picking an endpoint takes no lock.
+//!
+//! Connections are pooled here rather than in a generic client so that a
+//! request that could not be written (stale keep-alive, refused connect) comes
+//! back intact and can be retried without copying it first, and so that a
+//! connection returns to its endpoint's pool exactly when the response body
+//! has been read to the end. The idle-stack mutex is held for a push or pop,
+//! never across an await.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use http::uri::{Authority, Scheme};
 use http::{Request, Response, Uri};
 use hyper::body::Incoming;
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
 use portcullis_policy::config::{Balance, UpstreamConfig};
+use rustls::pki_types::ServerName;
+use tokio::net::TcpStream;
 
 use crate::body::UpstreamBody;
 use crate::metrics::{EndpointLabels, Metrics};
 use crate::tls;
 
-pub type HttpClient = Client<HttpsConnector<HttpConnector>, UpstreamBody>;
+type Sender = http1::SendRequest<UpstreamBody>;
+
+struct IdleConnection {
+    sender: Sender,
+    since: Instant,
+}
 
 pub struct Endpoint {
     pub label: Arc<String>,
     pub scheme: Scheme,
     pub authority: Authority,
+    host: String,
+    port: u16,
+    tls_name: Option<ServerName<'static>>,
     healthy: AtomicBool,
     consecutive_failures: AtomicU32,
     /// Milliseconds since the pool's origin until which the endpoint is ejected.
     ejected_until_ms: AtomicU64,
     in_flight: AtomicUsize,
+    idle: Mutex<Vec<IdleConnection>>,
 }
 
 impl Endpoint {
     pub fn is_healthy(&self) -> bool {
         self.healthy.load(Ordering::Relaxed)
+    }
+
+    fn pop_idle(&self, max_idle_age: Duration) -> Option<Sender> {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        while let Some(conn) = idle.pop() {
+            if !conn.sender.is_closed() && conn.since.elapsed() < max_idle_age {
+                return Some(conn.sender);
+            }
+        }
+        None
     }
 }
 
@@ -55,7 +81,10 @@ pub struct UpstreamPool {
     pub endpoints: Vec<Endpoint>,
     balance: Balance,
     next: AtomicUsize,
-    client: HttpClient,
+    tls: Option<tokio_rustls::TlsConnector>,
+    connect_timeout: Duration,
+    pool_idle_timeout: Duration,
+    max_idle: usize,
     pub response_timeout: Duration,
     pub retries: u32,
     ejection: Option<(u32, u64)>,
@@ -76,6 +105,40 @@ impl Drop for Lease<'_> {
     }
 }
 
+/// Gives a connection back to its endpoint once its response body has been read.
+pub struct PoolReturn {
+    pool: Arc<UpstreamPool>,
+    index: usize,
+    sender: Sender,
+}
+
+impl PoolReturn {
+    pub fn give_back(self) {
+        let endpoint = &self.pool.endpoints[self.index];
+        if self.sender.is_closed() {
+            return;
+        }
+        let mut idle = endpoint.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < self.pool.max_idle {
+            idle.push(IdleConnection {
+                sender: self.sender,
+                since: Instant::now(),
+            });
+        }
+    }
+}
+
+/// Why a request did not get a response from an endpoint.
+pub enum SendError {
+    /// Nothing was written: the request comes back and may be sent elsewhere.
+    NotSent {
+        request: Request<UpstreamBody>,
+        error: String,
+    },
+    /// The request may have reached the upstream.
+    Failed(hyper::Error),
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamBuildError {
     #[error(transparent)]
@@ -93,71 +156,75 @@ impl UpstreamPool {
         metrics: Arc<Metrics>,
         demo: &dyn Fn() -> Option<SocketAddr>,
     ) -> Result<Self, UpstreamBuildError> {
-        let tls_config = tls::client_config(config.tls.as_ref(), &format!("upstreams.{name}.tls"))?;
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_nodelay(true);
-        http.set_connect_timeout(Some(config.connect_timeout.0));
-        let builder = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls_config)
-            .https_or_http();
-        let builder = match config.tls.as_ref().and_then(|t| t.server_name.clone()) {
-            Some(server_name) => {
-                let name =
-                    rustls::pki_types::ServerName::try_from(server_name.clone()).map_err(|e| {
-                        tls::TlsConfigError {
-                            field: format!("upstreams.{name}.tls.server_name"),
-                            path: server_name.clone(),
-                            message: e.to_string(),
-                        }
-                    })?;
-                builder.with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(name))
-            }
-            None => builder,
+        let endpoint_error = |message: String| UpstreamBuildError::Endpoint {
+            upstream: name.to_owned(),
+            message,
         };
-        let connector = builder.enable_http1().wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(config.pool_idle_timeout.0)
-            .pool_max_idle_per_host(config.pool_max_idle_per_endpoint)
-            .pool_timer(TokioTimer::new())
-            .timer(TokioTimer::new())
-            .build(connector);
+        let server_name_override = match config.tls.as_ref().and_then(|t| t.server_name.clone()) {
+            Some(text) => {
+                Some(
+                    ServerName::try_from(text.clone()).map_err(|e| tls::TlsConfigError {
+                        field: format!("upstreams.{name}.tls.server_name"),
+                        path: text,
+                        message: e.to_string(),
+                    })?,
+                )
+            }
+            None => None,
+        };
         let name = Arc::new(name.to_owned());
         let mut endpoints = Vec::with_capacity(config.endpoints.len());
+        let mut any_tls = false;
         for text in &config.endpoints {
             let uri: Uri = if text == "builtin:demo" {
-                let addr = demo().ok_or_else(|| UpstreamBuildError::Endpoint {
-                    upstream: name.to_string(),
-                    message: "the built-in demo API could not be started".into(),
+                let addr = demo().ok_or_else(|| {
+                    endpoint_error("the built-in demo API could not be started".into())
                 })?;
                 format!("http://{addr}")
                     .parse()
-                    .map_err(|e: http::uri::InvalidUri| UpstreamBuildError::Endpoint {
-                        upstream: name.to_string(),
-                        message: e.to_string(),
-                    })?
+                    .map_err(|e: http::uri::InvalidUri| endpoint_error(e.to_string()))?
             } else {
                 text.parse()
-                    .map_err(|e: http::uri::InvalidUri| UpstreamBuildError::Endpoint {
-                        upstream: name.to_string(),
-                        message: format!("{text:?}: {e}"),
-                    })?
+                    .map_err(|e: http::uri::InvalidUri| endpoint_error(format!("{text:?}: {e}")))?
             };
             let (Some(scheme), Some(authority)) = (uri.scheme().cloned(), uri.authority().cloned())
             else {
-                return Err(UpstreamBuildError::Endpoint {
-                    upstream: name.to_string(),
-                    message: format!("{text:?} needs a scheme and a host"),
-                });
+                return Err(endpoint_error(format!(
+                    "{text:?} needs a scheme and a host"
+                )));
+            };
+            let is_tls = scheme == Scheme::HTTPS;
+            any_tls |= is_tls;
+            let host = authority
+                .host()
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned();
+            let port = authority
+                .port_u16()
+                .unwrap_or(if is_tls { 443 } else { 80 });
+            let tls_name = if is_tls {
+                Some(match &server_name_override {
+                    Some(n) => n.clone(),
+                    None => ServerName::try_from(host.clone()).map_err(|e| {
+                        endpoint_error(format!("{text:?}: not a valid TLS server name: {e}"))
+                    })?,
+                })
+            } else {
+                None
             };
             let endpoint = Endpoint {
                 label: Arc::new(text.clone()),
                 scheme,
                 authority,
+                host,
+                port,
+                tls_name,
                 healthy: AtomicBool::new(true),
                 consecutive_failures: AtomicU32::new(0),
                 ejected_until_ms: AtomicU64::new(0),
                 in_flight: AtomicUsize::new(0),
+                idle: Mutex::new(Vec::new()),
             };
             metrics
                 .endpoint_healthy
@@ -168,13 +235,23 @@ impl UpstreamPool {
                 .set(1);
             endpoints.push(endpoint);
         }
+        let tls = if any_tls || config.tls.is_some() {
+            let client_config =
+                tls::client_config(config.tls.as_ref(), &format!("upstreams.{name}.tls"))?;
+            Some(tokio_rustls::TlsConnector::from(Arc::new(client_config)))
+        } else {
+            None
+        };
         let passive = &config.passive_ejection;
         Ok(Self {
             name,
             endpoints,
             balance: config.balance,
             next: AtomicUsize::new(0),
-            client,
+            tls,
+            connect_timeout: config.connect_timeout.0,
+            pool_idle_timeout: config.pool_idle_timeout.0,
+            max_idle: config.pool_max_idle_per_endpoint,
             response_timeout: config.response_timeout.0,
             retries: config.retries,
             ejection: passive.enabled.then(|| {
@@ -256,12 +333,110 @@ impl UpstreamPool {
         }
     }
 
-    /// Sends a request; the URI must already point at the leased endpoint.
-    pub fn send(
-        &self,
-        request: Request<UpstreamBody>,
-    ) -> hyper_util::client::legacy::ResponseFuture {
-        self.client.request(request)
+    /// Opens a new connection to an endpoint and starts its connection task.
+    async fn connect(&self, endpoint: &Endpoint) -> Result<Sender, String> {
+        let connect = TcpStream::connect((endpoint.host.as_str(), endpoint.port));
+        let stream = match tokio::time::timeout(self.connect_timeout, connect).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => return Err(format!("connect to {}: {e}", endpoint.label)),
+            Err(_) => return Err(format!("connect to {}: timed out", endpoint.label)),
+        };
+        let _ = stream.set_nodelay(true);
+        match (&self.tls, &endpoint.tls_name) {
+            (Some(connector), Some(server_name)) => {
+                let handshake = connector.connect(server_name.clone(), stream);
+                let tls_stream = match tokio::time::timeout(self.connect_timeout, handshake).await {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => {
+                        return Err(format!("TLS handshake with {}: {e}", endpoint.label));
+                    }
+                    Err(_) => {
+                        return Err(format!("TLS handshake with {}: timed out", endpoint.label));
+                    }
+                };
+                Self::handshake(TokioIo::new(tls_stream)).await
+            }
+            _ => Self::handshake(TokioIo::new(stream)).await,
+        }
+    }
+
+    async fn handshake<I>(io: I) -> Result<Sender, String>
+    where
+        I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    {
+        let (sender, connection) = http1::Builder::new()
+            .max_buf_size(512 * 1024)
+            .handshake::<_, UpstreamBody>(io)
+            .await
+            .map_err(|e| format!("HTTP handshake: {e}"))?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.with_upgrades().await {
+                tracing::debug!(error = %e, "upstream connection ended with an error");
+            }
+        });
+        Ok(sender)
+    }
+
+    /// Sends a request (whose URI is already an origin-form or absolute URI for
+    /// this endpoint) on a pooled or new connection. On success, returns the
+    /// response and the connection to give back once its body is read.
+    pub async fn send(
+        self: &Arc<Self>,
+        index: usize,
+        mut request: Request<UpstreamBody>,
+    ) -> Result<(Response<Incoming>, PoolReturn), SendError> {
+        let endpoint = &self.endpoints[index];
+        // A pooled connection can turn out closed under us: then the request
+        // comes back unsent, and a fresh connection is tried once.
+        let mut fresh = false;
+        loop {
+            let mut sender = match endpoint.pop_idle(self.pool_idle_timeout) {
+                Some(s) if !fresh => s,
+                _ => {
+                    fresh = true;
+                    // Boxed: the connect path is rare once the pool is warm,
+                    // and keeping it out of line keeps this future small.
+                    match Box::pin(self.connect(endpoint)).await {
+                        Ok(s) => s,
+                        Err(error) => return Err(SendError::NotSent { request, error }),
+                    }
+                }
+            };
+            if sender.ready().await.is_err() {
+                if fresh {
+                    return Err(SendError::NotSent {
+                        request,
+                        error: format!("connection to {} closed before use", endpoint.label),
+                    });
+                }
+                continue;
+            }
+            match sender.try_send_request(request).await {
+                Ok(response) => {
+                    return Ok((
+                        response,
+                        PoolReturn {
+                            pool: self.clone(),
+                            index,
+                            sender,
+                        },
+                    ));
+                }
+                Err(mut e) => match e.take_message() {
+                    Some(unsent) if !fresh => {
+                        request = unsent;
+                        fresh = true;
+                    }
+                    Some(unsent) => {
+                        return Err(SendError::NotSent {
+                            request: unsent,
+                            error: e.error().to_string(),
+                        });
+                    }
+                    None => return Err(SendError::Failed(e.into_error())),
+                },
+            }
+        }
     }
 
     /// The absolute URI of `path_and_query` on an endpoint.
@@ -293,28 +468,30 @@ impl UpstreamPool {
         }
     }
 
-    async fn probe(&self, index: usize, successes: &mut u32, failures: &mut u32) {
+    async fn probe(self: &Arc<Self>, index: usize, successes: &mut u32, failures: &mut u32) {
         let Some(settings) = &self.health else { return };
         let endpoint = &self.endpoints[index];
-        let ok = match Self::endpoint_uri(endpoint, &settings.path) {
-            Ok(uri) => {
-                let mut request = Request::new(UpstreamBody::Empty);
-                *request.uri_mut() = uri;
-                request.headers_mut().insert(
-                    http::header::USER_AGENT,
-                    http::HeaderValue::from_static("portcullis-health-check"),
-                );
-                match tokio::time::timeout(settings.timeout, self.client.request(request)).await {
-                    Ok(Ok(response)) => {
-                        let ok =
-                            response.status().is_success() || response.status().is_redirection();
-                        drain(response).await;
-                        ok
-                    }
-                    _ => false,
+        let mut request = Request::new(UpstreamBody::Empty);
+        *request.uri_mut() = settings
+            .path
+            .parse()
+            .unwrap_or_else(|_| Uri::from_static("/"));
+        if let Ok(host) = http::HeaderValue::from_str(endpoint.authority.as_str()) {
+            request.headers_mut().insert(http::header::HOST, host);
+        }
+        request.headers_mut().insert(
+            http::header::USER_AGENT,
+            http::HeaderValue::from_static("portcullis-health-check"),
+        );
+        let ok = match tokio::time::timeout(settings.timeout, self.send(index, request)).await {
+            Ok(Ok((response, pool_return))) => {
+                let ok = response.status().is_success() || response.status().is_redirection();
+                if drain(response).await {
+                    pool_return.give_back();
                 }
+                ok
             }
-            Err(_) => false,
+            _ => false,
         };
         let was_healthy = endpoint.healthy.load(Ordering::Relaxed);
         if ok {
@@ -343,8 +520,15 @@ impl UpstreamPool {
     }
 }
 
-async fn drain(response: Response<Incoming>) {
+/// Reads a response body to its end; true when it ended cleanly.
+async fn drain(response: Response<Incoming>) -> bool {
     use http_body_util::BodyExt;
     let mut body = response.into_body();
-    while let Some(Ok(_)) = body.frame().await {}
+    loop {
+        match body.frame().await {
+            None => return true,
+            Some(Ok(_)) => {}
+            Some(Err(_)) => return false,
+        }
+    }
 }

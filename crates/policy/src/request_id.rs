@@ -49,10 +49,13 @@ fn next_u64() -> u64 {
 
 /// A new 32-character lower-case hex id.
 pub fn generate() -> String {
-    use std::fmt::Write;
-    let mut out = String::with_capacity(32);
-    let _ = write!(out, "{:016x}{:016x}", next_u64(), next_u64());
-    out
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [0u8; 32];
+    let random = (u128::from(next_u64()) << 64) | u128::from(next_u64());
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = HEX[((random >> (124 - 4 * i)) & 0xf) as usize];
+    }
+    out.iter().map(|&b| b as char).collect()
 }
 
 #[cfg(test)]

@@ -169,13 +169,14 @@ async fn forwarding_headers_are_set_and_spoofs_from_untrusted_peers_replaced() {
     let seen = up.last();
     assert_eq!(seen.header("x-forwarded-for").as_deref(), Some("127.0.0.1"));
     assert_eq!(seen.header("x-forwarded-proto").as_deref(), Some("http"));
+    // RFC 7239: `host` is the Host header as the proxy received it.
     assert_eq!(
         seen.header("x-forwarded-host").as_deref(),
-        Some("api.example.test")
+        Some("API.Example.test:8443")
     );
     assert_eq!(
         seen.header("forwarded").as_deref(),
-        Some("for=127.0.0.1;proto=http;host=api.example.test")
+        Some("for=127.0.0.1;proto=http;host=API.Example.test:8443")
     );
 
     // A client that is not a trusted proxy cannot inject a forwarding chain.
