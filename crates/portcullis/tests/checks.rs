@@ -305,3 +305,69 @@ async fn unrouted_requests_get_a_404_problem() {
     gw.get("/openx").await.assert_problem(404);
     assert_eq!(up.started(), 0);
 }
+
+#[tokio::test]
+async fn paths_are_normalized_before_routing_and_forwarding() {
+    let (gw, up, _audit) = start().await;
+
+    // Dot segments cannot walk from an open route into a denied one.
+    for sneaky in [
+        "/open/../deny/x",
+        "/open/%2e%2e/deny/x",
+        "/open/%2E%2e/deny/x",
+        "/open/./../deny/x",
+        "//deny/x",
+        "/open/..//deny/x",
+    ] {
+        let r = gw.get(sneaky).await;
+        assert_eq!(r.status, 403, "{sneaky} was routed elsewhere: {}", r.text());
+    }
+    assert_eq!(up.started(), 0);
+
+    // The upstream gets the normalized path.
+    let r = gw.get("/open//a/./b/../c?q=%2e").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(up.last().uri, "/open/a/c?q=%2e");
+    let r = gw.get("/open/%7Euser/%41").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(up.last().uri, "/open/~user/A");
+
+    // Broken escapes and encoded NUL are refused.
+    for bad in ["/open/%00x", "/open/%zz", "/open/%4"] {
+        let r = raw_request(
+            gw.addr,
+            format!("GET {bad} HTTP/1.1\r\nHost: a\r\n\r\n").as_bytes(),
+        )
+        .await
+        .expect("a response");
+        assert_eq!(r.status, 400, "{bad}: {}", r.head);
+    }
+    assert_eq!(up.count(), 2);
+}
+
+#[tokio::test]
+async fn the_access_log_has_a_line_per_request() {
+    let up = Upstream::start("A").await;
+    let config = checks_config(&up) + "access_log:\n  enabled: true\n  output: $DIR/access.log\n";
+    let gw = Gateway::start(&config).await;
+    let log = gw.path("access.log");
+
+    let ok = gw.get("/open/page?x=1").await;
+    let blocked = gw.get("/deny/page").await;
+    for (reply, status, verdict, route) in [
+        (&ok, 200, "allow", "open"),
+        (&blocked, 403, "block", "denied"),
+    ] {
+        let id = reply.header("x-request-id").unwrap();
+        let line =
+            wait_for_json_line(&log, "an access line", |l| l["request_id"] == id.as_str()).await;
+        assert_eq!(line["kind"], "access");
+        assert_eq!(line["status"], status);
+        assert_eq!(line["verdict"], verdict);
+        assert_eq!(line["route"], route);
+        assert_eq!(line["method"], "GET");
+        assert_eq!(line["client_ip"], "127.0.0.1");
+        assert!(line["duration_ms"].as_f64().unwrap() >= 0.0);
+    }
+    let _ = up;
+}

@@ -427,3 +427,97 @@ routes:
     assert_eq!(r.status, 200);
     assert_eq!(r.upstream(), "A");
 }
+
+#[tokio::test]
+async fn routes_match_on_host_and_path_most_specific_first() {
+    let exact = Upstream::start("exact").await;
+    let wildcard = Upstream::start("wildcard").await;
+    let any = Upstream::start("any").await;
+    let config = format!(
+        r#"
+listeners:
+  - address: $LISTEN
+upstreams:
+  exact:
+    endpoints: ["{}"]
+  wildcard:
+    endpoints: ["{}"]
+  any:
+    endpoints: ["{}"]
+routes:
+  - name: any
+    match:
+      path_prefix: /
+    upstream: any
+  - name: wildcard
+    match:
+      host: "*.example.test"
+      path_prefix: /
+    upstream: wildcard
+  - name: exact
+    match:
+      host: api.example.test
+      path_prefix: /v1
+    upstream: exact
+"#,
+        exact.url(),
+        wildcard.url(),
+        any.url()
+    );
+    let gw = Gateway::start(&config).await;
+    let via_host = |host: &'static str, path: &'static str| {
+        let addr = gw.addr;
+        async move {
+            h1(
+                addr,
+                request("GET", path)
+                    .header("host", host)
+                    .body(TestBody::empty())
+                    .unwrap(),
+            )
+            .await
+            .upstream()
+        }
+    };
+    assert_eq!(via_host("api.example.test", "/v1/users").await, "exact");
+    assert_eq!(via_host("API.EXAMPLE.TEST:8080", "/v1").await, "exact");
+    assert_eq!(via_host("api.example.test", "/v2").await, "wildcard");
+    assert_eq!(via_host("api.example.test", "/v1x").await, "wildcard");
+    assert_eq!(via_host("www.example.test", "/v1").await, "wildcard");
+    assert_eq!(via_host("example.test", "/v1").await, "any");
+    assert_eq!(via_host("other.test", "/v1").await, "any");
+
+    // HTTP/2 routes on :authority.
+    let r = h2c(
+        gw.addr,
+        request("GET", "http://api.example.test/v1/h2")
+            .body(TestBody::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.upstream(), "exact");
+}
+
+#[tokio::test]
+async fn request_id_header_and_propagation_are_configurable() {
+    let up = Upstream::start("A").await;
+    let config = single_route(&up) + "request_id:\n  header: x-trace-id\n  propagate: false\n";
+    let gw = Gateway::start(&config).await;
+
+    let r = h1(
+        gw.addr,
+        request("GET", "/id")
+            .header("x-trace-id", "client-chosen-id")
+            .body(TestBody::empty())
+            .unwrap(),
+    )
+    .await;
+    let id = r
+        .header("x-trace-id")
+        .expect("the configured header is set");
+    assert!(is_generated_request_id(&id), "not propagated: {id}");
+    assert!(r.header("x-request-id").is_none());
+    let seen = up.last();
+    assert_eq!(seen.header("x-trace-id"), Some(id));
+    assert_eq!(seen.headers.get_all("x-trace-id").iter().count(), 1);
+}

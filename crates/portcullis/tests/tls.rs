@@ -194,3 +194,95 @@ async fn listener_with_http2_disabled_speaks_http1_only() {
     assert_eq!(r.status, 200);
     assert_eq!(r.version, Version::HTTP_11);
 }
+
+#[tokio::test]
+async fn tls_to_upstreams_with_custom_ca_server_name_and_client_certificate() {
+    let dir = tempdir();
+    let pki = Pki::generate(dir.path());
+    let plain_tls = Upstream::start_tls("tls", tls_server_config(&pki, false)).await;
+    let mtls = Upstream::start_tls("mtls", tls_server_config(&pki, true)).await;
+    let ca = pki.ca.display();
+    let (cert, key) = (pki.client_cert.display(), pki.client_key.display());
+    let tls_url = plain_tls.url();
+    let mtls_url = mtls.url();
+    assert!(tls_url.starts_with("https://127.0.0.1:"), "{tls_url}");
+    let config = format!(
+        r#"
+listeners:
+  - address: $LISTEN
+upstreams:
+  trusted:
+    endpoints: ["{tls_url}"]
+    tls:
+      ca: {ca}
+  default_roots:
+    endpoints: ["{tls_url}"]
+    retries: 0
+  named:
+    endpoints: ["{tls_url}"]
+    tls:
+      ca: {ca}
+      server_name: localhost
+  misnamed:
+    endpoints: ["{tls_url}"]
+    retries: 0
+    tls:
+      ca: {ca}
+      server_name: wrong.example
+  with_client_cert:
+    endpoints: ["{mtls_url}"]
+    tls:
+      ca: {ca}
+      client_cert: {cert}
+      client_key: {key}
+  without_client_cert:
+    endpoints: ["{mtls_url}"]
+    retries: 0
+    tls:
+      ca: {ca}
+routes:
+  - name: trusted
+    match:
+      path_prefix: /trusted
+    upstream: trusted
+    strip_prefix: /trusted
+  - name: default_roots
+    match:
+      path_prefix: /default-roots
+    upstream: default_roots
+  - name: named
+    match:
+      path_prefix: /named
+    upstream: named
+  - name: misnamed
+    match:
+      path_prefix: /misnamed
+    upstream: misnamed
+  - name: with_client_cert
+    match:
+      path_prefix: /mtls
+    upstream: with_client_cert
+  - name: without_client_cert
+    match:
+      path_prefix: /anonymous
+    upstream: without_client_cert
+"#
+    );
+    let gw = Gateway::start_in(dir, &config, &[]).await;
+
+    let r = post(gw.addr, "/trusted/echo", "over tls").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.upstream(), "tls");
+    assert_eq!(r.text(), "over tls");
+    assert_eq!(gw.get("/named/x").await.upstream(), "tls");
+    assert_eq!(gw.get("/mtls/x").await.upstream(), "mtls");
+    assert_eq!(plain_tls.count(), 2);
+    assert_eq!(mtls.count(), 1);
+
+    // The upstream certificate is verified: unknown CA, wrong name, missing client cert.
+    gw.get("/default-roots/x").await.assert_problem(502);
+    gw.get("/misnamed/x").await.assert_problem(502);
+    gw.get("/anonymous/x").await.assert_problem(502);
+    assert_eq!(plain_tls.count(), 2);
+    assert_eq!(mtls.count(), 1);
+}

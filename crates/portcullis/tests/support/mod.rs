@@ -542,6 +542,7 @@ pub struct UpstreamState {
 pub struct Upstream {
     pub name: String,
     pub addr: SocketAddr,
+    url: String,
     pub state: Arc<UpstreamState>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -554,10 +555,20 @@ impl Drop for Upstream {
 
 impl Upstream {
     pub async fn start(name: &str) -> Upstream {
+        Self::start_with(name, None).await
+    }
+
+    /// An HTTPS upstream with `config` (see [`tls_server_config`]).
+    pub async fn start_tls(name: &str, config: Arc<rustls::ServerConfig>) -> Upstream {
+        Self::start_with(name, Some(tokio_rustls::TlsAcceptor::from(config))).await
+    }
+
+    async fn start_with(name: &str, tls: Option<tokio_rustls::TlsAcceptor>) -> Upstream {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(UpstreamState::default());
         let name_arc: Arc<str> = Arc::from(name);
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let task = {
             let state = state.clone();
             tokio::spawn(async move {
@@ -567,29 +578,43 @@ impl Upstream {
                     };
                     let state = state.clone();
                     let name = name_arc.clone();
+                    let tls = tls.clone();
                     tokio::spawn(async move {
                         let service = service_fn(move |req| {
                             upstream_handle(state.clone(), name.clone(), req)
                         });
-                        let _ = hyper::server::conn::http1::Builder::new()
-                            .serve_connection(TokioIo::new(stream), service)
-                            .with_upgrades()
-                            .await;
+                        let http = hyper::server::conn::http1::Builder::new();
+                        let _ = match tls {
+                            None => {
+                                http.serve_connection(TokioIo::new(stream), service)
+                                    .with_upgrades()
+                                    .await
+                            }
+                            Some(acceptor) => {
+                                let Ok(stream) = acceptor.accept(stream).await else {
+                                    return;
+                                };
+                                http.serve_connection(TokioIo::new(stream), service)
+                                    .with_upgrades()
+                                    .await
+                            }
+                        };
                     });
                 }
             })
         };
         Upstream {
             name: name.to_owned(),
+            url: format!("{scheme}://{addr}"),
             addr,
             state,
             task,
         }
     }
 
-    /// `http://127.0.0.1:port`
+    /// `http://127.0.0.1:port` (`https://` for a TLS upstream).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.url.clone()
     }
 
     pub fn set_healthy(&self, healthy: bool) {
@@ -1025,6 +1050,34 @@ pub fn tls_client_config(
     };
     config.alpn_protocols = alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
     Arc::new(config)
+}
+
+/// A server config with the PKI's server certificate; with
+/// `require_client_cert`, clients must present a certificate signed by the CA.
+pub fn tls_server_config(pki: &Pki, require_client_cert: bool) -> Arc<rustls::ServerConfig> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .unwrap();
+    let builder = if require_client_cert {
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_file_iter(&pki.ca).unwrap() {
+            roots.add(cert.unwrap()).unwrap();
+        }
+        let verifier =
+            rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .unwrap();
+        builder.with_client_cert_verifier(verifier)
+    } else {
+        builder.with_no_client_auth()
+    };
+    let certs: Vec<_> = CertificateDer::pem_file_iter(&pki.server_cert)
+        .unwrap()
+        .map(|c| c.unwrap())
+        .collect();
+    let key = PrivateKeyDer::from_pem_file(&pki.server_key).unwrap();
+    Arc::new(builder.with_single_cert(certs, key).unwrap())
 }
 
 /// TLS connection to `addr`, verifying the name `localhost`.
