@@ -55,13 +55,16 @@ fn json(status: StatusCode, body: serde_json::Value) -> Response<ClientBody> {
     response
 }
 
-fn authorized(gateway: &Gateway, request: &Request<Incoming>) -> Result<(), Response<ClientBody>> {
+fn authorized(
+    gateway: &Gateway,
+    request: &Request<Incoming>,
+) -> Result<(), Box<Response<ClientBody>>> {
     let generation = gateway.generation.load();
     let Some(expected) = generation.admin_token.as_deref() else {
-        return Err(json(
+        return Err(Box::new(json(
             StatusCode::FORBIDDEN,
             serde_json::json!({"error": "no admin token is configured; state-changing endpoints are disabled"}),
-        ));
+        )));
     };
     let presented = request
         .headers()
@@ -80,7 +83,7 @@ fn authorized(gateway: &Gateway, request: &Request<Incoming>) -> Result<(), Resp
             header::WWW_AUTHENTICATE,
             HeaderValue::from_static("Bearer realm=\"portcullis-admin\""),
         );
-        Err(response)
+        Err(Box::new(response))
     }
 }
 
@@ -125,7 +128,7 @@ async fn handle(
             }
         }
         (&Method::POST, "/reload") => match authorized(&gateway, &request) {
-            Err(denied) => denied,
+            Err(denied) => *denied,
             Ok(()) => match gateway.reload("admin").await {
                 Ok(()) => json(StatusCode::OK, serde_json::json!({"status": "reloaded"})),
                 Err(e) => json(

@@ -7,7 +7,7 @@
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -16,6 +16,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
+use portcullis_policy::protocol::FramingScanner;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
@@ -48,6 +49,9 @@ struct ActivityInner {
     last_active_ms: AtomicU64,
     /// 0 when no request head is pending, else 1 + ms at its first byte.
     head_started_ms: AtomicU64,
+    /// The raw head of the request being read named both Content-Length and
+    /// Transfer-Encoding (see `FramingScanner`).
+    ambiguous_framing: AtomicBool,
 }
 
 pub struct ActiveRequest(Arc<ActivityInner>);
@@ -82,6 +86,7 @@ impl ConnectionActivity {
             in_flight: AtomicUsize::new(0),
             last_active_ms: AtomicU64::new(0),
             head_started_ms: AtomicU64::new(0),
+            ambiguous_framing: AtomicBool::new(false),
         }))
     }
 
@@ -93,7 +98,7 @@ impl ConnectionActivity {
     }
 
     /// Called when bytes arrive: between requests, they start a new head.
-    fn bytes_arrived(&self) {
+    fn bytes_arrived(&self, bytes: &[u8], scanner: &mut FramingScanner) {
         let inner = &self.0;
         if inner.in_flight.load(Ordering::Relaxed) == 0
             && inner.head_started_ms.load(Ordering::Relaxed) == 0
@@ -101,7 +106,20 @@ impl ConnectionActivity {
             inner
                 .head_started_ms
                 .store(inner.now_ms() + 1, Ordering::Relaxed);
+            scanner.start_head();
         }
+        if scanner.in_head() {
+            scanner.feed(bytes);
+            if scanner.ambiguous() {
+                inner.ambiguous_framing.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Whether the head of the request now being served had ambiguous
+    /// framing; clears the flag.
+    pub fn take_ambiguous_framing(&self) -> bool {
+        self.0.ambiguous_framing.swap(false, Ordering::Relaxed)
     }
 
     fn check(&self, idle_timeout: Duration, header_timeout: Duration) -> Watch {
@@ -130,6 +148,7 @@ impl ConnectionActivity {
 struct WatchedIo<T> {
     inner: T,
     activity: ConnectionActivity,
+    scanner: FramingScanner,
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for WatchedIo<T> {
@@ -142,7 +161,8 @@ impl<T: AsyncRead + Unpin> AsyncRead for WatchedIo<T> {
         let before = buf.filled().len();
         let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
         if buf.filled().len() > before {
-            this.activity.bytes_arrived();
+            this.activity
+                .bytes_arrived(&buf.filled()[before..], &mut this.scanner);
         }
         polled
     }
@@ -246,6 +266,7 @@ async fn serve_connection(
     let stream = WatchedIo {
         inner: stream,
         activity: activity.clone(),
+        scanner: FramingScanner::default(),
     };
     match generation.listener_tls.get(index).cloned().flatten() {
         Some(tls_config) => {

@@ -183,13 +183,19 @@ async fn proxy(
     let mut log = AccessFields::default();
 
     // ── Phase: request head ─────────────────────────────────────────────
-    let admitted = policy.admit(&HeadInput {
-        version: parts.version,
-        method: &parts.method,
-        uri: &parts.uri,
-        headers: &parts.headers,
-        peer_ip,
-    });
+    let ambiguous_framing =
+        parts.version < http::Version::HTTP_2 && conn.activity.take_ambiguous_framing();
+    let admitted = if ambiguous_framing {
+        Err(protocol::ambiguous_framing())
+    } else {
+        policy.admit(&HeadInput {
+            version: parts.version,
+            method: &parts.method,
+            uri: &parts.uri,
+            headers: &parts.headers,
+            peer_ip,
+        })
+    };
     let admitted = match admitted {
         Ok(a) => a,
         Err(finding) => {
@@ -255,9 +261,7 @@ async fn proxy(
     let small_known_length = exchange
         .content_length()
         .is_some_and(|len| len <= SMALL_BODY_BYTES.min(route.max_body_bytes));
-    let upstream_body = if body.is_end_stream() {
-        UpstreamBody::Empty
-    } else if decide(&findings).is_block() {
+    let upstream_body = if body.is_end_stream() || decide(&findings).is_block() {
         UpstreamBody::Empty
     } else if inspect_body || small_known_length {
         match http_body_util::Limited::new(body, route.max_body_bytes as usize)
@@ -656,7 +660,7 @@ async fn send_upstream(
                 if attempt < max_attempts {
                     tracing::debug!(upstream = %pool.name, endpoint = %lease.endpoint.label, %error, "retrying on another endpoint");
                     exclude = Some(lease.index);
-                    request = unsent;
+                    request = *unsent;
                     continue;
                 }
                 tracing::warn!(upstream = %pool.name, endpoint = %lease.endpoint.label, %error, "upstream unavailable");

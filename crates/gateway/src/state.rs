@@ -47,13 +47,13 @@ pub fn validate(path: &Path) -> Result<Policy, ConfigError> {
         if let Some(t) = &listener.tls {
             let field = format!("listeners[{i}].tls");
             tls::server_config(t, listener.http2, &field)
-                .map_err(|e| located(&policy, &e.field, e.to_string()))?;
+                .map_err(|e| located(&policy, &e.field, e.detail()))?;
         }
     }
     for (name, upstream) in &policy.config.upstreams {
         let field = format!("upstreams.{name}.tls");
         tls::client_config(upstream.tls.as_ref(), &field)
-            .map_err(|e| located(&policy, &e.field, e.to_string()))?;
+            .map_err(|e| located(&policy, &e.field, e.detail()))?;
     }
     if let Some(admin) = &policy.config.admin
         && let Some(var) = &admin.token_env
@@ -78,7 +78,7 @@ impl Generation {
             listener_tls.push(match &listener.tls {
                 Some(t) => Some(
                     tls::server_config(t, listener.http2, &format!("listeners[{i}].tls"))
-                        .map_err(|e| located(&policy, &e.field, e.to_string()))?,
+                        .map_err(|e| located(&policy, &e.field, e.detail()))?,
                 ),
                 None => None,
             });
@@ -93,13 +93,11 @@ impl Generation {
             )
             .map_err(|e| match e {
                 crate::upstream::UpstreamBuildError::Tls(t) => {
-                    located(&policy, &t.field, t.to_string())
+                    located(&policy, &t.field, t.detail())
                 }
-                other => located(
-                    &policy,
-                    &format!("upstreams.{name}.endpoints"),
-                    other.to_string(),
-                ),
+                crate::upstream::UpstreamBuildError::Endpoint { message, .. } => {
+                    located(&policy, &format!("upstreams.{name}.endpoints"), message)
+                }
             })?;
             pools.insert(name.as_str(), Arc::new(pool));
         }
@@ -216,8 +214,34 @@ impl Gateway {
                 "listener addresses cannot change on reload; restart the gateway to move them",
             ));
         }
+        {
+            let current = self.generation.load();
+            let before = &current.policy.config;
+            let after = &policy.config;
+            let same = |a: &dyn erased::Json, b: &dyn erased::Json| a.json() == b.json();
+            if !same(&before.runtime, &after.runtime) {
+                tracing::warn!("runtime settings changed: they take effect after a restart");
+            }
+            if !same(&before.admin, &after.admin) {
+                tracing::warn!(
+                    "admin listener settings changed: the address takes effect after a restart (the token applies now)"
+                );
+            }
+        }
         let generation = Generation::build(policy, &self.metrics)?;
         self.generation.store(Arc::new(generation));
         Ok(())
+    }
+}
+
+mod erased {
+    /// Compares config blocks by their serialized form.
+    pub trait Json {
+        fn json(&self) -> String;
+    }
+    impl<T: serde::Serialize> Json for T {
+        fn json(&self) -> String {
+            serde_json::to_string(self).unwrap_or_default()
+        }
     }
 }

@@ -23,6 +23,13 @@ pub struct TlsConfigError {
     pub message: String,
 }
 
+impl TlsConfigError {
+    /// The message without the field (for errors that name the field separately).
+    pub fn detail(&self) -> String {
+        format!("{}: {}", self.path, self.message)
+    }
+}
+
 fn err(field: &str, path: &Path, message: impl std::fmt::Display) -> TlsConfigError {
     TlsConfigError {
         field: field.to_owned(),

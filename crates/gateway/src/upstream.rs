@@ -132,7 +132,7 @@ impl PoolReturn {
 pub enum SendError {
     /// Nothing was written: the request comes back and may be sent elsewhere.
     NotSent {
-        request: Request<UpstreamBody>,
+        request: Box<Request<UpstreamBody>>,
         error: String,
     },
     /// The request may have reached the upstream.
@@ -398,14 +398,19 @@ impl UpstreamPool {
                     // and keeping it out of line keeps this future small.
                     match Box::pin(self.connect(endpoint)).await {
                         Ok(s) => s,
-                        Err(error) => return Err(SendError::NotSent { request, error }),
+                        Err(error) => {
+                            return Err(SendError::NotSent {
+                                request: Box::new(request),
+                                error,
+                            });
+                        }
                     }
                 }
             };
             if sender.ready().await.is_err() {
                 if fresh {
                     return Err(SendError::NotSent {
-                        request,
+                        request: Box::new(request),
                         error: format!("connection to {} closed before use", endpoint.label),
                     });
                 }
@@ -429,7 +434,7 @@ impl UpstreamPool {
                     }
                     Some(unsent) => {
                         return Err(SendError::NotSent {
-                            request: unsent,
+                            request: Box::new(unsent),
                             error: e.error().to_string(),
                         });
                     }

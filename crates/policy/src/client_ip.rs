@@ -16,13 +16,15 @@ pub fn resolve(peer: IpAddr, headers: &HeaderMap, trusted: &IpSet) -> IpAddr {
     if trusted.is_empty() || !trusted.contains(peer) {
         return peer;
     }
-    let chain: Vec<IpAddr> = if headers.contains_key(&X_FORWARDED_FOR) {
+    // `None` marks an entry that is not an address ("unknown", garbage):
+    // the walk stops there rather than skipping into client-written entries.
+    let chain: Vec<Option<IpAddr>> = if headers.contains_key(&X_FORWARDED_FOR) {
         headers
             .get_all(&X_FORWARDED_FOR)
             .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(parse_node)
+            .map(|v| v.to_str().ok())
+            .flat_map(|v| v.unwrap_or("?").split(','))
+            .map(parse_node)
             .collect()
     } else {
         headers
@@ -30,7 +32,7 @@ pub fn resolve(peer: IpAddr, headers: &HeaderMap, trusted: &IpSet) -> IpAddr {
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
-            .filter_map(|element| {
+            .map(|element| {
                 element.split(';').find_map(|pair| {
                     let (k, v) = pair.split_once('=')?;
                     k.trim()
@@ -41,7 +43,8 @@ pub fn resolve(peer: IpAddr, headers: &HeaderMap, trusted: &IpSet) -> IpAddr {
             .collect()
     };
     let mut client = peer;
-    for ip in chain.iter().rev() {
+    for entry in chain.iter().rev() {
+        let Some(ip) = entry else { break };
         client = *ip;
         if !trusted.contains(*ip) {
             break;
@@ -98,6 +101,17 @@ mod tests {
             ip.to_string(),
             "203.0.113.9",
             "spoofed 6.6.6.6 must not win"
+        );
+    }
+
+    #[test]
+    fn unparsable_entries_stop_the_walk() {
+        let headers = h("x-forwarded-for", "6.6.6.6, unknown, 10.0.0.2");
+        let ip = resolve("10.0.0.1".parse().unwrap(), &headers, &trusted());
+        assert_eq!(
+            ip.to_string(),
+            "10.0.0.2",
+            "must not skip past 'unknown' to a client-written address"
         );
     }
 

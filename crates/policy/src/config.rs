@@ -355,7 +355,7 @@ pub struct RouteConfig {
     pub strip_prefix: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize, Serialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteMatch {
     /// Exact host (`api.example.com`) or a wildcard (`*.example.com`); any host when absent.
@@ -390,6 +390,15 @@ impl LogSinkConfig {
         Self {
             enabled: false,
             output: defaults::stdout(),
+        }
+    }
+}
+
+impl Default for RouteMatch {
+    fn default() -> Self {
+        Self {
+            host: None,
+            path_prefix: defaults::root_path(),
         }
     }
 }
@@ -577,11 +586,18 @@ impl Config {
             if message.is_empty() {
                 message = "invalid configuration".to_owned();
             }
+            // A missing field is reported where its mapping ends, which names
+            // an unrelated field: the message names the missing one instead.
+            let field = if message.starts_with("missing field") {
+                None
+            } else {
+                line.and_then(|l| crate::yaml_path::field_path_at_line(source, l as usize))
+            };
             ConfigError {
                 file: path.to_owned(),
                 line,
                 column: location.map(|l| l.column()),
-                field: line.and_then(|l| crate::yaml_path::field_path_at_line(source, l as usize)),
+                field,
                 message,
             }
         })
@@ -596,5 +612,20 @@ fn first_line_of_error(rendered: &str) -> String {
         Some(i) => &first[..i],
         None => first,
     };
-    first.trim_start_matches("error: ").trim().to_owned()
+    let first = first.trim_start_matches("error: ").trim();
+    // serde-saphyr may lead with "line N column M:"; the location is reported separately.
+    let first = match first.strip_prefix("line ") {
+        Some(rest) => match rest.find(": ") {
+            Some(i)
+                if rest[..i]
+                    .split_whitespace()
+                    .all(|w| w == "column" || w.bytes().all(|b| b.is_ascii_digit())) =>
+            {
+                &rest[i + 2..]
+            }
+            _ => first,
+        },
+        None => first,
+    };
+    first.trim().to_owned()
 }

@@ -204,10 +204,11 @@ pub fn evaluate(policy: &Policy, raw: &RawRequest, peer_ip: IpAddr) -> Report {
     });
     let route = admitted.route;
     let mut findings = Vec::new();
-    if raw.body.len() as u64 > route.max_body_bytes {
+    // Same order as the gateway: head checks, then the body's actual size.
+    route.inspect_request_head(&exchange, &mut findings);
+    if !decide(&findings).is_block() && raw.body.len() as u64 > route.max_body_bytes {
         findings.push(protocol::body_too_large());
     }
-    route.inspect_request_head(&exchange, &mut findings);
     if !decide(&findings).is_block() && route.wants_request_body(&exchange) {
         exchange.attach_body(raw.body.clone());
         route.inspect_request_body(&exchange, &mut findings);

@@ -164,6 +164,37 @@ impl Policy {
                 "must be at least 1".into(),
             ));
         }
+        let zero = std::time::Duration::ZERO;
+        for (field, value) in [
+            (
+                "limits.header_read_timeout",
+                config.limits.header_read_timeout.0,
+            ),
+            ("limits.idle_timeout", config.limits.idle_timeout.0),
+        ] {
+            if value == zero {
+                return Err(err_at(field.into(), "must be greater than 0".into()));
+            }
+        }
+        for (name, upstream) in &config.upstreams {
+            let mut durations = vec![
+                ("connect_timeout", upstream.connect_timeout.0),
+                ("response_timeout", upstream.response_timeout.0),
+                ("pool_idle_timeout", upstream.pool_idle_timeout.0),
+            ];
+            if let Some(hc) = &upstream.health_check {
+                durations.push(("health_check.interval", hc.interval.0));
+                durations.push(("health_check.timeout", hc.timeout.0));
+            }
+            for (field, value) in durations {
+                if value == zero {
+                    return Err(err_at(
+                        format!("upstreams.{name}.{field}"),
+                        "must be greater than 0".into(),
+                    ));
+                }
+            }
+        }
         if config.limits.max_headers == 0 || config.limits.max_connections == 0 {
             return Err(err_at(
                 "limits".into(),
@@ -218,6 +249,11 @@ impl Policy {
                     format!("duplicate route name {:?}", rc.name),
                 ));
             }
+            if let Some(host) = &rc.matcher.host
+                && let Err(msg) = validate_host_pattern(host)
+            {
+                return Err(err_at(format!("routes[{i}].match.host"), msg));
+            }
             let prefix = rc.matcher.path_prefix.trim();
             if !prefix.starts_with('/') {
                 return Err(err_at(
@@ -258,6 +294,7 @@ impl Policy {
                 .policy
                 .as_ref()
                 .and_then(|p| config.policies.get(&p.value))
+                .filter(|p| p.mode == Mode::Block)
                 .and_then(|p| p.request_limits.as_ref())
                 .filter(|l| l.mode == Mode::Block)
                 .and_then(|l| l.max_body_bytes)
@@ -315,6 +352,25 @@ fn list<'a>(names: impl Iterator<Item = &'a String>) -> String {
     }
 }
 
+fn validate_host_pattern(host: &str) -> Result<(), String> {
+    let h = host.trim();
+    if h == "*" || h.is_empty() {
+        return Ok(());
+    }
+    let name = h.strip_prefix("*.").unwrap_or(h);
+    if name.contains('*') {
+        return Err(format!(
+            "host {host:?}: a wildcard must be a whole leading label, as in \"*.example.com\""
+        ));
+    }
+    if name.contains(':') || name.contains('/') {
+        return Err(format!(
+            "host {host:?}: give the host name only, without scheme, port or path"
+        ));
+    }
+    Ok(())
+}
+
 fn validate_endpoint(endpoint: &str) -> Result<(), String> {
     if endpoint == "builtin:demo" {
         return Ok(());
@@ -330,7 +386,7 @@ fn validate_endpoint(endpoint: &str) -> Result<(), String> {
             ));
         }
     }
-    if uri.host().is_none() {
+    if uri.host().is_none_or(|h| h.is_empty()) {
         return Err(format!("endpoint {endpoint:?} has no host"));
     }
     if uri.path() != "/" && !uri.path().is_empty() || uri.query().is_some() {

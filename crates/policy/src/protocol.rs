@@ -236,3 +236,149 @@ pub fn body_too_large() -> Finding {
         "request body too large",
     )
 }
+
+/// Watches the raw bytes of HTTP/1.x request heads for header names that
+/// frame the body. The HTTP parser in front of the checks resolves a request
+/// carrying both `Content-Length` and `Transfer-Encoding` by dropping the
+/// former (RFC 9112 §6.3 allows that), so the parsed head can no longer show
+/// the ambiguity; this scanner sees the bytes as sent, so the gateway can
+/// refuse the request instead. It looks only at the first bytes of each line
+/// and keeps no copy of the head.
+#[derive(Debug, Default)]
+pub struct FramingScanner {
+    in_head: bool,
+    at_line_start: bool,
+    /// The first bytes of the current line (lower-cased), enough to name the header.
+    line: [u8; 18],
+    line_len: u8,
+    line_done: bool,
+    seen_content_length: bool,
+    seen_transfer_encoding: bool,
+}
+
+impl FramingScanner {
+    /// Starts scanning a new request head.
+    pub fn start_head(&mut self) {
+        *self = FramingScanner {
+            in_head: true,
+            at_line_start: false,
+            ..FramingScanner::default()
+        };
+    }
+
+    pub fn in_head(&self) -> bool {
+        self.in_head
+    }
+
+    /// True when the head scanned so far named both framing headers.
+    pub fn ambiguous(&self) -> bool {
+        self.seen_content_length && self.seen_transfer_encoding
+    }
+
+    /// Feeds bytes of the head; stops at the blank line that ends it.
+    pub fn feed(&mut self, bytes: &[u8]) {
+        let mut rest = bytes;
+        while self.in_head && !rest.is_empty() {
+            if self.line_done {
+                match memchr::memchr(b'\n', rest) {
+                    Some(i) => {
+                        rest = &rest[i + 1..];
+                        self.new_line();
+                    }
+                    None => return,
+                }
+                continue;
+            }
+            let b = rest[0];
+            rest = &rest[1..];
+            match b {
+                b'\n' => {
+                    if self.at_line_start && self.line_len == 0 {
+                        self.in_head = false;
+                        return;
+                    }
+                    self.new_line();
+                }
+                b'\r' if self.line_len == 0 => {}
+                b':' => {
+                    self.name_complete();
+                    self.line_done = true;
+                }
+                _ => {
+                    if (self.line_len as usize) < self.line.len() {
+                        self.line[self.line_len as usize] = b.to_ascii_lowercase();
+                        self.line_len += 1;
+                    } else {
+                        self.line_done = true;
+                    }
+                }
+            }
+        }
+    }
+
+    fn new_line(&mut self) {
+        self.at_line_start = true;
+        self.line_len = 0;
+        self.line_done = false;
+    }
+
+    fn name_complete(&mut self) {
+        if !self.at_line_start {
+            return;
+        }
+        match &self.line[..self.line_len as usize] {
+            b"content-length" => self.seen_content_length = true,
+            b"transfer-encoding" => self.seen_transfer_encoding = true,
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod framing_scanner_tests {
+    use super::FramingScanner;
+
+    fn scan(chunks: &[&[u8]]) -> FramingScanner {
+        let mut s = FramingScanner::default();
+        s.start_head();
+        for c in chunks {
+            s.feed(c);
+        }
+        s
+    }
+
+    #[test]
+    fn both_framing_headers_are_seen_whatever_the_order_case_or_split() {
+        let head = b"POST / HTTP/1.1\r\nHost: a\r\ntransfer-ENCODING: chunked\r\nContent-Length: 5\r\n\r\n";
+        assert!(scan(&[head]).ambiguous());
+        for split in 1..head.len() {
+            let s = scan(&[&head[..split], &head[split..]]);
+            assert!(s.ambiguous(), "split at {split}");
+            assert!(!s.in_head());
+        }
+    }
+
+    #[test]
+    fn ordinary_heads_and_bodies_are_not_ambiguous() {
+        let s =
+            scan(&[b"POST / HTTP/1.1\r\nContent-Length: 30\r\n\r\nTransfer-Encoding: chunked\r\n"]);
+        assert!(!s.ambiguous(), "text in the body is not a header");
+        assert!(
+            !scan(&[
+                b"GET / HTTP/1.1\r\nX-Content-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n"
+            ])
+            .ambiguous()
+        );
+        assert!(!scan(&[b"GET / HTTP/1.1\nHost: a\n\n"]).in_head());
+    }
+}
+
+/// The raw request head named both `Content-Length` and `Transfer-Encoding`.
+pub fn ambiguous_framing() -> Finding {
+    violation(
+        "protocol.smuggling",
+        StatusCode::BAD_REQUEST,
+        "headers",
+        "both Content-Length and Transfer-Encoding",
+    )
+}

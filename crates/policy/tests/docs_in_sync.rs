@@ -656,13 +656,10 @@ fn rule_ids_in(source: &str) -> Vec<String> {
     string_literals(source)
         .into_iter()
         .filter(|literal| looks_like_rule_id(&literal.text))
+        // Only literals in a rule position: config field paths such as
+        // "limits.idle_timeout" look like rule ids but are not.
         .filter(|literal| {
-            let family = matches!(
-                literal.text.split('.').next(),
-                Some("ip" | "limits" | "protocol" | "route")
-            );
-            family
-                || literal.before.ends_with("rule:")
+            literal.before.ends_with("rule:")
                 || literal.before.ends_with("finding(")
                 || literal.before.ends_with("violation(")
         })

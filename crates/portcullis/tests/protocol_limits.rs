@@ -105,7 +105,7 @@ async fn smuggling_shapes_are_refused_before_the_upstream() {
 /// gateway's own rule (`protocol.smuggling`, "both Content-Length and
 /// Transfer-Encoding") and `portcullis check` say 400.
 #[tokio::test]
-#[ignore = "gateway bug: hyper drops Content-Length when Transfer-Encoding is present, so phases.rs / Policy::admit -> protocol::check_framing never sees both and the request is forwarded (200) instead of refused (400)"]
+
 async fn content_length_with_transfer_encoding_is_refused() {
     let up = Upstream::start("A").await;
     let gw = Gateway::start(&limits_config(&up)).await;

@@ -125,27 +125,22 @@ impl Gateway {
         Self::start_in(tempdir(), template, &[]).await
     }
 
+    /// Starts a gateway and returns as soon as its port accepts connections,
+    /// without waiting for the signal handlers (for start-up race tests).
+    pub async fn start_accepting_only(template: &str) -> Gateway {
+        let mut gateway = Self::prepare(tempdir());
+        match gateway.spawn(template, &[], false).await {
+            Ok(()) => gateway,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
     /// Starts a gateway in `dir` (which may already hold certificates), with
     /// extra CLI args. Retries on fresh ports if a port was taken meanwhile.
     pub async fn start_in(dir: tempfile::TempDir, template: &str, args: &[&str]) -> Gateway {
-        let listen_port = free_port();
-        let admin_port = free_port();
-        let config_path = dir.path().join("gateway.yaml");
-        let stdout_path = dir.path().join("gateway.stdout");
-        let stderr_path = dir.path().join("gateway.stderr");
-        let mut gateway = Gateway {
-            child: None,
-            config_path,
-            addr: SocketAddr::from(([127, 0, 0, 1], listen_port)),
-            admin: None,
-            listen_port,
-            admin_port,
-            stdout_path,
-            stderr_path,
-            dir,
-        };
+        let mut gateway = Self::prepare(dir);
         for attempt in 1..=3 {
-            match gateway.spawn(template, args).await {
+            match gateway.spawn(template, args, true).await {
                 Ok(()) => return gateway,
                 Err(e) if attempt < 3 && e.contains("Address already in use") => {
                     gateway.listen_port = free_port();
@@ -157,7 +152,31 @@ impl Gateway {
         unreachable!()
     }
 
-    async fn spawn(&mut self, template: &str, args: &[&str]) -> Result<(), String> {
+    fn prepare(dir: tempfile::TempDir) -> Gateway {
+        let listen_port = free_port();
+        let admin_port = free_port();
+        let config_path = dir.path().join("gateway.yaml");
+        let stdout_path = dir.path().join("gateway.stdout");
+        let stderr_path = dir.path().join("gateway.stderr");
+        Gateway {
+            child: None,
+            config_path,
+            addr: SocketAddr::from(([127, 0, 0, 1], listen_port)),
+            admin: None,
+            listen_port,
+            admin_port,
+            stdout_path,
+            stderr_path,
+            dir,
+        }
+    }
+
+    async fn spawn(
+        &mut self,
+        template: &str,
+        args: &[&str],
+        wait_for_triggers: bool,
+    ) -> Result<(), String> {
         self.addr = SocketAddr::from(([127, 0, 0, 1], self.listen_port));
         self.admin = template
             .contains("$ADMIN")
@@ -178,6 +197,9 @@ impl Gateway {
         self.wait_until_accepting(self.addr).await?;
         if let Some(admin) = self.admin {
             self.wait_until_accepting(admin).await?;
+        }
+        if !wait_for_triggers {
+            return Ok(());
         }
         let watching = !template.contains("watch_config: false");
         self.wait_until_triggers_installed(watching).await
