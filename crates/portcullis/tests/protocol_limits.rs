@@ -105,7 +105,6 @@ async fn smuggling_shapes_are_refused_before_the_upstream() {
 /// gateway's own rule (`protocol.smuggling`, "both Content-Length and
 /// Transfer-Encoding") and `portcullis check` say 400.
 #[tokio::test]
-
 async fn content_length_with_transfer_encoding_is_refused() {
     let up = Upstream::start("A").await;
     let gw = Gateway::start(&limits_config(&up)).await;
@@ -338,6 +337,8 @@ async fn max_connections_refuses_the_third_connection() {
         r#"
 listeners:
   - address: $LISTEN
+admin:
+  address: $ADMIN
 limits:
   max_connections: 2
 upstreams:
@@ -378,6 +379,17 @@ routes:
     assert!(
         closed_without_response(&mut third, Duration::from_secs(3)).await,
         "a third connection was served"
+    );
+
+    // Counted, and the admin listener is not subject to the limit.
+    let metrics = gw.admin_get("/metrics").await.text();
+    let refused = metrics
+        .lines()
+        .find(|l| l.starts_with("portcullis_connections_refused_total "))
+        .unwrap_or_else(|| panic!("no refused-connections counter:\n{metrics}"));
+    assert!(
+        refused.rsplit(' ').next().unwrap().parse::<f64>().unwrap() >= 1.0,
+        "{refused}"
     );
 
     // The first two still work.

@@ -406,7 +406,6 @@ async fn websocket_upgrade_passes_through_both_ways() {
 /// `match` is optional in a route (`#[serde(default)]`), and `path_prefix`
 /// defaults to `/`: a route without `match:` should take every request.
 #[tokio::test]
-
 async fn a_route_without_match_takes_every_request() {
     let up = Upstream::start("A").await;
     let config = format!(

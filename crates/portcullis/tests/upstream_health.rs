@@ -191,9 +191,10 @@ async fn least_requests_avoids_the_busy_endpoint() {
 async fn active_health_checks_take_an_endpoint_out_and_bring_it_back() {
     let a = Upstream::start("A").await;
     let b = Upstream::start("B").await;
-    let gw = Gateway::start(&one_upstream(
-        &[a.url(), b.url()],
-        r#"    health_check:
+    let gw = Gateway::start(
+        &(one_upstream(
+            &[a.url(), b.url()],
+            r#"    health_check:
       path: /healthz
       interval: 100ms
       timeout: 500ms
@@ -201,7 +202,8 @@ async fn active_health_checks_take_an_endpoint_out_and_bring_it_back() {
       unhealthy_threshold: 2
     passive_ejection:
       enabled: false"#,
-    ))
+        ) + "admin:\n  address: $ADMIN\n"),
+    )
     .await;
 
     eventually("both endpoints are probed", DEADLINE, || async {
@@ -230,6 +232,22 @@ async fn active_health_checks_take_an_endpoint_out_and_bring_it_back() {
         "took {:?}",
         marked_down.elapsed()
     );
+    let metrics = gw.admin_get("/metrics").await.text();
+    let gauge = |endpoint: &str| {
+        metrics
+            .lines()
+            .find(|l| {
+                l.starts_with("portcullis_upstream_endpoint_healthy{")
+                    && l.contains(&format!("endpoint=\"{endpoint}\""))
+            })
+            .unwrap_or_else(|| panic!("no health gauge for {endpoint}:\n{metrics}"))
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(gauge(&a.url()), "0");
+    assert_eq!(gauge(&b.url()), "1");
     let a_before = a.count();
     for i in 0..10 {
         let r = gw.get(&format!("/down/{i}")).await;
