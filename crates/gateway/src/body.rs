@@ -108,6 +108,9 @@ pub enum ClientBody {
         ended: bool,
         /// A failure met while reading ahead, reported after `prefix`.
         error: Option<hyper::Error>,
+        /// Keeps the request counted as in flight on its connection until the
+        /// body has been sent (or dropped), so the idle watchdog leaves it alone.
+        active: Option<crate::listener::ActiveRequest>,
         pool_return: Option<crate::upstream::PoolReturn>,
     },
     Full(Option<Bytes>),
@@ -137,6 +140,7 @@ impl Body for ClientBody {
                 ended,
                 error,
                 pool_return,
+                ..
             } => {
                 if let Some(frame) = prefix.pop_front() {
                     return Poll::Ready(Some(Ok(frame)));
@@ -146,6 +150,9 @@ impl Body for ClientBody {
                 }
                 if *ended {
                     return Poll::Ready(None);
+                }
+                if let Some(r) = pool_return.as_mut() {
+                    r.conn.drive(cx);
                 }
                 let polled = Pin::new(&mut *body).poll_frame(cx);
                 // hyper stops polling once `is_end_stream` is true, so the end

@@ -41,34 +41,49 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
 /// With `keep_upgrade`, `Upgrade` survives and `Connection: upgrade` is re-set.
 /// The common case (none present) is one pass over the names, no hashing.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
-    if !headers.keys().any(is_hop_by_hop) {
+    // One pass over the names finds what is present; only those are removed.
+    let mut present: [Option<HeaderName>; 8] = Default::default();
+    let mut count = 0;
+    for name in headers.keys() {
+        if is_hop_by_hop(name)
+            && count < present.len()
+            && !present[..count].iter().any(|p| p.as_ref() == Some(name))
+        {
+            present[count] = Some(name.clone());
+            count += 1;
+        }
+    }
+    if count == 0 {
         return;
     }
-    if headers.contains_key(header::CONNECTION) {
+    let names_others = headers.get_all(header::CONNECTION).iter().any(|v| {
+        v.as_bytes().split(|b| *b == b',').any(|token| {
+            let token = token.trim_ascii();
+            !(token.eq_ignore_ascii_case(b"keep-alive")
+                || token.eq_ignore_ascii_case(b"close")
+                || token.eq_ignore_ascii_case(b"upgrade"))
+        })
+    });
+    if names_others {
         let named: Vec<HeaderName> = headers
             .get_all(header::CONNECTION)
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
             .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+            .filter(|n| !is_hop_by_hop(n))
             .collect();
         for name in named {
-            if !(keep_upgrade && name == header::UPGRADE) {
-                headers.remove(&name);
-            }
+            headers.remove(&name);
         }
-        headers.remove(header::CONNECTION);
     }
-    headers.remove(&KEEP_ALIVE);
-    headers.remove(&PROXY_CONNECTION);
-    headers.remove(header::PROXY_AUTHORIZATION);
-    headers.remove(header::TE);
-    headers.remove(header::TRAILER);
-    headers.remove(header::TRANSFER_ENCODING);
+    for name in present.iter().take(count).flatten() {
+        if !(keep_upgrade && *name == header::UPGRADE) {
+            headers.remove(name);
+        }
+    }
     if keep_upgrade {
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-    } else {
-        headers.remove(header::UPGRADE);
     }
 }
 
@@ -123,6 +138,8 @@ fn push_existing(out: &mut Vec<u8>, headers: &HeaderMap, name: &HeaderName) -> b
 
 /// Writes the forwarding headers on a request about to go upstream.
 pub fn set_forwarding_headers(headers: &mut HeaderMap, f: &ForwardedFor<'_>) {
+    // Up to five headers are added: grow the map once, not per insert.
+    headers.reserve(5);
     let mut xff = Vec::with_capacity(48);
     if f.peer_trusted && push_existing(&mut xff, headers, &X_FORWARDED_FOR) {
         xff.extend_from_slice(b", ");
@@ -154,13 +171,22 @@ pub fn set_forwarding_headers(headers: &mut HeaderMap, f: &ForwardedFor<'_>) {
     }
     forwarded.extend_from_slice(b";proto=");
     forwarded.extend_from_slice(f.proto.as_bytes());
-    let host_is_token = !f.host.is_empty()
+    // RFC 7239: a value that is not a token (a port's ':' or an IPv6 '[')
+    // is a quoted string.
+    let host_chars_ok = !f.host.is_empty()
         && f.host
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b));
-    if host_is_token {
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~:[]".contains(&b));
+    if host_chars_ok {
+        let quoted = f.host.bytes().any(|b| b":[]".contains(&b));
         forwarded.extend_from_slice(b";host=");
+        if quoted {
+            forwarded.push(b'"');
+        }
         forwarded.extend_from_slice(f.host.as_bytes());
+        if quoted {
+            forwarded.push(b'"');
+        }
     }
     if let Some(v) = value(forwarded) {
         headers.insert(FORWARDED.clone(), v);

@@ -52,6 +52,9 @@ struct ActivityInner {
     /// The raw head of the request being read named both Content-Length and
     /// Transfer-Encoding (see `FramingScanner`).
     ambiguous_framing: AtomicBool,
+    /// The connection speaks HTTP/2.
+    http2: AtomicBool,
+    seen_bytes: AtomicBool,
 }
 
 pub struct ActiveRequest(Arc<ActivityInner>);
@@ -80,6 +83,10 @@ enum Watch {
 }
 
 impl ConnectionActivity {
+    fn mark_http2(&self) {
+        self.0.http2.store(true, Ordering::Relaxed);
+    }
+
     fn new() -> Self {
         Self(Arc::new(ActivityInner {
             origin: Instant::now(),
@@ -87,6 +94,8 @@ impl ConnectionActivity {
             last_active_ms: AtomicU64::new(0),
             head_started_ms: AtomicU64::new(0),
             ambiguous_framing: AtomicBool::new(false),
+            http2: AtomicBool::new(false),
+            seen_bytes: AtomicBool::new(false),
         }))
     }
 
@@ -97,9 +106,19 @@ impl ConnectionActivity {
         ActiveRequest(self.0.clone())
     }
 
-    /// Called when bytes arrive: between requests, they start a new head.
+    /// Called when bytes arrive: between requests, they start a new head,
+    /// which the framing scanner reads until its end. HTTP/2 connections
+    /// (ALPN, or the client preface in clear text) carry frames between
+    /// requests, so they are not tracked as heads.
     fn bytes_arrived(&self, bytes: &[u8], scanner: &mut FramingScanner) {
         let inner = &self.0;
+        if inner.http2.load(Ordering::Relaxed) {
+            return;
+        }
+        if !inner.seen_bytes.swap(true, Ordering::Relaxed) && bytes.starts_with(b"PRI * HTTP/2.0") {
+            inner.http2.store(true, Ordering::Relaxed);
+            return;
+        }
         if inner.in_flight.load(Ordering::Relaxed) == 0
             && inner.head_started_ms.load(Ordering::Relaxed) == 0
         {
@@ -149,6 +168,16 @@ struct WatchedIo<T> {
     inner: T,
     activity: ConnectionActivity,
     scanner: FramingScanner,
+}
+
+impl<T> WatchedIo<T> {
+    fn new(inner: T, activity: &ConnectionActivity) -> Self {
+        Self {
+            inner,
+            activity: activity.clone(),
+            scanner: FramingScanner::default(),
+        }
+    }
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for WatchedIo<T> {
@@ -263,11 +292,7 @@ async fn serve_connection(
     let http2 = generation.policy.config.listeners[index].http2;
     let header_timeout = limits.header_read_timeout.0;
     let activity = ConnectionActivity::new();
-    let stream = WatchedIo {
-        inner: stream,
-        activity: activity.clone(),
-        scanner: FramingScanner::default(),
-    };
+    // The watched stream is the plaintext one: above TLS when there is TLS.
     match generation.listener_tls.get(index).cloned().flatten() {
         Some(tls_config) => {
             let acceptor = tokio_rustls::TlsAcceptor::from(tls_config);
@@ -289,11 +314,13 @@ async fn serve_connection(
                 .and_then(|c| c.first())
                 .map(peer_identity);
             let mode = if session.alpn_protocol() == Some(b"h2") {
+                activity.mark_http2();
                 Protocols::Http2
             } else {
                 Protocols::Http1
             };
             drop(generation);
+            let io = TokioIo::new(WatchedIo::new(tls_stream, &activity));
             let connection = Connection {
                 slot,
                 peer,
@@ -301,7 +328,7 @@ async fn serve_connection(
                 identity,
                 activity,
             };
-            serve_http(connection, TokioIo::new(tls_stream), mode, shutdown).await;
+            serve_http(connection, io, mode, shutdown).await;
         }
         None => {
             let mode = if http2 {
@@ -310,6 +337,7 @@ async fn serve_connection(
                 Protocols::Http1
             };
             drop(generation);
+            let io = TokioIo::new(WatchedIo::new(stream, &activity));
             let connection = Connection {
                 slot,
                 peer,
@@ -317,7 +345,61 @@ async fn serve_connection(
                 identity: None,
                 activity,
             };
-            serve_http(connection, TokioIo::new(stream), mode, shutdown).await;
+            serve_http(connection, io, mode, shutdown).await;
+        }
+    }
+}
+
+/// What the watchdog tells a connection to do.
+enum Close {
+    /// Finish what is in flight, then close (idle, or the gateway is draining).
+    Gracefully,
+    /// Nothing in flight and already closing: close now.
+    Now,
+    /// A request head is arriving too slowly: drop the connection.
+    SlowHead,
+}
+
+/// Watches one connection's activity; ends when the connection does.
+async fn watchdog(
+    activity: ConnectionActivity,
+    idle_timeout: Duration,
+    header_timeout: Duration,
+    mut shutdown: watch::Receiver<bool>,
+    commands: tokio::sync::mpsc::UnboundedSender<Close>,
+) {
+    // A few checks per the shorter timeout: a stalled head is cut within ~1.25x its limit.
+    let period = (idle_timeout.min(header_timeout) / 4).max(Duration::from_millis(10));
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut closing = *shutdown.borrow();
+    if closing && commands.send(Close::Gracefully).is_err() {
+        return;
+    }
+    loop {
+        tokio::select! {
+            _ = commands.closed() => return,
+            changed = shutdown.changed(), if !closing => {
+                let _ = changed;
+                closing = true;
+                if commands.send(Close::Gracefully).is_err() {
+                    return;
+                }
+            }
+            _ = ticks.tick() => {
+                let command = match activity.check(idle_timeout, header_timeout) {
+                    Watch::Fine => continue,
+                    Watch::Idle if !closing => {
+                        closing = true;
+                        Close::Gracefully
+                    }
+                    Watch::Idle => Close::Now,
+                    Watch::SlowHead => Close::SlowHead,
+                };
+                if commands.send(command).is_err() {
+                    return;
+                }
+            }
         }
     }
 }
@@ -340,7 +422,7 @@ async fn serve_http<I>(
     connection: Connection,
     io: I,
     protocols: Protocols,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
@@ -363,8 +445,14 @@ async fn serve_http<I>(
             .timer(TokioTimer::new())
             .header_read_timeout(None)
             .max_buf_size((limits.max_header_bytes.0 as usize + 1024).max(64 * 1024))
-            .max_headers(limits.max_headers.saturating_mul(2).max(100))
             .keep_alive(true);
+        // hyper parses up to 100 header fields in stack arrays; an explicit
+        // limit above that makes it allocate index arrays of that size on
+        // every request. Up to 100, the admission check enforces the
+        // configured count (with a problem+json answer).
+        if limits.max_headers > 100 {
+            builder.http1().max_headers(limits.max_headers);
+        }
         builder
             .http2()
             .timer(TokioTimer::new())
@@ -389,42 +477,33 @@ async fn serve_http<I>(
         service_fn(move |request| phases::handle(service_gateway.clone(), info.clone(), request));
     let connection = builder.serve_connection_with_upgrades(io, service);
     tokio::pin!(connection);
-    // Check a few times per the shorter timeout: a stalled head is cut within ~1.25x its limit.
-    let period = (idle_timeout.min(header_timeout) / 4).max(Duration::from_millis(10));
-    let mut watchdog = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-    watchdog.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut closing = *shutdown.borrow();
-    if closing {
-        connection.as_mut().graceful_shutdown();
-    }
+    // The watchdog runs beside the connection and only sends it a command,
+    // so serving a request never touches a timer.
+    let (commands, mut command_rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(watchdog(
+        activity,
+        idle_timeout,
+        header_timeout,
+        shutdown,
+        commands,
+    ));
     loop {
         tokio::select! {
+            biased;
             result = connection.as_mut() => {
                 if let Err(e) = result {
                     tracing::debug!(%peer, error = %e, "connection ended with an error");
                 }
                 break;
             }
-            changed = shutdown.changed(), if !closing => {
-                let _ = changed;
-                closing = true;
-                connection.as_mut().graceful_shutdown();
-            }
-            _ = watchdog.tick() => {
-                match activity.check(idle_timeout, header_timeout) {
-                    Watch::Fine => {}
-                    Watch::Idle if !closing => {
-                        closing = true;
-                        connection.as_mut().graceful_shutdown();
-                    }
-                    // Idle while already closing: nothing in flight, so just close.
-                    Watch::Idle => break,
-                    Watch::SlowHead => {
-                        tracing::debug!(%peer, "request head not received within header_read_timeout; closing");
-                        break;
-                    }
+            command = command_rx.recv() => match command {
+                Some(Close::Gracefully) => connection.as_mut().graceful_shutdown(),
+                Some(Close::SlowHead) => {
+                    tracing::debug!(%peer, "request head not received within header_read_timeout; closing");
+                    break;
                 }
-            }
+                Some(Close::Now) | None => break,
+            },
         }
     }
     drop(slot);

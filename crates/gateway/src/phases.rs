@@ -64,7 +64,7 @@ pub async fn handle(
     conn: Arc<ConnectionInfo>,
     request: Request<Incoming>,
 ) -> Result<Response<ClientBody>, Infallible> {
-    let _active = conn.activity.begin();
+    let active = conn.activity.begin();
     let started = Instant::now();
     let generation = gateway.generation.load_full();
     let (parts, body) = request.into_parts();
@@ -80,6 +80,11 @@ pub async fn handle(
     )
     .await;
     let mut response = outcome.response;
+    if let ClientBody::Upstream { active: slot, .. } = response.body_mut() {
+        *slot = Some(active);
+    } else {
+        drop(active);
+    }
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         response
             .headers_mut()
@@ -264,10 +269,31 @@ async fn proxy(
     let upstream_body = if body.is_end_stream() || decide(&findings).is_block() {
         UpstreamBody::Empty
     } else if inspect_body || small_known_length {
-        match http_body_util::Limited::new(body, route.max_body_bytes as usize)
-            .collect()
-            .await
-        {
+        let read = http_body_util::Limited::new(body, route.max_body_bytes as usize).collect();
+        let Ok(read) = tokio::time::timeout(policy.config.limits.body_read_timeout.0, read).await
+        else {
+            let findings = [protocol::body_timeout()];
+            audit(
+                gateway,
+                generation,
+                request_id,
+                client_ip,
+                &parts.method,
+                &admitted.host,
+                &admitted.path,
+                Some(route),
+                &decide(&findings),
+                &findings,
+            );
+            return Outcome {
+                response: block_response(&decide(&findings), request_id),
+                route: Some(route.index),
+                action: Action::block,
+                client_ip,
+                log,
+            };
+        };
+        match read {
             Ok(collected) => {
                 let bytes: Bytes = collected.to_bytes();
                 if inspect_body {
@@ -474,8 +500,11 @@ async fn proxy(
     let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
     let mut pool_return = Some(pool_return);
     if switching {
-        // The upstream connection now belongs to the tunnel, not the pool.
-        pool_return = None;
+        // The upstream connection now belongs to the tunnel, not the pool;
+        // its I/O must keep running to hand the socket over.
+        if let Some(r) = pool_return.take() {
+            r.conn.detach();
+        }
         if let Some(client_upgrade) = client_upgrade {
             let upstream_upgrade = hyper::upgrade::on(&mut response);
             tokio::spawn(join_upgraded(client_upgrade, upstream_upgrade));
@@ -486,14 +515,13 @@ async fn proxy(
 
     // ── Phase: response body (streamed by hyper as the client reads it) ──
     let (head, mut incoming) = response.into_parts();
-    let read = if switching {
-        ReadAhead {
+    let read = match pool_return.as_mut() {
+        Some(r) if !switching => read_ahead(&mut incoming, &mut r.conn).await,
+        _ => ReadAhead {
             frames: Default::default(),
             ended: true,
             error: None,
-        }
-    } else {
-        read_ahead(&mut incoming).await
+        },
     };
     if read.ended
         && read.error.is_none()
@@ -509,6 +537,7 @@ async fn proxy(
                 body: incoming,
                 ended: read.ended,
                 error: read.error,
+                active: None,
                 pool_return,
             },
         ),
@@ -528,14 +557,17 @@ struct ReadAhead {
 /// Most bytes of a response body of unknown length read ahead of the head.
 const READ_AHEAD_BYTES: usize = 64 * 1024;
 
-/// For a response body of unknown length (chunked), reads what is already
-/// available, letting the upstream connection task run once in between. A
+/// For a response body of unknown length (chunked), reads what has already
+/// arrived. A
 /// small chunked answer is then complete before its head is written, so head,
 /// data and end leave in one write (and the client learns its length) instead
 /// of a second write for the final chunk. A streaming answer (server-sent
 /// events) stops the read-ahead at its first wait. Returns the frames read and
 /// whether the body ended (or failed: the error is kept for the client body).
-async fn read_ahead(body: &mut Incoming) -> ReadAhead {
+async fn read_ahead(
+    body: &mut Incoming,
+    conn: &mut crate::upstream::UpstreamConnection,
+) -> ReadAhead {
     use std::task::Poll;
     let mut frames = std::collections::VecDeque::new();
     let done = |frames, ended, error| ReadAhead {
@@ -550,11 +582,13 @@ async fn read_ahead(body: &mut Incoming) -> ReadAhead {
         return done(frames, false, None);
     }
     let mut bytes = 0usize;
-    let mut yielded = false;
     loop {
-        let polled =
-            std::future::poll_fn(|cx| Poll::Ready(std::pin::Pin::new(&mut *body).poll_frame(cx)))
-                .await;
+        // Driving the connection decodes whatever it has already received.
+        let polled = std::future::poll_fn(|cx| {
+            conn.drive(cx);
+            Poll::Ready(std::pin::Pin::new(&mut *body).poll_frame(cx))
+        })
+        .await;
         match polled {
             Poll::Ready(Some(Ok(frame))) => {
                 bytes += frame.data_ref().map_or(0, |d| d.len());
@@ -565,15 +599,10 @@ async fn read_ahead(body: &mut Incoming) -> ReadAhead {
                 if bytes >= READ_AHEAD_BYTES {
                     return done(frames, false, None);
                 }
-                yielded = false;
             }
             Poll::Ready(None) => return done(frames, true, None),
             Poll::Ready(Some(Err(e))) => return done(frames, true, Some(e)),
-            Poll::Pending if yielded => return done(frames, false, None),
-            Poll::Pending => {
-                tokio::task::yield_now().await;
-                yielded = true;
-            }
+            Poll::Pending => return done(frames, false, None),
         }
     }
 }

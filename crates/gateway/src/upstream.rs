@@ -11,14 +11,24 @@
 //! connection returns to its endpoint's pool exactly when the response body
 //! has been read to the end. The idle-stack mutex is held for a push or pop,
 //! never across an await.
+//!
+//! An upstream connection has no task of its own: whoever uses it — the
+//! request waiting for its response head, then the client body streaming the
+//! response — drives its I/O inline ([`UpstreamConnection::drive`]). A proxied
+//! request therefore runs entirely in its client connection's task, with no
+//! hand-off through channels to a second task and back.
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use http::uri::{Authority, Scheme};
 use http::{Request, Response, Uri};
+use http_body::Body as _;
 use hyper::body::Incoming;
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
@@ -31,9 +41,52 @@ use crate::metrics::{EndpointLabels, Metrics};
 use crate::tls;
 
 type Sender = http1::SendRequest<UpstreamBody>;
+type Driver = Pin<Box<dyn Future<Output = hyper::Result<()>> + Send>>;
+
+/// One HTTP/1.1 connection to an endpoint: the handle to send on and the
+/// future that performs its I/O, polled by whoever is using the connection.
+pub struct UpstreamConnection {
+    sender: Sender,
+    driver: Option<Driver>,
+}
+
+impl UpstreamConnection {
+    /// Performs the connection's pending I/O. Returns true once it has ended.
+    pub fn drive(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(driver) = self.driver.as_mut() else {
+            return true;
+        };
+        match driver.as_mut().poll(cx) {
+            Poll::Pending => false,
+            Poll::Ready(result) => {
+                if let Err(e) = result {
+                    tracing::debug!(error = %e, "upstream connection ended with an error");
+                }
+                self.driver = None;
+                true
+            }
+        }
+    }
+
+    /// Hands the I/O to a task of its own (for a connection upgraded to a
+    /// tunnel, which must keep running after the response is returned).
+    pub fn detach(mut self) {
+        if let Some(driver) = self.driver.take() {
+            tokio::spawn(async move {
+                if let Err(e) = driver.await {
+                    tracing::debug!(error = %e, "upgraded upstream connection ended with an error");
+                }
+            });
+        }
+    }
+
+    fn is_usable(&self) -> bool {
+        self.driver.is_some() && !self.sender.is_closed()
+    }
+}
 
 struct IdleConnection {
-    sender: Sender,
+    conn: UpstreamConnection,
     since: Instant,
 }
 
@@ -57,11 +110,11 @@ impl Endpoint {
         self.healthy.load(Ordering::Relaxed)
     }
 
-    fn pop_idle(&self, max_idle_age: Duration) -> Option<Sender> {
+    fn pop_idle(&self, max_idle_age: Duration) -> Option<UpstreamConnection> {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        while let Some(conn) = idle.pop() {
-            if !conn.sender.is_closed() && conn.since.elapsed() < max_idle_age {
-                return Some(conn.sender);
+        while let Some(entry) = idle.pop() {
+            if entry.conn.is_usable() && entry.since.elapsed() < max_idle_age {
+                return Some(entry.conn);
             }
         }
         None
@@ -109,19 +162,19 @@ impl Drop for Lease<'_> {
 pub struct PoolReturn {
     pool: Arc<UpstreamPool>,
     index: usize,
-    sender: Sender,
+    pub conn: UpstreamConnection,
 }
 
 impl PoolReturn {
     pub fn give_back(self) {
         let endpoint = &self.pool.endpoints[self.index];
-        if self.sender.is_closed() {
+        if !self.conn.is_usable() {
             return;
         }
         let mut idle = endpoint.idle.lock().unwrap_or_else(|p| p.into_inner());
         if idle.len() < self.pool.max_idle {
             idle.push(IdleConnection {
-                sender: self.sender,
+                conn: self.conn,
                 since: Instant::now(),
             });
         }
@@ -334,7 +387,7 @@ impl UpstreamPool {
     }
 
     /// Opens a new connection to an endpoint and starts its connection task.
-    async fn connect(&self, endpoint: &Endpoint) -> Result<Sender, String> {
+    async fn connect(&self, endpoint: &Endpoint) -> Result<UpstreamConnection, String> {
         let connect = TcpStream::connect((endpoint.host.as_str(), endpoint.port));
         let stream = match tokio::time::timeout(self.connect_timeout, connect).await {
             Ok(Ok(s)) => s,
@@ -360,7 +413,7 @@ impl UpstreamPool {
         }
     }
 
-    async fn handshake<I>(io: I) -> Result<Sender, String>
+    async fn handshake<I>(io: I) -> Result<UpstreamConnection, String>
     where
         I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
     {
@@ -369,12 +422,10 @@ impl UpstreamPool {
             .handshake::<_, UpstreamBody>(io)
             .await
             .map_err(|e| format!("HTTP handshake: {e}"))?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.with_upgrades().await {
-                tracing::debug!(error = %e, "upstream connection ended with an error");
-            }
-        });
-        Ok(sender)
+        Ok(UpstreamConnection {
+            sender,
+            driver: Some(Box::pin(connection.with_upgrades())),
+        })
     }
 
     /// Sends a request (whose URI is already an origin-form or absolute URI for
@@ -390,14 +441,14 @@ impl UpstreamPool {
         // comes back unsent, and a fresh connection is tried once.
         let mut fresh = false;
         loop {
-            let mut sender = match endpoint.pop_idle(self.pool_idle_timeout) {
-                Some(s) if !fresh => s,
+            let mut conn = match endpoint.pop_idle(self.pool_idle_timeout) {
+                Some(c) if !fresh => c,
                 _ => {
                     fresh = true;
                     // Boxed: the connect path is rare once the pool is warm,
                     // and keeping it out of line keeps this future small.
                     match Box::pin(self.connect(endpoint)).await {
-                        Ok(s) => s,
+                        Ok(c) => c,
                         Err(error) => {
                             return Err(SendError::NotSent {
                                 request: Box::new(request),
@@ -407,7 +458,16 @@ impl UpstreamPool {
                     }
                 }
             };
-            if sender.ready().await.is_err() {
+            let ready = std::future::poll_fn(|cx| {
+                let ended = conn.drive(cx);
+                match conn.sender.poll_ready(cx) {
+                    Poll::Ready(result) => Poll::Ready(result.is_ok()),
+                    Poll::Pending if ended => Poll::Ready(false),
+                    Poll::Pending => Poll::Pending,
+                }
+            })
+            .await;
+            if !ready {
                 if fresh {
                     return Err(SendError::NotSent {
                         request: Box::new(request),
@@ -416,14 +476,24 @@ impl UpstreamPool {
                 }
                 continue;
             }
-            match sender.try_send_request(request).await {
+            let mut answer = std::pin::pin!(conn.sender.try_send_request(request));
+            let outcome = std::future::poll_fn(|cx| {
+                if let Poll::Ready(r) = answer.as_mut().poll(cx) {
+                    return Poll::Ready(r);
+                }
+                // Write the request and read the answer on this task.
+                conn.drive(cx);
+                answer.as_mut().poll(cx)
+            })
+            .await;
+            match outcome {
                 Ok(response) => {
                     return Ok((
                         response,
                         PoolReturn {
                             pool: self.clone(),
                             index,
-                            sender,
+                            conn,
                         },
                     ));
                 }
@@ -489,9 +559,9 @@ impl UpstreamPool {
             http::HeaderValue::from_static("portcullis-health-check"),
         );
         let ok = match tokio::time::timeout(settings.timeout, self.send(index, request)).await {
-            Ok(Ok((response, pool_return))) => {
+            Ok(Ok((response, mut pool_return))) => {
                 let ok = response.status().is_success() || response.status().is_redirection();
-                if drain(response).await {
+                if drain(response, &mut pool_return.conn).await {
                     pool_return.give_back();
                 }
                 ok
@@ -525,15 +595,24 @@ impl UpstreamPool {
     }
 }
 
-/// Reads a response body to its end; true when it ended cleanly.
-async fn drain(response: Response<Incoming>) -> bool {
-    use http_body_util::BodyExt;
+/// Reads a response body to its end, driving its connection; true when it
+/// ended cleanly.
+async fn drain(response: Response<Incoming>, conn: &mut UpstreamConnection) -> bool {
     let mut body = response.into_body();
-    loop {
-        match body.frame().await {
-            None => return true,
-            Some(Ok(_)) => {}
-            Some(Err(_)) => return false,
+    std::future::poll_fn(|cx| {
+        loop {
+            conn.drive(cx);
+            match Pin::new(&mut body).poll_frame(cx) {
+                Poll::Ready(None) => return Poll::Ready(true),
+                Poll::Ready(Some(Ok(_))) => {
+                    if body.is_end_stream() {
+                        return Poll::Ready(true);
+                    }
+                }
+                Poll::Ready(Some(Err(_))) => return Poll::Ready(false),
+                Poll::Pending => return Poll::Pending,
+            }
         }
-    }
+    })
+    .await
 }

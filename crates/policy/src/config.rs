@@ -153,6 +153,10 @@ pub struct ProtocolLimits {
     /// A keep-alive connection with no request for this long is closed.
     #[serde(default = "defaults::idle_timeout")]
     pub idle_timeout: ConfigDuration,
+    /// Time allowed to receive a body the gateway reads before forwarding
+    /// (small bodies, and bodies a check inspects); past it, 408.
+    #[serde(default = "defaults::body_read_timeout")]
+    pub body_read_timeout: ConfigDuration,
     /// Open client connections across all listeners; further ones are refused.
     #[serde(default = "defaults::max_connections")]
     pub max_connections: usize,
@@ -170,6 +174,7 @@ impl Default for ProtocolLimits {
             max_body_bytes: defaults::max_body_bytes(),
             header_read_timeout: defaults::header_read_timeout(),
             idle_timeout: defaults::idle_timeout(),
+            body_read_timeout: defaults::body_read_timeout(),
             max_connections: defaults::max_connections(),
             max_concurrent_streams: defaults::max_concurrent_streams(),
         }
@@ -445,6 +450,9 @@ mod defaults {
     }
     pub fn idle_timeout() -> ConfigDuration {
         ConfigDuration::secs(60)
+    }
+    pub fn body_read_timeout() -> ConfigDuration {
+        ConfigDuration::secs(30)
     }
     pub fn max_connections() -> usize {
         10_000

@@ -171,6 +171,10 @@ impl Policy {
                 config.limits.header_read_timeout.0,
             ),
             ("limits.idle_timeout", config.limits.idle_timeout.0),
+            (
+                "limits.body_read_timeout",
+                config.limits.body_read_timeout.0,
+            ),
         ] {
             if value == zero {
                 return Err(err_at(field.into(), "must be greater than 0".into()));

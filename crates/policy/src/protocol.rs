@@ -259,9 +259,11 @@ pub struct FramingScanner {
 impl FramingScanner {
     /// Starts scanning a new request head.
     pub fn start_head(&mut self) {
+        // The request line names no header: skip straight to its end.
         *self = FramingScanner {
             in_head: true,
             at_line_start: false,
+            line_done: true,
             ..FramingScanner::default()
         };
     }
@@ -291,6 +293,14 @@ impl FramingScanner {
             }
             let b = rest[0];
             rest = &rest[1..];
+            // Only names starting with c or t can frame a body: other lines are skipped whole.
+            if self.at_line_start
+                && self.line_len == 0
+                && !matches!(b, b'c' | b'C' | b't' | b'T' | b'\r' | b'\n')
+            {
+                self.line_done = true;
+                continue;
+            }
             match b {
                 b'\n' => {
                     if self.at_line_start && self.line_len == 0 {
@@ -380,5 +390,15 @@ pub fn ambiguous_framing() -> Finding {
         StatusCode::BAD_REQUEST,
         "headers",
         "both Content-Length and Transfer-Encoding",
+    )
+}
+
+/// A body the gateway had to read did not arrive within `limits.body_read_timeout`.
+pub fn body_timeout() -> Finding {
+    violation(
+        "protocol.body_timeout",
+        StatusCode::REQUEST_TIMEOUT,
+        "body",
+        "request body not received in time",
     )
 }

@@ -55,7 +55,8 @@ pub fn generate() -> String {
     for (i, byte) in out.iter_mut().enumerate() {
         *byte = HEX[((random >> (124 - 4 * i)) & 0xf) as usize];
     }
-    out.iter().map(|&b| b as char).collect()
+    // Hex digits are ASCII, so this never fails.
+    String::from_utf8(out.to_vec()).unwrap_or_default()
 }
 
 #[cfg(test)]

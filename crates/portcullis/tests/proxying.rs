@@ -176,7 +176,7 @@ async fn forwarding_headers_are_set_and_spoofs_from_untrusted_peers_replaced() {
     );
     assert_eq!(
         seen.header("forwarded").as_deref(),
-        Some("for=127.0.0.1;proto=http;host=API.Example.test:8443")
+        Some("for=127.0.0.1;proto=http;host=\"API.Example.test:8443\"")
     );
 
     // A client that is not a trusted proxy cannot inject a forwarding chain.
