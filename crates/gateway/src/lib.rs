@@ -63,6 +63,10 @@ pub async fn serve(config_path: &Path) -> anyhow::Result<()> {
         addresses,
     ));
 
+    // Signal handlers and the config watcher are in place before the first
+    // connection is accepted, so no signal or edit can fall into a gap.
+    let termination = TerminationSignals::install()?;
+    spawn_reload_triggers(gateway.clone(), config_path.to_owned(), watch_config)?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut tasks = Vec::new();
     for (i, l) in listeners.into_iter().enumerate() {
@@ -84,9 +88,7 @@ pub async fn serve(config_path: &Path) -> anyhow::Result<()> {
             shutdown_rx.clone(),
         ));
     }
-    spawn_reload_triggers(gateway.clone(), config_path.to_owned(), watch_config)?;
-
-    wait_for_termination().await;
+    termination.wait().await;
     tracing::info!(drain_timeout = ?drain_timeout, "shutting down: no new connections, draining in-flight requests");
     gateway.draining.store(true, Ordering::Relaxed);
     let _ = shutdown_tx.send(true);
@@ -107,18 +109,26 @@ pub async fn serve(config_path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn wait_for_termination() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            return;
+/// SIGTERM and SIGINT, installed once.
+struct TerminationSignals {
+    term: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl TerminationSignals {
+    fn install() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            term: signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?,
+            interrupt: signal(SignalKind::interrupt()).context("cannot install the SIGINT handler")?,
+        })
+    }
+
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.interrupt.recv() => {}
         }
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
     }
 }
 
