@@ -120,7 +120,8 @@ impl TerminationSignals {
         use tokio::signal::unix::{SignalKind, signal};
         Ok(Self {
             term: signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?,
-            interrupt: signal(SignalKind::interrupt()).context("cannot install the SIGINT handler")?,
+            interrupt: signal(SignalKind::interrupt())
+                .context("cannot install the SIGINT handler")?,
         })
     }
 

@@ -153,3 +153,53 @@ impl Metrics {
         out
     }
 }
+
+/// A route's metric handles, resolved once per configuration generation so
+/// recording a request does not hash label sets: the latency histogram, and
+/// request counters per (status, verdict) as they first occur.
+pub struct RouteMetrics {
+    label: Arc<String>,
+    latency: Histogram,
+    requests: std::sync::Mutex<Vec<(u16, Action, Counter)>>,
+}
+
+/// Distinct (status, verdict) pairs cached per route; rarer ones go through the family.
+const CACHED_STATUS_PAIRS: usize = 32;
+
+impl RouteMetrics {
+    pub fn new(metrics: &Metrics, label: Arc<String>) -> Self {
+        let latency = metrics
+            .latency
+            .get_or_create(&RouteLabels {
+                route: label.clone(),
+            })
+            .clone();
+        Self {
+            label,
+            latency,
+            requests: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn record(&self, metrics: &Metrics, status: u16, verdict: Action, seconds: f64) {
+        self.latency.observe(seconds);
+        let mut cache = self.requests.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, _, counter)) = cache.iter().find(|(s, v, _)| *s == status && *v == verdict)
+        {
+            counter.inc();
+            return;
+        }
+        let counter = metrics
+            .requests
+            .get_or_create(&RequestLabels {
+                route: self.label.clone(),
+                status,
+                verdict,
+            })
+            .clone();
+        counter.inc();
+        if cache.len() < CACHED_STATUS_PAIRS {
+            cache.push((status, verdict, counter));
+        }
+    }
+}

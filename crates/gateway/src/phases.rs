@@ -41,7 +41,7 @@ use portcullis_policy::{
 use crate::audit::{AccessRecord, AuditRecord, now_rfc3339};
 use crate::body::{ClientBody, UpstreamBody, is_body_too_large};
 use crate::forwarding::{self, ForwardedFor};
-use crate::metrics::{Action, FindingLabels, RequestLabels, RouteLabels, UpstreamErrorLabels};
+use crate::metrics::{Action, FindingLabels, UpstreamErrorLabels};
 use crate::problem::problem;
 use crate::state::{Gateway, Generation};
 use crate::upstream::{PoolReturn, SendError, UpstreamPool};
@@ -68,7 +68,7 @@ pub async fn handle(
     let started = Instant::now();
     let generation = gateway.generation.load_full();
     let (parts, body) = request.into_parts();
-    let request_id = request_id_for(&generation, &parts);
+    let (request_id, request_id_value) = request_id_for(&generation, &parts);
     let outcome = proxy(
         &gateway,
         &generation,
@@ -76,6 +76,7 @@ pub async fn handle(
         parts,
         body,
         &request_id,
+        request_id_value.as_ref(),
         started,
     )
     .await;
@@ -85,33 +86,22 @@ pub async fn handle(
     } else {
         drop(active);
     }
-    if let Ok(v) = HeaderValue::from_str(&request_id) {
+    if let Some(v) = request_id_value {
         response
             .headers_mut()
             .insert(generation.request_id_header.clone(), v);
     }
     let status = response.status().as_u16();
-    let route_label = outcome
+    outcome
         .route
-        .and_then(|i| generation.route_labels.get(i))
-        .unwrap_or(&gateway.no_route_label)
-        .clone();
-    gateway
-        .metrics
-        .latency
-        .get_or_create(&RouteLabels {
-            route: route_label.clone(),
-        })
-        .observe(started.elapsed().as_secs_f64());
-    gateway
-        .metrics
-        .requests
-        .get_or_create(&RequestLabels {
-            route: route_label,
+        .and_then(|i| generation.route_metrics.get(i))
+        .unwrap_or(&generation.no_route_metrics)
+        .record(
+            &gateway.metrics,
             status,
-            verdict: outcome.action,
-        })
-        .inc();
+            outcome.action,
+            started.elapsed().as_secs_f64(),
+        );
     if let Some(access) = &generation.access_log {
         access.write(&AccessRecord {
             time: now_rfc3339(),
@@ -162,15 +152,19 @@ struct AccessFields {
     path: String,
 }
 
-fn request_id_for(generation: &Generation, parts: &Parts) -> String {
+/// The request id and its header value (built once, shared by the upstream
+/// request and the response).
+fn request_id_for(generation: &Generation, parts: &Parts) -> (String, Option<HeaderValue>) {
     if generation.propagate_request_id
         && let Some(v) = parts.headers.get(&generation.request_id_header)
         && request_id::is_acceptable_incoming(v.as_bytes())
         && let Ok(s) = v.to_str()
     {
-        return s.to_owned();
+        return (s.to_owned(), Some(v.clone()));
     }
-    request_id::generate()
+    let id = request_id::generate();
+    let value = HeaderValue::from_maybe_shared(Bytes::from(id.clone().into_bytes())).ok();
+    (id, value)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -181,6 +175,7 @@ async fn proxy(
     mut parts: Parts,
     body: Incoming,
     request_id: &str,
+    request_id_value: Option<&HeaderValue>,
     started: Instant,
 ) -> Outcome {
     let policy = &generation.policy;
@@ -410,10 +405,10 @@ async fn proxy(
                 .unwrap_or(""),
         },
     );
-    if let Ok(v) = HeaderValue::from_str(request_id) {
+    if let Some(v) = request_id_value {
         parts
             .headers
-            .insert(generation.request_id_header.clone(), v);
+            .insert(generation.request_id_header.clone(), v.clone());
     }
     if !parts.headers.contains_key(header::HOST)
         && let Some(v) = original_host
@@ -671,7 +666,9 @@ async fn send_upstream(
                 detail: "no healthy upstream endpoint",
             });
         };
-        match tokio::time::timeout(pool.response_timeout, pool.send(lease.index, request)).await {
+        // Pinned in place: the timeout holds a reference, not a moved copy of the send future.
+        let send = std::pin::pin!(pool.send(lease.index, request));
+        match tokio::time::timeout(pool.response_timeout, send).await {
             Err(_elapsed) => {
                 pool.record_failure(lease.index);
                 count_error(gateway, pool, "timeout");

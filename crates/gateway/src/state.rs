@@ -24,7 +24,10 @@ pub struct Generation {
     /// One pool per route, aligned with `policy.routes` (routes sharing an
     /// upstream share the pool).
     pub upstreams: Vec<Arc<UpstreamPool>>,
-    pub route_labels: Vec<Arc<String>>,
+    /// Metric handles per route, aligned with `policy.routes`.
+    pub route_metrics: Vec<crate::metrics::RouteMetrics>,
+    /// Metric handles for requests that matched no route.
+    pub no_route_metrics: crate::metrics::RouteMetrics,
     /// Server TLS config per listener (same order as `config.listeners`).
     pub listener_tls: Vec<Option<Arc<rustls::ServerConfig>>>,
     pub request_id_header: HeaderName,
@@ -106,11 +109,12 @@ impl Generation {
             .iter()
             .map(|r| pools[r.upstream.as_str()].clone())
             .collect();
-        let route_labels = policy
+        let route_metrics = policy
             .routes
             .iter()
-            .map(|r| Arc::new(r.name.clone()))
+            .map(|r| crate::metrics::RouteMetrics::new(metrics, Arc::new(r.name.clone())))
             .collect();
+        let no_route_metrics = crate::metrics::RouteMetrics::new(metrics, Arc::new("-".to_owned()));
         let open = |sink: &portcullis_policy::config::LogSinkConfig,
                     field: &str|
          -> Result<Option<LogSink>, ConfigError> {
@@ -138,7 +142,8 @@ impl Generation {
         }
         Ok(Generation {
             upstreams,
-            route_labels,
+            route_metrics,
+            no_route_metrics,
             listener_tls,
             request_id_header,
             propagate_request_id,
@@ -156,7 +161,6 @@ pub struct Gateway {
     pub config_path: PathBuf,
     pub draining: AtomicBool,
     pub connections: AtomicUsize,
-    pub no_route_label: Arc<String>,
     /// Listener addresses as bound at start (a reload cannot move them).
     pub listener_addresses: Vec<SocketAddr>,
     reload_lock: tokio::sync::Mutex<()>,
@@ -175,7 +179,6 @@ impl Gateway {
             config_path,
             draining: AtomicBool::new(false),
             connections: AtomicUsize::new(0),
-            no_route_label: Arc::new("-".to_owned()),
             listener_addresses,
             reload_lock: tokio::sync::Mutex::new(()),
         }

@@ -50,10 +50,19 @@ fn policy() -> Policy {
 fn typical_headers() -> HeaderMap {
     let mut headers = HeaderMap::new();
     headers.insert(header::HOST, HeaderValue::from_static("api.bench.local"));
-    headers.insert(header::USER_AGENT, HeaderValue::from_static("bench-wrk/1.0"));
+    headers.insert(
+        header::USER_AGENT,
+        HeaderValue::from_static("bench-wrk/1.0"),
+    );
     headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
-    headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer abc.def.ghi"));
-    headers.insert(header::COOKIE, HeaderValue::from_static("session=1234; theme=dark"));
+    headers.insert(
+        header::AUTHORIZATION,
+        HeaderValue::from_static("Bearer abc.def.ghi"),
+    );
+    headers.insert(
+        header::COOKIE,
+        HeaderValue::from_static("session=1234; theme=dark"),
+    );
     headers
 }
 
@@ -87,7 +96,9 @@ fn pipeline(c: &mut Criterion) {
                 route_name: &admitted.route.name,
             });
             let mut findings = Vec::new();
-            admitted.route.inspect_request_head(&exchange, &mut findings);
+            admitted
+                .route
+                .inspect_request_head(&exchange, &mut findings);
             black_box(decide(&findings))
         })
     });
@@ -116,7 +127,9 @@ fn pipeline(c: &mut Criterion) {
         })
     });
 
-    c.bench_function("request_id/generate", |b| b.iter(|| black_box(portcullis_policy::request_id::generate())));
+    c.bench_function("request_id/generate", |b| {
+        b.iter(|| black_box(portcullis_policy::request_id::generate()))
+    });
 }
 
 criterion_group!(benches, pipeline);
