@@ -3,8 +3,11 @@
 
 mod support;
 
+use std::time::Duration;
+
 use http::Version;
 use support::*;
+use tokio::io::AsyncWriteExt;
 
 fn tls_config(pki: &Pki, upstream: &Upstream, client_auth: Option<&str>) -> String {
     let client_auth = match client_auth {
@@ -285,4 +288,130 @@ routes:
     gw.get("/anonymous/x").await.assert_problem(502);
     assert_eq!(plain_tls.count(), 2);
     assert_eq!(mtls.count(), 1);
+}
+
+/// Writes `raw` on a new TLS connection (ALPN http/1.1) and reads one response.
+async fn raw_tls_request(
+    gw: &Gateway,
+    pki: &Pki,
+    raw: &[u8],
+) -> (
+    Option<RawResponse>,
+    tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+) {
+    let config = tls_client_config(&pki.ca, None, &["http/1.1"]);
+    let mut stream = tls_connect(gw.addr, config).await.unwrap();
+    assert_eq!(stream.get_ref().1.alpn_protocol(), Some(&b"http/1.1"[..]));
+    let _ = stream.write_all(raw).await;
+    let _ = stream.flush().await;
+    let response = read_response(&mut stream, Duration::from_secs(5)).await;
+    (response, stream)
+}
+
+/// The raw-head framing scanner reads the decrypted bytes: over TLS, a head
+/// naming both Content-Length and Transfer-Encoding is refused as in clear
+/// text, and nothing of it (or behind it) reaches the upstream.
+#[tokio::test]
+async fn content_length_with_transfer_encoding_over_tls_is_refused() {
+    let (gw, pki, up) = start(None).await;
+
+    for raw in [
+        "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        "POST /echo HTTP/1.1\r\nHost: a\r\ntransfer-encoding: chunked\r\ncontent-length: 5\r\n\r\n0\r\n\r\n",
+    ] {
+        let (r, _) = raw_tls_request(&gw, &pki, raw.as_bytes()).await;
+        let r = r.unwrap_or_else(|| panic!("{raw:?}: no response over TLS"));
+        assert_eq!(r.status, 400, "{raw:?}: {}", r.head);
+        let json: serde_json::Value = serde_json::from_slice(&r.body)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&r.body)));
+        assert_eq!(json["rule"], "protocol.smuggling", "{json}");
+    }
+
+    // A request smuggled behind the ambiguous framing is never answered or forwarded.
+    let raw = b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 40\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n";
+    let (r, mut stream) = raw_tls_request(&gw, &pki, raw).await;
+    let r = r.expect("a response to the CL+TE request over TLS");
+    assert_eq!(r.status, 400, "{}", r.head);
+    assert!(
+        closed_without_response(&mut stream, Duration::from_secs(3)).await,
+        "the TLS connection answered the smuggled request or stayed open"
+    );
+    assert_eq!(up.started(), 0, "upstream saw {:?}", up.seen());
+
+    // The same connection shape with one framing header goes through.
+    let (r, _) = raw_tls_request(
+        &gw,
+        &pki,
+        b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+    )
+    .await;
+    let r = r.expect("a response to a well-formed chunked request over TLS");
+    assert_eq!(r.status, 200, "{}", r.head);
+    assert_eq!(up.last().body.as_ref(), b"abc");
+}
+
+/// Over TLS with ALPN h2, frames between requests (pings) are not a request
+/// head either: the connection outlives `header_read_timeout`.
+#[tokio::test]
+async fn an_idle_http2_connection_over_tls_outlives_the_header_read_timeout() {
+    let up = Upstream::start("A").await;
+    let dir = tempdir();
+    let pki = Pki::generate(dir.path());
+    let config = format!(
+        "{}limits:\n  header_read_timeout: 300ms\n  idle_timeout: 2s\n",
+        tls_config(&pki, &up, None)
+    );
+    let gw = Gateway::start_in(dir, &config, &[]).await;
+
+    let stream = tls_connect(gw.addr, tls_client_config(&pki.ca, None, &["h2"]))
+        .await
+        .unwrap();
+    assert_eq!(stream.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let (first, second) = h2_survives_idle(
+        hyper_util::rt::TokioIo::new(stream),
+        &format!("https://localhost:{}", gw.addr.port()),
+        Duration::from_millis(1000),
+    )
+    .await;
+    assert_eq!(first.status, 200);
+    assert_eq!(second.status, 200);
+    assert_eq!(second.version, Version::HTTP_2);
+    assert_eq!(up.count(), 2);
+}
+
+/// The head timer runs on decrypted bytes: over TLS, a request head that
+/// stalls is cut after `header_read_timeout` (counted from its first byte).
+#[tokio::test]
+async fn a_stalled_request_head_over_tls_is_cut_off_by_header_read_timeout() {
+    let up = Upstream::start("A").await;
+    let dir = tempdir();
+    let pki = Pki::generate(dir.path());
+    let config = format!(
+        "{}limits:\n  header_read_timeout: 300ms\n  idle_timeout: 5s\n",
+        tls_config(&pki, &up, None)
+    );
+    let gw = Gateway::start_in(dir, &config, &[]).await;
+
+    let config = tls_client_config(&pki.ca, None, &["http/1.1"]);
+    let mut stream = tls_connect(gw.addr, config).await.unwrap();
+    stream
+        .write_all(b"GET /slowloris HTTP/1.1\r\nHost: a\r\nX-Partial: ")
+        .await
+        .unwrap();
+    stream.flush().await.unwrap();
+    let started = std::time::Instant::now();
+    let closed = match read_response(&mut stream, Duration::from_secs(3)).await {
+        Some(r) => {
+            assert_eq!(r.status, 408, "{}", r.head);
+            closed_without_response(&mut stream, Duration::from_secs(1)).await
+        }
+        None => true,
+    };
+    let elapsed = started.elapsed();
+    assert!(closed, "TLS connection left open");
+    assert!(
+        elapsed >= Duration::from_millis(250) && elapsed < Duration::from_millis(1500),
+        "closed after {elapsed:?}, header_read_timeout is 300ms"
+    );
+    assert_eq!(up.started(), 0);
 }

@@ -525,6 +525,8 @@ pub struct Seen {
     pub version: Version,
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// Which of the upstream's TCP connections carried it (1, 2, ... in accept order).
+    pub conn: usize,
 }
 
 impl Seen {
@@ -544,6 +546,23 @@ pub struct UpstreamState {
     health_probes: AtomicUsize,
     /// Requests whose body was read completely.
     seen: Mutex<Vec<Seen>>,
+    /// TCP connections accepted so far.
+    accepted: AtomicUsize,
+    /// TCP connections currently open.
+    open: AtomicUsize,
+    /// Every response says `Connection: close` (the connection ends after it).
+    close_after_response: AtomicBool,
+    /// Bumped to make every open connection finish its exchange and close.
+    close_idle: tokio::sync::watch::Sender<u64>,
+}
+
+/// Counts an upstream connection as open until dropped.
+struct OpenConnection(Arc<UpstreamState>);
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// A real HTTP/1.1 server on a loopback port, inside the test process. Every
@@ -552,6 +571,8 @@ pub struct UpstreamState {
 /// - `/echo...`: the request body back, byte for byte;
 /// - `/slow?ms=N`: answers after N ms;
 /// - `/big?bytes=N`: N bytes of [`pattern`], chunked;
+/// - `/drip?chunks=N&bytes=B&ms=M`: N chunks of B bytes of [`pattern`],
+///   chunked, the first at once and then one every M ms;
 /// - `/binary`: every byte value 0..=255, 16 times;
 /// - `/status/NNN`: that status;
 /// - `/hop`: a response carrying hop-by-hop headers;
@@ -560,7 +581,8 @@ pub struct UpstreamState {
 ///
 /// `set_status(code)` makes every non-health request answer `code`. Each
 /// response also tells the received body's length and FNV hash
-/// (`x-body-len`, `x-body-hash`).
+/// (`x-body-len`, `x-body-hash`) and which of the upstream's connections
+/// carried the request (`x-upstream-conn`, 1 for the first accepted).
 pub struct Upstream {
     pub name: String,
     pub addr: SocketAddr,
@@ -598,29 +620,27 @@ impl Upstream {
                     let Ok((stream, _)) = listener.accept().await else {
                         continue;
                     };
+                    let conn = state.accepted.fetch_add(1, Ordering::SeqCst) + 1;
+                    state.open.fetch_add(1, Ordering::SeqCst);
+                    let open = OpenConnection(state.clone());
+                    let close_idle = state.close_idle.subscribe();
                     let state = state.clone();
                     let name = name_arc.clone();
                     let tls = tls.clone();
                     tokio::spawn(async move {
+                        let _open = open;
                         let service = service_fn(move |req| {
-                            upstream_handle(state.clone(), name.clone(), req)
+                            upstream_handle(state.clone(), name.clone(), conn, req)
                         });
-                        let http = hyper::server::conn::http1::Builder::new();
-                        let _ = match tls {
-                            None => {
-                                http.serve_connection(TokioIo::new(stream), service)
-                                    .with_upgrades()
-                                    .await
-                            }
+                        match tls {
+                            None => serve_upstream_connection(stream, service, close_idle).await,
                             Some(acceptor) => {
                                 let Ok(stream) = acceptor.accept(stream).await else {
                                     return;
                                 };
-                                http.serve_connection(TokioIo::new(stream), service)
-                                    .with_upgrades()
-                                    .await
+                                serve_upstream_connection(stream, service, close_idle).await
                             }
-                        };
+                        }
                     });
                 }
             })
@@ -653,6 +673,30 @@ impl Upstream {
         self.state.started.load(Ordering::SeqCst)
     }
 
+    /// TCP connections the upstream accepted so far.
+    pub fn accepted(&self) -> usize {
+        self.state.accepted.load(Ordering::SeqCst)
+    }
+
+    /// TCP connections to the upstream open right now.
+    pub fn open_connections(&self) -> usize {
+        self.state.open.load(Ordering::SeqCst)
+    }
+
+    /// With `true`, every response carries `Connection: close` and the
+    /// upstream closes the connection after it.
+    pub fn set_close_after_response(&self, close: bool) {
+        self.state
+            .close_after_response
+            .store(close, Ordering::SeqCst);
+    }
+
+    /// Makes the upstream close its open connections (an exchange in progress
+    /// finishes first), as a server does when its keep-alive timeout passes.
+    pub fn close_idle_connections(&self) {
+        self.state.close_idle.send_modify(|n| *n += 1);
+    }
+
     pub fn health_probes(&self) -> usize {
         self.state.health_probes.load(Ordering::SeqCst)
     }
@@ -677,6 +721,36 @@ impl Upstream {
     }
 }
 
+/// Serves one upstream connection (HTTP/1.1 with upgrades) until it ends or
+/// `close_idle` changes, which closes it once the exchange in progress is done.
+async fn serve_upstream_connection<I, S>(
+    io: I,
+    service: S,
+    mut close_idle: tokio::sync::watch::Receiver<u64>,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: hyper::service::HttpService<Incoming, ResBody = TestBody> + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+{
+    let connection = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(io), service)
+        .with_upgrades();
+    tokio::pin!(connection);
+    let mut closing = false;
+    loop {
+        tokio::select! {
+            _ = connection.as_mut() => return,
+            changed = close_idle.changed(), if !closing => {
+                closing = true;
+                if changed.is_ok() {
+                    connection.as_mut().graceful_shutdown();
+                }
+            }
+        }
+    }
+}
+
 fn query_number(uri: &http::Uri, key: &str) -> Option<u64> {
     uri.query()?
         .split('&')
@@ -688,13 +762,21 @@ fn query_number(uri: &http::Uri, key: &str) -> Option<u64> {
 async fn upstream_handle(
     state: Arc<UpstreamState>,
     name: Arc<str>,
+    conn: usize,
     mut req: Request<Incoming>,
 ) -> Result<Response<TestBody>, Infallible> {
     let tag = HeaderValue::from_str(&name).unwrap();
+    let close = state.close_after_response.load(Ordering::SeqCst);
     let reply = |status: u16, body: TestBody| {
         let mut r = Response::new(body);
         *r.status_mut() = StatusCode::from_u16(status).unwrap();
         r.headers_mut().insert("x-upstream", tag.clone());
+        r.headers_mut()
+            .insert("x-upstream-conn", HeaderValue::from(conn));
+        if close {
+            r.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         r
     };
     let path = req.uri().path().to_owned();
@@ -711,7 +793,7 @@ async fn upstream_handle(
 
     if path == "/ws" {
         let on_upgrade = hyper::upgrade::on(&mut req);
-        record(&state, req.into_parts().0, Bytes::new());
+        record(&state, req.into_parts().0, Bytes::new(), conn);
         tokio::spawn(async move {
             let Ok(upgraded) = on_upgrade.await else {
                 return;
@@ -758,7 +840,7 @@ async fn upstream_handle(
     let body = Bytes::from(collected);
     let body_len = body.len();
     let uri = parts.uri.clone();
-    record(&state, parts, body.clone());
+    record(&state, parts, body.clone(), conn);
 
     let forced = state.forced_status.load(Ordering::SeqCst);
     let mut response = if forced != 0 {
@@ -772,6 +854,22 @@ async fn upstream_handle(
     } else if path == "/big" {
         let n = query_number(&uri, "bytes").unwrap_or(1024) as usize;
         reply(200, TestBody::pattern(n))
+    } else if path == "/drip" {
+        let chunks = query_number(&uri, "chunks").unwrap_or(4) as usize;
+        let size = query_number(&uri, "bytes").unwrap_or(1024) as usize;
+        let pause = Duration::from_millis(query_number(&uri, "ms").unwrap_or(100));
+        let (tx, body) = TestBody::channel();
+        tokio::spawn(async move {
+            for i in 0..chunks {
+                if i > 0 {
+                    tokio::time::sleep(pause).await;
+                }
+                if tx.send(Bytes::from(pattern(i * size, size))).await.is_err() {
+                    return;
+                }
+            }
+        });
+        reply(200, body)
     } else if path == "/binary" {
         reply(200, TestBody::full(binary_body()))
     } else if let Some(code) = path.strip_prefix("/status/") {
@@ -802,7 +900,7 @@ async fn upstream_handle(
     Ok(response)
 }
 
-fn record(state: &UpstreamState, parts: http::request::Parts, body: Bytes) {
+fn record(state: &UpstreamState, parts: http::request::Parts, body: Bytes, conn: usize) {
     state.seen.lock().unwrap().push(Seen {
         method: parts.method,
         uri: parts
@@ -813,6 +911,7 @@ fn record(state: &UpstreamState, parts: http::request::Parts, body: Bytes) {
         version: parts.version,
         headers: parts.headers,
         body,
+        conn,
     });
 }
 
@@ -926,6 +1025,124 @@ where
     tokio::spawn(conn);
     let response = sender.send_request(req).await?;
     Reply::collect(response).await
+}
+
+/// One client HTTP/1.1 keep-alive connection, for several requests in turn.
+pub struct H1Connection {
+    sender: hyper::client::conn::http1::SendRequest<TestBody>,
+    conn: tokio::task::JoinHandle<()>,
+    host: String,
+}
+
+impl H1Connection {
+    pub async fn open(addr: SocketAddr) -> H1Connection {
+        let stream = TcpStream::connect(addr).await.unwrap();
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .unwrap();
+        let conn = tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        H1Connection {
+            sender,
+            conn,
+            host: addr.to_string(),
+        }
+    }
+
+    /// Sends `req` on this connection (adding a Host header if it has none)
+    /// and reads its response, bounded by [`DEADLINE`].
+    pub async fn send(&mut self, mut req: Request<TestBody>) -> Result<Reply, BoxError> {
+        if !req.headers().contains_key(header::HOST) {
+            req.headers_mut()
+                .insert(header::HOST, HeaderValue::from_str(&self.host).unwrap());
+        }
+        tokio::time::timeout(DEADLINE, async {
+            self.sender.ready().await?;
+            Reply::collect(self.sender.send_request(req).await?).await
+        })
+        .await
+        .map_err(|_| -> BoxError { "request timed out".into() })?
+    }
+
+    /// True while the connection is open.
+    pub fn is_open(&self) -> bool {
+        !self.conn.is_finished() && !self.sender.is_closed()
+    }
+}
+
+impl Drop for H1Connection {
+    fn drop(&mut self) {
+        self.conn.abort();
+    }
+}
+
+/// An HTTP/2 client connection on `io` whose client sends a PING every
+/// `ping`, idle or not. Returns the sender and the task driving the connection
+/// (finished once the connection has ended).
+pub async fn h2_pinging_connection<I>(
+    io: I,
+    ping: Duration,
+) -> (
+    hyper::client::conn::http2::SendRequest<TestBody>,
+    tokio::task::JoinHandle<()>,
+)
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let (sender, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+        .timer(hyper_util::rt::TokioTimer::new())
+        .keep_alive_interval(ping)
+        .keep_alive_while_idle(true)
+        .keep_alive_timeout(DEADLINE)
+        .handshake::<_, TestBody>(io)
+        .await
+        .expect("HTTP/2 handshake");
+    let conn = tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    (sender, conn)
+}
+
+/// Keeps an HTTP/2 connection idle (its pings only) for `idle`, then sends a
+/// second request on it: panics if the connection ended meanwhile or the
+/// request fails. `authority` is `scheme://host[:port]`.
+pub async fn h2_survives_idle<I>(io: I, authority: &str, idle: Duration) -> (Reply, Reply)
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let (mut sender, conn) = h2_pinging_connection(io, Duration::from_millis(100)).await;
+    let get = |path: &str| {
+        request("GET", &format!("{authority}{path}"))
+            .body(TestBody::empty())
+            .unwrap()
+    };
+    let first = tokio::time::timeout(DEADLINE, async {
+        Reply::collect(sender.send_request(get("/first")).await?).await
+    })
+    .await
+    .expect("first request timed out")
+    .expect("first request");
+
+    let idle_from = Instant::now();
+    while idle_from.elapsed() < idle {
+        assert!(
+            !conn.is_finished(),
+            "the HTTP/2 connection ended after {:?} idle",
+            idle_from.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let second = tokio::time::timeout(DEADLINE, async {
+        Reply::collect(sender.send_request(get("/second")).await?).await
+    })
+    .await
+    .expect("second request timed out")
+    .unwrap_or_else(|e| panic!("second request on the idle HTTP/2 connection failed: {e}"));
+    assert!(!conn.is_finished());
+    conn.abort();
+    (first, second)
 }
 
 /// One HTTP/1.1 request on a new TCP connection, bounded by [`DEADLINE`].
@@ -1157,7 +1374,10 @@ pub async fn raw_request(addr: SocketAddr, bytes: &[u8]) -> Option<RawResponse> 
 }
 
 /// Reads one response (head, then a Content-Length or chunked body) from `stream`.
-pub async fn read_response(stream: &mut TcpStream, timeout: Duration) -> Option<RawResponse> {
+pub async fn read_response<S>(stream: &mut S, timeout: Duration) -> Option<RawResponse>
+where
+    S: tokio::io::AsyncRead + Unpin,
+{
     let deadline = Instant::now() + timeout;
     let mut buf = Vec::new();
     let mut chunk = [0u8; 16 * 1024];
@@ -1204,7 +1424,10 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 /// True when the peer closed `stream` (EOF or reset) within `timeout`, without sending anything.
-pub async fn closed_without_response(stream: &mut TcpStream, timeout: Duration) -> bool {
+pub async fn closed_without_response<S>(stream: &mut S, timeout: Duration) -> bool
+where
+    S: tokio::io::AsyncRead + Unpin,
+{
     let mut buf = [0u8; 1024];
     matches!(
         tokio::time::timeout(timeout, stream.read(&mut buf)).await,
