@@ -501,3 +501,209 @@ routes:
     assert_eq!(r.status, 200);
     assert_eq!(conn.current_max_send_streams(), 7);
 }
+
+fn app_config(up: &Upstream, limits: &str) -> String {
+    format!(
+        r#"
+listeners:
+  - address: $LISTEN
+limits:
+{limits}
+upstreams:
+  app:
+    endpoints: ["{}"]
+routes:
+  - name: app
+    match:
+      path_prefix: /
+    upstream: app
+audit_log:
+  output: $DIR/audit.log
+"#,
+        up.url()
+    )
+}
+
+/// 6 chunks of 1000 bytes, 240 ms apart: ~1.2 s, three times `idle_timeout`.
+const DRIP: &str = "/drip?chunks=6&bytes=1000&ms=240";
+const DRIP_LEN: usize = 6000;
+
+/// A response still streaming is a request in flight: the idle watchdog
+/// (400ms) must not cut a body that takes ~1.2 s, over HTTP/1.1 or h2c.
+#[tokio::test]
+async fn a_slow_streaming_response_is_not_cut_by_the_idle_timeout() {
+    let up = Upstream::start("A").await;
+    let gw = Gateway::start(&app_config(&up, "  idle_timeout: 400ms")).await;
+
+    // Both at once: each takes ~1.2 s.
+    let timed = |h2: bool| async move {
+        let started = Instant::now();
+        let req = request("GET", DRIP).body(TestBody::empty()).unwrap();
+        let r = if h2 {
+            h2c(gw.addr, req).await
+        } else {
+            h1(gw.addr, req).await
+        };
+        (r, started.elapsed())
+    };
+    let ((r1, took1), (r2, took2)) = tokio::join!(timed(false), timed(true));
+    for (r, took, version) in [
+        (r1, took1, http::Version::HTTP_11),
+        (r2, took2, http::Version::HTTP_2),
+    ] {
+        assert_eq!(r.status, 200);
+        assert_eq!(r.version, version);
+        assert_eq!(
+            r.body.len(),
+            DRIP_LEN,
+            "{version:?} body cut after {took:?}"
+        );
+        assert_eq!(r.body.as_ref(), pattern(0, DRIP_LEN).as_slice());
+        assert!(
+            took >= Duration::from_millis(1000),
+            "{version:?}: not streamed slowly: {took:?}"
+        );
+    }
+    assert_eq!(up.count(), 2);
+}
+
+/// HTTP/2 frames between requests (pings, window updates) are not a request
+/// head: an h2c connection idle (and pinged) for longer than
+/// `header_read_timeout` but within `idle_timeout` still serves requests.
+#[tokio::test]
+async fn an_idle_http2_connection_outlives_the_header_read_timeout() {
+    let up = Upstream::start("A").await;
+    let gw = Gateway::start(&app_config(
+        &up,
+        "  header_read_timeout: 300ms\n  idle_timeout: 2s",
+    ))
+    .await;
+
+    // ~1 s of pings only: more than three header_read_timeouts.
+    let stream = TcpStream::connect(gw.addr).await.unwrap();
+    let (first, second) = h2_survives_idle(
+        TokioIo::new(stream),
+        &format!("http://{}", gw.addr),
+        Duration::from_millis(1000),
+    )
+    .await;
+    assert_eq!(first.status, 200);
+    assert_eq!(second.status, 200);
+    assert_eq!(second.version, http::Version::HTTP_2);
+    let seen: Vec<_> = up.seen().into_iter().map(|s| s.uri).collect();
+    assert_eq!(seen, ["/first", "/second"]);
+}
+
+/// A body the gateway reads before forwarding (known length up to 64 KiB)
+/// that stalls gets 408 after `body_read_timeout`, never reaches the
+/// upstream, and is audited.
+#[tokio::test]
+async fn a_stalled_request_body_gets_408_after_body_read_timeout() {
+    let up = Upstream::start("A").await;
+    let gw = Gateway::start(&app_config(&up, "  body_read_timeout: 300ms")).await;
+
+    let mut stream = TcpStream::connect(gw.addr).await.unwrap();
+    stream
+        .write_all(b"POST /echo/stalled HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\nabc")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let r = read_response(&mut stream, Duration::from_secs(3))
+        .await
+        .expect("a response to the stalled body");
+    let took = started.elapsed();
+    assert_eq!(r.status, 408, "{}", r.head);
+    assert!(
+        took >= Duration::from_millis(250) && took < Duration::from_millis(1000),
+        "answered after {took:?}, body_read_timeout is 300ms"
+    );
+    assert!(
+        r.head
+            .to_ascii_lowercase()
+            .contains("content-type: application/problem+json"),
+        "{}",
+        r.head
+    );
+    let json: serde_json::Value = serde_json::from_slice(&r.body)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&r.body)));
+    assert_eq!(json["status"], 408, "{json}");
+    assert_eq!(json["rule"], "protocol.body_timeout", "{json}");
+    let id = json["request_id"].as_str().expect("request_id").to_owned();
+    assert_eq!(up.started(), 0, "upstream saw {:?}", up.seen());
+
+    // The rest of the declared body, shaped as a request, is still body:
+    // it is never taken for a request of its own.
+    let mut rest = b"GET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n".to_vec();
+    rest.resize(997, b'x');
+    rest.extend_from_slice(b"GET /after HTTP/1.1\r\nHost: a\r\n\r\n");
+    let _ = stream.write_all(&rest).await;
+    // The connection is closed, or the next answer is for /after.
+    if let Some(after) = read_response(&mut stream, Duration::from_secs(2)).await {
+        assert_eq!(after.status, 200, "after the 408: {}", after.head);
+        assert_eq!(up.last().uri, "/after");
+    }
+    assert!(
+        up.seen().iter().all(|s| s.uri != "/smuggled"),
+        "the unread body was taken for a request: {:?}",
+        up.seen()
+    );
+    let forwarded_before = up.count();
+
+    let line = wait_for_json_line(&gw.path("audit.log"), "the timed-out body", |l| {
+        l["request_id"] == id.as_str()
+    })
+    .await;
+    assert_eq!(line["action"], "block", "{line}");
+    assert_eq!(line["status"], 408, "{line}");
+    assert_eq!(line["path"], "/echo/stalled", "{line}");
+    let findings = line["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 1, "{line}");
+    assert_eq!(findings[0]["rule"], "protocol.body_timeout", "{line}");
+
+    // A body that arrives in pieces, all within the timeout, is forwarded.
+    let mut stream = TcpStream::connect(gw.addr).await.unwrap();
+    stream
+        .write_all(b"POST /echo/pieces HTTP/1.1\r\nHost: a\r\nContent-Length: 6\r\n\r\nabc")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    stream.write_all(b"def").await.unwrap();
+    let r = read_response(&mut stream, Duration::from_secs(3))
+        .await
+        .expect("a response to the complete body");
+    assert_eq!(r.status, 200, "{}", r.head);
+    assert_eq!(r.body, b"abcdef");
+    assert_eq!(up.count(), forwarded_before + 1);
+
+    // Over h2c: the same 408 for a stream whose body stalls.
+    let stream = TcpStream::connect(gw.addr).await.unwrap();
+    let (mut sender, _conn) = h2_pinging_connection(TokioIo::new(stream), DEADLINE).await;
+    let (tx, body) = TestBody::channel();
+    tx.send(bytes::Bytes::from_static(b"abc")).await.unwrap();
+    let req = request("POST", &format!("http://{}/echo/stalled-h2", gw.addr))
+        .header("content-length", "1000")
+        .body(body)
+        .unwrap();
+    let started = Instant::now();
+    let r = tokio::time::timeout(Duration::from_secs(3), async {
+        Reply::collect(sender.send_request(req).await?).await
+    })
+    .await
+    .expect("no answer to the stalled h2c body")
+    .unwrap();
+    let took = started.elapsed();
+    drop(tx);
+    assert!(
+        took < Duration::from_millis(1000),
+        "answered after {took:?}"
+    );
+    assert_eq!(r.version, http::Version::HTTP_2);
+    let json = r.assert_problem(408);
+    assert_eq!(json["rule"], "protocol.body_timeout", "{json}");
+    assert_eq!(
+        up.count(),
+        forwarded_before + 1,
+        "upstream saw {:?}",
+        up.last()
+    );
+}
