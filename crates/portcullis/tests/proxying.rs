@@ -520,3 +520,77 @@ async fn request_id_header_and_propagation_are_configurable() {
     assert_eq!(seen.header("x-trace-id"), Some(id));
     assert_eq!(seen.headers.get_all("x-trace-id").iter().count(), 1);
 }
+
+/// The `host=` parameter of the gateway's (last) Forwarded element, as written.
+fn forwarded_host(seen: &Seen) -> String {
+    let forwarded = seen.header("forwarded").expect("a Forwarded header");
+    let element = forwarded.rsplit(',').next().unwrap().trim();
+    element
+        .split(';')
+        .find_map(|pair| pair.strip_prefix("host="))
+        .unwrap_or_else(|| panic!("no host= in Forwarded: {forwarded}"))
+        .to_owned()
+}
+
+/// RFC 7239 §4: a value that is not a token (a host with a port's `:` or an
+/// IPv6 literal's brackets) is a quoted string; a plain name stays a token.
+#[tokio::test]
+async fn forwarded_host_is_quoted_only_when_it_is_not_a_token() {
+    let up = Upstream::start("A").await;
+    let gw = Gateway::start(&single_route(&up)).await;
+
+    for (host, expected) in [
+        ("api.example.test:8443", "\"api.example.test:8443\""),
+        ("api.example.test", "api.example.test"),
+        ("[2001:db8::1]:8443", "\"[2001:db8::1]:8443\""),
+        ("[2001:db8::1]", "\"[2001:db8::1]\""),
+    ] {
+        let r = h1(
+            gw.addr,
+            request("GET", "/fwd-host")
+                .header("host", host)
+                .body(TestBody::empty())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(r.status, 200, "Host {host}: {}", r.text());
+        let seen = up.last();
+        assert_eq!(forwarded_host(&seen), expected, "Host {host}");
+        assert_eq!(seen.header("host").as_deref(), Some(host));
+    }
+    // The whole element, for a plain name: no quotes anywhere.
+    let r = h1(
+        gw.addr,
+        request("GET", "/fwd-host")
+            .header("host", "api.example.test")
+            .body(TestBody::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        up.last().header("forwarded").as_deref(),
+        Some("for=127.0.0.1;proto=http;host=api.example.test")
+    );
+
+    // Over HTTP/2 the host comes from :authority, with the same quoting.
+    for (authority, expected) in [
+        ("api.example.test:8443", "\"api.example.test:8443\""),
+        ("api.example.test", "api.example.test"),
+    ] {
+        let r = h2c(
+            gw.addr,
+            request("GET", &format!("http://{authority}/fwd-host-h2"))
+                .body(TestBody::empty())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(r.status, 200, "authority {authority}: {}", r.text());
+        assert_eq!(r.version, Version::HTTP_2);
+        assert_eq!(
+            forwarded_host(&up.last()),
+            expected,
+            "authority {authority}"
+        );
+    }
+}
