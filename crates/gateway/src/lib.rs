@@ -33,28 +33,8 @@ pub async fn serve(config_path: &Path) -> anyhow::Result<()> {
     let metrics = metrics::Metrics::new();
     let drain_timeout = policy.config.runtime.drain_timeout.0;
     let watch_config = policy.config.runtime.watch_config;
-    let mut listeners = Vec::new();
-    for (i, l) in policy.config.listeners.iter().enumerate() {
-        let bound = listener::bind(l.address).with_context(|| {
-            format!(
-                "{}: listeners[{i}].address: cannot listen on {}",
-                config_path.display(),
-                l.address
-            )
-        })?;
-        listeners.push(bound);
-    }
-    let admin_listener = match &policy.config.admin {
-        Some(a) => Some(listener::bind(a.address).with_context(|| {
-            format!(
-                "{}: admin.address: cannot listen on {}",
-                config_path.display(),
-                a.address
-            )
-        })?),
-        None => None,
-    };
     let addresses = policy.config.listeners.iter().map(|l| l.address).collect();
+    let admin_address = policy.config.admin.as_ref().map(|a| a.address);
     let generation = Generation::build(policy, &metrics)?;
     let gateway = Arc::new(Gateway::new(
         generation,
@@ -63,10 +43,31 @@ pub async fn serve(config_path: &Path) -> anyhow::Result<()> {
         addresses,
     ));
 
-    // Signal handlers and the config watcher are in place before the first
-    // connection is accepted, so no signal or edit can fall into a gap.
+    // Signal handlers and the config watcher are in place before any socket
+    // listens (a connect succeeds as soon as a socket listens, even before
+    // the first accept), so no signal or edit made once the port is open can
+    // fall into a gap.
     let termination = TerminationSignals::install()?;
     spawn_reload_triggers(gateway.clone(), config_path.to_owned(), watch_config)?;
+    let mut listeners = Vec::new();
+    for (i, address) in gateway.listener_addresses.iter().enumerate() {
+        let bound = listener::bind(*address).with_context(|| {
+            format!(
+                "{}: listeners[{i}].address: cannot listen on {address}",
+                config_path.display()
+            )
+        })?;
+        listeners.push(bound);
+    }
+    let admin_listener = match admin_address {
+        Some(address) => Some(listener::bind(address).with_context(|| {
+            format!(
+                "{}: admin.address: cannot listen on {address}",
+                config_path.display()
+            )
+        })?),
+        None => None,
+    };
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut tasks = Vec::new();
     for (i, l) in listeners.into_iter().enumerate() {
