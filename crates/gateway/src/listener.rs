@@ -54,7 +54,9 @@ struct ActivityInner {
     ambiguous_framing: AtomicBool,
     /// The connection speaks HTTP/2.
     http2: AtomicBool,
-    seen_bytes: AtomicBool,
+    /// How many leading bytes of the connection matched the HTTP/2 client
+    /// preface so far (`PREFACE_DECIDED` once it is known either way).
+    preface_matched: AtomicUsize,
 }
 
 pub struct ActiveRequest(Arc<ActivityInner>);
@@ -95,7 +97,7 @@ impl ConnectionActivity {
             head_started_ms: AtomicU64::new(0),
             ambiguous_framing: AtomicBool::new(false),
             http2: AtomicBool::new(false),
-            seen_bytes: AtomicBool::new(false),
+            preface_matched: AtomicUsize::new(0),
         }))
     }
 
@@ -115,9 +117,25 @@ impl ConnectionActivity {
         if inner.http2.load(Ordering::Relaxed) {
             return;
         }
-        if !inner.seen_bytes.swap(true, Ordering::Relaxed) && bytes.starts_with(b"PRI * HTTP/2.0") {
-            inner.http2.store(true, Ordering::Relaxed);
-            return;
+        // The preface may arrive split over several reads: match it as it comes.
+        let matched = inner.preface_matched.load(Ordering::Relaxed);
+        if matched < PREFACE_DECIDED {
+            let want = &H2_PREFACE[matched..];
+            let n = want.len().min(bytes.len());
+            if bytes[..n] == want[..n] {
+                if matched + n == H2_PREFACE.len() {
+                    inner.http2.store(true, Ordering::Relaxed);
+                    inner
+                        .preface_matched
+                        .store(PREFACE_DECIDED, Ordering::Relaxed);
+                } else {
+                    inner.preface_matched.store(matched + n, Ordering::Relaxed);
+                }
+                return;
+            }
+            inner
+                .preface_matched
+                .store(PREFACE_DECIDED, Ordering::Relaxed);
         }
         if inner.in_flight.load(Ordering::Relaxed) == 0
             && inner.head_started_ms.load(Ordering::Relaxed) == 0
@@ -162,6 +180,11 @@ impl ConnectionActivity {
         Watch::Fine
     }
 }
+
+/// The start of the HTTP/2 client connection preface.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0";
+/// `preface_matched` once the connection is known to be HTTP/2 or not.
+const PREFACE_DECIDED: usize = usize::MAX;
 
 /// Client I/O that reports arriving bytes to the connection's watchdog.
 struct WatchedIo<T> {
@@ -510,4 +533,45 @@ async fn serve_http<I>(
         }
     }
     drop(slot);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_split_http2_preface_is_recognised_and_not_timed_as_a_head() {
+        let activity = ConnectionActivity::new();
+        let mut scanner = FramingScanner::default();
+        activity.bytes_arrived(b"PRI * HT", &mut scanner);
+        activity.bytes_arrived(b"TP/2.0\r\n\r\nSM\r\n\r\n", &mut scanner);
+        assert!(activity.0.http2.load(Ordering::Relaxed));
+        activity.bytes_arrived(b"\x00\x00\x00\x04\x01\x00\x00\x00\x00", &mut scanner);
+        assert_eq!(activity.0.head_started_ms.load(Ordering::Relaxed), 0);
+        assert!(matches!(
+            activity.check(Duration::from_secs(60), Duration::ZERO),
+            Watch::Fine
+        ));
+    }
+
+    #[test]
+    fn an_http1_head_starts_the_header_clock_and_a_stalled_one_is_reported() {
+        let activity = ConnectionActivity::new();
+        let mut scanner = FramingScanner::default();
+        activity.bytes_arrived(b"P", &mut scanner);
+        activity.bytes_arrived(b"OST /a HTTP/1.1\r\nContent-Length: 1\r\n", &mut scanner);
+        assert!(!activity.0.http2.load(Ordering::Relaxed));
+        assert_ne!(activity.0.head_started_ms.load(Ordering::Relaxed), 0);
+        assert!(matches!(
+            activity.check(Duration::from_secs(60), Duration::ZERO),
+            Watch::SlowHead
+        ));
+        activity.bytes_arrived(b"Transfer-Encoding: chunked\r\n\r\n", &mut scanner);
+        assert!(activity.take_ambiguous_framing());
+        let _request = activity.begin();
+        assert!(matches!(
+            activity.check(Duration::ZERO, Duration::ZERO),
+            Watch::Fine
+        ));
+    }
 }
