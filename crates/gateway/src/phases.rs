@@ -265,29 +265,11 @@ async fn proxy(
         UpstreamBody::Empty
     } else if inspect_body || small_known_length {
         let read = http_body_util::Limited::new(body, route.max_body_bytes as usize).collect();
-        let Ok(read) = tokio::time::timeout(policy.config.limits.body_read_timeout.0, read).await
-        else {
-            let findings = [protocol::body_timeout()];
-            audit(
-                gateway,
-                generation,
-                request_id,
-                client_ip,
-                &parts.method,
-                &admitted.host,
-                &admitted.path,
-                Some(route),
-                &decide(&findings),
-                &findings,
-            );
-            return Outcome {
-                response: block_response(&decide(&findings), request_id),
-                route: Some(route.index),
-                action: Action::block,
-                client_ip,
-                log,
-            };
-        };
+        // A body that does not arrive in time is a finding like any other:
+        // the decide phase below blocks it (408) and audits it.
+        let read = tokio::time::timeout(policy.config.limits.body_read_timeout.0, read)
+            .await
+            .unwrap_or_else(|_elapsed| Err(BodyTimedOut.into()));
         match read {
             Ok(collected) => {
                 let bytes: Bytes = collected.to_bytes();
@@ -300,6 +282,8 @@ async fn proxy(
             Err(e) => {
                 let finding = if e.is::<http_body_util::LengthLimitError>() {
                     protocol::body_too_large()
+                } else if e.is::<BodyTimedOut>() {
+                    protocol::body_timeout()
                 } else {
                     // The client went away or sent a broken body: nothing to forward.
                     return Outcome {
@@ -411,7 +395,7 @@ async fn proxy(
             .insert(generation.request_id_header.clone(), v.clone());
     }
     if !parts.headers.contains_key(header::HOST)
-        && let Some(v) = original_host
+        && let Some(v) = original_host.clone()
     {
         parts.headers.insert(header::HOST, v);
     }
@@ -428,6 +412,33 @@ async fn proxy(
     {
         Ok(r) => r,
         Err(failure) => {
+            if let Some(finding) = failure.finding {
+                let findings = [finding];
+                let verdict = decide(&findings);
+                let host = original_host
+                    .as_ref()
+                    .and_then(|h| h.to_str().ok())
+                    .unwrap_or("");
+                audit(
+                    gateway,
+                    generation,
+                    request_id,
+                    client_ip,
+                    &parts.method,
+                    host,
+                    parts.uri.path(),
+                    Some(route),
+                    &verdict,
+                    &findings,
+                );
+                return Outcome {
+                    response: block_response(&verdict, request_id),
+                    route: Some(route.index),
+                    action: Action::block,
+                    client_ip,
+                    log,
+                };
+            }
             return Outcome {
                 response: problem(failure.status, failure.detail, None, request_id),
                 route: Some(route.index),
@@ -619,9 +630,16 @@ fn upstream_uri(route: &Route, normalized_path: &str, original: &http::Uri) -> O
     text.parse().ok()
 }
 
+/// The client did not send a body the gateway reads within its time limit.
+#[derive(Debug, thiserror::Error)]
+#[error("request body not received in time")]
+struct BodyTimedOut;
+
 struct UpstreamFailure {
     status: StatusCode,
     detail: &'static str,
+    /// Set when the failure is the client's doing and blocks like a check.
+    finding: Option<Finding>,
 }
 
 fn is_idempotent(method: &Method) -> bool {
@@ -664,6 +682,7 @@ async fn send_upstream(
             return Err(UpstreamFailure {
                 status: StatusCode::SERVICE_UNAVAILABLE,
                 detail: "no healthy upstream endpoint",
+                finding: None,
             });
         };
         // Pinned in place: the timeout holds a reference, not a moved copy of the send future.
@@ -675,6 +694,7 @@ async fn send_upstream(
                 return Err(UpstreamFailure {
                     status: StatusCode::GATEWAY_TIMEOUT,
                     detail: "upstream did not answer in time",
+                    finding: None,
                 });
             }
             Ok(Err(SendError::NotSent {
@@ -693,6 +713,7 @@ async fn send_upstream(
                 return Err(UpstreamFailure {
                     status: StatusCode::BAD_GATEWAY,
                     detail: "upstream unavailable",
+                    finding: None,
                 });
             }
             Ok(Err(SendError::Failed(e))) => {
@@ -700,6 +721,7 @@ async fn send_upstream(
                     return Err(UpstreamFailure {
                         status: StatusCode::PAYLOAD_TOO_LARGE,
                         detail: "request body too large",
+                        finding: Some(protocol::body_too_large()),
                     });
                 }
                 pool.record_failure(lease.index);
@@ -708,6 +730,7 @@ async fn send_upstream(
                 return Err(UpstreamFailure {
                     status: StatusCode::BAD_GATEWAY,
                     detail: "upstream unavailable",
+                    finding: None,
                 });
             }
             Ok(Ok(answer)) => {
@@ -723,6 +746,7 @@ async fn send_upstream(
     Err(UpstreamFailure {
         status: StatusCode::BAD_GATEWAY,
         detail: "upstream unavailable",
+        finding: None,
     })
 }
 
