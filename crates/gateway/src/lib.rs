@@ -69,17 +69,16 @@ pub async fn serve(config_path: &Path) -> anyhow::Result<()> {
         None => None,
     };
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let mut tasks = Vec::new();
     for (i, l) in listeners.into_iter().enumerate() {
         let address = l.local_addr().ok();
         let tls = gateway.generation.load().listener_tls[i].is_some();
         tracing::info!(address = ?address, tls, "listening");
-        tasks.push(tokio::spawn(listener::accept_loop(
+        tokio::spawn(listener::accept_loop(
             gateway.clone(),
             i,
             l,
             shutdown_rx.clone(),
-        )));
+        ));
     }
     if let Some(admin_listener) = admin_listener {
         tracing::info!(address = ?admin_listener.local_addr().ok(), "admin API listening");
