@@ -54,6 +54,11 @@ struct ActivityInner {
     ambiguous_framing: AtomicBool,
     /// The connection speaks HTTP/2.
     http2: AtomicBool,
+    /// HTTP/1.x only (one request at a time): 0, or 1 + the ms by which the
+    /// upstream must have answered the request in flight.
+    upstream_deadline_ms: AtomicU64,
+    upstream_timed_out: AtomicBool,
+    upstream_waker: std::sync::Mutex<Option<std::task::Waker>>,
     /// How many leading bytes of the connection matched the HTTP/2 client
     /// preface so far (`PREFACE_DECIDED` once it is known either way).
     preface_matched: AtomicUsize,
@@ -97,6 +102,9 @@ impl ConnectionActivity {
             head_started_ms: AtomicU64::new(0),
             ambiguous_framing: AtomicBool::new(false),
             http2: AtomicBool::new(false),
+            upstream_deadline_ms: AtomicU64::new(0),
+            upstream_timed_out: AtomicBool::new(false),
+            upstream_waker: std::sync::Mutex::new(None),
             preface_matched: AtomicUsize::new(0),
         }))
     }
@@ -157,6 +165,41 @@ impl ConnectionActivity {
     /// framing; clears the flag.
     pub fn take_ambiguous_framing(&self) -> bool {
         self.0.ambiguous_framing.swap(false, Ordering::Relaxed)
+    }
+
+    /// Whether this connection carries one request at a time (HTTP/1.x), so
+    /// the watchdog can time its upstream wait.
+    pub fn serves_one_request_at_a_time(&self) -> bool {
+        !self.0.http2.load(Ordering::Relaxed)
+    }
+
+    /// Arms the upstream response deadline of the request in flight; the
+    /// watchdog fires it. Disarmed when the guard is dropped.
+    pub fn arm_upstream_deadline(&self, limit: Duration) -> UpstreamDeadline<'_> {
+        let inner = &self.0;
+        inner.upstream_timed_out.store(false, Ordering::Relaxed);
+        let deadline = inner.now_ms() + limit.as_millis() as u64;
+        inner
+            .upstream_deadline_ms
+            .store(deadline + 1, Ordering::Release);
+        UpstreamDeadline { inner }
+    }
+
+    /// Fires an upstream deadline that has passed (called by the watchdog).
+    fn fire_upstream_deadline(&self) {
+        let inner = &self.0;
+        let armed = inner.upstream_deadline_ms.load(Ordering::Acquire);
+        if armed != 0 && inner.now_ms() + 1 >= armed {
+            inner.upstream_timed_out.store(true, Ordering::Release);
+            let waker = inner
+                .upstream_waker
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take();
+            if let Some(waker) = waker {
+                waker.wake();
+            }
+        }
     }
 
     fn check(&self, idle_timeout: Duration, header_timeout: Duration) -> Watch {
@@ -373,6 +416,41 @@ async fn serve_connection(
     }
 }
 
+/// An armed upstream response deadline (see `arm_upstream_deadline`).
+pub struct UpstreamDeadline<'a> {
+    inner: &'a ActivityInner,
+}
+
+impl UpstreamDeadline<'_> {
+    /// True once the deadline has passed; otherwise remembers `cx`'s waker
+    /// so the watchdog can wake the request when it passes.
+    pub fn expired(&self, cx: &Context<'_>) -> bool {
+        {
+            let mut slot = self
+                .inner
+                .upstream_waker
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            match slot.as_ref() {
+                Some(w) if w.will_wake(cx.waker()) => {}
+                _ => *slot = Some(cx.waker().clone()),
+            }
+        }
+        self.inner.upstream_timed_out.load(Ordering::Acquire)
+    }
+}
+
+impl Drop for UpstreamDeadline<'_> {
+    fn drop(&mut self) {
+        self.inner.upstream_deadline_ms.store(0, Ordering::Release);
+        self.inner
+            .upstream_waker
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+    }
+}
+
 /// What the watchdog tells a connection to do.
 enum Close {
     /// Finish what is in flight, then close (idle, or the gateway is draining).
@@ -388,11 +466,14 @@ async fn watchdog(
     activity: ConnectionActivity,
     idle_timeout: Duration,
     header_timeout: Duration,
+    response_timeout: Duration,
     mut shutdown: watch::Receiver<bool>,
     commands: tokio::sync::mpsc::UnboundedSender<Close>,
 ) {
-    // A few checks per the shorter timeout: a stalled head is cut within ~1.25x its limit.
-    let period = (idle_timeout.min(header_timeout) / 4).max(Duration::from_millis(10));
+    // A few checks per the shortest timeout it enforces: a stalled head or a
+    // late upstream is cut within ~1.25x its limit.
+    let period =
+        (idle_timeout.min(header_timeout).min(response_timeout) / 4).max(Duration::from_millis(10));
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut closing = *shutdown.borrow();
@@ -410,6 +491,7 @@ async fn watchdog(
                 }
             }
             _ = ticks.tick() => {
+                activity.fire_upstream_deadline();
                 let command = match activity.check(idle_timeout, header_timeout) {
                     Watch::Fine => continue,
                     Watch::Idle if !closing => {
@@ -457,7 +539,7 @@ async fn serve_http<I>(
         activity,
     } = connection;
     let gateway = slot.0.clone();
-    let (idle_timeout, header_timeout, builder) = {
+    let (idle_timeout, header_timeout, response_timeout, builder) = {
         let generation = gateway.generation.load();
         let limits = &generation.policy.config.limits;
         let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -490,7 +572,20 @@ async fn serve_http<I>(
             Protocols::Http1 => builder.http1_only(),
             Protocols::Http2 => builder.http2_only(),
         };
-        (limits.idle_timeout.0, limits.header_read_timeout.0, builder)
+        let response_timeout = generation
+            .policy
+            .config
+            .upstreams
+            .values()
+            .map(|u| u.response_timeout.0)
+            .min()
+            .unwrap_or(Duration::from_secs(30));
+        (
+            limits.idle_timeout.0,
+            limits.header_read_timeout.0,
+            response_timeout,
+            builder,
+        )
     };
     let info = Arc::new(ConnectionInfo {
         peer,
@@ -510,6 +605,7 @@ async fn serve_http<I>(
         activity,
         idle_timeout,
         header_timeout,
+        response_timeout,
         shutdown,
         commands,
     ));

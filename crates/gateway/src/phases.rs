@@ -402,6 +402,7 @@ async fn proxy(
     let pool = &generation.upstreams[route.index];
     let (mut response, pool_return) = match send_upstream(
         gateway,
+        conn,
         pool,
         &mut parts,
         upstream_uri,
@@ -654,8 +655,10 @@ fn is_idempotent(method: &Method) -> bool {
 /// another endpoint when it is idempotent — it comes back intact, so nothing
 /// is copied up front. With `keep_head`, the head in `parts` stays usable
 /// afterwards (its headers are cloned for sending).
+#[allow(clippy::too_many_arguments)]
 async fn send_upstream(
     gateway: &Gateway,
+    conn: &ConnectionInfo,
     pool: &Arc<UpstreamPool>,
     parts: &mut Parts,
     uri: http::Uri,
@@ -686,8 +689,8 @@ async fn send_upstream(
             });
         };
         // Pinned in place: the timeout holds a reference, not a moved copy of the send future.
-        let send = std::pin::pin!(pool.send(lease.index, request));
-        match tokio::time::timeout(pool.response_timeout, send).await {
+        let send = pool.send(lease.index, request);
+        match within_response_timeout(&conn.activity, pool.response_timeout, send).await {
             Err(_elapsed) => {
                 pool.record_failure(lease.index);
                 count_error(gateway, pool, "timeout");
@@ -748,6 +751,33 @@ async fn send_upstream(
         detail: "upstream unavailable",
         finding: None,
     })
+}
+
+/// Waits for the upstream's response head under the upstream's response
+/// timeout. On an HTTP/1.x connection (one request at a time) the deadline is
+/// kept by the connection's watchdog, so no timer is armed per request; HTTP/2
+/// connections, which carry many requests at once, use a timer.
+async fn within_response_timeout<F: std::future::Future>(
+    activity: &crate::listener::ConnectionActivity,
+    limit: std::time::Duration,
+    send: F,
+) -> Result<F::Output, ()> {
+    use std::task::Poll;
+    if !activity.serves_one_request_at_a_time() {
+        return tokio::time::timeout(limit, send).await.map_err(|_| ());
+    }
+    let deadline = activity.arm_upstream_deadline(limit);
+    let mut send = std::pin::pin!(send);
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(answer) = send.as_mut().poll(cx) {
+            return Poll::Ready(Ok(answer));
+        }
+        if deadline.expired(cx) {
+            return Poll::Ready(Err(()));
+        }
+        Poll::Pending
+    })
+    .await
 }
 
 fn count_error(gateway: &Gateway, pool: &UpstreamPool, kind: &'static str) {
