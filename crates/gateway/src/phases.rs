@@ -77,7 +77,6 @@ pub async fn handle(
         body,
         &request_id,
         request_id_value.as_ref(),
-        started,
     )
     .await;
     let mut response = outcome.response;
@@ -176,7 +175,6 @@ async fn proxy(
     body: Incoming,
     request_id: &str,
     request_id_value: Option<&HeaderValue>,
-    started: Instant,
 ) -> Outcome {
     let policy = &generation.policy;
     let peer_ip = conn.peer.ip();
@@ -518,7 +516,6 @@ async fn proxy(
         }
     }
     forwarding::strip_hop_by_hop(response.headers_mut(), switching);
-    let _ = started;
 
     // ── Phase: response body (streamed by hyper as the client reads it) ──
     let (head, mut incoming) = response.into_parts();
