@@ -221,7 +221,6 @@ impl Gateway {
             let current = self.generation.load();
             let before = &current.policy.config;
             let after = &policy.config;
-            let same = |a: &dyn erased::Json, b: &dyn erased::Json| a.json() == b.json();
             if !same(&before.runtime, &after.runtime) {
                 tracing::warn!("runtime settings changed: they take effect after a restart");
             }
@@ -237,14 +236,7 @@ impl Gateway {
     }
 }
 
-mod erased {
-    /// Compares config blocks by their serialized form.
-    pub trait Json {
-        fn json(&self) -> String;
-    }
-    impl<T: serde::Serialize> Json for T {
-        fn json(&self) -> String {
-            serde_json::to_string(self).unwrap_or_default()
-        }
-    }
+/// Whether two config blocks are the same, compared by their serialized form.
+fn same<T: serde::Serialize>(a: &T, b: &T) -> bool {
+    serde_json::to_string(a).ok() == serde_json::to_string(b).ok()
 }

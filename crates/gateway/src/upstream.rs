@@ -106,10 +106,6 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
-    pub fn is_healthy(&self) -> bool {
-        self.healthy.load(Ordering::Relaxed)
-    }
-
     fn pop_idle(&self, max_idle_age: Duration) -> Option<UpstreamConnection> {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         while let Some(entry) = idle.pop() {

@@ -503,24 +503,9 @@ routes:
 }
 
 fn app_config(up: &Upstream, limits: &str) -> String {
-    format!(
-        r#"
-listeners:
-  - address: $LISTEN
-limits:
-{limits}
-upstreams:
-  app:
-    endpoints: ["{}"]
-routes:
-  - name: app
-    match:
-      path_prefix: /
-    upstream: app
-audit_log:
-  output: $DIR/audit.log
-"#,
-        up.url()
+    single_route_config(
+        up,
+        &format!("limits:\n{limits}\naudit_log:\n  output: $DIR/audit.log"),
     )
 }
 

@@ -11,28 +11,10 @@ use hyper_util::rt::TokioIo;
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-fn single_route(upstream: &Upstream) -> String {
-    format!(
-        r#"
-listeners:
-  - address: $LISTEN
-upstreams:
-  app:
-    endpoints: ["{}"]
-routes:
-  - name: app
-    match:
-      path_prefix: /
-    upstream: app
-"#,
-        upstream.url()
-    )
-}
-
 #[tokio::test]
 async fn get_and_post_bodies_are_byte_exact_both_ways() {
     let up = Upstream::start("A").await;
-    let gw = Gateway::start(&single_route(&up)).await;
+    let gw = Gateway::start(&single_route_config(&up, "")).await;
 
     // GET: a binary response body (every byte value) arrives unchanged.
     let r = gw.get("/binary?x=1").await;
@@ -68,7 +50,7 @@ async fn get_and_post_bodies_are_byte_exact_both_ways() {
 async fn large_bodies_stream_through_in_both_directions() {
     const SIZE: usize = 8 * 1024 * 1024;
     let up = Upstream::start("A").await;
-    let gw = Gateway::start(&single_route(&up)).await;
+    let gw = Gateway::start(&single_route_config(&up, "")).await;
 
     // 8 MiB request body sent chunked (no Content-Length), hashed by the upstream.
     let r = h1(
@@ -98,7 +80,7 @@ async fn large_bodies_stream_through_in_both_directions() {
 #[tokio::test]
 async fn hop_by_hop_headers_do_not_cross_the_proxy() {
     let up = Upstream::start("A").await;
-    let gw = Gateway::start(&single_route(&up)).await;
+    let gw = Gateway::start(&single_route_config(&up, "")).await;
 
     let r = h1(
         gw.addr,
@@ -155,7 +137,7 @@ async fn hop_by_hop_headers_do_not_cross_the_proxy() {
 #[tokio::test]
 async fn forwarding_headers_are_set_and_spoofs_from_untrusted_peers_replaced() {
     let up = Upstream::start("A").await;
-    let gw = Gateway::start(&single_route(&up)).await;
+    let gw = Gateway::start(&single_route_config(&up, "")).await;
 
     let r = h1(
         gw.addr,
@@ -214,7 +196,7 @@ async fn forwarding_headers_are_set_and_spoofs_from_untrusted_peers_replaced() {
 #[tokio::test]
 async fn a_trusted_proxy_chain_is_kept_and_appended_to() {
     let up = Upstream::start("A").await;
-    let config = single_route(&up) + "trusted_proxies: [\"127.0.0.1/32\"]\n";
+    let config = single_route_config(&up, "") + "trusted_proxies: [\"127.0.0.1/32\"]\n";
     let gw = Gateway::start(&config).await;
 
     let r = h1(
@@ -248,7 +230,7 @@ async fn a_trusted_proxy_chain_is_kept_and_appended_to() {
 #[tokio::test]
 async fn request_ids_are_generated_propagated_or_replaced() {
     let up = Upstream::start("A").await;
-    let gw = Gateway::start(&single_route(&up)).await;
+    let gw = Gateway::start(&single_route_config(&up, "")).await;
 
     // Absent: a fresh 32-hex id, the same upstream and on the response.
     let r = gw.get("/id").await;
@@ -301,7 +283,7 @@ async fn request_ids_are_generated_propagated_or_replaced() {
 #[tokio::test]
 async fn h2c_prior_knowledge_is_proxied() {
     let up = Upstream::start("A").await;
-    let gw = Gateway::start(&single_route(&up)).await;
+    let gw = Gateway::start(&single_route_config(&up, "")).await;
 
     let r = h2c(
         gw.addr,
@@ -335,7 +317,7 @@ async fn h2c_prior_knowledge_is_proxied() {
 #[tokio::test]
 async fn websocket_upgrade_passes_through_both_ways() {
     let up = Upstream::start("A").await;
-    let gw = Gateway::start(&single_route(&up)).await;
+    let gw = Gateway::start(&single_route_config(&up, "")).await;
 
     let stream = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
@@ -500,7 +482,8 @@ routes:
 #[tokio::test]
 async fn request_id_header_and_propagation_are_configurable() {
     let up = Upstream::start("A").await;
-    let config = single_route(&up) + "request_id:\n  header: x-trace-id\n  propagate: false\n";
+    let config =
+        single_route_config(&up, "") + "request_id:\n  header: x-trace-id\n  propagate: false\n";
     let gw = Gateway::start(&config).await;
 
     let r = h1(
@@ -537,7 +520,7 @@ fn forwarded_host(seen: &Seen) -> String {
 #[tokio::test]
 async fn forwarded_host_is_quoted_only_when_it_is_not_a_token() {
     let up = Upstream::start("A").await;
-    let gw = Gateway::start(&single_route(&up)).await;
+    let gw = Gateway::start(&single_route_config(&up, "")).await;
 
     for (host, expected) in [
         ("api.example.test:8443", "\"api.example.test:8443\""),

@@ -11,23 +11,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 fn config(up: &Upstream, drain_timeout: &str) -> String {
-    format!(
-        r#"
-listeners:
-  - address: $LISTEN
-runtime:
-  drain_timeout: {drain_timeout}
-upstreams:
-  app:
-    endpoints: ["{}"]
-routes:
-  - name: app
-    match:
-      path_prefix: /
-    upstream: app
-"#,
-        up.url()
-    )
+    single_route_config(up, &format!("runtime:\n  drain_timeout: {drain_timeout}"))
 }
 
 #[tokio::test]

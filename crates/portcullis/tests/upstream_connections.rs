@@ -17,24 +17,6 @@ use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-fn single_route(upstream: &Upstream) -> String {
-    format!(
-        r#"
-listeners:
-  - address: $LISTEN
-upstreams:
-  app:
-    endpoints: ["{}"]
-routes:
-  - name: app
-    match:
-      path_prefix: /
-    upstream: app
-"#,
-        upstream.url()
-    )
-}
-
 /// A mix of exchanges: a small GET, a POST with a body, a small chunked
 /// answer, a 200 KiB chunked answer.
 fn mixed_request(i: usize) -> (Request<TestBody>, Option<Vec<u8>>) {
@@ -100,7 +82,7 @@ fn upstream_connections(up: &Upstream) -> BTreeSet<usize> {
 #[tokio::test]
 async fn sequential_requests_reuse_the_upstream_connection() {
     let up = Upstream::start("A").await;
-    let gw = Gateway::start(&single_route(&up)).await;
+    let gw = Gateway::start(&single_route_config(&up, "")).await;
 
     let mut client = H1Connection::open(gw.addr).await;
     for i in 0..50 {
@@ -124,7 +106,7 @@ async fn sequential_requests_reuse_the_upstream_connection() {
 async fn an_upstream_closing_after_each_response_gets_a_fresh_connection_each_time() {
     let up = Upstream::start("A").await;
     up.set_close_after_response(true);
-    let gw = Gateway::start(&single_route(&up)).await;
+    let gw = Gateway::start(&single_route_config(&up, "")).await;
 
     let mut client = H1Connection::open(gw.addr).await;
     for i in 0..20 {
@@ -145,7 +127,7 @@ async fn an_upstream_closing_after_each_response_gets_a_fresh_connection_each_ti
 #[tokio::test]
 async fn pooled_connections_closed_by_the_upstream_are_replaced() {
     let up = Upstream::start("A").await;
-    let gw = Gateway::start(&single_route(&up)).await;
+    let gw = Gateway::start(&single_route_config(&up, "")).await;
 
     let mut client = H1Connection::open(gw.addr).await;
     let mut i = 0;
@@ -275,7 +257,7 @@ fn head_value(head: &str, name: &str) -> Option<String> {
 #[tokio::test]
 async fn small_chunked_responses_get_a_content_length_and_large_ones_stream() {
     let up = Upstream::start("A").await;
-    let gw = Gateway::start(&single_route(&up)).await;
+    let gw = Gateway::start(&single_route_config(&up, "")).await;
 
     // The upstream really answers chunked, without a length.
     let direct = raw_get(up.addr, "/big?bytes=100").await;

@@ -51,7 +51,7 @@ impl IpSet {
     }
 }
 
-fn merge<T: Ord + Copy + num_like::One>(mut ranges: Vec<(T, T)>) -> Vec<(T, T)> {
+fn merge<T: Ord + Copy + successor::Successor>(mut ranges: Vec<(T, T)>) -> Vec<(T, T)> {
     ranges.sort_unstable();
     let mut out: Vec<(T, T)> = Vec::with_capacity(ranges.len());
     for (start, end) in ranges {
@@ -71,16 +71,17 @@ fn contains<T: Ord + Copy>(ranges: &[(T, T)], ip: T) -> bool {
     idx > 0 && ranges[idx - 1].1 >= ip
 }
 
-mod num_like {
-    pub trait One: Sized {
+mod successor {
+    /// The next value, if there is one (adjacent ranges merge).
+    pub trait Successor: Sized {
         fn checked_next(self) -> Option<Self>;
     }
-    impl One for u32 {
+    impl Successor for u32 {
         fn checked_next(self) -> Option<Self> {
             self.checked_add(1)
         }
     }
-    impl One for u128 {
+    impl Successor for u128 {
         fn checked_next(self) -> Option<Self> {
             self.checked_add(1)
         }

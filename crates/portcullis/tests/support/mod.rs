@@ -112,6 +112,27 @@ pub struct Gateway {
     stderr_path: PathBuf,
 }
 
+/// A gateway config with one catch-all route to `upstream`, plus `extra`
+/// top-level YAML blocks (e.g. `"limits:\n  idle_timeout: 1s"`).
+pub fn single_route_config(upstream: &Upstream, extra: &str) -> String {
+    format!(
+        r#"
+listeners:
+  - address: $LISTEN
+upstreams:
+  app:
+    endpoints: ["{}"]
+routes:
+  - name: app
+    match:
+      path_prefix: /
+    upstream: app
+{extra}
+"#,
+        upstream.url()
+    )
+}
+
 pub fn tempdir() -> tempfile::TempDir {
     tempfile::Builder::new()
         .prefix("portcullis-e2e-")
