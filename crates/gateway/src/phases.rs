@@ -216,6 +216,7 @@ async fn proxy(
                 &host,
                 parts.uri.path(),
                 None,
+                None,
                 &verdict,
                 &findings,
             );
@@ -321,6 +322,7 @@ async fn proxy(
             &admitted.host,
             &admitted.path,
             Some(route),
+            exchange.operation_id(),
             &verdict,
             &findings,
         );
@@ -358,6 +360,7 @@ async fn proxy(
     // Kept only for response checks and their audit lines.
     let response_view =
         inspects_responses.then(|| (admitted.host.to_string(), admitted.path.to_string()));
+    let operation: Option<Box<str>> = exchange.operation_id().map(Box::from);
     drop(exchange);
     // The original Host (or HTTP/2 authority), as the client sent it; cloning a
     // parsed header value shares its bytes.
@@ -427,6 +430,7 @@ async fn proxy(
                     host,
                     parts.uri.path(),
                     Some(route),
+                    operation.as_deref(),
                     &verdict,
                     &findings,
                 );
@@ -483,6 +487,7 @@ async fn proxy(
                 response_host,
                 response_path,
                 Some(route),
+                operation.as_deref(),
                 &verdict,
                 &response_findings,
             );
@@ -824,6 +829,7 @@ fn audit(
     host: &str,
     path: &str,
     route: Option<&Route>,
+    operation: Option<&str>,
     verdict: &Verdict,
     findings: &[Finding],
 ) {
@@ -863,7 +869,7 @@ fn audit(
         host,
         path,
         route: route.map(|r| r.name.as_str()),
-        operation: None,
+        operation,
         action: verdict.action(),
         status,
         findings,

@@ -46,6 +46,10 @@ pub struct Exchange<'a> {
     cookies: OnceCell<Vec<(&'a str, &'a str)>>,
     body: Option<Bytes>,
     parsed_body: OnceCell<ParsedBody>,
+    /// The API operation the request was matched to (an OpenAPI
+    /// `operationId` or a synthesized `METHOD /template`), set once by
+    /// whichever check routes requests to operations.
+    operation_id: OnceCell<Box<str>>,
 }
 
 /// What the gateway (or the offline `check` command) knows about a request head.
@@ -79,7 +83,19 @@ impl<'a> Exchange<'a> {
             cookies: OnceCell::new(),
             body: None,
             parsed_body: OnceCell::new(),
+            operation_id: OnceCell::new(),
         }
+    }
+
+    /// The operation this request was matched to, if any check matched one.
+    pub fn operation_id(&self) -> Option<&str> {
+        self.operation_id.get().map(|s| &**s)
+    }
+
+    /// Records the matched operation; the first call wins (later checks
+    /// cannot re-route a request behind the router's back).
+    pub fn set_operation_id(&self, id: &str) {
+        let _ = self.operation_id.set(id.into());
     }
 
     /// Query pairs, percent-decoded, in order (parsed on first use).
@@ -201,5 +217,9 @@ mod tests {
             ["users", "42", "orders"]
         );
         assert!(ex.parsed_body().is_none());
+        assert_eq!(ex.operation_id(), None);
+        ex.set_operation_id("getOrders");
+        ex.set_operation_id("other");
+        assert_eq!(ex.operation_id(), Some("getOrders"));
     }
 }

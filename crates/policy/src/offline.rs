@@ -141,6 +141,9 @@ pub struct Report {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     pub route: Option<String>,
+    /// The API operation the request was matched to, when a check matched one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operation: Option<String>,
     pub client_ip: IpAddr,
     pub findings: Vec<Finding>,
 }
@@ -166,6 +169,7 @@ impl Report {
             rule,
             reason,
             route,
+            operation: None,
             client_ip,
             findings,
         }
@@ -213,12 +217,14 @@ pub fn evaluate(policy: &Policy, raw: &RawRequest, peer_ip: IpAddr) -> Report {
         exchange.attach_body(raw.body.clone());
         route.inspect_request_body(&exchange, &mut findings);
     }
-    Report::new(
+    let mut report = Report::new(
         decide(&findings),
         Some(route.name.clone()),
         admitted.client_ip,
         findings,
-    )
+    );
+    report.operation = exchange.operation_id().map(str::to_owned);
+    report
 }
 
 #[cfg(test)]
