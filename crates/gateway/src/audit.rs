@@ -119,6 +119,34 @@ pub fn now_rfc3339() -> String {
     )
 }
 
+/// An IMF-fixdate (RFC 9110 §5.6.7) for the `Date` field, e.g.
+/// `Tue, 01 Dec 2026 21:05:58 GMT`.
+pub fn http_date(unix_secs: u64) -> [u8; 29] {
+    const DAYS: [&[u8; 3]; 7] = [b"Thu", b"Fri", b"Sat", b"Sun", b"Mon", b"Tue", b"Wed"];
+    const MONTHS: [&[u8; 3]; 12] = [
+        b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
+        b"Dec",
+    ];
+    let days = unix_secs / 86_400;
+    let rem = unix_secs % 86_400;
+    let (y, m, d) = civil_from_days(days as i64);
+    let mut out = *b"Thu, 01 Jan 1970 00:00:00 GMT";
+    out[..3].copy_from_slice(DAYS[(days % 7) as usize]);
+    let two = |out: &mut [u8; 29], at: usize, v: u64| {
+        out[at] = b'0' + (v / 10 % 10) as u8;
+        out[at + 1] = b'0' + (v % 10) as u8;
+    };
+    two(&mut out, 5, u64::from(d));
+    out[8..11].copy_from_slice(MONTHS[(m - 1) as usize]);
+    let y = y.clamp(0, 9999) as u64;
+    two(&mut out, 12, y / 100);
+    two(&mut out, 14, y % 100);
+    two(&mut out, 17, rem / 3600);
+    two(&mut out, 20, rem % 3600 / 60);
+    two(&mut out, 23, rem % 60);
+    out
+}
+
 /// Howard Hinnant's days-to-civil algorithm.
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
@@ -142,5 +170,12 @@ mod tests {
         assert_eq!(civil_from_days(0), (1970, 1, 1));
         assert_eq!(civil_from_days(20_785), (2026, 11, 28));
         assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+    }
+
+    #[test]
+    fn http_dates_are_imf_fixdates() {
+        assert_eq!(&http_date(0), b"Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(&http_date(1_796_159_158), b"Tue, 01 Dec 2026 21:05:58 GMT");
+        assert_eq!(&http_date(951_782_400), b"Tue, 29 Feb 2000 00:00:00 GMT");
     }
 }

@@ -1,119 +1,237 @@
-//! The body types that flow through the proxy without boxing: a client body
-//! streamed to the upstream under a byte limit, a buffered body, an upstream
-//! body streamed back, or a small generated one (problem+json, admin).
+//! The bodies that flow through the proxy, without boxing: the request body
+//! as the phases read it (from an HTTP/1.x connection's buffer, framed here,
+//! or from hyper's HTTP/2 stream), and the body hyper sends to HTTP/2 and
+//! admin clients (a generated one, or an upstream response streamed from its
+//! connection). Reading never buffers more than the caller asks for.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http_body::{Body, Frame, SizeHint};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use crate::upstream_connection::UpstreamBody;
+use crate::wire::{ChunkedDecoder, ChunkedError, Framing};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// The streamed request body went past the route's limit.
+/// A client connection's byte stream (TCP or TLS).
+pub trait ClientIo: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> ClientIo for T {}
+
+/// Why a request body could not be read.
 #[derive(Debug, thiserror::Error)]
-#[error("request body exceeds {limit} bytes")]
-pub struct BodyTooLarge {
-    pub limit: u64,
+pub enum BodyError {
+    #[error("the client closed the connection before the end of the body")]
+    Incomplete,
+    #[error(transparent)]
+    Chunked(#[from] ChunkedError),
+    #[error("the body exceeds the route's limit")]
+    TooLarge,
+    #[error("reading the body: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("reading the body: {0}")]
+    Http2(#[from] hyper::Error),
 }
 
-/// True when `err` (or anything in its source chain) is [`BodyTooLarge`].
-pub fn is_body_too_large(err: &(dyn std::error::Error + 'static)) -> bool {
-    let mut current = Some(err);
-    while let Some(e) = current {
-        if e.is::<BodyTooLarge>() {
-            return true;
+/// Bytes read per system call while a body is read.
+const READ_CHUNK: usize = 16 * 1024;
+
+enum Http1State {
+    Length(u64),
+    Chunked(ChunkedDecoder),
+    Done,
+}
+
+/// The body of a request on an HTTP/1.x connection: what follows the head in
+/// the connection's read buffer, then the socket.
+pub struct Http1Body<'c> {
+    io: &'c mut dyn ClientIo,
+    buf: &'c mut BytesMut,
+    state: Http1State,
+    /// `Expect: 100-continue` not answered yet: answered when the body is
+    /// first read (a request refused on its head never sends the body).
+    continue_pending: bool,
+}
+
+impl<'c> Http1Body<'c> {
+    pub fn new(
+        io: &'c mut dyn ClientIo,
+        buf: &'c mut BytesMut,
+        framing: Framing,
+        expect_continue: bool,
+    ) -> Self {
+        let state = match framing {
+            Framing::Length(n) if n > 0 => Http1State::Length(n),
+            Framing::Chunked => Http1State::Chunked(ChunkedDecoder::default()),
+            _ => Http1State::Done,
+        };
+        let continue_pending = expect_continue && !matches!(state, Http1State::Done);
+        Self {
+            io,
+            buf,
+            state,
+            continue_pending,
         }
-        current = e.source();
     }
-    false
-}
 
-/// A body sent upstream.
-pub enum UpstreamBody {
-    Empty,
-    Buffered(Option<Bytes>),
-    /// The client's body, streamed, failing once more than `remaining` bytes arrive.
-    Streaming {
-        inner: Incoming,
-        remaining: u64,
-        limit: u64,
-    },
-}
+    /// What is left unread of the body.
+    pub fn unread(&self) -> Unread {
+        match &self.state {
+            Http1State::Done => Unread::Nothing,
+            _ if self.continue_pending => Unread::Unknown,
+            Http1State::Length(n) => Unread::Bytes(*n),
+            Http1State::Chunked(_) => Unread::Unknown,
+        }
+    }
 
-impl Body for UpstreamBody {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        match self.get_mut() {
-            UpstreamBody::Empty => Poll::Ready(None),
-            UpstreamBody::Buffered(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
-            UpstreamBody::Streaming {
-                inner,
-                remaining,
-                limit,
-            } => match Pin::new(inner).poll_frame(cx) {
-                Poll::Ready(Some(Ok(frame))) => {
-                    if let Some(data) = frame.data_ref() {
-                        let len = data.len() as u64;
-                        if len > *remaining {
-                            return Poll::Ready(Some(Err(Box::new(BodyTooLarge {
-                                limit: *limit,
-                            }))));
+    async fn data(&mut self) -> Result<Option<Bytes>, BodyError> {
+        if self.continue_pending {
+            self.continue_pending = false;
+            self.io.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await?;
+        }
+        loop {
+            match &mut self.state {
+                Http1State::Done => return Ok(None),
+                Http1State::Length(remaining) => {
+                    if !self.buf.is_empty() {
+                        let n = (self.buf.len() as u64).min(*remaining) as usize;
+                        let data = self.buf.split_to(n).freeze();
+                        *remaining -= n as u64;
+                        if *remaining == 0 {
+                            self.state = Http1State::Done;
                         }
-                        *remaining -= len;
+                        return Ok(Some(data));
                     }
-                    Poll::Ready(Some(Ok(frame)))
                 }
-                Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(Box::new(e)))),
-                Poll::Ready(None) => Poll::Ready(None),
-                Poll::Pending => Poll::Pending,
+                Http1State::Chunked(decoder) => match decoder.decode(self.buf)? {
+                    Some(data) => return Ok(Some(data)),
+                    None if decoder.is_done() => {
+                        self.state = Http1State::Done;
+                        return Ok(None);
+                    }
+                    None => {}
+                },
+            }
+            if self.buf.capacity() - self.buf.len() < 1024 {
+                self.buf.reserve(READ_CHUNK);
+            }
+            if self.io.read_buf(self.buf).await? == 0 {
+                return Err(BodyError::Incomplete);
+            }
+        }
+    }
+}
+
+/// What is left of a request body that the phases did not read.
+pub enum Unread {
+    Nothing,
+    /// This many bytes of a body with a known length.
+    Bytes(u64),
+    /// A chunked body, or one announced with `Expect: 100-continue` and never
+    /// asked for (the client may not send it).
+    Unknown,
+}
+
+/// A request body as the phases read it.
+pub enum RequestBody<'c> {
+    Empty,
+    Http1(Http1Body<'c>),
+    Http2(Incoming),
+}
+
+impl RequestBody<'_> {
+    /// True when no (more) body data will come.
+    pub fn is_complete(&self) -> bool {
+        match self {
+            RequestBody::Empty => true,
+            RequestBody::Http1(b) => matches!(b.state, Http1State::Done),
+            RequestBody::Http2(b) => b.is_end_stream(),
+        }
+    }
+
+    /// The exact number of bytes still to come, when known.
+    pub fn remaining_length(&self) -> Option<u64> {
+        match self {
+            RequestBody::Empty => Some(0),
+            RequestBody::Http1(b) => match b.state {
+                Http1State::Length(n) => Some(n),
+                Http1State::Done => Some(0),
+                Http1State::Chunked(_) => None,
+            },
+            RequestBody::Http2(b) => b.size_hint().exact(),
+        }
+    }
+
+    /// The next piece of body data; `None` at its end.
+    pub async fn data(&mut self) -> Result<Option<Bytes>, BodyError> {
+        match self {
+            RequestBody::Empty => Ok(None),
+            RequestBody::Http1(b) => b.data().await,
+            RequestBody::Http2(b) => loop {
+                match b.frame().await {
+                    None => return Ok(None),
+                    Some(Err(e)) => return Err(e.into()),
+                    Some(Ok(frame)) => {
+                        if let Ok(data) = frame.into_data() {
+                            return Ok(Some(data));
+                        }
+                        // Trailers are not forwarded.
+                    }
+                }
             },
         }
     }
 
-    fn is_end_stream(&self) -> bool {
-        match self {
-            UpstreamBody::Empty => true,
-            UpstreamBody::Buffered(b) => b.is_none(),
-            UpstreamBody::Streaming { inner, .. } => inner.is_end_stream(),
-        }
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        match self {
-            UpstreamBody::Empty => SizeHint::with_exact(0),
-            UpstreamBody::Buffered(b) => {
-                SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64))
+    /// Reads the whole body, failing once more than `limit` bytes arrive.
+    /// A body that arrives in one piece is returned without a copy.
+    pub async fn read_to_end(&mut self, limit: u64) -> Result<Bytes, BodyError> {
+        let mut first: Option<Bytes> = None;
+        let mut joined: Option<BytesMut> = None;
+        let mut total = 0u64;
+        while let Some(data) = self.data().await? {
+            total += data.len() as u64;
+            if total > limit {
+                return Err(BodyError::TooLarge);
             }
-            UpstreamBody::Streaming { inner, .. } => inner.size_hint(),
+            match (&mut joined, first.take()) {
+                (Some(j), _) => j.extend_from_slice(&data),
+                (None, None) => first = Some(data),
+                (None, Some(previous)) => {
+                    let mut j = BytesMut::with_capacity(
+                        self.remaining_length().map_or(0, |r| r.min(limit) as usize)
+                            + previous.len()
+                            + data.len(),
+                    );
+                    j.extend_from_slice(&previous);
+                    j.extend_from_slice(&data);
+                    joined = Some(j);
+                }
+            }
         }
+        Ok(match (joined, first) {
+            (Some(j), _) => j.freeze(),
+            (None, Some(f)) => f,
+            (None, None) => Bytes::new(),
+        })
     }
 }
 
-/// A body sent to the client.
+/// A body hyper sends: to HTTP/2 clients (generated or streamed from an
+/// upstream connection) and from the admin API.
 pub enum ClientBody {
-    /// The upstream's response body; its connection goes back to the pool
-    /// when the body has been read to the end (and is closed if it is not).
+    Full(Option<Bytes>),
     Upstream {
-        /// Frames already read ahead (see `phases::read_ahead`), sent first.
-        prefix: std::collections::VecDeque<Frame<Bytes>>,
-        body: Incoming,
-        /// True once `body` has ended (while `prefix` may still hold frames).
-        ended: bool,
-        /// A failure met while reading ahead, reported after `prefix`.
-        error: Option<hyper::Error>,
+        /// Read ahead of the head; sent first.
+        prefix: Option<Bytes>,
+        body: UpstreamBody,
         /// Keeps the request counted as in flight on its connection until the
         /// body has been sent (or dropped), so the idle watchdog leaves it alone.
         active: Option<crate::listener::ActiveRequest>,
-        pool_return: Option<crate::upstream::PoolReturn>,
     },
-    Full(Option<Bytes>),
 }
 
 impl ClientBody {
@@ -134,83 +252,42 @@ impl Body for ClientBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         match self.get_mut() {
-            ClientBody::Upstream {
-                prefix,
-                body,
-                ended,
-                error,
-                pool_return,
-                ..
-            } => {
-                if let Some(frame) = prefix.pop_front() {
-                    return Poll::Ready(Some(Ok(frame)));
-                }
-                if let Some(e) = error.take() {
-                    return Poll::Ready(Some(Err(Box::new(e))));
-                }
-                if *ended {
-                    return Poll::Ready(None);
-                }
-                if let Some(r) = pool_return.as_mut() {
-                    r.conn.drive(cx);
-                }
-                let polled = Pin::new(&mut *body).poll_frame(cx);
-                // hyper stops polling once `is_end_stream` is true, so the end
-                // may be seen after the last frame rather than as `None`.
-                let ended = match &polled {
-                    Poll::Ready(None) => true,
-                    Poll::Ready(Some(Ok(_))) => body.is_end_stream(),
-                    _ => false,
-                };
-                if ended && let Some(r) = pool_return.take() {
-                    r.give_back();
-                }
-                polled.map_err(|e| Box::new(e) as BoxError)
-            }
             ClientBody::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
+            ClientBody::Upstream { prefix, body, .. } => {
+                if let Some(p) = prefix.take() {
+                    return Poll::Ready(Some(Ok(Frame::data(p))));
+                }
+                match body.poll_data(cx) {
+                    Poll::Pending => Poll::Pending,
+                    Poll::Ready(Ok(Some(data))) => Poll::Ready(Some(Ok(Frame::data(data)))),
+                    Poll::Ready(Ok(None)) => Poll::Ready(None),
+                    Poll::Ready(Err(e)) => Poll::Ready(Some(Err(Box::new(e) as BoxError))),
+                }
+            }
         }
     }
 
     fn is_end_stream(&self) -> bool {
         match self {
-            ClientBody::Upstream {
-                prefix,
-                body,
-                ended,
-                error,
-                ..
-            } => prefix.is_empty() && error.is_none() && (*ended || body.is_end_stream()),
             ClientBody::Full(b) => b.is_none(),
+            ClientBody::Upstream { prefix, body, .. } => prefix.is_none() && body.is_done(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match self {
-            ClientBody::Upstream {
-                prefix,
-                body,
-                ended,
-                error,
-                ..
-            } => {
-                let buffered: u64 = prefix
-                    .iter()
-                    .filter_map(|f| f.data_ref())
-                    .map(|d| d.len() as u64)
-                    .sum();
-                if *ended && error.is_none() {
-                    SizeHint::with_exact(buffered)
-                } else {
-                    let inner = body.size_hint();
-                    let mut hint = SizeHint::new();
-                    hint.set_lower(inner.lower() + buffered);
-                    if let Some(upper) = inner.upper() {
-                        hint.set_upper(upper + buffered);
+            ClientBody::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
+            ClientBody::Upstream { prefix, body, .. } => {
+                let buffered = prefix.as_ref().map_or(0, |p| p.len() as u64);
+                match body.remaining_length() {
+                    Some(n) => SizeHint::with_exact(n + buffered),
+                    None => {
+                        let mut hint = SizeHint::new();
+                        hint.set_lower(buffered);
+                        hint
                     }
-                    hint
                 }
             }
-            ClientBody::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
         }
     }
 }

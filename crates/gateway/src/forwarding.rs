@@ -1,100 +1,39 @@
-//! Proxy header semantics: hop-by-hop headers removed in both directions,
+//! Proxy header semantics on the way upstream: the request head written from
+//! the client's parsed head with hop-by-hop fields removed,
 //! `X-Forwarded-For/-Proto/-Host` and `Forwarded` written so the upstream can
 //! trust them (appended to only when the peer is a trusted proxy, replaced
 //! otherwise), the request id propagated, and WebSocket upgrades kept intact.
+//! (Response heads lose their hop-by-hop fields as they are parsed, in
+//! `wire.rs`.)
 
 use std::net::IpAddr;
 
+use http::Method;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+
+use crate::wire::{self, Framing, RequestFacts};
 
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 static FORWARDED: HeaderName = HeaderName::from_static("forwarded");
-static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
-static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
-
-/// True for a WebSocket (or other) upgrade request the proxy should pass through.
-pub fn is_upgrade_request(headers: &HeaderMap) -> bool {
-    headers.contains_key(header::UPGRADE)
-        && headers
-            .get_all(header::CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
-}
-
-/// Headers that describe one hop and must not be forwarded.
-fn is_hop_by_hop(name: &HeaderName) -> bool {
-    *name == header::CONNECTION
-        || *name == KEEP_ALIVE
-        || *name == PROXY_CONNECTION
-        || *name == header::PROXY_AUTHORIZATION
-        || *name == header::TE
-        || *name == header::TRAILER
-        || *name == header::TRANSFER_ENCODING
-        || *name == header::UPGRADE
-}
-
-/// Removes hop-by-hop headers, including those the `Connection` header names.
-/// With `keep_upgrade`, `Upgrade` survives and `Connection: upgrade` is re-set.
-/// The common case (none present) is one pass over the names, no hashing.
-pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
-    // One pass over the names finds what is present; only those are removed.
-    let mut present: [Option<HeaderName>; 8] = Default::default();
-    let mut count = 0;
-    for name in headers.keys() {
-        if is_hop_by_hop(name)
-            && count < present.len()
-            && !present[..count].iter().any(|p| p.as_ref() == Some(name))
-        {
-            present[count] = Some(name.clone());
-            count += 1;
-        }
-    }
-    if count == 0 {
-        return;
-    }
-    let names_others = headers.get_all(header::CONNECTION).iter().any(|v| {
-        v.as_bytes().split(|b| *b == b',').any(|token| {
-            let token = token.trim_ascii();
-            !(token.eq_ignore_ascii_case(b"keep-alive")
-                || token.eq_ignore_ascii_case(b"close")
-                || token.eq_ignore_ascii_case(b"upgrade"))
-        })
-    });
-    if names_others {
-        let named: Vec<HeaderName> = headers
-            .get_all(header::CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
-            .filter(|n| !is_hop_by_hop(n))
-            .collect();
-        for name in named {
-            headers.remove(&name);
-        }
-    }
-    for name in present.iter().take(count).flatten() {
-        if !(keep_upgrade && *name == header::UPGRADE) {
-            headers.remove(name);
-        }
-    }
-    if keep_upgrade {
-        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-    }
-}
 
 pub struct ForwardedFor<'a> {
     pub peer_ip: IpAddr,
+    /// `peer_ip` as text, formatted once per connection.
+    pub peer_text: &'a str,
     pub peer_trusted: bool,
     pub proto: &'static str,
     pub host: &'a str,
 }
 
-/// Writes an IP address without going through `fmt` (this runs per request).
+/// An IP address as text, without going through `fmt` for IPv4.
+pub fn ip_text(ip: IpAddr) -> String {
+    let mut out = Vec::with_capacity(15);
+    push_ip(&mut out, ip);
+    String::from_utf8(out).unwrap_or_default()
+}
+
 fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
     match ip {
         IpAddr::V4(v4) => {
@@ -119,10 +58,6 @@ fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
     }
 }
 
-fn value(bytes: Vec<u8>) -> Option<HeaderValue> {
-    HeaderValue::from_maybe_shared(bytes::Bytes::from(bytes)).ok()
-}
-
 /// Appends the existing values of `name` (comma-joined) to `out`; false if none.
 fn push_existing(out: &mut Vec<u8>, headers: &HeaderMap, name: &HeaderName) -> bool {
     let mut any = false;
@@ -136,60 +71,184 @@ fn push_existing(out: &mut Vec<u8>, headers: &HeaderMap, name: &HeaderName) -> b
     any
 }
 
-/// Writes the forwarding headers on a request about to go upstream.
-pub fn set_forwarding_headers(headers: &mut HeaderMap, f: &ForwardedFor<'_>) {
-    // Up to five headers are added: grow the map once, not per insert.
-    headers.reserve(5);
-    let mut xff = Vec::with_capacity(48);
-    if f.peer_trusted && push_existing(&mut xff, headers, &X_FORWARDED_FOR) {
-        xff.extend_from_slice(b", ");
+/// The head of a request as it goes upstream, written straight from the
+/// client's parsed head: hop-by-hop fields (and those `Connection` names)
+/// dropped, forwarding fields rewritten, the request id set and the body's
+/// framing declared by the gateway, never taken from the client.
+pub struct UpstreamRequestHead<'a> {
+    pub method: &'a Method,
+    /// Origin-form target: path and query.
+    pub target: &'a str,
+    /// The client's fields, as received.
+    pub headers: &'a HeaderMap,
+    /// The `Host` to send: the client's `Host`, or its HTTP/2 authority.
+    pub host: Option<&'a [u8]>,
+    pub forwarded: ForwardedFor<'a>,
+    pub request_id: Option<(&'a HeaderName, &'a HeaderValue)>,
+    /// What the parser saw in the hop-by-hop fields (an upgrade keeps
+    /// `Upgrade`).
+    pub facts: RequestFacts,
+}
+
+impl UpstreamRequestHead<'_> {
+    fn is_replaced(&self, name: &HeaderName) -> bool {
+        if *name == header::HOST
+            || *name == header::CONTENT_LENGTH
+            || *name == header::TRANSFER_ENCODING
+            || *name == header::CONNECTION
+            || *name == header::TE
+            || *name == header::TRAILER
+            || *name == header::PROXY_AUTHORIZATION
+            || *name == header::EXPECT
+            || (*name == header::UPGRADE && !self.facts.upgrade)
+        {
+            return true;
+        }
+        if let Some((id, _)) = self.request_id
+            && name == id
+        {
+            return true;
+        }
+        matches!(
+            name.as_str(),
+            "x-forwarded-for"
+                | "x-forwarded-proto"
+                | "x-forwarded-host"
+                | "forwarded"
+                | "keep-alive"
+                | "proxy-connection"
+        )
     }
-    push_ip(&mut xff, f.peer_ip);
-    if let Some(v) = value(xff) {
-        headers.insert(X_FORWARDED_FOR.clone(), v);
+
+    /// Writes the head into `out`, declaring `framing` for the body.
+    pub fn write(&self, out: &mut Vec<u8>, framing: Framing) {
+        let f = &self.forwarded;
+        out.extend_from_slice(self.method.as_str().as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(self.target.as_bytes());
+        out.extend_from_slice(b" HTTP/1.1\r\n");
+        if let Some(host) = self.host {
+            wire::push_field(out, b"host", host);
+        }
+        let connection_named = if self.facts.connection_names_others {
+            connection_named_fields(self.headers)
+        } else {
+            None
+        };
+        for (name, value) in self.headers {
+            if self.is_replaced(name)
+                || connection_named
+                    .as_ref()
+                    .is_some_and(|named| named.iter().any(|n| n == name))
+            {
+                continue;
+            }
+            wire::push_field(out, name.as_str().as_bytes(), value.as_bytes());
+        }
+        out.extend_from_slice(b"x-forwarded-for: ");
+        if f.peer_trusted && push_existing(out, self.headers, &X_FORWARDED_FOR) {
+            out.extend_from_slice(b", ");
+        }
+        out.extend_from_slice(f.peer_text.as_bytes());
+        out.extend_from_slice(b"\r\nx-forwarded-proto: ");
+        if !(f.peer_trusted && push_existing(out, self.headers, &X_FORWARDED_PROTO)) {
+            out.extend_from_slice(f.proto.as_bytes());
+        }
+        out.extend_from_slice(b"\r\n");
+        let keep_host = f.peer_trusted && self.headers.contains_key(&X_FORWARDED_HOST);
+        if keep_host || is_field_value(f.host) {
+            out.extend_from_slice(b"x-forwarded-host: ");
+            if !(keep_host && push_existing(out, self.headers, &X_FORWARDED_HOST)) {
+                out.extend_from_slice(f.host.as_bytes());
+            }
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"forwarded: ");
+        if f.peer_trusted && push_existing(out, self.headers, &FORWARDED) {
+            out.extend_from_slice(b", ");
+        }
+        push_forwarded_element(out, f);
+        out.extend_from_slice(b"\r\n");
+        if let Some((name, value)) = self.request_id {
+            wire::push_field(out, name.as_str().as_bytes(), value.as_bytes());
+        }
+        if self.facts.upgrade {
+            out.extend_from_slice(b"connection: upgrade\r\n");
+        }
+        match framing {
+            Framing::Length(n) => {
+                out.extend_from_slice(b"content-length: ");
+                wire::push_decimal(out, n);
+                out.extend_from_slice(b"\r\n");
+            }
+            Framing::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
+            Framing::Empty | Framing::UntilClose => {
+                if matches!(*self.method, Method::POST | Method::PUT | Method::PATCH)
+                    || self.facts.content_length_sent
+                {
+                    out.extend_from_slice(b"content-length: 0\r\n");
+                }
+            }
+        }
+        out.extend_from_slice(b"\r\n");
     }
-    if !(f.peer_trusted && headers.contains_key(&X_FORWARDED_PROTO)) {
-        headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static(f.proto));
-    }
-    if !(f.peer_trusted && headers.contains_key(&X_FORWARDED_HOST))
-        && let Ok(v) = HeaderValue::from_str(f.host)
-    {
-        headers.insert(X_FORWARDED_HOST.clone(), v);
-    }
-    let mut forwarded = Vec::with_capacity(64);
-    if f.peer_trusted && push_existing(&mut forwarded, headers, &FORWARDED) {
-        forwarded.extend_from_slice(b", ");
-    }
-    forwarded.extend_from_slice(b"for=");
-    match f.peer_ip {
-        IpAddr::V4(_) => push_ip(&mut forwarded, f.peer_ip),
-        IpAddr::V6(_) => {
-            forwarded.extend_from_slice(b"\"[");
-            push_ip(&mut forwarded, f.peer_ip);
-            forwarded.extend_from_slice(b"]\"");
+}
+
+/// Names a `Connection` field lists beyond the hop-by-hop tokens (rare).
+fn connection_named_fields(headers: &HeaderMap) -> Option<Vec<HeaderName>> {
+    let values = headers.get_all(header::CONNECTION);
+    let mut named = None;
+    for value in values {
+        for token in value.as_bytes().split(|b| *b == b',') {
+            let token = token.trim_ascii();
+            if token.is_empty()
+                || token.eq_ignore_ascii_case(b"keep-alive")
+                || token.eq_ignore_ascii_case(b"close")
+                || token.eq_ignore_ascii_case(b"upgrade")
+            {
+                continue;
+            }
+            if let Ok(name) = HeaderName::from_bytes(token) {
+                named.get_or_insert_with(Vec::new).push(name);
+            }
         }
     }
-    forwarded.extend_from_slice(b";proto=");
-    forwarded.extend_from_slice(f.proto.as_bytes());
-    // RFC 7239: a value that is not a token (a port's ':' or an IPv6 '[')
-    // is a quoted string.
+    named
+}
+
+/// Visible ASCII only: what may go into a field value unchecked.
+fn is_field_value(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| (0x21..0x7f).contains(&b))
+}
+
+/// `for=...;proto=...;host=...` (RFC 7239).
+fn push_forwarded_element(out: &mut Vec<u8>, f: &ForwardedFor<'_>) {
+    out.extend_from_slice(b"for=");
+    match f.peer_ip {
+        IpAddr::V4(_) => out.extend_from_slice(f.peer_text.as_bytes()),
+        IpAddr::V6(_) => {
+            out.extend_from_slice(b"\"[");
+            out.extend_from_slice(f.peer_text.as_bytes());
+            out.extend_from_slice(b"]\"");
+        }
+    }
+    out.extend_from_slice(b";proto=");
+    out.extend_from_slice(f.proto.as_bytes());
+    // A value that is not a token (a port's ':' or an IPv6 '[') is a quoted string.
     let host_chars_ok = !f.host.is_empty()
         && f.host
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-._~:[]".contains(&b));
     if host_chars_ok {
         let quoted = f.host.bytes().any(|b| b":[]".contains(&b));
-        forwarded.extend_from_slice(b";host=");
+        out.extend_from_slice(b";host=");
         if quoted {
-            forwarded.push(b'"');
+            out.push(b'"');
         }
-        forwarded.extend_from_slice(f.host.as_bytes());
+        out.extend_from_slice(f.host.as_bytes());
         if quoted {
-            forwarded.push(b'"');
+            out.push(b'"');
         }
-    }
-    if let Some(v) = value(forwarded) {
-        headers.insert(FORWARDED.clone(), v);
     }
 }
 
@@ -197,18 +256,71 @@ pub fn set_forwarding_headers(headers: &mut HeaderMap, f: &ForwardedFor<'_>) {
 mod tests {
     use super::*;
 
+    fn written(
+        headers: &HeaderMap,
+        f: ForwardedFor<'_>,
+        upgrade: bool,
+        framing: Framing,
+    ) -> String {
+        let facts = RequestFacts {
+            upgrade,
+            connection_names_others: headers
+                .get(header::CONNECTION)
+                .is_some_and(|v| v.as_bytes().contains(&b'x')),
+            content_length_sent: headers.contains_key(header::CONTENT_LENGTH),
+        };
+        let head = UpstreamRequestHead {
+            method: &Method::POST,
+            target: "/a?b=1",
+            headers,
+            host: Some(b"api.test"),
+            forwarded: f,
+            request_id: None,
+            facts,
+        };
+        let mut out = Vec::new();
+        head.write(&mut out, framing);
+        String::from_utf8(out).unwrap()
+    }
+
+    fn untrusted() -> ForwardedFor<'static> {
+        ForwardedFor {
+            peer_ip: "1.2.3.4".parse().unwrap(),
+            peer_text: "1.2.3.4",
+            peer_trusted: false,
+            proto: "http",
+            host: "api.test",
+        }
+    }
+
     #[test]
-    fn hop_by_hop_and_connection_named_headers_are_removed() {
+    fn hop_by_hop_and_connection_named_fields_are_not_forwarded() {
         let mut h = HeaderMap::new();
         h.insert(header::CONNECTION, "keep-alive, x-secret".parse().unwrap());
         h.insert("x-secret", "1".parse().unwrap());
         h.insert("keep-alive", "timeout=5".parse().unwrap());
         h.insert(header::TE, "trailers".parse().unwrap());
         h.insert(header::UPGRADE, "h2c".parse().unwrap());
+        h.insert(header::TRANSFER_ENCODING, "chunked".parse().unwrap());
+        h.insert(header::EXPECT, "100-continue".parse().unwrap());
         h.insert("x-kept", "yes".parse().unwrap());
-        strip_hop_by_hop(&mut h, false);
-        assert_eq!(h.len(), 1, "{h:?}");
-        assert!(h.contains_key("x-kept"));
+        let out = written(&h, untrusted(), false, Framing::Length(3));
+        assert!(
+            out.starts_with("POST /a?b=1 HTTP/1.1\r\nhost: api.test\r\nx-kept: yes\r\n"),
+            "{out}"
+        );
+        for gone in [
+            "x-secret",
+            "keep-alive",
+            "te:",
+            "upgrade",
+            "transfer-encoding",
+            "expect",
+            "connection",
+        ] {
+            assert!(!out.contains(gone), "{gone} in {out}");
+        }
+        assert!(out.ends_with("content-length: 3\r\n\r\n"), "{out}");
     }
 
     #[test]
@@ -216,10 +328,9 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(header::CONNECTION, "Upgrade".parse().unwrap());
         h.insert(header::UPGRADE, "websocket".parse().unwrap());
-        assert!(is_upgrade_request(&h));
-        strip_hop_by_hop(&mut h, true);
-        assert_eq!(h.get(header::UPGRADE).unwrap(), "websocket");
-        assert_eq!(h.get(header::CONNECTION).unwrap(), "upgrade");
+        let out = written(&h, untrusted(), true, Framing::Empty);
+        assert!(out.contains("upgrade: websocket\r\n"), "{out}");
+        assert!(out.contains("connection: upgrade\r\n"), "{out}");
     }
 
     #[test]
@@ -227,20 +338,17 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("x-forwarded-for", "6.6.6.6".parse().unwrap());
         h.insert("x-forwarded-proto", "https".parse().unwrap());
-        let f = ForwardedFor {
-            peer_ip: "1.2.3.4".parse().unwrap(),
-            peer_trusted: false,
-            proto: "http",
-            host: "api.test",
-        };
-        set_forwarding_headers(&mut h, &f);
-        assert_eq!(h.get("x-forwarded-for").unwrap(), "1.2.3.4");
-        assert_eq!(h.get("x-forwarded-proto").unwrap(), "http");
-        assert_eq!(h.get("x-forwarded-host").unwrap(), "api.test");
-        assert_eq!(
-            h.get("forwarded").unwrap(),
-            "for=1.2.3.4;proto=http;host=api.test"
+        h.insert("forwarded", "for=6.6.6.6".parse().unwrap());
+        let out = written(&h, untrusted(), false, Framing::Chunked);
+        assert!(!out.contains("6.6.6.6"), "{out}");
+        assert!(out.contains("x-forwarded-for: 1.2.3.4\r\n"), "{out}");
+        assert!(out.contains("x-forwarded-proto: http\r\n"), "{out}");
+        assert!(out.contains("x-forwarded-host: api.test\r\n"), "{out}");
+        assert!(
+            out.contains("forwarded: for=1.2.3.4;proto=http;host=api.test\r\n"),
+            "{out}"
         );
+        assert!(out.contains("transfer-encoding: chunked\r\n"), "{out}");
     }
 
     #[test]
@@ -249,15 +357,20 @@ mod tests {
         h.insert("x-forwarded-for", "203.0.113.5".parse().unwrap());
         let f = ForwardedFor {
             peer_ip: "::1".parse().unwrap(),
+            peer_text: "::1",
             peer_trusted: true,
             proto: "https",
-            host: "a",
+            host: "a:8443",
         };
-        set_forwarding_headers(&mut h, &f);
-        assert_eq!(h.get("x-forwarded-for").unwrap(), "203.0.113.5, ::1");
-        assert_eq!(
-            h.get("forwarded").unwrap(),
-            "for=\"[::1]\";proto=https;host=a"
+        let out = written(&h, f, false, Framing::Empty);
+        assert!(
+            out.contains("x-forwarded-for: 203.0.113.5, ::1\r\n"),
+            "{out}"
         );
+        assert!(
+            out.contains("forwarded: for=\"[::1]\";proto=https;host=\"a:8443\"\r\n"),
+            "{out}"
+        );
+        assert!(out.contains("content-length: 0\r\n"), "{out}");
     }
 }

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod body;
 pub mod demo;
 pub mod forwarding;
+pub mod http1;
 pub mod listener;
 pub mod metrics;
 pub mod phases;
@@ -15,6 +16,8 @@ pub mod problem;
 pub mod state;
 pub mod tls;
 pub mod upstream;
+pub mod upstream_connection;
+pub mod wire;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -1,28 +1,30 @@
 //! Listeners and connections: accept under `max_connections`, the TLS
 //! handshake (bounded by the header-read timeout) with client-certificate
-//! identity, HTTP/1.1 and HTTP/2 (h2c prior knowledge or ALPN) with the
-//! protocol limits, the idle timeout between requests, and graceful shutdown
-//! that lets in-flight requests finish.
+//! identity, the protocol choice (HTTP/1.x served by `http1.rs`; HTTP/2 by
+//! ALPN or the clear-text client preface, served by hyper), each
+//! connection's watchdog (header-read, idle and upstream-response timeouts
+//! without a timer per request), and graceful shutdown that lets in-flight
+//! requests finish.
 
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::task::{Context, Poll};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-
+use bytes::BytesMut;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use portcullis_policy::protocol::FramingScanner;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-use crate::phases::{self, ConnectionInfo};
+use crate::body::{ClientBody, RequestBody};
+use crate::phases::{self, AnswerBody, ClientRequest, ConnectionInfo};
 use crate::state::Gateway;
 use crate::tls::peer_identity;
+use crate::wire::RequestFacts;
 
 /// Binds a listening socket with `SO_REUSEADDR` and a deep backlog.
 pub fn bind(address: SocketAddr) -> std::io::Result<TcpListener> {
@@ -33,260 +35,6 @@ pub fn bind(address: SocketAddr) -> std::io::Result<TcpListener> {
     socket.bind(&address.into())?;
     socket.listen(4096)?;
     TcpListener::from_std(socket.into())
-}
-
-/// What one connection is doing, for its watchdog: requests in flight, when
-/// it was last busy, and when the head of a not-yet-complete request began to
-/// arrive. Updated with relaxed atomics from the I/O and the service; read by
-/// a per-connection timer a few times per timeout period. This replaces a
-/// timer armed per request (which costs a runtime wake-up syscall each time).
-#[derive(Clone)]
-pub struct ConnectionActivity(Arc<ActivityInner>);
-
-struct ActivityInner {
-    origin: Instant,
-    in_flight: AtomicUsize,
-    last_active_ms: AtomicU64,
-    /// 0 when no request head is pending, else 1 + ms at its first byte.
-    head_started_ms: AtomicU64,
-    /// The raw head of the request being read named both Content-Length and
-    /// Transfer-Encoding (see `FramingScanner`).
-    ambiguous_framing: AtomicBool,
-    /// The connection speaks HTTP/2.
-    http2: AtomicBool,
-    /// HTTP/1.x only (one request at a time): 0, or 1 + the ms by which the
-    /// upstream must have answered the request in flight.
-    upstream_deadline_ms: AtomicU64,
-    upstream_timed_out: AtomicBool,
-    upstream_waker: std::sync::Mutex<Option<std::task::Waker>>,
-    /// How many leading bytes of the connection matched the HTTP/2 client
-    /// preface so far (`PREFACE_DECIDED` once it is known either way).
-    preface_matched: AtomicUsize,
-}
-
-pub struct ActiveRequest(Arc<ActivityInner>);
-
-impl Drop for ActiveRequest {
-    fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
-        self.0
-            .last_active_ms
-            .store(self.0.now_ms(), Ordering::Relaxed);
-    }
-}
-
-impl ActivityInner {
-    fn now_ms(&self) -> u64 {
-        self.origin.elapsed().as_millis() as u64
-    }
-}
-
-enum Watch {
-    Fine,
-    /// No request for longer than the idle timeout.
-    Idle,
-    /// A request head has been arriving for longer than the header timeout.
-    SlowHead,
-}
-
-impl ConnectionActivity {
-    fn mark_http2(&self) {
-        self.0.http2.store(true, Ordering::Relaxed);
-    }
-
-    fn new() -> Self {
-        Self(Arc::new(ActivityInner {
-            origin: Instant::now(),
-            in_flight: AtomicUsize::new(0),
-            last_active_ms: AtomicU64::new(0),
-            head_started_ms: AtomicU64::new(0),
-            ambiguous_framing: AtomicBool::new(false),
-            http2: AtomicBool::new(false),
-            upstream_deadline_ms: AtomicU64::new(0),
-            upstream_timed_out: AtomicBool::new(false),
-            upstream_waker: std::sync::Mutex::new(None),
-            preface_matched: AtomicUsize::new(0),
-        }))
-    }
-
-    /// Marks a request as started until the returned guard is dropped.
-    pub fn begin(&self) -> ActiveRequest {
-        self.0.in_flight.fetch_add(1, Ordering::Relaxed);
-        self.0.head_started_ms.store(0, Ordering::Relaxed);
-        ActiveRequest(self.0.clone())
-    }
-
-    /// Called when bytes arrive: between requests, they start a new head,
-    /// which the framing scanner reads until its end. HTTP/2 connections
-    /// (ALPN, or the client preface in clear text) carry frames between
-    /// requests, so they are not tracked as heads.
-    fn bytes_arrived(&self, bytes: &[u8], scanner: &mut FramingScanner) {
-        let inner = &self.0;
-        if inner.http2.load(Ordering::Relaxed) {
-            return;
-        }
-        // The preface may arrive split over several reads: match it as it comes.
-        let matched = inner.preface_matched.load(Ordering::Relaxed);
-        if matched < PREFACE_DECIDED {
-            let want = &H2_PREFACE[matched..];
-            let n = want.len().min(bytes.len());
-            if bytes[..n] == want[..n] {
-                if matched + n == H2_PREFACE.len() {
-                    inner.http2.store(true, Ordering::Relaxed);
-                    inner
-                        .preface_matched
-                        .store(PREFACE_DECIDED, Ordering::Relaxed);
-                } else {
-                    inner.preface_matched.store(matched + n, Ordering::Relaxed);
-                }
-                return;
-            }
-            inner
-                .preface_matched
-                .store(PREFACE_DECIDED, Ordering::Relaxed);
-        }
-        if inner.in_flight.load(Ordering::Relaxed) == 0
-            && inner.head_started_ms.load(Ordering::Relaxed) == 0
-        {
-            inner
-                .head_started_ms
-                .store(inner.now_ms() + 1, Ordering::Relaxed);
-            scanner.start_head();
-        }
-        if scanner.in_head() {
-            scanner.feed(bytes);
-            if scanner.ambiguous() {
-                inner.ambiguous_framing.store(true, Ordering::Relaxed);
-            }
-        }
-    }
-
-    /// Whether the head of the request now being served had ambiguous
-    /// framing; clears the flag.
-    pub fn take_ambiguous_framing(&self) -> bool {
-        self.0.ambiguous_framing.swap(false, Ordering::Relaxed)
-    }
-
-    /// Whether this connection carries one request at a time (HTTP/1.x), so
-    /// the watchdog can time its upstream wait.
-    pub fn serves_one_request_at_a_time(&self) -> bool {
-        !self.0.http2.load(Ordering::Relaxed)
-    }
-
-    /// Arms the upstream response deadline of the request in flight; the
-    /// watchdog fires it. Disarmed when the guard is dropped.
-    pub fn arm_upstream_deadline(&self, limit: Duration) -> UpstreamDeadline<'_> {
-        let inner = &self.0;
-        inner.upstream_timed_out.store(false, Ordering::Relaxed);
-        let deadline = inner.now_ms() + limit.as_millis() as u64;
-        inner
-            .upstream_deadline_ms
-            .store(deadline + 1, Ordering::Release);
-        UpstreamDeadline { inner }
-    }
-
-    /// Fires an upstream deadline that has passed (called by the watchdog).
-    fn fire_upstream_deadline(&self) {
-        let inner = &self.0;
-        let armed = inner.upstream_deadline_ms.load(Ordering::Acquire);
-        if armed != 0 && inner.now_ms() + 1 >= armed {
-            inner.upstream_timed_out.store(true, Ordering::Release);
-            let waker = inner
-                .upstream_waker
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .take();
-            if let Some(waker) = waker {
-                waker.wake();
-            }
-        }
-    }
-
-    fn check(&self, idle_timeout: Duration, header_timeout: Duration) -> Watch {
-        let inner = &self.0;
-        if inner.in_flight.load(Ordering::Relaxed) > 0 {
-            return Watch::Fine;
-        }
-        let now = inner.now_ms();
-        let head = inner.head_started_ms.load(Ordering::Relaxed);
-        if head != 0 {
-            if now.saturating_sub(head - 1) >= header_timeout.as_millis() as u64 {
-                return Watch::SlowHead;
-            }
-            return Watch::Fine;
-        }
-        if now.saturating_sub(inner.last_active_ms.load(Ordering::Relaxed))
-            >= idle_timeout.as_millis() as u64
-        {
-            return Watch::Idle;
-        }
-        Watch::Fine
-    }
-}
-
-/// The start of the HTTP/2 client connection preface.
-const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0";
-/// `preface_matched` once the connection is known to be HTTP/2 or not.
-const PREFACE_DECIDED: usize = usize::MAX;
-
-/// Client I/O that reports arriving bytes to the connection's watchdog.
-struct WatchedIo<T> {
-    inner: T,
-    activity: ConnectionActivity,
-    scanner: FramingScanner,
-}
-
-impl<T> WatchedIo<T> {
-    fn new(inner: T, activity: &ConnectionActivity) -> Self {
-        Self {
-            inner,
-            activity: activity.clone(),
-            scanner: FramingScanner::default(),
-        }
-    }
-}
-
-impl<T: AsyncRead + Unpin> AsyncRead for WatchedIo<T> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        let this = self.get_mut();
-        let before = buf.filled().len();
-        let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
-        if buf.filled().len() > before {
-            this.activity
-                .bytes_arrived(&buf.filled()[before..], &mut this.scanner);
-        }
-        polled
-    }
-}
-
-impl<T: AsyncWrite + Unpin> AsyncWrite for WatchedIo<T> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
-    }
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
-    }
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
-    }
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
-    }
 }
 
 struct ConnectionSlot(Arc<Gateway>);
@@ -345,6 +93,269 @@ pub async fn accept_loop(
     }
 }
 
+/// What one connection is doing, for its watchdog: requests in flight, when
+/// it was last busy, and when the head of a not-yet-complete request began to
+/// arrive. Updated with relaxed atomics by the connection; read by a
+/// per-connection timer a few times per timeout period, which asks the
+/// connection to close through [`ConnectionActivity::request_close`]. This
+/// replaces a timer armed per request (a runtime wake-up syscall each time).
+#[derive(Clone)]
+pub struct ConnectionActivity(Arc<ActivityInner>);
+
+struct ActivityInner {
+    origin: Instant,
+    in_flight: AtomicUsize,
+    last_active_ms: AtomicU64,
+    /// 0 when no request head is pending, else 1 + ms at its first byte.
+    head_started_ms: AtomicU64,
+    /// The connection speaks HTTP/2.
+    http2: AtomicBool,
+    /// HTTP/1.x only (one request at a time): 0, or 1 + the ms by which the
+    /// upstream must have answered the request in flight.
+    upstream_deadline_ms: AtomicU64,
+    upstream_timed_out: AtomicBool,
+    upstream_waker: Mutex<Option<Waker>>,
+    /// A [`Close`] the watchdog asked for (0 = none).
+    close: AtomicU8,
+    close_waker: Mutex<Option<Waker>>,
+}
+
+/// Keeps a request counted as in flight until dropped.
+pub struct ActiveRequest(Arc<ActivityInner>);
+
+impl Drop for ActiveRequest {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.0
+            .last_active_ms
+            .store(self.0.now_ms(), Ordering::Relaxed);
+    }
+}
+
+impl ActivityInner {
+    fn now_ms(&self) -> u64 {
+        self.origin.elapsed().as_millis() as u64
+    }
+}
+
+enum Watch {
+    Fine,
+    /// No request for longer than the idle timeout.
+    Idle,
+    /// A request head has been arriving for longer than the header timeout.
+    SlowHead,
+}
+
+/// What the watchdog asks a connection to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum Close {
+    /// Finish what is in flight, then close (idle, or the gateway is draining).
+    Gracefully = 1,
+    /// Nothing in flight and already closing: close now.
+    Now = 2,
+    /// A request head is arriving too slowly: drop the connection.
+    SlowHead = 3,
+}
+
+fn wake_slot(slot: &Mutex<Option<Waker>>) {
+    let waker = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
+    if let Some(waker) = waker {
+        waker.wake();
+    }
+}
+
+fn register(slot: &Mutex<Option<Waker>>, cx: &Context<'_>) {
+    let mut slot = slot.lock().unwrap_or_else(|p| p.into_inner());
+    match slot.as_ref() {
+        Some(w) if w.will_wake(cx.waker()) => {}
+        _ => *slot = Some(cx.waker().clone()),
+    }
+}
+
+impl ConnectionActivity {
+    fn new() -> Self {
+        Self(Arc::new(ActivityInner {
+            origin: Instant::now(),
+            in_flight: AtomicUsize::new(0),
+            last_active_ms: AtomicU64::new(0),
+            head_started_ms: AtomicU64::new(0),
+            http2: AtomicBool::new(false),
+            upstream_deadline_ms: AtomicU64::new(0),
+            upstream_timed_out: AtomicBool::new(false),
+            upstream_waker: Mutex::new(None),
+            close: AtomicU8::new(0),
+            close_waker: Mutex::new(None),
+        }))
+    }
+
+    fn mark_http2(&self) {
+        self.0.http2.store(true, Ordering::Relaxed);
+    }
+
+    /// Marks a request as started until the returned guard is dropped.
+    pub fn begin(&self) -> ActiveRequest {
+        self.0.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.0.head_started_ms.store(0, Ordering::Relaxed);
+        ActiveRequest(self.0.clone())
+    }
+
+    /// The first bytes of a request head arrived: its clock starts.
+    pub fn head_started(&self) {
+        let inner = &self.0;
+        if inner.head_started_ms.load(Ordering::Relaxed) == 0 {
+            inner
+                .head_started_ms
+                .store(inner.now_ms() + 1, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether this connection carries one request at a time (HTTP/1.x), so
+    /// the watchdog can time its upstream wait.
+    pub fn serves_one_request_at_a_time(&self) -> bool {
+        !self.0.http2.load(Ordering::Relaxed)
+    }
+
+    /// Arms the upstream response deadline of the request in flight; the
+    /// watchdog fires it. Disarmed when the guard is dropped.
+    pub fn arm_upstream_deadline(&self, limit: Duration) -> UpstreamDeadline<'_> {
+        let inner = &self.0;
+        inner.upstream_timed_out.store(false, Ordering::Relaxed);
+        let deadline = inner.now_ms() + limit.as_millis() as u64;
+        inner
+            .upstream_deadline_ms
+            .store(deadline + 1, Ordering::Release);
+        UpstreamDeadline { inner }
+    }
+
+    /// Fires an upstream deadline that has passed (called by the watchdog).
+    fn fire_upstream_deadline(&self) {
+        let inner = &self.0;
+        let armed = inner.upstream_deadline_ms.load(Ordering::Acquire);
+        if armed != 0 && inner.now_ms() + 1 >= armed {
+            inner.upstream_timed_out.store(true, Ordering::Release);
+            wake_slot(&inner.upstream_waker);
+        }
+    }
+
+    fn check(&self, idle_timeout: Duration, header_timeout: Duration) -> Watch {
+        let inner = &self.0;
+        if inner.in_flight.load(Ordering::Relaxed) > 0 {
+            return Watch::Fine;
+        }
+        let now = inner.now_ms();
+        let head = inner.head_started_ms.load(Ordering::Relaxed);
+        if head != 0 {
+            if now.saturating_sub(head - 1) >= header_timeout.as_millis() as u64 {
+                return Watch::SlowHead;
+            }
+            return Watch::Fine;
+        }
+        if now.saturating_sub(inner.last_active_ms.load(Ordering::Relaxed))
+            >= idle_timeout.as_millis() as u64
+        {
+            return Watch::Idle;
+        }
+        Watch::Fine
+    }
+
+    /// Asks the connection to close (a stronger request wins) and wakes it.
+    fn request_close(&self, close: Close) {
+        self.0.close.fetch_max(close as u8, Ordering::AcqRel);
+        wake_slot(&self.0.close_waker);
+    }
+
+    /// The close asked for so far, if any.
+    pub fn close_requested(&self) -> Option<Close> {
+        match self.0.close.load(Ordering::Acquire) {
+            0 => None,
+            1 => Some(Close::Gracefully),
+            2 => Some(Close::Now),
+            _ => Some(Close::SlowHead),
+        }
+    }
+
+    /// Like [`ConnectionActivity::close_requested`], waking `cx` when a
+    /// close is asked for later.
+    pub fn poll_close(&self, cx: &Context<'_>) -> Option<Close> {
+        register(&self.0.close_waker, cx);
+        self.close_requested()
+    }
+}
+
+/// An armed upstream response deadline (see `arm_upstream_deadline`).
+pub struct UpstreamDeadline<'a> {
+    inner: &'a ActivityInner,
+}
+
+impl UpstreamDeadline<'_> {
+    /// True once the deadline has passed; otherwise remembers `cx`'s waker
+    /// so the watchdog can wake the request when it passes.
+    pub fn expired(&self, cx: &Context<'_>) -> bool {
+        register(&self.inner.upstream_waker, cx);
+        self.inner.upstream_timed_out.load(Ordering::Acquire)
+    }
+}
+
+impl Drop for UpstreamDeadline<'_> {
+    fn drop(&mut self) {
+        self.inner.upstream_deadline_ms.store(0, Ordering::Release);
+        self.inner
+            .upstream_waker
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+    }
+}
+
+/// Watches one connection's activity; ends once the connection is gone.
+async fn watchdog(
+    activity: ConnectionActivity,
+    idle_timeout: Duration,
+    header_timeout: Duration,
+    response_timeout: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    // A few checks per the shortest timeout it enforces: a stalled head or a
+    // late upstream is cut within ~1.25x its limit.
+    let period =
+        (idle_timeout.min(header_timeout).min(response_timeout) / 4).max(Duration::from_millis(10));
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut closing = *shutdown.borrow();
+    if closing {
+        activity.request_close(Close::Gracefully);
+    }
+    loop {
+        tokio::select! {
+            changed = shutdown.changed(), if !closing => {
+                let _ = changed;
+                closing = true;
+                activity.request_close(Close::Gracefully);
+            }
+            _ = ticks.tick() => {
+                // Only this task holds the activity: the connection has ended.
+                if Arc::strong_count(&activity.0) == 1 {
+                    return;
+                }
+                activity.fire_upstream_deadline();
+                match activity.check(idle_timeout, header_timeout) {
+                    Watch::Fine => {}
+                    Watch::Idle if !closing => {
+                        closing = true;
+                        activity.request_close(Close::Gracefully);
+                    }
+                    Watch::Idle => activity.request_close(Close::Now),
+                    Watch::SlowHead => activity.request_close(Close::SlowHead),
+                }
+            }
+        }
+    }
+}
+
+/// The start of the HTTP/2 client connection preface.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
 async fn serve_connection(
     slot: ConnectionSlot,
     index: usize,
@@ -357,9 +368,28 @@ async fn serve_connection(
     let limits = &generation.policy.config.limits;
     let http2 = generation.policy.config.listeners[index].http2;
     let header_timeout = limits.header_read_timeout.0;
+    let idle_timeout = limits.idle_timeout.0;
+    let response_timeout = generation
+        .policy
+        .config
+        .upstreams
+        .values()
+        .map(|u| u.response_timeout.0)
+        .min()
+        .unwrap_or(Duration::from_secs(30));
     let activity = ConnectionActivity::new();
-    // The watched stream is the plaintext one: above TLS when there is TLS.
-    match generation.listener_tls.get(index).cloned().flatten() {
+    let tls = generation.listener_tls.get(index).cloned().flatten();
+    drop(generation);
+    // The watchdog runs beside the connection and only flags it, so serving
+    // a request never touches a timer.
+    tokio::spawn(watchdog(
+        activity.clone(),
+        idle_timeout,
+        header_timeout,
+        response_timeout,
+        shutdown,
+    ));
+    match tls {
         Some(tls_config) => {
             let acceptor = tokio_rustls::TlsAcceptor::from(tls_config);
             let tls_stream =
@@ -379,256 +409,202 @@ async fn serve_connection(
                 .peer_certificates()
                 .and_then(|c| c.first())
                 .map(peer_identity);
-            let mode = if session.alpn_protocol() == Some(b"h2") {
-                activity.mark_http2();
-                Protocols::Http2
-            } else {
-                Protocols::Http1
-            };
-            drop(generation);
-            let io = TokioIo::new(WatchedIo::new(tls_stream, &activity));
-            let connection = Connection {
-                slot,
+            let alpn_h2 = session.alpn_protocol() == Some(b"h2");
+            let info = Arc::new(ConnectionInfo {
                 peer,
+                peer_text: crate::forwarding::ip_text(peer.ip()),
                 tls: true,
                 identity,
                 activity,
-            };
-            serve_http(connection, io, mode, shutdown).await;
+            });
+            if alpn_h2 {
+                info.activity.mark_http2();
+                serve_http2(&gateway, info, TokioIo::new(tls_stream)).await;
+            } else {
+                crate::http1::serve(&gateway, &info, tls_stream, BytesMut::new()).await;
+            }
         }
         None => {
-            let mode = if http2 {
-                Protocols::Auto
-            } else {
-                Protocols::Http1
-            };
-            drop(generation);
-            let io = TokioIo::new(WatchedIo::new(stream, &activity));
-            let connection = Connection {
-                slot,
+            let info = Arc::new(ConnectionInfo {
                 peer,
+                peer_text: crate::forwarding::ip_text(peer.ip()),
                 tls: false,
                 identity: None,
                 activity,
-            };
-            serve_http(connection, io, mode, shutdown).await;
-        }
-    }
-}
-
-/// An armed upstream response deadline (see `arm_upstream_deadline`).
-pub struct UpstreamDeadline<'a> {
-    inner: &'a ActivityInner,
-}
-
-impl UpstreamDeadline<'_> {
-    /// True once the deadline has passed; otherwise remembers `cx`'s waker
-    /// so the watchdog can wake the request when it passes.
-    pub fn expired(&self, cx: &Context<'_>) -> bool {
-        {
-            let mut slot = self
-                .inner
-                .upstream_waker
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            match slot.as_ref() {
-                Some(w) if w.will_wake(cx.waker()) => {}
-                _ => *slot = Some(cx.waker().clone()),
+            });
+            let mut stream = stream;
+            let mut buf = BytesMut::new();
+            if http2 && !read_preface_prefix(&mut stream, &mut buf, &info.activity).await {
+                return;
+            }
+            if http2 && buf.starts_with(H2_PREFACE) {
+                info.activity.mark_http2();
+                let io = TokioIo::new(Rewind {
+                    prefix: buf,
+                    inner: stream,
+                });
+                serve_http2(&gateway, info, io).await;
+            } else {
+                crate::http1::serve(&gateway, &info, stream, buf).await;
             }
         }
-        self.inner.upstream_timed_out.load(Ordering::Acquire)
     }
+    drop(slot);
 }
 
-impl Drop for UpstreamDeadline<'_> {
-    fn drop(&mut self) {
-        self.inner.upstream_deadline_ms.store(0, Ordering::Release);
-        self.inner
-            .upstream_waker
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-    }
-}
-
-/// What the watchdog tells a connection to do.
-enum Close {
-    /// Finish what is in flight, then close (idle, or the gateway is draining).
-    Gracefully,
-    /// Nothing in flight and already closing: close now.
-    Now,
-    /// A request head is arriving too slowly: drop the connection.
-    SlowHead,
-}
-
-/// Watches one connection's activity; ends when the connection does.
-async fn watchdog(
-    activity: ConnectionActivity,
-    idle_timeout: Duration,
-    header_timeout: Duration,
-    response_timeout: Duration,
-    mut shutdown: watch::Receiver<bool>,
-    commands: tokio::sync::mpsc::UnboundedSender<Close>,
-) {
-    // A few checks per the shortest timeout it enforces: a stalled head or a
-    // late upstream is cut within ~1.25x its limit.
-    let period =
-        (idle_timeout.min(header_timeout).min(response_timeout) / 4).max(Duration::from_millis(10));
-    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut closing = *shutdown.borrow();
-    if closing && commands.send(Close::Gracefully).is_err() {
-        return;
-    }
+/// Reads until the first bytes either are the HTTP/2 preface or cannot be.
+/// False when the connection ended (or was told to close) first.
+async fn read_preface_prefix(
+    stream: &mut TcpStream,
+    buf: &mut BytesMut,
+    activity: &ConnectionActivity,
+) -> bool {
     loop {
-        tokio::select! {
-            _ = commands.closed() => return,
-            changed = shutdown.changed(), if !closing => {
-                let _ = changed;
-                closing = true;
-                if commands.send(Close::Gracefully).is_err() {
-                    return;
-                }
+        let n = buf.len().min(H2_PREFACE.len());
+        if buf[..n] != H2_PREFACE[..n] || n == H2_PREFACE.len() {
+            return true;
+        }
+        if buf.capacity() - buf.len() < 1024 {
+            buf.reserve(16 * 1024);
+        }
+        let read = std::future::poll_fn(|cx| {
+            if activity.poll_close(cx).is_some() {
+                return Poll::Ready(None);
             }
-            _ = ticks.tick() => {
-                activity.fire_upstream_deadline();
-                let command = match activity.check(idle_timeout, header_timeout) {
-                    Watch::Fine => continue,
-                    Watch::Idle if !closing => {
-                        closing = true;
-                        Close::Gracefully
-                    }
-                    Watch::Idle => Close::Now,
-                    Watch::SlowHead => Close::SlowHead,
-                };
-                if commands.send(command).is_err() {
-                    return;
-                }
-            }
+            tokio_util::io::poll_read_buf(Pin::new(&mut *stream), cx, buf).map(Some)
+        })
+        .await;
+        match read {
+            Some(Ok(n)) if n > 0 => activity.head_started(),
+            _ => return false,
         }
     }
 }
 
-enum Protocols {
-    Auto,
-    Http1,
-    Http2,
+/// Bytes already read from a stream, replayed before the rest of it.
+struct Rewind<S> {
+    prefix: BytesMut,
+    inner: S,
 }
 
-struct Connection {
-    slot: ConnectionSlot,
-    peer: SocketAddr,
-    tls: bool,
-    identity: Option<portcullis_policy::PeerIdentity>,
-    activity: ConnectionActivity,
+impl<S: AsyncRead + Unpin> AsyncRead for Rewind<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        if !this.prefix.is_empty() {
+            let n = this.prefix.len().min(buf.remaining());
+            buf.put_slice(&this.prefix.split_to(n));
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.inner).poll_read(cx, buf)
+    }
 }
 
-async fn serve_http<I>(
-    connection: Connection,
-    io: I,
-    protocols: Protocols,
-    shutdown: watch::Receiver<bool>,
-) where
+impl<S: AsyncWrite + Unpin> AsyncWrite for Rewind<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+/// Serves an HTTP/2 connection with hyper; each stream goes through the
+/// same phases as an HTTP/1.x request.
+async fn serve_http2<I>(gateway: &Arc<Gateway>, info: Arc<ConnectionInfo>, io: I)
+where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
-    let Connection {
-        slot,
-        peer,
-        tls,
-        identity,
-        activity,
-    } = connection;
-    let gateway = slot.0.clone();
-    let (idle_timeout, header_timeout, response_timeout, builder) = {
+    let builder = {
         let generation = gateway.generation.load();
         let limits = &generation.policy.config.limits;
-        let mut builder = auto::Builder::new(TokioExecutor::new());
-        // No hyper header timer: the watchdog below enforces header_read_timeout
-        // without arming a timer per request.
+        let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
         builder
-            .http1()
-            .timer(TokioTimer::new())
-            .header_read_timeout(None)
-            .max_buf_size((limits.max_header_bytes.0 as usize + 1024).max(64 * 1024))
-            .keep_alive(true)
-            // One copied buffer and a plain write measured cheaper here than
-            // writev over several small slices (docs/performance.md).
-            .writev(false);
-        // hyper parses up to 100 header fields in stack arrays; an explicit
-        // limit above that makes it allocate index arrays of that size on
-        // every request. Up to 100, the admission check enforces the
-        // configured count (with a problem+json answer).
-        if limits.max_headers > 100 {
-            builder.http1().max_headers(limits.max_headers);
-        }
-        builder
-            .http2()
             .timer(TokioTimer::new())
             .max_concurrent_streams(limits.max_concurrent_streams)
             .max_header_list_size(limits.max_header_bytes.0.min(u32::MAX as u64) as u32)
             .max_send_buf_size(256 * 1024);
-        let builder = match protocols {
-            Protocols::Auto => builder,
-            Protocols::Http1 => builder.http1_only(),
-            Protocols::Http2 => builder.http2_only(),
-        };
-        let response_timeout = generation
-            .policy
-            .config
-            .upstreams
-            .values()
-            .map(|u| u.response_timeout.0)
-            .min()
-            .unwrap_or(Duration::from_secs(30));
-        (
-            limits.idle_timeout.0,
-            limits.header_read_timeout.0,
-            response_timeout,
-            builder,
-        )
+        builder
     };
-    let info = Arc::new(ConnectionInfo {
-        peer,
-        tls,
-        identity,
-        activity: activity.clone(),
-    });
     let service_gateway = gateway.clone();
-    let service =
-        service_fn(move |request| phases::handle(service_gateway.clone(), info.clone(), request));
-    let connection = builder.serve_connection_with_upgrades(io, service);
+    let service_info = info.clone();
+    let service = service_fn(move |request: http::Request<hyper::body::Incoming>| {
+        let gateway = service_gateway.clone();
+        let info = service_info.clone();
+        async move {
+            let active = info.activity.begin();
+            let (parts, incoming) = request.into_parts();
+            let facts = RequestFacts {
+                // HTTP/2 has no upgrades and no `Connection` field.
+                upgrade: false,
+                connection_names_others: false,
+                content_length_sent: parts.headers.contains_key(http::header::CONTENT_LENGTH),
+            };
+            let request = ClientRequest {
+                method: parts.method,
+                uri: parts.uri,
+                version: parts.version,
+                headers: parts.headers,
+                facts,
+            };
+            let mut body = RequestBody::Http2(incoming);
+            let answer = phases::serve(&gateway, &info, request, &mut body).await;
+            let body = match answer.body {
+                AnswerBody::Full(bytes) => ClientBody::full(bytes),
+                AnswerBody::Upstream { prefix, body } => ClientBody::Upstream {
+                    prefix,
+                    body,
+                    active: Some(active),
+                },
+                // HTTP/2 requests carry no upgrade (phases refuse a 101 to them).
+                AnswerBody::Upgrade(_) => ClientBody::empty(),
+            };
+            let mut response = http::Response::new(body);
+            *response.status_mut() = answer.status;
+            *response.headers_mut() = answer.fields.into_header_map(answer.request_id);
+            Ok::<_, std::convert::Infallible>(response)
+        }
+    });
+    let connection = builder.serve_connection(io, service);
     tokio::pin!(connection);
-    // The watchdog runs beside the connection and only sends it a command,
-    // so serving a request never touches a timer.
-    let (commands, mut command_rx) = tokio::sync::mpsc::unbounded_channel();
-    tokio::spawn(watchdog(
-        activity,
-        idle_timeout,
-        header_timeout,
-        response_timeout,
-        shutdown,
-        commands,
-    ));
+    let activity = &info.activity;
+    let mut graceful = false;
     loop {
-        tokio::select! {
-            biased;
-            result = connection.as_mut() => {
-                if let Err(e) = result {
-                    tracing::debug!(%peer, error = %e, "connection ended with an error");
-                }
-                break;
+        let next = std::future::poll_fn(|cx| {
+            if let Poll::Ready(result) = connection.as_mut().poll(cx) {
+                return Poll::Ready(Err(result));
             }
-            command = command_rx.recv() => match command {
-                Some(Close::Gracefully) => connection.as_mut().graceful_shutdown(),
-                Some(Close::SlowHead) => {
-                    tracing::debug!(%peer, "request head not received within header_read_timeout; closing");
-                    break;
+            match activity.poll_close(cx) {
+                Some(Close::Gracefully) if graceful => Poll::Pending,
+                Some(close) => Poll::Ready(Ok(close)),
+                None => Poll::Pending,
+            }
+        })
+        .await;
+        match next {
+            Err(result) => {
+                if let Err(e) = result {
+                    tracing::debug!(peer = %info.peer, error = %e, "HTTP/2 connection ended with an error");
                 }
-                Some(Close::Now) | None => break,
-            },
+                return;
+            }
+            Ok(Close::Gracefully) => {
+                graceful = true;
+                connection.as_mut().graceful_shutdown();
+            }
+            Ok(_) => return,
         }
     }
-    drop(slot);
 }
 
 #[cfg(test)]
@@ -636,38 +612,61 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_split_http2_preface_is_recognised_and_not_timed_as_a_head() {
+    fn a_started_head_is_timed_and_a_stalled_one_reported() {
         let activity = ConnectionActivity::new();
-        let mut scanner = FramingScanner::default();
-        activity.bytes_arrived(b"PRI * HT", &mut scanner);
-        activity.bytes_arrived(b"TP/2.0\r\n\r\nSM\r\n\r\n", &mut scanner);
-        assert!(activity.0.http2.load(Ordering::Relaxed));
-        activity.bytes_arrived(b"\x00\x00\x00\x04\x01\x00\x00\x00\x00", &mut scanner);
-        assert_eq!(activity.0.head_started_ms.load(Ordering::Relaxed), 0);
         assert!(matches!(
             activity.check(Duration::from_secs(60), Duration::ZERO),
             Watch::Fine
         ));
-    }
-
-    #[test]
-    fn an_http1_head_starts_the_header_clock_and_a_stalled_one_is_reported() {
-        let activity = ConnectionActivity::new();
-        let mut scanner = FramingScanner::default();
-        activity.bytes_arrived(b"P", &mut scanner);
-        activity.bytes_arrived(b"OST /a HTTP/1.1\r\nContent-Length: 1\r\n", &mut scanner);
-        assert!(!activity.0.http2.load(Ordering::Relaxed));
-        assert_ne!(activity.0.head_started_ms.load(Ordering::Relaxed), 0);
+        activity.head_started();
         assert!(matches!(
             activity.check(Duration::from_secs(60), Duration::ZERO),
             Watch::SlowHead
         ));
-        activity.bytes_arrived(b"Transfer-Encoding: chunked\r\n\r\n", &mut scanner);
-        assert!(activity.take_ambiguous_framing());
-        let _request = activity.begin();
+        let request = activity.begin();
         assert!(matches!(
             activity.check(Duration::ZERO, Duration::ZERO),
             Watch::Fine
         ));
+        drop(request);
+        assert!(matches!(
+            activity.check(Duration::ZERO, Duration::from_secs(60)),
+            Watch::Idle
+        ));
+    }
+
+    #[test]
+    fn a_stronger_close_wins_and_wakes_the_connection() {
+        let activity = ConnectionActivity::new();
+        let woken = Arc::new(AtomicBool::new(false));
+        struct Flag(Arc<AtomicBool>);
+        impl std::task::Wake for Flag {
+            fn wake(self: Arc<Self>) {
+                self.0.store(true, Ordering::SeqCst);
+            }
+        }
+        let waker = Waker::from(Arc::new(Flag(woken.clone())));
+        let cx = Context::from_waker(&waker);
+        assert_eq!(activity.poll_close(&cx), None);
+        activity.request_close(Close::SlowHead);
+        assert!(woken.load(Ordering::SeqCst));
+        activity.request_close(Close::Gracefully);
+        assert_eq!(activity.close_requested(), Some(Close::SlowHead));
+    }
+
+    #[test]
+    fn the_upstream_deadline_fires_only_while_armed() {
+        let activity = ConnectionActivity::new();
+        let waker = Waker::noop();
+        let cx = Context::from_waker(waker);
+        {
+            let deadline = activity.arm_upstream_deadline(Duration::ZERO);
+            assert!(!deadline.expired(&cx));
+            activity.fire_upstream_deadline();
+            assert!(deadline.expired(&cx));
+        }
+        let deadline = activity.arm_upstream_deadline(Duration::from_secs(60));
+        activity.fire_upstream_deadline();
+        assert!(!deadline.expired(&cx));
     }
 }

@@ -1,96 +1,155 @@
 //! A request's whole life, in order, in one file.
 //!
-//! 1. **connection** — accepted, TLS handshake and client identity (`listener.rs`);
+//! 1. **connection** — accepted, TLS handshake and client identity, the head
+//!    read and parsed once (`listener.rs`, `http1.rs`, hyper for HTTP/2);
 //!    everything below runs once per request on that connection.
 //! 2. **request head** — request id; admission (framing and size limits, path
 //!    normalization, routing, real client IP); the route's checks on the head.
 //! 3. **request body** — buffered under the route's limit only when a check
-//!    wants it, then inspected; otherwise streamed upstream under the same limit.
+//!    wants it (or it is small and of known length), then inspected;
+//!    otherwise streamed upstream under the same limit.
 //! 4. **decide** — findings become one verdict ([`portcullis_policy::decide`]):
 //!    allow, monitor (log and forward) or block (problem+json).
-//! 5. **upstream** — an endpoint is picked, hop-by-hop headers dropped,
-//!    forwarding headers set, the request sent with a response timeout;
-//!    idempotent requests with a replayable body are retried on another
-//!    endpoint when the connection failed before any answer.
-//! 6. **response head** — the route's response checks; hop-by-hop headers
-//!    dropped; the request id added. WebSocket upgrades are joined here.
-//! 7. **response body** — streamed to the client as it arrives.
+//! 5. **upstream** — an endpoint is picked, the request head written from the
+//!    parsed one (hop-by-hop fields dropped, forwarding fields set), sent with
+//!    a response timeout; idempotent requests with a replayable body are
+//!    retried on another endpoint when the connection failed before any answer.
+//! 6. **response head** — the route's response checks; the request id added.
+//!    A `101` hands both connections over to a tunnel.
+//! 7. **response body** — a small body of unknown length is read ahead (so it
+//!    leaves with a length), anything else is streamed to the client by the
+//!    connection as it arrives.
 //! 8. **log** — metrics always; audit line for blocked or monitored requests;
 //!    access line when enabled.
 //!
-//! Checks never write responses; this driver does, through `problem.rs`.
+//! Checks never write responses; this driver answers, through `problem.rs`.
 
-use std::convert::Infallible;
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::Bytes;
-use http::header::{self, HeaderValue};
-use http::request::Parts;
-use http::{Method, Request, Response, StatusCode};
-use http_body::Body as _;
-use http_body_util::BodyExt;
-use hyper::body::Incoming;
-use hyper::upgrade::OnUpgrade;
-use hyper_util::rt::TokioIo;
+use bytes::{Bytes, BytesMut};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, StatusCode, Uri, Version};
 use portcullis_policy::admission::HeadInput;
 use portcullis_policy::{
     Exchange, ExchangeHead, Finding, PeerIdentity, Route, Verdict, decide, protocol, request_id,
 };
 
 use crate::audit::{AccessRecord, AuditRecord, now_rfc3339};
-use crate::body::{ClientBody, UpstreamBody, is_body_too_large};
-use crate::forwarding::{self, ForwardedFor};
+use crate::body::{BodyError, RequestBody};
+use crate::forwarding::{ForwardedFor, UpstreamRequestHead};
 use crate::metrics::{Action, FindingLabels, UpstreamErrorLabels};
 use crate::problem::problem;
 use crate::state::{Gateway, Generation};
-use crate::upstream::{PoolReturn, SendError, UpstreamPool};
+use crate::upstream::{SendError, UpstreamPool};
+use crate::upstream_connection::{OutgoingBody, PoolSlot, UpstreamBody, UpstreamConnection};
+use crate::wire::{Framing, HeadError, RequestFacts, ResponseFields};
 
 /// Request bodies of known length up to this size are buffered before the
 /// upstream request is sent; larger or chunked ones stream.
 const SMALL_BODY_BYTES: u64 = 64 * 1024;
 
+/// Most bytes of a response body of unknown length read ahead of its head.
+const READ_AHEAD_BYTES: usize = 64 * 1024;
+
 /// What the connection knows, shared by its requests.
 pub struct ConnectionInfo {
     pub peer: std::net::SocketAddr,
+    /// The peer's address as text (for forwarding fields), formatted once.
+    pub peer_text: String,
     pub tls: bool,
     pub identity: Option<PeerIdentity>,
     pub activity: crate::listener::ConnectionActivity,
 }
 
-/// Serves one request. Never fails: every error becomes a response.
-pub async fn handle(
-    gateway: Arc<Gateway>,
-    conn: Arc<ConnectionInfo>,
-    request: Request<Incoming>,
-) -> Result<Response<ClientBody>, Infallible> {
-    let active = conn.activity.begin();
+/// A request head as the phases see it, whatever the protocol.
+pub struct ClientRequest {
+    pub method: Method,
+    pub uri: Uri,
+    pub version: Version,
+    pub headers: HeaderMap,
+    pub facts: RequestFacts,
+}
+
+/// What the phases answer; the connection writes it.
+pub struct Answer {
+    pub status: StatusCode,
+    pub fields: AnswerFields,
+    /// The request id field, added to whatever `fields` hold.
+    pub request_id: Option<(HeaderName, HeaderValue)>,
+    pub body: AnswerBody,
+}
+
+/// The header fields of an answer.
+pub enum AnswerFields {
+    /// Made by the gateway (problem answers).
+    Generated(HeaderMap),
+    /// The upstream's, as received (hop-by-hop fields already removed).
+    Upstream(ResponseFields),
+}
+
+impl AnswerFields {
+    /// Whether a field is present (case-insensitive name).
+    pub fn contains(&self, name: &HeaderName) -> bool {
+        match self {
+            AnswerFields::Generated(map) => map.contains_key(name),
+            AnswerFields::Upstream(fields) => fields.get(name.as_str()).is_some(),
+        }
+    }
+
+    /// Every field as a `HeaderMap`, with the request id (for HTTP/2 clients).
+    pub fn into_header_map(self, request_id: Option<(HeaderName, HeaderValue)>) -> HeaderMap {
+        let mut map = match self {
+            AnswerFields::Generated(map) => map,
+            AnswerFields::Upstream(fields) => fields.to_header_map(),
+        };
+        if let Some((name, value)) = request_id {
+            map.insert(name, value);
+        }
+        map
+    }
+}
+
+pub enum AnswerBody {
+    /// A complete body: generated, or an upstream body read to its end.
+    Full(Bytes),
+    /// An upstream body, streamed as the client takes it; `prefix` was read
+    /// ahead and goes first.
+    Upstream {
+        prefix: Option<Bytes>,
+        body: UpstreamBody,
+    },
+    /// `101 Switching Protocols`: after the head, the two connections are
+    /// joined into a tunnel (HTTP/1.1 clients only).
+    Upgrade(UpstreamConnection),
+}
+
+/// Serves one request. Never fails: every error becomes an answer.
+pub async fn serve(
+    gateway: &Gateway,
+    conn: &ConnectionInfo,
+    request: ClientRequest,
+    body: &mut RequestBody<'_>,
+) -> Answer {
     let started = Instant::now();
     let generation = gateway.generation.load_full();
-    let (parts, body) = request.into_parts();
-    let (request_id, request_id_value) = request_id_for(&generation, &parts);
+    let (request_id, request_id_value) = request_id_for(&generation, &request.headers);
     let outcome = proxy(
-        &gateway,
+        gateway,
         &generation,
-        &conn,
-        parts,
+        conn,
+        request,
         body,
         &request_id,
         request_id_value.as_ref(),
     )
     .await;
-    let mut response = outcome.response;
-    if let ClientBody::Upstream { active: slot, .. } = response.body_mut() {
-        *slot = Some(active);
-    } else {
-        drop(active);
-    }
-    if let Some(v) = request_id_value {
-        response
-            .headers_mut()
-            .insert(generation.request_id_header.clone(), v);
-    }
-    let status = response.status().as_u16();
+    let mut answer = outcome.answer;
+    answer.request_id = request_id_value.map(|v| (generation.request_id_header.clone(), v));
+
+    // ── Phase: log ──────────────────────────────────────────────────────
+    let status = answer.status.as_u16();
     outcome
         .route
         .and_then(|i| generation.route_metrics.get(i))
@@ -101,29 +160,64 @@ pub async fn handle(
             outcome.action,
             started.elapsed().as_secs_f64(),
         );
-    if let Some(access) = &generation.access_log {
+    if let Some(access) = &generation.access_log
+        && let Some(log) = &outcome.log
+    {
+        let route = outcome.route.and_then(|i| generation.policy.routes.get(i));
         access.write(&AccessRecord {
             time: now_rfc3339(),
             kind: "access",
             request_id: &request_id,
             client_ip: outcome.client_ip.to_string(),
-            method: outcome.log.method.as_str(),
-            host: &outcome.log.host,
-            path: &outcome.log.path,
-            route: outcome
-                .route
-                .and_then(|i| generation.policy.routes.get(i))
-                .map(|r| r.name.as_str()),
+            method: log.method.as_str(),
+            host: &log.host,
+            path: &log.path,
+            route: route.map(|r| r.name.as_str()),
             status,
             verdict: action_name(&outcome.action),
             duration_ms: started.elapsed().as_secs_f64() * 1000.0,
-            upstream: outcome
-                .route
-                .and_then(|i| generation.policy.routes.get(i))
-                .map(|r| r.upstream.as_str()),
+            upstream: route.map(|r| r.upstream.as_str()),
         });
     }
-    Ok(response)
+    answer
+}
+
+/// Answers a request whose head could not be read (too large, malformed):
+/// audited and counted like any block, then the connection closes.
+pub fn refuse_head(gateway: &Gateway, conn: &ConnectionInfo, error: HeadError) -> Answer {
+    let generation = gateway.generation.load_full();
+    let finding = match error {
+        HeadError::TooLarge {
+            request_line_complete: false,
+        } => protocol::uri_too_long(),
+        HeadError::TooLarge { .. } | HeadError::TooManyHeaders => protocol::header_too_large(),
+        HeadError::Malformed(what) => protocol::malformed_head(what),
+    };
+    let request_id = request_id::generate();
+    let findings = [finding];
+    let verdict = decide(&findings);
+    let peer_ip = conn.peer.ip();
+    audit(
+        gateway,
+        &generation,
+        &request_id,
+        peer_ip,
+        &Method::GET,
+        "",
+        "",
+        None,
+        None,
+        &verdict,
+        &findings,
+    );
+    let answer = block_answer(&verdict, &request_id);
+    generation.no_route_metrics.record(
+        &gateway.metrics,
+        answer.status.as_u16(),
+        Action::block,
+        0.0,
+    );
+    answer
 }
 
 fn action_name(a: &Action) -> &'static str {
@@ -136,15 +230,15 @@ fn action_name(a: &Action) -> &'static str {
 }
 
 struct Outcome {
-    response: Response<ClientBody>,
+    answer: Answer,
     route: Option<usize>,
     action: Action,
     client_ip: std::net::IpAddr,
-    log: AccessFields,
+    /// Only when the access log is on (kept small otherwise: outcomes move).
+    log: Option<Box<AccessFields>>,
 }
 
 /// Request fields kept for the access log only when it is enabled.
-#[derive(Default)]
 struct AccessFields {
     method: Method,
     host: String,
@@ -153,9 +247,9 @@ struct AccessFields {
 
 /// The request id and its header value (built once, shared by the upstream
 /// request and the response).
-fn request_id_for(generation: &Generation, parts: &Parts) -> (String, Option<HeaderValue>) {
+fn request_id_for(generation: &Generation, headers: &HeaderMap) -> (String, Option<HeaderValue>) {
     if generation.propagate_request_id
-        && let Some(v) = parts.headers.get(&generation.request_id_header)
+        && let Some(v) = headers.get(&generation.request_id_header)
         && request_id::is_acceptable_incoming(v.as_bytes())
         && let Ok(s) = v.to_str()
     {
@@ -166,87 +260,120 @@ fn request_id_for(generation: &Generation, parts: &Parts) -> (String, Option<Hea
     (id, value)
 }
 
+/// Everything [`proxy`] needs to write an audit line, so each exit is short.
+struct AuditContext<'a> {
+    gateway: &'a Gateway,
+    generation: &'a Generation,
+    request_id: &'a str,
+    method: &'a Method,
+}
+
+impl AuditContext<'_> {
+    #[allow(clippy::too_many_arguments)]
+    fn record(
+        &self,
+        client_ip: std::net::IpAddr,
+        host: &str,
+        path: &str,
+        route: Option<&Route>,
+        operation: Option<&str>,
+        verdict: &Verdict,
+        findings: &[Finding],
+    ) {
+        audit(
+            self.gateway,
+            self.generation,
+            self.request_id,
+            client_ip,
+            self.method,
+            host,
+            path,
+            route,
+            operation,
+            verdict,
+            findings,
+        );
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn proxy(
     gateway: &Gateway,
     generation: &Generation,
     conn: &ConnectionInfo,
-    mut parts: Parts,
-    body: Incoming,
+    request: ClientRequest,
+    body: &mut RequestBody<'_>,
     request_id: &str,
     request_id_value: Option<&HeaderValue>,
 ) -> Outcome {
     let policy = &generation.policy;
     let peer_ip = conn.peer.ip();
-    let mut log = AccessFields::default();
+    let mut log: Option<Box<AccessFields>> = None;
+    let ClientRequest {
+        method,
+        uri,
+        version,
+        headers,
+        facts,
+    } = request;
+    let auditor = AuditContext {
+        gateway,
+        generation,
+        request_id,
+        method: &method,
+    };
+    let outcome = |answer: Answer, route: Option<usize>, action, client_ip, log| Outcome {
+        answer,
+        route,
+        action,
+        client_ip,
+        log,
+    };
 
     // ── Phase: request head ─────────────────────────────────────────────
-    let ambiguous_framing =
-        parts.version < http::Version::HTTP_2 && conn.activity.take_ambiguous_framing();
-    let admitted = if ambiguous_framing {
-        Err(protocol::ambiguous_framing())
-    } else {
-        policy.admit(&HeadInput {
-            version: parts.version,
-            method: &parts.method,
-            uri: &parts.uri,
-            headers: &parts.headers,
-            peer_ip,
-        })
-    };
+    let admitted = policy.admit(&HeadInput {
+        version,
+        method: &method,
+        uri: &uri,
+        headers: &headers,
+        peer_ip,
+    });
     let admitted = match admitted {
         Ok(a) => a,
         Err(finding) => {
-            let host = portcullis_policy::admission::host_of(&parts.uri, &parts.headers);
+            let host = portcullis_policy::admission::host_of(&uri, &headers);
             if generation.access_log.is_some() {
-                log = AccessFields {
-                    method: parts.method.clone(),
+                log = Some(Box::new(AccessFields {
+                    method: method.clone(),
                     host: host.to_string(),
-                    path: parts.uri.path().to_owned(),
-                };
+                    path: uri.path().to_owned(),
+                }));
             }
             let findings = [finding];
             let verdict = decide(&findings);
-            audit(
-                gateway,
-                generation,
-                request_id,
-                peer_ip,
-                &parts.method,
-                &host,
-                parts.uri.path(),
-                None,
-                None,
-                &verdict,
-                &findings,
-            );
-            return Outcome {
-                response: block_response(&verdict, request_id),
-                route: None,
-                action: Action::block,
-                client_ip: peer_ip,
-                log,
-            };
+            auditor.record(peer_ip, &host, uri.path(), None, None, &verdict, &findings);
+            let answer = block_answer(&verdict, request_id);
+            return outcome(answer, None, Action::block, peer_ip, log);
         }
     };
     let route: &Route = admitted.route;
     let client_ip = admitted.client_ip;
     if generation.access_log.is_some() {
-        log = AccessFields {
-            method: parts.method.clone(),
+        log = Some(Box::new(AccessFields {
+            method: method.clone(),
             host: admitted.host.to_string(),
             path: admitted.path.to_string(),
-        };
+        }));
     }
     let mut exchange = Exchange::new(ExchangeHead {
         request_id,
         client_ip,
         peer_identity: conn.identity.as_ref(),
-        method: &parts.method,
+        method: &method,
         host: &admitted.host,
         path: &admitted.path,
-        raw_query: parts.uri.query(),
-        headers: &parts.headers,
+        raw_query: uri.query(),
+        headers: &headers,
         uri_len: admitted.uri_len,
         route_name: &route.name,
     });
@@ -257,72 +384,50 @@ async fn proxy(
     let inspect_body = route.wants_request_body(&exchange);
     // Small bodies of known length are read before the upstream is contacted
     // (as nginx does): head and body then leave in one write.
-    let small_known_length = exchange
-        .content_length()
+    let small_known_length = body
+        .remaining_length()
         .is_some_and(|len| len <= SMALL_BODY_BYTES.min(route.max_body_bytes));
-    let upstream_body = if body.is_end_stream() || decide(&findings).is_block() {
-        UpstreamBody::Empty
-    } else if inspect_body || small_known_length {
-        let read = http_body_util::Limited::new(body, route.max_body_bytes as usize).collect();
+    let mut buffered: Option<Bytes> = None;
+    if !body.is_complete() && !decide(&findings).is_block() && (inspect_body || small_known_length)
+    {
+        let read = body.read_to_end(route.max_body_bytes);
         // A body that does not arrive in time is a finding like any other:
         // the decide phase below blocks it (408) and audits it.
-        let read = tokio::time::timeout(policy.config.limits.body_read_timeout.0, read)
-            .await
-            .unwrap_or_else(|_elapsed| Err(BodyTimedOut.into()));
+        let read = tokio::time::timeout(policy.config.limits.body_read_timeout.0, read).await;
         match read {
-            Ok(collected) => {
-                let bytes: Bytes = collected.to_bytes();
+            Ok(Ok(bytes)) => {
                 if inspect_body {
                     exchange.attach_body(bytes.clone());
                     route.inspect_request_body(&exchange, &mut findings);
                 }
-                UpstreamBody::Buffered(Some(bytes))
+                buffered = Some(bytes);
             }
-            Err(e) => {
-                let finding = if e.is::<http_body_util::LengthLimitError>() {
-                    protocol::body_too_large()
-                } else if e.is::<BodyTimedOut>() {
-                    protocol::body_timeout()
-                } else {
-                    // The client went away or sent a broken body: nothing to forward.
-                    return Outcome {
-                        response: problem(
-                            StatusCode::BAD_REQUEST,
-                            "request body could not be read",
-                            None,
-                            request_id,
-                        ),
-                        route: Some(route.index),
-                        action: Action::error,
-                        client_ip,
-                        log,
-                    };
-                };
-                findings.push(finding);
-                UpstreamBody::Empty
+            Ok(Err(BodyError::TooLarge)) => findings.push(protocol::body_too_large()),
+            Err(_elapsed) => findings.push(protocol::body_timeout()),
+            Ok(Err(e)) => {
+                // The client went away or sent a broken body: nothing to forward.
+                tracing::debug!(error = %e, "request body could not be read");
+                let answer = problem(
+                    StatusCode::BAD_REQUEST,
+                    "request body could not be read",
+                    None,
+                    request_id,
+                );
+                return outcome(answer, Some(route.index), Action::error, client_ip, log);
             }
         }
-    } else {
-        UpstreamBody::Streaming {
-            inner: body,
-            remaining: route.max_body_bytes,
-            limit: route.max_body_bytes,
-        }
-    };
+    }
 
     // ── Phase: decide ───────────────────────────────────────────────────
     let verdict = decide(&findings);
+    let operation: Option<Box<str>> = exchange.operation_id().map(Box::from);
     if !findings.is_empty() {
-        audit(
-            gateway,
-            generation,
-            request_id,
+        auditor.record(
             client_ip,
-            &parts.method,
             &admitted.host,
             &admitted.path,
             Some(route),
-            exchange.operation_id(),
+            operation.as_deref(),
             &verdict,
             &findings,
         );
@@ -331,161 +436,105 @@ async fn proxy(
         Verdict::Allow => Action::allow,
         Verdict::Monitor => Action::monitor,
         Verdict::Block { .. } => {
-            return Outcome {
-                response: block_response(&verdict, request_id),
-                route: Some(route.index),
-                action: Action::block,
-                client_ip,
-                log,
-            };
+            let answer = block_answer(&verdict, request_id);
+            return outcome(answer, Some(route.index), Action::block, client_ip, log);
         }
     };
 
     // ── Phase: upstream ─────────────────────────────────────────────────
-    let Some(upstream_uri) = upstream_uri(route, &admitted.path, &parts.uri) else {
-        return Outcome {
-            response: problem(
-                StatusCode::BAD_REQUEST,
-                "request target cannot be forwarded",
-                None,
-                request_id,
-            ),
-            route: Some(route.index),
-            action: Action::error,
-            client_ip,
-            log,
-        };
-    };
+    let target = upstream_target(route, &admitted.path, &uri);
     let inspects_responses = route.inspects_responses();
-    // Kept only for response checks and their audit lines.
-    let response_view =
-        inspects_responses.then(|| (admitted.host.to_string(), admitted.path.to_string()));
-    let operation: Option<Box<str>> = exchange.operation_id().map(Box::from);
     drop(exchange);
-    // The original Host (or HTTP/2 authority), as the client sent it; cloning a
-    // parsed header value shares its bytes.
-    let original_host = match parts.headers.get(header::HOST) {
-        Some(v) => Some(v.clone()),
-        None => parts
-            .uri
-            .authority()
-            .and_then(|a| HeaderValue::from_str(a.as_str()).ok()),
+    // The original Host (or HTTP/2 authority), as the client sent it.
+    let host_bytes: Option<&[u8]> = match headers.get(header::HOST) {
+        Some(v) => Some(v.as_bytes()),
+        None => uri.authority().map(|a| a.as_str().as_bytes()),
     };
-    let upgrade = forwarding::is_upgrade_request(&parts.headers);
-    let client_upgrade = if upgrade {
-        parts.extensions.remove::<OnUpgrade>()
-    } else {
-        None
-    };
-    forwarding::strip_hop_by_hop(&mut parts.headers, upgrade);
-    forwarding::set_forwarding_headers(
-        &mut parts.headers,
-        &ForwardedFor {
+    let original_host = host_bytes
+        .and_then(|h| std::str::from_utf8(h).ok())
+        .unwrap_or("");
+    let upgrade = version < Version::HTTP_2 && facts.upgrade;
+    let upstream_head = UpstreamRequestHead {
+        method: &method,
+        target: &target,
+        headers: &headers,
+        host: host_bytes,
+        forwarded: ForwardedFor {
             peer_ip,
+            peer_text: &conn.peer_text,
             peer_trusted: policy.trusted_proxies.contains(peer_ip),
             proto: if conn.tls { "https" } else { "http" },
-            host: original_host
-                .as_ref()
-                .and_then(|h| h.to_str().ok())
-                .unwrap_or(""),
+            host: original_host,
         },
-    );
-    if let Some(v) = request_id_value {
-        parts
-            .headers
-            .insert(generation.request_id_header.clone(), v.clone());
-    }
-    if !parts.headers.contains_key(header::HOST)
-        && let Some(v) = original_host.clone()
-    {
-        parts.headers.insert(header::HOST, v);
-    }
+        request_id: request_id_value.map(|v| (&generation.request_id_header, v)),
+        facts: RequestFacts { upgrade, ..facts },
+    };
+    let mut outgoing = match &buffered {
+        Some(bytes) => OutgoingBody::Buffered(bytes),
+        None if body.is_complete() => OutgoingBody::Empty,
+        None => OutgoingBody::Streamed {
+            length: body.remaining_length(),
+            source: body,
+            limit: route.max_body_bytes,
+        },
+    };
     let pool = &generation.upstreams[route.index];
-    let (mut response, pool_return) = match send_upstream(
-        gateway,
-        conn,
-        pool,
-        &mut parts,
-        upstream_uri,
-        upstream_body,
-        inspects_responses,
-    )
-    .await
-    {
+    let sent = send_upstream(gateway, conn, pool, &method, &upstream_head, &mut outgoing).await;
+    let (response, upstream_conn, endpoint) = match sent {
         Ok(r) => r,
         Err(failure) => {
             if let Some(finding) = failure.finding {
                 let findings = [finding];
                 let verdict = decide(&findings);
-                let host = original_host
-                    .as_ref()
-                    .and_then(|h| h.to_str().ok())
-                    .unwrap_or("");
-                audit(
-                    gateway,
-                    generation,
-                    request_id,
+                auditor.record(
                     client_ip,
-                    &parts.method,
-                    host,
-                    parts.uri.path(),
+                    &admitted.host,
+                    &admitted.path,
                     Some(route),
                     operation.as_deref(),
                     &verdict,
                     &findings,
                 );
-                return Outcome {
-                    response: block_response(&verdict, request_id),
-                    route: Some(route.index),
-                    action: Action::block,
-                    client_ip,
-                    log,
-                };
+                let answer = block_answer(&verdict, request_id);
+                return outcome(answer, Some(route.index), Action::block, client_ip, log);
             }
-            return Outcome {
-                response: problem(failure.status, failure.detail, None, request_id),
-                route: Some(route.index),
-                action: Action::error,
-                client_ip,
-                log,
-            };
+            let answer = problem(failure.status, failure.detail, None, request_id);
+            return outcome(answer, Some(route.index), Action::error, client_ip, log);
         }
     };
 
     // ── Phase: response head ────────────────────────────────────────────
-    if let Some((response_host, response_path)) = &response_view {
-        // The request view is rebuilt from the head we kept (cloned) for this purpose.
+    if inspects_responses {
         let exchange = Exchange::new(ExchangeHead {
             request_id,
             client_ip,
             peer_identity: conn.identity.as_ref(),
-            method: &parts.method,
-            host: response_host,
-            path: response_path,
-            raw_query: parts.uri.query(),
-            headers: &parts.headers,
-            uri_len: 0,
+            method: &method,
+            host: &admitted.host,
+            path: &admitted.path,
+            raw_query: uri.query(),
+            headers: &headers,
+            uri_len: admitted.uri_len,
             route_name: &route.name,
         });
+        if let Some(op) = &operation {
+            exchange.set_operation_id(op);
+        }
         let mut response_findings = Vec::new();
         route.inspect_response_head(
             &exchange,
             &portcullis_policy::ResponseHead {
-                status: response.status(),
-                headers: response.headers(),
+                status: response.status,
+                headers: &response.fields.to_header_map(),
             },
             &mut response_findings,
         );
         let verdict = decide(&response_findings);
         if !response_findings.is_empty() {
-            audit(
-                gateway,
-                generation,
-                request_id,
+            auditor.record(
                 client_ip,
-                &parts.method,
-                response_host,
-                response_path,
+                &admitted.host,
+                &admitted.path,
                 Some(route),
                 operation.as_deref(),
                 &verdict,
@@ -493,150 +542,139 @@ async fn proxy(
             );
         }
         if verdict.is_block() {
-            return Outcome {
-                response: problem(
-                    StatusCode::BAD_GATEWAY,
-                    "upstream response refused by policy",
-                    None,
-                    request_id,
-                ),
-                route: Some(route.index),
-                action: Action::block,
-                client_ip,
-                log,
-            };
+            let answer = problem(
+                StatusCode::BAD_GATEWAY,
+                "upstream response refused by policy",
+                None,
+                request_id,
+            );
+            return outcome(answer, Some(route.index), Action::block, client_ip, log);
         }
     }
-    let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
-    let mut pool_return = Some(pool_return);
-    if switching {
-        // The upstream connection now belongs to the tunnel, not the pool;
-        // its I/O must keep running to hand the socket over.
-        if let Some(r) = pool_return.take() {
-            r.conn.detach();
+    if response.status == StatusCode::SWITCHING_PROTOCOLS {
+        if !upgrade {
+            tracing::warn!(upstream = %pool.name, "upstream switched protocols without an upgrade request");
+            let answer = problem(
+                StatusCode::BAD_GATEWAY,
+                "upstream unavailable",
+                None,
+                request_id,
+            );
+            return outcome(answer, Some(route.index), Action::error, client_ip, log);
         }
-        if let Some(client_upgrade) = client_upgrade {
-            let upstream_upgrade = hyper::upgrade::on(&mut response);
-            tokio::spawn(join_upgraded(client_upgrade, upstream_upgrade));
-        }
+        let answer = Answer {
+            status: response.status,
+            fields: AnswerFields::Upstream(response.fields),
+            request_id: None,
+            body: AnswerBody::Upgrade(upstream_conn),
+        };
+        return outcome(answer, Some(route.index), action, client_ip, log);
     }
-    forwarding::strip_hop_by_hop(response.headers_mut(), switching);
 
-    // ── Phase: response body (streamed by hyper as the client reads it) ──
-    let (head, mut incoming) = response.into_parts();
-    let read = match pool_return.as_mut() {
-        Some(r) if !switching => read_ahead(&mut incoming, &mut r.conn).await,
-        _ => ReadAhead {
-            frames: Default::default(),
-            ended: true,
-            error: None,
+    // ── Phase: response body ────────────────────────────────────────────
+    let slot = PoolSlot {
+        pool: pool.clone(),
+        endpoint,
+    };
+    let mut upstream_body = UpstreamBody::new(
+        upstream_conn,
+        response.framing,
+        response.keep_alive,
+        Some(slot),
+    );
+    let body = match response.framing {
+        Framing::Chunked | Framing::UntilClose => match read_ahead(&mut upstream_body).await {
+            ReadAhead::Complete(bytes) => AnswerBody::Full(bytes),
+            ReadAhead::Partial(prefix) => AnswerBody::Upstream {
+                prefix,
+                body: upstream_body,
+            },
+        },
+        Framing::Empty => AnswerBody::Full(Bytes::new()),
+        Framing::Length(_) => AnswerBody::Upstream {
+            prefix: None,
+            body: upstream_body,
         },
     };
-    if read.ended
-        && read.error.is_none()
-        && let Some(r) = pool_return.take()
-    {
-        r.give_back();
-    }
-    Outcome {
-        response: Response::from_parts(
-            head,
-            ClientBody::Upstream {
-                prefix: read.frames,
-                body: incoming,
-                ended: read.ended,
-                error: read.error,
-                active: None,
-                pool_return,
-            },
-        ),
-        route: Some(route.index),
-        action,
-        client_ip,
-        log,
-    }
-}
-
-struct ReadAhead {
-    frames: std::collections::VecDeque<http_body::Frame<Bytes>>,
-    ended: bool,
-    error: Option<hyper::Error>,
-}
-
-/// Most bytes of a response body of unknown length read ahead of the head.
-const READ_AHEAD_BYTES: usize = 64 * 1024;
-
-/// For a response body of unknown length (chunked), reads what has already
-/// arrived. A
-/// small chunked answer is then complete before its head is written, so head,
-/// data and end leave in one write (and the client learns its length) instead
-/// of a second write for the final chunk. A streaming answer (server-sent
-/// events) stops the read-ahead at its first wait. Returns the frames read and
-/// whether the body ended (or failed: the error is kept for the client body).
-async fn read_ahead(
-    body: &mut Incoming,
-    conn: &mut crate::upstream::UpstreamConnection,
-) -> ReadAhead {
-    use std::task::Poll;
-    let mut frames = std::collections::VecDeque::new();
-    let done = |frames, ended, error| ReadAhead {
-        frames,
-        ended,
-        error,
+    let answer = Answer {
+        status: response.status,
+        fields: AnswerFields::Upstream(response.fields),
+        request_id: None,
+        body,
     };
-    if body.is_end_stream() {
-        return done(frames, true, None);
-    }
-    if body.size_hint().exact().is_some() {
-        return done(frames, false, None);
-    }
-    let mut bytes = 0usize;
-    loop {
-        // Driving the connection decodes whatever it has already received.
-        let polled = std::future::poll_fn(|cx| {
-            conn.drive(cx);
-            Poll::Ready(std::pin::Pin::new(&mut *body).poll_frame(cx))
-        })
-        .await;
-        match polled {
-            Poll::Ready(Some(Ok(frame))) => {
-                bytes += frame.data_ref().map_or(0, |d| d.len());
-                frames.push_back(frame);
-                if body.is_end_stream() {
-                    return done(frames, true, None);
-                }
-                if bytes >= READ_AHEAD_BYTES {
-                    return done(frames, false, None);
+    outcome(answer, Some(route.index), action, client_ip, log)
+}
+
+enum ReadAhead {
+    /// The whole body arrived (or failed: the client then gets what came).
+    Complete(Bytes),
+    /// Still streaming: what was read so far.
+    Partial(Option<Bytes>),
+}
+
+/// For a response body of unknown length (chunked, or until close), takes
+/// what has already arrived, without waiting. A small chunked answer is then
+/// complete before its head is written, so it leaves in one write with a
+/// length instead of a second write for the final chunk; a streaming answer
+/// (server-sent events) stops the read-ahead at its first wait.
+async fn read_ahead(body: &mut UpstreamBody) -> ReadAhead {
+    use std::task::Poll;
+    let mut first: Option<Bytes> = None;
+    let mut joined: Option<BytesMut> = None;
+    let mut total = 0usize;
+    let ended = std::future::poll_fn(|cx| {
+        loop {
+            match body.poll_data(cx) {
+                Poll::Pending => return Poll::Ready(false),
+                Poll::Ready(Ok(None)) => return Poll::Ready(true),
+                // Reported to the client as a cut connection when streamed.
+                Poll::Ready(Err(_)) => return Poll::Ready(false),
+                Poll::Ready(Ok(Some(data))) => {
+                    total += data.len();
+                    match (&mut joined, first.take()) {
+                        (Some(j), _) => j.extend_from_slice(&data),
+                        (None, None) => first = Some(data),
+                        (None, Some(previous)) => {
+                            let mut j = BytesMut::with_capacity(previous.len() + data.len());
+                            j.extend_from_slice(&previous);
+                            j.extend_from_slice(&data);
+                            joined = Some(j);
+                        }
+                    }
+                    if total >= READ_AHEAD_BYTES {
+                        return Poll::Ready(false);
+                    }
                 }
             }
-            Poll::Ready(None) => return done(frames, true, None),
-            Poll::Ready(Some(Err(e))) => return done(frames, true, Some(e)),
-            Poll::Pending => return done(frames, false, None),
         }
+    })
+    .await;
+    let read = match (joined, first) {
+        (Some(j), _) => Some(j.freeze()),
+        (None, first) => first,
+    };
+    if ended && body.is_done() {
+        ReadAhead::Complete(read.unwrap_or_default())
+    } else {
+        ReadAhead::Partial(read)
     }
 }
 
-/// The origin-form URI to send upstream: the normalized path (after
+/// The origin-form target to send upstream: the normalized path (after
 /// `strip_prefix`) and the query. When the path is forwarded unchanged, the
-/// client's path-and-query is reused without copying.
-fn upstream_uri(route: &Route, normalized_path: &str, original: &http::Uri) -> Option<http::Uri> {
+/// client's target is reused without copying.
+fn upstream_target<'u>(route: &Route, normalized_path: &str, original: &'u Uri) -> Cow<'u, str> {
     let path = route.upstream_path(normalized_path);
-    if path == original.path() {
-        let mut parts = http::uri::Parts::default();
-        parts.path_and_query = original.path_and_query().cloned();
-        return http::Uri::from_parts(parts).ok();
+    if path == original.path()
+        && let Some(pq) = original.path_and_query()
+    {
+        return Cow::Borrowed(pq.as_str());
     }
-    let text = match original.query() {
+    Cow::Owned(match original.query() {
         Some(q) => format!("{path}?{q}"),
         None => path.to_owned(),
-    };
-    text.parse().ok()
+    })
 }
-
-/// The client did not send a body the gateway reads within its time limit.
-#[derive(Debug, thiserror::Error)]
-#[error("request body not received in time")]
-struct BodyTimedOut;
 
 struct UpstreamFailure {
     status: StatusCode,
@@ -653,33 +691,23 @@ fn is_idempotent(method: &Method) -> bool {
 }
 
 /// Sends the request to an endpoint of `pool`. A request that was not
-/// written (refused connect, connection closed before use) is retried on
-/// another endpoint when it is idempotent — it comes back intact, so nothing
-/// is copied up front. With `keep_head`, the head in `parts` stays usable
-/// afterwards (its headers are cloned for sending).
-#[allow(clippy::too_many_arguments)]
+/// written (refused connect, failed first write) is retried on another
+/// endpoint when it is idempotent and its body replayable.
 async fn send_upstream(
     gateway: &Gateway,
     conn: &ConnectionInfo,
     pool: &Arc<UpstreamPool>,
-    parts: &mut Parts,
-    uri: http::Uri,
-    body: UpstreamBody,
-    keep_head: bool,
-) -> Result<(Response<Incoming>, PoolReturn), UpstreamFailure> {
-    let max_attempts = if is_idempotent(&parts.method) {
+    method: &Method,
+    head: &UpstreamRequestHead<'_>,
+    body: &mut OutgoingBody<'_, '_>,
+) -> Result<(crate::wire::ResponseHead, UpstreamConnection, usize), UpstreamFailure> {
+    let idempotent = is_idempotent(method);
+    let max_attempts = if idempotent && body.is_replayable() {
         1 + pool.retries
     } else {
         1
     };
-    let mut request = Request::new(body);
-    *request.method_mut() = parts.method.clone();
-    *request.uri_mut() = uri;
-    *request.headers_mut() = if keep_head {
-        parts.headers.clone()
-    } else {
-        std::mem::take(&mut parts.headers)
-    };
+    let write_head = |out: &mut Vec<u8>, framing: Framing| head.write(out, framing);
     let mut exclude = None;
     for attempt in 1..=max_attempts {
         let Some(lease) = pool.pick(exclude) else {
@@ -690,8 +718,7 @@ async fn send_upstream(
                 finding: None,
             });
         };
-        // Pinned in place: the timeout holds a reference, not a moved copy of the send future.
-        let send = pool.send(lease.index, request);
+        let send = pool.send(lease.index, method, idempotent, &write_head, body);
         match within_response_timeout(&conn.activity, pool.response_timeout, send).await {
             Err(_elapsed) => {
                 pool.record_failure(lease.index);
@@ -702,16 +729,12 @@ async fn send_upstream(
                     finding: None,
                 });
             }
-            Ok(Err(SendError::NotSent {
-                request: unsent,
-                error,
-            })) => {
+            Ok(Err(SendError::NotSent(error))) => {
                 pool.record_failure(lease.index);
                 count_error(gateway, pool, "connect");
                 if attempt < max_attempts {
                     tracing::debug!(upstream = %pool.name, endpoint = %lease.endpoint.label, %error, "retrying on another endpoint");
                     exclude = Some(lease.index);
-                    request = *unsent;
                     continue;
                 }
                 tracing::warn!(upstream = %pool.name, endpoint = %lease.endpoint.label, %error, "upstream unavailable");
@@ -721,30 +744,38 @@ async fn send_upstream(
                     finding: None,
                 });
             }
-            Ok(Err(SendError::Failed(e))) => {
-                if is_body_too_large(&e) {
-                    return Err(UpstreamFailure {
-                        status: StatusCode::PAYLOAD_TOO_LARGE,
-                        detail: "request body too large",
-                        finding: Some(protocol::body_too_large()),
-                    });
-                }
+            Ok(Err(SendError::ClientBody(e))) => {
+                let finding = match e {
+                    BodyError::TooLarge => Some(protocol::body_too_large()),
+                    _ => None,
+                };
+                return Err(UpstreamFailure {
+                    status: if finding.is_some() {
+                        StatusCode::PAYLOAD_TOO_LARGE
+                    } else {
+                        StatusCode::BAD_REQUEST
+                    },
+                    detail: "request body could not be read",
+                    finding,
+                });
+            }
+            Ok(Err(SendError::Failed(error))) => {
                 pool.record_failure(lease.index);
                 count_error(gateway, pool, "protocol");
-                tracing::warn!(upstream = %pool.name, endpoint = %lease.endpoint.label, error = %e, "upstream request failed");
+                tracing::warn!(upstream = %pool.name, endpoint = %lease.endpoint.label, %error, "upstream request failed");
                 return Err(UpstreamFailure {
                     status: StatusCode::BAD_GATEWAY,
                     detail: "upstream unavailable",
                     finding: None,
                 });
             }
-            Ok(Ok(answer)) => {
-                if answer.0.status().is_server_error() {
+            Ok(Ok((response, upstream_conn))) => {
+                if response.status.is_server_error() {
                     pool.record_failure(lease.index);
                 } else {
                     pool.record_success(lease.index);
                 }
-                return Ok(answer);
+                return Ok((response, upstream_conn, lease.index));
             }
         }
     }
@@ -793,22 +824,7 @@ fn count_error(gateway: &Gateway, pool: &UpstreamPool, kind: &'static str) {
         .inc();
 }
 
-async fn join_upgraded(client: OnUpgrade, upstream: OnUpgrade) {
-    let (client, upstream) = match tokio::try_join!(client, upstream) {
-        Ok(pair) => pair,
-        Err(e) => {
-            tracing::debug!(error = %e, "upgrade failed");
-            return;
-        }
-    };
-    let mut client = TokioIo::new(client);
-    let mut upstream = TokioIo::new(upstream);
-    if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
-        tracing::debug!(error = %e, "upgraded connection ended with an error");
-    }
-}
-
-fn block_response(verdict: &Verdict, request_id: &str) -> Response<ClientBody> {
+fn block_answer(verdict: &Verdict, request_id: &str) -> Answer {
     match verdict {
         Verdict::Block {
             status,

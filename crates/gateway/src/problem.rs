@@ -3,10 +3,11 @@
 //! response; the body carries the status, a short reason and the request id,
 //! never an internal detail or an echo of the client's input.
 
-use http::{HeaderValue, Response, StatusCode, header};
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde::Serialize;
 
-use crate::body::ClientBody;
+use crate::phases::{Answer, AnswerBody, AnswerFields};
 
 #[derive(Serialize)]
 struct Problem<'a> {
@@ -21,12 +22,7 @@ struct Problem<'a> {
 }
 
 /// Builds a problem+json response. `detail` must be a fixed, client-safe text.
-pub fn problem(
-    status: StatusCode,
-    detail: &str,
-    rule: Option<&str>,
-    request_id: &str,
-) -> Response<ClientBody> {
+pub fn problem(status: StatusCode, detail: &str, rule: Option<&str>, request_id: &str) -> Answer {
     let body = serde_json::to_vec(&Problem {
         kind: "about:blank",
         title: status.canonical_reason().unwrap_or("Error"),
@@ -36,9 +32,7 @@ pub fn problem(
         rule,
     })
     .unwrap_or_default();
-    let mut response = Response::new(ClientBody::full(body));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
+    let mut headers = HeaderMap::with_capacity(4);
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/problem+json"),
@@ -48,5 +42,10 @@ pub fn problem(
         "x-content-type-options",
         HeaderValue::from_static("nosniff"),
     );
-    response
+    Answer {
+        status,
+        fields: AnswerFields::Generated(headers),
+        request_id: None,
+        body: AnswerBody::Full(Bytes::from(body)),
+    }
 }

@@ -12,78 +12,28 @@
 //! has been read to the end. The idle-stack mutex is held for a push or pop,
 //! never across an await.
 //!
-//! An upstream connection has no task of its own: whoever uses it — the
-//! request waiting for its response head, then the client body streaming the
-//! response — drives its I/O inline ([`UpstreamConnection::drive`]). A proxied
-//! request therefore runs entirely in its client connection's task, with no
-//! hand-off through channels to a second task and back.
+//! An upstream connection has no task of its own: the request that uses it
+//! writes and reads it inline (`upstream_connection.rs`), so a proxied
+//! request runs entirely in its client connection's task, with no hand-off
+//! through channels to a second task and back.
 
-use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use http::uri::{Authority, Scheme};
-use http::{Request, Response, Uri};
-use http_body::Body as _;
-use hyper::body::Incoming;
-use hyper::client::conn::http1;
-use hyper_util::rt::TokioIo;
+use http::{Method, Uri};
 use portcullis_policy::config::{Balance, UpstreamConfig};
 use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 
-use crate::body::UpstreamBody;
 use crate::metrics::{EndpointLabels, Metrics};
 use crate::tls;
-
-type Sender = http1::SendRequest<UpstreamBody>;
-type Driver = Pin<Box<dyn Future<Output = hyper::Result<()>> + Send>>;
-
-/// One HTTP/1.1 connection to an endpoint: the handle to send on and the
-/// future that performs its I/O, polled by whoever is using the connection.
-pub struct UpstreamConnection {
-    sender: Sender,
-    driver: Option<Driver>,
-}
-
-impl UpstreamConnection {
-    /// Performs the connection's pending I/O. Returns true once it has ended.
-    pub fn drive(&mut self, cx: &mut Context<'_>) -> bool {
-        let Some(driver) = self.driver.as_mut() else {
-            return true;
-        };
-        match driver.as_mut().poll(cx) {
-            Poll::Pending => false,
-            Poll::Ready(result) => {
-                if let Err(e) = result {
-                    tracing::debug!(error = %e, "upstream connection ended with an error");
-                }
-                self.driver = None;
-                true
-            }
-        }
-    }
-
-    /// Hands the I/O to a task of its own (for a connection upgraded to a
-    /// tunnel, which must keep running after the response is returned).
-    pub fn detach(mut self) {
-        if let Some(driver) = self.driver.take() {
-            tokio::spawn(async move {
-                if let Err(e) = driver.await {
-                    tracing::debug!(error = %e, "upgraded upstream connection ended with an error");
-                }
-            });
-        }
-    }
-
-    fn is_usable(&self) -> bool {
-        self.driver.is_some() && !self.sender.is_closed()
-    }
-}
+use crate::upstream_connection::{
+    ExchangeError, OutgoingBody, PoolSlot, UpstreamBody, UpstreamConnection, UpstreamStream,
+};
+use crate::wire::{Framing, ResponseHead};
 
 struct IdleConnection {
     conn: UpstreamConnection,
@@ -107,13 +57,14 @@ pub struct Endpoint {
 
 impl Endpoint {
     fn pop_idle(&self, max_idle_age: Duration) -> Option<UpstreamConnection> {
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        while let Some(entry) = idle.pop() {
-            if entry.conn.is_usable() && entry.since.elapsed() < max_idle_age {
-                return Some(entry.conn);
+        loop {
+            // Popped under the lock, checked outside it.
+            let entry = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop()?;
+            let mut conn = entry.conn;
+            if entry.since.elapsed() < max_idle_age && conn.is_reusable_after_idle() {
+                return Some(conn);
             }
         }
-        None
     }
 }
 
@@ -154,39 +105,19 @@ impl Drop for Lease<'_> {
     }
 }
 
-/// Gives a connection back to its endpoint once its response body has been read.
-pub struct PoolReturn {
-    pool: Arc<UpstreamPool>,
-    index: usize,
-    pub conn: UpstreamConnection,
-}
-
-impl PoolReturn {
-    pub fn give_back(self) {
-        let endpoint = &self.pool.endpoints[self.index];
-        if !self.conn.is_usable() {
-            return;
-        }
-        let mut idle = endpoint.idle.lock().unwrap_or_else(|p| p.into_inner());
-        if idle.len() < self.pool.max_idle {
-            idle.push(IdleConnection {
-                conn: self.conn,
-                since: Instant::now(),
-            });
-        }
-    }
-}
-
-/// Why a request did not get a response from an endpoint.
+/// Why a request got no response from an endpoint.
 pub enum SendError {
-    /// Nothing was written: the request comes back and may be sent elsewhere.
-    NotSent {
-        request: Box<Request<UpstreamBody>>,
-        error: String,
-    },
+    /// Nothing usable reached the endpoint (refused connect, failed write on
+    /// a fresh connection): the request may be sent elsewhere.
+    NotSent(String),
+    /// The client's body could not be read while it was streamed.
+    ClientBody(crate::body::BodyError),
     /// The request may have reached the upstream.
-    Failed(hyper::Error),
+    Failed(String),
 }
+
+/// Writes a request head for an endpoint, declaring the body's framing.
+pub type HeadWriter<'a> = &'a (dyn Fn(&mut Vec<u8>, Framing) + Sync);
 
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamBuildError {
@@ -382,7 +313,22 @@ impl UpstreamPool {
         }
     }
 
-    /// Opens a new connection to an endpoint and starts its connection task.
+    /// Puts a connection whose response was read to its end back on its
+    /// endpoint's idle stack.
+    pub fn give_back(&self, endpoint: usize, conn: UpstreamConnection) {
+        let mut idle = self.endpoints[endpoint]
+            .idle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if idle.len() < self.max_idle {
+            idle.push(IdleConnection {
+                conn,
+                since: Instant::now(),
+            });
+        }
+    }
+
+    /// Opens a new connection to an endpoint.
     async fn connect(&self, endpoint: &Endpoint) -> Result<UpstreamConnection, String> {
         let connect = TcpStream::connect((endpoint.host.as_str(), endpoint.port));
         let stream = match tokio::time::timeout(self.connect_timeout, connect).await {
@@ -391,123 +337,89 @@ impl UpstreamPool {
             Err(_) => return Err(format!("connect to {}: timed out", endpoint.label)),
         };
         let _ = stream.set_nodelay(true);
-        match (&self.tls, &endpoint.tls_name) {
+        let stream = match (&self.tls, &endpoint.tls_name) {
             (Some(connector), Some(server_name)) => {
                 let handshake = connector.connect(server_name.clone(), stream);
-                let tls_stream = match tokio::time::timeout(self.connect_timeout, handshake).await {
-                    Ok(Ok(s)) => s,
+                match tokio::time::timeout(self.connect_timeout, handshake).await {
+                    Ok(Ok(s)) => UpstreamStream::Tls(Box::new(s)),
                     Ok(Err(e)) => {
                         return Err(format!("TLS handshake with {}: {e}", endpoint.label));
                     }
                     Err(_) => {
                         return Err(format!("TLS handshake with {}: timed out", endpoint.label));
                     }
-                };
-                Self::handshake(TokioIo::new(tls_stream)).await
+                }
             }
-            _ => Self::handshake(TokioIo::new(stream)).await,
-        }
+            _ => UpstreamStream::Plain(stream),
+        };
+        Ok(UpstreamConnection::new(stream))
     }
 
-    async fn handshake<I>(io: I) -> Result<UpstreamConnection, String>
-    where
-        I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-    {
-        let (sender, connection) = http1::Builder::new()
-            .max_buf_size(512 * 1024)
-            // See the listener: a flattened write is cheaper for small heads.
-            .writev(false)
-            .handshake::<_, UpstreamBody>(io)
-            .await
-            .map_err(|e| format!("HTTP handshake: {e}"))?;
-        Ok(UpstreamConnection {
-            sender,
-            driver: Some(Box::pin(connection.with_upgrades())),
-        })
-    }
-
-    /// Sends a request (whose URI is already an origin-form or absolute URI for
-    /// this endpoint) on a pooled or new connection. On success, returns the
-    /// response and the connection to give back once its body is read.
+    /// Sends a request on a pooled or new connection of endpoint `index` and
+    /// reads the response head. A pooled connection that turns out closed is
+    /// replaced by a fresh one when the request can be replayed (for a
+    /// request already written, only when it is idempotent). On success the
+    /// connection comes back with the head, to read the body from.
     pub async fn send(
-        self: &Arc<Self>,
+        &self,
         index: usize,
-        mut request: Request<UpstreamBody>,
-    ) -> Result<(Response<Incoming>, PoolReturn), SendError> {
+        method: &Method,
+        idempotent: bool,
+        write_head: HeadWriter<'_>,
+        body: &mut OutgoingBody<'_, '_>,
+    ) -> Result<(ResponseHead, UpstreamConnection), SendError> {
         let endpoint = &self.endpoints[index];
-        // A pooled connection can turn out closed under us: then the request
-        // comes back unsent, and a fresh connection is tried once.
-        let mut fresh = false;
+        let mut fresh_only = false;
         loop {
-            let mut conn = match endpoint.pop_idle(self.pool_idle_timeout) {
-                Some(c) if !fresh => c,
-                _ => {
-                    fresh = true;
+            let pooled = if fresh_only {
+                None
+            } else {
+                endpoint.pop_idle(self.pool_idle_timeout)
+            };
+            let (mut conn, fresh) = match pooled {
+                Some(c) => (c, false),
+                None => {
                     // Boxed: the connect path is rare once the pool is warm,
                     // and keeping it out of line keeps this future small.
                     match Box::pin(self.connect(endpoint)).await {
-                        Ok(c) => c,
-                        Err(error) => {
-                            return Err(SendError::NotSent {
-                                request: Box::new(request),
-                                error,
-                            });
-                        }
+                        Ok(c) => (c, true),
+                        Err(error) => return Err(SendError::NotSent(error)),
                     }
                 }
             };
-            let ready = std::future::poll_fn(|cx| {
-                let ended = conn.drive(cx);
-                match conn.sender.poll_ready(cx) {
-                    Poll::Ready(result) => Poll::Ready(result.is_ok()),
-                    Poll::Pending if ended => Poll::Ready(false),
-                    Poll::Pending => Poll::Pending,
-                }
-            })
-            .await;
-            if !ready {
-                if fresh {
-                    return Err(SendError::NotSent {
-                        request: Box::new(request),
-                        error: format!("connection to {} closed before use", endpoint.label),
-                    });
-                }
-                continue;
-            }
-            let mut answer = std::pin::pin!(conn.sender.try_send_request(request));
-            let outcome = std::future::poll_fn(|cx| {
-                if let Poll::Ready(r) = answer.as_mut().poll(cx) {
-                    return Poll::Ready(r);
-                }
-                // Write the request and read the answer on this task.
-                conn.drive(cx);
-                answer.as_mut().poll(cx)
-            })
-            .await;
-            match outcome {
-                Ok(response) => {
-                    return Ok((
-                        response,
-                        PoolReturn {
-                            pool: self.clone(),
-                            index,
-                            conn,
-                        },
-                    ));
-                }
-                Err(mut e) => match e.take_message() {
-                    Some(unsent) if !fresh => {
-                        request = unsent;
-                        fresh = true;
+            conn.write_buf.clear();
+            write_head(&mut conn.write_buf, body.framing());
+            match conn.exchange(body, method).await {
+                Ok(head) => return Ok((head, conn)),
+                Err(ExchangeError::WriteFailed { reused, error }) if body.is_replayable() => {
+                    if reused {
+                        fresh_only = true;
+                        continue;
                     }
-                    Some(unsent) => {
-                        return Err(SendError::NotSent {
-                            request: Box::new(unsent),
-                            error: e.error().to_string(),
-                        });
-                    }
-                    None => return Err(SendError::Failed(e.into_error())),
-                },
+                    return Err(SendError::NotSent(format!(
+                        "writing to {}: {error}",
+                        endpoint.label
+                    )));
+                }
+                Err(ExchangeError::ClosedBeforeResponse)
+                    if !fresh && idempotent && body.is_replayable() =>
+                {
+                    fresh_only = true;
+                }
+                Err(ExchangeError::ClosedBeforeResponse) => {
+                    return Err(SendError::Failed(format!(
+                        "{} closed the connection without a response",
+                        endpoint.label
+                    )));
+                }
+                Err(ExchangeError::WriteFailed { error, .. }) => {
+                    return Err(SendError::Failed(format!(
+                        "writing to {}: {error}",
+                        endpoint.label
+                    )));
+                }
+                Err(ExchangeError::ClientBody(e)) => return Err(SendError::ClientBody(e)),
+                Err(ExchangeError::Failed(e)) => return Err(SendError::Failed(e)),
             }
         }
     }
@@ -544,28 +456,37 @@ impl UpstreamPool {
     async fn probe(self: &Arc<Self>, index: usize, successes: &mut u32, failures: &mut u32) {
         let Some(settings) = &self.health else { return };
         let endpoint = &self.endpoints[index];
-        let mut request = Request::new(UpstreamBody::Empty);
-        *request.uri_mut() = settings
-            .path
-            .parse()
-            .unwrap_or_else(|_| Uri::from_static("/"));
-        if let Ok(host) = http::HeaderValue::from_str(endpoint.authority.as_str()) {
-            request.headers_mut().insert(http::header::HOST, host);
-        }
-        request.headers_mut().insert(
-            http::header::USER_AGENT,
-            http::HeaderValue::from_static("portcullis-health-check"),
-        );
-        let ok = match tokio::time::timeout(settings.timeout, self.send(index, request)).await {
-            Ok(Ok((response, mut pool_return))) => {
-                let ok = response.status().is_success() || response.status().is_redirection();
-                if drain(response, &mut pool_return.conn).await {
-                    pool_return.give_back();
-                }
-                ok
-            }
-            _ => false,
+        let write_head = |out: &mut Vec<u8>, _framing: Framing| {
+            out.extend_from_slice(b"GET ");
+            out.extend_from_slice(settings.path.as_bytes());
+            out.extend_from_slice(b" HTTP/1.1\r\nhost: ");
+            out.extend_from_slice(endpoint.authority.as_str().as_bytes());
+            out.extend_from_slice(b"\r\nuser-agent: portcullis-health-check\r\n\r\n");
         };
+        let probe = async {
+            let mut body = OutgoingBody::Empty;
+            let (head, conn) = self
+                .send(index, &Method::GET, true, &write_head, &mut body)
+                .await
+                .ok()?;
+            let ok = head.status.is_success() || head.status.is_redirection();
+            let slot = PoolSlot {
+                pool: self.clone(),
+                endpoint: index,
+            };
+            let drained = crate::upstream_connection::drain(UpstreamBody::new(
+                conn,
+                head.framing,
+                head.keep_alive,
+                Some(slot),
+            ))
+            .await;
+            Some(ok && drained)
+        };
+        let ok = matches!(
+            tokio::time::timeout(settings.timeout, probe).await,
+            Ok(Some(true))
+        );
         let was_healthy = endpoint.healthy.load(Ordering::Relaxed);
         if ok {
             *failures = 0;
@@ -591,26 +512,4 @@ impl UpstreamPool {
             })
             .set(i64::from(endpoint.healthy.load(Ordering::Relaxed)));
     }
-}
-
-/// Reads a response body to its end, driving its connection; true when it
-/// ended cleanly.
-async fn drain(response: Response<Incoming>, conn: &mut UpstreamConnection) -> bool {
-    let mut body = response.into_body();
-    std::future::poll_fn(|cx| {
-        loop {
-            conn.drive(cx);
-            match Pin::new(&mut body).poll_frame(cx) {
-                Poll::Ready(None) => return Poll::Ready(true),
-                Poll::Ready(Some(Ok(_))) => {
-                    if body.is_end_stream() {
-                        return Poll::Ready(true);
-                    }
-                }
-                Poll::Ready(Some(Err(_))) => return Poll::Ready(false),
-                Poll::Pending => return Poll::Pending,
-            }
-        }
-    })
-    .await
 }

@@ -44,22 +44,12 @@ pub fn check_head_limits(
     headers: &HeaderMap,
 ) -> Option<Finding> {
     if uri_len as u64 > limits.max_uri_bytes.0 {
-        return Some(violation(
-            "protocol.uri_too_long",
-            StatusCode::URI_TOO_LONG,
-            "uri",
-            "request target too long",
-        ));
+        return Some(uri_too_long());
     }
     if headers.len() > limits.max_headers
         || head_bytes(method_len, uri_len, headers) as u64 > limits.max_header_bytes.0
     {
-        return Some(violation(
-            "protocol.header_too_large",
-            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            "headers",
-            "request header fields too large",
-        ));
+        return Some(header_too_large());
     }
     if let Some(len) = declared_length(headers)
         && len > limits.max_body_bytes.0
@@ -72,6 +62,40 @@ pub fn check_head_limits(
         ));
     }
     None
+}
+
+/// The request target is longer than `limits.max_uri_bytes`.
+pub fn uri_too_long() -> Finding {
+    violation(
+        "protocol.uri_too_long",
+        StatusCode::URI_TOO_LONG,
+        "uri",
+        "request target too long",
+    )
+}
+
+/// The head is larger than `limits.max_header_bytes` or has more than
+/// `limits.max_headers` fields.
+pub fn header_too_large() -> Finding {
+    violation(
+        "protocol.header_too_large",
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        "headers",
+        "request header fields too large",
+    )
+}
+
+/// The request head is not valid HTTP/1.x (the parser names what is wrong
+/// in the excerpt).
+pub fn malformed_head(what: &'static str) -> Finding {
+    let mut f = violation(
+        "protocol.malformed",
+        StatusCode::BAD_REQUEST,
+        "head",
+        "malformed request",
+    );
+    f.excerpt = Some(what.to_owned());
+    f
 }
 
 fn declared_length(headers: &HeaderMap) -> Option<u64> {
@@ -234,162 +258,6 @@ pub fn body_too_large() -> Finding {
         StatusCode::PAYLOAD_TOO_LARGE,
         "body",
         "request body too large",
-    )
-}
-
-/// Watches the raw bytes of HTTP/1.x request heads for header names that
-/// frame the body. The HTTP parser in front of the checks resolves a request
-/// carrying both `Content-Length` and `Transfer-Encoding` by dropping the
-/// former (RFC 9112 §6.3 allows that), so the parsed head can no longer show
-/// the ambiguity; this scanner sees the bytes as sent, so the gateway can
-/// refuse the request instead. It looks only at the first bytes of each line
-/// and keeps no copy of the head.
-#[derive(Debug, Default)]
-pub struct FramingScanner {
-    in_head: bool,
-    at_line_start: bool,
-    /// The first bytes of the current line (lower-cased), enough to name the header.
-    line: [u8; 18],
-    line_len: u8,
-    line_done: bool,
-    seen_content_length: bool,
-    seen_transfer_encoding: bool,
-}
-
-impl FramingScanner {
-    /// Starts scanning a new request head.
-    pub fn start_head(&mut self) {
-        // The request line names no header: skip straight to its end.
-        *self = FramingScanner {
-            in_head: true,
-            at_line_start: false,
-            line_done: true,
-            ..FramingScanner::default()
-        };
-    }
-
-    pub fn in_head(&self) -> bool {
-        self.in_head
-    }
-
-    /// True when the head scanned so far named both framing headers.
-    pub fn ambiguous(&self) -> bool {
-        self.seen_content_length && self.seen_transfer_encoding
-    }
-
-    /// Feeds bytes of the head; stops at the blank line that ends it.
-    pub fn feed(&mut self, bytes: &[u8]) {
-        let mut rest = bytes;
-        while self.in_head && !rest.is_empty() {
-            if self.line_done {
-                match memchr::memchr(b'\n', rest) {
-                    Some(i) => {
-                        rest = &rest[i + 1..];
-                        self.new_line();
-                    }
-                    None => return,
-                }
-                continue;
-            }
-            let b = rest[0];
-            rest = &rest[1..];
-            // Only names starting with c or t can frame a body: other lines are skipped whole.
-            if self.at_line_start
-                && self.line_len == 0
-                && !matches!(b, b'c' | b'C' | b't' | b'T' | b'\r' | b'\n')
-            {
-                self.line_done = true;
-                continue;
-            }
-            match b {
-                b'\n' => {
-                    if self.at_line_start && self.line_len == 0 {
-                        self.in_head = false;
-                        return;
-                    }
-                    self.new_line();
-                }
-                b'\r' if self.line_len == 0 => {}
-                b':' => {
-                    self.name_complete();
-                    self.line_done = true;
-                }
-                _ => {
-                    if (self.line_len as usize) < self.line.len() {
-                        self.line[self.line_len as usize] = b.to_ascii_lowercase();
-                        self.line_len += 1;
-                    } else {
-                        self.line_done = true;
-                    }
-                }
-            }
-        }
-    }
-
-    fn new_line(&mut self) {
-        self.at_line_start = true;
-        self.line_len = 0;
-        self.line_done = false;
-    }
-
-    fn name_complete(&mut self) {
-        if !self.at_line_start {
-            return;
-        }
-        match &self.line[..self.line_len as usize] {
-            b"content-length" => self.seen_content_length = true,
-            b"transfer-encoding" => self.seen_transfer_encoding = true,
-            _ => {}
-        }
-    }
-}
-
-#[cfg(test)]
-mod framing_scanner_tests {
-    use super::FramingScanner;
-
-    fn scan(chunks: &[&[u8]]) -> FramingScanner {
-        let mut s = FramingScanner::default();
-        s.start_head();
-        for c in chunks {
-            s.feed(c);
-        }
-        s
-    }
-
-    #[test]
-    fn both_framing_headers_are_seen_whatever_the_order_case_or_split() {
-        let head = b"POST / HTTP/1.1\r\nHost: a\r\ntransfer-ENCODING: chunked\r\nContent-Length: 5\r\n\r\n";
-        assert!(scan(&[head]).ambiguous());
-        for split in 1..head.len() {
-            let s = scan(&[&head[..split], &head[split..]]);
-            assert!(s.ambiguous(), "split at {split}");
-            assert!(!s.in_head());
-        }
-    }
-
-    #[test]
-    fn ordinary_heads_and_bodies_are_not_ambiguous() {
-        let s =
-            scan(&[b"POST / HTTP/1.1\r\nContent-Length: 30\r\n\r\nTransfer-Encoding: chunked\r\n"]);
-        assert!(!s.ambiguous(), "text in the body is not a header");
-        assert!(
-            !scan(&[
-                b"GET / HTTP/1.1\r\nX-Content-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n"
-            ])
-            .ambiguous()
-        );
-        assert!(!scan(&[b"GET / HTTP/1.1\nHost: a\n\n"]).in_head());
-    }
-}
-
-/// The raw request head named both `Content-Length` and `Transfer-Encoding`.
-pub fn ambiguous_framing() -> Finding {
-    violation(
-        "protocol.smuggling",
-        StatusCode::BAD_REQUEST,
-        "headers",
-        "both Content-Length and Transfer-Encoding",
     )
 }
 

@@ -886,7 +886,10 @@ fn trigger_cases() -> Vec<(&'static str, String, &'static str)> {
 /// same function. Keep this list to rules that really cannot be triggered
 /// offline; every other rule needs a case in `trigger_cases()`.
 fn gateway_only_rules() -> Vec<Finding> {
-    vec![portcullis_policy::protocol::body_timeout()]
+    vec![
+        portcullis_policy::protocol::body_timeout(),
+        portcullis_policy::protocol::malformed_head("invalid request head"),
+    ]
 }
 
 /// What the `### \`id\`` section of a gateway-only rule must contain.
