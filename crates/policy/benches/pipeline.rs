@@ -10,7 +10,6 @@ use std::path::Path;
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::{HeaderMap, HeaderValue, Method, Uri, Version, header};
 use portcullis_policy::admission::HeadInput;
-use portcullis_policy::protocol::FramingScanner;
 use portcullis_policy::{Config, Exchange, ExchangeHead, Policy, decide};
 
 const CONFIG: &str = r#"
@@ -114,16 +113,6 @@ fn pipeline(c: &mut Criterion) {
                 peer_ip: peer,
             };
             black_box(policy.admit(black_box(&input)).map(|a| a.route.index).ok())
-        })
-    });
-
-    let head = b"GET /api/users/42?expand=orders HTTP/1.1\r\nHost: api.bench.local\r\nUser-Agent: bench-wrk/1.0\r\nAccept: application/json\r\nAuthorization: Bearer abc.def.ghi\r\nCookie: session=1234\r\n\r\n";
-    c.bench_function("framing_scanner/typical_head", |b| {
-        let mut scanner = FramingScanner::default();
-        b.iter(|| {
-            scanner.start_head();
-            scanner.feed(black_box(head));
-            black_box(scanner.ambiguous())
         })
     });
 

@@ -156,6 +156,51 @@ pub fn check_framing(version: Version, headers: &HeaderMap) -> Option<Finding> {
     None
 }
 
+/// The request path could not be normalized.
+pub fn bad_path(err: &crate::path::PathError) -> Finding {
+    let mut f = violation(
+        "protocol.bad_path",
+        StatusCode::BAD_REQUEST,
+        "path",
+        "malformed request path",
+    );
+    f.excerpt = Some(err.to_string());
+    f
+}
+
+/// No route matches the request (host + path).
+pub fn no_route() -> Finding {
+    let mut f = violation(
+        "route.none",
+        StatusCode::NOT_FOUND,
+        "path",
+        "no route for this request",
+    );
+    f.check = "router";
+    f.severity = Severity::Warning;
+    f
+}
+
+/// A chunked body grew past the route's limit while streaming.
+pub fn body_too_large() -> Finding {
+    violation(
+        "protocol.body_too_large",
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "body",
+        "request body too large",
+    )
+}
+
+/// A body the gateway had to read did not arrive within `limits.body_read_timeout`.
+pub fn body_timeout() -> Finding {
+    violation(
+        "protocol.body_timeout",
+        StatusCode::REQUEST_TIMEOUT,
+        "body",
+        "request body not received in time",
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -224,49 +269,4 @@ mod tests {
         assert_eq!(f.status, StatusCode::PAYLOAD_TOO_LARGE);
         assert!(check_head_limits(&limits, 3, 10, &headers(&[("content-length", "10")])).is_none());
     }
-}
-
-/// The request path could not be normalized.
-pub fn bad_path(err: &crate::path::PathError) -> Finding {
-    let mut f = violation(
-        "protocol.bad_path",
-        StatusCode::BAD_REQUEST,
-        "path",
-        "malformed request path",
-    );
-    f.excerpt = Some(err.to_string());
-    f
-}
-
-/// No route matches the request (host + path).
-pub fn no_route() -> Finding {
-    let mut f = violation(
-        "route.none",
-        StatusCode::NOT_FOUND,
-        "path",
-        "no route for this request",
-    );
-    f.check = "router";
-    f.severity = Severity::Warning;
-    f
-}
-
-/// A chunked body grew past the route's limit while streaming.
-pub fn body_too_large() -> Finding {
-    violation(
-        "protocol.body_too_large",
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "body",
-        "request body too large",
-    )
-}
-
-/// A body the gateway had to read did not arrive within `limits.body_read_timeout`.
-pub fn body_timeout() -> Finding {
-    violation(
-        "protocol.body_timeout",
-        StatusCode::REQUEST_TIMEOUT,
-        "body",
-        "request body not received in time",
-    )
 }
