@@ -4,6 +4,7 @@
 //! admin clients (a generated one, or an upstream response streamed from its
 //! connection). Reading never buffers more than the caller asks for.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -231,8 +232,15 @@ pub enum ClientBody {
         /// Keeps the request counted as in flight on its connection until the
         /// body has been sent (or dropped), so the idle watchdog leaves it alone.
         active: Option<crate::listener::ActiveRequest>,
+        /// Armed while the upstream sends nothing: `read_timeout`.
+        stall: Option<Pin<Box<tokio::time::Sleep>>>,
     },
 }
+
+/// The upstream sent nothing for longer than its `read_timeout`.
+#[derive(Debug, thiserror::Error)]
+#[error("upstream response body stalled past read_timeout")]
+pub struct BodyStalled;
 
 impl ClientBody {
     pub fn full(bytes: impl Into<Bytes>) -> Self {
@@ -253,13 +261,29 @@ impl Body for ClientBody {
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         match self.get_mut() {
             ClientBody::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
-            ClientBody::Upstream { prefix, body, .. } => {
+            ClientBody::Upstream {
+                prefix,
+                body,
+                stall,
+                ..
+            } => {
                 if let Some(p) = prefix.take() {
                     return Poll::Ready(Some(Ok(Frame::data(p))));
                 }
                 match body.poll_data(cx) {
-                    Poll::Pending => Poll::Pending,
-                    Poll::Ready(Ok(Some(data))) => Poll::Ready(Some(Ok(Frame::data(data)))),
+                    Poll::Pending => {
+                        let timer = stall.get_or_insert_with(|| {
+                            Box::pin(tokio::time::sleep(body.read_timeout()))
+                        });
+                        match timer.as_mut().poll(cx) {
+                            Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(BodyStalled)))),
+                            Poll::Pending => Poll::Pending,
+                        }
+                    }
+                    Poll::Ready(Ok(Some(data))) => {
+                        *stall = None;
+                        Poll::Ready(Some(Ok(Frame::data(data))))
+                    }
                     Poll::Ready(Ok(None)) => Poll::Ready(None),
                     Poll::Ready(Err(e)) => Poll::Ready(Some(Err(Box::new(e) as BoxError))),
                 }

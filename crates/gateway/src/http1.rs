@@ -26,8 +26,12 @@ use crate::state::Gateway;
 use crate::upstream_connection::UpstreamConnection;
 use crate::wire::{self, HeadError};
 
-/// Read buffer growth step.
+/// Read buffer growth step while a head is read.
+const HEAD_CHUNK: usize = 4 * 1024;
+/// Read buffer growth step while a body is dropped.
 const READ_CHUNK: usize = 16 * 1024;
+/// An idle connection keeps at most this much read buffer.
+const IDLE_BUFFER: usize = 32 * 1024;
 /// Body data up to this size is copied behind the head (one write).
 const COPY_BYTES: usize = 16 * 1024;
 /// A request body left unread (the request was refused) is read and
@@ -40,7 +44,7 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
     let mut buf = buf;
-    let (max_head, max_headers, max_uri, body_read_timeout) = {
+    let (max_head, max_headers, max_uri, body_read_timeout, send_timeout) = {
         let generation = gateway.generation.load();
         let limits = &generation.policy.config.limits;
         (
@@ -50,11 +54,22 @@ where
             limits.max_headers,
             limits.max_uri_bytes.0 as usize,
             limits.body_read_timeout.0,
+            limits.send_timeout.0,
         )
     };
     let activity = &info.activity;
+    let served = |version, is_head| Served {
+        version,
+        is_head,
+        activity,
+        send_timeout,
+    };
     let mut out: Vec<u8> = Vec::with_capacity(1024);
     loop {
+        // A large body grew the buffer: idle connections do not keep that.
+        if buf.is_empty() && buf.capacity() > IDLE_BUFFER {
+            buf = BytesMut::new();
+        }
         // ── Phase: connection — the next request head ──────────────────
         let head_len = match read_head(&mut io, &mut buf, activity, max_head).await {
             HeadRead::Complete(len) => len,
@@ -75,8 +90,14 @@ where
                         }
                     },
                 );
-                let _ =
-                    write_answer(&mut io, &mut out, answer, Version::HTTP_11, false, true).await;
+                let _ = write_answer(
+                    &mut io,
+                    &mut out,
+                    answer,
+                    &served(Version::HTTP_11, false),
+                    true,
+                )
+                .await;
                 drop(active);
                 return;
             }
@@ -87,8 +108,14 @@ where
             Err(error) => {
                 tracing::debug!(peer = %info.peer, %error, "unparsable request head");
                 let answer = phases::refuse_head(gateway, info, error);
-                let _ =
-                    write_answer(&mut io, &mut out, answer, Version::HTTP_11, false, true).await;
+                let _ = write_answer(
+                    &mut io,
+                    &mut out,
+                    answer,
+                    &served(Version::HTTP_11, false),
+                    true,
+                )
+                .await;
                 return;
             }
         };
@@ -146,7 +173,7 @@ where
                 .await;
                 return;
             }
-            _ => write_answer(&mut io, &mut out, answer, version, is_head, close).await,
+            _ => write_answer(&mut io, &mut out, answer, &served(version, is_head), close).await,
         };
         let keep = matches!(kept, Ok(true)) && !close;
         if keep && let Some(n) = drain {
@@ -194,7 +221,7 @@ async fn read_head<S: AsyncRead + Unpin>(
             }
         }
         if buf.capacity() - buf.len() < 1024 {
-            buf.reserve(READ_CHUNK);
+            buf.reserve(HEAD_CHUNK);
         }
         // Between requests (and while a head arrives) the watchdog may ask
         // the connection to close: nothing is in flight, so it closes.
@@ -248,10 +275,20 @@ async fn write_answer<S: AsyncWrite + Unpin>(
     io: &mut S,
     out: &mut Vec<u8>,
     answer: Answer,
-    version: Version,
-    is_head: bool,
+    request: &Served<'_>,
     mut close: bool,
 ) -> std::io::Result<bool> {
+    let Served {
+        version,
+        is_head,
+        activity,
+        send_timeout,
+    } = *request;
+    let mut sink = Sink {
+        io,
+        activity,
+        limit: send_timeout,
+    };
     let Answer {
         status,
         fields,
@@ -294,17 +331,18 @@ async fn write_answer<S: AsyncWrite + Unpin>(
     match body {
         AnswerBody::Full(bytes) => {
             if no_body || bytes.is_empty() {
-                io.write_all(out).await?;
+                sink.write_all(out).await?;
             } else if bytes.len() <= COPY_BYTES {
                 out.extend_from_slice(&bytes);
-                io.write_all(out).await?;
+                sink.write_all(out).await?;
             } else {
-                write_all_vectored(io, &mut [IoSlice::new(out), IoSlice::new(&bytes)]).await?;
+                sink.write_vectored(&mut [IoSlice::new(out), IoSlice::new(&bytes)])
+                    .await?;
             }
         }
         AnswerBody::Upstream { prefix, mut body } => {
             if no_body {
-                io.write_all(out).await?;
+                sink.write_all(out).await?;
                 return Ok(!close && body.is_done());
             }
             let first = prefix.or_else(|| body.take_buffered());
@@ -312,33 +350,38 @@ async fn write_answer<S: AsyncWrite + Unpin>(
             match first {
                 Some(data) if chunked => {
                     push_chunk(out, &data);
-                    io.write_all(out).await?;
+                    sink.write_all(out).await?;
                 }
                 Some(data) if data.len() <= COPY_BYTES => {
                     out.extend_from_slice(&data);
-                    io.write_all(out).await?;
+                    sink.write_all(out).await?;
                 }
                 Some(data) => {
-                    write_all_vectored(io, &mut [IoSlice::new(out), IoSlice::new(&data)]).await?;
+                    sink.write_vectored(&mut [IoSlice::new(out), IoSlice::new(&data)])
+                        .await?;
                 }
-                None => io.write_all(out).await?,
+                None => sink.write_all(out).await?,
             }
             loop {
-                match body.data().await {
+                let next = activity.within(body.read_timeout(), body.data()).await;
+                let Ok(next) = next else {
+                    tracing::debug!(
+                        "upstream response body stalled past read_timeout; cutting the response"
+                    );
+                    return Ok(false);
+                };
+                match next {
                     Ok(Some(data)) if chunked => {
                         out.clear();
                         wire::push_chunk_header(out, data.len());
-                        write_all_vectored(
-                            io,
-                            &mut [
-                                IoSlice::new(out),
-                                IoSlice::new(&data),
-                                IoSlice::new(b"\r\n"),
-                            ],
-                        )
+                        sink.write_vectored(&mut [
+                            IoSlice::new(out),
+                            IoSlice::new(&data),
+                            IoSlice::new(b"\r\n"),
+                        ])
                         .await?;
                     }
-                    Ok(Some(data)) => io.write_all(&data).await?,
+                    Ok(Some(data)) => sink.write_all(&data).await?,
                     Ok(None) => break,
                     Err(e) => {
                         // The client cannot be told in band: cut its connection.
@@ -348,12 +391,54 @@ async fn write_answer<S: AsyncWrite + Unpin>(
                 }
             }
             if chunked {
-                io.write_all(b"0\r\n\r\n").await?;
+                sink.write_all(b"0\r\n\r\n").await?;
             }
         }
-        AnswerBody::Upgrade(_) => io.write_all(out).await?,
+        AnswerBody::Upgrade(_) => sink.write_all(out).await?,
     }
     Ok(!close)
+}
+
+/// What the writer needs to know of the request it answers.
+#[derive(Clone, Copy)]
+struct Served<'a> {
+    version: Version,
+    is_head: bool,
+    activity: &'a ConnectionActivity,
+    send_timeout: std::time::Duration,
+}
+
+/// The client side of a connection, written under `limits.send_timeout`: a
+/// write that cannot finish in time (the client stopped reading) fails.
+struct Sink<'a, S> {
+    io: &'a mut S,
+    activity: &'a ConnectionActivity,
+    limit: std::time::Duration,
+}
+
+fn send_timed_out() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        "client did not read the response within send_timeout",
+    )
+}
+
+impl<S: AsyncWrite + Unpin> Sink<'_, S> {
+    async fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        let write = self.io.write_all(bytes);
+        self.activity
+            .within(self.limit, write)
+            .await
+            .map_err(|()| send_timed_out())?
+    }
+
+    async fn write_vectored(&mut self, slices: &mut [IoSlice<'_>]) -> std::io::Result<()> {
+        let write = write_all_vectored(self.io, slices);
+        self.activity
+            .within(self.limit, write)
+            .await
+            .map_err(|()| send_timed_out())?
+    }
 }
 
 /// Appends one chunk (header, data, line end) to `out`.

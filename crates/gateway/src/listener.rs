@@ -110,11 +110,12 @@ struct ActivityInner {
     head_started_ms: AtomicU64,
     /// The connection speaks HTTP/2.
     http2: AtomicBool,
-    /// HTTP/1.x only (one request at a time): 0, or 1 + the ms by which the
-    /// upstream must have answered the request in flight.
-    upstream_deadline_ms: AtomicU64,
-    upstream_timed_out: AtomicBool,
-    upstream_waker: Mutex<Option<Waker>>,
+    /// HTTP/1.x only (one wait at a time): 0, or 1 + the ms by which the
+    /// wait in progress (the upstream's response head, the next bytes of its
+    /// body, a write to a client that reads slowly) must be over.
+    deadline_ms: AtomicU64,
+    deadline_passed: AtomicBool,
+    deadline_waker: Mutex<Option<Waker>>,
     /// A [`Close`] the watchdog asked for (0 = none).
     close: AtomicU8,
     close_waker: Mutex<Option<Waker>>,
@@ -181,9 +182,9 @@ impl ConnectionActivity {
             last_active_ms: AtomicU64::new(0),
             head_started_ms: AtomicU64::new(0),
             http2: AtomicBool::new(false),
-            upstream_deadline_ms: AtomicU64::new(0),
-            upstream_timed_out: AtomicBool::new(false),
-            upstream_waker: Mutex::new(None),
+            deadline_ms: AtomicU64::new(0),
+            deadline_passed: AtomicBool::new(false),
+            deadline_waker: Mutex::new(None),
             close: AtomicU8::new(0),
             close_waker: Mutex::new(None),
         }))
@@ -216,26 +217,52 @@ impl ConnectionActivity {
         !self.0.http2.load(Ordering::Relaxed)
     }
 
-    /// Arms the upstream response deadline of the request in flight; the
-    /// watchdog fires it. Disarmed when the guard is dropped.
-    pub fn arm_upstream_deadline(&self, limit: Duration) -> UpstreamDeadline<'_> {
+    /// Arms the deadline of the wait in progress; the watchdog fires it.
+    /// Disarmed when the guard is dropped.
+    pub fn arm_deadline(&self, limit: Duration) -> Deadline<'_> {
         let inner = &self.0;
-        inner.upstream_timed_out.store(false, Ordering::Relaxed);
+        inner.deadline_passed.store(false, Ordering::Relaxed);
         let deadline = inner.now_ms() + limit.as_millis() as u64;
-        inner
-            .upstream_deadline_ms
-            .store(deadline + 1, Ordering::Release);
-        UpstreamDeadline { inner }
+        inner.deadline_ms.store(deadline + 1, Ordering::Release);
+        Deadline { inner }
     }
 
-    /// Fires an upstream deadline that has passed (called by the watchdog).
-    fn fire_upstream_deadline(&self) {
+    /// Fires a deadline that has passed (called by the watchdog).
+    fn fire_deadline(&self) {
         let inner = &self.0;
-        let armed = inner.upstream_deadline_ms.load(Ordering::Acquire);
+        let armed = inner.deadline_ms.load(Ordering::Acquire);
         if armed != 0 && inner.now_ms() + 1 >= armed {
-            inner.upstream_timed_out.store(true, Ordering::Release);
-            wake_slot(&inner.upstream_waker);
+            inner.deadline_passed.store(true, Ordering::Release);
+            wake_slot(&inner.deadline_waker);
         }
+    }
+
+    /// Runs `wait` to completion or until `limit` has passed (`Err`). On an
+    /// HTTP/1.x connection, which waits for one thing at a time, the deadline
+    /// is kept by the watchdog, and armed only if the wait does not finish
+    /// at once, so a wait that needs no waiting reads no clock; HTTP/2
+    /// connections, with many streams at once, use a timer.
+    pub async fn within<F: std::future::Future>(
+        &self,
+        limit: Duration,
+        wait: F,
+    ) -> Result<F::Output, ()> {
+        if !self.serves_one_request_at_a_time() {
+            return tokio::time::timeout(limit, wait).await.map_err(|_| ());
+        }
+        let mut wait = std::pin::pin!(wait);
+        let mut deadline: Option<Deadline<'_>> = None;
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(output) = wait.as_mut().poll(cx) {
+                return Poll::Ready(Ok(output));
+            }
+            let armed = deadline.get_or_insert_with(|| self.arm_deadline(limit));
+            if armed.expired(cx) {
+                return Poll::Ready(Err(()));
+            }
+            Poll::Pending
+        })
+        .await
     }
 
     fn check(&self, idle_timeout: Duration, header_timeout: Duration) -> Watch {
@@ -283,25 +310,25 @@ impl ConnectionActivity {
     }
 }
 
-/// An armed upstream response deadline (see `arm_upstream_deadline`).
-pub struct UpstreamDeadline<'a> {
+/// An armed deadline (see `arm_deadline`).
+pub struct Deadline<'a> {
     inner: &'a ActivityInner,
 }
 
-impl UpstreamDeadline<'_> {
+impl Deadline<'_> {
     /// True once the deadline has passed; otherwise remembers `cx`'s waker
     /// so the watchdog can wake the request when it passes.
     pub fn expired(&self, cx: &Context<'_>) -> bool {
-        register(&self.inner.upstream_waker, cx);
-        self.inner.upstream_timed_out.load(Ordering::Acquire)
+        register(&self.inner.deadline_waker, cx);
+        self.inner.deadline_passed.load(Ordering::Acquire)
     }
 }
 
-impl Drop for UpstreamDeadline<'_> {
+impl Drop for Deadline<'_> {
     fn drop(&mut self) {
-        self.inner.upstream_deadline_ms.store(0, Ordering::Release);
+        self.inner.deadline_ms.store(0, Ordering::Release);
         self.inner
-            .upstream_waker
+            .deadline_waker
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .take();
@@ -313,13 +340,13 @@ async fn watchdog(
     activity: ConnectionActivity,
     idle_timeout: Duration,
     header_timeout: Duration,
-    response_timeout: Duration,
+    shortest_wait: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
     // A few checks per the shortest timeout it enforces: a stalled head or a
     // late upstream is cut within ~1.25x its limit.
     let period =
-        (idle_timeout.min(header_timeout).min(response_timeout) / 4).max(Duration::from_millis(10));
+        (idle_timeout.min(header_timeout).min(shortest_wait) / 4).max(Duration::from_millis(10));
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut closing = *shutdown.borrow();
@@ -338,7 +365,7 @@ async fn watchdog(
                 if Arc::strong_count(&activity.0) == 1 {
                     return;
                 }
-                activity.fire_upstream_deadline();
+                activity.fire_deadline();
                 match activity.check(idle_timeout, header_timeout) {
                     Watch::Fine => {}
                     Watch::Idle if !closing => {
@@ -369,14 +396,16 @@ async fn serve_connection(
     let http2 = generation.policy.config.listeners[index].http2;
     let header_timeout = limits.header_read_timeout.0;
     let idle_timeout = limits.idle_timeout.0;
-    let response_timeout = generation
+    // The shortest of the waits the watchdog times for requests in flight.
+    let shortest_wait = generation
         .policy
         .config
         .upstreams
         .values()
-        .map(|u| u.response_timeout.0)
+        .map(|u| u.response_timeout.0.min(u.read_timeout.0))
         .min()
-        .unwrap_or(Duration::from_secs(30));
+        .unwrap_or(Duration::from_secs(30))
+        .min(limits.send_timeout.0);
     let activity = ConnectionActivity::new();
     let tls = generation.listener_tls.get(index).cloned().flatten();
     drop(generation);
@@ -386,7 +415,7 @@ async fn serve_connection(
         activity.clone(),
         idle_timeout,
         header_timeout,
-        response_timeout,
+        shortest_wait,
         shutdown,
     ));
     match tls {
@@ -565,6 +594,7 @@ where
                     prefix,
                     body,
                     active: Some(active),
+                    stall: None,
                 },
                 // HTTP/2 requests carry no upgrade (phases refuse a 101 to them).
                 AnswerBody::Upgrade(_) => ClientBody::empty(),
@@ -660,13 +690,13 @@ mod tests {
         let waker = Waker::noop();
         let cx = Context::from_waker(waker);
         {
-            let deadline = activity.arm_upstream_deadline(Duration::ZERO);
+            let deadline = activity.arm_deadline(Duration::ZERO);
             assert!(!deadline.expired(&cx));
-            activity.fire_upstream_deadline();
+            activity.fire_deadline();
             assert!(deadline.expired(&cx));
         }
-        let deadline = activity.arm_upstream_deadline(Duration::from_secs(60));
-        activity.fire_upstream_deadline();
+        let deadline = activity.arm_deadline(Duration::from_secs(60));
+        activity.fire_deadline();
         assert!(!deadline.expired(&cx));
     }
 }

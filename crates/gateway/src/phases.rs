@@ -719,7 +719,7 @@ async fn send_upstream(
             });
         };
         let send = pool.send(lease.index, method, idempotent, &write_head, body);
-        match within_response_timeout(&conn.activity, pool.response_timeout, send).await {
+        match conn.activity.within(pool.response_timeout, send).await {
             Err(_elapsed) => {
                 pool.record_failure(lease.index);
                 count_error(gateway, pool, "timeout");
@@ -784,33 +784,6 @@ async fn send_upstream(
         detail: "upstream unavailable",
         finding: None,
     })
-}
-
-/// Waits for the upstream's response head under the upstream's response
-/// timeout. On an HTTP/1.x connection (one request at a time) the deadline is
-/// kept by the connection's watchdog, so no timer is armed per request; HTTP/2
-/// connections, which carry many requests at once, use a timer.
-async fn within_response_timeout<F: std::future::Future>(
-    activity: &crate::listener::ConnectionActivity,
-    limit: std::time::Duration,
-    send: F,
-) -> Result<F::Output, ()> {
-    use std::task::Poll;
-    if !activity.serves_one_request_at_a_time() {
-        return tokio::time::timeout(limit, send).await.map_err(|_| ());
-    }
-    let deadline = activity.arm_upstream_deadline(limit);
-    let mut send = std::pin::pin!(send);
-    std::future::poll_fn(|cx| {
-        if let Poll::Ready(answer) = send.as_mut().poll(cx) {
-            return Poll::Ready(Ok(answer));
-        }
-        if deadline.expired(cx) {
-            return Poll::Ready(Err(()));
-        }
-        Poll::Pending
-    })
-    .await
 }
 
 fn count_error(gateway: &Gateway, pool: &UpstreamPool, kind: &'static str) {

@@ -86,6 +86,8 @@ pub struct UpstreamPool {
     pool_idle_timeout: Duration,
     max_idle: usize,
     pub response_timeout: Duration,
+    /// Longest wait for the next bytes of a response body.
+    pub read_timeout: Duration,
     pub retries: u32,
     ejection: Option<(u32, u64)>,
     health: Option<HealthSettings>,
@@ -233,6 +235,7 @@ impl UpstreamPool {
             pool_idle_timeout: config.pool_idle_timeout.0,
             max_idle: config.pool_max_idle_per_endpoint,
             response_timeout: config.response_timeout.0,
+            read_timeout: config.read_timeout.0,
             retries: config.retries,
             ejection: passive.enabled.then(|| {
                 (
@@ -422,15 +425,6 @@ impl UpstreamPool {
                 Err(ExchangeError::Failed(e)) => return Err(SendError::Failed(e)),
             }
         }
-    }
-
-    /// The absolute URI of `path_and_query` on an endpoint.
-    pub fn endpoint_uri(endpoint: &Endpoint, path_and_query: &str) -> Result<Uri, http::Error> {
-        Uri::builder()
-            .scheme(endpoint.scheme.clone())
-            .authority(endpoint.authority.clone())
-            .path_and_query(path_and_query)
-            .build()
     }
 
     /// Starts the active health checks, if configured. They stop by themselves

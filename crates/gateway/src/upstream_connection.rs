@@ -375,6 +375,7 @@ pub struct UpstreamBody {
     state: BodyState,
     reusable: bool,
     slot: Option<PoolSlot>,
+    read_timeout: std::time::Duration,
 }
 
 impl UpstreamBody {
@@ -390,16 +391,25 @@ impl UpstreamBody {
             Framing::Chunked => BodyState::Chunked(ChunkedDecoder::default()),
             Framing::UntilClose => BodyState::UntilClose,
         };
+        let read_timeout = slot
+            .as_ref()
+            .map_or(std::time::Duration::from_secs(60), |s| s.pool.read_timeout);
         let mut body = Self {
             conn: Some(conn),
             state,
             reusable: keep_alive && framing != Framing::UntilClose,
             slot,
+            read_timeout,
         };
         if matches!(body.state, BodyState::Done) {
             body.finish();
         }
         body
+    }
+
+    /// Longest wait for the next bytes (the upstream's `read_timeout`).
+    pub fn read_timeout(&self) -> std::time::Duration {
+        self.read_timeout
     }
 
     /// Bytes still to come, when the framing says.

@@ -157,6 +157,10 @@ pub struct ProtocolLimits {
     /// (small bodies, and bodies a check inspects); past it, 408.
     #[serde(default = "defaults::body_read_timeout")]
     pub body_read_timeout: ConfigDuration,
+    /// Longest a write to a client may wait (a client that stops reading a
+    /// response: slow read); past it the connection is closed.
+    #[serde(default = "defaults::send_timeout")]
+    pub send_timeout: ConfigDuration,
     /// Open client connections across all listeners; further ones are refused.
     #[serde(default = "defaults::max_connections")]
     pub max_connections: usize,
@@ -175,6 +179,7 @@ impl Default for ProtocolLimits {
             header_read_timeout: defaults::header_read_timeout(),
             idle_timeout: defaults::idle_timeout(),
             body_read_timeout: defaults::body_read_timeout(),
+            send_timeout: defaults::send_timeout(),
             max_connections: defaults::max_connections(),
             max_concurrent_streams: defaults::max_concurrent_streams(),
         }
@@ -213,6 +218,10 @@ pub struct UpstreamConfig {
     /// Time from sending the request to receiving the response head; past it, 504.
     #[serde(default = "defaults::response_timeout")]
     pub response_timeout: ConfigDuration,
+    /// Longest wait for the next bytes of a response body; past it the
+    /// response is cut off.
+    #[serde(default = "defaults::read_timeout")]
+    pub read_timeout: ConfigDuration,
     /// Extra attempts on another endpoint for idempotent requests whose
     /// connection failed before a response arrived.
     #[serde(default = "defaults::retries")]
@@ -453,6 +462,12 @@ mod defaults {
     }
     pub fn body_read_timeout() -> ConfigDuration {
         ConfigDuration::secs(30)
+    }
+    pub fn send_timeout() -> ConfigDuration {
+        ConfigDuration::secs(60)
+    }
+    pub fn read_timeout() -> ConfigDuration {
+        ConfigDuration::secs(60)
     }
     pub fn max_connections() -> usize {
         10_000

@@ -175,6 +175,7 @@ impl Policy {
                 "limits.body_read_timeout",
                 config.limits.body_read_timeout.0,
             ),
+            ("limits.send_timeout", config.limits.send_timeout.0),
         ] {
             if value == zero {
                 return Err(err_at(field.into(), "must be greater than 0".into()));
@@ -184,6 +185,7 @@ impl Policy {
             let mut durations = vec![
                 ("connect_timeout", upstream.connect_timeout.0),
                 ("response_timeout", upstream.response_timeout.0),
+                ("read_timeout", upstream.read_timeout.0),
                 ("pool_idle_timeout", upstream.pool_idle_timeout.0),
             ];
             if let Some(hc) = &upstream.health_check {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use support::*;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 fn limits_config(up: &Upstream) -> String {
@@ -691,4 +691,89 @@ async fn a_stalled_request_body_gets_408_after_body_read_timeout() {
         "upstream saw {:?}",
         up.last()
     );
+}
+
+/// An upstream that stops sending in the middle of a body is cut off after
+/// `read_timeout` (the client sees the response end early), over HTTP/1.1
+/// and h2c, instead of holding both connections open forever.
+#[tokio::test]
+async fn a_stalled_upstream_body_is_cut_after_read_timeout() {
+    let up = Upstream::start("A").await;
+    let config =
+        single_route_config(&up, "").replace("endpoints:", "read_timeout: 300ms\n    endpoints:");
+    let gw = Gateway::start(&config).await;
+
+    // Chunks 1.5 s apart: the second one comes far past the 300 ms limit.
+    let stalled = "/drip?chunks=2&bytes=100&ms=1500";
+    let started = Instant::now();
+    let raw = format!("GET {stalled} HTTP/1.1\r\nHost: a\r\n\r\n");
+    let r = raw_request(gw.addr, raw.as_bytes())
+        .await
+        .expect("a response head");
+    let took = started.elapsed();
+    assert_eq!(r.status, 200, "{}", r.head);
+    assert!(
+        r.body.len() < 300 && !r.body.ends_with(b"0\r\n\r\n"),
+        "the stalled body was not cut: {} bytes",
+        r.body.len()
+    );
+    assert!(
+        took >= Duration::from_millis(250) && took < Duration::from_millis(1400),
+        "cut after {took:?}, read_timeout is 300ms"
+    );
+
+    let req = request("GET", stalled).body(TestBody::empty()).unwrap();
+    let started = Instant::now();
+    let h2 = tokio::time::timeout(Duration::from_secs(5), async {
+        let stream = TcpStream::connect(gw.addr).await.unwrap();
+        send_h2(TokioIo::new(stream), req, "http", &gw.addr.to_string()).await
+    })
+    .await
+    .expect("the h2 stream ends");
+    assert!(
+        h2.is_err(),
+        "the h2 body was not reset: {:?}",
+        h2.map(|r| r.body.len())
+    );
+    assert!(started.elapsed() < Duration::from_millis(1400));
+
+    // A body that keeps coming within the limit is not cut.
+    let r = get(gw.addr, "/drip?chunks=4&bytes=100&ms=100").await;
+    assert_eq!(r.body.as_ref(), pattern(0, 400).as_slice());
+}
+
+/// A client that stops reading a large response (slow read) has its
+/// connection closed after `send_timeout` instead of holding it, and the
+/// upstream connection, open.
+#[tokio::test]
+async fn a_client_that_stops_reading_is_cut_after_send_timeout() {
+    let up = Upstream::start("A").await;
+    let gw = Gateway::start(&app_config(&up, "  send_timeout: 300ms")).await;
+
+    const SIZE: usize = 64 * 1024 * 1024;
+    let mut stream = TcpStream::connect(gw.addr).await.unwrap();
+    stream
+        .write_all(format!("GET /big?bytes={SIZE} HTTP/1.1\r\nHost: a\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    // Not reading: the socket buffers fill up and the gateway's writes block.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut received = 0usize;
+    let mut chunk = vec![0u8; 256 * 1024];
+    let ended = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => received += n,
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the connection stayed open");
+    assert!(
+        received < SIZE,
+        "the whole response was delivered ({received} bytes): nothing was cut"
+    );
+    // The gateway still serves others.
+    assert_eq!(get(gw.addr, "/plain").await.status, 200);
 }
