@@ -222,7 +222,7 @@ impl Spec {
         kind: ViolationKind,
         report: &mut RequestReport,
     ) {
-        let location = format!("{}.{}", p.location.prefix(), p.name);
+        let location = param_location(p);
         let value = parsed.and_then(|r| params::to_json(&self.arena, p, r));
         let value = match value {
             Ok(v) => v,
@@ -251,7 +251,7 @@ impl Spec {
         if p.required {
             report.violations.push(Violation::new(
                 ViolationKind::MissingParameter,
-                format!("{}.{}", p.location.prefix(), p.name),
+                param_location(p),
                 format!("required {} parameter is missing", p.location.prefix()),
             ));
         }
@@ -665,6 +665,11 @@ impl Spec {
                         )
                         .with_excerpt(ct.chars().take(65).collect::<String>()),
                     );
+                    // Reported once: the part still counts as present.
+                    files.push(part.name);
+                    object
+                        .entry(part.name.to_owned())
+                        .or_insert(Value::String(String::new()));
                     continue;
                 }
             }
@@ -722,7 +727,18 @@ impl Spec {
             } else {
                 params::coerce(&self.arena, prop, text)
             };
-            if object.insert(part.name.to_owned(), value).is_some() {
+            let is_array = prop
+                .and_then(|p| self.arena.effective_types(p))
+                .is_some_and(|t| t.has(TypeSet::ARRAY));
+            if is_array && !json_part {
+                let items = prop.and_then(|p| self.arena.find_items(p));
+                let entry = object
+                    .entry(part.name.to_owned())
+                    .or_insert_with(|| Value::Array(Vec::new()));
+                if let Value::Array(list) = entry {
+                    list.push(params::coerce(&self.arena, items, text));
+                }
+            } else if object.insert(part.name.to_owned(), value).is_some() {
                 report.violations.push(Violation::new(
                     ViolationKind::BodySchema,
                     location,
@@ -745,6 +761,14 @@ impl Spec {
             })
             .collect();
         push_body_errors(errors, "multipart", report);
+    }
+}
+
+/// `query.limit`, `header.x-trace-id` (header names in lower case).
+fn param_location(p: &Parameter) -> String {
+    match &p.header {
+        Some(h) => format!("header.{h}"),
+        None => format!("{}.{}", p.location.prefix(), p.name),
     }
 }
 
