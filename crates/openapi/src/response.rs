@@ -66,7 +66,7 @@ impl Spec {
         out
     }
 
-    /// Validates a complete response body (the head checks included).
+    /// Validates a complete response: the head checks, then the body.
     pub fn validate_response(
         &self,
         op: &Operation,
@@ -74,11 +74,27 @@ impl Spec {
         body: &[u8],
         exposure: Exposure,
     ) -> ResponseReport {
-        let mut report = ResponseReport {
-            violations: self.check_response_head(op, parts),
-            ..ResponseReport::default()
-        };
-        if !report.violations.is_empty() || body.is_empty() || op.responses.is_empty() {
+        let head = self.check_response_head(op, parts);
+        if !head.is_empty() {
+            return ResponseReport {
+                violations: head,
+                ..ResponseReport::default()
+            };
+        }
+        self.validate_response_body(op, parts, body, exposure)
+    }
+
+    /// Validates a complete response body, for a head that
+    /// [`Spec::check_response_head`] already judged.
+    pub fn validate_response_body(
+        &self,
+        op: &Operation,
+        parts: &ResponseParts<'_>,
+        body: &[u8],
+        exposure: Exposure,
+    ) -> ResponseReport {
+        let mut report = ResponseReport::default();
+        if body.is_empty() || op.responses.is_empty() {
             return report;
         }
         let Some(response) = op.response(parts.status) else {
