@@ -72,7 +72,9 @@ pub struct RequestRewrites {
 
 impl RequestRewrites {
     pub fn is_empty(&self) -> bool {
-        self.remove_query.is_empty() && self.remove_headers.is_empty() && self.remove_cookies.is_empty()
+        self.remove_query.is_empty()
+            && self.remove_headers.is_empty()
+            && self.remove_cookies.is_empty()
     }
 
     /// The query to forward: `raw` without the removed parameters (pairs kept
@@ -313,7 +315,10 @@ mod tests {
             remove_headers: vec!["x-debug".into()],
             remove_cookies: vec!["tracker".into()],
         };
-        assert_eq!(r.query(Some("q=1&debug=2&a+b=3&&z=%20&debug")).as_deref(), Some("q=1&z=%20"));
+        assert_eq!(
+            r.query(Some("q=1&debug=2&a+b=3&&z=%20&debug")).as_deref(),
+            Some("q=1&z=%20")
+        );
         assert_eq!(r.query(Some("debug=1")), None);
         assert_eq!(r.query(None), None);
         let mut h = HeaderMap::new();

@@ -226,13 +226,20 @@ pub fn parse_raw_response(input: &[u8]) -> Result<RawResponse, RawRequestError> 
             .and_then(|v| v.trim().parse::<usize>().ok())
         {
             Some(len) if rest.len() < len => {
-                return Err(RawRequestError::ShortBody { got: rest.len(), want: len });
+                return Err(RawRequestError::ShortBody {
+                    got: rest.len(),
+                    want: len,
+                });
             }
             Some(len) => Bytes::copy_from_slice(&rest[..len]),
             None => Bytes::copy_from_slice(rest),
         }
     };
-    Ok(RawResponse { status, headers, body })
+    Ok(RawResponse {
+        status,
+        headers,
+        body,
+    })
 }
 
 /// What the response checks decided, as `portcullis check --response` prints it.
@@ -323,7 +330,11 @@ pub fn evaluate_exchange(
     (report, response_report)
 }
 
-fn evaluate_response(route: &crate::policy::Route, exchange: &Exchange<'_>, r: &RawResponse) -> ResponseReport {
+fn evaluate_response(
+    route: &crate::policy::Route,
+    exchange: &Exchange<'_>,
+    r: &RawResponse,
+) -> ResponseReport {
     let head = ResponseHead {
         status: r.status,
         headers: &r.headers,

@@ -50,7 +50,10 @@ pub fn compile_spec(
             known.sort_unstable();
             return Err(err(
                 &format!("operations.{id}"),
-                format!("the spec has no operation {id:?} (operations: {})", known.join(", ")),
+                format!(
+                    "the spec has no operation {id:?} (operations: {})",
+                    known.join(", ")
+                ),
             ));
         }
     }

@@ -11,7 +11,9 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::checks::{Check, IpAccessCheck, IpSet, OpenApiCheck, RequestLimitsCheck, ResponseBody, ResponseHead};
+use crate::checks::{
+    Check, IpAccessCheck, IpSet, OpenApiCheck, RequestLimitsCheck, ResponseBody, ResponseHead,
+};
 use crate::config::{Config, ConfigError, Mode, PolicyConfig};
 use crate::exchange::Exchange;
 use crate::finding::Finding;
@@ -121,7 +123,11 @@ impl Route {
 
     /// How many response body bytes to buffer for the checks that want
     /// the body (the largest of their limits), or `None` to stream it.
-    pub fn response_body_limit(&self, exchange: &Exchange<'_>, response: &ResponseHead<'_>) -> Option<u64> {
+    pub fn response_body_limit(
+        &self,
+        exchange: &Exchange<'_>,
+        response: &ResponseHead<'_>,
+    ) -> Option<u64> {
         self.checks()
             .iter()
             .filter_map(|c| c.wants_response_body(exchange, response))
@@ -142,10 +148,14 @@ impl Route {
     ) -> Option<Bytes> {
         let mut replaced: Option<Bytes> = None;
         for check in self.checks() {
-            let Some(limit) = check.wants_response_body(exchange, response) else { continue };
+            let Some(limit) = check.wants_response_body(exchange, response) else {
+                continue;
+            };
             let current = match (&replaced, body) {
                 (Some(b), _) => ResponseBody::Complete(b),
-                (None, ResponseBody::Complete(b)) if b.len() as u64 > limit => ResponseBody::TooLarge { limit },
+                (None, ResponseBody::Complete(b)) if b.len() as u64 > limit => {
+                    ResponseBody::TooLarge { limit }
+                }
                 (None, other) => other,
             };
             if let Some(next) = check.on_response_body(exchange, response, current, findings) {
@@ -478,7 +488,11 @@ fn compile_policy(
         let extra_headers = http::HeaderName::from_bytes(config.request_id.header.as_bytes())
             .into_iter()
             .collect();
-        checks.push(Box::new(OpenApiCheck::new(spec, effective(oc.mode), extra_headers)));
+        checks.push(Box::new(OpenApiCheck::new(
+            spec,
+            effective(oc.mode),
+            extra_headers,
+        )));
     }
     Ok(CompiledPolicy {
         name: name.to_owned(),

@@ -70,7 +70,11 @@ pub trait Check: Send + Sync + 'static {
     /// Whether this response's body must be buffered for
     /// [`Check::on_response_body`], and up to how many bytes. Asked after
     /// [`Check::on_response_head`], only when no finding blocks.
-    fn wants_response_body(&self, _exchange: &Exchange<'_>, _response: &ResponseHead<'_>) -> Option<u64> {
+    fn wants_response_body(
+        &self,
+        _exchange: &Exchange<'_>,
+        _response: &ResponseHead<'_>,
+    ) -> Option<u64> {
         None
     }
 

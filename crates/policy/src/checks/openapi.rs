@@ -11,8 +11,8 @@ use bytes::Bytes;
 use http::{HeaderName, Method, StatusCode};
 use portcullis_openapi::response::ResponseParts;
 use portcullis_openapi::{
-    Exposure, Operation, PartView, RequestBody, RequestParts, RequestReport, RouteError, Spec, Violation,
-    ViolationKind,
+    Exposure, Operation, PartView, RequestBody, RequestParts, RequestReport, RouteError, Spec,
+    Violation, ViolationKind,
 };
 
 use super::{Check, ResponseBody, ResponseHead};
@@ -44,30 +44,126 @@ fn rule_for(kind: ViolationKind) -> Rule {
     use StatusCode as S;
     use ViolationKind as K;
     match kind {
-        K::PathUnknown => Rule { rule: "openapi.path.unknown", status: S::NOT_FOUND, severity: Severity::Warning },
-        K::MethodUnknown => Rule { rule: "openapi.method.unknown", status: S::METHOD_NOT_ALLOWED, severity: Severity::Warning },
-        K::PathParameter => Rule { rule: "openapi.path.schema", status: S::BAD_REQUEST, severity: Severity::Error },
-        K::QueryParameter => Rule { rule: "openapi.query.schema", status: S::BAD_REQUEST, severity: Severity::Error },
-        K::HeaderParameter => Rule { rule: "openapi.header.schema", status: S::BAD_REQUEST, severity: Severity::Error },
-        K::CookieParameter => Rule { rule: "openapi.cookie.schema", status: S::BAD_REQUEST, severity: Severity::Error },
-        K::MissingParameter => Rule { rule: "openapi.parameter.missing", status: S::BAD_REQUEST, severity: Severity::Error },
-        K::UnknownQuery => Rule { rule: "openapi.query.unknown", status: S::BAD_REQUEST, severity: Severity::Error },
-        K::UnknownHeader => Rule { rule: "openapi.header.unknown", status: S::BAD_REQUEST, severity: Severity::Error },
-        K::UnknownCookie => Rule { rule: "openapi.cookie.unknown", status: S::BAD_REQUEST, severity: Severity::Error },
-        K::ContentType => Rule { rule: "openapi.content_type.unknown", status: S::UNSUPPORTED_MEDIA_TYPE, severity: Severity::Error },
-        K::BodyMissing => Rule { rule: "openapi.body.missing", status: S::BAD_REQUEST, severity: Severity::Error },
-        K::BodyUnexpected => Rule { rule: "openapi.body.unexpected", status: S::BAD_REQUEST, severity: Severity::Error },
-        K::BodyMalformed => Rule { rule: "openapi.body.malformed", status: S::BAD_REQUEST, severity: Severity::Error },
-        K::BodySchema => Rule { rule: "openapi.body.schema", status: S::BAD_REQUEST, severity: Severity::Error },
-        K::BodyReadOnly => Rule { rule: "openapi.body.read_only", status: S::BAD_REQUEST, severity: Severity::Error },
-        K::BodyUndeclared => Rule { rule: "openapi.body.undeclared", status: S::BAD_REQUEST, severity: Severity::Error },
-        K::BodyLimit => Rule { rule: "openapi.body.limit", status: S::BAD_REQUEST, severity: Severity::Error },
-        K::BodyTooLarge => Rule { rule: "openapi.body.too_large", status: S::PAYLOAD_TOO_LARGE, severity: Severity::Error },
-        K::ResponseStatus => Rule { rule: "openapi.response.status", status: S::BAD_GATEWAY, severity: Severity::Error },
-        K::ResponseContentType => Rule { rule: "openapi.response.content_type", status: S::BAD_GATEWAY, severity: Severity::Error },
-        K::ResponseSchema => Rule { rule: "openapi.response.schema", status: S::BAD_GATEWAY, severity: Severity::Error },
-        K::ResponseExposure => Rule { rule: "openapi.response.exposure", status: S::BAD_GATEWAY, severity: Severity::Error },
-        K::ResponseTooLarge => Rule { rule: "openapi.response.too_large", status: S::BAD_GATEWAY, severity: Severity::Error },
+        K::PathUnknown => Rule {
+            rule: "openapi.path.unknown",
+            status: S::NOT_FOUND,
+            severity: Severity::Warning,
+        },
+        K::MethodUnknown => Rule {
+            rule: "openapi.method.unknown",
+            status: S::METHOD_NOT_ALLOWED,
+            severity: Severity::Warning,
+        },
+        K::PathParameter => Rule {
+            rule: "openapi.path.schema",
+            status: S::BAD_REQUEST,
+            severity: Severity::Error,
+        },
+        K::QueryParameter => Rule {
+            rule: "openapi.query.schema",
+            status: S::BAD_REQUEST,
+            severity: Severity::Error,
+        },
+        K::HeaderParameter => Rule {
+            rule: "openapi.header.schema",
+            status: S::BAD_REQUEST,
+            severity: Severity::Error,
+        },
+        K::CookieParameter => Rule {
+            rule: "openapi.cookie.schema",
+            status: S::BAD_REQUEST,
+            severity: Severity::Error,
+        },
+        K::MissingParameter => Rule {
+            rule: "openapi.parameter.missing",
+            status: S::BAD_REQUEST,
+            severity: Severity::Error,
+        },
+        K::UnknownQuery => Rule {
+            rule: "openapi.query.unknown",
+            status: S::BAD_REQUEST,
+            severity: Severity::Error,
+        },
+        K::UnknownHeader => Rule {
+            rule: "openapi.header.unknown",
+            status: S::BAD_REQUEST,
+            severity: Severity::Error,
+        },
+        K::UnknownCookie => Rule {
+            rule: "openapi.cookie.unknown",
+            status: S::BAD_REQUEST,
+            severity: Severity::Error,
+        },
+        K::ContentType => Rule {
+            rule: "openapi.content_type.unknown",
+            status: S::UNSUPPORTED_MEDIA_TYPE,
+            severity: Severity::Error,
+        },
+        K::BodyMissing => Rule {
+            rule: "openapi.body.missing",
+            status: S::BAD_REQUEST,
+            severity: Severity::Error,
+        },
+        K::BodyUnexpected => Rule {
+            rule: "openapi.body.unexpected",
+            status: S::BAD_REQUEST,
+            severity: Severity::Error,
+        },
+        K::BodyMalformed => Rule {
+            rule: "openapi.body.malformed",
+            status: S::BAD_REQUEST,
+            severity: Severity::Error,
+        },
+        K::BodySchema => Rule {
+            rule: "openapi.body.schema",
+            status: S::BAD_REQUEST,
+            severity: Severity::Error,
+        },
+        K::BodyReadOnly => Rule {
+            rule: "openapi.body.read_only",
+            status: S::BAD_REQUEST,
+            severity: Severity::Error,
+        },
+        K::BodyUndeclared => Rule {
+            rule: "openapi.body.undeclared",
+            status: S::BAD_REQUEST,
+            severity: Severity::Error,
+        },
+        K::BodyLimit => Rule {
+            rule: "openapi.body.limit",
+            status: S::BAD_REQUEST,
+            severity: Severity::Error,
+        },
+        K::BodyTooLarge => Rule {
+            rule: "openapi.body.too_large",
+            status: S::PAYLOAD_TOO_LARGE,
+            severity: Severity::Error,
+        },
+        K::ResponseStatus => Rule {
+            rule: "openapi.response.status",
+            status: S::BAD_GATEWAY,
+            severity: Severity::Error,
+        },
+        K::ResponseContentType => Rule {
+            rule: "openapi.response.content_type",
+            status: S::BAD_GATEWAY,
+            severity: Severity::Error,
+        },
+        K::ResponseSchema => Rule {
+            rule: "openapi.response.schema",
+            status: S::BAD_GATEWAY,
+            severity: Severity::Error,
+        },
+        K::ResponseExposure => Rule {
+            rule: "openapi.response.exposure",
+            status: S::BAD_GATEWAY,
+            severity: Severity::Error,
+        },
+        K::ResponseTooLarge => Rule {
+            rule: "openapi.response.too_large",
+            status: S::BAD_GATEWAY,
+            severity: Severity::Error,
+        },
     }
 }
 
@@ -149,7 +245,13 @@ impl OpenApiCheck {
         }
     }
 
-    fn push_report(&self, op: &Operation, report: RequestReport, exchange: &Exchange<'_>, findings: &mut Vec<Finding>) {
+    fn push_report(
+        &self,
+        op: &Operation,
+        report: RequestReport,
+        exchange: &Exchange<'_>,
+        findings: &mut Vec<Finding>,
+    ) {
         for v in report.violations {
             findings.push(self.finding(Some(op), v));
         }
@@ -166,14 +268,17 @@ impl OpenApiCheck {
         if !strip.is_empty() {
             exchange.add_rewrites(|r| {
                 r.remove_query.extend(strip.query);
-                r.remove_headers.extend(strip.headers.iter().map(|h| h.as_str().to_owned()));
+                r.remove_headers
+                    .extend(strip.headers.iter().map(|h| h.as_str().to_owned()));
                 r.remove_cookies.extend(strip.cookies);
             });
         }
     }
 
     fn response_parts<'h>(response: &'h ResponseHead<'_>) -> ResponseParts<'h> {
-        let header = |name: http::header::HeaderName| response.headers.get(name).and_then(|v| v.to_str().ok());
+        let header = |name: http::header::HeaderName| {
+            response.headers.get(name).and_then(|v| v.to_str().ok())
+        };
         ResponseParts {
             status: response.status.as_u16(),
             content_type: header(http::header::CONTENT_TYPE),
@@ -221,9 +326,13 @@ impl Check for OpenApiCheck {
             headers: exchange.headers,
             cookies: exchange.cookies(),
         };
-        self.spec.validate_parameters(&matched, &parts, &self.extra_headers, &mut report);
-        let chunked = exchange.headers.contains_key(http::header::TRANSFER_ENCODING);
-        self.spec.check_unexpected_body(op, exchange.content_length(), chunked, &mut report);
+        self.spec
+            .validate_parameters(&matched, &parts, &self.extra_headers, &mut report);
+        let chunked = exchange
+            .headers
+            .contains_key(http::header::TRANSFER_ENCODING);
+        self.spec
+            .check_unexpected_body(op, exchange.content_length(), chunked, &mut report);
         self.push_report(op, report, exchange, findings);
         if op.knobs.validate_responses && *exchange.method != Method::HEAD {
             // A compressed answer cannot be validated: ask the upstream for an identity one.
@@ -239,10 +348,15 @@ impl Check for OpenApiCheck {
     }
 
     fn on_request_body(&self, exchange: &Exchange<'_>, findings: &mut Vec<Finding>) {
-        let Some(op) = exchange.operation_id().and_then(|id| self.spec.operation_by_id(id)) else {
+        let Some(op) = exchange
+            .operation_id()
+            .and_then(|id| self.spec.operation_by_id(id))
+        else {
             return;
         };
-        let Some(parsed) = exchange.parsed_body() else { return };
+        let Some(parsed) = exchange.parsed_body() else {
+            return;
+        };
         let bytes = exchange.body_bytes().map_or(&[][..], |b| &b[..]);
         let parts: Vec<PartView<'_>>;
         let body = match parsed {
@@ -266,7 +380,8 @@ impl Check for OpenApiCheck {
             ParsedBody::Invalid { reason, .. } => RequestBody::Malformed(reason),
         };
         let mut report = RequestReport::default();
-        self.spec.validate_body(op, exchange.content_type(), body, &mut report);
+        self.spec
+            .validate_body(op, exchange.content_type(), body, &mut report);
         self.push_report(op, report, exchange, findings);
     }
 
@@ -274,17 +389,34 @@ impl Check for OpenApiCheck {
         self.inspects_responses
     }
 
-    fn on_response_head(&self, exchange: &Exchange<'_>, response: &ResponseHead<'_>, findings: &mut Vec<Finding>) {
-        let Some(op) = self.operation(exchange).filter(|op| op.knobs.validate_responses) else {
+    fn on_response_head(
+        &self,
+        exchange: &Exchange<'_>,
+        response: &ResponseHead<'_>,
+        findings: &mut Vec<Finding>,
+    ) {
+        let Some(op) = self
+            .operation(exchange)
+            .filter(|op| op.knobs.validate_responses)
+        else {
             return;
         };
-        for v in self.spec.check_response_head(op, &Self::response_parts(response)) {
+        for v in self
+            .spec
+            .check_response_head(op, &Self::response_parts(response))
+        {
             findings.push(self.finding(Some(op), v));
         }
     }
 
-    fn wants_response_body(&self, exchange: &Exchange<'_>, response: &ResponseHead<'_>) -> Option<u64> {
-        let op = self.operation(exchange).filter(|op| op.knobs.validate_responses)?;
+    fn wants_response_body(
+        &self,
+        exchange: &Exchange<'_>,
+        response: &ResponseHead<'_>,
+    ) -> Option<u64> {
+        let op = self
+            .operation(exchange)
+            .filter(|op| op.knobs.validate_responses)?;
         let bodiless = *exchange.method == Method::HEAD
             || response.status.is_informational()
             || response.status == StatusCode::NO_CONTENT
@@ -299,7 +431,9 @@ impl Check for OpenApiCheck {
         body: ResponseBody<'_>,
         findings: &mut Vec<Finding>,
     ) -> Option<Bytes> {
-        let op = self.operation(exchange).filter(|op| op.knobs.validate_responses)?;
+        let op = self
+            .operation(exchange)
+            .filter(|op| op.knobs.validate_responses)?;
         let body = match body {
             ResponseBody::Complete(b) => b,
             ResponseBody::TooLarge { limit } => {
@@ -314,7 +448,9 @@ impl Check for OpenApiCheck {
             }
         };
         let exposure = op.knobs.response_exposure;
-        let report = self.spec.validate_response_body(op, &Self::response_parts(response), body, exposure);
+        let report =
+            self.spec
+                .validate_response_body(op, &Self::response_parts(response), body, exposure);
         for v in report.violations {
             findings.push(self.finding(Some(op), v));
         }
@@ -322,7 +458,10 @@ impl Check for OpenApiCheck {
         for v in report.exposures {
             match exposure {
                 Exposure::Strip if stripped.is_some() => {
-                    findings.push(response_stripped_finding(v.location, format!("removed from the response: {}", v.reason)));
+                    findings.push(response_stripped_finding(
+                        v.location,
+                        format!("removed from the response: {}", v.reason),
+                    ));
                 }
                 Exposure::Monitor => {
                     let mut f = self.finding(Some(op), v);
