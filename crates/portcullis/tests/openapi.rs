@@ -1,0 +1,499 @@
+//! OpenAPI enforcement through the real binary: a realistic spec (users,
+//! orders, multipart upload, login) in front of a test upstream. Valid
+//! traffic reaches the upstream byte for byte; each request-side violation
+//! is refused with its rule before the upstream sees anything, only audited
+//! on a monitor-mode route, or audited as stripped on a strip route; a broken
+//! spec makes a reload fail with the file and the JSON pointer.
+
+mod support;
+
+use std::time::Duration;
+
+use support::*;
+
+const SHOP: &str = include_str!("../../openapi/tests/data/shop.yaml");
+
+fn config(up: &Upstream) -> String {
+    format!(
+        r#"
+listeners:
+  - address: $LISTEN
+upstreams:
+  app:
+    endpoints: ["{}"]
+policies:
+  shop:
+    openapi:
+      spec: shop.yaml
+  shop_monitor:
+    openapi:
+      spec: shop.yaml
+      mode: monitor
+  shop_strip:
+    openapi:
+      spec: shop.yaml
+      unknown_query: strip
+      unknown_headers: strip
+routes:
+  - name: shop
+    match:
+      path_prefix: /v1
+    upstream: app
+    policy: shop
+  - name: shop_monitor
+    match:
+      host: monitor.test
+      path_prefix: /v1
+    upstream: app
+    policy: shop_monitor
+  - name: shop_strip
+    match:
+      host: strip.test
+      path_prefix: /v1
+    upstream: app
+    policy: shop_strip
+audit_log:
+  output: $DIR/audit.log
+"#,
+        up.url()
+    )
+}
+
+async fn start() -> (Gateway, Upstream) {
+    let up = Upstream::start("shop").await;
+    let dir = tempdir();
+    std::fs::write(dir.path().join("shop.yaml"), SHOP).unwrap();
+    let gw = Gateway::start_in(dir, &config(&up), &[]).await;
+    (gw, up)
+}
+
+const KEY: &str = "0b5c7c4e-7d8f-4a5b-9c1e-2f3a4b5c6d7e";
+
+fn send(
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> http::Request<TestBody> {
+    let mut b = request(method, target);
+    for (n, v) in headers {
+        b = b.header(*n, *v);
+    }
+    b.body(TestBody::full(body.to_vec())).unwrap()
+}
+
+fn multipart(parts: &[(&str, Option<&str>, &str, &[u8])]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (name, filename, content_type, data) in parts {
+        out.extend_from_slice(b"--XyZ\r\nContent-Disposition: form-data; name=\"");
+        out.extend_from_slice(name.as_bytes());
+        out.push(b'"');
+        if let Some(f) = filename {
+            out.extend_from_slice(format!("; filename=\"{f}\"").as_bytes());
+        }
+        out.extend_from_slice(format!("\r\nContent-Type: {content_type}\r\n\r\n").as_bytes());
+        out.extend_from_slice(data);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"--XyZ--\r\n");
+    out
+}
+
+#[tokio::test]
+async fn valid_traffic_reaches_the_upstream_byte_for_byte() {
+    let (gw, up) = start().await;
+    let order = br#"{ "items": [ {"sku": "ABC-1234", "quantity": 2, "price": 9.50} ],
+  "shipping": {"street": "1 Main St", "city": "Paris", "country": "FR"}, "note": null }"#;
+    let png = [0x89u8, b'P', b'N', b'G', 0, 1, 2, 255];
+    let upload = multipart(&[
+        ("file", Some("cat.png"), "image/png", &png),
+        ("description", None, "text/plain", b"a cat"),
+        ("tags", None, "text/plain", b"pets"),
+        ("tags", None, "text/plain", b"cute"),
+    ]);
+    let cases: Vec<(&str, &str, Vec<(&str, &str)>, Vec<u8>)> = vec![
+        (
+            "GET",
+            "/v1/users?limit=10&sort=-name&fields=id,name&tag=a&tag=b&filter[role]=admin",
+            vec![("x-trace-id", KEY)],
+            vec![],
+        ),
+        ("GET", "/v1/users/me", vec![], vec![]),
+        ("GET", "/v1/users/42/orders?status=new|paid", vec![], vec![]),
+        (
+            "POST",
+            "/v1/orders",
+            vec![
+                ("content-type", "application/json"),
+                ("idempotency-key", KEY),
+            ],
+            order.to_vec(),
+        ),
+        (
+            "POST",
+            "/v1/files",
+            vec![("content-type", "multipart/form-data; boundary=XyZ")],
+            upload,
+        ),
+        (
+            "POST",
+            "/v1/login",
+            vec![("content-type", "application/x-www-form-urlencoded")],
+            b"username=ada&password=correct+horse".to_vec(),
+        ),
+        (
+            "POST",
+            "/v1/login",
+            vec![("content-type", "application/json")],
+            br#"{"username":"ada","password":"correct horse"}"#.to_vec(),
+        ),
+        ("DELETE", "/v1/users/7", vec![], vec![]),
+        (
+            "GET",
+            "/v1/reports/2024.csv",
+            vec![("cookie", "session=abc")],
+            vec![],
+        ),
+    ];
+    for (method, target, headers, body) in cases {
+        // The response head is checked too: answer a status the operation documents.
+        let documented = match target {
+            "/v1/files" => 201,
+            "/v1/users/7" => 204,
+            _ => 200,
+        };
+        up.set_status(if documented == 200 { 0 } else { documented });
+        let before = up.count();
+        let r = h1(gw.addr, send(method, target, &headers, &body)).await;
+        assert_eq!(r.status, documented, "{method} {target}: {}", r.text());
+        assert_eq!(
+            up.count(),
+            before + 1,
+            "{method} {target} reached the upstream"
+        );
+        let seen = up.last();
+        assert_eq!(seen.uri, target, "path and query forwarded unchanged");
+        assert_eq!(
+            seen.body, body,
+            "{method} {target}: body forwarded byte for byte"
+        );
+    }
+    assert!(
+        !gw.path("audit.log").exists() || json_lines(&gw.path("audit.log")).is_empty(),
+        "valid traffic is not audited"
+    );
+}
+
+#[tokio::test]
+async fn each_request_violation_is_refused_before_the_upstream() {
+    let (gw, up) = start().await;
+    let json = ("content-type", "application/json");
+    let cases: Vec<(&str, &str, Vec<(&str, &str)>, &[u8], u16, &str)> = vec![
+        (
+            "GET",
+            "/v1/admin/export",
+            vec![],
+            b"",
+            404,
+            "openapi.path.unknown",
+        ),
+        (
+            "PUT",
+            "/v1/users/1",
+            vec![],
+            b"",
+            405,
+            "openapi.method.unknown",
+        ),
+        (
+            "GET",
+            "/v1/users/0",
+            vec![],
+            b"",
+            400,
+            "openapi.path.schema",
+        ),
+        (
+            "GET",
+            "/v1/users?limit=1000",
+            vec![],
+            b"",
+            400,
+            "openapi.query.schema",
+        ),
+        (
+            "GET",
+            "/v1/users?limit=1&limit=2",
+            vec![],
+            b"",
+            400,
+            "openapi.query.schema",
+        ),
+        (
+            "GET",
+            "/v1/users?debug=true",
+            vec![],
+            b"",
+            400,
+            "openapi.query.unknown",
+        ),
+        (
+            "GET",
+            "/v1/users",
+            vec![("x-trace-id", "not-a-uuid")],
+            b"",
+            400,
+            "openapi.header.schema",
+        ),
+        (
+            "GET",
+            "/v1/reports/2024.csv",
+            vec![],
+            b"",
+            400,
+            "openapi.parameter.missing",
+        ),
+        (
+            "POST",
+            "/v1/users",
+            vec![json],
+            br#"{"name":"Ada","email":"ada@example.com","is_admin":true}"#,
+            400,
+            "openapi.body.undeclared",
+        ),
+        (
+            "POST",
+            "/v1/users",
+            vec![json],
+            br#"{"id":1,"name":"Ada","email":"ada@example.com"}"#,
+            400,
+            "openapi.body.read_only",
+        ),
+        (
+            "POST",
+            "/v1/users",
+            vec![json],
+            br#"{"name":"Ada","email":"nope"}"#,
+            400,
+            "openapi.body.schema",
+        ),
+        (
+            "POST",
+            "/v1/users",
+            vec![json],
+            b"{\"name\":",
+            400,
+            "openapi.body.malformed",
+        ),
+        (
+            "POST",
+            "/v1/users",
+            vec![("content-type", "text/xml")],
+            b"<user/>",
+            415,
+            "openapi.content_type.unknown",
+        ),
+        (
+            "POST",
+            "/v1/orders",
+            vec![json, ("idempotency-key", KEY)],
+            br#"{"items":[{"sku":"bad","quantity":1,"price":1}]}"#,
+            400,
+            "openapi.body.schema",
+        ),
+        (
+            "GET",
+            "/v1/users/1",
+            vec![("content-type", "text/plain")],
+            b"hello",
+            400,
+            "openapi.body.unexpected",
+        ),
+    ];
+    for (method, target, headers, body, status, rule) in cases {
+        let before = up.started();
+        let r = h1(gw.addr, send(method, target, &headers, body)).await;
+        let problem = r.assert_problem(status);
+        assert_eq!(problem["rule"], rule, "{method} {target}: {problem}");
+        assert_eq!(
+            up.started(),
+            before,
+            "{method} {target}: the upstream never sees a refused request"
+        );
+        let detail = problem["detail"].as_str().unwrap_or("");
+        for echoed in ["is_admin", "nope", "bad", "1000", "not-a-uuid"] {
+            assert!(
+                !detail.contains(echoed),
+                "{target}: detail echoes input: {detail}"
+            );
+        }
+    }
+    // The audit line names the operation and where the problem is.
+    let r = h1(
+        gw.addr,
+        send(
+            "POST",
+            "/v1/users",
+            &[json],
+            br#"{"name":"Ada","email":"ada@example.com","is_admin":true}"#,
+        ),
+    )
+    .await;
+    let id = r.header("x-request-id").unwrap();
+    let line = wait_for_json_line(&gw.path("audit.log"), "the mass-assignment block", |l| {
+        l["request_id"] == id.as_str()
+    })
+    .await;
+    assert_eq!(line["operation"], "createUser");
+    assert_eq!(line["findings"][0]["location"], "body:/is_admin");
+    assert_eq!(line["findings"][0]["excerpt"], "true");
+}
+
+#[tokio::test]
+async fn an_undocumented_response_status_becomes_a_502() {
+    let (gw, up) = start().await;
+    up.set_status(500);
+    let r = gw.get("/v1/users/me").await;
+    r.assert_problem(502);
+    let id = r.header("x-request-id").unwrap();
+    let line = wait_for_json_line(&gw.path("audit.log"), "the refused response", |l| {
+        l["request_id"] == id.as_str()
+    })
+    .await;
+    assert_eq!(line["action"], "block");
+    assert_eq!(line["findings"][0]["rule"], "openapi.response.status");
+    // On a monitor route the same answer is forwarded and audited.
+    let r = h1(
+        gw.addr,
+        send("GET", "/v1/users/me", &[("host", "monitor.test")], b""),
+    )
+    .await;
+    assert_eq!(r.status, 500);
+}
+
+#[tokio::test]
+async fn monitor_mode_forwards_and_audits() {
+    let (gw, up) = start().await;
+    let r = h1(
+        gw.addr,
+        send(
+            "GET",
+            "/v1/users?limit=1000&debug=1",
+            &[("host", "monitor.test")],
+            b"",
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(up.last().uri, "/v1/users?limit=1000&debug=1");
+    let id = r.header("x-request-id").unwrap();
+    let line = wait_for_json_line(&gw.path("audit.log"), "the monitored request", |l| {
+        l["request_id"] == id.as_str()
+    })
+    .await;
+    assert_eq!(line["action"], "monitor");
+    assert_eq!(line["operation"], "listUsers");
+    let rules: Vec<&str> = line["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["rule"].as_str())
+        .collect();
+    assert_eq!(rules, ["openapi.query.schema", "openapi.query.unknown"]);
+    let r = h1(
+        gw.addr,
+        send("GET", "/v1/shadow", &[("host", "monitor.test")], b""),
+    )
+    .await;
+    assert_eq!(
+        r.status, 200,
+        "an undocumented path is only audited in monitor mode"
+    );
+}
+
+#[tokio::test]
+async fn strip_mode_audits_undocumented_names_and_forwards() {
+    let (gw, up) = start().await;
+    let r = h1(
+        gw.addr,
+        send(
+            "GET",
+            "/v1/users?limit=5&utm_source=mail",
+            &[("host", "strip.test"), ("x-debug", "1")],
+            b"",
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(up.count(), 1);
+    let id = r.header("x-request-id").unwrap();
+    let line = wait_for_json_line(&gw.path("audit.log"), "the stripped request", |l| {
+        l["request_id"] == id.as_str()
+    })
+    .await;
+    assert_eq!(line["action"], "monitor");
+    let locations: Vec<&str> = line["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["location"].as_str())
+        .collect();
+    assert_eq!(locations, ["query.utm_source", "header.x-debug"]);
+    assert!(
+        line["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["rule"] == "openapi.parameter.stripped")
+    );
+}
+
+/// Needs the gateway to apply `Exchange::rewrites()` before forwarding
+/// (`RequestRewrites::query` and `apply_to_headers`): wired in
+/// `crates/gateway`, which this change does not touch.
+#[tokio::test]
+#[ignore = "the gateway does not apply request rewrites yet"]
+async fn strip_mode_removes_undocumented_names_before_forwarding() {
+    let (gw, up) = start().await;
+    let r = h1(
+        gw.addr,
+        send(
+            "GET",
+            "/v1/users?limit=5&utm_source=mail",
+            &[("host", "strip.test"), ("x-debug", "1")],
+            b"",
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let seen = up.last();
+    assert_eq!(seen.uri, "/v1/users?limit=5");
+    assert!(seen.header("x-debug").is_none());
+}
+
+#[tokio::test]
+async fn a_broken_spec_fails_the_reload_with_file_and_pointer() {
+    let (gw, _up) = start().await;
+    let broken = SHOP.replace("pattern: \"^[A-Z]{2}$\"", "pattern: \"(?<=x)y\"");
+    assert_ne!(broken, SHOP);
+    std::fs::write(gw.path("shop.yaml"), broken).unwrap();
+    gw.signal("HUP");
+    eventually("the reload is refused", DEADLINE, || async {
+        gw.stderr().contains("reload refused")
+    })
+    .await;
+    let stderr = gw.stderr();
+    assert!(
+        stderr.contains("policies.shop.openapi.spec")
+            && stderr.contains("shop.yaml#/components/schemas/Address/properties/country/pattern"),
+        "{stderr}"
+    );
+    // The old spec keeps serving.
+    let r = gw.get("/v1/users/me").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        gw.get("/v1/nope").await.assert_problem(404)["rule"],
+        "openapi.path.unknown"
+    );
+    tokio::time::sleep(Duration::from_millis(10)).await;
+}
