@@ -121,7 +121,7 @@ pub fn validate(
 #[derive(Default)]
 struct Facts {
     /// Object keys (by position) some schema evaluated.
-    marks: Vec<bool>,
+    marks: Marks,
     /// Some schema described an object.
     object_schema: bool,
     max_length_declared: bool,
@@ -133,19 +133,17 @@ struct Facts {
 impl Facts {
     fn for_value(value: &Value) -> Facts {
         Facts {
-            marks: match value {
-                Value::Object(o) => vec![false; o.len()],
-                _ => Vec::new(),
-            },
+            marks: Marks::new(match value {
+                Value::Object(o) => o.len(),
+                _ => 0,
+            }),
             items_uncovered_from: 0,
             ..Facts::default()
         }
     }
 
     fn merge(&mut self, other: Facts) {
-        for (m, o) in self.marks.iter_mut().zip(other.marks) {
-            *m |= o;
-        }
+        self.marks.merge(other.marks);
         self.object_schema |= other.object_schema;
         self.max_length_declared |= other.max_length_declared;
         self.max_items_declared |= other.max_items_declared;
@@ -153,7 +151,59 @@ impl Facts {
     }
 
     fn mark_all(&mut self) {
-        self.marks.iter_mut().for_each(|m| *m = true);
+        self.marks.mark_all();
+    }
+}
+
+/// Which keys of an object (by position) were evaluated: a bit set that
+/// needs no allocation for objects of up to 64 keys.
+#[derive(Default)]
+enum Marks {
+    #[default]
+    None,
+    Small(u64),
+    Large(Vec<bool>),
+}
+
+impl Marks {
+    fn new(len: usize) -> Marks {
+        match len {
+            0 => Marks::None,
+            1..=64 => Marks::Small(0),
+            n => Marks::Large(vec![false; n]),
+        }
+    }
+
+    fn set(&mut self, i: usize) {
+        match self {
+            Marks::None => {}
+            Marks::Small(bits) => *bits |= 1 << i,
+            Marks::Large(v) => v[i] = true,
+        }
+    }
+
+    fn get(&self, i: usize) -> bool {
+        match self {
+            Marks::None => false,
+            Marks::Small(bits) => bits & (1 << i) != 0,
+            Marks::Large(v) => v[i],
+        }
+    }
+
+    fn merge(&mut self, other: Marks) {
+        match (self, other) {
+            (Marks::Small(a), Marks::Small(b)) => *a |= b,
+            (Marks::Large(a), Marks::Large(b)) => a.iter_mut().zip(b).for_each(|(x, y)| *x |= y),
+            _ => {}
+        }
+    }
+
+    fn mark_all(&mut self) {
+        match self {
+            Marks::None => {}
+            Marks::Small(bits) => *bits = u64::MAX,
+            Marks::Large(v) => v.iter_mut().for_each(|m| *m = true),
+        }
     }
 }
 
@@ -386,7 +436,7 @@ impl Validator<'_> {
             self.fail(value, || "items must be unique".to_owned());
         }
         for (i, (item, schema)) in items.iter().zip(&s.prefix_items).enumerate() {
-            self.child(*schema, item, &i.to_string(), depth);
+            self.child(*schema, item, i, depth);
         }
         let mut covered = s.prefix_items.len().min(items.len());
         if let Some(schema) = s.items {
@@ -394,7 +444,7 @@ impl Validator<'_> {
                 if self.errors.len() >= self.options.max_errors && self.quiet == 0 {
                     break;
                 }
-                self.child(schema, item, &i.to_string(), depth);
+                self.child(schema, item, i, depth);
             }
             covered = usize::MAX;
         }
@@ -514,7 +564,7 @@ impl Validator<'_> {
                 }
             }
             if evaluated {
-                facts.marks[i] = true;
+                facts.marks.set(i);
             }
         }
     }
@@ -556,7 +606,7 @@ impl Validator<'_> {
         facts: &mut Facts,
     ) {
         for (i, (key, child)) in map.iter().enumerate() {
-            if facts.marks[i] {
+            if facts.marks.get(i) {
                 continue;
             }
             match rule {
@@ -647,7 +697,7 @@ impl Validator<'_> {
     }
 
     /// Validates a value one level down, then closes it.
-    fn child(&mut self, id: SchemaId, value: &Value, token: &str, depth: usize) {
+    fn child(&mut self, id: SchemaId, value: &Value, token: impl Token, depth: usize) {
         self.at_key(token, |v| {
             if v.too_deep(value, depth + 1) {
                 return;
@@ -675,8 +725,8 @@ impl Validator<'_> {
             Value::Object(map) => {
                 let closed =
                     facts.object_schema && (!self.request() || self.options.strict_objects);
-                for ((key, child), marked) in map.iter().zip(&facts.marks) {
-                    if *marked {
+                for (i, (key, child)) in map.iter().enumerate() {
+                    if facts.marks.get(i) {
                         continue;
                     }
                     if closed {
@@ -694,7 +744,7 @@ impl Validator<'_> {
                     self.array_cap(value, items);
                 }
                 for (i, item) in items.iter().enumerate().skip(facts.items_uncovered_from) {
-                    self.at_key(&i.to_string(), |v| v.uncovered(item, depth + 1));
+                    self.at_key(i, |v| v.uncovered(item, depth + 1));
                 }
             }
             _ => {}
@@ -730,7 +780,7 @@ impl Validator<'_> {
             Value::Array(items) => {
                 self.array_cap(value, items);
                 for (i, item) in items.iter().enumerate() {
-                    self.at_key(&i.to_string(), |v| v.uncovered(item, depth + 1));
+                    self.at_key(i, |v| v.uncovered(item, depth + 1));
                 }
             }
             Value::Object(map) => {
@@ -742,12 +792,37 @@ impl Validator<'_> {
         }
     }
 
-    fn at_key<T>(&mut self, token: &str, f: impl FnOnce(&mut Self) -> T) -> T {
+    fn at_key<T>(&mut self, token: impl Token, f: impl FnOnce(&mut Self) -> T) -> T {
         let len = self.pointer.len();
-        crate::error::push_token(&mut self.pointer, token);
+        token.push_to(&mut self.pointer);
         let out = f(self);
         self.pointer.truncate(len);
         out
+    }
+}
+
+/// One step of a JSON pointer: an object key or an array index (written
+/// without allocating).
+trait Token {
+    fn push_to(&self, pointer: &mut String);
+}
+
+impl Token for &str {
+    fn push_to(&self, pointer: &mut String) {
+        crate::error::push_token(pointer, self);
+    }
+}
+
+impl Token for &String {
+    fn push_to(&self, pointer: &mut String) {
+        crate::error::push_token(pointer, self);
+    }
+}
+
+impl Token for usize {
+    fn push_to(&self, pointer: &mut String) {
+        use std::fmt::Write as _;
+        let _ = write!(pointer, "/{self}");
     }
 }
 
