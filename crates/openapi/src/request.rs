@@ -11,7 +11,7 @@ use crate::knobs::{Knobs, UnknownParams};
 use crate::params::{self, QueryPair};
 use crate::router::{RouteError, RouteMatch};
 use crate::schema::{Schema, SchemaId, TypeSet};
-use crate::spec::{MediaType, Operation, ParamIn, Parameter, Shape, Spec, media_is_json};
+use crate::spec::{MediaType, Operation, ParamIn, Parameter, Shape, Spec, essence, media_is_json};
 use crate::validate::{Direction, ErrorKind, SchemaError, ValidationOptions, excerpt, validate};
 
 /// What went wrong, one kind per rule the policy reports.
@@ -818,12 +818,7 @@ pub(crate) fn body_location(prefix: &str, pointer: &str) -> String {
 /// The documented media type that fits `content_type` best: exact, then
 /// `type/*`, then `*/*`.
 pub fn match_media<'m>(content: &'m [MediaType], content_type: &str) -> Option<&'m MediaType> {
-    let essence = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let essence = essence(content_type);
     let (ty, _) = essence.split_once('/')?;
     content
         .iter()
@@ -837,12 +832,7 @@ pub fn match_media<'m>(content: &'m [MediaType], content_type: &str) -> Option<&
 }
 
 fn media_matches(range: &str, content_type: &str) -> bool {
-    let essence = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let essence = essence(content_type);
     range == essence
         || range == "*/*"
         || range

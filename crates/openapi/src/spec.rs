@@ -664,12 +664,7 @@ impl Compiler<'_> {
         let mut out = Vec::with_capacity(map.len());
         for (range, media) in map {
             let media_t = key(t, range);
-            let essence = range
-                .split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase();
+            let essence = essence(range);
             if !essence.contains('/') {
                 return Err(self.err(
                     &media_t,
@@ -801,13 +796,18 @@ fn parse_status_key(code: &str) -> Option<StatusKey> {
     None
 }
 
-pub(crate) fn media_is_json(range: &str) -> bool {
-    let essence = range
+/// The lower-case `type/subtype` of a media type or `Content-Type` value.
+pub(crate) fn essence(media_type: &str) -> String {
+    media_type
         .split(';')
         .next()
         .unwrap_or("")
         .trim()
-        .to_ascii_lowercase();
+        .to_ascii_lowercase()
+}
+
+pub(crate) fn media_is_json(range: &str) -> bool {
+    let essence = essence(range);
     essence == "application/json" || essence.ends_with("+json")
 }
 

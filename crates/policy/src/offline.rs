@@ -60,15 +60,32 @@ pub fn parse_raw_request(input: &[u8]) -> Result<RawRequest, RawRequestError> {
     } else {
         Version::HTTP_11
     };
-    let mut headers = HeaderMap::with_capacity(req.headers.len());
-    for h in req.headers.iter() {
+    let headers = header_map(req.headers)?;
+    let body = message_body(&headers, &input[head_len..])?;
+    Ok(RawRequest {
+        method,
+        uri,
+        version,
+        headers,
+        body,
+    })
+}
+
+/// The header fields of a parsed head.
+fn header_map(fields: &[httparse::Header<'_>]) -> Result<HeaderMap, RawRequestError> {
+    let mut headers = HeaderMap::with_capacity(fields.len());
+    for h in fields {
         let name = HeaderName::from_bytes(h.name.as_bytes())
             .map_err(|e| RawRequestError::Head(e.to_string()))?;
         let value =
             HeaderValue::from_bytes(h.value).map_err(|e| RawRequestError::Head(e.to_string()))?;
         headers.append(name, value);
     }
-    let rest = &input[head_len..];
+    Ok(headers)
+}
+
+/// The body after a head: chunked (decoded), cut to `Content-Length`, or the rest.
+fn message_body(headers: &HeaderMap, rest: &[u8]) -> Result<Bytes, RawRequestError> {
     let chunked = headers
         .get_all(http::header::TRANSFER_ENCODING)
         .iter()
@@ -76,8 +93,8 @@ pub fn parse_raw_request(input: &[u8]) -> Result<RawRequest, RawRequestError> {
             v.to_str()
                 .is_ok_and(|s| s.to_ascii_lowercase().contains("chunked"))
         });
-    let body = if chunked {
-        decode_chunked(rest)?
+    if chunked {
+        decode_chunked(rest)
     } else if let Some(len) = headers
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -89,17 +106,10 @@ pub fn parse_raw_request(input: &[u8]) -> Result<RawRequest, RawRequestError> {
                 want: len,
             });
         }
-        Bytes::copy_from_slice(&rest[..len])
+        Ok(Bytes::copy_from_slice(&rest[..len]))
     } else {
-        Bytes::copy_from_slice(rest)
-    };
-    Ok(RawRequest {
-        method,
-        uri,
-        version,
-        headers,
-        body,
-    })
+        Ok(Bytes::copy_from_slice(rest))
+    }
 }
 
 fn decode_chunked(mut input: &[u8]) -> Result<Bytes, RawRequestError> {
@@ -204,37 +214,8 @@ pub fn parse_raw_response(input: &[u8]) -> Result<RawResponse, RawRequestError> 
     };
     let status = http::StatusCode::from_u16(resp.code.unwrap_or(0))
         .map_err(|e| RawRequestError::Head(e.to_string()))?;
-    let mut headers = HeaderMap::with_capacity(resp.headers.len());
-    for h in resp.headers.iter() {
-        let name = HeaderName::from_bytes(h.name.as_bytes())
-            .map_err(|e| RawRequestError::Head(e.to_string()))?;
-        let value =
-            HeaderValue::from_bytes(h.value).map_err(|e| RawRequestError::Head(e.to_string()))?;
-        headers.append(name, value);
-    }
-    let rest = &input[head_len..];
-    let chunked = headers
-        .get(http::header::TRANSFER_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
-    let body = if chunked {
-        decode_chunked(rest)?
-    } else {
-        match headers
-            .get(http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<usize>().ok())
-        {
-            Some(len) if rest.len() < len => {
-                return Err(RawRequestError::ShortBody {
-                    got: rest.len(),
-                    want: len,
-                });
-            }
-            Some(len) => Bytes::copy_from_slice(&rest[..len]),
-            None => Bytes::copy_from_slice(rest),
-        }
-    };
+    let headers = header_map(resp.headers)?;
+    let body = message_body(&headers, &input[head_len..])?;
     Ok(RawResponse {
         status,
         headers,
