@@ -7,13 +7,12 @@ use std::path::Path;
 
 use portcullis_openapi::{CompileOptions, Spec};
 
-use crate::config::{Config, ConfigError};
+use crate::config::ConfigError;
 use crate::openapi_config::OpenApiConfig;
 
 pub fn compile_spec(
     policy: &str,
     oc: &OpenApiConfig,
-    _config: &Config,
     path: &Path,
     source: &str,
 ) -> Result<Spec, ConfigError> {

@@ -484,7 +484,7 @@ fn compile_policy(
     }
     // Checks run route → identify → limit → validate: the spec comes after the limits.
     if let Some(oc) = &pc.openapi {
-        let spec = crate::openapi_compile::compile_spec(name, oc, config, path, source)?;
+        let spec = crate::openapi_compile::compile_spec(name, oc, path, source)?;
         let extra_headers = http::HeaderName::from_bytes(config.request_id.header.as_bytes())
             .into_iter()
             .collect();

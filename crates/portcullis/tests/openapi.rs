@@ -496,3 +496,124 @@ async fn a_broken_spec_fails_the_reload_with_file_and_pointer() {
     );
     tokio::time::sleep(Duration::from_millis(10)).await;
 }
+
+#[test]
+fn validate_reports_a_broken_spec_with_file_and_pointer() {
+    let dir = tempdir();
+    let config = "listeners:\n  - address: 127.0.0.1:8080\nupstreams:\n  app:\n    endpoints: [\"builtin:demo\"]\npolicies:\n  shop:\n    openapi:\n      spec: shop.yaml\nroutes:\n  - name: shop\n    upstream: app\n    policy: shop\n";
+    std::fs::write(dir.path().join("gateway.yaml"), config).unwrap();
+    std::fs::write(
+        dir.path().join("shop.yaml"),
+        SHOP.replace(
+            "$ref: \"#/components/schemas/Address\"",
+            "$ref: \"#/components/schemas/Adress\"",
+        ),
+    )
+    .unwrap();
+    let path = dir.path().join("gateway.yaml");
+    let out = run_cli(&["validate", "--config", path.to_str().unwrap()], None);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("gateway.yaml:9: policies.shop.openapi.spec: "),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("shop.yaml#/components/schemas/Order/properties/shipping/$ref: reference \"#/components/schemas/Adress\" points to nothing"),
+        "{stderr}"
+    );
+    std::fs::write(dir.path().join("shop.yaml"), SHOP).unwrap();
+    let out = run_cli(&["validate", "--config", path.to_str().unwrap()], None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn audit_spec_reports_weaknesses_and_fails_at_the_threshold() {
+    let dir = tempdir();
+    let weak = dir.path().join("weak.yaml");
+    std::fs::write(
+        &weak,
+        "openapi: 3.1.0\ninfo: {title: weak, version: '1'}\nservers: [{url: 'http://api.example.com'}]\npaths:\n  /notes:\n    post:\n      requestBody:\n        content:\n          application/json:\n            schema:\n              type: object\n              additionalProperties: true\n              properties:\n                text: {type: string}\n                tags: {type: array, items: {type: string, maxLength: 10}}\n                n: {type: integer}\n      responses:\n        '200': {description: ok}\n",
+    )
+    .unwrap();
+    let out = run_cli(
+        &["audit-spec", weak.to_str().unwrap(), "--format", "json"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1), "high findings fail by default");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let found: Vec<(String, String, String)> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["id"].as_str().unwrap().to_owned(),
+                f["severity"].as_str().unwrap().to_owned(),
+                f["pointer"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let body = "/paths/~1notes/post/requestBody/content/application~1json/schema";
+    for want in [
+        (
+            "operation-without-security",
+            "high",
+            "/paths/~1notes/post".to_owned(),
+        ),
+        ("server-plain-http", "high", "/servers/0".to_owned()),
+        ("object-open", "medium", body.to_owned()),
+        (
+            "string-unbounded",
+            "medium",
+            format!("{body}/properties/text"),
+        ),
+        (
+            "array-unbounded",
+            "medium",
+            format!("{body}/properties/tags"),
+        ),
+        ("number-unbounded", "low", format!("{body}/properties/n")),
+        (
+            "operation-without-4xx",
+            "low",
+            "/paths/~1notes/post".to_owned(),
+        ),
+    ] {
+        let want = (want.0.to_owned(), want.1.to_owned(), want.2);
+        assert!(found.contains(&want), "missing {want:?} in {found:?}");
+    }
+    assert!(
+        !found
+            .iter()
+            .any(|(id, _, p)| id == "string-unbounded" && p.ends_with("/tags/items")),
+        "a bounded string is not reported"
+    );
+    let out = run_cli(
+        &[
+            "audit-spec",
+            weak.to_str().unwrap(),
+            "--fail-on",
+            "critical",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("1 operation(s), 7 finding(s): 0 critical, 2 high, 3 medium, 2 low, 0 info"),
+        "{text}"
+    );
+    let out = run_cli(
+        &[
+            "audit-spec",
+            dir.path().join("missing.yaml").to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+}
