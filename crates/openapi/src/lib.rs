@@ -20,6 +20,7 @@ pub mod response;
 pub mod router;
 pub mod schema;
 pub mod spec;
+pub mod strip;
 pub mod validate;
 
 pub use audit::{AuditFinding, AuditSeverity, audit_spec};

@@ -183,26 +183,8 @@ impl Spec {
             }
         }
         if exposure == Exposure::Strip && !exposed.is_empty() && report.violations.is_empty() {
-            let mut value = value;
-            for pointer in &exposed {
-                remove_at(&mut value, pointer);
-            }
-            report.stripped = match value {
-                Value::String(text) if !media_is_json(&media.range) => Some(text.into_bytes()),
-                v => serde_json::to_vec(&v).ok(),
-            };
+            report.stripped = crate::strip::splice_out(body, &exposed);
         }
         report
-    }
-}
-
-/// Removes the object member a JSON pointer names (nothing if it is gone).
-fn remove_at(value: &mut Value, pointer: &str) {
-    let Some((parent, token)) = pointer.rsplit_once('/') else {
-        return;
-    };
-    let key = token.replace("~1", "/").replace("~0", "~");
-    if let Some(Value::Object(map)) = value.pointer_mut(parent) {
-        map.shift_remove(&key);
     }
 }

@@ -336,9 +336,9 @@ fn violations_are_found_where_they_are() {
                 r#"{"items":[{"sku":"ABC-1234","quantity":1,"price":1},{"sku":"x","quantity":0,"price":-1}]}"#,
             ),
             vec![
-                (BodySchema, "body:/items/1/sku"),
-                (BodySchema, "body:/items/1/quantity"),
                 (BodySchema, "body:/items/1/price"),
+                (BodySchema, "body:/items/1/quantity"),
+                (BodySchema, "body:/items/1/sku"),
             ],
         ),
         (
