@@ -174,7 +174,7 @@ fn stripped_finding(location: String) -> Finding {
         rule: "openapi.parameter.stripped",
         severity: Severity::Notice,
         status: StatusCode::BAD_REQUEST,
-        location: location.into(),
+        location: excerpt(&location).into(),
         reason: "undocumented parameter removed before forwarding".into(),
         excerpt: None,
         mode: Mode::Monitor,
@@ -188,7 +188,7 @@ fn response_stripped_finding(location: String, reason: String) -> Finding {
         rule: "openapi.response.stripped",
         severity: Severity::Notice,
         status: StatusCode::BAD_GATEWAY,
-        location: location.into(),
+        location: excerpt(&location).into(),
         reason: reason.into(),
         excerpt: None,
         mode: Mode::Monitor,
@@ -225,7 +225,8 @@ impl OpenApiCheck {
             rule: r.rule,
             severity: r.severity,
             status: r.status,
-            location: v.location.into(),
+            // Locations can carry client-chosen names (`query.<name>`): bounded and escaped.
+            location: excerpt(&v.location).into(),
             reason: v.reason.into(),
             excerpt: v.excerpt.as_deref().map(excerpt),
             mode: self.mode_for(op),
@@ -472,5 +473,58 @@ impl Check for OpenApiCheck {
             }
         }
         stripped
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::offline::{evaluate, parse_raw_request};
+    use crate::{Config, Policy};
+
+    fn quickstart() -> Policy {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../examples/quickstart/gateway.yaml");
+        let (config, source) = Config::load(&path).unwrap();
+        Policy::compile(config, &path, &source).unwrap()
+    }
+
+    #[test]
+    fn client_chosen_names_in_locations_are_bounded_and_escaped() {
+        let key = format!("x{}%0Ay", "k".repeat(500));
+        let raw = format!("GET /api/users?{key}=1 HTTP/1.1\r\nHost: a\r\n\r\n");
+        let report = evaluate(
+            &quickstart(),
+            &parse_raw_request(raw.as_bytes()).unwrap(),
+            "127.0.0.1".parse().unwrap(),
+        );
+        let f = report
+            .findings
+            .iter()
+            .find(|f| f.rule == "openapi.query.unknown")
+            .unwrap();
+        assert!(
+            f.location.chars().count() <= crate::finding::EXCERPT_CHARS + 1,
+            "{}",
+            f.location
+        );
+        assert!(!f.location.contains('\n'));
+        assert_eq!(report.operation.as_deref(), Some("listUsers"));
+    }
+
+    #[test]
+    fn the_operation_is_recorded_and_head_requests_route_to_get() {
+        let raw = "HEAD /api/users/7 HTTP/1.1\r\nHost: a\r\n\r\n";
+        let report = evaluate(
+            &quickstart(),
+            &parse_raw_request(raw.as_bytes()).unwrap(),
+            "127.0.0.1".parse().unwrap(),
+        );
+        assert_eq!(report.operation.as_deref(), Some("getUser"));
+        // The quickstart's request_limits refuses HEAD; the spec does not.
+        assert!(
+            report.findings.iter().all(|f| f.check != "openapi"),
+            "{:?}",
+            report.findings
+        );
     }
 }
