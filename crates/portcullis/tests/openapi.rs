@@ -305,6 +305,14 @@ async fn each_request_violation_is_refused_before_the_upstream() {
             "openapi.body.schema",
         ),
         (
+            "POST",
+            "/v1/users",
+            vec![json, ("content-length", "0")],
+            b"",
+            400,
+            "openapi.body.missing",
+        ),
+        (
             "GET",
             "/v1/users/1",
             vec![("content-type", "text/plain")],
