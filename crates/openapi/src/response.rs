@@ -133,32 +133,26 @@ impl Spec {
         let Some(schema) = media.schema else {
             return report;
         };
-        let value = if media_is_json(&media.range) {
-            match serde_json::from_slice::<Value>(body) {
-                Ok(v) => v,
-                Err(_) => {
-                    report.violations.push(Violation::new(
-                        ViolationKind::ResponseSchema,
-                        "response.body",
-                        "response body is not valid JSON",
-                    ));
-                    return report;
-                }
-            }
+        let parsed = if media_is_json(&media.range) {
+            serde_json::from_slice::<Value>(body).map_err(|_| "response body is not valid JSON")
         } else if media.range.starts_with("text/") {
-            match std::str::from_utf8(body) {
-                Ok(t) => Value::String(t.to_owned()),
-                Err(_) => {
-                    report.violations.push(Violation::new(
-                        ViolationKind::ResponseSchema,
-                        "response.body",
-                        "text response is not UTF-8",
-                    ));
-                    return report;
-                }
-            }
+            std::str::from_utf8(body)
+                .map(|t| Value::String(t.to_owned()))
+                .map_err(|_| "text response is not UTF-8")
         } else {
+            // Other media types are not parsed: their schema is not checked.
             return report;
+        };
+        let value = match parsed {
+            Ok(v) => v,
+            Err(reason) => {
+                report.violations.push(Violation::new(
+                    ViolationKind::ResponseSchema,
+                    "response.body",
+                    reason,
+                ));
+                return report;
+            }
         };
         let errors = validate(&self.arena, schema, &value, &ValidationOptions::response());
         let mut exposed: Vec<String> = Vec::new();
