@@ -240,28 +240,31 @@ pub fn parse_query<'a>(
         }
         return Ok((!out.is_empty()).then_some(Raw::Pairs(out)));
     }
-    let mine: Vec<usize> = pairs
+    let mut mine = pairs
         .iter()
         .enumerate()
         .filter(|(_, pair)| *pair.key == *p.name)
-        .map(|(i, _)| i)
-        .collect();
-    if mine.is_empty() {
+        .map(|(i, _)| i);
+    let Some(first) = mine.next() else {
         return Ok(None);
-    }
-    for i in &mine {
-        claimed[*i] = true;
-        check_reserved(p, pairs[*i].raw_value)?;
-    }
+    };
     let repeated = p.shape == Shape::Array && p.explode;
-    if mine.len() > 1 && !repeated {
+    let mut count = 0usize;
+    for i in std::iter::once(first).chain(mine) {
+        claimed[i] = true;
+        check_reserved(p, pairs[i].raw_value)?;
+        count += 1;
+    }
+    if count > 1 && !repeated {
         return Err("given more than once".to_owned());
     }
-    let raw = pairs[mine[0]].raw_value;
+    let raw = pairs[first].raw_value;
     Ok(Some(match (p.shape, p.style) {
         (Shape::Array, _) if p.explode => Raw::List(
-            mine.iter()
-                .map(|i| decode_query(pairs[*i].raw_value))
+            pairs
+                .iter()
+                .filter(|pair| *pair.key == *p.name)
+                .map(|pair| decode_query(pair.raw_value))
                 .collect::<Result<_, _>>()?,
         ),
         (Shape::Primitive, _) => Raw::Scalar(decode_query(raw)?),

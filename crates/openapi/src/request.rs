@@ -222,13 +222,12 @@ impl Spec {
         kind: ViolationKind,
         report: &mut RequestReport,
     ) {
-        let location = param_location(p);
         let value = parsed.and_then(|r| params::to_json(&self.arena, p, r));
         let value = match value {
             Ok(v) => v,
             Err(reason) => {
                 report.violations.push(
-                    Violation::new(kind, location, reason)
+                    Violation::new(kind, param_location(p), reason)
                         .with_excerpt(raw.chars().take(65).collect::<String>()),
                 );
                 return;
@@ -236,11 +235,7 @@ impl Spec {
         };
         let Some(schema) = p.schema else { return };
         for e in validate(&self.arena, schema, &value, &request_options(&op.knobs)) {
-            let at = if e.pointer.is_empty() {
-                location.clone()
-            } else {
-                format!("{location}{}", e.pointer)
-            };
+            let at = format!("{}{}", param_location(p), e.pointer);
             report
                 .violations
                 .push(Violation::new(kind, at, e.reason).with_excerpt(e.excerpt));

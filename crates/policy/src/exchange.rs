@@ -64,7 +64,7 @@ pub struct RequestRewrites {
     pub remove_query: Vec<String>,
     /// Header names, lower case.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub remove_headers: Vec<String>,
+    pub remove_headers: Vec<Cow<'static, str>>,
     /// Cookie names, removed from every `Cookie` header.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub remove_cookies: Vec<String>,
@@ -99,7 +99,7 @@ impl RequestRewrites {
     /// header left empty is removed).
     pub fn apply_to_headers(&self, headers: &mut HeaderMap) {
         for name in &self.remove_headers {
-            headers.remove(name.as_str());
+            headers.remove(name.as_ref());
         }
         if self.remove_cookies.is_empty() {
             return;
@@ -312,7 +312,7 @@ mod tests {
     fn rewrites_remove_query_pairs_headers_and_cookies() {
         let r = RequestRewrites {
             remove_query: vec!["debug".into(), "a b".into()],
-            remove_headers: vec!["x-debug".into()],
+            remove_headers: vec![Cow::Borrowed("x-debug")],
             remove_cookies: vec!["tracker".into()],
         };
         assert_eq!(

@@ -270,7 +270,7 @@ impl OpenApiCheck {
             exchange.add_rewrites(|r| {
                 r.remove_query.extend(strip.query);
                 r.remove_headers
-                    .extend(strip.headers.iter().map(|h| h.as_str().to_owned()));
+                    .extend(strip.headers.iter().map(|h| h.as_str().to_owned().into()));
                 r.remove_cookies.extend(strip.cookies);
             });
         }
@@ -349,7 +349,7 @@ impl Check for OpenApiCheck {
         self.push_report(op, report, exchange, findings);
         if op.knobs.validate_responses && *exchange.method != Method::HEAD {
             // A compressed answer cannot be validated: ask the upstream for an identity one.
-            exchange.add_rewrites(|r| r.remove_headers.push("accept-encoding".to_owned()));
+            exchange.add_rewrites(|r| r.remove_headers.push("accept-encoding".into()));
         }
     }
 
