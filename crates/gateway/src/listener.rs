@@ -405,7 +405,8 @@ async fn serve_connection(
         .map(|u| u.response_timeout.0.min(u.read_timeout.0))
         .min()
         .unwrap_or(Duration::from_secs(30))
-        .min(limits.send_timeout.0);
+        .min(limits.send_timeout.0)
+        .min(limits.body_read_timeout.0);
     let activity = ConnectionActivity::new();
     let tls = generation.listener_tls.get(index).cloned().flatten();
     drop(generation);

@@ -10,15 +10,18 @@
 //!    otherwise streamed upstream under the same limit.
 //! 4. **decide** — findings become one verdict ([`portcullis_policy::decide`]):
 //!    allow, monitor (log and forward) or block (problem+json).
-//! 5. **upstream** — an endpoint is picked, the request head written from the
-//!    parsed one (hop-by-hop fields dropped, forwarding fields set), sent with
+//! 5. **upstream** — names a check asked to strip (query parameters, headers,
+//!    cookies) are removed; an endpoint is picked, the request head written
+//!    from the parsed one (hop-by-hop fields dropped, forwarding fields set), sent with
 //!    a response timeout; idempotent requests with a replayable body are
 //!    retried on another endpoint when the connection failed before any answer.
-//! 6. **response head** — the route's response checks; the request id added.
-//!    A `101` hands both connections over to a tunnel.
-//! 7. **response body** — a small body of unknown length is read ahead (so it
-//!    leaves with a length), anything else is streamed to the client by the
-//!    connection as it arrives.
+//! 6. **response head** — the route's response checks (a block becomes a 502);
+//!    the request id added. A `101` hands both connections over to a tunnel.
+//! 7. **response body** — when a check wants it, buffered under its limit and
+//!    inspected before any byte leaves: a block becomes a 502, a check may
+//!    replace it (fields stripped). Otherwise a small body of unknown length
+//!    is read ahead (so it leaves with a length), and anything else is
+//!    streamed to the client by the connection as it arrives.
 //! 8. **log** — metrics always; audit line for blocked or monitored requests;
 //!    access line when enabled.
 //!
@@ -32,6 +35,7 @@ use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode, Uri, Version};
 use portcullis_policy::admission::HeadInput;
+use portcullis_policy::checks::ResponseBody;
 use portcullis_policy::{
     Exchange, ExchangeHead, Finding, PeerIdentity, Route, Verdict, decide, protocol, request_id,
 };
@@ -388,22 +392,31 @@ async fn proxy(
         .remaining_length()
         .is_some_and(|len| len <= SMALL_BODY_BYTES.min(route.max_body_bytes));
     let mut buffered: Option<Bytes> = None;
-    if !body.is_complete() && !decide(&findings).is_block() && (inspect_body || small_known_length)
-    {
-        let read = body.read_to_end(route.max_body_bytes);
+    let read_first = inspect_body || (small_known_length && !body.is_complete());
+    if read_first && !decide(&findings).is_block() {
+        let limits = &policy.config.limits;
         // A body that does not arrive in time is a finding like any other:
         // the decide phase below blocks it (408) and audits it.
-        let read = tokio::time::timeout(policy.config.limits.body_read_timeout.0, read).await;
+        let read = if body.is_complete() {
+            Ok(Ok(Bytes::new()))
+        } else {
+            conn.activity
+                .within(
+                    limits.body_read_timeout.0,
+                    body.read_to_end(route.max_body_bytes),
+                )
+                .await
+        };
         match read {
             Ok(Ok(bytes)) => {
                 if inspect_body {
                     exchange.attach_body(bytes.clone());
                     route.inspect_request_body(&exchange, &mut findings);
                 }
-                buffered = Some(bytes);
+                buffered = (!bytes.is_empty()).then_some(bytes);
             }
             Ok(Err(BodyError::TooLarge)) => findings.push(protocol::body_too_large()),
-            Err(_elapsed) => findings.push(protocol::body_timeout()),
+            Err(()) => findings.push(protocol::body_timeout()),
             Ok(Err(e)) => {
                 // The client went away or sent a broken body: nothing to forward.
                 tracing::debug!(error = %e, "request body could not be read");
@@ -442,9 +455,36 @@ async fn proxy(
     };
 
     // ── Phase: upstream ─────────────────────────────────────────────────
-    let target = upstream_target(route, &admitted.path, &uri);
+    // Names a check asked to strip (an OpenAPI policy in `strip` mode) are
+    // removed now that the request is allowed.
+    let rewrites = {
+        let requested = exchange.rewrites();
+        (!requested.is_empty()).then(|| requested.clone())
+    };
     let inspects_responses = route.inspects_responses();
     drop(exchange);
+    // The admitted view still borrows the client's fields: a request with
+    // names to strip forwards a copy (the rare path pays for it).
+    let stripped_headers;
+    let forward_headers: &HeaderMap = match &rewrites {
+        Some(rw) => {
+            let mut copy = headers.clone();
+            rw.apply_to_headers(&mut copy);
+            stripped_headers = copy;
+            &stripped_headers
+        }
+        None => &headers,
+    };
+    let target = match &rewrites {
+        None => upstream_target(route, &admitted.path, &uri),
+        Some(rw) => {
+            let path = route.upstream_path(&admitted.path);
+            Cow::Owned(match rw.query(uri.query()) {
+                Some(q) => format!("{path}?{q}"),
+                None => path.to_owned(),
+            })
+        }
+    };
     // The original Host (or HTTP/2 authority), as the client sent it.
     let host_bytes: Option<&[u8]> = match headers.get(header::HOST) {
         Some(v) => Some(v.as_bytes()),
@@ -457,7 +497,7 @@ async fn proxy(
     let upstream_head = UpstreamRequestHead {
         method: &method,
         target: &target,
-        headers: &headers,
+        headers: forward_headers,
         host: host_bytes,
         forwarded: ForwardedFor {
             peer_ip,
@@ -504,7 +544,9 @@ async fn proxy(
     };
 
     // ── Phase: response head ────────────────────────────────────────────
-    if inspects_responses {
+    // Response checks see the head as a `HeaderMap`, built only for them.
+    let response_map = inspects_responses.then(|| response.fields.to_header_map());
+    let response_view = response_map.as_ref().map(|map| {
         let exchange = Exchange::new(ExchangeHead {
             request_id,
             client_ip,
@@ -520,15 +562,16 @@ async fn proxy(
         if let Some(op) = &operation {
             exchange.set_operation_id(op);
         }
+        let head = portcullis_policy::ResponseHead {
+            status: response.status,
+            headers: map,
+        };
+        (exchange, head)
+    });
+    let mut response_body_limit = None;
+    if let Some((exchange, head)) = &response_view {
         let mut response_findings = Vec::new();
-        route.inspect_response_head(
-            &exchange,
-            &portcullis_policy::ResponseHead {
-                status: response.status,
-                headers: &response.fields.to_header_map(),
-            },
-            &mut response_findings,
-        );
+        route.inspect_response_head(exchange, head, &mut response_findings);
         let verdict = decide(&response_findings);
         if !response_findings.is_empty() {
             auditor.record(
@@ -542,14 +585,15 @@ async fn proxy(
             );
         }
         if verdict.is_block() {
-            let answer = problem(
-                StatusCode::BAD_GATEWAY,
-                "upstream response refused by policy",
-                None,
-                request_id,
+            return outcome(
+                refused_response(request_id),
+                Some(route.index),
+                Action::block,
+                client_ip,
+                log,
             );
-            return outcome(answer, Some(route.index), Action::block, client_ip, log);
         }
+        response_body_limit = route.response_body_limit(exchange, head);
     }
     if response.status == StatusCode::SWITCHING_PROTOCOLS {
         if !upgrade {
@@ -582,20 +626,80 @@ async fn proxy(
         response.keep_alive,
         Some(slot),
     );
-    let body = match response.framing {
-        Framing::Chunked | Framing::UntilClose => match read_ahead(&mut upstream_body).await {
-            ReadAhead::Complete(bytes) => AnswerBody::Full(bytes),
-            ReadAhead::Partial(prefix) => AnswerBody::Upstream {
-                prefix,
+    let body = if let Some(limit) = response_body_limit {
+        // A check wants the whole body before any of it leaves: buffered
+        // under its limit, inspected, then forwarded (or replaced) whole.
+        let buffered = match buffer_response(&conn.activity, &mut upstream_body, limit).await {
+            Ok(b) => b,
+            Err(error) => {
+                pool.record_failure(endpoint);
+                count_error(gateway, pool, "protocol");
+                tracing::warn!(upstream = %pool.name, %error, "upstream response body failed");
+                let answer = problem(
+                    StatusCode::BAD_GATEWAY,
+                    "upstream unavailable",
+                    None,
+                    request_id,
+                );
+                return outcome(answer, Some(route.index), Action::error, client_ip, log);
+            }
+        };
+        // Borrowed only now: the view is not `Sync`, so no reference to it
+        // may be held across the wait above.
+        let Some((exchange, head)) = &response_view else {
+            unreachable!("a response body limit comes from the response view")
+        };
+        let mut body_findings = Vec::new();
+        let seen = match &buffered {
+            BufferedResponse::Complete(b) => ResponseBody::Complete(b),
+            BufferedResponse::TooLarge(_) => ResponseBody::TooLarge { limit },
+        };
+        let replaced = route.inspect_response_body(exchange, head, seen, &mut body_findings);
+        let verdict = decide(&body_findings);
+        if !body_findings.is_empty() {
+            auditor.record(
+                client_ip,
+                &admitted.host,
+                &admitted.path,
+                Some(route),
+                operation.as_deref(),
+                &verdict,
+                &body_findings,
+            );
+        }
+        if verdict.is_block() {
+            return outcome(
+                refused_response(request_id),
+                Some(route.index),
+                Action::block,
+                client_ip,
+                log,
+            );
+        }
+        match buffered {
+            BufferedResponse::Complete(original) => AnswerBody::Full(replaced.unwrap_or(original)),
+            BufferedResponse::TooLarge(prefix) => AnswerBody::Upstream {
+                prefix: Some(prefix),
                 body: upstream_body,
             },
-        },
-        Framing::Empty => AnswerBody::Full(Bytes::new()),
-        Framing::Length(_) => AnswerBody::Upstream {
-            prefix: None,
-            body: upstream_body,
-        },
+        }
+    } else {
+        match response.framing {
+            Framing::Chunked | Framing::UntilClose => match read_ahead(&mut upstream_body).await {
+                ReadAhead::Complete(bytes) => AnswerBody::Full(bytes),
+                ReadAhead::Partial(prefix) => AnswerBody::Upstream {
+                    prefix,
+                    body: upstream_body,
+                },
+            },
+            Framing::Empty => AnswerBody::Full(Bytes::new()),
+            Framing::Length(_) => AnswerBody::Upstream {
+                prefix: None,
+                body: upstream_body,
+            },
+        }
     };
+    drop(response_view);
     let answer = Answer {
         status: response.status,
         fields: AnswerFields::Upstream(response.fields),
@@ -603,6 +707,60 @@ async fn proxy(
         body,
     };
     outcome(answer, Some(route.index), action, client_ip, log)
+}
+
+/// The 502 that replaces an upstream answer a response check refused:
+/// nothing of the original is sent.
+fn refused_response(request_id: &str) -> Answer {
+    problem(
+        StatusCode::BAD_GATEWAY,
+        "upstream response refused by policy",
+        None,
+        request_id,
+    )
+}
+
+enum BufferedResponse {
+    Complete(Bytes),
+    /// Past the limit: what was read, the rest still to stream.
+    TooLarge(Bytes),
+}
+
+/// Reads an upstream body for the response-body checks, up to `limit` bytes
+/// (each wait bounded by the upstream's `read_timeout`).
+async fn buffer_response(
+    activity: &crate::listener::ConnectionActivity,
+    body: &mut UpstreamBody,
+    limit: u64,
+) -> Result<BufferedResponse, String> {
+    let mut collected = BytesMut::new();
+    let mut first: Option<Bytes> = None;
+    loop {
+        let next = activity.within(body.read_timeout(), body.data()).await;
+        let data = match next {
+            Err(()) => return Err("response body stalled past read_timeout".into()),
+            Ok(Err(e)) => return Err(e.to_string()),
+            Ok(Ok(None)) => break,
+            Ok(Ok(Some(data))) => data,
+        };
+        match first.take() {
+            None if collected.is_empty() => first = Some(data),
+            previous => {
+                if let Some(p) = previous {
+                    collected.extend_from_slice(&p);
+                }
+                collected.extend_from_slice(&data);
+            }
+        }
+        let total = first.as_ref().map_or(collected.len(), |f| f.len()) as u64;
+        if total > limit {
+            let read = first.unwrap_or_else(|| collected.freeze());
+            return Ok(BufferedResponse::TooLarge(read));
+        }
+    }
+    Ok(BufferedResponse::Complete(
+        first.unwrap_or_else(|| collected.freeze()),
+    ))
 }
 
 enum ReadAhead {

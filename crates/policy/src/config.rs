@@ -321,6 +321,9 @@ pub struct PolicyConfig {
     pub ip_access: Option<IpAccessConfig>,
     #[serde(default)]
     pub request_limits: Option<RequestLimitsConfig>,
+    /// OpenAPI spec enforcement (see `openapi_config.rs`).
+    #[serde(default)]
+    pub openapi: Option<crate::openapi_config::OpenApiConfig>,
 }
 
 #[derive(Debug, Deserialize, Serialize)]

@@ -5,7 +5,7 @@
 //! deeply costs almost nothing.
 
 use std::borrow::Cow;
-use std::cell::OnceCell;
+use std::cell::{OnceCell, Ref, RefCell};
 use std::net::IpAddr;
 
 use bytes::Bytes;
@@ -50,6 +50,79 @@ pub struct Exchange<'a> {
     /// `operationId` or a synthesized `METHOD /template`), set once by
     /// whichever check routes requests to operations.
     operation_id: OnceCell<Box<str>>,
+    rewrites: RefCell<RequestRewrites>,
+}
+
+/// Changes checks ask the gateway to make to a request before forwarding it
+/// (an OpenAPI policy stripping undocumented parameters). Checks only record
+/// them; the gateway applies them with [`RequestRewrites::query`] and
+/// [`RequestRewrites::apply_to_headers`], after the verdict allows the request.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RequestRewrites {
+    /// Query parameter names (decoded): every pair with such a key is removed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub remove_query: Vec<String>,
+    /// Header names, lower case.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub remove_headers: Vec<Cow<'static, str>>,
+    /// Cookie names, removed from every `Cookie` header.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub remove_cookies: Vec<String>,
+}
+
+impl RequestRewrites {
+    pub fn is_empty(&self) -> bool {
+        self.remove_query.is_empty()
+            && self.remove_headers.is_empty()
+            && self.remove_cookies.is_empty()
+    }
+
+    /// The query to forward: `raw` without the removed parameters (pairs kept
+    /// byte for byte, in order); `None` when nothing is left.
+    pub fn query(&self, raw: Option<&str>) -> Option<String> {
+        let raw = raw?;
+        let kept: Vec<&str> = raw
+            .split('&')
+            .filter(|pair| {
+                let key = pair.split('=').next().unwrap_or("");
+                let key: String = form_urlencoded::parse(key.as_bytes())
+                    .next()
+                    .map(|(k, _)| k.into_owned())
+                    .unwrap_or_default();
+                !pair.is_empty() && !self.remove_query.contains(&key)
+            })
+            .collect();
+        (!kept.is_empty()).then(|| kept.join("&"))
+    }
+
+    /// Removes the headers, and the cookies from every `Cookie` header (a
+    /// header left empty is removed).
+    pub fn apply_to_headers(&self, headers: &mut HeaderMap) {
+        for name in &self.remove_headers {
+            headers.remove(name.as_ref());
+        }
+        if self.remove_cookies.is_empty() {
+            return;
+        }
+        let kept: Vec<String> = headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .map(str::trim)
+            .filter(|c| {
+                let name = c.split('=').next().unwrap_or("").trim();
+                !c.is_empty() && !self.remove_cookies.iter().any(|r| r == name)
+            })
+            .map(str::to_owned)
+            .collect();
+        headers.remove(header::COOKIE);
+        if !kept.is_empty()
+            && let Ok(value) = http::HeaderValue::from_str(&kept.join("; "))
+        {
+            headers.insert(header::COOKIE, value);
+        }
+    }
 }
 
 /// What the gateway (or the offline `check` command) knows about a request head.
@@ -84,7 +157,18 @@ impl<'a> Exchange<'a> {
             body: None,
             parsed_body: OnceCell::new(),
             operation_id: OnceCell::new(),
+            rewrites: RefCell::new(RequestRewrites::default()),
         }
+    }
+
+    /// Records changes to make to the request before forwarding it.
+    pub fn add_rewrites(&self, add: impl FnOnce(&mut RequestRewrites)) {
+        add(&mut self.rewrites.borrow_mut());
+    }
+
+    /// The changes checks asked for (empty for most requests).
+    pub fn rewrites(&self) -> Ref<'_, RequestRewrites> {
+        self.rewrites.borrow()
     }
 
     /// The operation this request was matched to, if any check matched one.
@@ -221,5 +305,33 @@ mod tests {
         ex.set_operation_id("getOrders");
         ex.set_operation_id("other");
         assert_eq!(ex.operation_id(), Some("getOrders"));
+        assert!(ex.rewrites().is_empty());
+    }
+
+    #[test]
+    fn rewrites_remove_query_pairs_headers_and_cookies() {
+        let r = RequestRewrites {
+            remove_query: vec!["debug".into(), "a b".into()],
+            remove_headers: vec![Cow::Borrowed("x-debug")],
+            remove_cookies: vec!["tracker".into()],
+        };
+        assert_eq!(
+            r.query(Some("q=1&debug=2&a+b=3&&z=%20&debug")).as_deref(),
+            Some("q=1&z=%20")
+        );
+        assert_eq!(r.query(Some("debug=1")), None);
+        assert_eq!(r.query(None), None);
+        let mut h = HeaderMap::new();
+        h.insert("x-debug", "1".parse().unwrap());
+        h.insert("x-keep", "1".parse().unwrap());
+        h.insert(header::COOKIE, "a=1; tracker=2".parse().unwrap());
+        h.append(header::COOKIE, "tracker=3;b=4".parse().unwrap());
+        r.apply_to_headers(&mut h);
+        assert!(!h.contains_key("x-debug") && h.contains_key("x-keep"));
+        assert_eq!(h.get(header::COOKIE).unwrap(), "a=1; b=4");
+        let mut only = HeaderMap::new();
+        only.insert(header::COOKIE, "tracker=1".parse().unwrap());
+        r.apply_to_headers(&mut only);
+        assert!(!only.contains_key(header::COOKIE));
     }
 }

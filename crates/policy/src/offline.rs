@@ -9,7 +9,8 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri, Version};
 use serde::Serialize;
 
 use crate::admission::HeadInput;
-use crate::exchange::{Exchange, ExchangeHead};
+use crate::checks::{ResponseBody, ResponseHead};
+use crate::exchange::{Exchange, ExchangeHead, RequestRewrites};
 use crate::finding::{Finding, Verdict, decide};
 use crate::policy::Policy;
 use crate::protocol;
@@ -59,15 +60,32 @@ pub fn parse_raw_request(input: &[u8]) -> Result<RawRequest, RawRequestError> {
     } else {
         Version::HTTP_11
     };
-    let mut headers = HeaderMap::with_capacity(req.headers.len());
-    for h in req.headers.iter() {
+    let headers = header_map(req.headers)?;
+    let body = message_body(&headers, &input[head_len..])?;
+    Ok(RawRequest {
+        method,
+        uri,
+        version,
+        headers,
+        body,
+    })
+}
+
+/// The header fields of a parsed head.
+fn header_map(fields: &[httparse::Header<'_>]) -> Result<HeaderMap, RawRequestError> {
+    let mut headers = HeaderMap::with_capacity(fields.len());
+    for h in fields {
         let name = HeaderName::from_bytes(h.name.as_bytes())
             .map_err(|e| RawRequestError::Head(e.to_string()))?;
         let value =
             HeaderValue::from_bytes(h.value).map_err(|e| RawRequestError::Head(e.to_string()))?;
         headers.append(name, value);
     }
-    let rest = &input[head_len..];
+    Ok(headers)
+}
+
+/// The body after a head: chunked (decoded), cut to `Content-Length`, or the rest.
+fn message_body(headers: &HeaderMap, rest: &[u8]) -> Result<Bytes, RawRequestError> {
     let chunked = headers
         .get_all(http::header::TRANSFER_ENCODING)
         .iter()
@@ -75,8 +93,8 @@ pub fn parse_raw_request(input: &[u8]) -> Result<RawRequest, RawRequestError> {
             v.to_str()
                 .is_ok_and(|s| s.to_ascii_lowercase().contains("chunked"))
         });
-    let body = if chunked {
-        decode_chunked(rest)?
+    if chunked {
+        decode_chunked(rest)
     } else if let Some(len) = headers
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -88,17 +106,10 @@ pub fn parse_raw_request(input: &[u8]) -> Result<RawRequest, RawRequestError> {
                 want: len,
             });
         }
-        Bytes::copy_from_slice(&rest[..len])
+        Ok(Bytes::copy_from_slice(&rest[..len]))
     } else {
-        Bytes::copy_from_slice(rest)
-    };
-    Ok(RawRequest {
-        method,
-        uri,
-        version,
-        headers,
-        body,
-    })
+        Ok(Bytes::copy_from_slice(rest))
+    }
 }
 
 fn decode_chunked(mut input: &[u8]) -> Result<Bytes, RawRequestError> {
@@ -144,6 +155,9 @@ pub struct Report {
     /// The API operation the request was matched to, when a check matched one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub operation: Option<String>,
+    /// What the gateway would remove from the request before forwarding it.
+    #[serde(skip_serializing_if = "RequestRewrites::is_empty")]
+    pub rewrites: RequestRewrites,
     pub client_ip: IpAddr,
     pub findings: Vec<Finding>,
 }
@@ -170,6 +184,7 @@ impl Report {
             reason,
             route,
             operation: None,
+            rewrites: RequestRewrites::default(),
             client_ip,
             findings,
         }
@@ -180,8 +195,67 @@ impl Report {
     }
 }
 
+/// A response read from a file (status line, headers, body).
+pub struct RawResponse {
+    pub status: http::StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+/// Parses an HTTP/1.x response; the body is everything after the head
+/// (cut to `Content-Length` when there is one; chunked bodies are decoded).
+pub fn parse_raw_response(input: &[u8]) -> Result<RawResponse, RawRequestError> {
+    let mut storage = vec![httparse::EMPTY_HEADER; MAX_RAW_HEADERS];
+    let mut resp = httparse::Response::new(&mut storage);
+    let head_len = match resp.parse(input) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => return Err(RawRequestError::Incomplete),
+        Err(e) => return Err(RawRequestError::Head(e.to_string())),
+    };
+    let status = http::StatusCode::from_u16(resp.code.unwrap_or(0))
+        .map_err(|e| RawRequestError::Head(e.to_string()))?;
+    let headers = header_map(resp.headers)?;
+    let body = message_body(&headers, &input[head_len..])?;
+    Ok(RawResponse {
+        status,
+        headers,
+        body,
+    })
+}
+
+/// What the response checks decided, as `portcullis check --response` prints it.
+#[derive(Debug, Serialize)]
+pub struct ResponseReport {
+    pub verdict: &'static str,
+    /// The status the client gets: the upstream's, or 502 when blocked.
+    pub status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<&'static str>,
+    pub findings: Vec<Finding>,
+    /// The body forwarded instead of the upstream's, when a check replaced it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replaced_body: Option<String>,
+}
+
+impl ResponseReport {
+    pub fn is_block(&self) -> bool {
+        self.verdict == "block"
+    }
+}
+
 /// Evaluates a request offline, as the gateway would on arrival from `peer_ip`.
 pub fn evaluate(policy: &Policy, raw: &RawRequest, peer_ip: IpAddr) -> Report {
+    evaluate_exchange(policy, raw, None, peer_ip).0
+}
+
+/// Evaluates a request and, when it is forwarded, the upstream's answer
+/// `response` through the route's response checks, as the gateway would.
+pub fn evaluate_exchange(
+    policy: &Policy,
+    raw: &RawRequest,
+    response: Option<&RawResponse>,
+    peer_ip: IpAddr,
+) -> (Report, Option<ResponseReport>) {
     let input = HeadInput {
         version: raw.version,
         method: &raw.method,
@@ -191,7 +265,12 @@ pub fn evaluate(policy: &Policy, raw: &RawRequest, peer_ip: IpAddr) -> Report {
     };
     let admitted = match policy.admit(&input) {
         Ok(a) => a,
-        Err(f) => return Report::new(decide(std::slice::from_ref(&f)), None, peer_ip, vec![f]),
+        Err(f) => {
+            return (
+                Report::new(decide(std::slice::from_ref(&f)), None, peer_ip, vec![f]),
+                None,
+            );
+        }
     };
     let request_id = crate::request_id::generate();
     let mut exchange = Exchange::new(ExchangeHead {
@@ -224,7 +303,50 @@ pub fn evaluate(policy: &Policy, raw: &RawRequest, peer_ip: IpAddr) -> Report {
         findings,
     );
     report.operation = exchange.operation_id().map(str::to_owned);
-    report
+    report.rewrites = exchange.rewrites().clone();
+    let response_report = match response {
+        Some(r) if !report.is_block() => Some(evaluate_response(route, &exchange, r)),
+        _ => None,
+    };
+    (report, response_report)
+}
+
+fn evaluate_response(
+    route: &crate::policy::Route,
+    exchange: &Exchange<'_>,
+    r: &RawResponse,
+) -> ResponseReport {
+    let head = ResponseHead {
+        status: r.status,
+        headers: &r.headers,
+    };
+    let mut findings = Vec::new();
+    route.inspect_response_head(exchange, &head, &mut findings);
+    let mut replaced = None;
+    if !decide(&findings).is_block()
+        && let Some(limit) = route.response_body_limit(exchange, &head)
+    {
+        let body = if r.body.len() as u64 > limit {
+            ResponseBody::TooLarge { limit }
+        } else {
+            ResponseBody::Complete(&r.body)
+        };
+        replaced = route.inspect_response_body(exchange, &head, body, &mut findings);
+    }
+    let verdict = decide(&findings);
+    let (status, rule) = match &verdict {
+        Verdict::Block { rule, .. } => (502, Some(*rule)),
+        _ => (r.status.as_u16(), None),
+    };
+    ResponseReport {
+        verdict: verdict.action(),
+        status,
+        rule,
+        findings,
+        replaced_body: replaced
+            .filter(|_| !verdict.is_block())
+            .map(|b| String::from_utf8_lossy(&b).into_owned()),
+    }
 }
 
 #[cfg(test)]

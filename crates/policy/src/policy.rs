@@ -9,7 +9,11 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::checks::{Check, IpAccessCheck, IpSet, RequestLimitsCheck};
+use bytes::Bytes;
+
+use crate::checks::{
+    Check, IpAccessCheck, IpSet, OpenApiCheck, RequestLimitsCheck, ResponseBody, ResponseHead,
+};
 use crate::config::{Config, ConfigError, Mode, PolicyConfig};
 use crate::exchange::Exchange;
 use crate::finding::Finding;
@@ -115,6 +119,50 @@ impl Route {
         for check in self.checks() {
             check.on_response_head(exchange, response, findings);
         }
+    }
+
+    /// How many response body bytes to buffer for the checks that want
+    /// the body (the largest of their limits), or `None` to stream it.
+    pub fn response_body_limit(
+        &self,
+        exchange: &Exchange<'_>,
+        response: &ResponseHead<'_>,
+    ) -> Option<u64> {
+        self.checks()
+            .iter()
+            .filter_map(|c| c.wants_response_body(exchange, response))
+            .max()
+    }
+
+    /// Runs the response-body hooks of the checks that want the body, in
+    /// order, each seeing the previous one's replacement. `body` is the
+    /// buffered body, or `TooLarge` when it passed
+    /// [`Route::response_body_limit`]. Returns the body to forward when a
+    /// check replaced it.
+    pub fn inspect_response_body(
+        &self,
+        exchange: &Exchange<'_>,
+        response: &ResponseHead<'_>,
+        body: ResponseBody<'_>,
+        findings: &mut Vec<Finding>,
+    ) -> Option<Bytes> {
+        let mut replaced: Option<Bytes> = None;
+        for check in self.checks() {
+            let Some(limit) = check.wants_response_body(exchange, response) else {
+                continue;
+            };
+            let current = match (&replaced, body) {
+                (Some(b), _) => ResponseBody::Complete(b),
+                (None, ResponseBody::Complete(b)) if b.len() as u64 > limit => {
+                    ResponseBody::TooLarge { limit }
+                }
+                (None, other) => other,
+            };
+            if let Some(next) = check.on_response_body(exchange, response, current, findings) {
+                replaced = Some(next);
+            }
+        }
+        replaced
     }
 
     pub fn inspect_request_body(&self, exchange: &Exchange<'_>, findings: &mut Vec<Finding>) {
@@ -244,7 +292,8 @@ impl Policy {
         }
         let mut compiled_policies = std::collections::HashMap::new();
         for (name, pc) in &config.policies {
-            compiled_policies.insert(name.clone(), Arc::new(compile_policy(name, pc)));
+            let compiled = compile_policy(name, pc, &config, path, source)?;
+            compiled_policies.insert(name.clone(), Arc::new(compiled));
         }
         let mut names = HashSet::new();
         let mut routes = Vec::with_capacity(config.routes.len());
@@ -403,7 +452,13 @@ fn validate_endpoint(endpoint: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn compile_policy(name: &str, pc: &PolicyConfig) -> CompiledPolicy {
+fn compile_policy(
+    name: &str,
+    pc: &PolicyConfig,
+    config: &Config,
+    path: &Path,
+    source: &str,
+) -> Result<CompiledPolicy, ConfigError> {
     let effective = |mode: Mode| {
         if pc.mode == Mode::Monitor {
             Mode::Monitor
@@ -429,8 +484,20 @@ fn compile_policy(name: &str, pc: &PolicyConfig) -> CompiledPolicy {
             mode: effective(l.mode),
         }));
     }
-    CompiledPolicy {
+    // Checks run route → identify → limit → validate: the spec comes after the limits.
+    if let Some(oc) = &pc.openapi {
+        let spec = crate::openapi_compile::compile_spec(name, oc, path, source)?;
+        let extra_headers = http::HeaderName::from_bytes(config.request_id.header.as_bytes())
+            .into_iter()
+            .collect();
+        checks.push(Box::new(OpenApiCheck::new(
+            spec,
+            effective(oc.mode),
+            extra_headers,
+        )));
+    }
+    Ok(CompiledPolicy {
         name: name.to_owned(),
         checks,
-    }
+    })
 }

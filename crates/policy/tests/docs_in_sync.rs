@@ -98,6 +98,37 @@ policies:
       max_uri_bytes: 1KiB
       max_query_params: 5
       max_headers: 20
+    openapi:
+      spec: ../examples/quickstart/openapi.yaml
+      mode: monitor
+      base_path: /api
+      unknown_query: strip
+      unknown_headers: block
+      unknown_cookies: strip
+      strict_objects: false
+      refuse_read_only: false
+      max_body_depth: 8
+      max_array_items: 100
+      max_string_length: 1000
+      max_binary_bytes: 1MiB
+      validate_responses: false
+      response_exposure: strip
+      max_response_bytes: 64KiB
+      operations:
+        getUser:
+          mode: block
+          unknown_query: allow
+          unknown_headers: allow
+          unknown_cookies: block
+          strict_objects: true
+          refuse_read_only: true
+          max_body_depth: 4
+          max_array_items: 10
+          max_string_length: 100
+          max_binary_bytes: 1KiB
+          validate_responses: true
+          response_exposure: monitor
+          max_response_bytes: 1KiB
 routes:
   - name: api
     match:
@@ -135,6 +166,10 @@ policies:
   strict:
     ip_access: {}
     request_limits: {}
+    openapi:
+      spec: ../examples/quickstart/openapi.yaml
+      operations:
+        getUser: {}
 routes:
   - name: api
     match: {}
@@ -142,9 +177,22 @@ routes:
 "#;
 
 /// Config fields whose keys are names chosen by the user.
-const NAMED_MAPS: &[&str] = &["upstreams", "policies"];
+const NAMED_MAPS: &[&str] = &[
+    "upstreams",
+    "policies",
+    "policies.<name>.openapi.operations",
+];
 
 fn compile(name: &str, source: &str) -> Result<Policy, String> {
+    // Spec files are resolved against the config file's directory; the
+    // configs here are named without one, so they resolve against the
+    // working directory, which is made docs/ (as for a config beside it).
+    // Every test of this file compiles before it reads anything relative.
+    static IN_DOCS: std::sync::Once = std::sync::Once::new();
+    IN_DOCS.call_once(|| {
+        let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs");
+        std::env::set_current_dir(docs).expect("docs/ exists");
+    });
     let path = Path::new(name);
     let config = Config::parse(path, source).map_err(|e| e.to_string())?;
     Policy::compile(config, path, source).map_err(|e| e.to_string())
@@ -828,7 +876,30 @@ policies:
       max_uri_bytes: 64
       max_query_params: 2
       max_headers: 3
+  oa:
+    openapi:
+      spec: ../crates/policy/tests/data/openapi-triggers.yaml
+      unknown_headers: block
+      unknown_cookies: block
+      max_string_length: 8
+  oa_strip:
+    openapi:
+      spec: ../crates/policy/tests/data/openapi-triggers.yaml
+      unknown_query: strip
+      response_exposure: strip
+      max_response_bytes: 64
 routes:
+  - name: oa
+    match:
+      path_prefix: /oa
+    upstream: demo
+    policy: oa
+  - name: oa_strip
+    match:
+      host: strip.test
+      path_prefix: /oa
+    upstream: demo
+    policy: oa_strip
   - name: deny
     match:
       path_prefix: /deny
@@ -877,6 +948,81 @@ fn trigger_cases() -> Vec<(&'static str, String, &'static str)> {
         ("limits.uri_length", get(&format!("/limits?q={}", "a".repeat(80)), ""), "127.0.0.1"),
         ("limits.query_params", get("/limits?a=1&b=2&c=3", ""), "127.0.0.1"),
         ("limits.header_count", get("/limits", &many(3)), "127.0.0.1"),
+        ("openapi.path.unknown", get("/oa/nope", ""), "127.0.0.1"),
+        ("openapi.method.unknown", "DELETE /oa/items/1 HTTP/1.1\r\nHost: a\r\n\r\n".to_owned(), "127.0.0.1"),
+        ("openapi.path.schema", get("/oa/items/abc", ""), "127.0.0.1"),
+        ("openapi.query.schema", get("/oa/items/1?limit=99", ""), "127.0.0.1"),
+        ("openapi.header.schema", get("/oa/items/1", "X-Tenant: nope\r\n"), "127.0.0.1"),
+        ("openapi.cookie.schema", get("/oa/items/1", "Cookie: session=toolong\r\n"), "127.0.0.1"),
+        ("openapi.parameter.missing", get("/oa/search", ""), "127.0.0.1"),
+        ("openapi.query.unknown", get("/oa/items/1?debug=1", ""), "127.0.0.1"),
+        ("openapi.header.unknown", get("/oa/items/1", "X-Debug: 1\r\n"), "127.0.0.1"),
+        ("openapi.cookie.unknown", get("/oa/items/1", "Cookie: tracker=1\r\n"), "127.0.0.1"),
+        ("openapi.parameter.stripped", "GET /oa/items/1?debug=1 HTTP/1.1\r\nHost: strip.test\r\n\r\n".to_owned(), "127.0.0.1"),
+        ("openapi.content_type.unknown", post("/oa/items", "text/plain", "x"), "127.0.0.1"),
+        ("openapi.body.missing", post("/oa/items", "application/json", ""), "127.0.0.1"),
+        ("openapi.body.unexpected", "GET /oa/search?q=1 HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nab".to_owned(), "127.0.0.1"),
+        ("openapi.body.malformed", post("/oa/items", "application/json", "{"), "127.0.0.1"),
+        ("openapi.body.schema", post("/oa/items", "application/json", r#"{"name":1}"#), "127.0.0.1"),
+        ("openapi.body.read_only", post("/oa/items", "application/json", r#"{"id":1,"name":"a"}"#), "127.0.0.1"),
+        ("openapi.body.undeclared", post("/oa/items", "application/json", r#"{"name":"a","admin":true}"#), "127.0.0.1"),
+        ("openapi.body.limit", post("/oa/items", "application/json", r#"{"name":"aaaaaaaaaaaa"}"#), "127.0.0.1"),
+        ("openapi.body.too_large", post("/oa/items", "application/octet-stream", "123456789"), "127.0.0.1"),
+    ]
+}
+
+fn post(target: &str, content_type: &str, body: &str) -> String {
+    format!(
+        "POST {target} HTTP/1.1\r\nHost: a\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// Rules of the response phase: (rule, request, upstream response), run
+/// through `offline::evaluate_exchange` as `portcullis check --response` does.
+fn response_trigger_cases() -> Vec<(&'static str, String, String)> {
+    let get = |host: &str| format!("GET /oa/items/1 HTTP/1.1\r\nHost: {host}\r\n\r\n");
+    let answer = |status: u16, content_type: &str, body: &str| {
+        format!(
+            "HTTP/1.1 {status} X\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    vec![
+        (
+            "openapi.response.status",
+            get("a"),
+            answer(500, "application/json", "{}"),
+        ),
+        (
+            "openapi.response.content_type",
+            get("a"),
+            answer(200, "text/html", "<p>"),
+        ),
+        (
+            "openapi.response.schema",
+            get("a"),
+            answer(200, "application/json", r#"{"id":"1"}"#),
+        ),
+        (
+            "openapi.response.exposure",
+            get("a"),
+            answer(200, "application/json", r#"{"id":1,"secret":"s"}"#),
+        ),
+        (
+            "openapi.response.stripped",
+            get("strip.test"),
+            answer(200, "application/json", r#"{"id":1,"ssn":"1"}"#),
+        ),
+        (
+            "openapi.response.too_large",
+            get("strip.test"),
+            answer(
+                200,
+                "application/json",
+                &format!(r#"{{"id":1,"pad":"{}"}}"#, "x".repeat(80)),
+            ),
+        ),
     ]
 }
 
@@ -956,9 +1102,12 @@ fn every_rule_behaves_as_the_rules_table_says() {
     let table = rule_table();
     let cases = trigger_cases();
     let gateway_only: BTreeSet<&str> = gateway_only_rules().iter().map(|f| f.rule).collect();
+    let response_cases = response_trigger_cases();
     for id in rule_ids_in_source().keys() {
         assert!(
-            cases.iter().any(|(rule, _, _)| rule == id) || gateway_only.contains(id.as_str()),
+            cases.iter().any(|(rule, _, _)| rule == id)
+                || response_cases.iter().any(|(rule, _, _)| rule == id)
+                || gateway_only.contains(id.as_str()),
             "rule {id} has no trigger case in trigger_cases() of this test: add a request that produces it"
         );
     }
@@ -989,6 +1138,40 @@ fn every_rule_behaves_as_the_rules_table_says() {
             .unwrap_or_else(|| panic!("{rule} has no row in the rules table"));
         assert_eq!(
             &actual, documented,
+            "{rule}: (check, status, severity) in the code vs in docs/rules.md"
+        );
+    }
+    for (rule, request, response) in response_cases {
+        let raw = parse_raw_request(request.as_bytes())
+            .unwrap_or_else(|e| panic!("{rule}: bad request: {e}"));
+        let answer = portcullis_policy::offline::parse_raw_response(response.as_bytes())
+            .unwrap_or_else(|e| panic!("{rule}: bad response: {e}"));
+        let (report, response_report) = portcullis_policy::offline::evaluate_exchange(
+            &policy,
+            &raw,
+            Some(&answer),
+            "127.0.0.1".parse().unwrap(),
+        );
+        assert!(
+            !report.is_block(),
+            "{rule}: the request itself must pass: {:?}",
+            report.findings
+        );
+        let findings = response_report
+            .expect("a forwarded request has a response report")
+            .findings;
+        let finding = findings.iter().find(|f| f.rule == rule).unwrap_or_else(|| {
+            panic!(
+                "{rule}: not produced; findings: {}",
+                serde_json::to_string(&findings).unwrap()
+            )
+        });
+        let documented = table
+            .get(rule)
+            .unwrap_or_else(|| panic!("{rule} has no row in the rules table"));
+        assert_eq!(
+            &table_cells(finding),
+            documented,
             "{rule}: (check, status, severity) in the code vs in docs/rules.md"
         );
     }

@@ -49,6 +49,21 @@ enum Command {
         /// The address the request is taken to come from.
         #[arg(long, default_value = "127.0.0.1")]
         client_ip: IpAddr,
+        /// A raw HTTP/1.1 response file: also run it through the response
+        /// checks, as the upstream's answer (exit 1 when it would be refused).
+        #[arg(long)]
+        response: Option<PathBuf>,
+    },
+    /// Audit an OpenAPI spec for weaknesses that make enforcement weak;
+    /// exits 1 when a finding is at or above --fail-on.
+    AuditSpec {
+        /// The OpenAPI 3.0 / 3.1 document (YAML or JSON).
+        file: PathBuf,
+        #[arg(long, value_parser = ["text", "json"], default_value = "text")]
+        format: String,
+        /// Lowest severity that fails the run: info, low, medium, high, critical.
+        #[arg(long, default_value = "high")]
+        fail_on: String,
     },
     /// Serve the built-in demo API on its own.
     DemoUpstream {
@@ -123,10 +138,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::AuditSpec {
+            file,
+            format,
+            fail_on,
+        } => audit_spec(&file, &format, &fail_on),
         Command::Check {
             config,
             request,
             client_ip,
+            response,
         } => {
             let policy = portcullis_policy::Policy::load(&config)?;
             let bytes = if request.as_os_str() == "-" {
@@ -140,9 +161,37 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let raw = portcullis_policy::offline::parse_raw_request(&bytes)
                 .with_context(|| format!("{}: not a valid HTTP/1.1 request", request.display()))?;
-            let report = portcullis_policy::offline::evaluate(&policy, &raw, client_ip);
-            println!("{}", serde_json::to_string_pretty(&report)?);
-            Ok(if report.is_block() {
+            let Some(response) = response else {
+                let report = portcullis_policy::offline::evaluate(&policy, &raw, client_ip);
+                println!("{}", serde_json::to_string_pretty(&report)?);
+                return Ok(if report.is_block() {
+                    ExitCode::from(1)
+                } else {
+                    ExitCode::SUCCESS
+                });
+            };
+            let bytes = std::fs::read(&response)
+                .with_context(|| format!("cannot read {}", response.display()))?;
+            let answer =
+                portcullis_policy::offline::parse_raw_response(&bytes).with_context(|| {
+                    format!("{}: not a valid HTTP/1.1 response", response.display())
+                })?;
+            let (report, response_report) = portcullis_policy::offline::evaluate_exchange(
+                &policy,
+                &raw,
+                Some(&answer),
+                client_ip,
+            );
+            let blocked =
+                report.is_block() || response_report.as_ref().is_some_and(|r| r.is_block());
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({
+                    "request": report,
+                    "response": response_report,
+                }))?
+            );
+            Ok(if blocked {
                 ExitCode::from(1)
             } else {
                 ExitCode::SUCCESS
@@ -161,4 +210,60 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `audit-spec`: load, compile and audit one spec; print the findings.
+fn audit_spec(file: &std::path::Path, format: &str, fail_on: &str) -> anyhow::Result<ExitCode> {
+    use portcullis_openapi::{AuditSeverity, CompileOptions, Spec, audit_spec};
+    let threshold: AuditSeverity = fail_on.parse().map_err(anyhow::Error::msg)?;
+    let spec = Spec::load(file, &CompileOptions::default())?;
+    let findings = audit_spec(&spec);
+    if format == "json" {
+        let list: Vec<serde_json::Value> = findings
+            .iter()
+            .map(|f| {
+                serde_json::json!({
+                    "id": f.id,
+                    "severity": f.severity.as_str(),
+                    "file": f.file.display().to_string(),
+                    "pointer": f.pointer,
+                    "message": f.message,
+                })
+            })
+            .collect();
+        let report = serde_json::json!({
+            "spec": file.display().to_string(),
+            "operations": spec.operations.len(),
+            "findings": list,
+        });
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        for f in &findings {
+            println!(
+                "{:<8} {:<28} {}#{}: {}",
+                f.severity.as_str(),
+                f.id,
+                f.file.display(),
+                f.pointer,
+                f.message
+            );
+        }
+        let count = |s: AuditSeverity| findings.iter().filter(|f| f.severity == s).count();
+        println!(
+            "{}: {} operation(s), {} finding(s): {} critical, {} high, {} medium, {} low, {} info",
+            file.display(),
+            spec.operations.len(),
+            findings.len(),
+            count(AuditSeverity::Critical),
+            count(AuditSeverity::High),
+            count(AuditSeverity::Medium),
+            count(AuditSeverity::Low),
+            count(AuditSeverity::Info)
+        );
+    }
+    Ok(if findings.iter().any(|f| f.severity >= threshold) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -377,11 +377,21 @@ async fn the_quickstart_config_serves_the_demo_api() {
         .unwrap()
         .replace("127.0.0.1:8080", "$LISTEN")
         .replace("127.0.0.1:9090", "$ADMIN")
-        .replace("output: stdout", "output: $DIR/audit.log");
+        .replace("output: stdout", "output: $DIR/audit.log")
+        // The spec is relative to the config file, which the test moves.
+        .replace(
+            "spec: openapi.yaml",
+            &format!(
+                "spec: {}",
+                quickstart().with_file_name("openapi.yaml").display()
+            ),
+        );
     let gw = Gateway::start(&template).await;
 
     let r = gw.get("/api/users").await;
     assert_eq!(r.status, 200, "{}", r.text());
+    let r = gw.get("/api/internal/debug").await;
+    assert_eq!(r.assert_problem(404)["rule"], "openapi.path.unknown");
     assert!(is_generated_request_id(&r.header("x-request-id").unwrap()));
     gw.get("/elsewhere").await.assert_problem(404);
     let r = h1(

@@ -5,11 +5,14 @@
 //! check implements only the phases it needs.
 
 mod ip_access;
+mod openapi;
 mod request_limits;
 
 pub use ip_access::{IpAccessCheck, IpSet};
+pub use openapi::OpenApiCheck;
 pub use request_limits::RequestLimitsCheck;
 
+use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 
 use crate::exchange::Exchange;
@@ -19,6 +22,16 @@ use crate::finding::Finding;
 pub struct ResponseHead<'a> {
     pub status: StatusCode,
     pub headers: &'a HeaderMap,
+}
+
+/// A buffered upstream response body, as [`Check::on_response_body`] gets it.
+#[derive(Clone, Copy, Debug)]
+pub enum ResponseBody<'a> {
+    /// The whole body.
+    Complete(&'a Bytes),
+    /// The body was longer than the limit the check asked for; it was not
+    /// kept (the gateway streams it on if no finding blocks).
+    TooLarge { limit: u64 },
 }
 
 /// A security check. Hooks run in the order of a request's life:
@@ -52,5 +65,32 @@ pub trait Check: Send + Sync + 'static {
         _response: &ResponseHead<'_>,
         _findings: &mut Vec<Finding>,
     ) {
+    }
+
+    /// Whether this response's body must be buffered for
+    /// [`Check::on_response_body`], and up to how many bytes. Asked after
+    /// [`Check::on_response_head`], only when no finding blocks.
+    fn wants_response_body(
+        &self,
+        _exchange: &Exchange<'_>,
+        _response: &ResponseHead<'_>,
+    ) -> Option<u64> {
+        None
+    }
+
+    /// Runs on the buffered response body (only when
+    /// [`Check::wants_response_body`] said so), before any byte of it is
+    /// sent. A blocking finding replaces the response with a 502; returning
+    /// `Some(body)` forwards that body instead of the upstream's (the
+    /// gateway fixes `Content-Length`). Checks after this one see the
+    /// replacement.
+    fn on_response_body(
+        &self,
+        _exchange: &Exchange<'_>,
+        _response: &ResponseHead<'_>,
+        _body: ResponseBody<'_>,
+        _findings: &mut Vec<Finding>,
+    ) -> Option<Bytes> {
+        None
     }
 }
