@@ -14,6 +14,8 @@ use serde_saphyr::Spanned;
 
 use crate::units::{ByteSize, Cidr, ConfigDuration, MethodName};
 
+pub mod threat_detection;
+
 /// The whole gateway configuration.
 #[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -312,6 +314,8 @@ pub struct PolicyConfig {
     pub ip_access: Option<IpAccessConfig>,
     #[serde(default)]
     pub request_limits: Option<RequestLimitsConfig>,
+    #[serde(default)]
+    pub threat_detection: Option<threat_detection::ThreatDetectionConfig>,
 }
 
 #[derive(Debug, Deserialize, Serialize)]

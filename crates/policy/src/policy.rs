@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::checks::{Check, IpAccessCheck, IpSet, RequestLimitsCheck};
+use crate::checks::{Check, IpAccessCheck, IpSet, RequestLimitsCheck, ThreatDetectionCheck};
 use crate::config::{Config, ConfigError, Mode, PolicyConfig};
 use crate::exchange::Exchange;
 use crate::finding::Finding;
@@ -240,6 +240,17 @@ impl Policy {
                 ));
             }
         }
+        let route_names: Vec<&str> = config.routes.iter().map(|r| r.name.as_str()).collect();
+        for (name, pc) in &config.policies {
+            if let Some(td) = &pc.threat_detection
+                && let Err((field, msg)) = td.validate(&route_names)
+            {
+                return Err(err_at(
+                    format!("policies.{name}.threat_detection.{field}"),
+                    msg,
+                ));
+            }
+        }
         let mut compiled_policies = std::collections::HashMap::new();
         for (name, pc) in &config.policies {
             compiled_policies.insert(name.clone(), Arc::new(compile_policy(name, pc)));
@@ -426,6 +437,10 @@ fn compile_policy(name: &str, pc: &PolicyConfig) -> CompiledPolicy {
             max_headers: l.max_headers,
             mode: effective(l.mode),
         }));
+    }
+    // Detection runs after every cheaper check, on what they let through.
+    if let Some(td) = &pc.threat_detection {
+        checks.push(Box::new(ThreatDetectionCheck::new(td, effective(td.mode))));
     }
     CompiledPolicy {
         name: name.to_owned(),

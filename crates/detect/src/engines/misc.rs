@@ -1558,10 +1558,18 @@ impl ScannerMatcher {
 }
 
 pub(crate) fn scanner(lower: &str, header: &str, matcher: &ScannerMatcher, sink: &mut Sink<'_>) {
-    if header == "user-agent"
-        && let Some(m) = matcher.names.find(lower)
-    {
-        sink.report(&rules::SCANNER_USER_AGENT, lower, m.start()..m.end());
+    if header == "user-agent" {
+        let b = lower.as_bytes();
+        // Whole names only: `urlgrabber` is not `grabber`, `dirbuster` not `dirb`.
+        let whole = matcher.names.find_overlapping_iter(lower).find(|m| {
+            let before = m.start().checked_sub(1).map(|i| b[i]);
+            let after = b.get(m.end()).copied();
+            before.is_none_or(|c| !c.is_ascii_alphanumeric())
+                && after.is_none_or(|c| !c.is_ascii_alphabetic())
+        });
+        if let Some(m) = whole {
+            sink.report(&rules::SCANNER_USER_AGENT, lower, m.start()..m.end());
+        }
     }
     if matches!(
         header,

@@ -100,6 +100,14 @@ impl Engines {
             if kind.is_name() {
                 misc::prototype_pollution(lower, kind, sink);
             }
+            // Serialized objects in base64 or hex are letters and digits only.
+            if f.contains(CharFlags::DIGIT) && lower.len() >= 8 {
+                misc::deserialization(text, lower, kind, sink);
+            }
+            // A bare command name (`whoami`) is plain text too.
+            if sink.paranoia() >= 3 {
+                rce::inspect(lower, &mut scratch.shell, sink);
+            }
             return;
         }
         misc::control_characters(raw, view.had_nul, f, kind, sink);
@@ -191,7 +199,13 @@ impl Engines {
         if f.contains(CharFlags::DOLLAR) && f.contains(CharFlags::BRACE) {
             misc::jndi(lower, &mut scratch.lookups, sink);
         }
-        if f.any(CharFlags::DIGIT | CharFlags::COLON | CharFlags::NEWLINE | CharFlags::OPERATOR) {
+        if f.any(
+            CharFlags::DIGIT
+                | CharFlags::COLON
+                | CharFlags::NEWLINE
+                | CharFlags::OPERATOR
+                | CharFlags::SLASH,
+        ) {
             misc::deserialization(text, lower, kind, sink);
         }
         if f.contains(CharFlags::PAREN) && f.contains(CharFlags::BRACE) {

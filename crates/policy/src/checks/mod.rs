@@ -6,9 +6,11 @@
 
 mod ip_access;
 mod request_limits;
+mod threat_detection;
 
 pub use ip_access::{IpAccessCheck, IpSet};
 pub use request_limits::RequestLimitsCheck;
+pub use threat_detection::ThreatDetectionCheck;
 
 use http::{HeaderMap, StatusCode};
 
