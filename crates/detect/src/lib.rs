@@ -302,3 +302,50 @@ impl<'a> Sink<'a> {
 
 #[cfg(test)]
 mod tests;
+
+/// Entry points for the fuzz targets in `fuzz/`: each runs one tokenizer or
+/// engine on a value at paranoia level 4. Not a stable API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use crate::{Detection, DetectorSettings, Sink, normalize::Normalizer};
+
+    fn with_sink(value: &str, run: impl FnOnce(&str, &mut Sink<'_>)) -> Vec<Detection> {
+        let settings = DetectorSettings {
+            paranoia_level: 4,
+            ..DetectorSettings::default()
+        };
+        let mut out = Vec::new();
+        let mut normalizer = Normalizer::default();
+        let view = normalizer.normalize(value, settings.max_decode_rounds);
+        assert_eq!(view.text.len(), view.lower.len(), "lower keeps offsets");
+        assert!(view.lower.is_ascii(), "lower is ASCII");
+        let mut sink = Sink::new(&settings, &mut out, crate::Decoding::Normalized);
+        run(view.lower, &mut sink);
+        for d in &out {
+            assert!(d.span.start <= d.span.end && d.span.end <= value.len().max(view.text.len()));
+        }
+        out
+    }
+
+    pub fn sql(value: &str) -> Vec<Detection> {
+        with_sink(value, |lower, sink| {
+            let mut tokens = Vec::new();
+            crate::engines::sqli_for_fuzzing(lower, &mut tokens, sink)
+        })
+    }
+
+    pub fn html(value: &str) -> Vec<Detection> {
+        with_sink(value, crate::engines::xss_for_fuzzing)
+    }
+
+    pub fn shell(value: &str) -> Vec<Detection> {
+        with_sink(value, crate::engines::shell_for_fuzzing)
+    }
+
+    /// Normalizes `value`; returns the normalized text and its lower-cased copy.
+    pub fn normalize(value: &str) -> (String, String) {
+        let mut normalizer = Normalizer::default();
+        let view = normalizer.normalize(value, 4);
+        (view.text.to_owned(), view.lower.to_owned())
+    }
+}

@@ -192,6 +192,7 @@ rules! {
     RCE_POWERSHELL = "rce.powershell", Rce, 1, Critical, High, "command injection: PowerShell";
     RCE_REVERSE_SHELL = "rce.reverse_shell", Rce, 1, Critical, High, "command injection: reverse shell";
     RCE_SHELL_PATH = "rce.shell_path", Rce, 1, Critical, High, "command injection: path to a shell or system binary";
+    RCE_NODEJS = "rce.nodejs", Rce, 1, Critical, Medium, "code injection: server-side JavaScript (Node.js)";
     RCE_BARE_COMMAND = "rce.bare_command", Rce, 3, Warning, Low, "a shell command name alone in a value";
     PATH_TRAVERSAL = "path.traversal", PathTraversal, 1, Critical, High, "path traversal";
     PATH_SENSITIVE_FILE = "path.sensitive_file", PathTraversal, 1, Critical, High, "access to a sensitive system file";

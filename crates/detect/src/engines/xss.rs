@@ -248,6 +248,9 @@ pub(crate) fn inspect(lower: &str, sink: &mut Sink<'_>) {
     {
         js_sinks(lower, sink);
     }
+    if memchr::memchr(b'=', s).is_some() {
+        attribute_event_handler(lower, sink);
+    }
     if crate::text::contains(lower, "{{") {
         template_gadgets(lower, sink);
     }
@@ -397,6 +400,112 @@ fn markup(lower: &str, sink: &mut Sink<'_>) {
             }
         }
         i = j.max(i);
+    }
+}
+
+/// DOM event names, for handlers injected into an attribute context
+/// (`" onmouseover="alert(1)`, `  onload= x`) without a tag of their own.
+const EVENTS: &[&str] = &[
+    "load",
+    "error",
+    "click",
+    "dblclick",
+    "mouseover",
+    "mouseout",
+    "mousemove",
+    "mousedown",
+    "mouseup",
+    "mouseenter",
+    "mouseleave",
+    "keydown",
+    "keyup",
+    "keypress",
+    "focus",
+    "blur",
+    "focusin",
+    "focusout",
+    "change",
+    "submit",
+    "input",
+    "reset",
+    "select",
+    "scroll",
+    "resize",
+    "unload",
+    "beforeunload",
+    "abort",
+    "animationstart",
+    "animationend",
+    "transitionend",
+    "toggle",
+    "pageshow",
+    "pagehide",
+    "hashchange",
+    "popstate",
+    "message",
+    "wheel",
+    "drag",
+    "dragstart",
+    "drop",
+    "copy",
+    "cut",
+    "paste",
+    "contextmenu",
+    "play",
+    "pause",
+    "ended",
+    "loadstart",
+    "canplay",
+    "pointerover",
+    "pointerdown",
+    "pointerenter",
+    "auxclick",
+    "begin",
+    "end",
+    "repeat",
+    "readystatechange",
+    "start",
+    "finish",
+    "show",
+    "invalid",
+    "search",
+    "afterprint",
+    "beforeprint",
+    "securitypolicyviolation",
+];
+
+fn attribute_event_handler(lower: &str, sink: &mut Sink<'_>) {
+    let s = lower.as_bytes();
+    for (p, _) in crate::text::find_iter(lower, "on") {
+        let before_ok = p == 0
+            || matches!(
+                s[p - 1],
+                b' ' | b'\t' | b'\n' | b'\r' | b'"' | b'\'' | b'/' | b'`' | 0x0c
+            );
+        if !before_ok {
+            continue;
+        }
+        let name_len = s[p + 2..]
+            .iter()
+            .take_while(|b| b.is_ascii_lowercase())
+            .count();
+        let name = &lower[p + 2..p + 2 + name_len];
+        let mut k = p + 2 + name_len;
+        while k < s.len() && matches!(s[k], b' ' | b'\t' | b'\n' | b'\r' | 0x0c) {
+            k += 1;
+        }
+        if s.get(k) != Some(&b'=') || s.get(k + 1) == Some(&b'=') {
+            continue;
+        }
+        let quoted_context = p > 0 && matches!(s[p - 1], b'"' | b'\'' | b'/')
+            || lower[..p].trim_end().ends_with(['"', '\'']);
+        if EVENTS.contains(&name)
+            || (quoted_context && (3..=50).contains(&name_len))
+            || (p < 4 && (3..=50).contains(&name_len) && lower[k + 1..].trim_start().is_empty())
+        {
+            sink.report(&rules::XSS_EVENT_HANDLER, lower, p..(k + 16).min(s.len()));
+            return;
+        }
     }
 }
 
@@ -561,7 +670,14 @@ fn js_sinks(lower: &str, sink: &mut Sink<'_>) {
         ) || ident.ends_with(".innerhtml")
             || ident.ends_with(".outerhtml")
         {
-            if breakout || before == Some(b' ') {
+            // Read or written in an expression, not merely named (a URL path
+            // `/manual/document.cookie` names it).
+            let in_expression = matches!(after, Some(b'=' | b')' | b';' | b'+' | b',' | b']'))
+                || matches!(
+                    before,
+                    Some(b'(' | b'=' | b'+' | b';' | b',' | b'\'' | b'"')
+                );
+            if in_expression {
                 sink.report(&rules::XSS_JS_INJECTION, lower, i..end);
             }
             if ident == "document.cookie"

@@ -327,6 +327,18 @@ impl Check for ThreatDetectionCheck {
             score: 0,
             scratch: Vec::new(),
         };
+        // The whole XML document first: its DOCTYPE names the block.
+        if let (
+            ParsedBody::Xml(_)
+            | ParsedBody::Invalid {
+                kind: BodyKind::Xml,
+                ..
+            },
+            Some(raw),
+        ) = (parsed, ex.body_bytes())
+        {
+            self.document(&mut pass, raw);
+        }
         let graphql = graphql_document(parsed);
         parsed.for_each_value(|location, value| {
             if graphql.is_some() && location == "body:/query" {
@@ -348,30 +360,20 @@ impl Check for ThreatDetectionCheck {
                 );
             }
         }
-        match parsed {
-            ParsedBody::Xml(_) => {
-                if let Some(raw) = ex.body_bytes() {
-                    self.document(&mut pass, raw);
-                }
-            }
-            // A body that does not parse as its content type is still read
-            // by someone downstream: inspect it as text.
-            ParsedBody::Invalid { kind, .. } => {
-                if let Some(raw) = ex.body_bytes() {
-                    if *kind == BodyKind::Xml {
-                        self.document(&mut pass, raw);
-                    }
-                    let text = String::from_utf8_lossy(raw);
-                    self.inspect(
-                        &mut pass,
-                        &mut inspector,
-                        &text,
-                        ValueKind::TextBody,
-                        || "body".to_owned(),
-                    );
-                }
-            }
-            _ => {}
+        // A body that does not parse as its content type is still read by
+        // someone downstream: inspect it as text.
+        // (Not multipart: its raw form is part headers and file bytes.)
+        if let (ParsedBody::Invalid { kind, .. }, Some(raw)) = (parsed, ex.body_bytes())
+            && *kind != BodyKind::Multipart
+        {
+            let text = String::from_utf8_lossy(raw);
+            self.inspect(
+                &mut pass,
+                &mut inspector,
+                &text,
+                ValueKind::TextBody,
+                || "body".to_owned(),
+            );
         }
         self.conclude(pass, earlier, findings);
     }
