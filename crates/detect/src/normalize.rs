@@ -352,7 +352,11 @@ fn fold(c: char) -> Option<char> {
         0x2024 | 0xFE52 => Some('.'),
         0x00A0 | 0x2000..=0x200A | 0x3000 => Some(' '),
         0x2028 | 0x2029 => Some('\n'),
-        0x02BC | 0x2018 | 0x2019 => None,
+        // Typographic quotes and dashes, which some layers fold to ASCII
+        // before SQL or a shell sees them.
+        0x02BC | 0x2018 | 0x2019 | 0x2032 | 0x201B => Some('\''),
+        0x201C | 0x201D | 0x2033 => Some('"'),
+        0x2013 | 0x2014 | 0x2212 => Some('-'),
         _ => None,
     }
 }

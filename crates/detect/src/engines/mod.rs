@@ -92,7 +92,7 @@ impl Engines {
         if only_plain(f) {
             let statement_words = [
                 "select", "union", "insert", "delete", "drop", "update", "exec", "waitfor",
-                "shutdown", "truncate",
+                "shutdown", "truncate", "order", "group", "having", "create",
             ];
             if f.contains(CharFlags::SPACE) && statement_words.iter().any(|w| lower.contains(w)) {
                 sqli::inspect(lower, false, false, &mut scratch.sql, sink);
@@ -104,8 +104,9 @@ impl Engines {
             if f.contains(CharFlags::DIGIT) && lower.len() >= 8 {
                 misc::deserialization(text, lower, kind, sink);
             }
-            // A bare command name (`whoami`) is plain text too.
-            if sink.paranoia() >= 3 {
+            // A command with plain arguments (`net view`, `sleep 5`), or a bare
+            // command name at paranoia 3, is plain text too.
+            if sink.paranoia() >= 3 || rce::starts_with_command(lower) {
                 rce::inspect(lower, &mut scratch.shell, sink);
             }
             return;
@@ -153,7 +154,10 @@ impl Engines {
         if f.any(shell) {
             rce::inspect(lower, &mut scratch.shell, sink);
         }
-        if f.any(CharFlags::SLASH | CharFlags::DOT | CharFlags::COLON) {
+        // `etc` + `passwd` behind undecodable separators has neither slash nor dot.
+        let spelled_path =
+            crate::text::contains(lower, "etc") || crate::text::contains(lower, "0x2");
+        if f.any(CharFlags::SLASH | CharFlags::DOT | CharFlags::COLON) || spelled_path {
             path::inspect(
                 lower,
                 matches!(kind, ValueKind::PathSegment),

@@ -364,17 +364,25 @@ pub(crate) fn inspect(
     view.clear();
     let mut last_slash = false;
     // Some decoders take `0x2f` / `0x5c` for the separators they encode.
-    let separators_spelled_out =
-        crate::text::contains(lower, "0x2f") || crate::text::contains(lower, "0x5c");
+    let separators_spelled_out = crate::text::contains(lower, "0x2f")
+        || crate::text::contains(lower, "0x5c")
+        || crate::text::contains(lower, "0x2e");
     let mut chars = lower.char_indices().peekable();
     while let Some((at, c)) = chars.next() {
         let c = if separators_spelled_out
-            && (lower[at..].starts_with("0x2f") || lower[at..].starts_with("0x5c"))
+            && (lower[at..].starts_with("0x2f")
+                || lower[at..].starts_with("0x5c")
+                || lower[at..].starts_with("0x2e"))
         {
+            let spelled = if lower[at..].starts_with("0x2e") {
+                '.'
+            } else {
+                '/'
+            };
             for _ in 0..3 {
                 chars.next();
             }
-            '/'
+            spelled
         } else {
             c
         };
@@ -575,7 +583,9 @@ fn junk_separated_system_file(v: &str) -> bool {
     .iter()
     .any(|f| {
         v.match_indices(f).any(|(p, _)| {
-            p == 0 || !v.as_bytes()[p - 1].is_ascii_alphabetic() || v[..p].contains(['%', '/', '.'])
+            p == 0
+                || !v.as_bytes()[p - 1].is_ascii_alphabetic()
+                || v[..p].bytes().any(|b| !b.is_ascii_alphanumeric())
         })
     })
 }

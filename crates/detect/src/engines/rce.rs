@@ -185,6 +185,8 @@ fn command(name: &str) -> Option<(bool, bool)> {
         "invoke-webrequest",
         "invoke-expression",
         "start-process",
+        "netsh",
+        "sysinfo",
         "whoami.exe",
         "forfiles",
         "xcopy",
@@ -244,6 +246,7 @@ fn command(name: &str) -> Option<(bool, bool)> {
                 | "invoke-webrequest"
                 | "invoke-expression"
                 | "start-process"
+                | "netsh"
                 | "forfiles"
                 | "xcopy"
                 | "robocopy"
@@ -259,6 +262,13 @@ fn command(name: &str) -> Option<(bool, bool)> {
         return Some((true, true));
     }
     None
+}
+
+/// Whether the first word of `lower` is a known command (a cheap test for
+/// plain-text values).
+pub(crate) fn starts_with_command(lower: &str) -> bool {
+    let first = lower.trim_start().split([' ', '\t']).next().unwrap_or("");
+    command(first).is_some()
 }
 
 /// Commands that probe the host with no arguments at all (`;id`, `|ls`).
@@ -423,6 +433,13 @@ fn lex_word(s: &[u8], mut i: usize, out: &mut Lexed) -> usize {
                 // A Windows path (`c:\windows`, `\\host\share`): backslashes are separators.
                 out.text.push('\\');
                 i += 1;
+            }
+            // A literal `\n` (a later unescaping makes it a newline) ends the word.
+            b'\\'
+                if s.get(i + 1) == Some(&b'n')
+                    && !s.get(i + 2).is_some_and(u8::is_ascii_alphanumeric) =>
+            {
+                break;
             }
             b'\\' => {
                 if let Some(&n) = s.get(i + 1) {
@@ -653,9 +670,15 @@ fn commands(lower: &str, scratch: &mut ShellScratch, sink: &mut Sink<'_>) {
                     Some(sep) => {
                         let probe_alone =
                             ends_here && is_probe(base) && !table_cell(lower, *start, *end, sep);
+                        // `; sleep 10`: a timing probe after a separator.
+                        let timed = matches!(base, "sleep" | "timeout")
+                            && args.len() == 1
+                            && matches!(args[0], Piece::Word { .. })
+                            && word_text(args[0]).bytes().all(|c| c.is_ascii_digit());
                         if (!ambiguous && (shell_args || ends_here || !args.is_empty()))
                             || shell_args
                             || probe_alone
+                            || timed
                         {
                             let rule = if windows {
                                 &rules::RCE_WINDOWS_COMMAND
@@ -671,7 +694,13 @@ fn commands(lower: &str, scratch: &mut ShellScratch, sink: &mut Sink<'_>) {
                             Some(p @ Piece::Word { .. }) => shell_shaped(word_text(p), base),
                             _ => false,
                         };
-                        if first_shaped {
+                        // `sleep 5` as the whole value: a timing probe.
+                        let timing_probe = matches!(base, "sleep" | "timeout")
+                            && args.len() == 1
+                            && matches!(args[0], Piece::Word { .. })
+                            && word_text(args[0]).bytes().all(|c| c.is_ascii_digit())
+                            && pieces.len() == idx + 2;
+                        if first_shaped || timing_probe {
                             let rule = if windows {
                                 &rules::RCE_WINDOWS_COMMAND
                             } else {
@@ -810,9 +839,7 @@ fn shell_shaped(arg: &str, command: &str) -> bool {
                     && matches!(arg, "query" | "add" | "delete" | "save" | "export"))
                 || (command == "sc"
                     && matches!(arg, "query" | "create" | "config" | "start" | "stop"))
-                || (matches!(command, "sleep" | "timeout")
-                    && arg.bytes().all(|c| c.is_ascii_digit())
-                    && arg.len() < 6)
+                || (command == "which" && self::command(arg).is_some())
                 || is_ipv4_literal(arg)
         }
     }

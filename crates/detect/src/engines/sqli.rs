@@ -861,7 +861,9 @@ fn analyse(a: &SqlAnalysis<'_>, obfuscated: u8, sink: &mut Sink<'_>) {
     // Breaking out of the assumed literal (or a numeric value running on).
     let mut strict = false;
     let start = match (a.context, breakout) {
-        (Context::Bare, _) if a.kind(0) == Some(Tk::Logic) => {
+        (Context::Bare, _)
+            if a.kind(0) == Some(Tk::Logic) || (a.is_kw(0, Kw::Having) && a.is_literal(1)) =>
+        {
             // `or 1=1--`: the value is the rest of a condition.
             strict = true;
             Some(0)
@@ -885,6 +887,28 @@ fn analyse(a: &SqlAnalysis<'_>, obfuscated: u8, sink: &mut Sink<'_>) {
             // `' sleep(5) '`, `" benchmark(1e7,md5(1)) "`: a delay right after the literal.
             Some(Tk::Word(_)) if quoted && a.toks[j].call && is_time_function(a.word(j)) => {
                 report(&rules::SQLI_TIME, a.span(j, j + 3), sink);
+                sql_signal = true;
+            }
+            // `' group by password having 1=1--`: a clause after the literal.
+            Some(Tk::Word(Kw::Group | Kw::Order))
+                if quoted
+                    && a.is_kw(j + 1, Kw::By)
+                    && matches!(a.kind(j + 2), Some(Tk::Word(_) | Tk::Num)) =>
+            {
+                report(&rules::SQLI_ORDER_BY, a.span(j, j + 3), sink);
+                sql_signal = true;
+            }
+            // `'exec sp_addlogin ...`, `' insert into ...`: a new statement after the literal.
+            // (Without `;` the statement must end in a comment, as an injected
+            // one does to cut off the rest of the query.)
+            Some(Tk::Word(_))
+                if quoted
+                    && stacked_statement(a, j)
+                    && a.toks[j..]
+                        .iter()
+                        .any(|t| matches!(t.kind, Tk::LineComment | Tk::Semi)) =>
+            {
+                report(&rules::SQLI_STACKED, a.span(j, j + 3), sink);
                 sql_signal = true;
             }
             Some(Tk::LineComment) if quoted => {
@@ -1192,6 +1216,31 @@ fn statement(a: &SqlAnalysis<'_>, sink: &mut Sink<'_>) {
     let n = a.toks.len();
     for i in 0..n {
         let found = match a.kind(i) {
+            // `select version();`, `select current_user;`: a query of the server itself.
+            Some(Tk::Word(Kw::Select))
+                if (a.toks.get(i + 1).is_some_and(|t| t.call)
+                    && STRONG_FUNCTIONS.contains(&a.word(i + 1))
+                    && a.is_end(a.skip_call(i + 1)))
+                    || (matches!(
+                        a.word(i + 1),
+                        "current_user"
+                            | "session_user"
+                            | "system_user"
+                            | "user"
+                            | "current_database"
+                            | "current_schema"
+                    ) && a.is_end(i + 2)
+                        && a.kind(i + 2).is_some()) =>
+            {
+                true
+            }
+            Some(Tk::Word(Kw::Create)) => {
+                matches!(
+                    a.word(i + 1),
+                    "table" | "user" | "database" | "function" | "procedure" | "login"
+                ) && matches!(a.kind(i + 2), Some(Tk::Word(_)))
+                    && matches!(a.kind(i + 3), Some(Tk::LParen) | Some(Tk::Word(_)))
+            }
             Some(Tk::Word(Kw::Select)) => {
                 select_list(a, i + 1)
                     && (i + 2..n.min(i + 40))
