@@ -128,13 +128,20 @@ impl ThreatDetectionCheck {
             return;
         }
         let location = location();
+        let found = std::mem::take(&mut pass.scratch);
+        self.record(pass, found, &location);
+    }
+
+    /// Turns detections at one location into findings (monitor mode until
+    /// `conclude` sees the total), dropping those an exception covers.
+    fn record(&self, pass: &mut Pass<'_, '_>, mut found: Vec<Detection>, location: &str) {
         let route = pass.exchange.route_name;
         let operation = pass.exchange.operation_id();
-        for d in pass.scratch.drain(..) {
+        for d in found.drain(..) {
             if self
                 .exceptions
                 .iter()
-                .any(|e| e.covers(d.rule.id, &location, route, operation))
+                .any(|e| e.covers(d.rule.id, location, route, operation))
             {
                 continue;
             }
@@ -144,12 +151,14 @@ impl ThreatDetectionCheck {
                 rule: d.rule.id,
                 severity: severity(d.rule.severity),
                 status: StatusCode::FORBIDDEN,
-                location: Cow::Owned(location.clone()),
+                location: Cow::Owned(location.to_owned()),
                 reason: Cow::Borrowed(d.rule.summary),
                 excerpt: Some(excerpt(&d.matched)),
                 mode: Mode::Monitor,
             });
         }
+        // Hand the (empty) buffer back for the next value.
+        pass.scratch = found;
     }
 
     /// Appends this pass's findings, blocking every finding of the request
@@ -383,28 +392,7 @@ impl ThreatDetectionCheck {
     fn document(&self, pass: &mut Pass<'_, '_>, raw: &[u8]) {
         let mut found = Vec::new();
         self.detector.inspect_xml_document(raw, &mut found);
-        let route = pass.exchange.route_name;
-        let operation = pass.exchange.operation_id();
-        for d in found {
-            if self
-                .exceptions
-                .iter()
-                .any(|e| e.covers(d.rule.id, "body", route, operation))
-            {
-                continue;
-            }
-            pass.score += d.anomaly_score();
-            pass.found.push(Finding {
-                check: NAME,
-                rule: d.rule.id,
-                severity: severity(d.rule.severity),
-                status: StatusCode::FORBIDDEN,
-                location: Cow::Borrowed("body"),
-                reason: Cow::Borrowed(d.rule.summary),
-                excerpt: Some(excerpt(&d.matched)),
-                mode: Mode::Monitor,
-            });
-        }
+        self.record(pass, found, "body");
     }
 }
 
