@@ -546,6 +546,19 @@ pub(crate) fn inspect(lower: &str, scratch: &mut ShellScratch, sink: &mut Sink<'
             commands(&lower[p + 1..], scratch, sink);
         }
     }
+    // cmd's FOR loop runs a command per item: `for /f %v in (...) do ...`.
+    if let Some(p) = crate::text::find(lower, "for /")
+        && let Some(rest) = lower.get(p + 5..)
+        && rest.starts_with(['l', 'f', 'd', 'r'])
+        && crate::text::contains(rest, " in (")
+        && crate::text::contains(rest, " do ")
+    {
+        sink.report(
+            &rules::RCE_WINDOWS_COMMAND,
+            lower,
+            p..(p + 32).min(lower.len()),
+        );
+    }
     for var in ["%comspec%", "%systemroot%", "%windir%", "%programfiles%"] {
         if let Some(p) = crate::text::find(lower, var) {
             sink.report(&rules::RCE_WINDOWS_COMMAND, lower, p..p + var.len());

@@ -417,6 +417,13 @@ fn scan_word(s: &[u8], mut i: usize) -> usize {
 /// Functions that only a database runs: a call to one is injection.
 const STRONG_FUNCTIONS: &[&str] = &[
     "group_concat",
+    "find_in_set",
+    "json_build_object",
+    "jsonb_pretty",
+    "starts_with",
+    "array_to_string",
+    "string_agg",
+    "query_to_xml",
     "concat_ws",
     "load_file",
     "sys_eval",
@@ -826,6 +833,40 @@ fn analyse(a: &SqlAnalysis<'_>, obfuscated: u8, sink: &mut Sink<'_>) {
                     report(&rules::SQLI_FUNCTION, a.span(i, i + 1), sink);
                     sql_signal = true;
                 }
+            }
+            // PostgreSQL casts after a call or literal (`starts_with(p,'a')::int`,
+            // `'{"b":2}'::jsonb`): type juggling only SQL does.
+            Tk::Op
+                if a.word(i) == ":"
+                    && a.kind(i + 1) == Some(Tk::Op)
+                    && a.word(i + 1) == ":"
+                    && i > 0
+                    && matches!(a.kind(i - 1), Some(Tk::RParen | Tk::Str { closed: true }))
+                    && matches!(
+                        a.word(i + 2),
+                        "int"
+                            | "integer"
+                            | "text"
+                            | "jsonb"
+                            | "json"
+                            | "varchar"
+                            | "bigint"
+                            | "numeric"
+                            | "bool"
+                            | "boolean"
+                            | "bytea"
+                            | "regclass"
+                            | "oid"
+                            | "char"
+                            | "xml"
+                    ) =>
+            {
+                report(
+                    &rules::SQLI_FUNCTION,
+                    a.span(i.saturating_sub(1), i + 2),
+                    sink,
+                );
+                sql_signal = true;
             }
             Tk::Var => {
                 let v = a.word(i);
