@@ -828,8 +828,7 @@ fn php_serialized(text: &str) -> Option<usize> {
 }
 
 pub(crate) fn deserialization(text: &str, lower: &str, kind: ValueKind<'_>, sink: &mut Sink<'_>) {
-    if let Some(p) = text
-        .find("rO0AB")
+    if let Some(p) = crate::text::find(text, "rO0AB")
         .or_else(|| crate::text::find(lower, "aced0005"))
         .or_else(|| crate::text::find(text, "\u{AC}\u{ED}\u{0}\u{5}"))
     {
@@ -838,8 +837,7 @@ pub(crate) fn deserialization(text: &str, lower: &str, kind: ValueKind<'_>, sink
     if let Some(p) = php_serialized(text) {
         sink.report(&rules::DESER_PHP, text, p..(p + 32).min(text.len()));
     }
-    if let Some(p) = text
-        .find("AAEAAAD/////")
+    if let Some(p) = crate::text::find(text, "AAEAAAD/////")
         .or_else(|| crate::text::find(lower, "system.windows.data.objectdataprovider"))
         .or_else(|| crate::text::find(lower, "system.diagnostics.process, system"))
     {
@@ -862,7 +860,7 @@ pub(crate) fn deserialization(text: &str, lower: &str, kind: ValueKind<'_>, sink
     {
         sink.report(&rules::DESER_DOTNET, text, 0..text.len().min(48));
     }
-    for needle in [
+    static NEEDLES_1: crate::text::NeedleSet = crate::text::NeedleSet::new(&[
         "cos\nsystem",
         "cposix\nsystem",
         "c__builtin__\n",
@@ -871,8 +869,9 @@ pub(crate) fn deserialization(text: &str, lower: &str, kind: ValueKind<'_>, sink
         "!!python/object",
         "!!python/name",
         "!!python/module",
-    ] {
-        if let Some(p) = crate::text::find(lower, needle) {
+    ]);
+    for (p, needle) in NEEDLES_1.find_iter(lower) {
+        {
             sink.report(
                 &rules::DESER_PYTHON,
                 text,
@@ -884,7 +883,7 @@ pub(crate) fn deserialization(text: &str, lower: &str, kind: ValueKind<'_>, sink
     if text.starts_with("gASV") || text.starts_with("gAJj") || text.starts_with("gANj") {
         sink.report(&rules::DESER_PYTHON, text, 0..8.min(text.len()));
     }
-    for needle in [
+    static NEEDLES_2: crate::text::NeedleSet = crate::text::NeedleSet::new(&[
         "!!javax.script",
         "!!java.",
         "!!com.sun",
@@ -892,8 +891,9 @@ pub(crate) fn deserialization(text: &str, lower: &str, kind: ValueKind<'_>, sink
         "!ruby/object",
         "!ruby/hash",
         "!!ruby/",
-    ] {
-        if let Some(p) = crate::text::find(lower, needle) {
+    ]);
+    for (p, _) in NEEDLES_2.find_iter(lower) {
+        {
             sink.report(&rules::JAVA_GADGET, text, p..(p + 24).min(text.len()));
             break;
         }
@@ -905,7 +905,7 @@ pub(crate) fn deserialization(text: &str, lower: &str, kind: ValueKind<'_>, sink
 /// Server-side JavaScript: Node's process and module objects, function
 /// constructors and the node-serialize function marker.
 pub(crate) fn nodejs(lower: &str, sink: &mut Sink<'_>) {
-    for needle in [
+    static NEEDLES_3: crate::text::NeedleSet = crate::text::NeedleSet::new(&[
         "_$$nd_func$$_",
         "__js_function",
         "child_process",
@@ -933,8 +933,9 @@ pub(crate) fn nodejs(lower: &str, sink: &mut Sink<'_>) {
         "spawnsync(",
         "globalthis.",
         "import(",
-    ] {
-        if let Some(p) = crate::text::find(lower, needle) {
+    ]);
+    for (p, needle) in NEEDLES_3.find_iter(lower) {
+        {
             // `require(` and `import(` need a module name argument.
             if matches!(needle, "require(" | "import(")
                 && !lower[p + needle.len()..]
@@ -1473,8 +1474,9 @@ const JAVA_ROOTS: &[&str] = &[
 
 fn qualified_java_name(lower: &str) -> Option<usize> {
     let s = lower.as_bytes();
-    for root in JAVA_ROOTS {
-        for (p, _) in crate::text::find_iter(lower, root) {
+    static ROOTS: crate::text::NeedleSet = crate::text::NeedleSet::new(JAVA_ROOTS);
+    for (p, root) in ROOTS.find_iter(lower) {
+        {
             if p > 0
                 && (s[p - 1].is_ascii_alphanumeric()
                     || s[p - 1] == b'.'
@@ -1537,7 +1539,7 @@ pub(crate) fn java(lower: &str, matchers: &JavaMatchers, sink: &mut Sink<'_>) {
             );
         }
     }
-    for needle in [
+    static NEEDLES_4: crate::text::NeedleSet = crate::text::NeedleSet::new(&[
         "#_memberaccess",
         "@ognl.ognlcontext",
         "ognlcontext",
@@ -1563,8 +1565,9 @@ pub(crate) fn java(lower: &str, matchers: &JavaMatchers, sink: &mut Sink<'_>) {
         "#ognlutil",
         "#container",
         "#attr[",
-    ] {
-        if let Some(p) = crate::text::find(lower, needle) {
+    ]);
+    for (p, needle) in NEEDLES_4.find_iter(lower) {
+        {
             sink.report(
                 &rules::JAVA_OGNL,
                 lower,
@@ -1573,7 +1576,7 @@ pub(crate) fn java(lower: &str, matchers: &JavaMatchers, sink: &mut Sink<'_>) {
             break;
         }
     }
-    for needle in [
+    static NEEDLES_5: crate::text::NeedleSet = crate::text::NeedleSet::new(&[
         "class.module.classloader",
         "class.classloader",
         "classloader.resources",
@@ -1585,8 +1588,9 @@ pub(crate) fn java(lower: &str, matchers: &JavaMatchers, sink: &mut Sink<'_>) {
         "classloader.defineclass",
         "class.protectiondomain",
         "classloader.parent",
-    ] {
-        if let Some(p) = crate::text::find(lower, needle) {
+    ]);
+    for (p, needle) in NEEDLES_5.find_iter(lower) {
+        {
             sink.report(
                 &rules::JAVA_CLASS_LOADER,
                 lower,
@@ -1796,7 +1800,7 @@ pub(crate) fn session(lower: &str, kind: ValueKind<'_>, sink: &mut Sink<'_>) {
         }
         _ => {}
     }
-    for needle in [
+    static NEEDLES_6: crate::text::NeedleSet = crate::text::NeedleSet::new(&[
         ".cookie=",
         ".cookie =",
         "set-cookie:",
@@ -1804,10 +1808,9 @@ pub(crate) fn session(lower: &str, kind: ValueKind<'_>, sink: &mut Sink<'_>) {
         "http-equiv=set-cookie",
         "http-equiv=\"set-cookie",
         "http-equiv='set-cookie",
-    ] {
-        if let Some(p) = crate::text::find(lower, needle)
-            && (needle != ".cookie=" && needle != ".cookie =" || lower[..p].ends_with("document"))
-        {
+    ]);
+    for (p, needle) in NEEDLES_6.find_iter(lower) {
+        if needle != ".cookie=" && needle != ".cookie =" || lower[..p].ends_with("document") {
             sink.report(
                 &rules::SESSION_COOKIE_SET,
                 lower,

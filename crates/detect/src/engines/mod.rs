@@ -139,6 +139,9 @@ impl Engines {
         {
             xss::inspect(lower, sink);
         }
+        // Shell syntax needs an operator or an expansion character; without
+        // one, only a value that starts with a command (`uname -a`,
+        // `c''at /etc/passwd`) can be one.
         let shell = CharFlags::SEMICOLON
             | CharFlags::PIPE_AMP
             | CharFlags::BACKTICK
@@ -147,11 +150,13 @@ impl Engines {
             | CharFlags::PAREN
             | CharFlags::BRACE
             | CharFlags::ANGLE
-            | CharFlags::DASH
-            | CharFlags::SLASH
-            | CharFlags::OPERATOR
-            | CharFlags::QUOTE;
-        if f.any(shell) {
+            | CharFlags::BACKSLASH;
+        let first_word = lower.trim_start().split([' ', '\t']).next().unwrap_or("");
+        if f.any(shell)
+            || (f.contains(CharFlags::OPERATOR) && crate::text::contains(lower, "%"))
+            || rce::starts_with_command(lower)
+            || first_word.contains(['\'', '"'])
+        {
             rce::inspect(lower, &mut scratch.shell, sink);
         }
         // `etc` + `passwd` behind undecodable separators has neither slash nor dot.
@@ -235,8 +240,8 @@ impl Engines {
             misc::java(lower, &self.java, sink);
         }
         if f.any(CharFlags::DOT | CharFlags::PAREN | CharFlags::BRACKET | CharFlags::DOLLAR)
-            || lower.contains("child_process")
-            || lower.contains("__js_function")
+            || crate::text::contains(lower, "child_process")
+            || crate::text::contains(lower, "__js_function")
         {
             misc::nodejs(lower, sink);
         }

@@ -399,16 +399,21 @@ pub(crate) fn inspect(
         sink.report(&rules::PATH_TRAVERSAL, v, 0..v.len().min(64));
     }
     sensitive_files(v, traversal > 0, sink);
-    if !v.contains(' ') && junk_separated_system_file(v) {
+    let system_file_words = crate::text::contains(v, "etc")
+        || crate::text::contains(v, ".ini")
+        || crate::text::contains(v, ".bat")
+        || crate::text::contains(v, ".dat");
+    if system_file_words && !v.contains(' ') && junk_separated_system_file(v) {
         sink.report(&rules::PATH_SENSITIVE_FILE, v, 0..v.len().min(64));
     }
     if config_file(v) {
         sink.report(&rules::PATH_SENSITIVE_FILE, v, 0..v.len());
     }
-    for w in WRAPPERS {
-        if let Some(p) = crate::text::find(lower, w) {
+    static WRAPPER_SET: crate::text::NeedleSet = crate::text::NeedleSet::new(WRAPPERS);
+    for (p, w) in WRAPPER_SET.find_iter(lower) {
+        {
             // `file:/` alone is too short a needle for text; a path must follow.
-            if *w == "file:/" && !lower[p + 6..].starts_with(|c: char| c.is_ascii_alphanumeric()) {
+            if w == "file:/" && !lower[p + 6..].starts_with(|c: char| c.is_ascii_alphanumeric()) {
                 continue;
             }
             sink.report(
@@ -475,14 +480,23 @@ fn traversal_steps(v: &str) -> usize {
     steps
 }
 
+fn sensitive_matcher() -> &'static aho_corasick::AhoCorasick {
+    static MATCHER: std::sync::OnceLock<aho_corasick::AhoCorasick> = std::sync::OnceLock::new();
+    MATCHER.get_or_init(|| {
+        aho_corasick::AhoCorasick::new(SENSITIVE).unwrap_or_else(|_| {
+            aho_corasick::AhoCorasick::new(["\u{0}never"]).expect("one literal")
+        })
+    })
+}
+
 fn sensitive_files(v: &str, traversal: bool, sink: &mut Sink<'_>) {
     let s = v.as_bytes();
-    for entry in SENSITIVE {
-        let mut from = 0;
-        while let Some(p) = crate::text::find(&v[from..], entry) {
-            let start = from + p;
-            from = start + 1;
-            let end = start + entry.len();
+    // One pass finds every entry at every position; each is then judged in place.
+    for m in sensitive_matcher().find_overlapping_iter(v) {
+        let entry = &SENSITIVE[m.pattern().as_usize()];
+        {
+            let start = m.start();
+            let end = m.end();
             let before = if start == 0 { None } else { Some(s[start - 1]) };
             let segment_start = matches!(
                 before,
@@ -659,9 +673,10 @@ fn config_file(v: &str) -> bool {
     ];
     let stem_ok = stems.iter().any(|s| {
         stem == *s
-            || stem.ends_with(&format!("_{s}"))
-            || stem.ends_with(&format!("-{s}"))
-            || stem.starts_with(&format!("{s}."))
+            || stem
+                .strip_suffix(s)
+                .is_some_and(|p| p.ends_with(['_', '-']))
+            || stem.strip_prefix(s).is_some_and(|r| r.starts_with('.'))
     });
     stem_ok && exts.contains(&ext) && !v.contains(' ')
 }

@@ -41,8 +41,265 @@ enum Piece {
     Op(Op),
 }
 
-/// Command table: name → (ambiguous English word?, Windows-only?).
+/// Command table: name → (ambiguous English word?, Windows-only?), built
+/// once from the lists below.
 fn command(name: &str) -> Option<(bool, bool)> {
+    static TABLE: std::sync::OnceLock<std::collections::HashMap<&'static str, (bool, bool)>> =
+        std::sync::OnceLock::new();
+    if name.is_empty() || name.len() > 20 {
+        return None;
+    }
+    TABLE.get_or_init(command_table).get(name).copied()
+}
+
+fn command_table() -> std::collections::HashMap<&'static str, (bool, bool)> {
+    ALL_COMMANDS
+        .iter()
+        .filter_map(|name| command_uncached(name).map(|v| (*name, v)))
+        .collect()
+}
+
+const ALL_COMMANDS: &[&str] = &[
+    "whoami",
+    "uname",
+    "ifconfig",
+    "wget",
+    "curl",
+    "nc",
+    "ncat",
+    "netcat",
+    "bash",
+    "sh",
+    "zsh",
+    "ksh",
+    "csh",
+    "tcsh",
+    "dash",
+    "busybox",
+    "perl",
+    "python",
+    "python2",
+    "python3",
+    "php",
+    "ruby",
+    "lua",
+    "telnet",
+    "ssh",
+    "scp",
+    "rsync",
+    "tftp",
+    "chmod",
+    "chown",
+    "chgrp",
+    "passwd",
+    "useradd",
+    "usermod",
+    "sudo",
+    "crontab",
+    "nohup",
+    "nslookup",
+    "traceroute",
+    "netstat",
+    "lsof",
+    "pwd",
+    "ls",
+    "printf",
+    "killall",
+    "pkill",
+    "mkdir",
+    "rmdir",
+    "grep",
+    "egrep",
+    "fgrep",
+    "awk",
+    "gawk",
+    "sed",
+    "xargs",
+    "base64",
+    "xxd",
+    "hexdump",
+    "uniq",
+    "wc",
+    "gzip",
+    "gunzip",
+    "bzip2",
+    "tar",
+    "unzip",
+    "whereis",
+    "uptime",
+    "hostname",
+    "iptables",
+    "nmap",
+    "tcpdump",
+    "openssl",
+    "gcc",
+    "systemctl",
+    "mkfifo",
+    "socat",
+    "chattr",
+    "lsattr",
+    "getent",
+    "ldd",
+    "strings",
+    "objdump",
+    "readelf",
+    "dig",
+    "nproc",
+    "lscpu",
+    "lsblk",
+    "dmesg",
+    "journalctl",
+    "ifup",
+    "ip",
+    "arp",
+    "route",
+    "mknod",
+    "timeout",
+    "wall",
+    "shred",
+    "install",
+    "vi",
+    "vim",
+    "nano",
+    "powershell",
+    "pwsh",
+    "cmd",
+    "certutil",
+    "bitsadmin",
+    "wmic",
+    "systeminfo",
+    "tasklist",
+    "taskkill",
+    "mshta",
+    "rundll32",
+    "regsvr32",
+    "cscript",
+    "wscript",
+    "schtasks",
+    "msiexec",
+    "nltest",
+    "dsquery",
+    "vssadmin",
+    "bcdedit",
+    "icacls",
+    "cacls",
+    "ipconfig",
+    "tracert",
+    "net1",
+    "query",
+    "qwinsta",
+    "findstr",
+    "cmdkey",
+    "iwr",
+    "iwmi",
+    "gwmi",
+    "irm",
+    "iex",
+    "icm",
+    "saps",
+    "invoke-webrequest",
+    "invoke-expression",
+    "start-process",
+    "netsh",
+    "sysinfo",
+    "whoami.exe",
+    "forfiles",
+    "xcopy",
+    "robocopy",
+    "bash.exe",
+    "cmd.exe",
+    "cat",
+    "id",
+    "echo",
+    "env",
+    "sleep",
+    "ping",
+    "kill",
+    "rm",
+    "cp",
+    "mv",
+    "touch",
+    "ln",
+    "find",
+    "head",
+    "tail",
+    "more",
+    "less",
+    "sort",
+    "tee",
+    "tr",
+    "cut",
+    "dd",
+    "file",
+    "stat",
+    "which",
+    "who",
+    "w",
+    "last",
+    "date",
+    "history",
+    "set",
+    "alias",
+    "eval",
+    "exec",
+    "source",
+    "shutdown",
+    "reboot",
+    "halt",
+    "service",
+    "java",
+    "make",
+    "git",
+    "ps",
+    "top",
+    "du",
+    "df",
+    "su",
+    "mount",
+    "nice",
+    "time",
+    "wait",
+    "test",
+    "export",
+    "unset",
+    "read",
+    "chroot",
+    "locate",
+    "od",
+    "rev",
+    "nl",
+    "fold",
+    "split",
+    "paste",
+    "join",
+    "expand",
+    "tac",
+    "base32",
+    "host",
+    "whois",
+    "ftp",
+    "node",
+    "zip",
+    "yes",
+    "xterm",
+    "type",
+    "dir",
+    "copy",
+    "del",
+    "net",
+    "reg",
+    "sc",
+    "start",
+    "ver",
+    "vol",
+    "attrib",
+    "move",
+    "ren",
+    "call",
+    "print",
+];
+
+fn command_uncached(name: &str) -> Option<(bool, bool)> {
     let unix_clear = [
         "whoami",
         "uname",
@@ -268,7 +525,8 @@ fn command(name: &str) -> Option<(bool, bool)> {
 /// plain-text values).
 pub(crate) fn starts_with_command(lower: &str) -> bool {
     let first = lower.trim_start().split([' ', '\t']).next().unwrap_or("");
-    command(first).is_some()
+    let base = first.rsplit(['/', '\\']).next().unwrap_or(first);
+    command(base.strip_suffix(".exe").unwrap_or(base)).is_some()
 }
 
 /// Commands that probe the host with no arguments at all (`;id`, `|ls`).
@@ -894,7 +1152,7 @@ fn table_cell(lower: &str, start: usize, end: usize, sep: Op) -> bool {
 }
 
 fn reverse_shells(lower: &str, sink: &mut Sink<'_>) {
-    for needle in [
+    static NEEDLES_1: crate::text::NeedleSet = crate::text::NeedleSet::new(&[
         "/dev/tcp/",
         "/dev/udp/",
         "bash -i",
@@ -919,8 +1177,9 @@ fn reverse_shells(lower: &str, sink: &mut Sink<'_>) {
         "lvnp ",
         "-lvp ",
         "-lvvp ",
-    ] {
-        if let Some(p) = crate::text::find(lower, needle) {
+    ]);
+    for (p, needle) in NEEDLES_1.find_iter(lower) {
+        {
             sink.report(
                 &rules::RCE_REVERSE_SHELL,
                 lower,
@@ -939,7 +1198,7 @@ fn powershell(lower: &str, sink: &mut Sink<'_>) {
     {
         return;
     }
-    for needle in [
+    static NEEDLES_2: crate::text::NeedleSet = crate::text::NeedleSet::new(&[
         "invoke-expression",
         "invoke-webrequest",
         "invoke-restmethod",
@@ -974,8 +1233,9 @@ fn powershell(lower: &str, sink: &mut Sink<'_>) {
         "add-mppreference",
         "get-content c:",
         "invoke-item",
-    ] {
-        if let Some(p) = crate::text::find(lower, needle) {
+    ]);
+    for (p, needle) in NEEDLES_2.find_iter(lower) {
+        {
             sink.report(
                 &rules::RCE_POWERSHELL,
                 lower,

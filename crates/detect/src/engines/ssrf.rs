@@ -88,8 +88,7 @@ pub(crate) fn inspect(lower: &str, whole_value_is_host: bool, sink: &mut Sink<'_
             judge_bare(v, lower, sink);
         }
     }
-    if let Some(p) = lower
-        .find("169.254.169.254")
+    if let Some(p) = crate::text::find(lower, "169.254.169.254")
         .or_else(|| crate::text::find(lower, "fd00:ec2::254"))
         .or_else(|| crate::text::find(lower, "100.100.100.200"))
     {

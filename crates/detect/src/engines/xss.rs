@@ -739,7 +739,7 @@ fn js_call_argument(arg: &[u8], sink_name: &str) -> bool {
     ];
     known
         .iter()
-        .any(|k| word == *k || word.starts_with(&format!("{k}.")))
+        .any(|k| word == *k || word.strip_prefix(k).is_some_and(|r| r.starts_with('.')))
         || (matches!(
             sink_name,
             "eval" | "settimeout" | "setinterval" | "function" | "constructor"

@@ -54,7 +54,7 @@ pub(crate) fn inspect_lower(lower: &str, sink: &mut Sink<'_>) {
             sink.report(&rules::XXE_EXTERNAL_ENTITY, lower, p..end);
         }
     }
-    for needle in [
+    static NEEDLES_1: crate::text::NeedleSet = crate::text::NeedleSet::new(&[
         "xi:include",
         "xmlns:xi=",
         "<xsl:stylesheet",
@@ -64,8 +64,9 @@ pub(crate) fn inspect_lower(lower: &str, sink: &mut Sink<'_>) {
         "xsl:include",
         "xsl:import",
         "<xsl:template",
-    ] {
-        if let Some(p) = crate::text::find(lower, needle) {
+    ]);
+    for (p, needle) in NEEDLES_1.find_iter(lower) {
+        {
             sink.report(
                 &rules::XXE_XINCLUDE,
                 lower,

@@ -5,7 +5,7 @@
 //! per-category rates, the misses and the false positives are printed.
 //!
 //! ```sh
-//! cargo run --release -p portcullis-detect --example corpus_eval -- /work/shared/corpus [paranoia] [misses-per-category]
+//! cargo run --release -p portcullis-detect --example engine_corpus_eval -- /work/shared/corpus [paranoia] [misses-per-category]
 //! ```
 //! (The policy crate's `corpus_eval` example replays whole requests,
 //! including the CRS ones, through the real check.)
