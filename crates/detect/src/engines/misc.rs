@@ -870,15 +870,12 @@ pub(crate) fn deserialization(text: &str, lower: &str, kind: ValueKind<'_>, sink
         "!!python/name",
         "!!python/module",
     ]);
-    for (p, needle) in NEEDLES_1.find_iter(lower) {
-        {
-            sink.report(
-                &rules::DESER_PYTHON,
-                text,
-                p..(p + needle.len()).min(text.len()),
-            );
-            break;
-        }
+    if let Some((p, needle)) = NEEDLES_1.find_iter(lower).next() {
+        sink.report(
+            &rules::DESER_PYTHON,
+            text,
+            p..(p + needle.len()).min(text.len()),
+        );
     }
     if text.starts_with("gASV") || text.starts_with("gAJj") || text.starts_with("gANj") {
         sink.report(&rules::DESER_PYTHON, text, 0..8.min(text.len()));
@@ -892,11 +889,8 @@ pub(crate) fn deserialization(text: &str, lower: &str, kind: ValueKind<'_>, sink
         "!ruby/hash",
         "!!ruby/",
     ]);
-    for (p, _) in NEEDLES_2.find_iter(lower) {
-        {
-            sink.report(&rules::JAVA_GADGET, text, p..(p + 24).min(text.len()));
-            break;
-        }
+    if let Some((p, _)) = NEEDLES_2.find_iter(lower).next() {
+        sink.report(&rules::JAVA_GADGET, text, p..(p + 24).min(text.len()));
     }
 }
 
@@ -1566,15 +1560,12 @@ pub(crate) fn java(lower: &str, matchers: &JavaMatchers, sink: &mut Sink<'_>) {
         "#container",
         "#attr[",
     ]);
-    for (p, needle) in NEEDLES_4.find_iter(lower) {
-        {
-            sink.report(
-                &rules::JAVA_OGNL,
-                lower,
-                p..(p + needle.len() + 16).min(lower.len()),
-            );
-            break;
-        }
+    if let Some((p, needle)) = NEEDLES_4.find_iter(lower).next() {
+        sink.report(
+            &rules::JAVA_OGNL,
+            lower,
+            p..(p + needle.len() + 16).min(lower.len()),
+        );
     }
     static NEEDLES_5: crate::text::NeedleSet = crate::text::NeedleSet::new(&[
         "class.module.classloader",
@@ -1589,15 +1580,12 @@ pub(crate) fn java(lower: &str, matchers: &JavaMatchers, sink: &mut Sink<'_>) {
         "class.protectiondomain",
         "classloader.parent",
     ]);
-    for (p, needle) in NEEDLES_5.find_iter(lower) {
-        {
-            sink.report(
-                &rules::JAVA_CLASS_LOADER,
-                lower,
-                p..(p + needle.len()).min(lower.len()),
-            );
-            break;
-        }
+    if let Some((p, needle)) = NEEDLES_5.find_iter(lower).next() {
+        sink.report(
+            &rules::JAVA_CLASS_LOADER,
+            lower,
+            p..(p + needle.len()).min(lower.len()),
+        );
     }
     for open in ["${", "#{"] {
         if let Some(p) = crate::text::find(lower, open) {

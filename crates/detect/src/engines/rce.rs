@@ -1178,15 +1178,12 @@ fn reverse_shells(lower: &str, sink: &mut Sink<'_>) {
         "-lvp ",
         "-lvvp ",
     ]);
-    for (p, needle) in NEEDLES_1.find_iter(lower) {
-        {
-            sink.report(
-                &rules::RCE_REVERSE_SHELL,
-                lower,
-                p..(p + needle.len() + 16).min(lower.len()),
-            );
-            return;
-        }
+    if let Some((p, needle)) = NEEDLES_1.find_iter(lower).next() {
+        sink.report(
+            &rules::RCE_REVERSE_SHELL,
+            lower,
+            p..(p + needle.len() + 16).min(lower.len()),
+        );
     }
 }
 
@@ -1234,15 +1231,12 @@ fn powershell(lower: &str, sink: &mut Sink<'_>) {
         "get-content c:",
         "invoke-item",
     ]);
-    for (p, needle) in NEEDLES_2.find_iter(lower) {
-        {
-            sink.report(
-                &rules::RCE_POWERSHELL,
-                lower,
-                p..(p + needle.len() + 16).min(lower.len()),
-            );
-            return;
-        }
+    if let Some((p, needle)) = NEEDLES_2.find_iter(lower).next() {
+        sink.report(
+            &rules::RCE_POWERSHELL,
+            lower,
+            p..(p + needle.len() + 16).min(lower.len()),
+        );
     }
 }
 

@@ -65,15 +65,12 @@ pub(crate) fn inspect_lower(lower: &str, sink: &mut Sink<'_>) {
         "xsl:import",
         "<xsl:template",
     ]);
-    for (p, needle) in NEEDLES_1.find_iter(lower) {
-        {
-            sink.report(
-                &rules::XXE_XINCLUDE,
-                lower,
-                p..(p + needle.len() + 32).min(lower.len()),
-            );
-            break;
-        }
+    if let Some((p, needle)) = NEEDLES_1.find_iter(lower).next() {
+        sink.report(
+            &rules::XXE_XINCLUDE,
+            lower,
+            p..(p + needle.len() + 32).min(lower.len()),
+        );
     }
 }
 
