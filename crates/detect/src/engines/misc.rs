@@ -1,0 +1,1838 @@
+//! The smaller engines, each a bounded scanner for one grammar: NoSQL
+//! operators and server-side JavaScript, LDAP filters, server-side
+//! templates, server-side includes, CRLF / mail header injection, prototype
+//! pollution, Log4Shell lookups (nested `${...}` resolved the way Log4j
+//! does), serialized objects, Shellshock, PHP code and uploads, Java
+//! (gadget classes, OGNL, class loader paths, EL), scanners, session
+//! fixation and control characters.
+//!
+//! None of them backtracks: each is a single left-to-right scan with
+//! bounded look-ahead, or an Aho-Corasick search.
+
+use aho_corasick::AhoCorasick;
+
+use crate::Sink;
+use crate::ValueKind;
+use crate::normalize::CharFlags;
+use crate::rules;
+
+// ── NoSQL ───────────────────────────────────────────────────────────────
+
+const MONGO_OPERATORS: &[&str] = &[
+    "ne",
+    "eq",
+    "gt",
+    "gte",
+    "lt",
+    "lte",
+    "in",
+    "nin",
+    "regex",
+    "where",
+    "exists",
+    "expr",
+    "or",
+    "and",
+    "not",
+    "nor",
+    "elemmatch",
+    "type",
+    "mod",
+    "all",
+    "size",
+    "text",
+    "function",
+    "accumulator",
+    "lookup",
+    "jsonschema",
+    "comment",
+    "options",
+    "search",
+    "set",
+    "unset",
+    "push",
+    "inc",
+    "rename",
+    "match",
+    "project",
+    "group",
+    "merge",
+    "out",
+];
+
+fn operator_at(s: &str) -> Option<usize> {
+    let word_len = s.bytes().take_while(|b| b.is_ascii_alphabetic()).count();
+    MONGO_OPERATORS
+        .contains(&&s[..word_len])
+        .then_some(word_len)
+}
+
+pub(crate) fn nosql(lower: &str, kind: ValueKind<'_>, sink: &mut Sink<'_>) {
+    if kind.is_name() {
+        // `$ne` as a key, `user[$ne]` as a query or form name.
+        for (p, _) in lower.match_indices('$') {
+            let at_start = p == 0 || lower.as_bytes()[p - 1] == b'[';
+            if at_start
+                && let Some(len) = operator_at(&lower[p + 1..])
+                && (p + 1 + len == lower.len() || lower.as_bytes()[p + 1 + len] == b']')
+            {
+                sink.report(&rules::NOSQL_OPERATOR, lower, p..p + 1 + len);
+                return;
+            }
+        }
+    }
+    if lower.contains('$') {
+        for (p, _) in lower.match_indices('$') {
+            if p > 0 && lower.as_bytes()[p - 1].is_ascii_alphanumeric() {
+                continue;
+            }
+            if let Some(len) = operator_at(&lower[p + 1..]) {
+                let rest = lower[p + 1 + len..].trim_start_matches(['"', '\'', ' ']);
+                let before = lower[..p].trim_end_matches(['"', '\'', ' ']);
+                let in_object =
+                    before.ends_with('{') || before.ends_with(',') || before.ends_with('[');
+                if (rest.starts_with(':') && (in_object || p == 0 || len > 2))
+                    || (rest.starts_with(']') && before.ends_with('['))
+                {
+                    sink.report(&rules::NOSQL_OPERATOR, lower, p..p + 1 + len);
+                    break;
+                }
+            }
+        }
+    }
+    // Server-side JavaScript in `$where` / mapReduce strings.
+    let s = lower.as_bytes();
+    for (p, _) in crate::text::find_iter(lower, "return") {
+        let before = lower[..p].trim_end();
+        let after = lower[p + 6..].trim_start();
+        if before.ends_with(';')
+            && (after.starts_with('(')
+                || after.starts_with("true")
+                || after.starts_with('\'')
+                || after.starts_with('"')
+                || after.starts_with('1')
+                || after.starts_with("this")
+                || after.starts_with("!"))
+        {
+            sink.report(&rules::NOSQL_JS, lower, p..(p + 20).min(lower.len()));
+            return;
+        }
+    }
+    for (p, _) in crate::text::find_iter(lower, "this.") {
+        let rest = &lower[p + 5..];
+        let name_len = rest
+            .bytes()
+            .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
+            .count();
+        let after = rest[name_len..].trim_start();
+        if name_len > 0
+            && (after.starts_with(".match(")
+                || after.starts_with("==")
+                || after.starts_with("!=")
+                || after.starts_with(".length")
+                || after.starts_with(".indexof(")
+                || after.starts_with("["))
+        {
+            sink.report(
+                &rules::NOSQL_JS,
+                lower,
+                p..(p + 5 + name_len + 8).min(lower.len()),
+            );
+            return;
+        }
+    }
+    // `db.users.find(`, `db.x.insert({...})`: a shell command against the database.
+    if let Some(p) = crate::text::find(lower, "db.") {
+        let rest = &lower[p + 3..];
+        let coll = rest
+            .bytes()
+            .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
+            .count();
+        let after = &rest[coll..];
+        if coll > 0
+            && [
+                "find(",
+                "insert(",
+                "remove(",
+                "update(",
+                "drop(",
+                "aggregate(",
+                "deletemany(",
+                "insertone(",
+                "findone(",
+            ]
+            .iter()
+            .any(|m| after.strip_prefix('.').is_some_and(|a| a.starts_with(m)))
+        {
+            sink.report(
+                &rules::NOSQL_JS,
+                lower,
+                p..(p + 3 + coll + 10).min(lower.len()),
+            );
+            return;
+        }
+    }
+    // `';it=new Date();do{...}while(...)`: a quote closed, then JavaScript statements.
+    let t = lower.trim_start();
+    if t.starts_with(['\'', '"'])
+        && t[1..].trim_start().starts_with(';')
+        && t.contains('(')
+        && (crate::text::contains(t, "while(")
+            || crate::text::contains(t, "new date")
+            || crate::text::contains(t, "function")
+            || crate::text::contains(t, "var ")
+            || crate::text::contains(t, "sleep("))
+    {
+        sink.report(&rules::NOSQL_JS, lower, 0..t.len().min(48));
+        return;
+    }
+    // `' && ...==`, `|| 1==1`, `';sleep(5000);'`: string breakout into JavaScript.
+    if crate::text::contains(lower, "==")
+        && (crate::text::contains(lower, "||") || crate::text::contains(lower, "&&"))
+    {
+        let quoted_breakout = lower.trim_start().starts_with(['\'', '"'])
+            || crate::text::contains(lower, "'==")
+            || crate::text::contains(lower, "\"==");
+        let numeric = crate::text::contains(lower, "1==1")
+            || crate::text::contains(lower, "1 == 1")
+            || crate::text::contains(lower, "true==true");
+        if quoted_breakout || numeric {
+            sink.report(&rules::NOSQL_JS, lower, 0..lower.len().min(48));
+            return;
+        }
+    }
+    if let Some(p) = crate::text::find(lower, "sleep(")
+        && s[..p]
+            .iter()
+            .rev()
+            .find(|b| !b.is_ascii_whitespace())
+            .is_some_and(|b| matches!(b, b';' | b'\'' | b'"'))
+        && lower.trim_start().starts_with(['\'', '"', ';'])
+    {
+        sink.report(&rules::NOSQL_JS, lower, p..(p + 12).min(lower.len()));
+    }
+}
+
+// ── LDAP ────────────────────────────────────────────────────────────────
+
+fn attribute_assertion(s: &[u8]) -> bool {
+    let mut i = 0;
+    while i < s.len() && (s[i].is_ascii_alphanumeric() || matches!(s[i], b'-' | b'.' | b';' | b'_'))
+    {
+        i += 1;
+    }
+    if i == 0 {
+        return false;
+    }
+    while i < s.len() && s[i] == b' ' {
+        i += 1;
+    }
+    if matches!(s.get(i), Some(b'~' | b'<' | b'>')) {
+        i += 1;
+    }
+    s.get(i) == Some(&b'=')
+}
+
+/// A value that is itself one well-formed filter (`(&(a=b)(c=d))`):
+/// what an LDAP-backed search form legitimately sends.
+fn whole_filter(t: &str) -> bool {
+    if !t.starts_with('(') || !t.ends_with(')') {
+        return false;
+    }
+    let mut depth = 0i32;
+    for (i, b) in t.bytes().enumerate() {
+        match b {
+            b'(' => depth += 1,
+            b')' => {
+                depth -= 1;
+                if depth == 0 && i + 1 != t.len() && !t[i + 1..].trim_start().starts_with('(') {
+                    return false;
+                }
+            }
+            _ => {}
+        }
+        if depth < 0 {
+            return false;
+        }
+    }
+    depth == 0
+}
+
+pub(crate) fn ldap(lower: &str, sink: &mut Sink<'_>) {
+    if whole_filter(lower.trim()) {
+        return;
+    }
+    let s = lower.as_bytes();
+    for (p, _) in crate::text::find_iter(lower, ")(") {
+        let mut k = p + 2;
+        while matches!(s.get(k), Some(b' ' | b'(')) {
+            k += 1;
+        }
+        let op = matches!(s.get(k), Some(b'|' | b'&' | b'!'));
+        if op || attribute_assertion(&s[k..]) {
+            sink.report(
+                &rules::LDAP_FILTER,
+                lower,
+                p.saturating_sub(8)..(p + 16).min(s.len()),
+            );
+            return;
+        }
+    }
+    for op in ["(|(", "(&(", "(!("] {
+        if let Some(p) = crate::text::find(lower, op)
+            && attribute_assertion(&s[p + 3..])
+        {
+            sink.report(&rules::LDAP_FILTER, lower, p..(p + 16).min(s.len()));
+            return;
+        }
+    }
+    let t = lower.trim();
+    if crate::text::contains(t, "*()|")
+        || crate::text::contains(t, "*()&")
+        || crate::text::contains(t, "*(|")
+        || crate::text::contains(t, "*(&")
+    {
+        sink.report(&rules::LDAP_FILTER, lower, 0..t.len().min(16));
+        return;
+    }
+    if (t.starts_with("*)") || t.starts_with("*)(")) && t.len() > 2 {
+        sink.report(&rules::LDAP_FILTER, lower, 0..t.len().min(16));
+    }
+}
+
+// ── Server-side templates ───────────────────────────────────────────────
+
+const TEMPLATE_STRONG: &[&str] = &[
+    "__class__",
+    "__mro__",
+    "__subclasses__",
+    "__globals__",
+    "__builtins__",
+    "__import__",
+    "__init__",
+    "__base__",
+    "__bases__",
+    "__getattribute__",
+    ".mro(",
+    "subclasses(",
+    "config.",
+    "config[",
+    "self.",
+    "self[",
+    "request.",
+    "request[",
+    "lipsum",
+    "cycler",
+    "joiner",
+    "namespace",
+    "popen",
+    "os.system",
+    "system(",
+    "exec(",
+    "eval(",
+    "getruntime",
+    "runtime",
+    "processbuilder",
+    "t(java",
+    "forname(",
+    "getclass",
+    "freemarker",
+    "execute",
+    "?new(",
+    ".getclass",
+    "import ",
+    "|attr",
+    "attr(",
+    "|join",
+    "['__",
+    "[\"__",
+    "_self",
+    "env.",
+    "getfilter",
+    "registerundefinedfiltercallback",
+    "file_get_contents",
+    "passthru",
+    "shell_exec",
+    "get_user_file",
+    "object.",
+    "product.getclass",
+    "class.",
+    "java.lang",
+    "new java",
+    "include(",
+    "range(",
+    "dump(",
+    "app.",
+    "url_for",
+    "get_flashed_messages",
+    "application.",
+    "settings.",
+    "global.process",
+    "process.mainmodule",
+    "require(",
+    "child_process",
+    "constructor",
+    "tostring",
+    "concat(",
+    "#set(",
+    "#foreach",
+    "$class",
+    ".invoke(",
+    "getmethod",
+    "type.gettype",
+    "system.diagnostics",
+    "file.open",
+    "io.popen",
+    "`",
+    "%x(",
+    "open(",
+    "read(",
+    "sleep(",
+    "/etc/",
+];
+
+fn arithmetic_probe(inner: &str) -> bool {
+    let t = inner.trim().trim_matches(|c| c == '(' || c == ')');
+    let mut digits = 0;
+    let mut ops = 0;
+    let mut numbers_seen = false;
+    for b in t.bytes() {
+        match b {
+            b'0'..=b'9' => {
+                if !numbers_seen {
+                    digits += 1;
+                }
+                numbers_seen = true;
+            }
+            b'*' | b'+' | b'-' | b'/' | b'%' => {
+                ops += 1;
+                numbers_seen = false;
+            }
+            b' ' | b'(' | b')' | b'\'' | b'"' => {}
+            _ => return false,
+        }
+    }
+    ops >= 1 && digits >= 2
+}
+
+/// An identifier followed by `(`: a call inside a template expression.
+fn has_call(inner: &str) -> bool {
+    let s = inner.as_bytes();
+    s.iter()
+        .enumerate()
+        .any(|(i, b)| *b == b'(' && i > 0 && (s[i - 1].is_ascii_alphanumeric() || s[i - 1] == b'_'))
+}
+
+pub(crate) fn ssti(lower: &str, sink: &mut Sink<'_>) {
+    let delimiters: [(&str, &str); 9] = [
+        ("{{", "}}"),
+        ("${", "}"),
+        ("#{", "}"),
+        ("*{", "}"),
+        ("<%=", "%>"),
+        ("<%", "%>"),
+        ("{%", "%}"),
+        ("@(", ")"),
+        ("[[", "]]"),
+    ];
+    for (open, close) in delimiters {
+        let mut from = 0;
+        let mut guard = 0;
+        while let Some(p) = crate::text::find(&lower[from..], open) {
+            guard += 1;
+            if guard > 64 {
+                break;
+            }
+            let start = from + p + open.len();
+            let window = &lower[start..(start + 1024).min(lower.len())];
+            let end = crate::text::find(window, close).map_or(start + window.len(), |e| start + e);
+            let inner = &lower[start..end];
+            from = end.max(start);
+            let span = start - open.len()..(end + close.len()).min(lower.len());
+            if open == "${"
+                && (inner.starts_with("jndi")
+                    || inner.starts_with("ifs")
+                    || inner.starts_with("::-")
+                    || inner.starts_with("lower:")
+                    || inner.starts_with("upper:")
+                    || inner.starts_with("env:"))
+            {
+                continue;
+            }
+            if open == "@("
+                && !(arithmetic_probe(inner)
+                    || TEMPLATE_STRONG
+                        .iter()
+                        .any(|k| crate::text::contains(inner, k)))
+            {
+                continue;
+            }
+            if open == "[[" && !arithmetic_probe(inner) && !has_call(inner) {
+                continue;
+            }
+            if TEMPLATE_STRONG
+                .iter()
+                .any(|k| crate::text::contains(inner, k))
+                && (open != "${"
+                    || inner.contains('.')
+                    || inner.contains('(')
+                    || inner.contains('['))
+            {
+                sink.report(&rules::SSTI_EXPRESSION, lower, span);
+                return;
+            }
+            let bare_object = matches!(
+                inner.trim(),
+                "self"
+                    | "request"
+                    | "config"
+                    | "settings"
+                    | "_self"
+                    | "app"
+                    | "env"
+                    | "this"
+                    | "g"
+                    | "session"
+            );
+            if arithmetic_probe(inner)
+                || (open == "${"
+                    && inner.starts_with('{')
+                    && arithmetic_probe(inner.trim_start_matches('{')))
+                || (open == "{{" && bare_object)
+            {
+                sink.report(&rules::SSTI_PROBE, lower, span);
+                continue;
+            }
+            if has_call(inner) && matches!(open, "{{" | "{%" | "<%=" | "<%" | "#{" | "*{") {
+                sink.report(&rules::SSTI_EXPRESSION, lower, span);
+                return;
+            }
+            if open == "{%"
+                && [
+                    "import", "include", "debug", "load", "print", "set ", "for ", "if ",
+                ]
+                .iter()
+                .any(|k| inner.trim_start().starts_with(k))
+            {
+                sink.report(&rules::SSTI_EXPRESSION, lower, span);
+                return;
+            }
+        }
+    }
+    for tag in [
+        "{$smarty",
+        "{$_smarty",
+        "<#assign",
+        "<#if",
+        "<#list",
+        "[#assign",
+        "<#import",
+        "<#include",
+        "#set(",
+        "#foreach(",
+        "{php}",
+        "{system(",
+        "{literal}",
+    ] {
+        if let Some(p) = crate::text::find(lower, tag) {
+            sink.report(&rules::SSTI_EXPRESSION, lower, p..(p + 32).min(lower.len()));
+            return;
+        }
+    }
+}
+
+// ── Server-side includes ────────────────────────────────────────────────
+
+pub(crate) fn ssi(lower: &str, sink: &mut Sink<'_>) {
+    // Edge Side Includes: the same attack one cache layer earlier.
+    for (p, _) in crate::text::find_iter(lower, "<esi:") {
+        let rest = &lower[p + 5..];
+        if [
+            "include", "debug", "vars", "inline", "choose", "when", "try", "assign", "eval",
+            "remove", "comment",
+        ]
+        .iter()
+        .any(|d| rest.starts_with(d))
+        {
+            sink.report(&rules::SSI_DIRECTIVE, lower, p..(p + 40).min(lower.len()));
+            return;
+        }
+    }
+    for (p, _) in crate::text::find_iter(lower, "<!--#") {
+        let rest = lower[p + 5..].trim_start();
+        if [
+            "exec", "include", "echo", "config", "fsize", "flastmod", "printenv", "set", "if",
+            "elif", "else", "endif",
+        ]
+        .iter()
+        .any(|d| rest.starts_with(d))
+        {
+            sink.report(&rules::SSI_DIRECTIVE, lower, p..(p + 40).min(lower.len()));
+            return;
+        }
+    }
+}
+
+// ── CRLF and mail headers ───────────────────────────────────────────────
+
+/// Response headers an injected line break would set, each with the shape
+/// its value must have (so "Location: Paris" in a review passes).
+fn injected_header(rest: &str) -> Option<&'static rules::Rule> {
+    let name_len = rest
+        .bytes()
+        .take_while(|b| b.is_ascii_alphanumeric() || *b == b'-')
+        .count();
+    let name = &rest[..name_len];
+    let after = rest[name_len..].trim_start_matches(' ');
+    let value = after.strip_prefix(':')?.trim_start();
+    let http = match name {
+        "set-cookie" | "cookie" => value.contains('='),
+        "location" | "content-location" | "refresh" => {
+            value.starts_with("http")
+                || value.starts_with('/')
+                || value.as_bytes().first().is_some_and(u8::is_ascii_digit)
+                || value.starts_with("javascript")
+        }
+        "content-type" => value.contains('/'),
+        "content-length" | "x-xss-protection" => {
+            value.as_bytes().first().is_some_and(u8::is_ascii_digit)
+        }
+        "transfer-encoding" => value.starts_with("chunked"),
+        "content-disposition" => value.starts_with("attachment") || value.starts_with("inline"),
+        "access-control-allow-origin"
+        | "access-control-allow-credentials"
+        | "content-security-policy"
+        | "strict-transport-security"
+        | "x-forwarded-for"
+        | "x-forwarded-host"
+        | "x-frame-options"
+        | "link"
+        | "upgrade" => !value.is_empty(),
+        "host" => !value.is_empty() && !value.contains(' '),
+        "authorization" => value.starts_with("bearer") || value.starts_with("basic"),
+        _ => false,
+    };
+    if http {
+        return Some(&rules::CRLF_HEADER);
+    }
+    let mail = match name {
+        "to" | "cc" | "bcc" | "from" | "reply-to" | "sender" | "return-path" => value.contains('@'),
+        "mime-version" => value.starts_with('1'),
+        "content-transfer-encoding" => !value.is_empty(),
+        _ => false,
+    };
+    mail.then_some(&rules::CRLF_MAIL)
+}
+
+pub(crate) fn crlf(lower: &str, sink: &mut Sink<'_>) {
+    let s = lower.as_bytes();
+    let mut last_report = None;
+    for p in memchr::memchr2_iter(b'\r', b'\n', s) {
+        let mut k = p + 1;
+        while k < s.len() && matches!(s[k], b'\r' | b'\n') {
+            k += 1;
+        }
+        let window_end = (k + 6).min(s.len());
+        for start in k..window_end {
+            if !lower.is_char_boundary(start) {
+                continue;
+            }
+            let rest = &lower[start..];
+            if start > k && !s[start - 1].is_ascii_alphanumeric() && s[start - 1] != b'%' {
+                // Junk between the break and the name is only skipped when it
+                // is what a half-decoded escape leaves behind.
+            }
+            if let Some(rule) = injected_header(rest) {
+                if last_report != Some(rule.id) {
+                    sink.report(rule, lower, p..(start + 24).min(s.len()));
+                    last_report = Some(rule.id);
+                }
+                break;
+            }
+            if rest.starts_with("http/1.") || rest.starts_with("http/2") {
+                sink.report(&rules::CRLF_SPLITTING, lower, p..(start + 16).min(s.len()));
+                break;
+            }
+            let method_len = rest.bytes().take_while(|b| b.is_ascii_alphabetic()).count();
+            if matches!(
+                &rest[..method_len],
+                "get"
+                    | "post"
+                    | "put"
+                    | "delete"
+                    | "head"
+                    | "options"
+                    | "patch"
+                    | "connect"
+                    | "trace"
+            ) && rest[method_len..].starts_with(" /")
+                && rest[..rest.find(['\r', '\n']).unwrap_or(rest.len())].contains(" http/")
+            {
+                sink.report(&rules::CRLF_SPLITTING, lower, p..(start + 24).min(s.len()));
+                break;
+            }
+            if start == k {
+                continue;
+            }
+        }
+    }
+}
+
+// ── Prototype pollution ─────────────────────────────────────────────────
+
+pub(crate) fn prototype_pollution(lower: &str, kind: ValueKind<'_>, sink: &mut Sink<'_>) {
+    if let Some(p) = crate::text::find(lower, "__proto__") {
+        let after = lower.as_bytes().get(p + 9).copied();
+        let key_like = kind.is_name()
+            || matches!(after, Some(b'[' | b'.' | b'"' | b'\'' | b']'))
+            || lower.trim() == "__proto__";
+        if key_like {
+            sink.report(&rules::PROTO_POLLUTION, lower, p..p + 9);
+            return;
+        }
+    }
+    for pattern in [
+        "constructor[prototype]",
+        "constructor.prototype",
+        "constructor\"][\"prototype",
+        "constructor']['prototype",
+        "constructor][prototype",
+    ] {
+        if let Some(p) = crate::text::find(lower, pattern) {
+            sink.report(&rules::PROTO_POLLUTION, lower, p..p + pattern.len());
+            return;
+        }
+    }
+    if let ValueKind::JsonKey { parent } = kind
+        && lower == "prototype"
+        && parent.eq_ignore_ascii_case("constructor")
+    {
+        sink.report(&rules::PROTO_POLLUTION, lower, 0..lower.len());
+    }
+}
+
+// ── Log4Shell ───────────────────────────────────────────────────────────
+
+/// Resolves Log4j lookups that only rewrite text (`${lower:j}`,
+/// `${::-n}`, `${env:X:-d}`, `${date:'i'}`) and keeps the others, so a
+/// `${jndi:` hidden behind them appears. Bounded depth and output.
+fn resolve_lookups(lower: &str, out: &mut String) {
+    out.clear();
+    let mut stack: Vec<String> = Vec::new();
+    let s = lower.as_bytes();
+    let mut i = 0;
+    while i < s.len() {
+        if s[i] == b'$' && s.get(i + 1) == Some(&b'{') && stack.len() < 16 {
+            stack.push(String::new());
+            i += 2;
+            continue;
+        }
+        if s[i] == b'}'
+            && let Some(inner) = stack.pop()
+        {
+            let replacement = if let Some(p) = crate::text::find(&inner, ":-") {
+                inner[p + 2..].to_owned()
+            } else if let Some(rest) = inner
+                .strip_prefix("lower:")
+                .or_else(|| inner.strip_prefix("upper:"))
+            {
+                rest.to_owned()
+            } else if let Some(rest) = inner.strip_prefix("date:") {
+                rest.trim_matches('\'').to_owned()
+            } else {
+                format!("${{{inner}}}")
+            };
+            match stack.last_mut() {
+                Some(parent) => parent.push_str(&replacement),
+                None => out.push_str(&replacement),
+            }
+            i += 1;
+            continue;
+        }
+        let ch_end = (i + 1..=s.len())
+            .find(|e| lower.is_char_boundary(*e))
+            .unwrap_or(s.len());
+        match stack.last_mut() {
+            Some(buf) if buf.len() < 4096 => buf.push_str(&lower[i..ch_end]),
+            Some(_) => {}
+            None => out.push_str(&lower[i..ch_end]),
+        }
+        i = ch_end;
+    }
+    for inner in stack {
+        out.push_str("${");
+        out.push_str(&inner);
+    }
+}
+
+pub(crate) fn jndi(lower: &str, scratch: &mut String, sink: &mut Sink<'_>) {
+    resolve_lookups(lower, scratch);
+    for (p, _) in crate::text::find_iter(scratch, "${jndi:") {
+        let rest = &scratch[p + 7..];
+        if [
+            "ldap", "ldaps", "rmi", "dns", "iiop", "corba", "nds", "nis", "http", "https", "${",
+        ]
+        .iter()
+        .any(|s| rest.starts_with(s))
+        {
+            sink.report(&rules::JNDI_LOOKUP, lower, 0..lower.len().min(64));
+            return;
+        }
+    }
+    if let Some(p) = crate::text::find(lower, "jndi:")
+        && lower[..p].contains("${")
+    {
+        sink.report(&rules::JNDI_LOOKUP, lower, p..(p + 24).min(lower.len()));
+    }
+}
+
+// ── Serialized objects ──────────────────────────────────────────────────
+
+fn php_serialized(text: &str) -> Option<usize> {
+    let s = text.as_bytes();
+    for (p, _) in crate::text::find_iter(text, ":") {
+        if p == 0
+            || !matches!(s[p - 1], b'O' | b'C' | b'a')
+            || (p >= 2 && s[p - 2].is_ascii_alphanumeric())
+        {
+            continue;
+        }
+        let digits = s[p + 1..].iter().take_while(|b| b.is_ascii_digit()).count();
+        if digits == 0 || s.get(p + 1 + digits) != Some(&b':') {
+            continue;
+        }
+        let rest_start = p + 2 + digits;
+        let mut rest_end = (rest_start + 256).min(text.len());
+        while !text.is_char_boundary(rest_end) {
+            rest_end -= 1;
+        }
+        let rest = &text[rest_start..rest_end];
+        if s[p - 1] == b'a' {
+            if rest.starts_with('{')
+                && (crate::text::contains(rest, "s:") || crate::text::contains(rest, "i:"))
+                && rest.contains(';')
+            {
+                return Some(p - 1);
+            }
+        } else if let Some(name) = rest.strip_prefix('"') {
+            let name_len = name
+                .bytes()
+                .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'\\')
+                .count();
+            if name_len > 0 && name[name_len..].starts_with("\":") {
+                return Some(p - 1);
+            }
+        }
+    }
+    None
+}
+
+pub(crate) fn deserialization(text: &str, lower: &str, kind: ValueKind<'_>, sink: &mut Sink<'_>) {
+    if let Some(p) = crate::text::find(text, "rO0AB")
+        .or_else(|| crate::text::find(lower, "aced0005"))
+        .or_else(|| crate::text::find(text, "\u{AC}\u{ED}\u{0}\u{5}"))
+    {
+        sink.report(&rules::DESER_JAVA, text, p..(p + 16).min(text.len()));
+    }
+    if let Some(p) = php_serialized(text) {
+        sink.report(&rules::DESER_PHP, text, p..(p + 32).min(text.len()));
+    }
+    if let Some(p) = crate::text::find(text, "AAEAAAD/////")
+        .or_else(|| crate::text::find(lower, "system.windows.data.objectdataprovider"))
+        .or_else(|| crate::text::find(lower, "system.diagnostics.process, system"))
+    {
+        sink.report(&rules::DESER_DOTNET, text, p..(p + 24).min(text.len()));
+    }
+    if (crate::text::contains(lower, "\"$type\"")
+        || matches!(kind, ValueKind::JsonKey { .. }) && lower == "$type")
+        && (crate::text::contains(lower, ", mscorlib")
+            || crate::text::contains(lower, ", system")
+            || crate::text::contains(lower, "system."))
+    {
+        sink.report(&rules::DESER_DOTNET, text, 0..text.len().min(48));
+    }
+    if matches!(kind, ValueKind::JsonValue)
+        && (crate::text::contains(lower, ", mscorlib")
+            || crate::text::contains(lower, ", system.")
+            || crate::text::contains(lower, "system.windows.")
+            || crate::text::contains(lower, "system.diagnostics."))
+        && crate::text::contains(lower, "version=")
+    {
+        sink.report(&rules::DESER_DOTNET, text, 0..text.len().min(48));
+    }
+    static NEEDLES_1: crate::text::NeedleSet = crate::text::NeedleSet::new(&[
+        "cos\nsystem",
+        "cposix\nsystem",
+        "c__builtin__\n",
+        "cbuiltins\n",
+        "csubprocess\n",
+        "!!python/object",
+        "!!python/name",
+        "!!python/module",
+    ]);
+    if let Some((p, needle)) = NEEDLES_1.find_iter(lower).next() {
+        sink.report(
+            &rules::DESER_PYTHON,
+            text,
+            p..(p + needle.len()).min(text.len()),
+        );
+    }
+    if text.starts_with("gASV") || text.starts_with("gAJj") || text.starts_with("gANj") {
+        sink.report(&rules::DESER_PYTHON, text, 0..8.min(text.len()));
+    }
+    static NEEDLES_2: crate::text::NeedleSet = crate::text::NeedleSet::new(&[
+        "!!javax.script",
+        "!!java.",
+        "!!com.sun",
+        "!!org.",
+        "!ruby/object",
+        "!ruby/hash",
+        "!!ruby/",
+    ]);
+    if let Some((p, _)) = NEEDLES_2.find_iter(lower).next() {
+        sink.report(&rules::JAVA_GADGET, text, p..(p + 24).min(text.len()));
+    }
+}
+
+// ── Node.js ─────────────────────────────────────────────────────────────
+
+/// Server-side JavaScript: Node's process and module objects, function
+/// constructors and the node-serialize function marker.
+pub(crate) fn nodejs(lower: &str, sink: &mut Sink<'_>) {
+    static NEEDLES_3: crate::text::NeedleSet = crate::text::NeedleSet::new(&[
+        "_$$nd_func$$_",
+        "__js_function",
+        "child_process",
+        "process.env",
+        "process.mainmodule",
+        "process.binding(",
+        "process.kill(",
+        "process.exit(",
+        "process[",
+        "module.exports",
+        "require(",
+        "require[",
+        "new function(",
+        "new function (",
+        "function() {",
+        "function(){",
+        "constructor.constructor",
+        "console.info(",
+        "console.log(",
+        "console.info.",
+        "global.process",
+        "this.constructor",
+        "fs.readfilesync(",
+        "execsync(",
+        "spawnsync(",
+        "globalthis.",
+        "import(",
+    ]);
+    for (p, needle) in NEEDLES_3.find_iter(lower) {
+        {
+            // `require(` and `import(` need a module name argument.
+            if matches!(needle, "require(" | "import(")
+                && !lower[p + needle.len()..]
+                    .trim_start()
+                    .starts_with(['\'', '"', '`'])
+            {
+                continue;
+            }
+            sink.report(
+                &rules::RCE_NODEJS,
+                lower,
+                p..(p + needle.len() + 16).min(lower.len()),
+            );
+            return;
+        }
+    }
+}
+
+// ── Shellshock ──────────────────────────────────────────────────────────
+
+pub(crate) fn shellshock(lower: &str, sink: &mut Sink<'_>) {
+    let t = lower.trim_start_matches([' ', '\'', '"']);
+    if let Some(rest) = t.strip_prefix("()") {
+        let rest = rest.trim_start();
+        if rest.starts_with('{') {
+            sink.report(&rules::SHELLSHOCK, lower, 0..lower.len().min(32));
+        }
+    }
+}
+
+// ── PHP ─────────────────────────────────────────────────────────────────
+
+const PHP_STRONG: &[&str] = &[
+    "phpinfo",
+    "shell_exec",
+    "passthru",
+    "proc_open",
+    "pcntl_exec",
+    "create_function",
+    "call_user_func",
+    "call_user_func_array",
+    "base64_decode",
+    "gzinflate",
+    "gzuncompress",
+    "gzdecode",
+    "str_rot13",
+    "file_get_contents",
+    "file_put_contents",
+    "move_uploaded_file",
+    "show_source",
+    "highlight_file",
+    "parse_ini_file",
+    "posix_getpwuid",
+    "posix_uname",
+    "posix_getuid",
+    "posix_setuid",
+    "fsockopen",
+    "pfsockopen",
+    "stream_socket_client",
+    "curl_exec",
+    "apache_setenv",
+    "preg_replace",
+    "var_dump",
+    "print_r",
+    "hex2bin",
+    "convert_uuencode",
+    "scandir",
+    "opendir",
+    "readdir",
+    "tempnam",
+    "include_once",
+    "require_once",
+    "ini_set",
+    "ini_get",
+    "set_time_limit",
+    "get_current_user",
+    "getmypid",
+    "php_uname",
+    "phpversion",
+    "error_reporting",
+    "array_map",
+    "array_filter",
+    "usort",
+    "uasort",
+    "register_shutdown_function",
+    "register_tick_function",
+    "ob_start",
+    "assert_options",
+    "escapeshellcmd",
+    "escapeshellarg",
+    "fpassthru",
+    "readlink",
+    "is_writable",
+    "file_exists",
+    "fileperms",
+    "chmod",
+    "chown",
+    "disk_free_space",
+    "getenv",
+    "gethostbyname",
+    "ftp_connect",
+    "mysql_query",
+    "mysqli_query",
+    "pg_query",
+    "sqlite_query",
+    "socket_create",
+    "stream_get_contents",
+    "get_defined_vars",
+    "get_defined_functions",
+    "extract",
+    "parse_str",
+    "putenv",
+    "proc_nice",
+    "dl",
+];
+
+const PHP_WEAK: &[&str] = &[
+    "system",
+    "exec",
+    "eval",
+    "assert",
+    "include",
+    "require",
+    "popen",
+    "readfile",
+    "fopen",
+    "fwrite",
+    "fputs",
+    "unserialize",
+    "symlink",
+    "glob",
+    "unlink",
+    "copy",
+    "rename",
+    "mail",
+    "print",
+    "echo",
+    "die",
+    "header",
+    "file",
+    "touch",
+    "mkdir",
+    "rmdir",
+    "link",
+    "chgrp",
+    "exit",
+    "md5",
+    "chr",
+    "ord",
+    "strrev",
+    "implode",
+    "str_replace",
+    "substr",
+    "sprintf",
+    "printf",
+    "crypt",
+    "serialize",
+    "sleep",
+    "usleep",
+    "shuffle",
+];
+
+pub(crate) fn php(text: &str, lower: &str, kind: ValueKind<'_>, sink: &mut Sink<'_>) {
+    for tag in [
+        "[php]", "[/php]", "{php}", "{/php}", "[\\php]", "<?xml :", "<?xml:",
+    ] {
+        if let Some(p) = crate::text::find(lower, tag) {
+            sink.report(&rules::PHP_OPEN_TAG, text, p..(p + 16).min(text.len()));
+            break;
+        }
+    }
+    for (p, _) in crate::text::find_iter(lower, "<?") {
+        let rest = &lower[p + 2..];
+        // Code must follow the tag: `<?php` alone, or `<? should` in prose, is not PHP.
+        let after_php = rest.trim_start_matches(['\t', ' ']).strip_prefix("php");
+        let code_follows = |code: &str| {
+            let window = &code[..code.len().min(64)];
+            window.contains(';')
+                || window.contains('(')
+                || window.contains('$')
+                || window.contains("?>")
+        };
+        if after_php.is_some_and(|c| !c.is_empty() && code_follows(c))
+            || rest.starts_with('=')
+            || (rest.starts_with(' ')
+                && rest
+                    .trim_start()
+                    .starts_with(|c: char| c == '$' || c.is_ascii_alphabetic())
+                && !rest.trim_start().starts_with("xml")
+                && !rest.trim_start().starts_with("xpacket")
+                && code_follows(rest))
+        {
+            sink.report(&rules::PHP_OPEN_TAG, text, p..(p + 16).min(text.len()));
+            break;
+        }
+    }
+    for var in [
+        "$_get",
+        "$_post",
+        "$_request",
+        "$_server",
+        "$_cookie",
+        "$_files",
+        "$_env",
+        "$_session",
+        "$globals",
+        "$http_raw_post_data",
+        "$http_get_vars",
+        "$http_post_vars",
+        "$http_server_vars",
+        "$http_cookie_vars",
+        "php://input",
+        "php://stdin",
+        "php://fd",
+    ] {
+        if let Some(p) = crate::text::find(lower, var) {
+            sink.report(&rules::PHP_VARIABLE, text, p..p + var.len());
+            break;
+        }
+    }
+    if lower.contains('(') {
+        php_calls(lower, sink);
+    }
+    let file_name = match kind {
+        ValueKind::MultipartFilename => Some(lower),
+        ValueKind::HeaderValue {
+            name: "x-filename" | "x-file-name" | "x_filename" | "x-file" | "x-upload-filename",
+        } => Some(lower),
+        ValueKind::HeaderValue {
+            name: "content-disposition",
+        } => lower.split("filename=").nth(1),
+        _ => None,
+    };
+    if let Some(name) = file_name {
+        let cleaned: String = name
+            .chars()
+            .filter(|c| !c.is_whitespace() && *c != '"' && *c != '\'')
+            .collect();
+        let cleaned = cleaned.trim_end_matches(['.', ':', ';', '/', '\\']);
+        let ext = cleaned.rsplit('.').next().unwrap_or("");
+        let script = matches!(
+            ext,
+            "php"
+                | "php3"
+                | "php4"
+                | "php5"
+                | "php6"
+                | "php7"
+                | "php8"
+                | "phtml"
+                | "pht"
+                | "phar"
+                | "phps"
+                | "pgif"
+                | "phpt"
+                | "inc"
+                | "jsp"
+                | "jspx"
+                | "jsw"
+                | "jsv"
+                | "jspf"
+                | "asp"
+                | "aspx"
+                | "ashx"
+                | "asmx"
+                | "asa"
+                | "cer"
+                | "cfm"
+                | "cfml"
+                | "cgi"
+                | "shtml"
+                | "htaccess"
+                | "config"
+                | "war"
+        ) && cleaned.contains('.');
+        let inner_php = crate::text::contains(cleaned, ".php.")
+            || crate::text::contains(cleaned, ".php%00")
+            || crate::text::contains(cleaned, ".php;");
+        if script || inner_php || cleaned.ends_with(".htaccess") || cleaned == "htaccess" {
+            sink.report(&rules::PHP_UPLOAD, text, 0..text.len().min(64));
+        }
+    }
+}
+
+fn php_calls(lower: &str, sink: &mut Sink<'_>) {
+    let s = lower.as_bytes();
+    let mut i = 0;
+    while i < s.len() {
+        if !(s[i].is_ascii_alphabetic() || s[i] == b'_')
+            || (i > 0 && (s[i - 1].is_ascii_alphanumeric() || s[i - 1] == b'_' || s[i - 1] == b'$'))
+        {
+            i += 1;
+            continue;
+        }
+        let mut end = i;
+        while end < s.len() && (s[end].is_ascii_alphanumeric() || s[end] == b'_') {
+            end += 1;
+        }
+        let name = &lower[i..end];
+        // Whitespace and comments may sit between a PHP function and its `(`.
+        let mut k = end;
+        loop {
+            while k < s.len() && s[k].is_ascii_whitespace() {
+                k += 1;
+            }
+            // Bounded: a comment longer than this ends the look-ahead.
+            let window = &lower[k..(k + 256).min(s.len())];
+            if window.starts_with("/*") {
+                match crate::text::find(window, "*/") {
+                    Some(e) => k += e + 2,
+                    None => break,
+                }
+                continue;
+            }
+            if window.starts_with('#') || window.starts_with("//") {
+                match window.find('\n') {
+                    Some(e) => k += e + 1,
+                    None => break,
+                }
+                continue;
+            }
+            break;
+        }
+        if s.get(k) == Some(&b'(') {
+            let arg = lower[k + 1..].trim_start();
+            let code_arg = arg.starts_with(['$', '\'', '"', '`', ')', '@'])
+                || arg.starts_with(|c: char| c.is_ascii_digit())
+                || arg.starts_with("chr(")
+                || arg.starts_with("base64_decode(")
+                || arg.starts_with("str_rot13(")
+                || arg.starts_with("gzinflate(");
+            let before = s[..i]
+                .iter()
+                .rev()
+                .find(|b| !b.is_ascii_whitespace())
+                .copied();
+            let code_before = before.is_none_or(|b| {
+                matches!(
+                    b,
+                    b';' | b'@'
+                        | b'('
+                        | b'='
+                        | b'.'
+                        | b'\''
+                        | b'"'
+                        | b'|'
+                        | b'{'
+                        | b'>'
+                        | b'&'
+                        | b'?'
+                        | b','
+                        | b'!'
+                )
+            });
+            if PHP_STRONG.contains(&name) && (code_arg || code_before) {
+                sink.report(&rules::PHP_FUNCTION, lower, i..(k + 12).min(s.len()));
+                return;
+            }
+            if PHP_WEAK.contains(&name)
+                && code_arg
+                && code_before
+                && !matches!(
+                    name,
+                    "print"
+                        | "echo"
+                        | "file"
+                        | "md5"
+                        | "chr"
+                        | "ord"
+                        | "substr"
+                        | "sprintf"
+                        | "printf"
+                        | "sleep"
+                        | "usleep"
+                        | "header"
+                        | "die"
+                        | "exit"
+                        | "link"
+                        | "touch"
+                        | "copy"
+                        | "mkdir"
+                        | "shuffle"
+                        | "crypt"
+                        | "implode"
+                        | "str_replace"
+                        | "strrev"
+                        | "serialize"
+                        | "glob"
+                        | "rename"
+                        | "mail"
+                        | "rmdir"
+                        | "chgrp"
+                )
+            {
+                sink.report(&rules::PHP_FUNCTION, lower, i..(k + 12).min(s.len()));
+                return;
+            }
+        }
+        i = end;
+    }
+}
+
+// ── Java ────────────────────────────────────────────────────────────────
+
+pub(crate) struct JavaMatchers {
+    gadgets: AhoCorasick,
+}
+
+const JAVA_GADGETS: &[&str] = &[
+    "java.lang.runtime",
+    "java.lang.processbuilder",
+    "java.lang.process",
+    "java.lang.system",
+    "java.lang.reflect",
+    "java.lang.class",
+    "java.lang.classloader",
+    "java.lang.thread",
+    "java.lang.object",
+    "java.lang.string",
+    "java.lang.integer",
+    "java.lang.number",
+    "java.lang.stringbuilder",
+    "java.io.",
+    "java.net.url",
+    "java.net.socket",
+    "java.net.urlclassloader",
+    "java.nio.file",
+    "java.beans.xmldecoder",
+    "java.beans.xmldecode",
+    "java.util.scanner",
+    "java.rmi.",
+    "javax.script",
+    "javax.naming",
+    "javax.management",
+    "javax.el",
+    "org.apache.commons.collections",
+    "org.apache.commons.beanutils",
+    "org.apache.commons.fileupload",
+    "org.apache.commons.io",
+    "org.apache.struts",
+    "org.apache.xalan",
+    "org.apache.xbean",
+    "org.apache.myfaces",
+    "org.apache.wicket",
+    "org.apache.click",
+    "org.apache.tomcat",
+    "org.apache.catalina",
+    "com.opensymphony.xwork2",
+    "com.sun.org.apache",
+    "com.sun.rowset",
+    "com.sun.jndi",
+    "com.mchange.v2.c3p0",
+    "org.codehaus.groovy",
+    "org.mozilla.javascript",
+    "org.springframework.",
+    "org.hibernate.",
+    "org.jboss.",
+    "org.omg.corba",
+    "sun.misc.",
+    "sun.reflect.",
+    "bsh.interpreter",
+    "bsh.xthis",
+    "invokertransformer",
+    "chainedtransformer",
+    "constanttransformer",
+    "instantiatetransformer",
+    "clonetransformer",
+    "forclosure",
+    "whileclosure",
+    "instantiatefactory",
+    "prototypeclonefactory",
+    "prototypeserializationfactory",
+    "lazymap",
+    "transformedmap",
+    "templatesimpl",
+    "annotationinvocationhandler",
+    "badattributevalueexpexception",
+    "beancomparator",
+    "jdbcrowsetimpl",
+    "methodclosure",
+    "convertedclosure",
+    "scriptenginemanager",
+    "processbuilder",
+    "getruntime",
+    "runtime.getruntime",
+    "objectinputstream",
+    "objectoutputstream",
+    "xmldecoder",
+    "jndirefreference",
+    "jsonrowsetimpl",
+    "unicastref",
+    "unicastremoteobject",
+    "remoteobjectinvocationhandler",
+    "defineclass",
+    "java.util.priorityqueue",
+    "java.util.hashset",
+    "org.python.core",
+];
+
+impl JavaMatchers {
+    pub(crate) fn new() -> Self {
+        JavaMatchers {
+            gadgets: AhoCorasick::new(JAVA_GADGETS)
+                .unwrap_or_else(|_| AhoCorasick::new(["\u{0}never"]).expect("one literal")),
+        }
+    }
+}
+
+/// Package roots whose classes exploits instantiate or call: a qualified
+/// name under one of them (`java.io.File`, `org.apache.commons.x`,
+/// `java.Runtime`) in a value is Java code, not data.
+const JAVA_ROOTS: &[&str] = &[
+    "java.",
+    "javax.",
+    "jdk.",
+    "sun.",
+    "com.sun.",
+    "org.apache.",
+    "org.springframework.",
+    "com.opensymphony.",
+    "org.codehaus.",
+    "org.hibernate.",
+    "org.jboss.",
+    "org.mozilla.",
+    "org.omg.",
+    "ognl.",
+    "bsh.",
+    "groovy.",
+    "freemarker.",
+    "org.python.",
+    "com.mchange.",
+    "org.yaml.snakeyaml",
+    "com.fasterxml.jackson",
+    "com.alibaba.fastjson",
+];
+
+fn qualified_java_name(lower: &str) -> Option<usize> {
+    let s = lower.as_bytes();
+    static ROOTS: crate::text::NeedleSet = crate::text::NeedleSet::new(JAVA_ROOTS);
+    for (p, root) in ROOTS.find_iter(lower) {
+        {
+            if p > 0
+                && (s[p - 1].is_ascii_alphanumeric()
+                    || s[p - 1] == b'.'
+                    || s[p - 1] == b'@'
+                    || s[p - 1] == b'/')
+            {
+                continue;
+            }
+            let rest = &s[p + root.len()..];
+            let seg = rest
+                .iter()
+                .take_while(|b| b.is_ascii_alphanumeric() || **b == b'_' || **b == b'$')
+                .count();
+            // `java.` then a class or package name; roots that are ordinary
+            // words (`java.` in prose) need a Java-like next segment.
+            let next_is_name = seg >= 3 && (rest.get(seg) != Some(&b'@'));
+            let runtime_word = [
+                "runtime",
+                "processbuilder",
+                "lang",
+                "io",
+                "net",
+                "util",
+                "beans",
+                "rmi",
+                "nio",
+                "naming",
+                "script",
+                "reflect",
+            ]
+            .iter()
+            .any(|w| rest.starts_with(w.as_bytes()));
+            if next_is_name && (runtime_word || root.len() > 5 || rest.get(seg) == Some(&b'.')) {
+                return Some(p);
+            }
+        }
+    }
+    None
+}
+
+pub(crate) fn java(lower: &str, matchers: &JavaMatchers, sink: &mut Sink<'_>) {
+    if let Some(p) = qualified_java_name(lower) {
+        sink.report(&rules::JAVA_GADGET, lower, p..(p + 40).min(lower.len()));
+    }
+    if let Some(m) = matchers.gadgets.find(lower) {
+        let word = &lower[m.start()..m.end()];
+        // `processbuilder` / `getruntime` are code words; the dotted class
+        // names need a following class or member name.
+        let next_ok = word.ends_with('.')
+            || lower[m.end()..]
+                .bytes()
+                .next()
+                .is_none_or(|b| !b.is_ascii_alphabetic())
+            || word.contains('.');
+        if next_ok {
+            sink.report(
+                &rules::JAVA_GADGET,
+                lower,
+                m.start()..(m.end() + 16).min(lower.len()),
+            );
+        }
+    }
+    static NEEDLES_4: crate::text::NeedleSet = crate::text::NeedleSet::new(&[
+        "#_memberaccess",
+        "@ognl.ognlcontext",
+        "ognlcontext",
+        "#context[",
+        "#context.",
+        "#request[",
+        "#request.",
+        "#session[",
+        "#application[",
+        "#parameters",
+        "xwork.methodaccessor",
+        "#dm=",
+        "allowstaticmethodaccess",
+        "denymethodexecution",
+        "%{(#",
+        "%{#",
+        "${#",
+        "@java.lang.",
+        "(#_=",
+        "#cmd=",
+        "#iswin",
+        ".getruntime().exec(",
+        "#ognlutil",
+        "#container",
+        "#attr[",
+    ]);
+    if let Some((p, needle)) = NEEDLES_4.find_iter(lower).next() {
+        sink.report(
+            &rules::JAVA_OGNL,
+            lower,
+            p..(p + needle.len() + 16).min(lower.len()),
+        );
+    }
+    static NEEDLES_5: crate::text::NeedleSet = crate::text::NeedleSet::new(&[
+        "class.module.classloader",
+        "class.classloader",
+        "classloader.resources",
+        "classloader.urls",
+        ".getclassloader(",
+        "class['classloader']",
+        "class[\"classloader\"]",
+        "module.classloader",
+        "classloader.defineclass",
+        "class.protectiondomain",
+        "classloader.parent",
+    ]);
+    if let Some((p, needle)) = NEEDLES_5.find_iter(lower).next() {
+        sink.report(
+            &rules::JAVA_CLASS_LOADER,
+            lower,
+            p..(p + needle.len()).min(lower.len()),
+        );
+    }
+    for open in ["${", "#{"] {
+        if let Some(p) = crate::text::find(lower, open) {
+            let inner = &lower[p + 2..lower[p..].find('}').map_or(lower.len(), |e| p + e)];
+            if [
+                "getclass(",
+                "pagecontext",
+                "applicationscope",
+                "sessionscope",
+                "facescontext",
+                "request.getsession",
+                "forname(",
+                "t(",
+                "new java.",
+                "getmethod(",
+                "invoke(",
+                "getruntime",
+                "response.",
+                "header.",
+                "initparam",
+                "servletcontext",
+            ]
+            .iter()
+            .any(|k| crate::text::contains(inner, k))
+            {
+                sink.report(&rules::JAVA_EL, lower, p..(p + 48).min(lower.len()));
+                break;
+            }
+        }
+    }
+}
+
+// ── Scanners ────────────────────────────────────────────────────────────
+
+const SCANNERS: &[&str] = &[
+    "nikto",
+    "sqlmap",
+    "nmap",
+    "nessus",
+    "acunetix",
+    "netsparker",
+    "masscan",
+    "zgrab",
+    "dirbuster",
+    "gobuster",
+    "wpscan",
+    "w3af",
+    "arachni",
+    "openvas",
+    "havij",
+    "zmeu",
+    "fimap",
+    "nuclei",
+    "morfeus",
+    "jorgee",
+    "sqlninja",
+    "pangolin",
+    "bsqlbf",
+    "webinspect",
+    "appscan",
+    "paros",
+    "webshag",
+    "skipfish",
+    "whatweb",
+    "wfuzz",
+    "ffuf",
+    "feroxbuster",
+    "commix",
+    "xsstrike",
+    "dalfox",
+    "jaeles",
+    "brutus",
+    "hydra",
+    "libwhisker",
+    "owasp zap",
+    "zaproxy",
+    "burp collaborator",
+    "metasploit",
+    "nasl",
+    "qualys",
+    "detectify",
+    "intruder",
+    "wapiti",
+    "vega/",
+    "grabber",
+    "absinthe",
+    "blackwidow",
+    "crimscanner",
+    "dirb/",
+    "floodgate",
+    "hydra/",
+    "mysqloit",
+    "netlab",
+    "nsauditor",
+    "pmafind",
+    "security scan",
+    "springenwerk",
+    "teh forest lobster",
+    "toata dragostea",
+    "webtrends security",
+    "webvulnscan",
+    "bilbo",
+    "sf/",
+    "struts-pwn",
+    "cgichk",
+    "n-stealth",
+    "grendel-scan",
+    "wordpress hash grabber",
+    "mozilla/5.0 sf",
+    "(hydra)",
+    "gootkit",
+    "zgrab/",
+    "censys",
+    "nmap scripting engine",
+    "masscan/",
+    "python-httpx",
+    "fuzz faster u fool",
+    "httprint",
+    "sitelockspider",
+    "webreaper",
+    ".nasl",
+    "injectiondetector",
+];
+
+pub(crate) struct ScannerMatcher {
+    names: AhoCorasick,
+}
+
+impl ScannerMatcher {
+    pub(crate) fn new() -> Self {
+        ScannerMatcher {
+            names: AhoCorasick::new(SCANNERS)
+                .unwrap_or_else(|_| AhoCorasick::new(["\u{0}never"]).expect("one literal")),
+        }
+    }
+}
+
+pub(crate) fn scanner(lower: &str, header: &str, matcher: &ScannerMatcher, sink: &mut Sink<'_>) {
+    if header == "user-agent" {
+        let b = lower.as_bytes();
+        // Whole names only: `urlgrabber` is not `grabber`, `dirbuster` not `dirb`.
+        let whole = matcher.names.find_overlapping_iter(lower).find(|m| {
+            let before = m.start().checked_sub(1).map(|i| b[i]);
+            let after = b.get(m.end()).copied();
+            before.is_none_or(|c| !c.is_ascii_alphanumeric())
+                && after.is_none_or(|c| !c.is_ascii_alphabetic())
+        });
+        if let Some(m) = whole {
+            sink.report(&rules::SCANNER_USER_AGENT, lower, m.start()..m.end());
+        }
+    }
+    if matches!(
+        header,
+        "acunetix-product"
+            | "acunetix-scanning-agreement"
+            | "acunetix-user-agreement"
+            | "x-scanner"
+            | "x-wipp"
+            | "x-request-memo"
+            | "x-scan-memo"
+            | "x-ria-scanner"
+            | "bwa-scanner"
+    ) {
+        sink.report(&rules::SCANNER_USER_AGENT, lower, 0..lower.len().min(32));
+    }
+}
+
+// ── Session fixation ────────────────────────────────────────────────────
+
+pub(crate) fn session(lower: &str, kind: ValueKind<'_>, sink: &mut Sink<'_>) {
+    let session_name = |n: &str| {
+        matches!(
+            n,
+            "jsessionid"
+                | "phpsessid"
+                | "asp.net_sessionid"
+                | "aspsessionid"
+                | "sessionid"
+                | "session_id"
+                | "sessid"
+                | "cfid"
+                | "cftoken"
+                | "sid"
+                | "_session_id"
+                | "connect.sid"
+                | "laravel_session"
+                | "ci_session"
+        ) || n.starts_with("aspsessionid")
+    };
+    match kind {
+        ValueKind::QueryName | ValueKind::FormName if session_name(lower) => {
+            sink.report(&rules::SESSION_ID_PARAMETER, lower, 0..lower.len());
+        }
+        ValueKind::PathSegment
+            if crate::text::contains(lower, ";jsessionid=")
+                || crate::text::contains(lower, ";phpsessid=")
+                || crate::text::contains(lower, ";sessionid=") =>
+        {
+            sink.report(&rules::SESSION_ID_PARAMETER, lower, 0..lower.len());
+        }
+        _ => {}
+    }
+    static NEEDLES_6: crate::text::NeedleSet = crate::text::NeedleSet::new(&[
+        ".cookie=",
+        ".cookie =",
+        "set-cookie:",
+        "set-cookie\":",
+        "http-equiv=set-cookie",
+        "http-equiv=\"set-cookie",
+        "http-equiv='set-cookie",
+    ]);
+    for (p, needle) in NEEDLES_6.find_iter(lower) {
+        if needle != ".cookie=" && needle != ".cookie =" || lower[..p].ends_with("document") {
+            sink.report(
+                &rules::SESSION_COOKIE_SET,
+                lower,
+                p.saturating_sub(8)..(p + needle.len() + 8).min(lower.len()),
+            );
+            break;
+        }
+    }
+}
+
+// ── Control characters ──────────────────────────────────────────────────
+
+pub(crate) fn control_characters(
+    raw: &str,
+    had_nul: bool,
+    flags: CharFlags,
+    kind: ValueKind<'_>,
+    sink: &mut Sink<'_>,
+) {
+    if !had_nul && !flags.contains(CharFlags::CONTROL) {
+        return;
+    }
+    let structured_text = matches!(
+        kind,
+        ValueKind::TextBody | ValueKind::JsonValue | ValueKind::XmlText | ValueKind::MultipartValue
+    );
+    let bad = raw
+        .bytes()
+        .position(|b| (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r')) || b == 0x7f);
+    if let Some(p) = bad {
+        if !structured_text || raw.as_bytes()[p] == 0 {
+            sink.report(&rules::ANOMALY_CONTROL, raw, p..p + 1);
+        }
+    } else if had_nul && !structured_text {
+        sink.report(&rules::ANOMALY_CONTROL, raw, 0..raw.len().min(16));
+    }
+}

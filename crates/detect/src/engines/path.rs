@@ -1,0 +1,779 @@
+//! Path traversal, local and remote file inclusion. The value is read as a
+//! path (backslashes are separators, repeated separators collapse, as the
+//! file APIs of both Unix and Windows do): dot-dot segments (`../`, `..\`,
+//! `....//`, `..;/`) are traversal; well-known sensitive files and
+//! directories (`/etc/*`, `/proc/self/*`, `boot.ini`, `web.config`,
+//! `.ssh/id_rsa`, ...) are named by segment, not by substring; stream
+//! wrappers (`php://`, `file://`, `phar://`, ...) are inclusion; hidden
+//! files requested through the URL path are probes; URLs whose host is an
+//! IP literal or that end in `?` are remote inclusion.
+//!
+//! Never backtracks: one pass to build the path view, then bounded scans.
+
+use crate::Sink;
+use crate::rules;
+
+#[derive(Default)]
+pub(crate) struct PathScratch {
+    view: String,
+}
+
+/// Sensitive files and directories, as they appear after a separator.
+const SENSITIVE: &[&str] = &[
+    "etc/passwd",
+    "etc/shadow",
+    "etc/group",
+    "etc/hosts",
+    "etc/issue",
+    "etc/motd",
+    "etc/crontab",
+    "etc/sudoers",
+    "etc/fstab",
+    "etc/mtab",
+    "etc/inittab",
+    "etc/resolv.conf",
+    "etc/hostname",
+    "etc/profile",
+    "etc/bashrc",
+    "etc/httpd",
+    "etc/apache",
+    "etc/nginx",
+    "etc/mysql",
+    "etc/php",
+    "etc/ssh",
+    "etc/security",
+    "etc/master.passwd",
+    "etc/pwd.db",
+    "etc/ld.so",
+    "etc/redhat-release",
+    "etc/debian_version",
+    "etc/lsb-release",
+    "etc/os-release",
+    "etc/network",
+    "etc/sysconfig",
+    "etc/apt",
+    "etc/xinetd",
+    "etc/init",
+    "etc/rc.",
+    "etc/cron",
+    "etc/ftp",
+    "etc/vsftpd",
+    "etc/samba",
+    "etc/ldap",
+    "etc/openldap",
+    "etc/postfix",
+    "etc/mail",
+    "etc/exports",
+    "etc/snmp",
+    "etc/proftp",
+    "etc/pure-ftpd",
+    "etc/my.cnf",
+    "etc/lighttpd",
+    "etc/tomcat",
+    "etc/wgetrc",
+    "etc/aliases",
+    "etc/environment",
+    "etc/login.defs",
+    "etc/syslog",
+    "etc/rsyslog",
+    "etc/logrotate",
+    "etc/modules",
+    "etc/timezone",
+    "etc/nsswitch",
+    "etc/host.conf",
+    "etc/hosts.allow",
+    "etc/hosts.deny",
+    "etc/gshadow",
+    "etc/sysctl",
+    "etc/selinux",
+    "etc/x11",
+    "etc/release",
+    "etc/centos-release",
+    "etc/fedora-release",
+    "etc/slackware",
+    "etc/gentoo",
+    "etc/suse",
+    "etc/knockd",
+    "etc/chrootusers",
+    "etc/ssl",
+    "etc/pki",
+    "etc/kubernetes",
+    "etc/docker",
+    "etc/systemd",
+    "etc/default",
+    "etc/skel",
+    "etc/pam.d",
+    "etc/sasl",
+    "etc/squid",
+    "etc/bind",
+    "etc/named",
+    "etc/dhcp",
+    "etc/ntp",
+    "etc/yum",
+    "etc/opt",
+    "etc/adduser",
+    "etc/apache2",
+    "etc/httpd.conf",
+    "etc/php.ini",
+    "etc/php5",
+    "etc/php7",
+    "etc/php8",
+    "etc/webmin",
+    "proc/self",
+    "proc/version",
+    "proc/cpuinfo",
+    "proc/meminfo",
+    "proc/mounts",
+    "proc/net",
+    "proc/sched_debug",
+    "proc/partitions",
+    "proc/stat",
+    "proc/cmdline",
+    "proc/config",
+    "proc/1/",
+    "proc/kcore",
+    "proc/devices",
+    "var/log/",
+    "var/www/",
+    "var/lib/mysql",
+    "var/lib/pgsql",
+    "var/mail/",
+    "var/spool/",
+    "var/run/",
+    "var/adm/",
+    "var/cpanel",
+    "var/lib/php",
+    "var/apache",
+    "var/nginx",
+    "var/db/",
+    "var/backups",
+    "usr/local/apache",
+    "usr/local/etc",
+    "usr/local/lib/php",
+    "usr/local/www",
+    "usr/local/cpanel",
+    "usr/local/php",
+    "usr/local/mysql",
+    "usr/local/nginx",
+    "usr/local/psa",
+    "usr/pkg/etc",
+    "usr/lib/php",
+    "usr/local/app",
+    "usr/apache",
+    "usr/share/",
+    "usr/home/",
+    "root/",
+    "home/",
+    ".ssh/",
+    ".bash_history",
+    ".bashrc",
+    ".bash_profile",
+    ".profile",
+    ".mysql_history",
+    ".psql_history",
+    ".htpasswd",
+    ".htaccess",
+    ".git/",
+    ".gitconfig",
+    ".svn/",
+    ".hg/",
+    ".env",
+    "id_rsa",
+    "id_dsa",
+    "id_ecdsa",
+    "id_ed25519",
+    "authorized_keys",
+    "known_hosts",
+    ".aws/",
+    ".kube/",
+    ".docker/",
+    ".npmrc",
+    ".netrc",
+    ".pgpass",
+    ".my.cnf",
+    ".viminfo",
+    ".lesshst",
+    ".ds_store",
+    ".cshrc",
+    ".tcshrc",
+    ".zshrc",
+    ".login",
+    ".logout",
+    ".forward",
+    ".rhosts",
+    ".k5login",
+    ".xauthority",
+    ".gnupg/",
+    ".config/",
+    "boot/grub",
+    "boot/loader",
+    "appserv/",
+    "wp-config.php",
+    "web.config",
+    "web-inf/",
+    "meta-inf/",
+    "config.php",
+    "configuration.php",
+    "settings.php",
+    "localsettings.php",
+    "local.xml",
+    "config.inc.php",
+    "php.ini",
+    "my.ini",
+    "my.cnf",
+    "httpd.conf",
+    "httpd-vhosts.conf",
+    "apache2.conf",
+    "nginx.conf",
+    "lighttpd.conf",
+    "php-fpm.conf",
+    "tomcat-users.xml",
+    "server.xml",
+    "boot.ini",
+    "win.ini",
+    "system.ini",
+    "windows/system32",
+    "windows/system",
+    "windows/repair",
+    "windows/panther",
+    "windows/debug",
+    "windows/temp",
+    "windows/win.ini",
+    "winnt/",
+    "system32/",
+    "inetpub/",
+    "ntuser.dat",
+    "pagefile.sys",
+    "hiberfil.sys",
+    "autoexec.bat",
+    "config.sys",
+    "unattend.xml",
+    "sysprep",
+    "program files",
+    "xampp/",
+    "apache/logs",
+    "apache/conf",
+    "apache2/logs",
+    "mysql/data",
+    "mysql/bin",
+    "documents and settings",
+    "wamp/",
+    "appserv/",
+    "php/php.ini",
+    "access.log",
+    "access_log",
+    "error.log",
+    "error_log",
+    "php_errors.log",
+    "debug.log",
+    "install.log",
+    "sam",
+    "security",
+    "software",
+    "system",
+    "shadow",
+    "passwd",
+    "global.asa",
+    "applicationhost.config",
+    "machine.config",
+    "sites/default/settings",
+    "app/etc/",
+    "conf/server.xml",
+    "catalina.",
+    "jboss",
+    "weblogic",
+    "wp-content/",
+    "wp-includes/",
+];
+
+/// Entries of [`SENSITIVE`] that are also ordinary words: only as a path
+/// segment after a system directory or a traversal.
+fn needs_strong_context(entry: &str) -> bool {
+    matches!(
+        entry,
+        "sam"
+            | "security"
+            | "software"
+            | "system"
+            | "shadow"
+            | "passwd"
+            | "root/"
+            | "home/"
+            | "usr/share/"
+            | "usr/home/"
+            | "access.log"
+            | "access_log"
+            | "error.log"
+            | "error_log"
+            | "debug.log"
+            | "install.log"
+            | "jboss"
+            | "weblogic"
+            | "catalina."
+            | "wp-content/"
+            | "wp-includes/"
+            | "program files"
+            | "system32/"
+            | "documents and settings"
+            | "security.log"
+            | "sysprep"
+            | "config.php"
+            | "settings.php"
+            | "local.xml"
+            | "server.xml"
+            | ".profile"
+            | "xampp/"
+            | "wamp/"
+            | "appserv/"
+            | "app/etc/"
+            | "php/php.ini"
+            | "var/run/"
+    )
+}
+
+const WRAPPERS: &[&str] = &[
+    "php://",
+    "file://",
+    "file:/",
+    "expect://",
+    "zip://",
+    "phar://",
+    "glob://",
+    "compress.zlib://",
+    "compress.bzip2://",
+    "ogg://",
+    "rar://",
+    "ssh2.shell://",
+    "ssh2.exec://",
+    "zlib:",
+    "jar:file:",
+    "netdoc:",
+    "data://text/plain",
+    "data:text/plain",
+    "data://",
+    "input://",
+];
+
+pub(crate) fn inspect(
+    lower: &str,
+    is_path_segment: bool,
+    scratch: &mut PathScratch,
+    sink: &mut Sink<'_>,
+) {
+    let view = &mut scratch.view;
+    view.clear();
+    let mut last_slash = false;
+    // Some decoders take `0x2f` / `0x5c` for the separators they encode.
+    let separators_spelled_out = crate::text::contains(lower, "0x2f")
+        || crate::text::contains(lower, "0x5c")
+        || crate::text::contains(lower, "0x2e");
+    let mut chars = lower.char_indices().peekable();
+    while let Some((at, c)) = chars.next() {
+        let c = if separators_spelled_out
+            && (lower[at..].starts_with("0x2f")
+                || lower[at..].starts_with("0x5c")
+                || lower[at..].starts_with("0x2e"))
+        {
+            let spelled = if lower[at..].starts_with("0x2e") {
+                '.'
+            } else {
+                '/'
+            };
+            for _ in 0..3 {
+                chars.next();
+            }
+            spelled
+        } else {
+            c
+        };
+        let c = if c == '\\' { '/' } else { c };
+        if c == '/' && last_slash {
+            continue;
+        }
+        last_slash = c == '/';
+        view.push(c);
+    }
+    let v = view.as_str();
+    let traversal = traversal_steps(v);
+    if traversal > 0 {
+        sink.report(&rules::PATH_TRAVERSAL, v, 0..v.len().min(64));
+    }
+    sensitive_files(v, traversal > 0, sink);
+    let system_file_words = crate::text::contains(v, "etc")
+        || crate::text::contains(v, ".ini")
+        || crate::text::contains(v, ".bat")
+        || crate::text::contains(v, ".dat");
+    if system_file_words && !v.contains(' ') && junk_separated_system_file(v) {
+        sink.report(&rules::PATH_SENSITIVE_FILE, v, 0..v.len().min(64));
+    }
+    if config_file(v) {
+        sink.report(&rules::PATH_SENSITIVE_FILE, v, 0..v.len());
+    }
+    static WRAPPER_SET: crate::text::NeedleSet = crate::text::NeedleSet::new(WRAPPERS);
+    for (p, w) in WRAPPER_SET.find_iter(lower) {
+        {
+            // `file:/` alone is too short a needle for text; a path must follow.
+            if w == "file:/" && !lower[p + 6..].starts_with(|c: char| c.is_ascii_alphanumeric()) {
+                continue;
+            }
+            sink.report(
+                &rules::PATH_WRAPPER,
+                lower,
+                p..(p + w.len() + 24).min(lower.len()),
+            );
+            break;
+        }
+    }
+    if is_path_segment
+        && v.len() > 1
+        && v.starts_with('.')
+        && !v.starts_with("..")
+        && v != ".well-known"
+    {
+        sink.report(&rules::PATH_HIDDEN_FILE, v, 0..v.len());
+    }
+    remote_inclusion(lower, sink);
+}
+
+/// The number of dot-dot segments (`..` followed by a separator, or at the
+/// end after one).
+fn traversal_steps(v: &str) -> usize {
+    let s = v.as_bytes();
+    let mut steps = 0;
+    let mut i = 0;
+    while let Some(p) = memchr::memmem::find(&s[i..], b"..") {
+        let start = i + p;
+        let mut end = start;
+        while end < s.len() && s[end] == b'.' {
+            end += 1;
+        }
+        let before_ok = start == 0
+            || matches!(
+                s[start - 1],
+                b'/' | b'='
+                    | b' '
+                    | b'"'
+                    | b'\''
+                    | b':'
+                    | b'('
+                    | b','
+                    | b';'
+                    | b'|'
+                    | b'`'
+                    | b'>'
+                    | b'<'
+                    | b'*'
+                    | b'%'
+            );
+        let mut after = end;
+        if s.get(after) == Some(&b';') {
+            after += 1;
+        }
+        // A `%` left after decoding is an escape some later decoder undoes.
+        let after_ok = matches!(s.get(after), Some(b'/' | b'%'))
+            || (after == s.len() && start > 0 && s[start - 1] == b'/');
+        if before_ok && after_ok {
+            steps += 1;
+        }
+        i = end;
+    }
+    steps
+}
+
+fn sensitive_matcher() -> &'static aho_corasick::AhoCorasick {
+    static MATCHER: std::sync::OnceLock<aho_corasick::AhoCorasick> = std::sync::OnceLock::new();
+    MATCHER.get_or_init(|| {
+        aho_corasick::AhoCorasick::new(SENSITIVE).unwrap_or_else(|_| {
+            aho_corasick::AhoCorasick::new(["\u{0}never"]).expect("one literal")
+        })
+    })
+}
+
+fn sensitive_files(v: &str, traversal: bool, sink: &mut Sink<'_>) {
+    let s = v.as_bytes();
+    // One pass finds every entry at every position; each is then judged in place.
+    for m in sensitive_matcher().find_overlapping_iter(v) {
+        let entry = &SENSITIVE[m.pattern().as_usize()];
+        {
+            let start = m.start();
+            let end = m.end();
+            let before = if start == 0 { None } else { Some(s[start - 1]) };
+            let segment_start = matches!(
+                before,
+                None | Some(b'/' | b':' | b'=' | b' ' | b'"' | b'\'')
+            );
+            if !segment_start && !entry.starts_with('.') {
+                continue;
+            }
+            if entry.starts_with('.')
+                && !matches!(
+                    before,
+                    None | Some(b'/' | b'~' | b'=' | b' ' | b'"' | b'\'')
+                )
+            {
+                continue;
+            }
+            // A whole segment: the entry ends at a separator, the end, or
+            // continues into the file name (`etc/passwd` in `etc/passwd%00`).
+            let boundary = entry.ends_with('/')
+                || end == s.len()
+                || !s[end].is_ascii_alphanumeric()
+                || entry.contains('/')
+                    && !matches!(
+                        *entry,
+                        "etc/init" | "etc/cron" | "etc/rc." | "etc/php" | "proc/net" | "proc/stat"
+                    );
+            if !boundary && !entry.contains('.') {
+                continue;
+            }
+            let rooted = before == Some(b'/') || before == Some(b':');
+            if needs_strong_context(entry) {
+                let strong = traversal
+                    || (rooted
+                        && (v[..start].ends_with("windows/")
+                            || v[..start].ends_with("winnt/")
+                            || v[..start].ends_with("repair/")
+                            || v[..start].ends_with("config/")
+                            || drive_prefix(&v[..start])
+                            || v[..start].ends_with("etc/")
+                            || start == 1
+                            || v[..start].ends_with("logs/")
+                            || v[..start].ends_with("log/")
+                            || v[..start].ends_with("apache/")
+                            || v[..start].ends_with("httpd/")
+                            || v[..start].ends_with("nginx/")
+                            || v[..start].ends_with("var/")));
+                if !strong {
+                    continue;
+                }
+            } else if entry.contains('/')
+                && !entry.starts_with('.')
+                && !rooted
+                && start != 0
+                && !traversal
+            {
+                // `etc/passwd` mid-prose needs a separator or a traversal before it.
+                continue;
+            }
+            sink.report(&rules::PATH_SENSITIVE_FILE, v, start..end);
+            return;
+        }
+    }
+}
+
+/// `etc` and a system file name with a few undecodable bytes between them
+/// (fuzzers spell the separator in encodings only some servers undo), or a
+/// Windows system file anywhere in a path-shaped value.
+fn junk_separated_system_file(v: &str) -> bool {
+    for base in [
+        "passwd", "shadow", "issue", "hosts", "group", "motd", "fstab",
+    ] {
+        for (p, _) in v.match_indices(base) {
+            let window = &v[p.saturating_sub(14)..p];
+            if let Some(e) = window.rfind("etc") {
+                let between = &window[e + 3..];
+                if !between.is_empty()
+                    && !between.bytes().any(|b| {
+                        b.is_ascii_lowercase()
+                            && !matches!(
+                                b,
+                                b'a'..=b'f' | b'o' | b'p' | b'q' | b's' | b'u' | b'v' | b'x' | b'g'
+                            )
+                    })
+                {
+                    return true;
+                }
+            }
+        }
+    }
+    [
+        "boot.ini",
+        "win.ini",
+        "system.ini",
+        "autoexec.bat",
+        "ntuser.dat",
+        "desktop.ini",
+    ]
+    .iter()
+    .any(|f| {
+        v.match_indices(f).any(|(p, _)| {
+            p == 0
+                || !v.as_bytes()[p - 1].is_ascii_alphabetic()
+                || v[..p].bytes().any(|b| !b.is_ascii_alphanumeric())
+        })
+    })
+}
+
+/// `c:/`, `d:/` just before.
+fn drive_prefix(before: &str) -> bool {
+    let b = before.as_bytes();
+    b.len() >= 3
+        && b[b.len() - 1] == b'/'
+        && b[b.len() - 2] == b':'
+        && b[b.len() - 3].is_ascii_alphabetic()
+}
+
+/// Names of configuration and credential files applications keep next to
+/// their code (`config.php`, `/core/database.inc`, `wp-config.php.bak`).
+fn config_file(v: &str) -> bool {
+    let name = v.rsplit('/').next().unwrap_or(v);
+    let Some((stem, ext)) = name.rsplit_once('.') else {
+        return false;
+    };
+    let stem = stem.trim_start_matches(['_', '.']);
+    let stems = [
+        "config",
+        "configuration",
+        "database",
+        "db",
+        "settings",
+        "setup",
+        "install",
+        "wp-config",
+        "conf",
+        "connect",
+        "connection",
+        "credentials",
+        "secrets",
+        "secret",
+        "passwd",
+        "password",
+        "passwords",
+        "htpasswd",
+        "local_settings",
+        "localsettings",
+        "dbconfig",
+        "db_config",
+        "config.inc",
+        "global",
+    ];
+    let exts = [
+        "php",
+        "asp",
+        "aspx",
+        "jsp",
+        "inc",
+        "ini",
+        "conf",
+        "cfg",
+        "js",
+        "json",
+        "xml",
+        "yml",
+        "yaml",
+        "env",
+        "bak",
+        "old",
+        "sql",
+        "txt",
+        "cnf",
+        "properties",
+        "php~",
+        "swp",
+    ];
+    let stem_ok = stems.iter().any(|s| {
+        stem == *s
+            || stem
+                .strip_suffix(s)
+                .is_some_and(|p| p.ends_with(['_', '-']))
+            || stem.strip_prefix(s).is_some_and(|r| r.starts_with('.'))
+    });
+    stem_ok && exts.contains(&ext) && !v.contains(' ')
+}
+
+/// URLs that fetch code from elsewhere: an IP-literal host, a trailing `?`
+/// that cuts off the application's own suffix, or an FTP source.
+fn remote_inclusion(lower: &str, sink: &mut Sink<'_>) {
+    let mut from = 0;
+    while let Some(p) = crate::text::find(&lower[from..], "://") {
+        let at = from + p;
+        from = at + 3;
+        let scheme_start = lower[..at]
+            .rfind(|c: char| !c.is_ascii_alphanumeric() && c != '+' && c != '.' && c != '-')
+            .map_or(0, |i| i + 1);
+        let scheme = &lower[scheme_start..at];
+        if !matches!(scheme, "http" | "https" | "ftp" | "ftps") {
+            continue;
+        }
+        let rest = &lower[at + 3..];
+        let url_end = rest
+            .find(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == '<' || c == '>')
+            .unwrap_or(rest.len());
+        let url = &rest[..url_end];
+        let authority = url.split(['/', '?', '#']).next().unwrap_or("");
+        let host = authority.rsplit('@').next().unwrap_or("");
+        let host = host.split(':').next().unwrap_or("");
+        let ip_host = !host.is_empty()
+            && host.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+            && host.contains('.');
+        let trailing_question = url.ends_with('?') && url.len() > authority.len() + 1;
+        let inclusion_suffix = [
+            ".txt?", ".txt", ".php?", ".php", ".jpg?", ".gif?", "shell", "c99", "r57", ".pl?",
+            ".sh",
+        ]
+        .iter()
+        .any(|s| url.ends_with(s))
+            && url.len() > authority.len();
+        let embedded = scheme_start > 0 && lower[..scheme_start].ends_with('=');
+        if ip_host
+            || trailing_question
+            || scheme.starts_with("ftp")
+            || (inclusion_suffix && (embedded || scheme_start == 0))
+        {
+            sink.report(
+                &rules::RFI_URL,
+                lower,
+                scheme_start..(at + 3 + url_end).min(lower.len()),
+            );
+        } else if sink.paranoia() >= 3 {
+            sink.report(
+                &rules::RFI_OFF_SITE,
+                lower,
+                scheme_start..(at + 3 + url_end).min(lower.len()),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::tests::{assert_clean, assert_detects};
+
+    #[test]
+    fn traversal_and_inclusion() {
+        assert_detects("../../etc/passwd", "path.traversal");
+        assert_detects("..\\..\\boot.ini", "path.traversal");
+        assert_detects("%2e%2e%2f%2e%2e%2fetc%2fpasswd", "path.traversal");
+        assert_detects("%252e%252e%252f", "path.traversal");
+        assert_detects("..%c0%af..%c0%afetc", "path.traversal");
+        assert_detects("....//....//etc/issue", "path.traversal");
+        assert_detects("%uff0e%uff0e%u2215", "path.traversal");
+        assert_detects("/etc/passwd", "path.sensitive_file");
+        assert_detects("C:\\Windows\\win.ini", "path.sensitive_file");
+        assert_detects("/proc/self/environ", "path.sensitive_file");
+        assert_detects(
+            "php://filter/convert.base64-encode/resource=index.php",
+            "path.wrapper",
+        );
+        assert_detects("file:///etc/passwd", "path.wrapper");
+        assert_detects("http://192.0.2.10/shell.txt?", "rfi.url");
+    }
+
+    #[test]
+    fn ordinary_paths_pass() {
+        for benign in [
+            "report (final).pdf",
+            "docs/guide/intro.md",
+            "wait... what?",
+            "c/o John Smith",
+            "system design interview",
+            "the shadow of the wind",
+            "notes; meeting 3.txt",
+            "https://www.example.com/products?id=5",
+            "Home / Garden / Tools",
+            "v1.2.3",
+        ] {
+            assert_clean(benign);
+        }
+    }
+}

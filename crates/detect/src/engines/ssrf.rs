@@ -1,0 +1,340 @@
+//! Server-side request forgery. Every URL in a value (`scheme://authority`)
+//! and a value that is itself a host or address is parsed the way URL
+//! libraries and `inet_aton` do: IPv4 in dotted, decimal (`2130706433`),
+//! hex (`0x7f000001`), octal (`0177.0.0.1`) and short (`127.1`) forms,
+//! IPv6 including IPv4-mapped and compatible forms, user-info and ports
+//! stripped. Loopback, private, link-local and cloud metadata targets and
+//! dangerous schemes (`gopher:`, `dict:`, `ldap:`, ...) are reported; a
+//! non-canonical numeric address is itself an evasion.
+//!
+//! Never backtracks: each URL is parsed once, with bounded lengths.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use crate::Sink;
+use crate::rules;
+
+const DANGEROUS_SCHEMES: &[&str] = &[
+    "gopher",
+    "dict",
+    "ldap",
+    "ldaps",
+    "tftp",
+    "jar",
+    "netdoc",
+    "sftp",
+    "telnet",
+    "smb",
+    "rmi",
+    "iiop",
+    "corba",
+    "nds",
+    "mailto-unused",
+    "jdbc",
+    "ftp-unused",
+    "imap-unused",
+    "expect",
+    "ssh2",
+];
+
+const METADATA_HOSTS: &[&str] = &[
+    "metadata.google.internal",
+    "metadata",
+    "metadata.azure.com",
+    "instance-data",
+    "instance-data.ec2.internal",
+    "metadata.packet.net",
+    "metadata.platformequinix.com",
+    "kubernetes.default.svc",
+];
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Target {
+    Metadata,
+    Loopback,
+    Private,
+    Public,
+}
+
+pub(crate) fn inspect(lower: &str, whole_value_is_host: bool, sink: &mut Sink<'_>) {
+    let mut from = 0;
+    let mut seen_url = false;
+    while let Some(p) = crate::text::find(&lower[from..], "://") {
+        let at = from + p;
+        from = at + 3;
+        seen_url = true;
+        let scheme_start = lower[..at]
+            .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '+' || c == '.' || c == '-'))
+            .map_or(0, |i| i + 1);
+        let scheme = &lower[scheme_start..at];
+        let rest = &lower[at + 3..];
+        let end = rest
+            .find(|c: char| {
+                c.is_whitespace() || matches!(c, '/' | '?' | '#' | '"' | '\'' | '<' | '>' | '\\')
+            })
+            .unwrap_or(rest.len())
+            .min(300);
+        let authority = &rest[..end];
+        let span = scheme_start..(at + 3 + end).min(lower.len());
+        if DANGEROUS_SCHEMES.contains(&scheme) {
+            sink.report(&rules::SSRF_SCHEME, lower, span.clone());
+        }
+        let host = host_of(authority);
+        judge_host(host, lower, span, sink);
+    }
+    if !seen_url && whole_value_is_host {
+        let v = lower.trim();
+        if v.len() <= 300 && !v.contains(' ') {
+            judge_bare(v, lower, sink);
+        }
+    }
+    if let Some(p) = crate::text::find(lower, "169.254.169.254")
+        .or_else(|| crate::text::find(lower, "fd00:ec2::254"))
+        .or_else(|| crate::text::find(lower, "100.100.100.200"))
+    {
+        sink.report(&rules::SSRF_METADATA, lower, p..(p + 15).min(lower.len()));
+    }
+}
+
+fn host_of(authority: &str) -> &str {
+    let host = authority.rsplit('@').next().unwrap_or("");
+    if let Some(inner) = host.strip_prefix('[') {
+        return inner.split(']').next().unwrap_or("");
+    }
+    host.split(':').next().unwrap_or("").trim_end_matches('.')
+}
+
+/// A value that is just `host`, `host:port` or an address.
+fn judge_bare(v: &str, text: &str, sink: &mut Sink<'_>) {
+    let host = if v.starts_with('[') {
+        host_of(v)
+    } else if v.matches(':').count() > 1 {
+        v
+    } else {
+        v.split(':').next().unwrap_or("")
+    };
+    if host.is_empty() {
+        return;
+    }
+    // A bare value is only read as an address in forms numbers do not take:
+    // four dotted parts, a `0x` prefix, or a port.
+    let dotted = host.split('.').count() == 4;
+    if host.contains('.') && !dotted && !host.starts_with("0x") && !v.contains(':') {
+        return;
+    }
+    let (target, obfuscated) = classify(host);
+    // A bare public address or a canonical private one in a value is
+    // ordinary data; only internal targets in non-canonical form, loopback
+    // names and metadata addresses are reported.
+    match target {
+        Some(Target::Metadata) => sink.report(&rules::SSRF_METADATA, text, 0..text.len()),
+        Some(Target::Loopback | Target::Private) if obfuscated => {
+            sink.report(&rules::SSRF_OBFUSCATED, text, 0..text.len())
+        }
+        _ => {}
+    }
+}
+
+fn judge_host(host: &str, text: &str, span: std::ops::Range<usize>, sink: &mut Sink<'_>) {
+    if host.is_empty() {
+        return;
+    }
+    let (target, obfuscated) = classify(host);
+    if obfuscated && target.is_some() {
+        sink.report(&rules::SSRF_OBFUSCATED, text, span.clone());
+    }
+    match target {
+        Some(Target::Metadata) => sink.report(&rules::SSRF_METADATA, text, span),
+        Some(Target::Loopback) => sink.report(&rules::SSRF_LOOPBACK, text, span),
+        Some(Target::Private) => sink.report(&rules::SSRF_PRIVATE, text, span),
+        _ => {}
+    }
+}
+
+/// The kind of target a host names, and whether it was spelled in a
+/// non-canonical numeric form.
+fn classify(host: &str) -> (Option<Target>, bool) {
+    if METADATA_HOSTS.contains(&host) {
+        return (Some(Target::Metadata), false);
+    }
+    if host == "localhost"
+        || host.ends_with(".localhost")
+        || host == "localhost.localdomain"
+        || host == "ip6-localhost"
+        || host == "ip6-loopback"
+    {
+        return (Some(Target::Loopback), false);
+    }
+    if let Some(v4) = parse_ipv4_lenient(host) {
+        let canonical = v4.to_string() == host;
+        return (Some(target_v4(v4)), !canonical);
+    }
+    if host.contains(':')
+        && let Ok(v6) = host.split('%').next().unwrap_or("").parse::<Ipv6Addr>()
+    {
+        let target = if let Some(v4) = v6.to_ipv4_mapped().or_else(|| compatible_v4(&v6)) {
+            match target_v4(v4) {
+                Target::Public => target_v6(&v6),
+                t => t,
+            }
+        } else {
+            target_v6(&v6)
+        };
+        return (Some(target), false);
+    }
+    // `127.0.0.1.nip.io`-style wildcard DNS names embed an address.
+    for suffix in [
+        ".nip.io",
+        ".sslip.io",
+        ".xip.io",
+        ".localtest.me",
+        ".lvh.me",
+    ] {
+        if let Some(prefix) = host.strip_suffix(suffix) {
+            let embedded = prefix.rsplit(['.', '-']).take(4).collect::<Vec<_>>();
+            if embedded.len() == 4 {
+                let joined: Vec<&str> = embedded.into_iter().rev().collect();
+                if let Ok(v4) = joined.join(".").parse::<Ipv4Addr>() {
+                    return (Some(target_v4(v4)), true);
+                }
+            }
+            if suffix == ".localtest.me" || suffix == ".lvh.me" {
+                return (Some(Target::Loopback), true);
+            }
+        }
+    }
+    if host == "localtest.me" || host == "lvh.me" {
+        return (Some(Target::Loopback), true);
+    }
+    (None, false)
+}
+
+fn compatible_v4(v6: &Ipv6Addr) -> Option<Ipv4Addr> {
+    let s = v6.segments();
+    (s[..6].iter().all(|x| *x == 0) && (s[6] != 0 || s[7] > 1))
+        .then(|| Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8))
+}
+
+fn target_v4(ip: Ipv4Addr) -> Target {
+    let o = ip.octets();
+    if o == [169, 254, 169, 254] || o == [100, 100, 100, 200] || o == [169, 254, 170, 2] {
+        Target::Metadata
+    } else if o[0] == 127 || o == [0, 0, 0, 0] {
+        Target::Loopback
+    } else if ip.is_private()
+        || ip.is_link_local()
+        || (o[0] == 100 && (64..128).contains(&o[1]))
+        || o[0] == 0
+    {
+        Target::Private
+    } else {
+        Target::Public
+    }
+}
+
+fn target_v6(ip: &Ipv6Addr) -> Target {
+    let s = ip.segments();
+    if ip.is_loopback() || ip.is_unspecified() {
+        Target::Loopback
+    } else if s[0] == 0xfd00 && s[1] == 0x0ec2 && s[7] == 0x254 {
+        Target::Metadata
+    } else if (s[0] & 0xfe00) == 0xfc00 || (s[0] & 0xffc0) == 0xfe80 {
+        Target::Private
+    } else {
+        Target::Public
+    }
+}
+
+/// `inet_aton` semantics: 1–4 parts, each decimal, `0x` hex or `0` octal,
+/// the last part filling the remaining bytes.
+fn parse_ipv4_lenient(host: &str) -> Option<Ipv4Addr> {
+    if host.is_empty()
+        || host.len() > 64
+        || !host
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() || b == b'.' || b == b'x')
+    {
+        return None;
+    }
+    if !host.as_bytes()[0].is_ascii_digit() {
+        return None;
+    }
+    let parts: Vec<&str> = host.split('.').collect();
+    if parts.len() > 4 || parts.iter().any(|p| p.is_empty()) {
+        return None;
+    }
+    let mut values = Vec::with_capacity(4);
+    for p in &parts {
+        let v = if let Some(hex) = p.strip_prefix("0x") {
+            if hex.is_empty() {
+                0
+            } else {
+                u64::from_str_radix(hex, 16).ok()?
+            }
+        } else if p.len() > 1 && p.starts_with('0') {
+            u64::from_str_radix(p, 8).ok()?
+        } else {
+            p.parse::<u64>().ok()?
+        };
+        values.push(v);
+    }
+    let last = *values.last()?;
+    let head = &values[..values.len() - 1];
+    if head.iter().any(|v| *v > 255) {
+        return None;
+    }
+    let remaining_bytes = 4 - head.len();
+    if last >= 1u64 << (8 * remaining_bytes as u32) {
+        return None;
+    }
+    let mut n: u32 = 0;
+    for (i, v) in head.iter().enumerate() {
+        n |= (*v as u32) << (24 - 8 * i as u32);
+    }
+    n |= last as u32;
+    // A lone small number ("42") is a number, not an address.
+    if parts.len() == 1 && !host.starts_with("0x") && last < 1 << 24 {
+        return None;
+    }
+    Some(Ipv4Addr::from(n))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::tests::{assert_clean, assert_detects};
+
+    #[test]
+    fn internal_targets_in_any_spelling() {
+        assert_detects("http://169.254.169.254/latest/meta-data/", "ssrf.metadata");
+        assert_detects(
+            "http://metadata.google.internal/computeMetadata/v1/",
+            "ssrf.metadata",
+        );
+        assert_detects("http://127.0.0.1:22/", "ssrf.loopback");
+        assert_detects("http://localhost/admin", "ssrf.loopback");
+        assert_detects("http://2130706433/", "ssrf.obfuscated_ip");
+        assert_detects("http://0x7f000001/", "ssrf.obfuscated_ip");
+        assert_detects("http://0177.0.0.1/", "ssrf.obfuscated_ip");
+        assert_detects("http://127.1/", "ssrf.loopback");
+        assert_detects("http://[::1]/", "ssrf.loopback");
+        assert_detects("http://[::ffff:169.254.169.254]/", "ssrf.metadata");
+        assert_detects("http://[::ffff:a9fe:a9fe]/", "ssrf.metadata");
+        assert_detects("http://user@10.0.0.5:8080/", "ssrf.private_address");
+        assert_detects("gopher://example.com:6379/_INFO", "ssrf.scheme");
+        assert_detects("dict://example.com:11211/stat", "ssrf.scheme");
+    }
+
+    #[test]
+    fn public_urls_pass() {
+        for benign in [
+            "https://www.example.com/a?b=c",
+            "http://example.org:8080/path",
+            "mailto:someone@example.com",
+            "Call 2130706433 now",
+            "version 1.2.3.4",
+            "https://api.example.net/v2/items/127",
+        ] {
+            assert_clean(benign);
+        }
+    }
+}

@@ -1,0 +1,861 @@
+//! Cross-site scripting. An HTML tokenizer (the browser's tag-open, tag-name,
+//! attribute-name and attribute-value states, including unquoted and
+//! backtick values, `/` as an attribute separator and tags left open at the
+//! end of the value) finds elements and attributes; what is dangerous is
+//! decided per element and attribute: script and active elements, event
+//! handlers, script URLs in URL-valued attributes (tabs and newlines inside
+//! the scheme are ignored, as browsers do), script in CSS, framework
+//! directive attributes. Outside markup, script URLs, JavaScript sinks right
+//! after a breakout character and client-side template gadgets are found.
+//!
+//! Never backtracks: the tokenizer advances on every step; look-behind is
+//! bounded.
+
+use crate::Sink;
+use crate::rules;
+
+/// Elements that run script or load active content by themselves.
+fn is_dangerous_element(name: &str) -> bool {
+    matches!(
+        name,
+        "iframe"
+            | "frame"
+            | "frameset"
+            | "object"
+            | "embed"
+            | "applet"
+            | "base"
+            | "svg"
+            | "math"
+            | "style"
+            | "xml"
+            | "isindex"
+            | "bgsound"
+            | "layer"
+            | "ilayer"
+            | "import"
+            | "vmlframe"
+            | "handler"
+            | "listener"
+            | "portal"
+            | "xmp"
+            | "plaintext"
+            | "xss"
+            | "html"
+            | "body"
+            | "marquee"
+    ) || name.starts_with("xsl:")
+        || name.starts_with("svg:")
+}
+
+/// Attributes whose value is fetched or navigated to.
+fn is_url_attribute(name: &str) -> bool {
+    matches!(
+        name,
+        "href"
+            | "src"
+            | "action"
+            | "formaction"
+            | "data"
+            | "xlink:href"
+            | "background"
+            | "dynsrc"
+            | "lowsrc"
+            | "poster"
+            | "code"
+            | "codebase"
+            | "to"
+            | "from"
+            | "values"
+            | "by"
+            | "ping"
+            | "cite"
+            | "longdesc"
+            | "usemap"
+            | "manifest"
+            | "icon"
+            | "archive"
+            | "classid"
+            | "content"
+            | "srcset"
+            | "imagesrcset"
+            | "datasrc"
+            | "folder"
+            | "target"
+            | "xmlns"
+            | "open"
+    )
+}
+
+fn is_framework_directive(name: &str) -> bool {
+    name.starts_with("v-on:")
+        || name == "v-html"
+        || (name.starts_with('@') && name.len() > 1)
+        || name.starts_with("x-on:")
+        || matches!(
+            name,
+            "x-html" | "x-init" | "x-data" | "ng-init" | "ng-bind-html" | "data-ng-init"
+        )
+        || (name.starts_with("ng-") && name[3..].starts_with(['c', 'm', 'f', 'k']))
+        || name.starts_with("hx-on")
+}
+
+fn is_html_element(name: &str) -> bool {
+    matches!(
+        name,
+        "a" | "b"
+            | "i"
+            | "u"
+            | "p"
+            | "div"
+            | "span"
+            | "img"
+            | "input"
+            | "form"
+            | "button"
+            | "video"
+            | "audio"
+            | "source"
+            | "table"
+            | "td"
+            | "tr"
+            | "th"
+            | "li"
+            | "ul"
+            | "ol"
+            | "br"
+            | "hr"
+            | "h1"
+            | "h2"
+            | "h3"
+            | "font"
+            | "center"
+            | "details"
+            | "select"
+            | "option"
+            | "textarea"
+            | "label"
+            | "meta"
+            | "link"
+            | "title"
+            | "head"
+            | "textpath"
+            | "animate"
+            | "set"
+            | "image"
+            | "use"
+            | "picture"
+            | "area"
+            | "map"
+            | "keygen"
+            | "menu"
+            | "noscript"
+            | "template"
+            | "canvas"
+            | "dialog"
+            | "em"
+            | "strong"
+            | "code"
+            | "pre"
+            | "blockquote"
+            | "abbr"
+            | "address"
+            | "article"
+            | "aside"
+            | "section"
+            | "nav"
+            | "header"
+            | "footer"
+            | "main"
+            | "output"
+            | "track"
+            | "wbr"
+            | "q"
+            | "s"
+            | "sub"
+            | "sup"
+    )
+}
+
+/// A script scheme at the start of `value`, ignoring leading blanks and the
+/// tabs / newlines browsers strip from URLs.
+fn script_scheme(value: &str) -> bool {
+    let mut letters = [0u8; 16];
+    let mut n = 0;
+    for &b in value.as_bytes() {
+        match b {
+            b'\t' | b'\n' | b'\r' | 0..=0x1f => continue,
+            b' ' if n == 0 => continue,
+            b'\'' | b'"' | b'`' if n == 0 => continue,
+            b':' => break,
+            _ if n < letters.len() => {
+                letters[n] = b;
+                n += 1;
+            }
+            _ => return false,
+        }
+    }
+    let scheme = &letters[..n];
+    if matches!(
+        scheme,
+        b"javascript" | b"vbscript" | b"livescript" | b"mocha" | b"jscript"
+    ) {
+        return true;
+    }
+    if scheme == b"data" {
+        let rest = value.trim_start().get(5..).unwrap_or("").trim_start();
+        return rest.starts_with("text/html")
+            || rest.starts_with("image/svg")
+            || rest.starts_with("application/xhtml")
+            || rest.starts_with("text/xml")
+            || rest.starts_with("application/xml")
+            || rest.starts_with("text/javascript")
+            || rest.starts_with("application/javascript")
+            || rest.starts_with("application/x-shockwave")
+            || rest.starts_with(',')
+                && (crate::text::contains(rest, "<script")
+                    || crate::text::contains(rest, "alert"));
+    }
+    false
+}
+
+fn css_is_active(value: &str) -> bool {
+    crate::text::contains(value, "expression(")
+        || crate::text::contains(value, "expression (")
+        || crate::text::contains(value, "javascript:")
+        || crate::text::contains(value, "vbscript:")
+        || crate::text::contains(value, "-moz-binding")
+        || crate::text::contains(value, "behavior:")
+        || crate::text::contains(value, "behaviour:")
+        || crate::text::contains(value, "@import")
+        || crate::text::contains(value, "url(javascript")
+        || crate::text::contains(value, "url(\"javascript")
+        || crate::text::contains(value, "url('javascript")
+}
+
+/// Inspects `lower` (the lower-cased normalized value).
+pub(crate) fn inspect(lower: &str, sink: &mut Sink<'_>) {
+    let s = lower.as_bytes();
+    if memchr::memchr(b'<', s).is_some() {
+        markup(lower, sink);
+    }
+    if memchr::memchr(b':', s).is_some() {
+        script_urls(lower, sink);
+    }
+    if memchr::memchr2(b'(', b'`', s).is_some()
+        || memchr::memchr(b'[', s).is_some()
+        || crate::text::contains(lower, "document.")
+    {
+        js_sinks(lower, sink);
+    }
+    if memchr::memchr(b'=', s).is_some() {
+        attribute_event_handler(lower, sink);
+    }
+    if crate::text::contains(lower, "{{") {
+        template_gadgets(lower, sink);
+    }
+}
+
+fn markup(lower: &str, sink: &mut Sink<'_>) {
+    let s = lower.as_bytes();
+    let mut i = 0;
+    while let Some(p) = memchr::memchr(b'<', &s[i..]) {
+        let open = i + p;
+        i = open + 1;
+        let Some(&first) = s.get(i) else { break };
+        if first == b'/'
+            && (lower[i + 1..].starts_with("script")
+                || lower[i + 1..].starts_with("style")
+                || lower[i + 1..].starts_with("title")
+                || lower[i + 1..].starts_with("textarea"))
+        {
+            // Closing the element the value was placed in, to open a new one.
+            let rule = if lower[i + 1..].starts_with("script") {
+                &rules::XSS_SCRIPT_TAG
+            } else {
+                &rules::XSS_HTML_TAG
+            };
+            sink.report(rule, lower, open..(open + 10).min(s.len()));
+            continue;
+        }
+        if !first.is_ascii_alphabetic() {
+            continue;
+        }
+        let name_end = s[i..]
+            .iter()
+            .position(|&b| !(b.is_ascii_alphanumeric() || matches!(b, b':' | b'-' | b'_')))
+            .map_or(s.len(), |q| i + q);
+        let name = &lower[i..name_end];
+        let mut j = name_end;
+        let mut attributes = 0;
+        let mut dangerous_attr = false;
+        // Attributes, until `>` or the end of the value (an open tag is
+        // closed by whatever the page has next).
+        loop {
+            while j < s.len() && (s[j].is_ascii_whitespace() || s[j] == b'/' || s[j] < 0x20) {
+                j += 1;
+            }
+            if j >= s.len() || s[j] == b'>' {
+                break;
+            }
+            let attr_start = j;
+            j += 1;
+            while j < s.len() && !(s[j].is_ascii_whitespace() || matches!(s[j], b'/' | b'>' | b'='))
+            {
+                j += 1;
+            }
+            let attr = lower[attr_start..j].trim_matches(|c| c == '"' || c == '\'');
+            let mut k = j;
+            while k < s.len() && s[k].is_ascii_whitespace() {
+                k += 1;
+            }
+            let mut value: Option<(usize, usize)> = None;
+            if s.get(k) == Some(&b'=') {
+                k += 1;
+                while k < s.len() && s[k].is_ascii_whitespace() {
+                    k += 1;
+                }
+                match s.get(k) {
+                    Some(&q @ (b'"' | b'\'' | b'`')) => {
+                        let end = memchr::memchr(q, &s[k + 1..]).map_or(s.len(), |e| k + 1 + e);
+                        value = Some((k + 1, end));
+                        j = (end + 1).min(s.len());
+                    }
+                    Some(_) => {
+                        let end = s[k..]
+                            .iter()
+                            .position(|b| b.is_ascii_whitespace() || *b == b'>')
+                            .map_or(s.len(), |e| k + e);
+                        value = Some((k, end));
+                        j = end;
+                    }
+                    None => {
+                        value = Some((k, k));
+                        j = k;
+                    }
+                }
+            }
+            attributes += 1;
+            if attributes > 256 {
+                break;
+            }
+            let val = value.map(|(a, b)| &lower[a..b]);
+            let span = open..j.max(open + 1);
+            if attr.len() > 2
+                && attr.starts_with("on")
+                && attr[2..]
+                    .bytes()
+                    .all(|b| b.is_ascii_alphabetic() || b == b'-' || b == b'_')
+                && val.is_some()
+            {
+                sink.report(&rules::XSS_EVENT_HANDLER, lower, span.clone());
+                dangerous_attr = true;
+            }
+            if let Some(v) = val {
+                if (is_url_attribute(attr) || attr.ends_with(":href"))
+                    && (script_scheme(v)
+                        || (attr == "content"
+                            && crate::text::find(v, "url=")
+                                .is_some_and(|u| script_scheme(&v[u + 4..]))))
+                {
+                    sink.report(&rules::XSS_JS_URL, lower, span.clone());
+                    dangerous_attr = true;
+                }
+                if attr == "style" && css_is_active(v) {
+                    sink.report(&rules::XSS_CSS_EXPRESSION, lower, span.clone());
+                    dangerous_attr = true;
+                }
+                if attr == "srcdoc" {
+                    sink.report(&rules::XSS_DANGEROUS_TAG, lower, span.clone());
+                    dangerous_attr = true;
+                }
+                if name == "meta" && attr == "http-equiv" && crate::text::contains(v, "set-cookie")
+                {
+                    sink.report(&rules::SESSION_COOKIE_SET, lower, span.clone());
+                }
+            }
+            if is_framework_directive(attr) && val.is_some() {
+                sink.report(&rules::XSS_TEMPLATE_GADGET, lower, span.clone());
+                dangerous_attr = true;
+            }
+        }
+        let span = open..j.max(open + 1).min(s.len());
+        if name == "script" {
+            sink.report(&rules::XSS_SCRIPT_TAG, lower, span.clone());
+        } else if is_dangerous_element(name)
+            || (name == "meta" && attributes > 0)
+            || (name == "link" && attributes > 0)
+            || (name == "form" && lower[open..j.min(s.len())].contains("action"))
+        {
+            sink.report(&rules::XSS_DANGEROUS_TAG, lower, span.clone());
+        } else if !dangerous_attr && (attributes > 0 || is_html_element(name)) {
+            sink.report(&rules::XSS_HTML_TAG, lower, span.clone());
+        }
+        if name == "style" {
+            let body_end = lower[j.min(s.len())..]
+                .find("</style")
+                .map_or(s.len(), |e| j + e);
+            if css_is_active(&lower[j.min(body_end)..body_end]) {
+                sink.report(&rules::XSS_CSS_EXPRESSION, lower, open..body_end);
+            }
+        }
+        i = j.max(i);
+    }
+}
+
+/// DOM event names, for handlers injected into an attribute context
+/// (`" onmouseover="alert(1)`, `  onload= x`) without a tag of their own.
+const EVENTS: &[&str] = &[
+    "load",
+    "error",
+    "click",
+    "dblclick",
+    "mouseover",
+    "mouseout",
+    "mousemove",
+    "mousedown",
+    "mouseup",
+    "mouseenter",
+    "mouseleave",
+    "keydown",
+    "keyup",
+    "keypress",
+    "focus",
+    "blur",
+    "focusin",
+    "focusout",
+    "change",
+    "submit",
+    "input",
+    "reset",
+    "select",
+    "scroll",
+    "resize",
+    "unload",
+    "beforeunload",
+    "abort",
+    "animationstart",
+    "animationend",
+    "transitionend",
+    "toggle",
+    "pageshow",
+    "pagehide",
+    "hashchange",
+    "popstate",
+    "message",
+    "wheel",
+    "drag",
+    "dragstart",
+    "drop",
+    "copy",
+    "cut",
+    "paste",
+    "contextmenu",
+    "play",
+    "pause",
+    "ended",
+    "loadstart",
+    "canplay",
+    "pointerover",
+    "pointerdown",
+    "pointerenter",
+    "auxclick",
+    "begin",
+    "end",
+    "repeat",
+    "readystatechange",
+    "start",
+    "finish",
+    "show",
+    "invalid",
+    "search",
+    "afterprint",
+    "beforeprint",
+    "securitypolicyviolation",
+];
+
+fn attribute_event_handler(lower: &str, sink: &mut Sink<'_>) {
+    let s = lower.as_bytes();
+    for (p, _) in crate::text::find_iter(lower, "on") {
+        let before_ok = p == 0
+            || matches!(
+                s[p - 1],
+                b' ' | b'\t' | b'\n' | b'\r' | b'"' | b'\'' | b'/' | b'`' | 0x0c
+            );
+        if !before_ok {
+            continue;
+        }
+        let name_len = s[p + 2..]
+            .iter()
+            .take_while(|b| b.is_ascii_lowercase())
+            .count();
+        let name = &lower[p + 2..p + 2 + name_len];
+        let mut k = p + 2 + name_len;
+        while k < s.len() && matches!(s[k], b' ' | b'\t' | b'\n' | b'\r' | 0x0c) {
+            k += 1;
+        }
+        if s.get(k) != Some(&b'=') || s.get(k + 1) == Some(&b'=') {
+            continue;
+        }
+        let quoted_context = p > 0 && matches!(s[p - 1], b'"' | b'\'' | b'/')
+            || lower[..p].trim_end().ends_with(['"', '\'']);
+        if EVENTS.contains(&name)
+            || (quoted_context && (3..=50).contains(&name_len))
+            || (p < 4 && (3..=50).contains(&name_len) && lower[k + 1..].trim_start().is_empty())
+        {
+            sink.report(&rules::XSS_EVENT_HANDLER, lower, p..(k + 16).min(s.len()));
+            return;
+        }
+    }
+}
+
+/// `javascript:` and friends anywhere in the value.
+fn script_urls(lower: &str, sink: &mut Sink<'_>) {
+    let s = lower.as_bytes();
+    for colon in memchr::memchr_iter(b':', s) {
+        // Collect up to 12 letters before the colon, skipping tabs and newlines.
+        let mut n = 0;
+        let mut k = colon;
+        let mut letters = [0u8; 12];
+        while k > 0 && n < letters.len() {
+            let b = s[k - 1];
+            if b.is_ascii_alphabetic() {
+                letters[letters.len() - 1 - n] = b;
+                n += 1;
+            } else if !matches!(b, b'\t' | b'\n' | b'\r') {
+                break;
+            }
+            k -= 1;
+        }
+        let word = &letters[letters.len() - n..];
+        let scheme_len = [&b"javascript"[..], b"vbscript", b"livescript"]
+            .into_iter()
+            .find(|w| word.ends_with(w))
+            .map(<[u8]>::len);
+        let Some(len) = scheme_len else {
+            if word.ends_with(b"data") && s[colon + 1..].starts_with(b"text/html") {
+                sink.report(
+                    &rules::XSS_JS_URL,
+                    lower,
+                    colon.saturating_sub(4)..colon + 10,
+                );
+            }
+            continue;
+        };
+        let next = s[colon + 1..]
+            .iter()
+            .find(|b| !matches!(b, b'\t' | b'\n' | b'\r'));
+        if next.is_some_and(|b| !b.is_ascii_whitespace()) {
+            let start = colon.saturating_sub(len);
+            sink.report(&rules::XSS_JS_URL, lower, start..(colon + 24).min(s.len()));
+            return;
+        }
+    }
+}
+
+const SINKS: &[&str] = &[
+    "alert",
+    "prompt",
+    "confirm",
+    "eval",
+    "settimeout",
+    "setinterval",
+    "execscript",
+    "msgbox",
+    "atob",
+    "fromcharcode",
+    "document.write",
+    "document.writeln",
+    "importscripts",
+    "function",
+    "constructor",
+    "print",
+    "open",
+];
+
+fn is_breakout(b: u8) -> bool {
+    matches!(
+        b,
+        b'\''
+            | b'"'
+            | b';'
+            | b'('
+            | b')'
+            | b'{'
+            | b'}'
+            | b'['
+            | b']'
+            | b'|'
+            | b'&'
+            | b','
+            | b'='
+            | b'+'
+            | b'-'
+            | b'*'
+            | b'/'
+            | b'!'
+            | b'?'
+            | b':'
+            | b'<'
+            | b'>'
+            | b'`'
+            | b'^'
+            | b'~'
+    )
+}
+
+/// JavaScript sinks called right after a character that ends a string or
+/// expression (`";alert(1)//`, `'-prompt(1)-'`, `(alert)(1)`), and
+/// dynamic property access on the global object (`top['al'+'ert']`).
+fn js_sinks(lower: &str, sink: &mut Sink<'_>) {
+    let s = lower.as_bytes();
+    let mut i = 0;
+    while i < s.len() {
+        if !s[i].is_ascii_alphabetic()
+            || (i > 0 && (s[i - 1].is_ascii_alphanumeric() || s[i - 1] == b'_' || s[i - 1] == b'$'))
+        {
+            i += 1;
+            continue;
+        }
+        let mut end = i;
+        while end < s.len()
+            && (s[end].is_ascii_alphanumeric() || matches!(s[end], b'_' | b'$' | b'.'))
+        {
+            end += 1;
+        }
+        let ident = lower[i..end].trim_end_matches('.');
+        let last = ident.rsplit('.').next().unwrap_or(ident);
+        let before = s[..i]
+            .iter()
+            .rev()
+            .find(|b| !b.is_ascii_whitespace())
+            .copied();
+        let after_pos = s[end..]
+            .iter()
+            .position(|b| !b.is_ascii_whitespace())
+            .map(|p| end + p);
+        let after = after_pos.map(|p| s[p]);
+        let breakout = before.is_none_or(is_breakout);
+        let is_sink = SINKS.contains(&last) || SINKS.contains(&ident);
+        if is_sink && breakout {
+            let call = match after {
+                Some(b'(') => after_pos.is_some_and(|p| js_call_argument(&s[p + 1..], last)),
+                Some(b'`') => true,
+                // `(alert)(1)`, `[1].find(alert)`, `a=alert,a(1)`: the sink passed as a value.
+                Some(b')' | b',' | b';' | b']') => {
+                    matches!(last, "alert" | "prompt" | "confirm" | "eval")
+                        && matches!(before, Some(b'(' | b'=' | b',' | b'['))
+                }
+                _ => false,
+            };
+            let strong = !matches!(
+                last,
+                "function" | "constructor" | "print" | "open" | "atob" | "fromcharcode"
+            ) || ident.contains('.');
+            if call && (strong || before.is_some()) {
+                sink.report(&rules::XSS_JS_INJECTION, lower, i..(end + 16).min(s.len()));
+                return;
+            }
+        }
+        if matches!(
+            ident,
+            "document.cookie"
+                | "document.domain"
+                | "document.location"
+                | "window.location"
+                | "location.href"
+                | "top.location"
+                | "document.body.innerhtml"
+                | "localstorage.getitem"
+        ) || ident.ends_with(".innerhtml")
+            || ident.ends_with(".outerhtml")
+        {
+            // Read or written in an expression, not merely named (a URL path
+            // `/manual/document.cookie` names it).
+            let in_expression = matches!(after, Some(b'=' | b')' | b';' | b'+' | b',' | b']'))
+                || matches!(
+                    before,
+                    Some(b'(' | b'=' | b'+' | b';' | b',' | b'\'' | b'"')
+                );
+            if in_expression {
+                sink.report(&rules::XSS_JS_INJECTION, lower, i..end);
+            }
+            if ident == "document.cookie"
+                && after == Some(b'=')
+                && after_pos.is_some_and(|p| s.get(p + 1) != Some(&b'='))
+            {
+                sink.report(&rules::SESSION_COOKIE_SET, lower, i..end + 2);
+            }
+        }
+        if matches!(
+            ident,
+            "top" | "window" | "self" | "parent" | "frames" | "globalthis" | "this" | "content"
+        ) && after == Some(b'[')
+            && after_pos.is_some_and(|p| {
+                matches!(s.get(p + 1), Some(b'\'' | b'"' | b'`' | b'/' | b'0'..=b'9'))
+            })
+            && breakout
+        {
+            sink.report(&rules::XSS_JS_INJECTION, lower, i..(end + 16).min(s.len()));
+        }
+        i = end.max(i + 1);
+    }
+}
+
+/// The argument of a sink call looks like code, not prose (`alert(1)`,
+/// `alert(document.cookie)`, `eval(atob(...))`, not `alert(s)`).
+fn js_call_argument(arg: &[u8], sink_name: &str) -> bool {
+    let arg = &arg[arg
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(arg.len())..];
+    let Some(&first) = arg.first() else {
+        return false;
+    };
+    if first.is_ascii_digit() || matches!(first, b'\'' | b'"' | b'`' | b'/' | b')' | b'[' | b'{') {
+        return true;
+    }
+    let word_len = arg
+        .iter()
+        .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'$' | b'.'))
+        .count();
+    let word = std::str::from_utf8(&arg[..word_len]).unwrap_or("");
+    let known = [
+        "document",
+        "window",
+        "this",
+        "self",
+        "top",
+        "location",
+        "string",
+        "atob",
+        "eval",
+        "unescape",
+        "decodeuri",
+        "navigator",
+        "origin",
+        "name",
+        "xss",
+    ];
+    known
+        .iter()
+        .any(|k| word == *k || word.strip_prefix(k).is_some_and(|r| r.starts_with('.')))
+        || (matches!(
+            sink_name,
+            "eval" | "settimeout" | "setinterval" | "function" | "constructor"
+        ) && word_len > 0
+            && arg.get(word_len) == Some(&b'('))
+}
+
+/// AngularJS / Vue expression sandbox escapes inside `{{ }}`.
+fn template_gadgets(lower: &str, sink: &mut Sink<'_>) {
+    let mut from = 0;
+    while let Some(p) = crate::text::find(&lower[from..], "{{") {
+        let start = from + p + 2;
+        // No closer after this opener means none after any later one either.
+        let Some(close) = crate::text::find(&lower[start..], "}}") else {
+            break;
+        };
+        let end = (start + close).min(start + 1024);
+        let inner = &lower[start..end];
+        if [
+            "constructor",
+            "$eval",
+            "$on",
+            "$emit",
+            "$parse",
+            "alert(",
+            "prompt(",
+            "confirm(",
+            "tostring.call",
+            "[].pop",
+            "$event",
+            "__proto__",
+            "charat",
+            "fromcharcode",
+            "$root",
+            "$$",
+        ]
+        .iter()
+        .any(|g| crate::text::contains(inner, g))
+        {
+            sink.report(
+                &rules::XSS_TEMPLATE_GADGET,
+                lower,
+                start - 2..(end + 2).min(lower.len()),
+            );
+            return;
+        }
+        from = end;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::tests::{assert_clean, assert_detects};
+
+    #[test]
+    fn markup_attacks() {
+        assert_detects("<script>alert(1)</script>", "xss.script_tag");
+        assert_detects("<ScRiPt src=//x.y/z.js>", "xss.script_tag");
+        assert_detects("<img src=x onerror=alert(1)>", "xss.event_handler");
+        assert_detects("<svg/onload=alert(1)>", "xss.event_handler");
+        assert_detects("\"><img/onerror=\"x\"src=y", "xss.event_handler");
+        assert_detects("<x%09onxxx=1", "xss.event_handler");
+        assert_detects("<a href=\"jav&#x09;ascript:alert(1)\">x</a>", "xss.js_url");
+        assert_detects("<a href='java\nscript:alert(1)'>", "xss.js_url");
+        assert_detects(
+            "<iframe src=\"data:text/html;base64,PHNjcmlwdD4=\">",
+            "xss.js_url",
+        );
+        assert_detects("<iframe src=//evil>", "xss.dangerous_tag");
+        assert_detects(
+            "<div style=\"width: expression(alert(1))\">",
+            "xss.css_expression",
+        );
+        assert_detects(
+            "<style>@import 'http://x/y.css';</style>",
+            "xss.css_expression",
+        );
+        assert_detects("&lt;script&gt;alert(1)&lt;/script&gt;", "xss.script_tag");
+        assert_detects("%3Cscript%3Ealert(1)%3C%2Fscript%3E", "xss.script_tag");
+        assert_detects("<div v-html=\"x\"></div>", "xss.template_gadget");
+    }
+
+    #[test]
+    fn script_contexts() {
+        assert_detects("javascript:alert(1)", "xss.js_url");
+        assert_detects("  JaVaScRiPt:void(0)", "xss.js_url");
+        assert_detects("\";alert(1)//", "xss.js_injection");
+        assert_detects("'-prompt(1)-'", "xss.js_injection");
+        assert_detects("(alert)(1)", "xss.js_injection");
+        assert_detects("alert`1`", "xss.js_injection");
+        assert_detects("top['al'+'ert'](1)", "xss.js_injection");
+        assert_detects(
+            "{{constructor.constructor('alert(1)')()}}",
+            "xss.template_gadget",
+        );
+        assert_detects(
+            "\\x3cscript\\x3ealert(1)\\x3c/script\\x3e",
+            "xss.script_tag",
+        );
+    }
+
+    #[test]
+    fn text_with_brackets_passes() {
+        for benign in [
+            "a < b and c > d",
+            "I <3 this product",
+            "2 < 3",
+            "Set an alert(s) for my flight",
+            "Please confirm (yes or no)",
+            "Javascript: the good parts",
+            "Use <placeholder> here",
+            "x<y",
+            "price: 5 <= 10",
+            "email me at <jo@example.com>",
+        ] {
+            assert_clean(benign);
+        }
+    }
+}

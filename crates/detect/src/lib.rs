@@ -1,0 +1,351 @@
+//! Portcullis threat detection: a negative security model for request values.
+//!
+//! A [`Detector`] is compiled once per policy from [`DetectorSettings`] and is
+//! immutable (`Send + Sync`). Each value a request carries is handed to an
+//! [`Inspector`] (the detector plus reusable buffers) with its [`ValueKind`];
+//! the value is normalized once (bounded URL / entity / escape decoding,
+//! overlong UTF-8, NUL bytes, Unicode look-alikes; see [`normalize`]), a cheap
+//! byte-class pre-filter decides which engines can possibly match, and the
+//! engines (tokenizers and state machines, one per attack family) push
+//! [`Detection`]s. Base64-looking values are decoded and inspected too.
+//!
+//! This crate must never do I/O, read a clock, spawn, or use a backtracking
+//! matcher: every engine is linear in the inspected length, and the inspected
+//! length is capped ([`DetectorSettings::max_value_bytes`]).
+
+mod engines;
+pub mod normalize;
+pub mod rules;
+mod text;
+
+use std::ops::Range;
+
+pub use rules::{Category, Confidence, Rule, Severity};
+
+use normalize::{CharFlags, Normalizer};
+
+/// What a value is, so engines can weigh it (a JSON key is checked for NoSQL
+/// operators, a header value for Shellshock, a path segment for hidden files).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ValueKind<'a> {
+    PathSegment,
+    QueryName,
+    QueryValue,
+    /// A header value, with the header's lower-case name.
+    HeaderValue {
+        name: &'a str,
+    },
+    CookieName,
+    CookieValue,
+    /// A JSON object key, with the key of the object it is in (`""` at the top).
+    JsonKey {
+        parent: &'a str,
+    },
+    JsonValue,
+    FormName,
+    FormValue,
+    MultipartName,
+    MultipartValue,
+    MultipartFilename,
+    XmlText,
+    XmlAttribute,
+    /// A whole `text/*` body.
+    TextBody,
+    /// A literal argument inside a GraphQL query document.
+    GraphqlArgument,
+}
+
+impl ValueKind<'_> {
+    /// Parameter names and object keys (where operators and pollution keys live).
+    pub fn is_name(&self) -> bool {
+        matches!(
+            self,
+            ValueKind::QueryName
+                | ValueKind::CookieName
+                | ValueKind::JsonKey { .. }
+                | ValueKind::FormName
+                | ValueKind::MultipartName
+        )
+    }
+
+    fn header_name(&self) -> Option<&str> {
+        match self {
+            ValueKind::HeaderValue { name } => Some(name),
+            _ => None,
+        }
+    }
+}
+
+/// How the matched text was reached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decoding {
+    /// The value after normalization (which is the value itself when nothing was encoded).
+    Normalized,
+    /// The value was base64; the match is in the decoded text.
+    Base64,
+}
+
+/// One thing an engine recognised in a value.
+#[derive(Clone, Debug)]
+pub struct Detection {
+    pub rule: &'static Rule,
+    /// The matched text (normalized, at most [`MATCH_CHARS`] characters), for an audit excerpt.
+    pub matched: String,
+    /// Byte range of the match in the normalized text that was inspected.
+    pub span: Range<usize>,
+    pub decoding: Decoding,
+}
+
+impl Detection {
+    /// The anomaly score this detection adds to its request's total.
+    pub fn anomaly_score(&self) -> u32 {
+        self.rule.severity.anomaly_score()
+    }
+}
+
+/// Longest matched text kept in a [`Detection`], in characters.
+pub const MATCH_CHARS: usize = 80;
+
+/// Settings a detector is compiled from.
+#[derive(Clone, Debug)]
+pub struct DetectorSettings {
+    /// 1 (fewest false positives) to 4 (most thorough): rules above it never report.
+    pub paranoia_level: u8,
+    /// Longest part of a value inspected. A longer value is inspected on its
+    /// first and last `max_value_bytes / 2` bytes (attacks sit at the edges of
+    /// padded values: padding is how they are pushed past inspection limits),
+    /// and the rule `anomaly.value_truncated` (paranoia 3) reports it.
+    pub max_value_bytes: usize,
+    /// Most rounds of repeated URL decoding (`%252e` → `%2e` → `.`).
+    pub max_decode_rounds: u8,
+    /// Categories that never report.
+    pub disabled_categories: Vec<Category>,
+}
+
+impl Default for DetectorSettings {
+    fn default() -> Self {
+        Self {
+            paranoia_level: 2,
+            max_value_bytes: 64 * 1024,
+            max_decode_rounds: 4,
+            disabled_categories: Vec::new(),
+        }
+    }
+}
+
+/// A compiled detector: engines and their keyword automata, built once.
+pub struct Detector {
+    settings: DetectorSettings,
+    engines: engines::Engines,
+}
+
+impl Detector {
+    pub fn new(settings: &DetectorSettings) -> Detector {
+        let mut settings = settings.clone();
+        settings.paranoia_level = settings.paranoia_level.clamp(1, 4);
+        settings.max_value_bytes = settings.max_value_bytes.max(64);
+        Detector {
+            engines: engines::Engines::new(),
+            settings,
+        }
+    }
+
+    pub fn settings(&self) -> &DetectorSettings {
+        &self.settings
+    }
+
+    /// An inspector with its own buffers; keep one per request (or thread)
+    /// and reuse it for every value.
+    pub fn inspector(&self) -> Inspector<'_> {
+        Inspector {
+            detector: self,
+            normalizer: Normalizer::default(),
+            base64: Normalizer::default(),
+            scratch: engines::Scratch::default(),
+        }
+    }
+
+    /// Convenience for one-off use: inspects one value with fresh buffers.
+    pub fn inspect(&self, value: &str, kind: ValueKind<'_>, out: &mut Vec<Detection>) {
+        self.inspector().inspect(value, kind, out);
+    }
+
+    /// Looks for XXE constructs (DOCTYPE with entity declarations, external
+    /// DTDs, XInclude) in a whole XML document.
+    pub fn inspect_xml_document(&self, document: &[u8], out: &mut Vec<Detection>) {
+        let window = &document[..document.len().min(self.settings.max_value_bytes)];
+        let text = String::from_utf8_lossy(window);
+        let mut sink = Sink::new(&self.settings, out, Decoding::Normalized);
+        engines::xxe::inspect_document(&text, &mut sink);
+    }
+}
+
+/// A [`Detector`] plus the buffers it reuses from value to value.
+pub struct Inspector<'d> {
+    detector: &'d Detector,
+    normalizer: Normalizer,
+    base64: Normalizer,
+    scratch: engines::Scratch,
+}
+
+impl Inspector<'_> {
+    /// Inspects one value and appends what it finds to `out`.
+    pub fn inspect(&mut self, value: &str, kind: ValueKind<'_>, out: &mut Vec<Detection>) {
+        let settings = &self.detector.settings;
+        let cap = settings.max_value_bytes;
+        let truncated = value.len() > cap;
+        let (head, tail) = if truncated {
+            let half = cap / 2;
+            let head_end = floor_char_boundary(value, half);
+            let tail_start = ceil_char_boundary(value, value.len() - half);
+            (&value[..head_end], Some(&value[tail_start..]))
+        } else {
+            (value, None)
+        };
+        let mut sink = Sink::new(settings, out, Decoding::Normalized);
+        if truncated {
+            sink.report(&rules::ANOMALY_VALUE_TRUNCATED, head, 0..head.len().min(16));
+        }
+        for part in std::iter::once(head).chain(tail) {
+            self.inspect_part(part, kind, &mut sink);
+        }
+    }
+
+    fn inspect_part(&mut self, value: &str, kind: ValueKind<'_>, sink: &mut Sink<'_>) {
+        let settings = &self.detector.settings;
+        let engines = &self.detector.engines;
+        let view = self.normalizer.normalize(value, settings.max_decode_rounds);
+        sink.decoding = Decoding::Normalized;
+        engines.run(value, &view, kind, &mut self.scratch, sink);
+        if let Some(decoded) = normalize::base64_candidate(value) {
+            let view = self.base64.normalize(&decoded, settings.max_decode_rounds);
+            if view.flags.contains(CharFlags::BINARY) {
+                return;
+            }
+            sink.decoding = Decoding::Base64;
+            engines.run(&decoded, &view, kind, &mut self.scratch, sink);
+            sink.decoding = Decoding::Normalized;
+        }
+    }
+}
+
+fn floor_char_boundary(s: &str, mut i: usize) -> usize {
+    while i > 0 && !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+fn ceil_char_boundary(s: &str, mut i: usize) -> usize {
+    while i < s.len() && !s.is_char_boundary(i) {
+        i += 1;
+    }
+    i
+}
+
+/// Where engines report: filters by paranoia level and disabled categories,
+/// and keeps one detection per rule per value.
+pub(crate) struct Sink<'a> {
+    settings: &'a DetectorSettings,
+    out: &'a mut Vec<Detection>,
+    first: usize,
+    pub(crate) decoding: Decoding,
+}
+
+impl<'a> Sink<'a> {
+    fn new(
+        settings: &'a DetectorSettings,
+        out: &'a mut Vec<Detection>,
+        decoding: Decoding,
+    ) -> Self {
+        let first = out.len();
+        Sink {
+            settings,
+            out,
+            first,
+            decoding,
+        }
+    }
+
+    /// Whether a rule of this paranoia level and category can report at all
+    /// (lets engines skip work for rules that are off).
+    pub(crate) fn wants(&self, rule: &Rule) -> bool {
+        rule.paranoia <= self.settings.paranoia_level
+            && !self.settings.disabled_categories.contains(&rule.category)
+    }
+
+    pub(crate) fn report(&mut self, rule: &'static Rule, text: &str, span: Range<usize>) {
+        if !self.wants(rule) {
+            return;
+        }
+        if self.out[self.first..]
+            .iter()
+            .any(|d| std::ptr::eq(d.rule, rule))
+        {
+            return;
+        }
+        let start = floor_char_boundary(text, span.start.min(text.len()));
+        let end = ceil_char_boundary(text, span.end.clamp(start, text.len()));
+        let matched: String = text[start..end].chars().take(MATCH_CHARS).collect();
+        self.out.push(Detection {
+            rule,
+            matched,
+            span: start..end,
+            decoding: self.decoding,
+        });
+    }
+
+    pub(crate) fn paranoia(&self) -> u8 {
+        self.settings.paranoia_level
+    }
+}
+
+#[cfg(test)]
+mod tests;
+
+/// Entry points for the fuzz targets in `fuzz/`: each runs one tokenizer or
+/// engine on a value at paranoia level 4. Not a stable API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use crate::{Detection, DetectorSettings, Sink, normalize::Normalizer};
+
+    fn with_sink(value: &str, run: impl FnOnce(&str, &mut Sink<'_>)) -> Vec<Detection> {
+        let settings = DetectorSettings {
+            paranoia_level: 4,
+            ..DetectorSettings::default()
+        };
+        let mut out = Vec::new();
+        let mut normalizer = Normalizer::default();
+        let view = normalizer.normalize(value, settings.max_decode_rounds);
+        assert_eq!(view.text.len(), view.lower.len(), "lower keeps offsets");
+        assert!(view.lower.is_ascii(), "lower is ASCII");
+        let mut sink = Sink::new(&settings, &mut out, crate::Decoding::Normalized);
+        run(view.lower, &mut sink);
+        for d in &out {
+            assert!(d.span.start <= d.span.end && d.span.end <= value.len().max(view.text.len()));
+        }
+        out
+    }
+
+    pub fn sql(value: &str) -> Vec<Detection> {
+        with_sink(value, |lower, sink| {
+            let mut tokens = Vec::new();
+            crate::engines::sqli_for_fuzzing(lower, &mut tokens, sink)
+        })
+    }
+
+    pub fn html(value: &str) -> Vec<Detection> {
+        with_sink(value, crate::engines::xss_for_fuzzing)
+    }
+
+    pub fn shell(value: &str) -> Vec<Detection> {
+        with_sink(value, crate::engines::shell_for_fuzzing)
+    }
+
+    /// Normalizes `value`; returns the normalized text and its lower-cased copy.
+    pub fn normalize(value: &str) -> (String, String) {
+        let mut normalizer = Normalizer::default();
+        let view = normalizer.normalize(value, 4);
+        (view.text.to_owned(), view.lower.to_owned())
+    }
+}

@@ -1,0 +1,120 @@
+//! Shared test helpers and the crate-level properties: look-alike inputs
+//! pass, linear time on adversarial input, paranoia filtering.
+
+use crate::{Detection, Detector, DetectorSettings, ValueKind};
+
+pub(crate) fn detect_with(value: &str, paranoia: u8) -> Vec<Detection> {
+    let detector = Detector::new(&DetectorSettings {
+        paranoia_level: paranoia,
+        ..DetectorSettings::default()
+    });
+    let mut out = Vec::new();
+    detector.inspect(value, ValueKind::QueryValue, &mut out);
+    out
+}
+
+pub(crate) fn ids(found: &[Detection]) -> Vec<&'static str> {
+    found.iter().map(|d| d.rule.id).collect()
+}
+
+#[track_caller]
+pub(crate) fn assert_detects(value: &str, rule: &str) {
+    let found = detect_with(value, 2);
+    assert!(
+        found.iter().any(|d| d.rule.id == rule),
+        "{value:?}: expected {rule}, found {:?}",
+        ids(&found)
+    );
+}
+
+#[track_caller]
+pub(crate) fn assert_clean(value: &str) {
+    let found = detect_with(value, 2);
+    assert!(
+        found.is_empty(),
+        "{value:?}: expected nothing, found {:?}",
+        ids(&found)
+    );
+}
+
+#[test]
+fn every_rule_id_is_unique_and_well_formed() {
+    let mut seen = std::collections::HashSet::new();
+    for rule in crate::rules::ALL {
+        assert!(seen.insert(rule.id), "duplicate rule id {}", rule.id);
+        assert!((1..=4).contains(&rule.paranoia), "{}", rule.id);
+        assert!(rule.id.contains('.'), "{}", rule.id);
+    }
+}
+
+#[test]
+fn paranoia_level_gates_rules() {
+    let html = "<b>bold</b>";
+    assert!(detect_with(html, 2).is_empty());
+    assert!(ids(&detect_with(html, 3)).contains(&"xss.html_tag"));
+}
+
+#[test]
+fn base64_values_are_decoded_and_inspected() {
+    // "' or '1'='1" in base64.
+    let found = detect_with("JyBvciAnMSc9JzE=", 2);
+    assert!(
+        found
+            .iter()
+            .any(|d| d.rule.id == "sqli.tautology" && d.decoding == crate::Decoding::Base64),
+        "{:?}",
+        ids(&found)
+    );
+}
+
+#[test]
+fn long_values_are_inspected_on_head_and_tail() {
+    let detector = Detector::new(&DetectorSettings {
+        max_value_bytes: 1024,
+        paranoia_level: 3,
+        ..DetectorSettings::default()
+    });
+    let value = format!("{}<script>alert(1)</script>", "a ".repeat(5000));
+    let mut out = Vec::new();
+    detector.inspect(&value, ValueKind::JsonValue, &mut out);
+    let found = ids(&out);
+    assert!(found.contains(&"xss.script_tag"), "{found:?}");
+    assert!(found.contains(&"anomaly.value_truncated"), "{found:?}");
+}
+
+/// Inspection time must grow linearly: 16x the input may cost at most 96x
+/// the time (quadratic behaviour would be 256x; the slack is for caches and a shared machine). Adversarial inputs repeat
+/// the openers every engine looks ahead from.
+#[test]
+fn inspection_time_is_linear_in_input_size() {
+    let detector = Detector::new(&DetectorSettings {
+        max_value_bytes: 4 << 20,
+        paranoia_level: 4,
+        ..DetectorSettings::default()
+    });
+    let patterns = [
+        "'\"(", "<a ", "${", "{{", "$(", "../", "%25", "&#", "/*", ")(", "<!--#", "://", "\\u",
+        "; ", "`", "\r\nx", "<!entity", "a=", "[$", "this.", "${${", "<svg on", "select ",
+    ];
+    for pattern in patterns {
+        let time = |len: usize| {
+            let value: String = pattern.repeat(len / pattern.len() + 1);
+            let mut inspector = detector.inspector();
+            let mut out = Vec::new();
+            let start = std::time::Instant::now();
+            inspector.inspect(&value, ValueKind::JsonValue, &mut out);
+            start.elapsed().as_secs_f64()
+        };
+        // Warm up, then take the best of three to reduce noise.
+        time(64 << 10);
+        let small = (0..3)
+            .map(|_| time(64 << 10))
+            .fold(f64::MAX, f64::min)
+            .max(1e-5);
+        let large = (0..3).map(|_| time(1 << 20)).fold(f64::MAX, f64::min);
+        assert!(
+            large / small < 96.0,
+            "{pattern:?}: 64 KiB took {small:.5}s, 1 MiB took {large:.5}s"
+        );
+    }
+}
