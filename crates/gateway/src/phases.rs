@@ -36,6 +36,7 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode, Uri, Version};
 use portcullis_policy::admission::HeadInput;
 use portcullis_policy::checks::ResponseBody;
+use portcullis_policy::exchange::MatchedOperation;
 use portcullis_policy::{
     Exchange, ExchangeHead, Finding, PeerIdentity, Route, Verdict, decide, protocol, request_id,
 };
@@ -433,14 +434,14 @@ async fn proxy(
 
     // ── Phase: decide ───────────────────────────────────────────────────
     let verdict = decide(&findings);
-    let operation: Option<Box<str>> = exchange.operation_id().map(Box::from);
+    let operation: Option<MatchedOperation> = exchange.operation().cloned();
     if !findings.is_empty() {
         auditor.record(
             client_ip,
             &admitted.host,
             &admitted.path,
             Some(route),
-            operation.as_deref(),
+            operation.as_ref().map(|o| &*o.id),
             &verdict,
             &findings,
         );
@@ -531,7 +532,7 @@ async fn proxy(
                     &admitted.host,
                     &admitted.path,
                     Some(route),
-                    operation.as_deref(),
+                    operation.as_ref().map(|o| &*o.id),
                     &verdict,
                     &findings,
                 );
@@ -560,7 +561,7 @@ async fn proxy(
             route_name: &route.name,
         });
         if let Some(op) = &operation {
-            exchange.set_operation_id(op);
+            exchange.set_operation(op.clone());
         }
         let head = portcullis_policy::ResponseHead {
             status: response.status,
@@ -579,7 +580,7 @@ async fn proxy(
                 &admitted.host,
                 &admitted.path,
                 Some(route),
-                operation.as_deref(),
+                operation.as_ref().map(|o| &*o.id),
                 &verdict,
                 &response_findings,
             );
@@ -662,7 +663,7 @@ async fn proxy(
                 &admitted.host,
                 &admitted.path,
                 Some(route),
-                operation.as_deref(),
+                operation.as_ref().map(|o| &*o.id),
                 &verdict,
                 &body_findings,
             );

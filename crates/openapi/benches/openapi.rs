@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::{HeaderMap, HeaderValue, Method};
-use portcullis_openapi::{CompileOptions, RequestBody, RequestParts, RequestReport, Spec};
+use portcullis_openapi::{
+    CompileOptions, Exposure, RequestBody, RequestParts, RequestReport, ResponseParts, Spec,
+};
 use serde_json::{Value, json};
 
 /// A generated spec: `resources` collections, each with a list, a create, a
@@ -158,6 +160,40 @@ fn benches(c: &mut Criterion) {
             validate(&v)
         })
     });
+
+    // Responses of the bench upstream (`bench/openapi.yaml`): a 19-byte
+    // user and a 64 KB page of users, parsed and validated whole.
+    let bench_spec = Spec::from_texts(
+        &[("openapi.yaml", include_str!("../../../bench/openapi.yaml"))],
+        &CompileOptions::default(),
+    )
+    .unwrap();
+    let page = users_page(65536);
+    let small = br#"{"id":1,"name":"x"}"#.to_vec();
+    for (name, path, body) in [
+        ("validate a 19-byte JSON response", "/api/users/1", &small),
+        ("validate a 64 KB JSON response", "/api/big64k", &page),
+    ] {
+        let matched = bench_spec.route(&Method::GET, path).unwrap();
+        let op = &bench_spec.operations[matched.operation];
+        let parts = ResponseParts {
+            status: 200,
+            content_type: Some("application/json"),
+            content_encoding: None,
+        };
+        let report = bench_spec.validate_response_body(op, &parts, body, Exposure::Block);
+        assert!(
+            report.violations.is_empty() && report.exposures.is_empty(),
+            "{name}: {:?} {:?}",
+            report.violations,
+            report.exposures
+        );
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                bench_spec.validate_response_body(op, &parts, black_box(body), Exposure::Block)
+            })
+        });
+    }
     group.finish();
 
     let big = generated_spec(200);
@@ -182,6 +218,21 @@ fn benches(c: &mut Criterion) {
         })
     });
     compile.finish();
+}
+
+/// A page of users like the bench upstream's `big64k.json`, about `bytes` long.
+fn users_page(bytes: usize) -> Vec<u8> {
+    let cities = ["Nairobi", "Lyon", "Osaka", "Quito", "Tartu"];
+    let mut users = Vec::new();
+    let mut len = 40;
+    let mut i = 1;
+    while len < bytes - 200 {
+        let user = json!({"id": i, "name": format!("user {i}"), "city": cities[i % 5], "active": i % 3 != 0, "score": (i * 37) % 1000, "tags": ["member", "beta"]});
+        len += user.to_string().len() + 1;
+        users.push(user);
+        i += 1;
+    }
+    serde_json::to_vec(&json!({"page": 1, "count": users.len(), "users": users})).unwrap()
 }
 
 /// A block-style YAML rendering (strings quoted as JSON, which YAML reads).

@@ -141,7 +141,9 @@ pub struct ResponseSpec {
 #[derive(Debug)]
 pub struct Operation {
     /// `operationId`, or `METHOD /template` when the spec gives none.
-    pub id: Box<str>,
+    /// The `operationId`, or `METHOD /template` (shared, so recording it on
+    /// a request costs no allocation).
+    pub id: std::sync::Arc<str>,
     pub method: Method,
     pub template: Box<str>,
     pub parameters: Vec<Parameter>,
@@ -242,7 +244,7 @@ impl Spec {
         let by_id = operations
             .iter()
             .enumerate()
-            .map(|(i, op)| (op.id.clone(), i))
+            .map(|(i, op)| (Box::<str>::from(&*op.id), i))
             .collect();
         Ok(Spec {
             documents,
@@ -347,7 +349,7 @@ impl Compiler<'_> {
                 let op_t = key(&item_t, method_key);
                 let op =
                     self.operation(template, method, &op_t, op_value, &shared, root_secured)?;
-                if let Some(first) = ids.insert(op.id.clone(), op_t.clone()) {
+                if let Some(first) = ids.insert(Box::<str>::from(&*op.id), op_t.clone()) {
                     return Err(self.err(
                         &key(&op_t, "operationId"),
                         format!("operationId {:?} is also used at {}", op.id, first.pointer),
@@ -422,7 +424,7 @@ impl Compiler<'_> {
         root_secured: bool,
     ) -> Result<Operation, SpecError> {
         let op_map = self.object(op_t, op_value, "an operation")?;
-        let id: Box<str> = match op_map.get("operationId") {
+        let id: std::sync::Arc<str> = match op_map.get("operationId") {
             Some(Value::String(id)) if !id.is_empty() => id.as_str().into(),
             Some(_) => {
                 return Err(self.err(
@@ -797,13 +799,18 @@ fn parse_status_key(code: &str) -> Option<StatusKey> {
 }
 
 /// The lower-case `type/subtype` of a media type or `Content-Type` value.
-pub(crate) fn essence(media_type: &str) -> String {
-    media_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase()
+/// The media type without parameters, trimmed and lower case (borrowed
+/// when it already is: this runs on every request and response).
+pub(crate) fn essence(media_type: &str) -> std::borrow::Cow<'_, str> {
+    let bare = media_type
+        .split_once(';')
+        .map_or(media_type, |(t, _)| t)
+        .trim();
+    if bare.bytes().any(|b| b.is_ascii_uppercase()) {
+        std::borrow::Cow::Owned(bare.to_ascii_lowercase())
+    } else {
+        std::borrow::Cow::Borrowed(bare)
+    }
 }
 
 pub(crate) fn media_is_json(range: &str) -> bool {

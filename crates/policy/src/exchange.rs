@@ -26,6 +26,16 @@ pub struct PeerIdentity {
     pub fingerprint_sha256: String,
 }
 
+/// The API operation a request was matched to: an OpenAPI `operationId`
+/// (or a synthesized `METHOD /template`) and the index the matching check's
+/// router gave it, so later hooks find it again without a lookup by name.
+#[derive(Clone, Debug)]
+pub struct MatchedOperation {
+    pub id: std::sync::Arc<str>,
+    /// Index in the matching check's operations; `usize::MAX` when unknown.
+    pub index: usize,
+}
+
 /// One request, as the checks see it.
 pub struct Exchange<'a> {
     pub request_id: &'a str,
@@ -46,10 +56,9 @@ pub struct Exchange<'a> {
     cookies: OnceCell<Vec<(&'a str, &'a str)>>,
     body: Option<Bytes>,
     parsed_body: OnceCell<ParsedBody>,
-    /// The API operation the request was matched to (an OpenAPI
-    /// `operationId` or a synthesized `METHOD /template`), set once by
-    /// whichever check routes requests to operations.
-    operation_id: OnceCell<Box<str>>,
+    /// The API operation the request was matched to, set once by whichever
+    /// check routes requests to operations.
+    operation: OnceCell<MatchedOperation>,
     rewrites: RefCell<RequestRewrites>,
 }
 
@@ -156,7 +165,7 @@ impl<'a> Exchange<'a> {
             cookies: OnceCell::new(),
             body: None,
             parsed_body: OnceCell::new(),
-            operation_id: OnceCell::new(),
+            operation: OnceCell::new(),
             rewrites: RefCell::new(RequestRewrites::default()),
         }
     }
@@ -173,13 +182,26 @@ impl<'a> Exchange<'a> {
 
     /// The operation this request was matched to, if any check matched one.
     pub fn operation_id(&self) -> Option<&str> {
-        self.operation_id.get().map(|s| &**s)
+        self.operation.get().map(|m| &*m.id)
+    }
+
+    /// The matched operation with the router's index for it.
+    pub fn operation(&self) -> Option<&MatchedOperation> {
+        self.operation.get()
     }
 
     /// Records the matched operation; the first call wins (later checks
     /// cannot re-route a request behind the router's back).
+    pub fn set_operation(&self, operation: MatchedOperation) {
+        let _ = self.operation.set(operation);
+    }
+
+    /// Records the matched operation by id alone (no router index).
     pub fn set_operation_id(&self, id: &str) {
-        let _ = self.operation_id.set(id.into());
+        self.set_operation(MatchedOperation {
+            id: id.into(),
+            index: usize::MAX,
+        });
     }
 
     /// Query pairs, percent-decoded, in order (parsed on first use).

@@ -71,7 +71,16 @@ fn documented_responses_pass_untouched() {
     assert_eq!(r.verdict, "allow", "{:?}", r.findings);
     assert_eq!(r.status, 200);
     assert!(r.replaced_body.is_none());
-    // The request asked the gateway to drop Accept-Encoding so bodies can be read.
+    // A request that accepts compressed answers asks the gateway to drop
+    // Accept-Encoding so bodies can be read; one that does not asks nothing.
+    let identity = GET_USER.replace("Accept-Encoding: gzip\r\n", "");
+    let raw = parse_raw_request(identity.as_bytes()).unwrap();
+    let (report, _) = evaluate_exchange(&p, &raw, None, "127.0.0.1".parse().unwrap());
+    assert!(
+        report.rewrites.remove_headers.is_empty(),
+        "{:?}",
+        report.rewrites
+    );
     let raw = parse_raw_request(GET_USER.as_bytes()).unwrap();
     let (report, _) = evaluate_exchange(&p, &raw, None, "127.0.0.1".parse().unwrap());
     assert_eq!(report.rewrites.remove_headers, ["accept-encoding"]);

@@ -236,8 +236,11 @@ impl OpenApiCheck {
     /// The operation a request was matched to: the one recorded on the
     /// exchange, or (when the exchange was rebuilt for the response) routed again.
     fn operation(&self, exchange: &Exchange<'_>) -> Option<&Operation> {
-        match exchange.operation_id() {
-            Some(id) => self.spec.operation_by_id(id),
+        match exchange.operation() {
+            Some(m) => match self.spec.operations.get(m.index) {
+                Some(op) if std::sync::Arc::ptr_eq(&op.id, &m.id) => Some(op),
+                _ => self.spec.operation_by_id(&m.id),
+            },
             None => self
                 .spec
                 .route(exchange.method, exchange.path)
@@ -318,7 +321,10 @@ impl Check for OpenApiCheck {
             }
         };
         let op = &self.spec.operations[matched.operation];
-        exchange.set_operation_id(&op.id);
+        exchange.set_operation(crate::exchange::MatchedOperation {
+            id: op.id.clone(),
+            index: matched.operation,
+        });
         let mut report = RequestReport::default();
         let parts = RequestParts {
             method: exchange.method,
@@ -347,24 +353,27 @@ impl Check for OpenApiCheck {
             });
         }
         self.push_report(op, report, exchange, findings);
-        if op.knobs.validate_responses && *exchange.method != Method::HEAD {
+        if op.knobs.validate_responses
+            && *exchange.method != Method::HEAD
+            && exchange.headers.contains_key(http::header::ACCEPT_ENCODING)
+        {
             // A compressed answer cannot be validated: ask the upstream for an identity one.
             exchange.add_rewrites(|r| r.remove_headers.push("accept-encoding".into()));
         }
     }
 
     fn wants_request_body(&self, exchange: &Exchange<'_>) -> bool {
-        exchange
-            .operation_id()
-            .and_then(|id| self.spec.operation_by_id(id))
-            .is_some_and(|op| self.spec.wants_body(op))
+        exchange.operation().is_some()
+            && self
+                .operation(exchange)
+                .is_some_and(|op| self.spec.wants_body(op))
     }
 
     fn on_request_body(&self, exchange: &Exchange<'_>, findings: &mut Vec<Finding>) {
-        let Some(op) = exchange
-            .operation_id()
-            .and_then(|id| self.spec.operation_by_id(id))
-        else {
+        if exchange.operation().is_none() {
+            return;
+        }
+        let Some(op) = self.operation(exchange) else {
             return;
         };
         let Some(parsed) = exchange.parsed_body() else {
