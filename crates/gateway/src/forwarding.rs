@@ -11,7 +11,17 @@ use std::net::IpAddr;
 use http::Method;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
+use portcullis_policy::config::ForwardingConfig;
+
 use crate::wire::{self, Framing, RequestFacts};
+
+/// Every forwarding field on (the default).
+pub static ALL_FORWARDING_FIELDS: ForwardingConfig = ForwardingConfig {
+    x_forwarded_for: true,
+    x_forwarded_proto: true,
+    x_forwarded_host: true,
+    forwarded: true,
+};
 
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
@@ -25,6 +35,8 @@ pub struct ForwardedFor<'a> {
     pub peer_trusted: bool,
     pub proto: &'static str,
     pub host: &'a str,
+    /// Which fields are written (`forwarding` in the config).
+    pub fields: &'a ForwardingConfig,
 }
 
 /// An IP address as text, without going through `fmt` for IPv4.
@@ -145,30 +157,37 @@ impl UpstreamRequestHead<'_> {
             }
             wire::push_field(out, name.as_str().as_bytes(), value.as_bytes());
         }
-        out.extend_from_slice(b"x-forwarded-for: ");
-        if f.peer_trusted && push_existing(out, self.headers, &X_FORWARDED_FOR) {
-            out.extend_from_slice(b", ");
+        if f.fields.x_forwarded_for {
+            out.extend_from_slice(b"x-forwarded-for: ");
+            if f.peer_trusted && push_existing(out, self.headers, &X_FORWARDED_FOR) {
+                out.extend_from_slice(b", ");
+            }
+            out.extend_from_slice(f.peer_text.as_bytes());
+            out.extend_from_slice(b"\r\n");
         }
-        out.extend_from_slice(f.peer_text.as_bytes());
-        out.extend_from_slice(b"\r\nx-forwarded-proto: ");
-        if !(f.peer_trusted && push_existing(out, self.headers, &X_FORWARDED_PROTO)) {
-            out.extend_from_slice(f.proto.as_bytes());
+        if f.fields.x_forwarded_proto {
+            out.extend_from_slice(b"x-forwarded-proto: ");
+            if !(f.peer_trusted && push_existing(out, self.headers, &X_FORWARDED_PROTO)) {
+                out.extend_from_slice(f.proto.as_bytes());
+            }
+            out.extend_from_slice(b"\r\n");
         }
-        out.extend_from_slice(b"\r\n");
         let keep_host = f.peer_trusted && self.headers.contains_key(&X_FORWARDED_HOST);
-        if keep_host || is_field_value(f.host) {
+        if f.fields.x_forwarded_host && (keep_host || is_field_value(f.host)) {
             out.extend_from_slice(b"x-forwarded-host: ");
             if !(keep_host && push_existing(out, self.headers, &X_FORWARDED_HOST)) {
                 out.extend_from_slice(f.host.as_bytes());
             }
             out.extend_from_slice(b"\r\n");
         }
-        out.extend_from_slice(b"forwarded: ");
-        if f.peer_trusted && push_existing(out, self.headers, &FORWARDED) {
-            out.extend_from_slice(b", ");
+        if f.fields.forwarded {
+            out.extend_from_slice(b"forwarded: ");
+            if f.peer_trusted && push_existing(out, self.headers, &FORWARDED) {
+                out.extend_from_slice(b", ");
+            }
+            push_forwarded_element(out, f);
+            out.extend_from_slice(b"\r\n");
         }
-        push_forwarded_element(out, f);
-        out.extend_from_slice(b"\r\n");
         if let Some((name, value)) = self.request_id {
             wire::push_field(out, name.as_str().as_bytes(), value.as_bytes());
         }
@@ -290,6 +309,7 @@ mod tests {
             peer_trusted: false,
             proto: "http",
             host: "api.test",
+            fields: &ALL_FORWARDING_FIELDS,
         }
     }
 
@@ -361,6 +381,7 @@ mod tests {
             peer_trusted: true,
             proto: "https",
             host: "a:8443",
+            fields: &ALL_FORWARDING_FIELDS,
         };
         let out = written(&h, f, false, Framing::Empty);
         assert!(
@@ -372,5 +393,34 @@ mod tests {
             "{out}"
         );
         assert!(out.contains("content-length: 0\r\n"), "{out}");
+    }
+
+    #[test]
+    fn switched_off_fields_are_neither_written_nor_passed_through() {
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-host", "forged.example".parse().unwrap());
+        h.insert("forwarded", "for=6.6.6.6".parse().unwrap());
+        h.insert("x-forwarded-proto", "https".parse().unwrap());
+        let fields = ForwardingConfig {
+            x_forwarded_for: true,
+            x_forwarded_proto: false,
+            x_forwarded_host: false,
+            forwarded: false,
+        };
+        let f = ForwardedFor {
+            fields: &fields,
+            ..untrusted()
+        };
+        let out = written(&h, f, false, Framing::Empty);
+        assert!(out.contains("x-forwarded-for: 1.2.3.4\r\n"), "{out}");
+        for gone in [
+            "x-forwarded-host",
+            "forwarded:",
+            "x-forwarded-proto",
+            "forged",
+            "6.6.6.6",
+        ] {
+            assert!(!out.contains(gone), "{gone} in {out}");
+        }
     }
 }

@@ -506,6 +506,7 @@ async fn proxy(
             peer_trusted: policy.trusted_proxies.contains(peer_ip),
             proto: if conn.tls { "https" } else { "http" },
             host: original_host,
+            fields: &policy.config.forwarding,
         },
         request_id: request_id_value.map(|v| (&generation.request_id_header, v)),
         facts: RequestFacts { upgrade, ..facts },

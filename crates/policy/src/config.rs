@@ -32,6 +32,9 @@ pub struct Config {
     pub trusted_proxies: Vec<Cidr>,
     #[serde(default)]
     pub request_id: RequestIdConfig,
+    /// Which forwarding fields the gateway writes on the way upstream.
+    #[serde(default)]
+    pub forwarding: ForwardingConfig,
     pub upstreams: BTreeMap<String, UpstreamConfig>,
     #[serde(default)]
     pub policies: BTreeMap<String, PolicyConfig>,
@@ -203,6 +206,35 @@ impl Default for RequestIdConfig {
         Self {
             header: defaults::request_id_header(),
             propagate: true,
+        }
+    }
+}
+
+/// The forwarding fields written upstream. Each is set by the gateway (or
+/// appended to, when the peer is a trusted proxy); a field switched off is
+/// not written at all, and a client's copy of it is still removed, so an
+/// upstream never sees a forged one.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForwardingConfig {
+    #[serde(default = "defaults::yes")]
+    pub x_forwarded_for: bool,
+    #[serde(default = "defaults::yes")]
+    pub x_forwarded_proto: bool,
+    #[serde(default = "defaults::yes")]
+    pub x_forwarded_host: bool,
+    /// RFC 7239 `Forwarded`.
+    #[serde(default = "defaults::yes")]
+    pub forwarded: bool,
+}
+
+impl Default for ForwardingConfig {
+    fn default() -> Self {
+        Self {
+            x_forwarded_for: true,
+            x_forwarded_proto: true,
+            x_forwarded_host: true,
+            forwarded: true,
         }
     }
 }
