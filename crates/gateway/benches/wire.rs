@@ -9,7 +9,7 @@ use std::hint::black_box;
 use bytes::BytesMut;
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::Method;
-use portcullis_gateway::forwarding::{ForwardedFor, UpstreamRequestHead};
+use portcullis_gateway::forwarding::{ALL_FORWARDING_FIELDS, ForwardedFor, UpstreamRequestHead};
 use portcullis_gateway::wire::{self, ChunkedDecoder, Framing};
 
 const REQUEST: &[u8] = b"GET /api/users/42?expand=orders HTTP/1.1\r\nHost: api.bench.local\r\nUser-Agent: bench-wrk/1.0\r\nAccept: application/json\r\nAuthorization: Bearer abc.def.ghi\r\nCookie: session=1234\r\n\r\n";
@@ -45,6 +45,7 @@ fn wire(c: &mut Criterion) {
                     peer_trusted: false,
                     proto: "http",
                     host: "api.bench.local",
+                    fields: &ALL_FORWARDING_FIELDS,
                 },
                 request_id: None,
                 facts: head.facts,

@@ -96,7 +96,9 @@ pub struct UpstreamRequestHead<'a> {
     /// The `Host` to send: the client's `Host`, or its HTTP/2 authority.
     pub host: Option<&'a [u8]>,
     pub forwarded: ForwardedFor<'a>,
-    pub request_id: Option<(&'a HeaderName, &'a HeaderValue)>,
+    /// The request id field: the client's copy is always dropped, and the
+    /// value (if any) written in its place.
+    pub request_id: Option<(&'a HeaderName, Option<&'a HeaderValue>)>,
     /// What the parser saw in the hop-by-hop fields (an upgrade keeps
     /// `Upgrade`).
     pub facts: RequestFacts,
@@ -188,7 +190,7 @@ impl UpstreamRequestHead<'_> {
             push_forwarded_element(out, f);
             out.extend_from_slice(b"\r\n");
         }
-        if let Some((name, value)) = self.request_id {
+        if let Some((name, Some(value))) = self.request_id {
             wire::push_field(out, name.as_str().as_bytes(), value.as_bytes());
         }
         if self.facts.upgrade {
@@ -421,6 +423,36 @@ mod tests {
             "6.6.6.6",
         ] {
             assert!(!out.contains(gone), "{gone} in {out}");
+        }
+    }
+
+    #[test]
+    fn the_request_id_replaces_the_clients_copy_or_is_left_out() {
+        let mut h = HeaderMap::new();
+        h.insert("x-request-id", HeaderValue::from_static("forged"));
+        let name = HeaderName::from_static("x-request-id");
+        let ours = HeaderValue::from_static("abc123");
+        for (sent, expected) in [
+            (Some(&ours), Some("x-request-id: abc123\r\n")),
+            (None, None),
+        ] {
+            let head = UpstreamRequestHead {
+                method: &Method::GET,
+                target: "/",
+                headers: &h,
+                host: Some(b"api.test"),
+                forwarded: untrusted(),
+                request_id: Some((&name, sent)),
+                facts: RequestFacts::default(),
+            };
+            let mut out = Vec::new();
+            head.write(&mut out, Framing::Empty);
+            let out = String::from_utf8(out).unwrap();
+            assert!(!out.contains("forged"), "{out}");
+            match expected {
+                Some(line) => assert!(out.contains(line), "{out}"),
+                None => assert!(!out.contains("x-request-id"), "{out}"),
+            }
         }
     }
 }

@@ -508,7 +508,10 @@ async fn proxy(
             host: original_host,
             fields: &policy.config.forwarding,
         },
-        request_id: request_id_value.map(|v| (&generation.request_id_header, v)),
+        request_id: Some((
+            &generation.request_id_header,
+            request_id_value.filter(|_| policy.config.request_id.send_upstream),
+        )),
         facts: RequestFacts { upgrade, ..facts },
     };
     let mut outgoing = match &buffered {

@@ -199,6 +199,10 @@ pub struct RequestIdConfig {
     /// Keep a well-formed incoming id instead of generating a new one.
     #[serde(default = "defaults::yes")]
     pub propagate: bool,
+    /// Send the id to the upstream in `header` (a client's copy is always
+    /// replaced or removed).
+    #[serde(default = "defaults::yes")]
+    pub send_upstream: bool,
 }
 
 impl Default for RequestIdConfig {
@@ -206,6 +210,7 @@ impl Default for RequestIdConfig {
         Self {
             header: defaults::request_id_header(),
             propagate: true,
+            send_upstream: true,
         }
     }
 }
