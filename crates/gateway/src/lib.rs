@@ -13,6 +13,7 @@ pub mod listener;
 pub mod metrics;
 pub mod phases;
 pub mod problem;
+pub mod rate_limits;
 pub mod state;
 pub mod tls;
 pub mod upstream;

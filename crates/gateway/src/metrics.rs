@@ -66,6 +66,7 @@ pub struct Metrics {
     pub connections: Gauge,
     pub connections_refused: Counter,
     pub log_lines_dropped: Counter,
+    pub rate_limits: crate::rate_limits::LimitMetrics,
 }
 
 fn latency_buckets() -> Histogram {
@@ -133,7 +134,9 @@ impl Metrics {
             "Audit/access log lines dropped because the writer fell behind",
             log_lines_dropped.clone(),
         );
+        let rate_limits = crate::rate_limits::LimitMetrics::register(&mut registry);
         Arc::new(Self {
+            rate_limits,
             registry,
             requests,
             latency,

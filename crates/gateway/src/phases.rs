@@ -8,21 +8,23 @@
 //! 3. **request body** — buffered under the route's limit only when a check
 //!    wants it (or it is small and of known length), then inspected;
 //!    otherwise streamed upstream under the same limit.
-//! 4. **decide** — findings become one verdict ([`portcullis_policy::decide`]):
+//! 4. **limit** — the route's rate limits counted in the store
+//!    (`rate_limits.rs`); a refusal is a finding like any other.
+//! 5. **decide** — findings become one verdict ([`portcullis_policy::decide`]):
 //!    allow, monitor (log and forward) or block (problem+json).
-//! 5. **upstream** — names a check asked to strip (query parameters, headers,
+//! 6. **upstream** — names a check asked to strip (query parameters, headers,
 //!    cookies) are removed; an endpoint is picked, the request head written
 //!    from the parsed one (hop-by-hop fields dropped, forwarding fields set), sent with
 //!    a response timeout; idempotent requests with a replayable body are
 //!    retried on another endpoint when the connection failed before any answer.
-//! 6. **response head** — the route's response checks (a block becomes a 502);
+//! 7. **response head** — the route's response checks (a block becomes a 502);
 //!    the request id added. A `101` hands both connections over to a tunnel.
-//! 7. **response body** — when a check wants it, buffered under its limit and
+//! 8. **response body** — when a check wants it, buffered under its limit and
 //!    inspected before any byte leaves: a block becomes a 502, a check may
 //!    replace it (fields stripped). Otherwise a small body of unknown length
 //!    is read ahead (so it leaves with a length), and anything else is
 //!    streamed to the client by the connection as it arrives.
-//! 8. **log** — metrics always; audit line for blocked or monitored requests;
+//! 9. **log** — metrics always; audit line for blocked or monitored requests;
 //!    access line when enabled.
 //!
 //! Checks never write responses; this driver answers, through `problem.rs`.
@@ -386,7 +388,8 @@ async fn proxy(
     route.inspect_request_head(&exchange, &mut findings);
 
     // ── Phase: request body ─────────────────────────────────────────────
-    let inspect_body = route.wants_request_body(&exchange);
+    let inspect_body =
+        route.wants_request_body(&exchange) || generation.limits.wants_body(route.index);
     // Small bodies of known length are read before the upstream is contacted
     // (as nginx does): head and body then leave in one write.
     let small_known_length = body
@@ -432,6 +435,13 @@ async fn proxy(
         }
     }
 
+    // ── Phase: limit ────────────────────────────────────────────────────
+    // Keys are built from the view first; the store is asked without it.
+    let limit_headers = match generation.limits.plan(route.index, &exchange, &findings) {
+        Some(plan) => generation.limits.enforce(plan, &mut findings).await,
+        None => None,
+    };
+
     // ── Phase: decide ───────────────────────────────────────────────────
     let verdict = decide(&findings);
     let operation: Option<MatchedOperation> = exchange.operation().cloned();
@@ -450,7 +460,10 @@ async fn proxy(
         Verdict::Allow => Action::allow,
         Verdict::Monitor => Action::monitor,
         Verdict::Block { .. } => {
-            let answer = block_answer(&verdict, request_id);
+            let mut answer = block_answer(&verdict, request_id);
+            if let (Some(h), AnswerFields::Generated(map)) = (&limit_headers, &mut answer.fields) {
+                h.apply(map);
+            }
             return outcome(answer, Some(route.index), Action::block, client_ip, log);
         }
     };

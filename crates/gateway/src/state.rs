@@ -35,6 +35,8 @@ pub struct Generation {
     pub audit_log: Option<LogSink>,
     pub access_log: Option<LogSink>,
     pub admin_token: Option<String>,
+    /// Every route's rate limits and their stores.
+    pub limits: crate::rate_limits::RateLimiter,
 }
 
 /// Turns a TLS or upstream error into a config error that names the line.
@@ -68,6 +70,7 @@ pub fn validate(path: &Path) -> Result<Policy, ConfigError> {
             format!("environment variable {var} is not set"),
         ));
     }
+    crate::rate_limits::validate(&policy)?;
     Ok(policy)
 }
 
@@ -137,6 +140,7 @@ impl Generation {
         let request_id_header = HeaderName::from_bytes(config.request_id.header.as_bytes())
             .map_err(|e| located(&policy, "request_id.header", e.to_string()))?;
         let propagate_request_id = config.request_id.propagate;
+        let limits = crate::rate_limits::RateLimiter::build(&policy, metrics)?;
         for pool in pools.values() {
             pool.start_health_checks();
         }
@@ -150,6 +154,7 @@ impl Generation {
             audit_log,
             access_log,
             admin_token,
+            limits,
             policy,
         })
     }

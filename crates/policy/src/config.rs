@@ -14,6 +14,7 @@ use serde_saphyr::Spanned;
 
 use crate::units::{ByteSize, Cidr, ConfigDuration, MethodName};
 
+pub mod rate_limits;
 pub mod threat_detection;
 
 /// The whole gateway configuration.
@@ -43,6 +44,9 @@ pub struct Config {
     pub audit_log: LogSinkConfig,
     #[serde(default = "LogSinkConfig::disabled")]
     pub access_log: LogSinkConfig,
+    /// Where rate-limit state lives (see `config/rate_limits.rs`).
+    #[serde(default)]
+    pub rate_limit_store: rate_limits::RateLimitStoreConfig,
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -365,6 +369,9 @@ pub struct PolicyConfig {
     pub openapi: Option<crate::openapi_config::OpenApiConfig>,
     #[serde(default)]
     pub threat_detection: Option<threat_detection::ThreatDetectionConfig>,
+    /// Rate limits, counted in the `rate_limit_store` (see `config/rate_limits.rs`).
+    #[serde(default)]
+    pub rate_limits: Option<rate_limits::RateLimitsConfig>,
 }
 
 #[derive(Debug, Deserialize, Serialize)]

@@ -18,6 +18,7 @@ pub mod openapi_config;
 pub mod path;
 pub mod policy;
 pub mod protocol;
+pub mod rate_limit;
 pub mod request_id;
 pub mod units;
 mod yaml_path;

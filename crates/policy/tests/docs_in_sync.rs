@@ -143,6 +143,21 @@ policies:
           locations: [query.q, "body:/notes/*"]
           routes: [api]
           operations: [searchUsers]
+    rate_limits:
+      mode: monitor
+      limits:
+        - name: per-ip
+          key: [client_ip, "header:x-tenant"]
+          rate: 10/s
+          burst: 20
+          quota: 100/1m
+          operations: [getUser]
+          methods: [GET]
+          on_store_error: fail_closed
+          mode: block
+        - name: daily
+          key: ["api_key:x-api-key"]
+          quota: 10000/1d
 routes:
   - name: api
     match:
@@ -157,6 +172,16 @@ audit_log:
 access_log:
   enabled: true
   output: stdout
+rate_limit_store:
+  backend: redis
+  max_keys: 5000
+  redis:
+    url: redis://127.0.0.1:6379/0
+    key_prefix: "pc:"
+    timeout: 50ms
+    lease: 10
+    lease_ttl: 500ms
+    retry_interval: 2s
 "#;
 
 /// Only what is required, with every optional block present but empty, so
@@ -187,10 +212,17 @@ policies:
     threat_detection:
       exceptions:
         - rules: [sqli.union]
+    rate_limits:
+      limits:
+        - name: per-ip
+          key: [client_ip]
 routes:
   - name: api
     match: {}
     upstream: api
+rate_limit_store:
+  redis:
+    url: redis://127.0.0.1:6379/0
 "#;
 
 /// Config fields whose keys are names chosen by the user.
@@ -1219,6 +1251,8 @@ fn gateway_only_rules() -> Vec<Finding> {
     vec![
         portcullis_policy::protocol::body_timeout(),
         portcullis_policy::protocol::malformed_head("invalid request head"),
+        portcullis_policy::rate_limit::rate_limited("per-ip", portcullis_policy::Mode::Block),
+        portcullis_policy::rate_limit::store_unavailable("per-ip", portcullis_policy::Mode::Block),
     ]
 }
 

@@ -1,0 +1,487 @@
+//! The limit phase: after routing and the head checks (so the operation is
+//! known) and after the body is read when a limit keys on a body field,
+//! before the decision. Each route has the limits of its policy, compiled
+//! once per configuration generation; a request is counted against each in
+//! order until one refuses it (later limits are then not charged).
+//!
+//! Keys are built synchronously from the request view into one buffer
+//! ([`RateLimiter::plan`]), then decided against the store without holding
+//! the view ([`RateLimiter::enforce`]): the memory store answers at once,
+//! Redis with one script call per limit (fewer with leases). When Redis
+//! cannot answer, each limit's `on_store_error` applies: `local` (this
+//! instance's memory store), `fail_open` or `fail_closed`; Redis going down
+//! and coming back are logged once each and counted.
+//!
+//! Never blocks a thread, never holds a lock across an await.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{HeaderMap, HeaderValue, Method};
+use portcullis_limits::redis_store::Health;
+use portcullis_limits::{Gcra, Limit, MemoryStore, RedisConfig, RedisStore, SlidingWindow};
+use portcullis_policy::config::rate_limits::{KeyPart, LimitConfig, OnStoreError, StoreBackend};
+use portcullis_policy::{ConfigError, Exchange, Finding, Mode, Policy, decide, rate_limit};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+/// Rate-limit metrics, registered with the gateway's others.
+pub struct LimitMetrics {
+    decisions: Family<DecisionLabels, Counter>,
+    store_errors: Counter,
+    store_up: Gauge,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DecisionLabels {
+    limit: Arc<String>,
+    result: &'static str,
+}
+
+impl LimitMetrics {
+    pub fn register(registry: &mut Registry) -> LimitMetrics {
+        let m = LimitMetrics {
+            decisions: Family::default(),
+            store_errors: Counter::default(),
+            store_up: Gauge::default(),
+        };
+        registry.register(
+            "rate_limit_decisions",
+            "Rate-limit decisions by limit and result (allowed, limited, fallback_local, fail_open, fail_closed)",
+            m.decisions.clone(),
+        );
+        registry.register(
+            "rate_limit_store_errors",
+            "Calls to the shared rate-limit store (Redis) that failed",
+            m.store_errors.clone(),
+        );
+        registry.register(
+            "rate_limit_store_up",
+            "1 while the shared rate-limit store answers, 0 while it does not",
+            m.store_up.clone(),
+        );
+        m
+    }
+}
+
+struct CompiledLimit {
+    name: Arc<String>,
+    /// `g|name` or `w|name`: the algorithm is part of the key, so changing
+    /// it in the config never reads the other algorithm's state.
+    key_name: String,
+    parts: Vec<KeyPart>,
+    limit: Limit,
+    operations: Vec<String>,
+    methods: Vec<Method>,
+    on_error: OnStoreError,
+    mode: Mode,
+    /// This limit's `RateLimit-Policy` item (`"name";q=20;w=1`).
+    policy_item: String,
+    allowed: Counter,
+    limited: Counter,
+    fallback: Counter,
+}
+
+struct RouteLimits {
+    limits: Vec<CompiledLimit>,
+    needs_body: bool,
+}
+
+/// Every route's limits and the stores they count in.
+pub struct RateLimiter {
+    /// Aligned with `policy.routes`; `None` for routes without limits.
+    routes: Vec<Option<Arc<RouteLimits>>>,
+    memory: MemoryStore,
+    redis: Option<RedisStore>,
+    metrics: Option<Arc<crate::metrics::Metrics>>,
+}
+
+/// The keys of one request, built before any wait.
+pub struct LimitPlan {
+    limits: Arc<RouteLimits>,
+    keys: Vec<u8>,
+    /// (limit index, end of its key in `keys`).
+    entries: Vec<(usize, usize)>,
+}
+
+/// What the limit phase adds to a refusal.
+pub struct LimitHeaders {
+    retry_after: Duration,
+    policy: String,
+    current: String,
+}
+
+fn located(policy: &Policy, field: &str, message: String) -> ConfigError {
+    ConfigError::at_field(&policy.source_path, &policy.source_text, field, message)
+}
+
+fn compile_limit(
+    policy: &Policy,
+    field: &str,
+    lc: &LimitConfig,
+    block_mode: Mode,
+    metrics: Option<&crate::metrics::Metrics>,
+) -> Result<CompiledLimit, ConfigError> {
+    let err = |sub: &str, msg: String| located(policy, &format!("{field}.{sub}"), msg);
+    if lc.name.is_empty() || lc.name.contains(['|', '"', '\\']) || !lc.name.is_ascii() {
+        return Err(err(
+            "name",
+            "a limit name must be non-empty ASCII without '|', '\"' or '\\'".into(),
+        ));
+    }
+    if lc.key.is_empty() {
+        return Err(err(
+            "key",
+            "at least one key part is required (e.g. [client_ip])".into(),
+        ));
+    }
+    for part in &lc.key {
+        if matches!(part, KeyPart::Principal | KeyPart::Claim(_)) {
+            return Err(err(
+                "key",
+                format!(
+                    "key part {part} needs authenticated identity, which this gateway build does not provide yet"
+                ),
+            ));
+        }
+    }
+    let limit = match (&lc.rate, &lc.quota) {
+        (Some(rate), None) => {
+            let burst = lc.burst.unwrap_or(rate.count);
+            Limit::Gcra(
+                Gcra::new(rate.count, rate.period, burst)
+                    .map_err(|e| err("rate", e.to_string()))?,
+            )
+        }
+        (None, Some(quota)) => {
+            if lc.burst.is_some() {
+                return Err(err(
+                    "burst",
+                    "burst applies to `rate`, not to `quota`".into(),
+                ));
+            }
+            Limit::Window(
+                SlidingWindow::new(quota.count, quota.period)
+                    .map_err(|e| err("quota", e.to_string()))?,
+            )
+        }
+        _ => {
+            return Err(located(
+                policy,
+                field,
+                "give exactly one of `rate` (smooth, with `burst`) and `quota` (sliding window)"
+                    .into(),
+            ));
+        }
+    };
+    let tag = match limit {
+        Limit::Gcra(_) => "g",
+        Limit::Window(_) => "w",
+    };
+    let name = Arc::new(lc.name.clone());
+    let counter = |result: &'static str| match metrics {
+        Some(m) => m
+            .rate_limits
+            .decisions
+            .get_or_create(&DecisionLabels {
+                limit: name.clone(),
+                result,
+            })
+            .clone(),
+        None => Counter::default(),
+    };
+    let mode = if block_mode == Mode::Monitor {
+        Mode::Monitor
+    } else {
+        lc.mode.unwrap_or(block_mode)
+    };
+    Ok(CompiledLimit {
+        key_name: format!("{tag}|{}", lc.name),
+        parts: lc.key.clone(),
+        policy_item: format!(
+            "\"{}\";q={};w={}",
+            lc.name,
+            limit.size(),
+            limit.window_secs()
+        ),
+        limit,
+        operations: lc.operations.clone(),
+        methods: lc.methods.iter().map(|m| m.0.clone()).collect(),
+        on_error: lc.on_store_error,
+        mode,
+        allowed: counter("allowed"),
+        limited: counter("limited"),
+        fallback: counter("fallback_local"),
+        name,
+    })
+}
+
+/// Compiles every route's limits (also what `portcullis validate` checks).
+fn compile_routes(
+    policy: &Policy,
+    metrics: Option<&crate::metrics::Metrics>,
+) -> Result<Vec<Option<Arc<RouteLimits>>>, ConfigError> {
+    let config = &policy.config;
+    let mut by_policy: HashMap<&str, Arc<RouteLimits>> = HashMap::new();
+    for (pname, pc) in &config.policies {
+        let Some(rl) = &pc.rate_limits else { continue };
+        let block_mode = if pc.mode == Mode::Monitor {
+            Mode::Monitor
+        } else {
+            rl.mode
+        };
+        let mut limits = Vec::with_capacity(rl.limits.len());
+        for (i, lc) in rl.limits.iter().enumerate() {
+            let field = format!("policies.{pname}.rate_limits.limits[{i}]");
+            if rl.limits[..i].iter().any(|o| o.name == lc.name) {
+                return Err(located(
+                    policy,
+                    &format!("{field}.name"),
+                    format!("duplicate limit name {:?}", lc.name),
+                ));
+            }
+            limits.push(compile_limit(policy, &field, lc, block_mode, metrics)?);
+        }
+        let needs_body = limits
+            .iter()
+            .any(|l| l.parts.iter().any(KeyPart::needs_body));
+        by_policy.insert(pname.as_str(), Arc::new(RouteLimits { limits, needs_body }));
+    }
+    if config.rate_limit_store.backend == StoreBackend::Redis
+        && config.rate_limit_store.redis.is_none()
+    {
+        return Err(located(
+            policy,
+            "rate_limit_store.backend",
+            "backend redis needs a `redis` block with a url".into(),
+        ));
+    }
+    if let Some(r) = &config.rate_limit_store.redis {
+        if !(r.url.0.starts_with("redis://") || r.url.0.starts_with("rediss://")) {
+            return Err(located(
+                policy,
+                "rate_limit_store.redis.url",
+                "must start with redis:// or rediss://".into(),
+            ));
+        }
+        if r.timeout.0.is_zero() || r.lease == 0 {
+            return Err(located(
+                policy,
+                "rate_limit_store.redis",
+                "timeout must be greater than 0 and lease at least 1".into(),
+            ));
+        }
+    }
+    Ok(policy
+        .routes
+        .iter()
+        .map(|route| {
+            route
+                .policy
+                .as_ref()
+                .and_then(|p| by_policy.get(p.name.as_str()).cloned())
+        })
+        .collect())
+}
+
+/// Checks the rate-limit config without building stores (no runtime needed).
+pub fn validate(policy: &Policy) -> Result<(), ConfigError> {
+    compile_routes(policy, None).map(|_| ())
+}
+
+impl RateLimiter {
+    /// Compiles the limits and opens the stores; inside the runtime (Redis
+    /// connects lazily, so a Redis that is down does not stop the start).
+    pub fn build(
+        policy: &Policy,
+        metrics: &Arc<crate::metrics::Metrics>,
+    ) -> Result<RateLimiter, ConfigError> {
+        let routes = compile_routes(policy, Some(metrics))?;
+        let store = &policy.config.rate_limit_store;
+        let any_limits = routes.iter().any(Option::is_some);
+        let redis = match (&store.redis, store.backend) {
+            (Some(r), StoreBackend::Redis) if any_limits => {
+                let config = RedisConfig {
+                    url: r.url.0.clone(),
+                    key_prefix: r.key_prefix.clone(),
+                    timeout: r.timeout.0,
+                    lease: r.lease,
+                    lease_ttl: r.lease_ttl.0,
+                    retry_interval: r.retry_interval.0,
+                };
+                let store = RedisStore::new(&config)
+                    .map_err(|e| located(policy, "rate_limit_store.redis.url", e.to_string()))?;
+                metrics.rate_limits.store_up.set(1);
+                Some(store)
+            }
+            _ => None,
+        };
+        Ok(RateLimiter {
+            routes,
+            memory: MemoryStore::new(if any_limits { store.max_keys } else { 64 }),
+            redis,
+            metrics: Some(metrics.clone()),
+        })
+    }
+
+    /// Whether a route's limits key on a body field (the body is then read first).
+    pub fn wants_body(&self, route: usize) -> bool {
+        self.routes
+            .get(route)
+            .and_then(|r| r.as_ref())
+            .is_some_and(|r| r.needs_body)
+    }
+
+    /// The keys this request is counted under, or `None` when no limit
+    /// applies (no limits on the route, or a blocking finding already).
+    pub fn plan(
+        &self,
+        route: usize,
+        exchange: &Exchange<'_>,
+        findings: &[Finding],
+    ) -> Option<LimitPlan> {
+        let limits = self.routes.get(route)?.as_ref()?;
+        if decide(findings).is_block() {
+            return None;
+        }
+        let mut keys = Vec::with_capacity(64 * limits.limits.len());
+        let mut entries = Vec::with_capacity(limits.limits.len());
+        for (i, limit) in limits.limits.iter().enumerate() {
+            if !limit.methods.is_empty() && !limit.methods.contains(exchange.method) {
+                continue;
+            }
+            if !limit.operations.is_empty()
+                && !exchange
+                    .operation_id()
+                    .is_some_and(|op| limit.operations.iter().any(|o| o == op))
+            {
+                continue;
+            }
+            if rate_limit::build_key(&limit.key_name, &limit.parts, exchange, &mut keys) {
+                entries.push((i, keys.len()));
+            }
+        }
+        (!entries.is_empty()).then(|| LimitPlan {
+            limits: limits.clone(),
+            keys,
+            entries,
+        })
+    }
+
+    /// Counts the request against each planned limit; pushes a finding for
+    /// the first that refuses it. Returns the headers for a refusal.
+    pub async fn enforce(
+        &self,
+        plan: LimitPlan,
+        findings: &mut Vec<Finding>,
+    ) -> Option<LimitHeaders> {
+        let now = portcullis_limits::now_micros();
+        let mut start = 0;
+        for &(i, end) in &plan.entries {
+            let limit = &plan.limits.limits[i];
+            let key = &plan.keys[start..end];
+            start = end;
+            let decision = match &self.redis {
+                None => self.memory.decide(key, &limit.limit, 1, now),
+                Some(redis) => {
+                    let (result, health) = redis.acquire_reporting(key, &limit.limit, 1, now).await;
+                    self.report_health(health);
+                    match result {
+                        Ok(d) => d,
+                        Err(error) => {
+                            if health == Health::Unchanged && !redis.is_down() {
+                                tracing::warn!(limit = %limit.name, %error, "rate-limit store error");
+                            }
+                            match limit.on_error {
+                                OnStoreError::Local => {
+                                    limit.fallback.inc();
+                                    self.memory.decide(key, &limit.limit, 1, now)
+                                }
+                                OnStoreError::FailOpen => continue,
+                                OnStoreError::FailClosed => {
+                                    findings.push(rate_limit::store_unavailable(
+                                        &limit.name,
+                                        limit.mode,
+                                    ));
+                                    if limit.mode == Mode::Block {
+                                        return None;
+                                    }
+                                    continue;
+                                }
+                            }
+                        }
+                    }
+                }
+            };
+            if decision.allowed {
+                limit.allowed.inc();
+                continue;
+            }
+            limit.limited.inc();
+            findings.push(rate_limit::rate_limited(&limit.name, limit.mode));
+            if limit.mode == Mode::Monitor {
+                continue;
+            }
+            let mut policy = String::new();
+            for (n, &(j, _)) in plan.entries.iter().enumerate() {
+                if n > 0 {
+                    policy.push_str(", ");
+                }
+                policy.push_str(&plan.limits.limits[j].policy_item);
+            }
+            let mut current = String::new();
+            let _ = write!(
+                current,
+                "\"{}\";r={};t={}",
+                limit.name,
+                decision.remaining,
+                decision.reset_after.as_secs_f64().ceil() as u64
+            );
+            return Some(LimitHeaders {
+                retry_after: decision.retry_after,
+                policy,
+                current,
+            });
+        }
+        None
+    }
+
+    fn report_health(&self, health: Health) {
+        let Some(metrics) = &self.metrics else { return };
+        match health {
+            Health::Unchanged => {}
+            Health::WentDown => {
+                metrics.rate_limits.store_errors.inc();
+                metrics.rate_limits.store_up.set(0);
+                tracing::error!(
+                    "rate-limit store (redis) unreachable: limits apply their on_store_error mode until it answers again"
+                );
+            }
+            Health::Recovered => {
+                metrics.rate_limits.store_up.set(1);
+                tracing::info!("rate-limit store (redis) answers again: shared limits restored");
+            }
+        }
+    }
+}
+
+impl LimitHeaders {
+    /// `Retry-After`, `RateLimit-Policy` and `RateLimit` (IETF httpapi
+    /// draft: structured-field lists of `"name";q=quota;w=window` and
+    /// `"name";r=remaining;t=seconds-to-reset`).
+    pub fn apply(&self, headers: &mut HeaderMap) {
+        let secs = self.retry_after.as_secs_f64().ceil().max(1.0) as u64;
+        headers.insert(http::header::RETRY_AFTER, HeaderValue::from(secs));
+        if let Ok(v) = HeaderValue::from_str(&self.policy) {
+            headers.insert("ratelimit-policy", v);
+        }
+        if let Ok(v) = HeaderValue::from_str(&self.current) {
+            headers.insert("ratelimit", v);
+        }
+    }
+}

@@ -1,0 +1,393 @@
+//! The Redis store: limit state shared by every gateway instance. Each
+//! decision is one atomic Lua script (`EVALSHA`; the script is loaded on
+//! first use) on one key, so it works unchanged on Redis Cluster (one key
+//! per call, no cross-slot access). The scripts read Redis' own clock
+//! (`TIME`), so instances with skewed clocks share one timeline.
+//!
+//! **Local token leases** (`lease > 1`) trade accuracy for round trips: when
+//! a key has no lease, the script grants up to `lease` tokens at once (never
+//! more than the limit has room for) and this instance spends them locally
+//! until they run out or `lease_ttl` passes. The limit is still never
+//! exceeded across instances (tokens are taken from Redis before they are
+//! spent), but tokens leased and not spent are lost: each instance may
+//! under-admit by up to `lease − 1` requests per key per `lease_ttl`, and a
+//! GCRA lease lets one instance spend its lease as a burst. With `lease: 1`
+//! (the default) every decision is exact and costs one command.
+//!
+//! A denial is remembered locally until its `Retry-After`: nothing can make
+//! the key pass sooner, so a client hammering a limit it has hit costs no
+//! round trips (exact, whatever the lease).
+//!
+//! When Redis fails (refused, timeout), the store is marked down for
+//! `retry_interval`: calls fail at once without touching the network (the
+//! caller applies the limit's fail mode), then one call tries again; the
+//! connection manager reconnects in the background.
+
+use std::collections::HashMap;
+use std::hash::RandomState;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use redis::Script;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use crate::Micros;
+use crate::algorithm::{Decision, Limit, WindowState};
+use crate::store::{Store, StoreError, key_hash};
+
+/// GCRA: KEYS[1] holds the TAT (µs). ARGV: emission µs, burst µs, tokens
+/// needed, tokens wanted (the lease). Returns {granted, tat − now, retry µs}.
+const GCRA_LUA: &str = r#"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local T = tonumber(ARGV[1])
+local B = tonumber(ARGV[2])
+local need = tonumber(ARGV[3])
+local want = tonumber(ARGV[4])
+local tat = tonumber(redis.call('GET', KEYS[1]))
+if tat == nil or tat < now then tat = now end
+local room = math.floor((now + B - tat) / T)
+if room < need then
+  return {0, tat - now, tat + need * T - B - now}
+end
+local k = math.min(room, want)
+local new_tat = tat + k * T
+redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.ceil((new_tat - now) / 1000) + 1)
+return {k, new_tat - now, 0}
+"#;
+
+/// Sliding window: KEYS[1] is a hash {w: window index, c: current count,
+/// p: previous count}. ARGV: window µs, limit, needed, wanted. Returns
+/// {granted, current, previous, µs elapsed in the window}.
+const WINDOW_LUA: &str = r#"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local W = tonumber(ARGV[1])
+local L = tonumber(ARGV[2])
+local need = tonumber(ARGV[3])
+local want = tonumber(ARGV[4])
+local idx = math.floor(now / W)
+local v = redis.call('HMGET', KEYS[1], 'w', 'c', 'p')
+local w = tonumber(v[1])
+local c = tonumber(v[2]) or 0
+local p = tonumber(v[3]) or 0
+if w == nil then c = 0; p = 0; w = idx
+elseif w == idx - 1 then p = c; c = 0; w = idx
+elseif w < idx - 1 then p = 0; c = 0; w = idx end
+local elapsed = now - w * W
+if elapsed < 0 then elapsed = 0 end
+if elapsed > W then elapsed = W end
+local used = math.ceil(p * (W - elapsed) / W) + c
+local room = L - used
+if room < need then
+  return {0, c, p, elapsed}
+end
+local k = math.min(room, want)
+c = c + k
+redis.call('HSET', KEYS[1], 'w', string.format('%.0f', w), 'c', c, 'p', p)
+redis.call('PEXPIRE', KEYS[1], math.ceil(2 * W / 1000) + 1)
+return {k, c, p, elapsed}
+"#;
+
+/// How the store reaches Redis and how much accuracy it trades.
+#[derive(Clone, Debug)]
+pub struct RedisConfig {
+    /// `redis://host:port/db` (or `rediss://` for TLS).
+    pub url: String,
+    /// Prepended to every key (`portcullis:`).
+    pub key_prefix: String,
+    /// Connect and response timeout of one command.
+    pub timeout: Duration,
+    /// Tokens taken per round trip (1 = exact).
+    pub lease: u64,
+    /// Longest a local lease is spent before it is dropped.
+    pub lease_ttl: Duration,
+    /// After a failure, how long calls fail fast before Redis is tried again.
+    pub retry_interval: Duration,
+}
+
+/// Most keys with a local lease or denial kept; past it, expired ones are
+/// dropped (and all of them if that is not enough).
+const MAX_LOCAL_KEYS: usize = 65_536;
+
+/// What this instance remembers of a key between round trips.
+#[derive(Clone, Copy)]
+enum Local {
+    Lease(Lease),
+    /// Denied until `until`: no request passes sooner whatever the other
+    /// instances do (they can only push it later), so asking Redis again
+    /// before then is wasted. Exact; cuts round trips under attack.
+    Denied {
+        until: Micros,
+        decision: Decision,
+    },
+}
+
+#[derive(Clone, Copy)]
+struct Lease {
+    tokens: u64,
+    expires_at: Micros,
+    /// What the grant reported, kept for the headers of local decisions.
+    limit: u64,
+    remote_remaining: u64,
+    reset_at: Micros,
+}
+
+pub struct RedisStore {
+    conn: ConnectionManager,
+    prefix: String,
+    gcra: Script,
+    window: Script,
+    lease: u64,
+    lease_ttl_us: u64,
+    local: Mutex<HashMap<u64, Local>>,
+    hasher: RandomState,
+    retry_interval_us: u64,
+    down_until: AtomicU64,
+    down: AtomicBool,
+    commands: AtomicU64,
+}
+
+/// What a caller learns about the store's health from one call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Health {
+    Unchanged,
+    /// This call found Redis failing after it was up.
+    WentDown,
+    /// This call succeeded after Redis had been down.
+    Recovered,
+}
+
+impl RedisStore {
+    /// Connects lazily: the gateway starts (and falls back) while Redis is down.
+    /// Must be called inside a Tokio runtime.
+    pub fn new(config: &RedisConfig) -> Result<RedisStore, StoreError> {
+        let client = redis::Client::open(config.url.as_str())
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let manager_config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(config.timeout))
+            .set_response_timeout(Some(config.timeout))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(200));
+        let conn = ConnectionManager::new_lazy_with_config(client, manager_config)
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        Ok(RedisStore {
+            conn,
+            prefix: config.key_prefix.clone(),
+            gcra: Script::new(GCRA_LUA),
+            window: Script::new(WINDOW_LUA),
+            lease: config.lease.max(1),
+            lease_ttl_us: config.lease_ttl.as_micros() as u64,
+            local: Mutex::new(HashMap::new()),
+            hasher: RandomState::new(),
+            retry_interval_us: config.retry_interval.as_micros() as u64,
+            down_until: AtomicU64::new(0),
+            down: AtomicBool::new(false),
+            commands: AtomicU64::new(0),
+        })
+    }
+
+    /// Whether the last call to Redis failed.
+    pub fn is_down(&self) -> bool {
+        self.down.load(Ordering::Relaxed)
+    }
+
+    /// Scripts sent to Redis so far (one command each).
+    pub fn commands_sent(&self) -> u64 {
+        self.commands.load(Ordering::Relaxed)
+    }
+
+    /// Like [`Store::acquire`], also telling whether Redis' health changed.
+    pub async fn acquire_reporting(
+        &self,
+        key: &[u8],
+        limit: &Limit,
+        cost: u64,
+        now: Micros,
+    ) -> (Result<Decision, StoreError>, Health) {
+        if now < self.down_until.load(Ordering::Relaxed) {
+            return (
+                Err(StoreError::Unavailable(
+                    "marked down after a failure".into(),
+                )),
+                Health::Unchanged,
+            );
+        }
+        let hash = key_hash(&self.hasher, key);
+        if let Some(decision) = self.spend_local(hash, cost, now) {
+            return (Ok(decision), Health::Unchanged);
+        }
+        let want = self.lease.max(cost);
+        let result = self.call(key, limit, cost, want).await;
+        let health = match &result {
+            Ok(_) if self.down.swap(false, Ordering::Relaxed) => Health::Recovered,
+            Ok(_) => Health::Unchanged,
+            Err(StoreError::Unavailable(_)) => {
+                self.down_until.store(
+                    now.saturating_add(self.retry_interval_us),
+                    Ordering::Relaxed,
+                );
+                if self.down.swap(true, Ordering::Relaxed) {
+                    Health::Unchanged
+                } else {
+                    Health::WentDown
+                }
+            }
+            Err(StoreError::Protocol(_)) => Health::Unchanged,
+        };
+        let (decision, granted) = match result {
+            Ok(pair) => pair,
+            Err(e) => return (Err(e), health),
+        };
+        let remember = if granted > cost {
+            Some(Local::Lease(Lease {
+                tokens: granted - cost,
+                expires_at: now.saturating_add(self.lease_ttl_us),
+                limit: decision.limit,
+                remote_remaining: decision.remaining,
+                reset_at: now.saturating_add(decision.reset_after.as_micros() as u64),
+            }))
+        } else if !decision.allowed {
+            Some(Local::Denied {
+                until: now.saturating_add(decision.retry_after.as_micros() as u64),
+                decision,
+            })
+        } else {
+            None
+        };
+        if let Some(entry) = remember
+            && let Ok(mut local) = self.local.lock()
+        {
+            if local.len() >= MAX_LOCAL_KEYS {
+                local.retain(|_, e| match e {
+                    Local::Lease(l) => l.expires_at > now,
+                    Local::Denied { until, .. } => *until > now,
+                });
+                if local.len() >= MAX_LOCAL_KEYS {
+                    local.clear();
+                }
+            }
+            local.insert(hash, entry);
+        }
+        let decision = Decision {
+            remaining: decision.remaining + granted.saturating_sub(cost),
+            ..decision
+        };
+        (Ok(decision), health)
+    }
+
+    /// Answers from the local lease or denial, when one applies.
+    fn spend_local(&self, hash: u64, cost: u64, now: Micros) -> Option<Decision> {
+        let mut local = self.local.lock().ok()?;
+        let lease = match local.get_mut(&hash)? {
+            Local::Denied { until, decision } if *until > now => {
+                return Some(Decision {
+                    retry_after: std::time::Duration::from_micros(*until - now),
+                    ..*decision
+                });
+            }
+            Local::Lease(lease) if lease.expires_at > now && lease.tokens >= cost => lease,
+            _ => {
+                local.remove(&hash);
+                return None;
+            }
+        };
+        lease.tokens -= cost;
+        Some(Decision {
+            allowed: true,
+            limit: lease.limit,
+            remaining: lease.remote_remaining + lease.tokens,
+            reset_after: Duration::from_micros(lease.reset_at.saturating_sub(now)),
+            retry_after: Duration::ZERO,
+        })
+    }
+
+    /// One script call: the decision and the tokens granted (0 when denied).
+    async fn call(
+        &self,
+        key: &[u8],
+        limit: &Limit,
+        cost: u64,
+        want: u64,
+    ) -> Result<(Decision, u64), StoreError> {
+        let mut full_key = Vec::with_capacity(self.prefix.len() + key.len());
+        full_key.extend_from_slice(self.prefix.as_bytes());
+        full_key.extend_from_slice(key);
+        let mut conn = self.conn.clone();
+        self.commands.fetch_add(1, Ordering::Relaxed);
+        let reply: Vec<i64> = match limit {
+            Limit::Gcra(g) => {
+                self.gcra
+                    .key(full_key)
+                    .arg(g.emission_us)
+                    .arg(g.burst_us)
+                    .arg(cost)
+                    .arg(want)
+                    .invoke_async(&mut conn)
+                    .await
+            }
+            Limit::Window(w) => {
+                self.window
+                    .key(full_key)
+                    .arg(w.window_us)
+                    .arg(w.limit)
+                    .arg(cost)
+                    .arg(want)
+                    .invoke_async(&mut conn)
+                    .await
+            }
+        }
+        .map_err(classify)?;
+        let n = |i: usize| -> Result<u64, StoreError> {
+            reply
+                .get(i)
+                .map(|v| (*v).max(0) as u64)
+                .ok_or_else(|| StoreError::Protocol(format!("short reply {reply:?}")))
+        };
+        let granted = n(0)?;
+        let decision = match limit {
+            Limit::Gcra(g) => {
+                let ahead = n(1)?;
+                Decision {
+                    allowed: granted > 0,
+                    limit: g.burst,
+                    remaining: g.remaining(ahead, 0),
+                    reset_after: Duration::from_micros(ahead),
+                    retry_after: Duration::from_micros(n(2)?),
+                }
+            }
+            Limit::Window(w) => {
+                let state = WindowState {
+                    index: 0,
+                    current: n(1)?,
+                    previous: n(2)?,
+                };
+                w.report(state, n(3)?, cost, granted > 0)
+            }
+        };
+        Ok((decision, granted))
+    }
+}
+
+/// Script errors are the store's bug; everything else means Redis is not
+/// reachable or not answering.
+fn classify(e: redis::RedisError) -> StoreError {
+    if matches!(e.kind(), redis::ErrorKind::Server(_)) {
+        StoreError::Protocol(e.to_string())
+    } else {
+        StoreError::Unavailable(e.to_string())
+    }
+}
+
+impl Store for RedisStore {
+    async fn acquire(
+        &self,
+        key: &[u8],
+        limit: &Limit,
+        cost: u64,
+        now: Micros,
+    ) -> Result<Decision, StoreError> {
+        self.acquire_reporting(key, limit, cost, now).await.0
+    }
+}

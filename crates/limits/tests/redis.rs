@@ -1,0 +1,183 @@
+//! The Redis store against a real `redis-server` started here on a free
+//! loopback port: decisions match the in-memory store's, two stores (two
+//! gateway instances) share one limit, leases never over-admit, and a
+//! killed server fails fast then recovers.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use portcullis_limits::{Gcra, Limit, RedisConfig, RedisStore, SlidingWindow, Store, now_micros};
+
+struct RedisServer {
+    child: Child,
+    port: u16,
+}
+
+impl RedisServer {
+    fn start_on(port: u16) -> RedisServer {
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed (scripts/test installs it)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        RedisServer { child, port }
+    }
+
+    fn start() -> RedisServer {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        Self::start_on(port)
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn config(port: u16, lease: u64) -> RedisConfig {
+    RedisConfig {
+        url: format!("redis://127.0.0.1:{port}/"),
+        key_prefix: "test:".into(),
+        timeout: Duration::from_millis(200),
+        lease,
+        lease_ttl: Duration::from_secs(5),
+        retry_interval: Duration::from_millis(300),
+    }
+}
+
+#[tokio::test]
+async fn gcra_is_shared_by_two_stores_and_exact() {
+    let redis = RedisServer::start();
+    let a = RedisStore::new(&config(redis.port, 1)).unwrap();
+    let b = RedisStore::new(&config(redis.port, 1)).unwrap();
+    let limit = Limit::Gcra(Gcra::new(1, Duration::from_secs(60), 10).unwrap());
+    let mut allowed = 0;
+    for i in 0..30 {
+        let store = if i % 2 == 0 { &a } else { &b };
+        let d = store.acquire(b"k", &limit, 1, now_micros()).await.unwrap();
+        if d.allowed {
+            allowed += 1;
+            assert_eq!(d.remaining, 10 - allowed, "remaining after {allowed}");
+        } else {
+            assert!(
+                d.retry_after > Duration::from_secs(50),
+                "{:?}",
+                d.retry_after
+            );
+        }
+    }
+    assert_eq!(allowed, 10, "one shared burst of 10");
+    // One command per allowed decision; each store then remembers its denial.
+    assert_eq!(a.commands_sent() + b.commands_sent(), 12);
+}
+
+#[tokio::test]
+async fn window_quota_is_shared_and_reports_remaining() {
+    let redis = RedisServer::start();
+    let a = RedisStore::new(&config(redis.port, 1)).unwrap();
+    let b = RedisStore::new(&config(redis.port, 1)).unwrap();
+    let limit = Limit::Window(SlidingWindow::new(7, Duration::from_secs(3600)).unwrap());
+    let mut allowed = 0;
+    for i in 0..20 {
+        let store = if i % 3 == 0 { &a } else { &b };
+        let d = store.acquire(b"q", &limit, 1, now_micros()).await.unwrap();
+        if d.allowed {
+            allowed += 1;
+        } else {
+            assert_eq!(d.remaining, 0);
+            assert!(d.retry_after > Duration::ZERO);
+        }
+    }
+    assert_eq!(allowed, 7);
+}
+
+#[tokio::test]
+async fn leases_cut_round_trips_and_never_over_admit() {
+    let redis = RedisServer::start();
+    let stores: Vec<RedisStore> = (0..3)
+        .map(|_| RedisStore::new(&config(redis.port, 10)).unwrap())
+        .collect();
+    let limit = Limit::Window(SlidingWindow::new(100, Duration::from_secs(3600)).unwrap());
+    let mut allowed = 0;
+    for i in 0..300 {
+        let d = stores[i % 3]
+            .acquire(b"lease", &limit, 1, now_micros())
+            .await
+            .unwrap();
+        allowed += d.allowed as u32;
+    }
+    let commands: u64 = stores.iter().map(|s| s.commands_sent()).sum();
+    // Leases only ever lose tokens (taken, then unspent): never more than the limit.
+    assert!(allowed <= 100, "allowed {allowed}");
+    assert!(
+        allowed >= 100 - 3 * 9,
+        "allowed {allowed}: at most lease-1 lost per instance"
+    );
+    assert!(commands <= 3 * 12, "{commands} commands for 300 decisions");
+}
+
+#[tokio::test]
+async fn a_killed_server_fails_fast_then_recovers() {
+    let mut redis = RedisServer::start();
+    let port = redis.port;
+    let store = RedisStore::new(&config(port, 1)).unwrap();
+    let limit = Limit::Gcra(Gcra::new(100, Duration::from_secs(1), 100).unwrap());
+    assert!(
+        store
+            .acquire(b"r", &limit, 1, now_micros())
+            .await
+            .unwrap()
+            .allowed
+    );
+    redis.stop();
+    let started = Instant::now();
+    assert!(store.acquire(b"r", &limit, 1, now_micros()).await.is_err());
+    assert!(store.is_down());
+    // Marked down: the next calls fail without waiting on the network.
+    let fast = Instant::now();
+    for _ in 0..100 {
+        assert!(store.acquire(b"r", &limit, 1, now_micros()).await.is_err());
+    }
+    assert!(
+        fast.elapsed() < Duration::from_millis(50),
+        "{:?}",
+        fast.elapsed()
+    );
+    assert!(started.elapsed() < Duration::from_secs(2));
+    let _redis = RedisServer::start_on(port);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(d) = store.acquire(b"r", &limit, 1, now_micros()).await {
+            assert!(d.allowed);
+            break;
+        }
+        assert!(Instant::now() < deadline, "the store did not recover");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!store.is_down());
+}

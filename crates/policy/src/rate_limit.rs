@@ -1,0 +1,223 @@
+//! The pure half of rate limiting: building a limit's key from the request
+//! view, and the findings a limit produces. Counting happens in the gateway
+//! (the store may be Redis, which is I/O); what is counted, and how a limit
+//! is reported, is decided here so the offline tools and docs agree with the
+//! gateway.
+//!
+//! Keys are `limit-name|part|part…`. Secrets (bearer tokens, API keys) enter
+//! a key only as a fingerprint (the first 16 bytes of their SHA-256, hex), so
+//! they never reach Redis or a log. A limit whose key part is absent from a
+//! request (no such header, no such body field) does not apply to it.
+
+use std::borrow::Cow;
+use std::io::Write;
+
+use http::StatusCode;
+use sha2::{Digest, Sha256};
+
+use crate::config::Mode;
+use crate::config::rate_limits::KeyPart;
+use crate::exchange::Exchange;
+use crate::finding::{Finding, Severity};
+
+/// Appends the key of a limit named `name` with `parts` for this request to
+/// `out`; returns false (and leaves `out` as it was) when a part is absent.
+pub fn build_key(
+    name: &str,
+    parts: &[KeyPart],
+    exchange: &Exchange<'_>,
+    out: &mut Vec<u8>,
+) -> bool {
+    let start = out.len();
+    out.extend_from_slice(name.as_bytes());
+    for part in parts {
+        out.push(b'|');
+        if !push_part(part, exchange, out) {
+            out.truncate(start);
+            return false;
+        }
+    }
+    true
+}
+
+fn push_part(part: &KeyPart, exchange: &Exchange<'_>, out: &mut Vec<u8>) -> bool {
+    match part {
+        KeyPart::ClientIp => {
+            let _ = write!(out, "{}", exchange.client_ip);
+        }
+        KeyPart::Route => out.extend_from_slice(exchange.route_name.as_bytes()),
+        KeyPart::Operation => {
+            out.extend_from_slice(exchange.operation_id().unwrap_or("-").as_bytes())
+        }
+        KeyPart::Method => out.extend_from_slice(exchange.method.as_str().as_bytes()),
+        KeyPart::Header(name) => match exchange.headers.get(name.as_str()) {
+            Some(v) => push_escaped(v.as_bytes(), out),
+            None => return false,
+        },
+        KeyPart::Query(name) => match exchange.query_pairs().iter().find(|(k, _)| k == name) {
+            Some((_, v)) => push_escaped(v.as_bytes(), out),
+            None => return false,
+        },
+        KeyPart::Token => match bearer_token(exchange) {
+            Some(t) => push_fingerprint(t.as_bytes(), out),
+            None => return false,
+        },
+        KeyPart::ApiKey(header) => match exchange.headers.get(header.as_str()) {
+            Some(v) if !v.is_empty() => push_fingerprint(v.as_bytes(), out),
+            _ => return false,
+        },
+        KeyPart::Body(pointer) => match body_value(exchange, pointer) {
+            Some(v) => push_escaped(v.as_bytes(), out),
+            None => return false,
+        },
+        // Identity (issue 5) sets the principal on the exchange; until it
+        // does, config compilation refuses these parts, so they never get here.
+        KeyPart::Principal | KeyPart::Claim(_) => return false,
+    }
+    true
+}
+
+/// `|` separates parts: a value containing one cannot forge another key.
+fn push_escaped(value: &[u8], out: &mut Vec<u8>) {
+    for &b in value {
+        if b == b'|' || b == b'%' {
+            let _ = write!(out, "%{b:02X}");
+        } else {
+            out.push(b);
+        }
+    }
+}
+
+fn push_fingerprint(secret: &[u8], out: &mut Vec<u8>) {
+    let digest = Sha256::digest(secret);
+    for b in &digest[..16] {
+        let _ = write!(out, "{b:02x}");
+    }
+}
+
+/// The token of an `Authorization: Bearer` header.
+pub fn bearer_token<'a>(exchange: &Exchange<'a>) -> Option<&'a str> {
+    let headers: &'a http::HeaderMap = exchange.headers;
+    let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// A scalar body value by JSON pointer (JSON bodies), or the form field
+/// named by the pointer's first segment (form bodies).
+pub fn body_value<'e>(exchange: &'e Exchange<'_>, pointer: &str) -> Option<Cow<'e, str>> {
+    use crate::body::ParsedBody;
+    match exchange.parsed_body()? {
+        ParsedBody::Json(v) => match v.pointer(pointer)? {
+            serde_json::Value::String(s) if !s.is_empty() => Some(Cow::Borrowed(s.as_str())),
+            serde_json::Value::Number(n) => Some(Cow::Owned(n.to_string())),
+            serde_json::Value::Bool(b) => Some(Cow::Borrowed(if *b { "true" } else { "false" })),
+            _ => None,
+        },
+        ParsedBody::Form(pairs) => {
+            let name = pointer.trim_start_matches('/');
+            pairs
+                .iter()
+                .find(|(k, v)| k == name && !v.is_empty())
+                .map(|(_, v)| Cow::Borrowed(v.as_str()))
+        }
+        _ => None,
+    }
+}
+
+/// The finding of a request over a limit (answered 429 with the rate-limit headers).
+pub fn rate_limited(limit_name: &str, mode: Mode) -> Finding {
+    Finding {
+        check: "rate_limits",
+        rule: "limits.rate",
+        severity: Severity::Error,
+        status: StatusCode::TOO_MANY_REQUESTS,
+        location: Cow::Owned(format!("limit.{limit_name}")),
+        reason: Cow::Borrowed("rate limit exceeded"),
+        excerpt: None,
+        mode,
+    }
+}
+
+/// The finding of a request refused because the shared store could not be
+/// reached and the limit is `fail_closed`.
+pub fn store_unavailable(limit_name: &str, mode: Mode) -> Finding {
+    Finding {
+        check: "rate_limits",
+        rule: "limits.store_unavailable",
+        severity: Severity::Error,
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        location: Cow::Owned(format!("limit.{limit_name}")),
+        reason: Cow::Borrowed("rate limit state unavailable"),
+        excerpt: None,
+        mode,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use http::{HeaderMap, Method};
+
+    use super::*;
+    use crate::exchange::ExchangeHead;
+
+    fn key(parts: &[&str], ex: &Exchange<'_>) -> Option<String> {
+        let parts: Vec<KeyPart> = parts.iter().map(|p| p.parse().unwrap()).collect();
+        let mut out = b"junk".to_vec();
+        build_key("l", &parts, ex, &mut out).then(|| String::from_utf8(out[4..].to_vec()).unwrap())
+    }
+
+    #[test]
+    fn keys_from_every_part() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-tenant", "acme|x".parse().unwrap());
+        headers.insert("authorization", "Bearer abc.def".parse().unwrap());
+        headers.insert("x-api-key", "k1".parse().unwrap());
+        headers.insert("content-type", "application/json".parse().unwrap());
+        let method = Method::POST;
+        let mut ex = Exchange::new(ExchangeHead {
+            request_id: "r",
+            client_ip: "192.0.2.7".parse().unwrap(),
+            peer_identity: None,
+            method: &method,
+            host: "h",
+            path: "/login",
+            raw_query: Some("user=bob"),
+            headers: &headers,
+            uri_len: 10,
+            route_name: "api",
+        });
+        ex.attach_body(Bytes::from_static(br#"{"username":"alice","n":3,"o":{}}"#));
+        ex.set_operation_id("login");
+        assert_eq!(key(&["client_ip"], &ex).unwrap(), "l|192.0.2.7");
+        assert_eq!(
+            key(&["route", "operation", "method"], &ex).unwrap(),
+            "l|api|login|POST"
+        );
+        assert_eq!(key(&["header:x-tenant"], &ex).unwrap(), "l|acme%7Cx");
+        assert_eq!(key(&["query:user"], &ex).unwrap(), "l|bob");
+        assert_eq!(
+            key(&["body:/username", "client_ip"], &ex).unwrap(),
+            "l|alice|192.0.2.7"
+        );
+        assert_eq!(key(&["body:/n"], &ex).unwrap(), "l|3");
+        let token = key(&["token"], &ex).unwrap();
+        assert_eq!(token.len(), 2 + 32);
+        assert!(
+            !token.contains("abc"),
+            "the token itself never enters a key"
+        );
+        assert_ne!(key(&["api_key:x-api-key"], &ex).unwrap(), token);
+        for absent in [
+            &["header:x-none"][..],
+            &["query:none"],
+            &["body:/o"],
+            &["body:/none"],
+            &["principal"],
+        ] {
+            assert_eq!(key(absent, &ex), None, "{absent:?}");
+        }
+    }
+}

@@ -1,0 +1,363 @@
+//! Rate limits end to end: the real binary, a real upstream, and for the
+//! shared limits a real `redis-server` started here on a free loopback port.
+//! Covers the 429 answer and its headers, each key type, monitor mode, two
+//! gateway processes sharing one limit through Redis, and Redis killed
+//! mid-test (fail_closed, local fallback) then restarted (recovery).
+
+mod support;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::*;
+
+struct RedisServer {
+    child: Child,
+    port: u16,
+}
+
+impl RedisServer {
+    fn start_on(port: u16) -> RedisServer {
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed (scripts/test installs it)");
+        let deadline = Instant::now() + DEADLINE;
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        RedisServer { child, port }
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn config(up: &Upstream, store: &str, limits: &str) -> String {
+    format!(
+        r#"
+listeners:
+  - address: $LISTEN
+admin:
+  address: $ADMIN
+audit_log:
+  output: $DIR/audit.log
+upstreams:
+  app:
+    endpoints: ["{}"]
+{store}
+policies:
+  limited:
+    rate_limits:
+{limits}
+routes:
+  - name: app
+    match:
+      path_prefix: /
+    upstream: app
+    policy: limited
+"#,
+        up.url()
+    )
+}
+
+async fn get_with(addr: std::net::SocketAddr, path: &str, header: Option<(&str, &str)>) -> Reply {
+    let mut req = request("GET", path);
+    if let Some((n, v)) = header {
+        req = req.header(n, v);
+    }
+    h1(addr, req.body(TestBody::empty()).unwrap()).await
+}
+
+#[tokio::test]
+async fn over_the_limit_answers_429_with_the_rate_limit_headers() {
+    let up = Upstream::start("A").await;
+    let limits = r#"
+      limits:
+        - name: per-ip
+          key: [client_ip]
+          rate: 3/1m
+        - name: daily
+          key: [client_ip, route]
+          quota: 1000/1d
+"#;
+    let gw = Gateway::start(&config(&up, "", limits)).await;
+    for i in 0..3 {
+        let r = gw.get("/x").await;
+        assert_eq!(r.status, 200, "request {i}: {}", r.text());
+    }
+    let r = gw.get("/x").await;
+    let json = r.assert_problem(429);
+    assert_eq!(json["rule"], "limits.rate");
+    let retry: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!(
+        (15..=20).contains(&retry),
+        "one request per 20 s: retry after {retry}"
+    );
+    assert_eq!(
+        r.header("ratelimit-policy").as_deref(),
+        Some(r#""per-ip";q=3;w=60, "daily";q=1000;w=86400"#)
+    );
+    let current = r.header("ratelimit").unwrap();
+    assert!(current.starts_with(r#""per-ip";r=0;t="#), "{current}");
+    assert_eq!(
+        up.count(),
+        3,
+        "the refused request never reached the upstream"
+    );
+    let audit = wait_for_json_line(&gw.path("audit.log"), "the limited request", |l| {
+        l["kind"] == "audit"
+    })
+    .await;
+    assert_eq!(audit["findings"][0]["rule"], "limits.rate");
+    let metrics = gw.admin_get("/metrics").await.text();
+    assert!(
+        metrics.contains(
+            r#"portcullis_rate_limit_decisions_total{limit="per-ip",result="limited"} 1"#
+        ),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn each_key_type_counts_separately() {
+    let up = Upstream::start("A").await;
+    let limits = r#"
+      limits:
+        - name: tenant
+          key: [header:x-tenant]
+          rate: 1/1m
+        - name: apikey
+          key: [api_key:x-api-key]
+          rate: 1/1m
+        - name: token
+          key: [token]
+          rate: 1/1m
+        - name: user
+          key: [query:user]
+          rate: 1/1m
+        - name: login
+          key: [body:/username, client_ip]
+          rate: 1/1m
+          methods: [POST]
+"#;
+    let gw = Gateway::start(&config(&up, "", limits)).await;
+    for (header, a, b) in [
+        ("x-tenant", "acme", "globex"),
+        ("x-api-key", "key-1", "key-2"),
+        ("authorization", "Bearer t1", "Bearer t2"),
+    ] {
+        assert_eq!(
+            get_with(gw.addr, "/", Some((header, a))).await.status,
+            200,
+            "{header} first"
+        );
+        assert_eq!(
+            get_with(gw.addr, "/", Some((header, a))).await.status,
+            429,
+            "{header} again"
+        );
+        assert_eq!(
+            get_with(gw.addr, "/", Some((header, b))).await.status,
+            200,
+            "{header} other value"
+        );
+    }
+    assert_eq!(gw.get("/?user=bob").await.status, 200);
+    assert_eq!(gw.get("/?user=bob").await.status, 429);
+    assert_eq!(gw.get("/?user=eve").await.status, 200);
+    // A request without any of the key parts is not limited by them.
+    for _ in 0..3 {
+        assert_eq!(gw.get("/").await.status, 200);
+    }
+    let login = |user: &'static str| async move {
+        h1(
+            gw.addr,
+            request("POST", "/login")
+                .header("content-type", "application/json")
+                .body(TestBody::full(format!(
+                    r#"{{"username":"{user}","password":"x"}}"#
+                )))
+                .unwrap(),
+        )
+        .await
+    };
+    assert_eq!(login("alice").await.status, 200);
+    let r = login("alice").await;
+    assert_eq!(r.status, 429);
+    assert!(r.header("ratelimit").unwrap().starts_with(r#""login";"#));
+    assert_eq!(login("bob").await.status, 200);
+    assert!(
+        up.last().body.starts_with(br#"{"username":"bob""#),
+        "the body read for the key is forwarded"
+    );
+}
+
+#[tokio::test]
+async fn monitor_mode_logs_and_forwards() {
+    let up = Upstream::start("A").await;
+    let limits = r#"
+      mode: monitor
+      limits:
+        - name: per-ip
+          key: [client_ip]
+          rate: 1/1m
+"#;
+    let gw = Gateway::start(&config(&up, "", limits)).await;
+    for _ in 0..3 {
+        assert_eq!(gw.get("/").await.status, 200);
+    }
+    let audit = wait_for_json_line(&gw.path("audit.log"), "the limited request", |l| {
+        l["kind"] == "audit"
+    })
+    .await;
+    assert_eq!(audit["action"], "monitor");
+    assert_eq!(audit["findings"][0]["rule"], "limits.rate");
+}
+
+fn redis_store(port: u16) -> String {
+    format!(
+        r#"
+rate_limit_store:
+  backend: redis
+  redis:
+    url: redis://127.0.0.1:{port}/
+    timeout: 200ms
+    retry_interval: 200ms
+"#
+    )
+}
+
+#[tokio::test]
+async fn two_gateways_share_one_limit_through_redis() {
+    let redis = RedisServer::start_on(free_port());
+    let up = Upstream::start("A").await;
+    let limits = r#"
+      limits:
+        - name: global
+          key: [route]
+          rate: 10/1m
+"#;
+    let template = config(&up, &redis_store(redis.port), limits);
+    let a = Gateway::start(&template).await;
+    let b = Gateway::start(&template).await;
+    let mut passed = 0;
+    for i in 0..30 {
+        let gw = if i % 2 == 0 { &a } else { &b };
+        let r = gw.get("/").await;
+        match r.status.as_u16() {
+            200 => passed += 1,
+            429 => {}
+            other => panic!("unexpected {other}: {}", r.text()),
+        }
+    }
+    // `lease: 1` (the default) is exact: one limit across both instances.
+    assert_eq!(passed, 10, "both gateways together admit the one limit");
+    assert_eq!(up.count(), 10);
+}
+
+#[tokio::test]
+async fn redis_down_applies_the_fail_mode_then_recovers() {
+    let mut redis = RedisServer::start_on(free_port());
+    let port = redis.port;
+    let up = Upstream::start("A").await;
+    let limits = r#"
+      limits:
+        - name: closed
+          key: [header:x-closed]
+          rate: 100/1s
+          on_store_error: fail_closed
+        - name: local
+          key: [header:x-local]
+          rate: 2/1m
+          on_store_error: local
+        - name: open
+          key: [header:x-open]
+          rate: 1/1m
+          on_store_error: fail_open
+"#;
+    let gw = Gateway::start(&config(&up, &redis_store(port), limits)).await;
+    assert_eq!(
+        get_with(gw.addr, "/", Some(("x-closed", "1"))).await.status,
+        200
+    );
+    assert_eq!(
+        get_with(gw.addr, "/", Some(("x-open", "1"))).await.status,
+        200
+    );
+    assert_eq!(
+        get_with(gw.addr, "/", Some(("x-open", "1"))).await.status,
+        429
+    );
+    redis.stop();
+
+    let r = get_with(gw.addr, "/", Some(("x-closed", "1"))).await;
+    let json = r.assert_problem(503);
+    assert_eq!(json["rule"], "limits.store_unavailable");
+    // fail_open: the limit is not applied while Redis is down.
+    assert_eq!(
+        get_with(gw.addr, "/", Some(("x-open", "1"))).await.status,
+        200
+    );
+    // local: this instance's own memory store keeps limiting.
+    assert_eq!(
+        get_with(gw.addr, "/", Some(("x-local", "1"))).await.status,
+        200
+    );
+    assert_eq!(
+        get_with(gw.addr, "/", Some(("x-local", "1"))).await.status,
+        200
+    );
+    assert_eq!(
+        get_with(gw.addr, "/", Some(("x-local", "1"))).await.status,
+        429
+    );
+    let metrics = gw.admin_get("/metrics").await.text();
+    assert!(
+        metrics.contains("portcullis_rate_limit_store_up 0"),
+        "{metrics}"
+    );
+    assert!(gw.stderr().contains("unreachable") || gw.stdout().contains("unreachable"));
+
+    let _redis = RedisServer::start_on(port);
+    eventually(
+        "fail_closed limit passes again once Redis is back",
+        DEADLINE,
+        || async { get_with(gw.addr, "/", Some(("x-closed", "1"))).await.status == 200 },
+    )
+    .await;
+    let metrics = gw.admin_get("/metrics").await.text();
+    assert!(
+        metrics.contains("portcullis_rate_limit_store_up 1"),
+        "{metrics}"
+    );
+    // The fail_open limit applies again (it was skipped while Redis was down).
+    assert_eq!(
+        get_with(gw.addr, "/", Some(("x-open", "2"))).await.status,
+        200
+    );
+    assert_eq!(
+        get_with(gw.addr, "/", Some(("x-open", "2"))).await.status,
+        429
+    );
+}
