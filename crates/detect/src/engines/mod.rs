@@ -2,6 +2,7 @@
 //! normalized value, which of them can possibly match it. A value of plain
 //! words and numbers reaches no engine at all.
 
+mod encoded;
 pub(crate) mod misc;
 mod path;
 mod rce;
@@ -17,6 +18,7 @@ use crate::{Sink, ValueKind};
 pub(crate) struct Engines {
     java: misc::JavaMatchers,
     scanner: misc::ScannerMatcher,
+    base64: encoded::Base64Matcher,
 }
 
 /// Buffers reused from value to value.
@@ -26,6 +28,7 @@ pub(crate) struct Scratch {
     shell: rce::ShellScratch,
     path: path::PathScratch,
     lookups: String,
+    decoded: Vec<u8>,
 }
 
 /// Flags of text that no engine needs to look at: words, digits, spaces,
@@ -43,6 +46,7 @@ impl Engines {
         Engines {
             java: misc::JavaMatchers::new(),
             scanner: misc::ScannerMatcher::new(),
+            base64: encoded::Base64Matcher::new(),
         }
     }
 
@@ -88,6 +92,13 @@ impl Engines {
         }
         if kind.is_name() || matches!(kind, ValueKind::PathSegment) {
             misc::session(lower, kind, sink);
+        }
+        // Base64 at any alignment: only the value as sent (the decoded
+        // pass of a base64 value is not base64 again).
+        if sink.decoding == crate::Decoding::Normalized
+            && encoded::looks_like_base64(raw.trim().trim_end_matches('=').as_bytes())
+        {
+            encoded::inspect(raw, &self.base64, &mut scratch.decoded, sink);
         }
         if only_plain(f) {
             let statement_words = [
