@@ -48,8 +48,7 @@ pub(crate) struct Base64Matcher {
 impl Base64Matcher {
     pub(crate) fn new() -> Self {
         Base64Matcher {
-            needles: AhoCorasick::new(NEEDLES)
-                .unwrap_or_else(|_| AhoCorasick::new(["\u{0}never"]).expect("one literal")),
+            needles: crate::text::literal_matcher(NEEDLES),
         }
     }
 }
