@@ -132,6 +132,11 @@ pub fn flags_of(text: &str) -> CharFlags {
 /// letters; keeping them word characters keeps words whole).
 pub fn ascii_lower_into(text: &str, out: &mut String) {
     out.clear();
+    if text.is_ascii() {
+        out.push_str(text);
+        out.make_ascii_lowercase();
+        return;
+    }
     out.extend(text.bytes().map(|b| {
         if b < 0x80 {
             b.to_ascii_lowercase() as char

@@ -231,6 +231,7 @@ rules! {
     JAVA_GADGET = "java.gadget_class", Java, 1, Critical, High, "Java gadget or runtime class";
     JAVA_OGNL = "java.ognl", Java, 1, Critical, High, "OGNL / Struts expression";
     JAVA_CLASS_LOADER = "java.class_loader", Java, 1, Critical, High, "Java class loader manipulation";
+    JAVA_BASE64_RUNTIME = "java.base64_runtime", Java, 3, Critical, Low, "base64 text naming the Java runtime";
     JAVA_EL = "java.el_expression", Java, 2, Critical, Medium, "Java expression language";
     SCANNER_USER_AGENT = "scanner.user_agent", Scanner, 1, Critical, High, "security scanner";
     SESSION_COOKIE_SET = "session.fixation", SessionFixation, 1, Critical, Medium, "session fixation: cookie set from a value";

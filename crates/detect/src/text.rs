@@ -56,7 +56,7 @@ impl NeedleSet {
 
     fn matcher(&self) -> &aho_corasick::AhoCorasick {
         self.matcher.get_or_init(|| {
-            aho_corasick::AhoCorasick::builder()
+            dfa_builder()
                 .match_kind(aho_corasick::MatchKind::LeftmostFirst)
                 .build(self.needles)
                 .unwrap_or_else(|_| {
@@ -74,4 +74,48 @@ impl NeedleSet {
             .find_iter(haystack)
             .map(|m| (m.start(), self.needles[m.pattern().as_usize()]))
     }
+}
+
+/// FNV-1a: a fast hash for the engines' small keyword tables (short keys,
+/// built once, never keyed by anything a client chooses the size of).
+#[derive(Default)]
+pub(crate) struct FnvHasher(u64);
+
+impl std::hash::Hasher for FnvHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for &b in bytes {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+/// The builder every keyword automaton uses: a DFA (one table lookup per
+/// byte) without a prefilter. Benign text is full of the bytes the
+/// prefilters key on (`.`, `/`, letters), so their skip loops restart at
+/// almost every byte and cost more than the plain DFA walk.
+pub(crate) fn dfa_builder() -> aho_corasick::AhoCorasickBuilder {
+    let mut b = aho_corasick::AhoCorasick::builder();
+    b.kind(Some(aho_corasick::AhoCorasickKind::DFA))
+        .prefilter(false);
+    b
+}
+
+/// An automaton over fixed literals, built with [`dfa_builder`].
+pub(crate) fn literal_matcher<P: AsRef<[u8]>>(
+    patterns: impl IntoIterator<Item = P>,
+) -> aho_corasick::AhoCorasick {
+    dfa_builder()
+        .build(patterns)
+        .unwrap_or_else(|_| aho_corasick::AhoCorasick::new(["\u{0}never"]).expect("one literal"))
 }

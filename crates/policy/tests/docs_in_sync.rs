@@ -1223,6 +1223,7 @@ fn detection_trigger_cases() -> Vec<(&'static str, String, &'static str)> {
             "java.class_loader",
             query_name("class.module.classLoader.resources"),
         ),
+        ("java.base64_runtime", json("BydW50aW1l")),
         ("java.el_expression", json("${pageContext.request}")),
         ("scanner.user_agent", header("User-Agent", "sqlmap/1.7")),
         ("session.fixation", json("document.cookie=\"sid=1\"")),

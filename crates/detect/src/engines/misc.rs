@@ -827,6 +827,50 @@ fn php_serialized(text: &str) -> Option<usize> {
     None
 }
 
+/// Every literal [`deserialization`] needs, in the lower-cased value (a
+/// non-ASCII byte is `x` there, so `AC ED 00 05` is `xxxx\0\x05`).
+pub(crate) const DESER_ANCHORS: &[&[&str]] = &[
+    &[
+        "ro0ab",
+        "aced0005",
+        "xxxx\u{0}\u{5}",
+        "o:",
+        "c:",
+        "a:",
+        "aaeaaad/////",
+        "system.windows.data.objectdataprovider",
+        "system.diagnostics.process, system",
+        "$type",
+        "version=",
+        "gasv",
+        "gajj",
+        "ganj",
+    ],
+    DESER_PYTHON_NEEDLES,
+    DESER_TAG_NEEDLES,
+];
+
+const DESER_PYTHON_NEEDLES: &[&str] = &[
+    "cos\nsystem",
+    "cposix\nsystem",
+    "c__builtin__\n",
+    "cbuiltins\n",
+    "csubprocess\n",
+    "!!python/object",
+    "!!python/name",
+    "!!python/module",
+];
+
+const DESER_TAG_NEEDLES: &[&str] = &[
+    "!!javax.script",
+    "!!java.",
+    "!!com.sun",
+    "!!org.",
+    "!ruby/object",
+    "!ruby/hash",
+    "!!ruby/",
+];
+
 pub(crate) fn deserialization(text: &str, lower: &str, kind: ValueKind<'_>, sink: &mut Sink<'_>) {
     if let Some(p) = crate::text::find(text, "rO0AB")
         .or_else(|| crate::text::find(lower, "aced0005"))
@@ -860,16 +904,7 @@ pub(crate) fn deserialization(text: &str, lower: &str, kind: ValueKind<'_>, sink
     {
         sink.report(&rules::DESER_DOTNET, text, 0..text.len().min(48));
     }
-    static NEEDLES_1: crate::text::NeedleSet = crate::text::NeedleSet::new(&[
-        "cos\nsystem",
-        "cposix\nsystem",
-        "c__builtin__\n",
-        "cbuiltins\n",
-        "csubprocess\n",
-        "!!python/object",
-        "!!python/name",
-        "!!python/module",
-    ]);
+    static NEEDLES_1: crate::text::NeedleSet = crate::text::NeedleSet::new(DESER_PYTHON_NEEDLES);
     if let Some((p, needle)) = NEEDLES_1.find_iter(lower).next() {
         sink.report(
             &rules::DESER_PYTHON,
@@ -880,15 +915,7 @@ pub(crate) fn deserialization(text: &str, lower: &str, kind: ValueKind<'_>, sink
     if text.starts_with("gASV") || text.starts_with("gAJj") || text.starts_with("gANj") {
         sink.report(&rules::DESER_PYTHON, text, 0..8.min(text.len()));
     }
-    static NEEDLES_2: crate::text::NeedleSet = crate::text::NeedleSet::new(&[
-        "!!javax.script",
-        "!!java.",
-        "!!com.sun",
-        "!!org.",
-        "!ruby/object",
-        "!ruby/hash",
-        "!!ruby/",
-    ]);
+    static NEEDLES_2: crate::text::NeedleSet = crate::text::NeedleSet::new(DESER_TAG_NEEDLES);
     if let Some((p, _)) = NEEDLES_2.find_iter(lower).next() {
         sink.report(&rules::JAVA_GADGET, text, p..(p + 24).min(text.len()));
     }
@@ -1093,9 +1120,13 @@ const PHP_WEAK: &[&str] = &[
 ];
 
 pub(crate) fn php(text: &str, lower: &str, kind: ValueKind<'_>, sink: &mut Sink<'_>) {
+    let bracket = memchr::memchr3(b'[', b'{', b'<', lower.as_bytes()).is_some();
     for tag in [
         "[php]", "[/php]", "{php}", "{/php}", "[\\php]", "<?xml :", "<?xml:",
     ] {
+        if !bracket {
+            break;
+        }
         if let Some(p) = crate::text::find(lower, tag) {
             sink.report(&rules::PHP_OPEN_TAG, text, p..(p + 16).min(text.len()));
             break;
@@ -1126,6 +1157,8 @@ pub(crate) fn php(text: &str, lower: &str, kind: ValueKind<'_>, sink: &mut Sink<
             break;
         }
     }
+    let variable =
+        memchr::memchr(b'$', lower.as_bytes()).is_some() || crate::text::contains(lower, "php:");
     for var in [
         "$_get",
         "$_post",
@@ -1145,6 +1178,9 @@ pub(crate) fn php(text: &str, lower: &str, kind: ValueKind<'_>, sink: &mut Sink<
         "php://stdin",
         "php://fd",
     ] {
+        if !variable {
+            break;
+        }
         if let Some(p) = crate::text::find(lower, var) {
             sink.report(&rules::PHP_VARIABLE, text, p..p + var.len());
             break;
@@ -1432,8 +1468,7 @@ const JAVA_GADGETS: &[&str] = &[
 impl JavaMatchers {
     pub(crate) fn new() -> Self {
         JavaMatchers {
-            gadgets: AhoCorasick::new(JAVA_GADGETS)
-                .unwrap_or_else(|_| AhoCorasick::new(["\u{0}never"]).expect("one literal")),
+            gadgets: crate::text::literal_matcher(JAVA_GADGETS),
         }
     }
 }
@@ -1511,6 +1546,60 @@ fn qualified_java_name(lower: &str) -> Option<usize> {
     None
 }
 
+/// OGNL / Struts expression fragments.
+const JAVA_OGNL_NEEDLES: &[&str] = &[
+    "#_memberaccess",
+    "@ognl.ognlcontext",
+    "ognlcontext",
+    "#context[",
+    "#context.",
+    "#request[",
+    "#request.",
+    "#session[",
+    "#application[",
+    "#parameters",
+    "xwork.methodaccessor",
+    "#dm=",
+    "allowstaticmethodaccess",
+    "denymethodexecution",
+    "%{(#",
+    "%{#",
+    "${#",
+    "@java.lang.",
+    "(#_=",
+    "#cmd=",
+    "#iswin",
+    ".getruntime().exec(",
+    "#ognlutil",
+    "#container",
+    "#attr[",
+];
+
+/// Class loader paths (Spring4Shell, Struts).
+const JAVA_CLASS_LOADER_NEEDLES: &[&str] = &[
+    "class.module.classloader",
+    "class.classloader",
+    "classloader.resources",
+    "classloader.urls",
+    ".getclassloader(",
+    "class['classloader']",
+    "class[\"classloader\"]",
+    "module.classloader",
+    "classloader.defineclass",
+    "class.protectiondomain",
+    "classloader.parent",
+];
+
+/// Every literal [`java`] can report on: it reports nothing on a value
+/// with none of them (the dispatcher's anchor pass checks).
+pub(crate) const JAVA_ANCHORS: &[&[&str]] = &[
+    JAVA_ROOTS,
+    JAVA_GADGETS,
+    JAVA_OGNL_NEEDLES,
+    JAVA_CLASS_LOADER_NEEDLES,
+    &["${", "#{"],
+];
+
 pub(crate) fn java(lower: &str, matchers: &JavaMatchers, sink: &mut Sink<'_>) {
     if let Some(p) = qualified_java_name(lower) {
         sink.report(&rules::JAVA_GADGET, lower, p..(p + 40).min(lower.len()));
@@ -1533,33 +1622,7 @@ pub(crate) fn java(lower: &str, matchers: &JavaMatchers, sink: &mut Sink<'_>) {
             );
         }
     }
-    static NEEDLES_4: crate::text::NeedleSet = crate::text::NeedleSet::new(&[
-        "#_memberaccess",
-        "@ognl.ognlcontext",
-        "ognlcontext",
-        "#context[",
-        "#context.",
-        "#request[",
-        "#request.",
-        "#session[",
-        "#application[",
-        "#parameters",
-        "xwork.methodaccessor",
-        "#dm=",
-        "allowstaticmethodaccess",
-        "denymethodexecution",
-        "%{(#",
-        "%{#",
-        "${#",
-        "@java.lang.",
-        "(#_=",
-        "#cmd=",
-        "#iswin",
-        ".getruntime().exec(",
-        "#ognlutil",
-        "#container",
-        "#attr[",
-    ]);
+    static NEEDLES_4: crate::text::NeedleSet = crate::text::NeedleSet::new(JAVA_OGNL_NEEDLES);
     if let Some((p, needle)) = NEEDLES_4.find_iter(lower).next() {
         sink.report(
             &rules::JAVA_OGNL,
@@ -1567,19 +1630,8 @@ pub(crate) fn java(lower: &str, matchers: &JavaMatchers, sink: &mut Sink<'_>) {
             p..(p + needle.len() + 16).min(lower.len()),
         );
     }
-    static NEEDLES_5: crate::text::NeedleSet = crate::text::NeedleSet::new(&[
-        "class.module.classloader",
-        "class.classloader",
-        "classloader.resources",
-        "classloader.urls",
-        ".getclassloader(",
-        "class['classloader']",
-        "class[\"classloader\"]",
-        "module.classloader",
-        "classloader.defineclass",
-        "class.protectiondomain",
-        "classloader.parent",
-    ]);
+    static NEEDLES_5: crate::text::NeedleSet =
+        crate::text::NeedleSet::new(JAVA_CLASS_LOADER_NEEDLES);
     if let Some((p, needle)) = NEEDLES_5.find_iter(lower).next() {
         sink.report(
             &rules::JAVA_CLASS_LOADER,
@@ -1717,8 +1769,7 @@ pub(crate) struct ScannerMatcher {
 impl ScannerMatcher {
     pub(crate) fn new() -> Self {
         ScannerMatcher {
-            names: AhoCorasick::new(SCANNERS)
-                .unwrap_or_else(|_| AhoCorasick::new(["\u{0}never"]).expect("one literal")),
+            names: crate::text::literal_matcher(SCANNERS),
         }
     }
 }

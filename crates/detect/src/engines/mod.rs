@@ -2,6 +2,7 @@
 //! normalized value, which of them can possibly match it. A value of plain
 //! words and numbers reaches no engine at all.
 
+mod encoded;
 pub(crate) mod misc;
 mod path;
 mod rce;
@@ -13,10 +14,63 @@ pub(crate) mod xxe;
 use crate::normalize::{CharFlags, View};
 use crate::{Sink, ValueKind};
 
+/// Engine groups whose every report needs one of a fixed set of literals;
+/// one automaton over all of them, run once per value, says which groups
+/// can report at all (most benign values reach none).
+const ANCHOR_JAVA: u8 = 1;
+const ANCHOR_SENSITIVE: u8 = 1 << 1;
+const ANCHOR_WRAPPER: u8 = 1 << 2;
+const ANCHOR_DESER: u8 = 1 << 3;
+
+struct Anchors {
+    matcher: aho_corasick::AhoCorasick,
+    /// The group bit of each pattern.
+    group: Vec<u8>,
+}
+
+impl Anchors {
+    fn new() -> Self {
+        let lists: [(u8, &[&[&str]]); 4] = [
+            (ANCHOR_JAVA, misc::JAVA_ANCHORS),
+            (ANCHOR_SENSITIVE, &[path::SENSITIVE]),
+            (ANCHOR_WRAPPER, &[path::WRAPPERS]),
+            (ANCHOR_DESER, misc::DESER_ANCHORS),
+        ];
+        let mut patterns = Vec::new();
+        let mut group = Vec::new();
+        for (bit, sets) in lists {
+            for set in sets {
+                for p in *set {
+                    patterns.push(*p);
+                    group.push(bit);
+                }
+            }
+        }
+        Anchors {
+            matcher: crate::text::literal_matcher(&patterns),
+            group,
+        }
+    }
+
+    /// The groups with at least one literal in `lower`.
+    fn of(&self, lower: &str) -> u8 {
+        let mut bits = 0;
+        for m in self.matcher.find_overlapping_iter(lower) {
+            bits |= self.group[m.pattern().as_usize()];
+            if bits == ANCHOR_JAVA | ANCHOR_SENSITIVE | ANCHOR_WRAPPER | ANCHOR_DESER {
+                break;
+            }
+        }
+        bits
+    }
+}
+
 /// Everything compiled once per detector.
 pub(crate) struct Engines {
+    anchors: Anchors,
     java: misc::JavaMatchers,
     scanner: misc::ScannerMatcher,
+    base64: encoded::Base64Matcher,
 }
 
 /// Buffers reused from value to value.
@@ -26,6 +80,7 @@ pub(crate) struct Scratch {
     shell: rce::ShellScratch,
     path: path::PathScratch,
     lookups: String,
+    decoded: Vec<u8>,
 }
 
 /// Flags of text that no engine needs to look at: words, digits, spaces,
@@ -41,8 +96,10 @@ fn only_plain(flags: CharFlags) -> bool {
 impl Engines {
     pub(crate) fn new() -> Self {
         Engines {
+            anchors: Anchors::new(),
             java: misc::JavaMatchers::new(),
             scanner: misc::ScannerMatcher::new(),
+            base64: encoded::Base64Matcher::new(),
         }
     }
 
@@ -89,6 +146,13 @@ impl Engines {
         if kind.is_name() || matches!(kind, ValueKind::PathSegment) {
             misc::session(lower, kind, sink);
         }
+        // Base64 at any alignment: only the value as sent (the decoded
+        // pass of a base64 value is not base64 again).
+        if sink.decoding == crate::Decoding::Normalized
+            && encoded::looks_like_base64(raw.trim().trim_end_matches('=').as_bytes())
+        {
+            encoded::inspect(raw, &self.base64, &mut scratch.decoded, sink);
+        }
         if only_plain(f) {
             let statement_words = [
                 "select", "union", "insert", "delete", "drop", "update", "exec", "waitfor",
@@ -101,7 +165,10 @@ impl Engines {
                 misc::prototype_pollution(lower, kind, sink);
             }
             // Serialized objects in base64 or hex are letters and digits only.
-            if f.contains(CharFlags::DIGIT) && lower.len() >= 8 {
+            if f.contains(CharFlags::DIGIT)
+                && lower.len() >= 8
+                && self.anchors.of(lower) & ANCHOR_DESER != 0
+            {
                 misc::deserialization(text, lower, kind, sink);
             }
             // A command with plain arguments (`net view`, `sleep 5`), or a bare
@@ -111,6 +178,7 @@ impl Engines {
             }
             return;
         }
+        let anchors = self.anchors.of(lower);
         misc::control_characters(raw, view.had_nul, f, kind, sink);
         let sql_punctuation = CharFlags::QUOTE
             | CharFlags::SEMICOLON
@@ -166,6 +234,8 @@ impl Engines {
             path::inspect(
                 lower,
                 matches!(kind, ValueKind::PathSegment),
+                anchors & ANCHOR_SENSITIVE != 0,
+                anchors & ANCHOR_WRAPPER != 0,
                 &mut scratch.path,
                 sink,
             );
@@ -216,13 +286,15 @@ impl Engines {
         if f.contains(CharFlags::DOLLAR) && f.contains(CharFlags::BRACE) {
             misc::jndi(lower, &mut scratch.lookups, sink);
         }
-        if f.any(
-            CharFlags::DIGIT
-                | CharFlags::COLON
-                | CharFlags::NEWLINE
-                | CharFlags::OPERATOR
-                | CharFlags::SLASH,
-        ) {
+        if anchors & ANCHOR_DESER != 0
+            && f.any(
+                CharFlags::DIGIT
+                    | CharFlags::COLON
+                    | CharFlags::NEWLINE
+                    | CharFlags::OPERATOR
+                    | CharFlags::SLASH,
+            )
+        {
             misc::deserialization(text, lower, kind, sink);
         }
         if f.contains(CharFlags::PAREN) && f.contains(CharFlags::BRACE) {
@@ -236,7 +308,7 @@ impl Engines {
         {
             misc::php(text, lower, kind, sink);
         }
-        if f.any(CharFlags::DOT | CharFlags::HASH | CharFlags::BRACE) {
+        if anchors & ANCHOR_JAVA != 0 {
             misc::java(lower, &self.java, sink);
         }
         if f.any(CharFlags::DOT | CharFlags::PAREN | CharFlags::BRACKET | CharFlags::DOLLAR)

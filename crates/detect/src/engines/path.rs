@@ -19,7 +19,7 @@ pub(crate) struct PathScratch {
 }
 
 /// Sensitive files and directories, as they appear after a separator.
-const SENSITIVE: &[&str] = &[
+pub(crate) const SENSITIVE: &[&str] = &[
     "etc/passwd",
     "etc/shadow",
     "etc/group",
@@ -331,7 +331,7 @@ fn needs_strong_context(entry: &str) -> bool {
     )
 }
 
-const WRAPPERS: &[&str] = &[
+pub(crate) const WRAPPERS: &[&str] = &[
     "php://",
     "file://",
     "file:/",
@@ -354,9 +354,15 @@ const WRAPPERS: &[&str] = &[
     "input://",
 ];
 
+/// `sensitive` / `wrapper`: whether the dispatcher's anchor pass found a
+/// [`SENSITIVE`] entry / a [`WRAPPERS`] scheme in `lower`; when false, those
+/// searches are skipped (the sensitive-file search still runs when the path
+/// view differs from `lower`, since folding `\\` and `//` can make an entry).
 pub(crate) fn inspect(
     lower: &str,
     is_path_segment: bool,
+    sensitive: bool,
+    wrapper: bool,
     scratch: &mut PathScratch,
     sink: &mut Sink<'_>,
 ) {
@@ -367,8 +373,13 @@ pub(crate) fn inspect(
     let separators_spelled_out = crate::text::contains(lower, "0x2f")
         || crate::text::contains(lower, "0x5c")
         || crate::text::contains(lower, "0x2e");
+    // The path view folds `\` to `/` and squeezes `//`: most values have
+    // neither, and are their own view.
+    let needs_view = separators_spelled_out
+        || memchr::memchr(b'\\', lower.as_bytes()).is_some()
+        || memchr::memmem::find(lower.as_bytes(), b"//").is_some();
     let mut chars = lower.char_indices().peekable();
-    while let Some((at, c)) = chars.next() {
+    while needs_view && let Some((at, c)) = chars.next() {
         let c = if separators_spelled_out
             && (lower[at..].starts_with("0x2f")
                 || lower[at..].starts_with("0x5c")
@@ -393,12 +404,14 @@ pub(crate) fn inspect(
         last_slash = c == '/';
         view.push(c);
     }
-    let v = view.as_str();
+    let v = if needs_view { view.as_str() } else { lower };
     let traversal = traversal_steps(v);
     if traversal > 0 {
         sink.report(&rules::PATH_TRAVERSAL, v, 0..v.len().min(64));
     }
-    sensitive_files(v, traversal > 0, sink);
+    if sensitive || needs_view {
+        sensitive_files(v, traversal > 0, sink);
+    }
     let system_file_words = crate::text::contains(v, "etc")
         || crate::text::contains(v, ".ini")
         || crate::text::contains(v, ".bat")
@@ -410,7 +423,7 @@ pub(crate) fn inspect(
         sink.report(&rules::PATH_SENSITIVE_FILE, v, 0..v.len());
     }
     static WRAPPER_SET: crate::text::NeedleSet = crate::text::NeedleSet::new(WRAPPERS);
-    for (p, w) in WRAPPER_SET.find_iter(lower) {
+    for (p, w) in WRAPPER_SET.find_iter(if wrapper { lower } else { "" }) {
         {
             // `file:/` alone is too short a needle for text; a path must follow.
             if w == "file:/" && !lower[p + 6..].starts_with(|c: char| c.is_ascii_alphanumeric()) {
@@ -482,11 +495,7 @@ fn traversal_steps(v: &str) -> usize {
 
 fn sensitive_matcher() -> &'static aho_corasick::AhoCorasick {
     static MATCHER: std::sync::OnceLock<aho_corasick::AhoCorasick> = std::sync::OnceLock::new();
-    MATCHER.get_or_init(|| {
-        aho_corasick::AhoCorasick::new(SENSITIVE).unwrap_or_else(|_| {
-            aho_corasick::AhoCorasick::new(["\u{0}never"]).expect("one literal")
-        })
-    })
+    MATCHER.get_or_init(|| crate::text::literal_matcher(SENSITIVE))
 }
 
 fn sensitive_files(v: &str, traversal: bool, sink: &mut Sink<'_>) {
@@ -620,6 +629,9 @@ fn config_file(v: &str) -> bool {
     let Some((stem, ext)) = name.rsplit_once('.') else {
         return false;
     };
+    if ext.len() > 10 || memchr::memchr(b' ', v.as_bytes()).is_some() {
+        return false;
+    }
     let stem = stem.trim_start_matches(['_', '.']);
     let stems = [
         "config",
@@ -671,6 +683,9 @@ fn config_file(v: &str) -> bool {
         "php~",
         "swp",
     ];
+    if !exts.contains(&ext) {
+        return false;
+    }
     let stem_ok = stems.iter().any(|s| {
         stem == *s
             || stem

@@ -44,15 +44,20 @@ enum Piece {
 /// Command table: name → (ambiguous English word?, Windows-only?), built
 /// once from the lists below.
 fn command(name: &str) -> Option<(bool, bool)> {
-    static TABLE: std::sync::OnceLock<std::collections::HashMap<&'static str, (bool, bool)>> =
-        std::sync::OnceLock::new();
+    static TABLE: std::sync::OnceLock<CommandTable> = std::sync::OnceLock::new();
     if name.is_empty() || name.len() > 20 {
         return None;
     }
     TABLE.get_or_init(command_table).get(name).copied()
 }
 
-fn command_table() -> std::collections::HashMap<&'static str, (bool, bool)> {
+type CommandTable = std::collections::HashMap<
+    &'static str,
+    (bool, bool),
+    std::hash::BuildHasherDefault<crate::text::FnvHasher>,
+>;
+
+fn command_table() -> CommandTable {
     ALL_COMMANDS
         .iter()
         .filter_map(|name| command_uncached(name).map(|v| (*name, v)))
@@ -524,9 +529,19 @@ fn command_uncached(name: &str) -> Option<(bool, bool)> {
 /// Whether the first word of `lower` is a known command (a cheap test for
 /// plain-text values).
 pub(crate) fn starts_with_command(lower: &str) -> bool {
-    let first = lower.trim_start().split([' ', '\t']).next().unwrap_or("");
-    let base = first.rsplit(['/', '\\']).next().unwrap_or(first);
-    command(base.strip_suffix(".exe").unwrap_or(base)).is_some()
+    let s = lower.trim_start().as_bytes();
+    let end = memchr::memchr2(b' ', b'\t', s).unwrap_or(s.len());
+    let first = &s[..end];
+    let base_start = first
+        .iter()
+        .rposition(|b| matches!(b, b'/' | b'\\'))
+        .map_or(0, |p| p + 1);
+    let base = &first[base_start..];
+    let base = base.strip_suffix(b".exe").unwrap_or(base);
+    if base.is_empty() || base.len() > 20 {
+        return false;
+    }
+    std::str::from_utf8(base).is_ok_and(|b| command(b).is_some())
 }
 
 /// Commands that probe the host with no arguments at all (`;id`, `|ls`).
@@ -754,6 +769,17 @@ fn lex_word(s: &[u8], mut i: usize, out: &mut Lexed) -> usize {
                 out.text.push(b as char);
                 i += 1;
             }
+            _ if is_plain_word_byte(b) => {
+                // A run of bytes with no shell meaning: copied at once.
+                let mut j = i + 1;
+                while j < s.len() && is_plain_word_byte(s[j]) {
+                    j += 1;
+                }
+                letters_before_quote = s[j - 1].is_ascii_alphanumeric();
+                out.text
+                    .push_str(std::str::from_utf8(&s[i..j]).unwrap_or(""));
+                i = j;
+            }
             _ => {
                 letters_before_quote = b.is_ascii_alphanumeric();
                 let ch_len = utf8_len(b);
@@ -776,6 +802,26 @@ fn lex_word(s: &[u8], mut i: usize, out: &mut Lexed) -> usize {
         glob,
     });
     i
+}
+
+/// ASCII bytes that are part of a word and nothing else to the lexer.
+fn is_plain_word_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'.' | b'-'
+                | b'_'
+                | b'/'
+                | b':'
+                | b'='
+                | b'+'
+                | b'@'
+                | b'#'
+                | b'%'
+                | b'!'
+                | b'~'
+                | b'{'
+        )
 }
 
 fn utf8_len(b: u8) -> usize {
@@ -881,13 +927,22 @@ fn commands(lower: &str, scratch: &mut ShellScratch, sink: &mut Sink<'_>) {
                 let base = word.rsplit(['/', '\\']).next().unwrap_or(word);
                 let base = base.strip_suffix(".exe").unwrap_or(base);
                 let known = command(base);
-                let args: Vec<&Piece> = pieces[idx + 1..]
-                    .iter()
-                    .take_while(|p| {
-                        matches!(p, Piece::Word { .. }) || matches!(p, Piece::Op(Op::Redirect))
-                    })
-                    .take(8)
-                    .collect();
+                let path_like = word.starts_with('/') || crate::text::contains(word, ":\\");
+                // Most words in command position are not commands: judge
+                // only known commands and globbed paths.
+                if known.is_none() && !(*glob && path_like) {
+                    continue;
+                }
+                let mut args_buf: [&Piece; 8] = [piece; 8];
+                let mut n_args = 0;
+                for p in pieces[idx + 1..].iter().take(8) {
+                    if !(matches!(p, Piece::Word { .. }) || matches!(p, Piece::Op(Op::Redirect))) {
+                        break;
+                    }
+                    args_buf[n_args] = p;
+                    n_args += 1;
+                }
+                let args = &args_buf[..n_args];
                 let next = pieces.get(idx + 1);
                 let shell_args = args.iter().any(|p| match p {
                     Piece::Op(Op::Redirect) => true,
@@ -895,7 +950,6 @@ fn commands(lower: &str, scratch: &mut ShellScratch, sink: &mut Sink<'_>) {
                     _ => false,
                 });
                 let span = *start..(*end + 24).min(lower.len());
-                let path_like = word.starts_with('/') || crate::text::contains(word, ":\\");
                 if *glob
                     && path_like
                     && GLOB_TARGETS
@@ -1117,11 +1171,14 @@ fn shell_shaped(arg: &str, command: &str) -> bool {
 }
 
 fn is_ipv4_literal(s: &str) -> bool {
-    let parts: Vec<&str> = s.split('.').collect();
-    parts.len() == 4
-        && parts
-            .iter()
-            .all(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|c| c.is_ascii_digit()))
+    let mut parts = 0;
+    for p in s.split('.') {
+        parts += 1;
+        if parts > 4 || p.is_empty() || p.len() > 3 || !p.bytes().all(|c| c.is_ascii_digit()) {
+            return false;
+        }
+    }
+    parts == 4
 }
 
 /// A backtick that opens shell code rather than a Markdown code span: right

@@ -1,0 +1,185 @@
+//! Java serialization and gadget names hidden in base64 at any alignment.
+//!
+//! A serialized Java object (`AC ED 00 05`) or a gadget class name embedded in
+//! a larger byte string and base64-encoded does not start on a 3-byte
+//! boundary, so its base64 form depends on where it sat: `rO0ABQ`, `KztAAU`
+//! and `Cs7QAF` all carry the same magic. Exploit payloads are routinely cut
+//! out of such streams, so the decoder here reads the value's sextets with
+//! 0–3 leading zero sextets (every bit alignment of a byte boundary) and
+//! searches each decoding for the magic and the gadget names. Linear: four
+//! passes over the value into a reused buffer, one Aho-Corasick search each.
+
+use aho_corasick::AhoCorasick;
+
+use crate::{Sink, rules};
+
+/// Shortest value searched (`rO0ABQ` spells the 4-byte magic).
+const MIN_LEN: usize = 6;
+
+/// Decoded needles: the serialization magic and gadget class names
+/// (lower-cased; decoded letters are lower-cased before the search).
+const NEEDLES: &[&[u8]] = &[
+    b"\xac\xed\x00\x05",
+    b"invokertransformer",
+    b"chainedtransformer",
+    b"constanttransformer",
+    b"instantiatetransformer",
+    b"instantiatefactory",
+    b"clonetransformer",
+    b"forclosure",
+    b"whileclosure",
+    b"prototypeclonefactory",
+    b"prototypeserializationfactory",
+    b"templatesimpl",
+    b"annotationinvocationhandler",
+    b"processbuilder",
+    b"getruntime",
+    b"java.lang.",
+    b"runtime",
+];
+
+/// Index of `runtime` in [`NEEDLES`]: an ordinary word, so only paranoia 3.
+const RUNTIME: usize = NEEDLES.len() - 1;
+
+pub(crate) struct Base64Matcher {
+    needles: AhoCorasick,
+}
+
+impl Base64Matcher {
+    pub(crate) fn new() -> Self {
+        Base64Matcher {
+            needles: crate::text::literal_matcher(NEEDLES),
+        }
+    }
+}
+
+fn sextet(b: u8) -> Option<u8> {
+    Some(match b {
+        b'A'..=b'Z' => b - b'A',
+        b'a'..=b'z' => b - b'a' + 26,
+        b'0'..=b'9' => b - b'0' + 52,
+        b'+' | b'-' => 62,
+        b'/' | b'_' => 63,
+        _ => return None,
+    })
+}
+
+/// Whether `v` can be (a slice of) base64 worth decoding: only base64
+/// characters, and at least two of upper case, lower case and digits.
+pub(crate) fn looks_like_base64(v: &[u8]) -> bool {
+    if v.len() < MIN_LEN {
+        return false;
+    }
+    let (mut upper, mut lower, mut digit) = (false, false, false);
+    for &b in v {
+        match b {
+            b'A'..=b'Z' => upper = true,
+            b'a'..=b'z' => lower = true,
+            b'0'..=b'9' => digit = true,
+            b'+' | b'/' | b'-' | b'_' => {}
+            _ => return false,
+        }
+    }
+    u8::from(upper) + u8::from(lower) + u8::from(digit) >= 2
+}
+
+/// Decodes `v` with `shift` zero sextets in front into `out`, letters lower-cased.
+fn decode_shifted(v: &[u8], shift: usize, out: &mut Vec<u8>) {
+    out.clear();
+    let mut acc: u32 = 0;
+    let mut bits = 6 * shift as u32;
+    for &b in v {
+        let Some(x) = sextet(b) else { continue };
+        acc = (acc << 6) | x as u32;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push(((acc >> bits) as u8).to_ascii_lowercase());
+            acc &= (1 << bits) - 1;
+        }
+    }
+}
+
+/// Searches `value` (raw, not normalized: base64 is case sensitive).
+pub(crate) fn inspect(
+    value: &str,
+    matcher: &Base64Matcher,
+    buf: &mut Vec<u8>,
+    sink: &mut Sink<'_>,
+) {
+    let v = value.trim().trim_end_matches('=');
+    if !looks_like_base64(v.as_bytes()) {
+        return;
+    }
+    for shift in 0..4 {
+        decode_shifted(v.as_bytes(), shift, buf);
+        for m in matcher.needles.find_overlapping_iter(buf.as_slice()) {
+            let id = m.pattern().as_usize();
+            let rule = match id {
+                0 => &rules::DESER_JAVA,
+                RUNTIME => &rules::JAVA_BASE64_RUNTIME,
+                _ => &rules::JAVA_GADGET,
+            };
+            if !sink.wants(rule) {
+                continue;
+            }
+            // Where the match sits in the value: 4 characters per 3 bytes,
+            // less the zero sextets put in front.
+            let start = (m.start() * 4 / 3).saturating_sub(shift).min(v.len());
+            sink.report(rule, v, start..(start + 24).min(v.len()));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Detection, DetectorSettings};
+
+    fn ids(value: &str, paranoia: u8) -> Vec<&'static str> {
+        let settings = DetectorSettings {
+            paranoia_level: paranoia,
+            ..DetectorSettings::default()
+        };
+        let mut out: Vec<Detection> = Vec::new();
+        let mut sink = Sink::new(&settings, &mut out, crate::Decoding::Base64);
+        inspect(value, &Base64Matcher::new(), &mut Vec::new(), &mut sink);
+        out.iter().map(|d| d.rule.id).collect()
+    }
+
+    #[test]
+    fn serialization_magic_at_every_alignment() {
+        for v in ["rO0ABQ", "KztAAU", "Cs7QAF", "rO0ABXNyABdqYXZh"] {
+            assert_eq!(ids(v, 1), ["deser.java"], "{v}");
+        }
+    }
+
+    #[test]
+    fn gadget_names_at_every_alignment() {
+        for v in [
+            "Y2xvbmV0cmFuc2Zvcm1lcg",
+            "GNsb25ldHJhbnNmb3JtZXI",
+            "BjbG9uZXRyYW5zZm9ybWVy",
+            "aW52b2tlcnRyYW5zZm9ybWVy",
+            "cHJvY2Vzc2J1aWxkZXI",
+        ] {
+            assert_eq!(ids(v, 1), ["java.gadget_class"], "{v}");
+        }
+        // `runtime` is an ordinary word: paranoia 3 only.
+        assert!(ids("BydW50aW1l", 2).is_empty());
+        assert_eq!(ids("BydW50aW1l", 3), ["java.base64_runtime"]);
+    }
+
+    #[test]
+    fn tokens_and_words_are_not_gadgets() {
+        for v in [
+            "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9",
+            "dGhlIHF1aWNrIGJyb3duIGZveA",
+            "Newsletter",
+            "c2f1a8e4-9b7d-4c3e-8f21-000000000001",
+            "SKU-1042-B",
+        ] {
+            assert!(ids(v, 4).is_empty(), "{v}");
+        }
+    }
+}
