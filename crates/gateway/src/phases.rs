@@ -765,6 +765,9 @@ async fn buffer_response(
             None if collected.is_empty() => first = Some(data),
             previous => {
                 if let Some(p) = previous {
+                    // Sized once from the declared length: no regrowth.
+                    let rest = body.remaining_length().unwrap_or(0).min(limit) as usize;
+                    collected.reserve(p.len() + data.len() + rest);
                     collected.extend_from_slice(&p);
                 }
                 collected.extend_from_slice(&data);

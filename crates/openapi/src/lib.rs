@@ -11,6 +11,7 @@
 
 pub mod audit;
 pub mod error;
+pub mod fast;
 pub mod format;
 pub mod knobs;
 pub mod loader;

@@ -582,6 +582,28 @@ impl Spec {
         }
     }
 
+    /// The fast path of [`Spec::validate_body`] for a JSON body given as
+    /// raw bytes: `true` when validating its parsed value would report
+    /// nothing (see [`crate::fast`]), `false` when unsure (parse it and call
+    /// `validate_body`).
+    pub fn json_body_is_clean(
+        &self,
+        op: &Operation,
+        content_type: Option<&str>,
+        bytes: &[u8],
+    ) -> bool {
+        let (Some(spec), Some(content_type)) = (&op.request_body, content_type) else {
+            return false;
+        };
+        if bytes.is_empty() {
+            return false;
+        }
+        let Some(media) = match_media(&spec.content, content_type) else {
+            return false;
+        };
+        self.json_is_clean(media.schema, bytes, &request_options(&op.knobs))
+    }
+
     fn form(
         &self,
         _op: &Operation,

@@ -206,6 +206,8 @@ pub struct Spec {
     /// `servers[].url` as written, for the audit.
     pub servers: Vec<(String, Target)>,
     by_id: HashMap<Box<str>, usize>,
+    /// Which schemas the single-pass JSON validator can apply ([`crate::fast`]).
+    pub(crate) fast: crate::fast::FastTable,
 }
 
 const METHOD_KEYS: [(&str, Method); 8] = [
@@ -246,6 +248,7 @@ impl Spec {
             .enumerate()
             .map(|(i, op)| (Box::<str>::from(&*op.id), i))
             .collect();
+        let fast = crate::fast::FastTable::new(&arena);
         Ok(Spec {
             documents,
             arena,
@@ -254,6 +257,7 @@ impl Spec {
             api_keys,
             servers,
             by_id,
+            fast,
         })
     }
 

@@ -376,6 +376,17 @@ impl Check for OpenApiCheck {
         let Some(op) = self.operation(exchange) else {
             return;
         };
+        // JSON: validated in one pass over the raw bytes first, without
+        // building the value tree; only a body that pass is unsure about
+        // is parsed and validated in full (same findings as before).
+        if let Some(bytes) = exchange.body_bytes()
+            && crate::body::body_kind(exchange.content_type()) == crate::body::BodyKind::Json
+            && self
+                .spec
+                .json_body_is_clean(op, exchange.content_type(), bytes)
+        {
+            return;
+        }
         let Some(parsed) = exchange.parsed_body() else {
             return;
         };

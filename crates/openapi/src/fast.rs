@@ -1,0 +1,774 @@
+//! The fast path of JSON body validation: one pass over the raw bytes that
+//! parses and validates at once, with no `serde_json::Value` tree and no
+//! allocation unless a string carries escapes (one reused buffer).
+//!
+//! It only ever answers "clean" or "unsure". "Clean" means the document is
+//! well-formed JSON that `serde_json` accepts and that the full validator
+//! ([`crate::validate`]) would find nothing in: no failure, no exposure, no
+//! cap exceeded. Anything else (an error, a schema keyword it does not
+//! implement such as `allOf`/`oneOf`/`patternProperties`, an `enum` of
+//! numbers or objects, nesting near the caps) is "unsure", and the caller
+//! runs the full parse-then-validate path, which
+//! produces the findings with their locations and reasons. So the fast path
+//! can make validation cheaper but never changes a verdict or a location;
+//! `tests/fast_differential.rs` checks that on many generated documents.
+
+use serde_json::Value;
+
+use crate::schema::{Additional, Schema, SchemaArena, SchemaId, TypeSet};
+use crate::validate::{Direction, ValidationOptions};
+
+/// Which schemas the fast path can apply, computed once when the spec is
+/// compiled (indexed like the arena).
+#[derive(Debug, Default)]
+pub struct FastTable {
+    simple: Vec<bool>,
+}
+
+impl FastTable {
+    pub fn new(arena: &SchemaArena) -> FastTable {
+        FastTable {
+            simple: arena.iter().map(|(_, s)| is_simple(s)).collect(),
+        }
+    }
+
+    fn get(&self, id: SchemaId) -> bool {
+        self.simple.get(id.0 as usize).copied().unwrap_or(false)
+    }
+}
+
+/// A schema whose keywords the fast path implements exactly.
+fn is_simple(s: &Schema) -> bool {
+    !s.never
+        && s.const_value.is_none()
+        && s.enum_values.as_ref().is_none_or(|values| {
+            values
+                .iter()
+                .all(|e| matches!(e, Value::String(_) | Value::Bool(_) | Value::Null))
+        })
+        && s.prefix_items.is_empty()
+        && !s.unique_items
+        && s.contains.is_none()
+        && s.pattern_properties.is_empty()
+        && s.unevaluated.is_none()
+        && s.property_names.is_none()
+        && s.min_properties.is_none()
+        && s.dependent_required.is_empty()
+        && s.all_of.is_empty()
+        && s.any_of.is_empty()
+        && s.one_of.is_empty()
+        && s.not.is_none()
+        && s.if_then_else.is_none()
+        && s.discriminator.is_none()
+        && s.required.len() <= 64
+}
+
+/// Whether `bytes` is one JSON document that the full validator, given the
+/// same schema and options, would accept without a single error or
+/// exposure. `schema: None` checks well-formedness only (a media type
+/// without a schema). `false` means "unsure": run the full path.
+pub fn is_clean(
+    arena: &SchemaArena,
+    table: &FastTable,
+    schema: Option<SchemaId>,
+    bytes: &[u8],
+    options: &ValidationOptions,
+) -> bool {
+    // serde_json refuses invalid UTF-8 anywhere; checking it once here lets
+    // every string below be a plain slice of `text`.
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return false;
+    };
+    let mut f = Fast {
+        text,
+        b: bytes,
+        pos: 0,
+        arena,
+        table,
+        options,
+        request: options.direction == Direction::Request,
+        // Stays clear of the full path's depth checks and of the gateway's
+        // and serde_json's nesting limits (64 and 128).
+        depth_cap: options.max_depth.min(60),
+        scratch: String::new(),
+    };
+    let root = match schema {
+        Some(id) if table.get(id) => Node::Schema(arena.get(id)),
+        Some(_) => return false,
+        None => Node::Skip,
+    };
+    f.document(root).is_ok()
+}
+
+/// The fast path gives up: the full path decides.
+struct Unsure;
+
+type R<T> = Result<T, Unsure>;
+
+/// What applies to a value.
+#[derive(Clone, Copy)]
+enum Node<'s> {
+    /// Nothing: only well-formedness (no schema, or a response value no
+    /// schema describes).
+    Skip,
+    /// No schema, but the request caps (string and array length, depth).
+    Uncovered,
+    Schema(&'s Schema),
+}
+
+/// A string just parsed: a slice of the input, or decoded into `scratch`.
+enum Text<'a> {
+    Raw { text: &'a str, ascii: bool },
+    Decoded { ascii: bool },
+}
+
+struct Fast<'a> {
+    /// The document (valid UTF-8) and its bytes.
+    text: &'a str,
+    b: &'a [u8],
+    pos: usize,
+    arena: &'a SchemaArena,
+    table: &'a FastTable,
+    options: &'a ValidationOptions,
+    request: bool,
+    depth_cap: usize,
+    scratch: String,
+}
+
+impl<'a> Fast<'a> {
+    fn document(&mut self, root: Node<'a>) -> R<()> {
+        self.ws();
+        self.value(root, 0)?;
+        self.ws();
+        if self.pos == self.b.len() {
+            Ok(())
+        } else {
+            Err(Unsure)
+        }
+    }
+
+    #[inline]
+    fn ws(&mut self) {
+        while let Some(&c) = self.b.get(self.pos) {
+            if matches!(c, b' ' | b'\n' | b'\r' | b'\t') {
+                self.pos += 1;
+            } else {
+                break;
+            }
+        }
+    }
+
+    #[inline]
+    fn peek(&self) -> R<u8> {
+        self.b.get(self.pos).copied().ok_or(Unsure)
+    }
+
+    fn child(&self, id: SchemaId) -> R<Node<'a>> {
+        if self.table.get(id) {
+            Ok(Node::Schema(self.arena.get(id)))
+        } else {
+            Err(Unsure)
+        }
+    }
+
+    /// What applies to a value no schema describes.
+    fn uncovered(&self) -> Node<'a> {
+        if self.request {
+            Node::Uncovered
+        } else {
+            Node::Skip
+        }
+    }
+
+    fn value(&mut self, node: Node<'a>, depth: usize) -> R<()> {
+        match self.peek()? {
+            b'{' => self.object(node, depth),
+            b'[' => self.array(node, depth),
+            b'"' => {
+                let text = self.string()?;
+                self.check_string(node, text)
+            }
+            b't' => self.literal(b"true", node, TypeSet::BOOLEAN, Some(true)),
+            b'f' => self.literal(b"false", node, TypeSet::BOOLEAN, Some(false)),
+            b'n' => self.literal(b"null", node, TypeSet::NULL, None),
+            b'-' | b'0'..=b'9' => self.number(node),
+            _ => Err(Unsure),
+        }
+    }
+
+    fn literal(&mut self, word: &[u8], node: Node<'a>, bit: u8, boolean: Option<bool>) -> R<()> {
+        if !self.b[self.pos..].starts_with(word) {
+            return Err(Unsure);
+        }
+        self.pos += word.len();
+        if let Node::Schema(s) = node {
+            types_allow(s, bit)?;
+            if let Some(values) = &s.enum_values
+                && !values.iter().any(|e| match (e, boolean) {
+                    (Value::Bool(x), Some(y)) => *x == y,
+                    (Value::Null, None) => true,
+                    _ => false,
+                })
+            {
+                return Err(Unsure);
+            }
+        }
+        Ok(())
+    }
+
+    fn enter(&self, depth: usize) -> R<()> {
+        if depth > 0 && depth >= self.depth_cap {
+            Err(Unsure)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn object(&mut self, node: Node<'a>, depth: usize) -> R<()> {
+        self.enter(depth)?;
+        self.pos += 1; // '{'
+        let schema = match node {
+            Node::Schema(s) => {
+                types_allow(s, TypeSet::OBJECT)?;
+                if s.enum_values.is_some() {
+                    return Err(Unsure);
+                }
+                Some(s)
+            }
+            _ => None,
+        };
+        let mut count = 0usize;
+        let mut seen_required = 0u64;
+        self.ws();
+        if self.peek()? == b'}' {
+            self.pos += 1;
+        } else {
+            loop {
+                if self.peek()? != b'"' {
+                    return Err(Unsure);
+                }
+                let key = self.string()?;
+                self.ws();
+                if self.peek()? != b':' {
+                    return Err(Unsure);
+                }
+                self.pos += 1;
+                self.ws();
+                count += 1;
+                let child = match schema {
+                    None => node,
+                    Some(s) => {
+                        let scratch = std::mem::take(&mut self.scratch);
+                        let key_str = match key {
+                            Text::Raw { text, .. } => text,
+                            Text::Decoded { .. } => scratch.as_str(),
+                        };
+                        let child = self.property_node(s, key_str, &mut seen_required);
+                        self.scratch = scratch;
+                        child?
+                    }
+                };
+                self.value(child, depth + 1)?;
+                self.ws();
+                match self.peek()? {
+                    b',' => {
+                        self.pos += 1;
+                        self.ws();
+                    }
+                    b'}' => {
+                        self.pos += 1;
+                        break;
+                    }
+                    _ => return Err(Unsure),
+                }
+            }
+        }
+        if let Some(s) = schema {
+            if s.max_properties.is_some_and(|max| count > max) {
+                return Err(Unsure);
+            }
+            let all = if s.required.len() == 64 {
+                u64::MAX
+            } else {
+                (1u64 << s.required.len()) - 1
+            };
+            if seen_required != all {
+                for (i, name) in s.required.iter().enumerate() {
+                    if seen_required & (1 << i) != 0 {
+                        continue;
+                    }
+                    // A readOnly property is required in responses only, a
+                    // writeOnly one in requests only (as the full path does).
+                    let skip = s.property(name).is_some_and(|p| {
+                        let p = self.arena.get(p);
+                        if self.request {
+                            p.read_only
+                        } else {
+                            p.write_only
+                        }
+                    });
+                    if !skip {
+                        return Err(Unsure);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// What applies to the value of key `key` in an object of schema `s`.
+    fn property_node(&self, s: &'a Schema, key: &str, seen_required: &mut u64) -> R<Node<'a>> {
+        for (i, name) in s.required.iter().enumerate() {
+            if name.len() == key.len() && name.as_bytes() == key.as_bytes() {
+                *seen_required |= 1 << i;
+            }
+        }
+        if let Some(p) = find_property(s, key) {
+            let ps = self.arena.get(p);
+            if self.request && ps.read_only && self.options.refuse_read_only {
+                return Err(Unsure);
+            }
+            if !self.request && ps.write_only {
+                return Err(Unsure);
+            }
+            return self.child(p);
+        }
+        match s.additional {
+            Additional::Allow => Ok(self.uncovered()),
+            Additional::Schema(p) => self.child(p),
+            Additional::Forbid => Err(Unsure),
+            Additional::Unspecified => {
+                let closed = s.describes_object && (!self.request || self.options.strict_objects);
+                if closed {
+                    Err(Unsure)
+                } else {
+                    Ok(self.uncovered())
+                }
+            }
+        }
+    }
+
+    fn array(&mut self, node: Node<'a>, depth: usize) -> R<()> {
+        self.enter(depth)?;
+        self.pos += 1; // '['
+        let (item, schema) = match node {
+            Node::Schema(s) => {
+                types_allow(s, TypeSet::ARRAY)?;
+                if s.enum_values.is_some() {
+                    return Err(Unsure);
+                }
+                let item = match s.items {
+                    Some(id) => self.child(id)?,
+                    None => self.uncovered(),
+                };
+                (item, Some(s))
+            }
+            other => (other, None),
+        };
+        let mut count = 0usize;
+        self.ws();
+        if self.peek()? == b']' {
+            self.pos += 1;
+        } else {
+            loop {
+                count += 1;
+                self.value(item, depth + 1)?;
+                self.ws();
+                match self.peek()? {
+                    b',' => {
+                        self.pos += 1;
+                        self.ws();
+                    }
+                    b']' => {
+                        self.pos += 1;
+                        break;
+                    }
+                    _ => return Err(Unsure),
+                }
+            }
+        }
+        let capped = match node {
+            Node::Skip => false,
+            Node::Uncovered => true,
+            Node::Schema(s) => self.request && s.max_items.is_none(),
+        };
+        if capped && count > self.options.max_array_items {
+            return Err(Unsure);
+        }
+        if let Some(s) = schema
+            && (s.min_items.is_some_and(|min| count < min)
+                || s.max_items.is_some_and(|max| count > max))
+        {
+            return Err(Unsure);
+        }
+        Ok(())
+    }
+
+    /// Parses a string (the cursor on its opening quote). Escapes are
+    /// decoded into `scratch`; invalid ones, control characters and lone
+    /// surrogates are "unsure" (serde_json refuses them).
+    fn string(&mut self) -> R<Text<'a>> {
+        self.pos += 1; // '"'
+        let start = self.pos;
+        let b = self.b;
+        let mut ascii = true;
+        let mut i = start;
+        loop {
+            // Eight plain ASCII bytes at a time, then byte by byte around
+            // anything special (quote, backslash, control, non-ASCII).
+            while let Some(chunk) = b.get(i..i + 8) {
+                let word = u64::from_le_bytes(chunk.try_into().map_err(|_| Unsure)?);
+                if has_special(word) {
+                    break;
+                }
+                i += 8;
+            }
+            let Some(&c) = b.get(i) else {
+                return Err(Unsure);
+            };
+            match CLASS[c as usize] {
+                PLAIN => {}
+                QUOTE => {
+                    self.pos = i + 1;
+                    let text = self.text.get(start..i).ok_or(Unsure)?;
+                    return Ok(Text::Raw { text, ascii });
+                }
+                HIGH => ascii = false,
+                BACKSLASH => break,
+                _ => return Err(Unsure),
+            }
+            i += 1;
+        }
+        // Escapes: decode into the scratch buffer.
+        let mut out = std::mem::take(&mut self.scratch);
+        out.clear();
+        out.push_str(self.text.get(start..i).ok_or(Unsure)?);
+        let result = self.decode_rest(i, &mut out, &mut ascii);
+        self.scratch = out;
+        result.map(|()| Text::Decoded { ascii })
+    }
+
+    fn decode_rest(&mut self, mut i: usize, out: &mut String, ascii: &mut bool) -> R<()> {
+        let b = self.b;
+        loop {
+            let run_start = i;
+            let mut run_ascii = true;
+            loop {
+                match b.get(i) {
+                    None => return Err(Unsure),
+                    Some(b'"') | Some(b'\\') => break,
+                    Some(0..=0x1f) => return Err(Unsure),
+                    Some(0x80..) => run_ascii = false,
+                    Some(_) => {}
+                }
+                i += 1;
+            }
+            *ascii &= run_ascii;
+            out.push_str(self.text.get(run_start..i).ok_or(Unsure)?);
+            if b[i] == b'"' {
+                self.pos = i + 1;
+                return Ok(());
+            }
+            // A backslash.
+            let esc = *b.get(i + 1).ok_or(Unsure)?;
+            i += 2;
+            let c = match esc {
+                b'"' => '"',
+                b'\\' => '\\',
+                b'/' => '/',
+                b'b' => '\u{8}',
+                b'f' => '\u{c}',
+                b'n' => '\n',
+                b'r' => '\r',
+                b't' => '\t',
+                b'u' => {
+                    let hi = hex4(b, i)?;
+                    i += 4;
+                    let code = match hi {
+                        0xD800..=0xDBFF => {
+                            if b.get(i) != Some(&b'\\') || b.get(i + 1) != Some(&b'u') {
+                                return Err(Unsure);
+                            }
+                            let lo = hex4(b, i + 2)?;
+                            if !(0xDC00..=0xDFFF).contains(&lo) {
+                                return Err(Unsure);
+                            }
+                            i += 6;
+                            0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
+                        }
+                        0xDC00..=0xDFFF => return Err(Unsure),
+                        other => other,
+                    };
+                    char::from_u32(code).ok_or(Unsure)?
+                }
+                _ => return Err(Unsure),
+            };
+            if !c.is_ascii() {
+                *ascii = false;
+            }
+            out.push(c);
+        }
+    }
+
+    fn check_string(&mut self, node: Node<'a>, text: Text<'a>) -> R<()> {
+        let schema = match node {
+            Node::Skip => return Ok(()),
+            Node::Uncovered => None,
+            Node::Schema(s) => Some(s),
+        };
+        let (text, ascii) = match text {
+            Text::Raw { text, ascii } => (text, ascii),
+            Text::Decoded { ascii } => (self.scratch.as_str(), ascii),
+        };
+        let chars = |t: &str| if ascii { t.len() } else { t.chars().count() };
+        let cap = self.options.max_string_length;
+        let Some(s) = schema else {
+            // Uncovered (request): only the length cap.
+            return if text.len() > cap && chars(text) > cap {
+                Err(Unsure)
+            } else {
+                Ok(())
+            };
+        };
+        types_allow(s, TypeSet::STRING)?;
+        if let Some(values) = &s.enum_values
+            && !values
+                .iter()
+                .any(|e| matches!(e, Value::String(v) if v == text))
+        {
+            return Err(Unsure);
+        }
+        if s.min_length.is_some() || s.max_length.is_some() {
+            let len = chars(text);
+            if s.min_length.is_some_and(|min| len < min)
+                || s.max_length.is_some_and(|max| len > max)
+            {
+                return Err(Unsure);
+            }
+        }
+        // The request cap applies where the schema sets no maxLength.
+        if self.request && s.max_length.is_none() && text.len() > cap && chars(text) > cap {
+            return Err(Unsure);
+        }
+        if let Some(p) = &s.pattern
+            && !p.is_match(text)
+        {
+            return Err(Unsure);
+        }
+        if let Some(format) = s.format
+            && format.check_str(text) == Some(false)
+        {
+            return Err(Unsure);
+        }
+        Ok(())
+    }
+
+    fn number(&mut self, node: Node<'a>) -> R<()> {
+        let b = self.b;
+        let start = self.pos;
+        let mut i = start;
+        let negative = b[i] == b'-';
+        if negative {
+            i += 1;
+        }
+        let int_start = i;
+        match b.get(i) {
+            Some(b'0') => i += 1,
+            Some(b'1'..=b'9') => {
+                while matches!(b.get(i), Some(b'0'..=b'9')) {
+                    i += 1;
+                }
+            }
+            _ => return Err(Unsure),
+        }
+        let int_end = i;
+        let mut integer = true;
+        if b.get(i) == Some(&b'.') {
+            integer = false;
+            i += 1;
+            let digits = i;
+            while matches!(b.get(i), Some(b'0'..=b'9')) {
+                i += 1;
+            }
+            if i == digits {
+                return Err(Unsure);
+            }
+        }
+        if matches!(b.get(i), Some(b'e' | b'E')) {
+            integer = false;
+            i += 1;
+            if matches!(b.get(i), Some(b'+' | b'-')) {
+                i += 1;
+            }
+            let digits = i;
+            while matches!(b.get(i), Some(b'0'..=b'9')) {
+                i += 1;
+            }
+            if i == digits {
+                return Err(Unsure);
+            }
+        }
+        self.pos = i;
+        // A plain integer of 64 bits is read here exactly as serde_json
+        // stores it; any other literal (fraction, exponent, `-0`, beyond 64
+        // bits) is read by serde_json itself, so that its value, and thus
+        // every bound, is exactly the full path's.
+        let plain = if integer {
+            int_value(&b[int_start..int_end], negative).ok()
+        } else {
+            None
+        };
+        let n = match plain {
+            Some(n) => n,
+            None => {
+                serde_json::from_slice::<serde_json::Number>(&b[start..i]).map_err(|_| Unsure)?
+            }
+        };
+        let Node::Schema(s) = node else {
+            return Ok(());
+        };
+        if s.enum_values.is_some() {
+            return Err(Unsure);
+        }
+        let Some(x) = n.as_f64() else {
+            return Err(Unsure);
+        };
+        let integral = n.is_i64() || n.is_u64() || x.fract() == 0.0;
+        let bits = if integral {
+            TypeSet::INTEGER | TypeSet::NUMBER
+        } else {
+            TypeSet::NUMBER
+        };
+        types_allow(s, bits)?;
+        if s.minimum.is_some_and(|min| x < min)
+            || s.exclusive_minimum.is_some_and(|min| x <= min)
+            || s.maximum.is_some_and(|max| x > max)
+            || s.exclusive_maximum.is_some_and(|max| x >= max)
+        {
+            return Err(Unsure);
+        }
+        if let Some(m) = s.multiple_of {
+            let q = x / m;
+            if !q.is_finite() || (q - q.round()).abs() > 1e-9 {
+                return Err(Unsure);
+            }
+        }
+        if let Some(format) = s.format
+            && format.check_number(&n) == Some(false)
+        {
+            return Err(Unsure);
+        }
+        Ok(())
+    }
+}
+
+const PLAIN: u8 = 0;
+const QUOTE: u8 = 1;
+const BACKSLASH: u8 = 2;
+const CONTROL: u8 = 3;
+const HIGH: u8 = 4;
+
+/// What each byte is inside a JSON string.
+static CLASS: [u8; 256] = {
+    let mut t = [PLAIN; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = if i < 0x20 {
+            CONTROL
+        } else if i >= 0x80 {
+            HIGH
+        } else if i == b'"' as usize {
+            QUOTE
+        } else if i == b'\\' as usize {
+            BACKSLASH
+        } else {
+            PLAIN
+        };
+        i += 1;
+    }
+    t
+};
+
+/// Whether any of the eight bytes is a quote, a backslash, a control
+/// character or non-ASCII (exact; the classic "has zero byte" bit tricks).
+#[inline]
+fn has_special(w: u64) -> bool {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let zero = |v: u64| v.wrapping_sub(LO) & !v & HI;
+    let quote = zero(w ^ (LO * u64::from(b'"')));
+    let backslash = zero(w ^ (LO * u64::from(b'\\')));
+    let control = w.wrapping_sub(LO * 0x20) & !w & HI;
+    (quote | backslash | control | (w & HI)) != 0
+}
+
+/// The schema of declared property `key`: a linear scan of short lists
+/// (length first), binary search of long ones.
+#[inline]
+fn find_property(s: &Schema, key: &str) -> Option<SchemaId> {
+    if s.properties.len() <= 16 {
+        s.properties
+            .iter()
+            .find(|(name, _)| name.len() == key.len() && name.as_bytes() == key.as_bytes())
+            .map(|(_, id)| *id)
+    } else {
+        s.property(key)
+    }
+}
+
+/// The schema's `type` admits a value with these type bits.
+#[inline]
+fn types_allow(s: &Schema, bits: u8) -> R<()> {
+    match s.types {
+        Some(t) if t.0 & bits == 0 => Err(Unsure),
+        _ => Ok(()),
+    }
+}
+
+/// The integer as serde_json stores it (u64 for non-negative, i64 for
+/// negative); beyond 64 bits, or `-0`, is left to serde_json.
+fn int_value(digits: &[u8], negative: bool) -> R<serde_json::Number> {
+    let mut v: u64 = 0;
+    for &d in digits {
+        v = v
+            .checked_mul(10)
+            .and_then(|v| v.checked_add(u64::from(d - b'0')))
+            .ok_or(Unsure)?;
+    }
+    if !negative {
+        return Ok(serde_json::Number::from(v));
+    }
+    if v == 0 || v > (i64::MAX as u64) + 1 {
+        return Err(Unsure);
+    }
+    Ok(serde_json::Number::from((v as i64).wrapping_neg()))
+}
+
+fn hex4(b: &[u8], i: usize) -> R<u32> {
+    let digits = b.get(i..i + 4).ok_or(Unsure)?;
+    let mut v = 0u32;
+    for &d in digits {
+        let n = match d {
+            b'0'..=b'9' => d - b'0',
+            b'a'..=b'f' => d - b'a' + 10,
+            b'A'..=b'F' => d - b'A' + 10,
+            _ => return Err(Unsure),
+        };
+        v = v * 16 + u32::from(n);
+    }
+    Ok(v)
+}
+
+impl crate::spec::Spec {
+    /// [`is_clean`] with this spec's arena and table: whether `bytes` is a
+    /// JSON document the full validator would find nothing in, against
+    /// `schema` (`None`: well-formedness only).
+    pub fn json_is_clean(
+        &self,
+        schema: Option<SchemaId>,
+        bytes: &[u8],
+        options: &ValidationOptions,
+    ) -> bool {
+        is_clean(&self.arena, &self.fast, schema, bytes, options)
+    }
+}

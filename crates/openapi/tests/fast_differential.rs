@@ -1,0 +1,399 @@
+//! The single-pass JSON fast path (`portcullis_openapi::fast`) against the
+//! full path (serde_json parse, then `validate`): whenever the fast path
+//! says "clean", the full path must parse the document and report nothing
+//! (no failure, no exposure, no cap), in both directions, on many generated
+//! documents and on hand-written edge cases of the JSON grammar. And the
+//! fast path must really answer "clean" for ordinary valid traffic, or it
+//! would save nothing.
+
+use portcullis_openapi::validate::{Direction, ValidationOptions, validate};
+use portcullis_openapi::{CompileOptions, Spec};
+use proptest::prelude::*;
+use serde_json::{Value, json};
+
+/// One spec holding every schema below under `components/schemas`, each
+/// reachable as the body of operation `/<name>`.
+fn spec(version: &str) -> Spec {
+    let schemas = schemas();
+    let mut paths = serde_json::Map::new();
+    for (name, _) in schemas.as_object().unwrap() {
+        let reference = json!({"$ref": format!("#/components/schemas/{name}")});
+        paths.insert(
+            format!("/{name}"),
+            json!({"post": {
+                "requestBody": {"content": {"application/json": {"schema": reference}}},
+                "responses": {"200": {"description": "ok",
+                    "content": {"application/json": {"schema": reference}}}}
+            }}),
+        );
+    }
+    let doc = json!({
+        "openapi": version,
+        "info": {"title": "t", "version": "1"},
+        "paths": paths,
+        "components": {"schemas": schemas}
+    });
+    Spec::from_texts(&[("t.json", &doc.to_string())], &CompileOptions::default())
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn schemas() -> Value {
+    json!({
+        "NewUser": {
+            "type": "object", "required": ["name"],
+            "properties": {
+                "name": {"type": "string", "minLength": 1, "maxLength": 8},
+                "email": {"type": "string", "format": "email", "maxLength": 254},
+                "age": {"type": "integer", "minimum": 0, "maximum": 150},
+                "score": {"type": "number", "maximum": 9.99},
+                "active": {"type": "boolean"},
+                "roles": {"type": "array", "maxItems": 3,
+                          "items": {"type": "string", "enum": ["member", "beta", "admin"]}},
+                "address": {"type": "object", "properties": {
+                    "street": {"type": "string", "maxLength": 20},
+                    "zip": {"type": "string", "pattern": "^[0-9]{5}$"}}},
+                "prefs": {"type": "object", "maxProperties": 3,
+                          "additionalProperties": {"type": "string", "maxLength": 5}},
+                "id": {"type": "integer", "readOnly": true},
+                "secret": {"type": "string", "writeOnly": true},
+                "tags": {"type": "array", "items": {"type": "string"}},
+                "any": {}
+            }
+        },
+        "Closed": {
+            "type": "object", "additionalProperties": false, "required": ["id", "kind"],
+            "properties": {
+                "id": {"type": "integer", "format": "int32", "readOnly": true},
+                "kind": {"type": "string", "enum": ["a", "b", null], "nullable": true},
+                "flag": {"type": "boolean", "enum": [true]},
+                "when": {"type": "string", "format": "date-time"},
+                "uuid": {"type": "string", "format": "uuid"},
+                "n": {"type": "number", "multipleOf": 0.5}
+            }
+        },
+        "Page": {
+            "type": "object",
+            "properties": {
+                "page": {"type": "integer", "minimum": 1},
+                "items": {"type": "array", "minItems": 1, "maxItems": 4, "items": {
+                    "type": "object", "properties": {
+                        "id": {"type": "integer"},
+                        "name": {"type": "string", "maxLength": 6},
+                        "tags": {"type": "array", "items": {"type": "string", "maxLength": 4}}
+                    }
+                }}
+            }
+        },
+        "Untyped": {"properties": {"a": {"type": "string"}, "b": {"minimum": 3}}},
+        "Composed": {"allOf": [{"$ref": "#/components/schemas/Page"},
+                               {"properties": {"extra": {"type": "string"}}}]},
+        "Scalar": {"type": "string", "maxLength": 5},
+        "Numbers": {"type": "array", "items": {"type": "integer", "format": "int64"}},
+        "Floats": {"type": "array", "items": {"type": "number"}}
+    })
+}
+
+/// The four option sets the gateway uses or could use.
+fn all_options() -> Vec<ValidationOptions> {
+    let request = |strict, refuse| ValidationOptions {
+        direction: Direction::Request,
+        strict_objects: strict,
+        refuse_read_only: refuse,
+        max_depth: 6,
+        max_array_items: 5,
+        max_string_length: 10,
+        max_errors: 20,
+    };
+    vec![
+        request(false, false),
+        request(true, true),
+        ValidationOptions::response(),
+        ValidationOptions {
+            max_depth: 4,
+            ..ValidationOptions::response()
+        },
+    ]
+}
+
+/// Nesting of a value as the gateway's body parser measures it.
+fn depth(v: &Value, d: usize) -> usize {
+    match v {
+        Value::Array(a) => a.iter().map(|x| depth(x, d + 1)).max().unwrap_or(d + 1),
+        Value::Object(o) => o.values().map(|x| depth(x, d + 1)).max().unwrap_or(d + 1),
+        _ => d,
+    }
+}
+
+/// Fast says clean ⇒ the full path parses and finds nothing. Returns the
+/// fast answer.
+fn agree(spec: &Spec, name: &str, bytes: &[u8], options: &ValidationOptions) -> bool {
+    let op = spec
+        .operations
+        .iter()
+        .find(|o| *o.template == format!("/{name}"))
+        .unwrap();
+    let schema = spec.json_body_schema(op);
+    let clean = spec.json_is_clean(schema, bytes, options);
+    if clean {
+        let value: Value = serde_json::from_slice(bytes).unwrap_or_else(|e| {
+            panic!(
+                "fast path accepted what serde_json refuses ({e}): {:?}",
+                String::from_utf8_lossy(bytes)
+            )
+        });
+        assert!(depth(&value, 0) <= 64, "too deep for the gateway's parser");
+        if let Some(schema) = schema {
+            let errors = validate(&spec.arena, schema, &value, options);
+            assert!(
+                errors.is_empty(),
+                "fast path clean, full path found {errors:?} in {name} {:?} ({options:?})",
+                String::from_utf8_lossy(bytes)
+            );
+        }
+    }
+    clean
+}
+
+static SPECS: std::sync::LazyLock<[Spec; 2]> =
+    std::sync::LazyLock::new(|| [spec("3.0.3"), spec("3.1.0")]);
+
+fn check_all(bytes: &[u8]) -> usize {
+    let mut clean = 0;
+    for spec in SPECS.iter() {
+        for (name, _) in schemas().as_object().unwrap() {
+            for options in all_options() {
+                clean += usize::from(agree(spec, name, bytes, &options));
+            }
+        }
+    }
+    clean
+}
+
+/// Arbitrary JSON whose keys and strings often hit the schemas above.
+fn arb_json() -> impl Strategy<Value = Value> {
+    let key = prop_oneof![
+        Just("name"),
+        Just("email"),
+        Just("age"),
+        Just("score"),
+        Just("active"),
+        Just("roles"),
+        Just("address"),
+        Just("street"),
+        Just("zip"),
+        Just("prefs"),
+        Just("id"),
+        Just("secret"),
+        Just("tags"),
+        Just("any"),
+        Just("kind"),
+        Just("flag"),
+        Just("when"),
+        Just("uuid"),
+        Just("n"),
+        Just("page"),
+        Just("items"),
+        Just("a"),
+        Just("b"),
+        Just("extra"),
+        Just("x"),
+        Just("na\u{e9}me"),
+    ]
+    .prop_map(str::to_owned);
+    let string = prop_oneof![
+        Just("member".to_owned()),
+        Just("admin".to_owned()),
+        Just("a".to_owned()),
+        Just("b".to_owned()),
+        Just("12345".to_owned()),
+        Just("bob@example.com".to_owned()),
+        Just("2024-01-02T03:04:05Z".to_owned()),
+        Just("123e4567-e89b-12d3-a456-426614174000".to_owned()),
+        "[a-z]{0,12}",
+        "[ -~]{0,12}",
+        "[a\u{e9}\u{1F600}\"\\\\/\n\t\u{1}]{0,9}",
+    ];
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        (-5i64..200).prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<u64>().prop_map(Value::from),
+        (-1e6f64..1e6).prop_map(Value::from),
+        prop_oneof![Just(0.5), Just(1.0), Just(2.5), Just(-0.0), Just(9.75)].prop_map(Value::from),
+        string.prop_map(Value::String),
+    ];
+    leaf.prop_recursive(6, 48, 6, move |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+            proptest::collection::vec((key.clone(), inner), 0..7)
+                .prop_map(|pairs| Value::Object(pairs.into_iter().collect())),
+        ]
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+    #[test]
+    fn clean_documents_are_clean_for_the_full_path(value in arb_json()) {
+        check_all(value.to_string().as_bytes());
+        check_all(serde_json::to_string_pretty(&value).unwrap().as_bytes());
+    }
+
+    #[test]
+    fn broken_documents_are_never_clean_when_serde_refuses(
+        value in arb_json(),
+        cut in any::<prop::sample::Index>(),
+        byte in prop_oneof![Just(b','), Just(b'"'), Just(b'\\'), Just(b'}'), Just(b']'),
+                            Just(b'0'), Just(b'-'), Just(b'e'), Just(0xC3u8), Just(0x01u8),
+                            Just(b' '), Just(b'.'), Just(b'+')],
+        mode in 0u8..3,
+    ) {
+        let text = value.to_string().into_bytes();
+        let at = cut.index(text.len() + 1);
+        let mutated: Vec<u8> = match mode {
+            0 => text[..at].to_vec(),
+            1 => { let mut t = text.clone(); t.insert(at, byte); t }
+            _ => { let mut t = text.clone(); if at < t.len() { t.remove(at); } t }
+        };
+        check_all(&mutated);
+    }
+}
+
+#[test]
+fn grammar_edge_cases_agree() {
+    let cases: &[&[u8]] = &[
+        b"",
+        b"   ",
+        b"{}",
+        b" {} ",
+        b"{} x",
+        b"{},",
+        b"{\"name\":\"bob\",}",
+        b"[1,]",
+        b"[01]",
+        b"[-0]",
+        b"[-]",
+        b"[1.]",
+        b"[.5]",
+        b"[1e]",
+        b"[1e400]",
+        b"[-1e400]",
+        b"[1.5e308]",
+        b"[1E+2]",
+        b"[1e-2]",
+        b"[+1]",
+        b"[18446744073709551615]",
+        b"[18446744073709551616]",
+        b"[-9223372036854775808]",
+        b"[-9223372036854775809]",
+        b"[NaN]",
+        b"[true, false, null]",
+        b"[tru]",
+        b"[nulll]",
+        b"\"abc\"",
+        b"\"abcdef\"",
+        b"\"a\\u00e9\"",
+        b"\"\\ud83d\\ude00\"",
+        b"\"\\ud83d\"",
+        b"\"\\ude00\"",
+        b"\"\\ud83dx\"",
+        b"\"\\x\"",
+        b"\"\\u12\"",
+        b"\"a\tb\"",
+        b"\"a\x01b\"",
+        b"\"\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\"",
+        b"\"\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\"",
+        b"\"\xff\"",
+        b"\"\xc3\"",
+        b"\xef\xbb\xbf{}",
+        b"{\"name\":\"bob\",\"name\":\"\"}",
+        b"{\"name\":\"bob\",\"name\":\"toolongname\"}",
+        b"{\"n\\u0061me\":\"bob\"}",
+        b"{\"name\":\"bob\",\"age\":150}",
+        b"{\"name\":\"bob\",\"age\":150.0}",
+        b"{\"name\":\"bob\",\"age\":1e2}",
+        b"{\"name\":\"bob\",\"age\":151}",
+        b"{\"name\":\"bob\",\"score\":9.99}",
+        b"{\"name\":\"bob\",\"score\":10}",
+        b"{\"name\":\"bob\",\"id\":1}",
+        b"{\"name\":\"bob\",\"secret\":\"s\"}",
+        b"{\"name\":\"bob\",\"prefs\":{\"a\":\"x\",\"b\":\"y\"}}",
+        b"{\"name\":\"bob\",\"prefs\":{\"a\":\"x\",\"b\":\"y\",\"c\":\"z\",\"d\":\"w\"}}",
+        b"{\"name\":\"bob\",\"address\":{\"zip\":\"12345\"}}",
+        b"{\"name\":\"bob\",\"address\":{\"zip\":\"1234\"}}",
+        b"{\"name\":\"bob\",\"tags\":[\"a\",\"b\",\"c\",\"d\",\"e\",\"f\"]}",
+        b"{\"name\":\"bob\",\"any\":[[[[[[[1]]]]]]]}",
+        b"{\"name\":\"bob\",\"any\":{\"k\":\"a long string indeed\"}}",
+        b"{\"id\":1,\"kind\":null}",
+        b"{\"id\":1,\"kind\":\"c\"}",
+        b"{\"id\":2147483648,\"kind\":\"a\"}",
+        b"{\"id\":1,\"kind\":\"a\",\"flag\":false}",
+        b"{\"id\":1,\"kind\":\"a\",\"n\":1.5}",
+        b"{\"id\":1,\"kind\":\"a\",\"when\":\"2024-01-02T03:04:05Z\"}",
+        b"{\"id\":1,\"kind\":\"a\",\"when\":\"yesterday\"}",
+        b"{\"page\":1,\"items\":[{\"id\":1,\"name\":\"bob\",\"tags\":[\"x\"]}]}",
+        b"{\"page\":1,\"items\":[]}",
+        b"{\"page\":0,\"items\":[{}]}",
+        b"[9223372036854775807, -9223372036854775808, 18446744073709551615]",
+        b"[0.5, 1, -2.5e3]",
+    ];
+    for case in cases {
+        check_all(case);
+    }
+    let deep = format!("{}1{}", "[".repeat(70), "]".repeat(70));
+    check_all(deep.as_bytes());
+}
+
+#[test]
+fn ordinary_valid_traffic_takes_the_fast_path() {
+    let spec = &SPECS[0];
+    let valid: &[(&str, &[u8])] = &[
+        (
+            "NewUser",
+            b"{\"name\":\"bob\",\"email\":\"bob@example.com\",\"age\":42,\"active\":true,\
+              \"roles\":[\"member\",\"beta\"],\"address\":{\"street\":\"Main \\\"St\\\"\",\
+              \"zip\":\"12345\"},\"prefs\":{\"a\":\"x\"},\"score\":2.5,\"any\":{\"q\":[1,{}]}}",
+        ),
+        (
+            "Page",
+            b"{\"page\":1,\"items\":[{\"id\":1,\"name\":\"b\\u00e9b\",\"tags\":[\"a\",\"bb\"]},\
+              {\"id\":2,\"name\":\"carol\",\"tags\":[]}]}",
+        ),
+        ("Scalar", b"\"h\xc3\xa9llo\""),
+        ("Numbers", b"[1, -2, 9223372036854775807]"),
+        ("Floats", b"[1.5, -2e-3, 0]"),
+    ];
+    for (name, body) in valid {
+        for options in all_options() {
+            assert!(
+                agree(spec, name, body, &options),
+                "{name} should be clean: {}",
+                String::from_utf8_lossy(body)
+            );
+        }
+    }
+    // Every one-byte change of a clean document: the two paths still agree.
+    let bytes = [
+        b'"', b'\\', b',', b':', b'{', b'}', b'[', b']', b'0', b'9', b'-', b'.', b'e', b' ', b'x',
+        0x01, 0xC3, 0xFF,
+    ];
+    for (_, body) in valid {
+        for at in 0..body.len() {
+            let mut removed = body.to_vec();
+            removed.remove(at);
+            check_all(&removed);
+            for b in bytes {
+                let mut replaced = body.to_vec();
+                replaced[at] = b;
+                check_all(&replaced);
+                let mut inserted = body.to_vec();
+                inserted.insert(at, b);
+                check_all(&inserted);
+            }
+        }
+    }
+    // A composed schema is left to the full path.
+    assert!(!agree(spec, "Composed", b"{\"page\":1}", &all_options()[0]));
+}
