@@ -328,6 +328,9 @@ pub struct PolicyConfig {
     pub openapi: Option<crate::openapi_config::OpenApiConfig>,
     #[serde(default)]
     pub threat_detection: Option<threat_detection::ThreatDetectionConfig>,
+    /// Authentication and authorization (see `identity_config.rs`).
+    #[serde(default)]
+    pub identity: Option<crate::identity_config::IdentityConfig>,
 }
 
 #[derive(Debug, Deserialize, Serialize)]

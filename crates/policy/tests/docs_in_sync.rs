@@ -143,6 +143,53 @@ policies:
           locations: [query.q, "body:/notes/*"]
           routes: [api]
           operations: [searchUsers]
+    identity:
+      mode: monitor
+      require: [jwt, api_key, mtls]
+      jwt:
+        algorithms: [RS256, HS256]
+        issuers: [https://id.example.com]
+        audiences: [api]
+        leeway: 10s
+        require_exp: false
+        required_claims: [sub]
+        keys:
+          - secret: an-hmac-secret-of-at-least-32-bytes
+            secret_env: PORTCULLIS_DOCS_TEST_UNSET_SECRET
+            kid: hs
+          - file: ../crates/policy/tests/data/identity-key.pem
+        jwks_url: https://id.example.com/jwks.json
+        jwks_refresh: 1m
+        jwks_grace: 10m
+        jwks_min_refetch: 10s
+        jwks_timeout: 2s
+        token:
+          header: x-token
+          cookie: token
+      api_keys:
+        header: x-key
+        query: key
+        keys:
+          - sha256: 5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8
+            principal: job
+            scopes: [reports:read]
+      mtls:
+        principal: san
+        scopes:
+          billing.internal: [billing:write]
+      upstream_headers:
+        subject: x-user
+        scopes: x-user-scopes
+        method: x-user-auth
+        claims:
+          x-user-tenant: tenant
+      operations:
+        getUser:
+          claims: ["role in [admin, support]"]
+          bola:
+            - param: path.userId
+              claim: sub
+              unless_scopes: [users:admin]
 routes:
   - name: api
     match:
@@ -187,6 +234,22 @@ policies:
     threat_detection:
       exceptions:
         - rules: [sqli.union]
+    identity:
+      jwt:
+        keys:
+          - file: ../crates/policy/tests/data/identity-key.pem
+        token: {}
+      api_keys:
+        keys:
+          - sha256: 5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8
+            principal: job
+      mtls: {}
+      upstream_headers: {}
+      operations:
+        getUser:
+          bola:
+            - param: path.userId
+              claim: sub
 routes:
   - name: api
     match: {}
@@ -198,6 +261,9 @@ const NAMED_MAPS: &[&str] = &[
     "upstreams",
     "policies",
     "policies.<name>.openapi.operations",
+    "policies.<name>.identity.operations",
+    "policies.<name>.identity.mtls.scopes",
+    "policies.<name>.identity.upstream_headers.claims",
 ];
 
 fn compile(name: &str, source: &str) -> Result<Policy, String> {
