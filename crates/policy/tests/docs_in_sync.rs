@@ -821,6 +821,11 @@ fn rule_ids_in_source() -> BTreeMap<String, String> {
             ids.entry(id).or_insert_with(|| file.display().to_string());
         }
     }
+    // The identity crate names its rules in one catalogue (`AuthError::rule`).
+    for rule in portcullis_identity::RULES {
+        ids.entry((*rule).to_owned())
+            .or_insert_with(|| "crates/identity/src/error.rs".to_owned());
+    }
     // The detection engines declare their rules in one catalogue.
     for rule in portcullis_detect::rules::ALL {
         ids.entry(rule.id.to_owned())
@@ -980,7 +985,45 @@ policies:
     threat_detection:
       paranoia_level: 4
       max_value_bytes: 1KiB
+  idp:
+    openapi:
+      spec: ../crates/policy/tests/data/identity-triggers.yaml
+    identity:
+      jwt:
+        issuers: [https://id.test]
+        audiences: [api]
+        required_claims: [sub]
+        keys:
+          - secret: the-docs-test-hmac-secret-32-bytes-long
+            kid: hs
+      api_keys:
+        keys:
+          - sha256: 5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8
+            principal: job
+      mtls: {}
+      operations:
+        idUser:
+          bola:
+            - param: path.userId
+              claim: sub
+        idTenant:
+          claims: ["tenant == path.tenant"]
+  idjwks:
+    identity:
+      require: [jwt]
+      jwt:
+        jwks_url: http://127.0.0.1:9/jwks.json
 routes:
+  - name: idp
+    match:
+      path_prefix: /id
+    upstream: demo
+    policy: idp
+  - name: idjwks
+    match:
+      path_prefix: /idjwks
+    upstream: demo
+    policy: idjwks
   - name: oa
     match:
       path_prefix: /oa
@@ -1067,7 +1110,144 @@ fn trigger_cases() -> Vec<(&'static str, String, &'static str)> {
         ("openapi.body.too_large", post("/oa/items", "application/octet-stream", "123456789"), "127.0.0.1"),
     ];
     cases.extend(detection_trigger_cases());
+    cases.extend(identity_trigger_cases());
     cases
+}
+
+/// Requests with tokens made now (time claims), for the `auth.*` rules.
+fn identity_trigger_cases() -> Vec<(&'static str, String, &'static str)> {
+    use portcullis_identity::signing::SigningKey;
+    use serde_json::json;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let key = SigningKey::Hmac(b"the-docs-test-hmac-secret-32-bytes-long".to_vec());
+    let claims = |patch: Value| {
+        let mut c = json!({"iss": "https://id.test", "aud": "api", "sub": "u1",
+                           "scope": "users:read", "tenant": "acme", "exp": now + 600});
+        for (k, v) in patch.as_object().unwrap() {
+            if v.is_null() {
+                c.as_object_mut().unwrap().remove(k);
+            } else {
+                c[k] = v.clone();
+            }
+        }
+        c
+    };
+    let token = |alg: &str, header: Value, patch: Value| key.sign(alg, &header, &claims(patch));
+    let hs = |patch: Value| token("HS256", json!({"kid": "hs"}), patch);
+    let with = |target: &str, token: &str| {
+        format!("GET {target} HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer {token}\r\n\r\n")
+    };
+    let b64 = |v: Value| {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+    };
+    let unsigned = format!(
+        "{}.{}.",
+        b64(json!({"alg": "none"})),
+        b64(claims(json!({})))
+    );
+    let forged = SigningKey::Hmac(b"another-secret-that-is-32-bytes-long!".to_vec()).sign(
+        "HS256",
+        &json!({"kid": "hs"}),
+        &claims(json!({})),
+    );
+    let user = "/id/users/u1";
+    vec![
+        (
+            "auth.missing",
+            "GET /id/users/u1 HTTP/1.1\r\nHost: a\r\n\r\n".to_owned(),
+            "127.0.0.1",
+        ),
+        ("auth.jwt.malformed", with(user, "not-a-jwt"), "127.0.0.1"),
+        ("auth.jwt.alg_none", with(user, &unsigned), "127.0.0.1"),
+        (
+            "auth.jwt.algorithm",
+            with(user, &token("HS999", json!({"kid": "hs"}), json!({}))),
+            "127.0.0.1",
+        ),
+        (
+            "auth.jwt.crit",
+            with(
+                user,
+                &token("HS256", json!({"kid": "hs", "crit": ["x"]}), json!({})),
+            ),
+            "127.0.0.1",
+        ),
+        (
+            "auth.jwt.unknown_kid",
+            with(user, &token("HS256", json!({"kid": "zz"}), json!({}))),
+            "127.0.0.1",
+        ),
+        (
+            "auth.jwt.key_mismatch",
+            with(user, &token("RS256", json!({"kid": "hs"}), json!({}))),
+            "127.0.0.1",
+        ),
+        ("auth.jwt.signature", with(user, &forged), "127.0.0.1"),
+        (
+            "auth.jwt.expired",
+            with(user, &hs(json!({"exp": now - 600}))),
+            "127.0.0.1",
+        ),
+        (
+            "auth.jwt.not_yet_valid",
+            with(user, &hs(json!({"nbf": now + 600}))),
+            "127.0.0.1",
+        ),
+        (
+            "auth.jwt.iat",
+            with(user, &hs(json!({"iat": now + 600}))),
+            "127.0.0.1",
+        ),
+        (
+            "auth.jwt.issuer",
+            with(user, &hs(json!({"iss": "https://evil.test"}))),
+            "127.0.0.1",
+        ),
+        (
+            "auth.jwt.audience",
+            with(user, &hs(json!({"aud": "other"}))),
+            "127.0.0.1",
+        ),
+        (
+            "auth.jwt.claim_missing",
+            with(user, &hs(json!({"sub": null}))),
+            "127.0.0.1",
+        ),
+        (
+            "auth.jwt.keys_unavailable",
+            with("/idjwks", &hs(json!({}))),
+            "127.0.0.1",
+        ),
+        (
+            "auth.api_key",
+            "GET /id/keyed HTTP/1.1\r\nHost: a\r\nX-Api-Key: wrong\r\n\r\n".to_owned(),
+            "127.0.0.1",
+        ),
+        (
+            "auth.mtls",
+            "GET /id/cert HTTP/1.1\r\nHost: a\r\n\r\n".to_owned(),
+            "127.0.0.1",
+        ),
+        (
+            "auth.scope",
+            with(user, &hs(json!({"scope": "orders:read"}))),
+            "127.0.0.1",
+        ),
+        (
+            "auth.claim",
+            with("/id/tenants/globex", &hs(json!({}))),
+            "127.0.0.1",
+        ),
+        (
+            "auth.bola",
+            with(user, &hs(json!({"sub": "u2"}))),
+            "127.0.0.1",
+        ),
+    ]
 }
 
 fn post(target: &str, content_type: &str, body: &str) -> String {
