@@ -9,6 +9,7 @@ pub mod body;
 pub mod demo;
 pub mod forwarding;
 pub mod http1;
+pub mod identity;
 pub mod listener;
 pub mod metrics;
 pub mod phases;

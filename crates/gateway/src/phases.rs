@@ -372,6 +372,10 @@ async fn proxy(
             path: admitted.path.to_string(),
         }));
     }
+    // ── Phase: identify (keys) ──────────────────────────────────────────
+    // A token signed with a key the JWKS did not have yet: refetched once
+    // (rate-limited) before the identity check verifies it.
+    crate::identity::refresh_on_unknown_kid(route, &headers).await;
     let mut exchange = Exchange::new(ExchangeHead {
         request_id,
         client_ip,

@@ -42,6 +42,9 @@ pub fn problem(status: StatusCode, detail: &str, rule: Option<&str>, request_id:
         "x-content-type-options",
         HeaderValue::from_static("nosniff"),
     );
+    if let Some(v) = rule.and_then(|r| crate::identity::www_authenticate(r, status)) {
+        headers.insert(header::WWW_AUTHENTICATE, v);
+    }
     Answer {
         status,
         fields: AnswerFields::Generated(headers),

@@ -144,6 +144,7 @@ impl Generation {
         for pool in pools.values() {
             pool.start_health_checks();
         }
+        crate::identity::start_jwks_refresh(&policy);
         Ok(Generation {
             upstreams,
             route_metrics,
@@ -235,6 +236,7 @@ impl Gateway {
                 );
             }
         }
+        crate::identity::inherit_keys(&self.generation.load().policy, &policy);
         let generation = Generation::build(policy, &self.metrics)?;
         self.generation.store(Arc::new(generation));
         Ok(())

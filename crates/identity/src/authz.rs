@@ -51,7 +51,7 @@ pub fn evaluate_requirements<'p>(
     let note = |e: AuthError, error: &mut Option<AuthError>| {
         let rank = |e: &AuthError| match e {
             AuthError::Scope => 3,
-            AuthError::Missing => 1,
+            AuthError::Missing | AuthError::ClientCertificate => 1,
             _ => 2,
         };
         if error.as_ref().is_none_or(|old| rank(&e) > rank(old)) {

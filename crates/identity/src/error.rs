@@ -46,10 +46,8 @@ pub enum AuthError {
     ClaimMissing,
     #[error("API key is not valid")]
     ApiKey,
-    #[error("token is not active")]
-    Inactive,
-    #[error("token introspection is unavailable")]
-    IntrospectionUnavailable,
+    #[error("the keys that verify tokens are unavailable")]
+    KeysUnavailable,
     #[error("a verified client certificate is required")]
     ClientCertificate,
     #[error("insufficient scope")]
@@ -79,8 +77,7 @@ impl AuthError {
             AuthError::Audience => "auth.jwt.audience",
             AuthError::ClaimMissing => "auth.jwt.claim_missing",
             AuthError::ApiKey => "auth.api_key",
-            AuthError::Inactive => "auth.token.inactive",
-            AuthError::IntrospectionUnavailable => "auth.token.introspection",
+            AuthError::KeysUnavailable => "auth.jwt.keys_unavailable",
             AuthError::ClientCertificate => "auth.mtls",
             AuthError::Scope => "auth.scope",
             AuthError::Claim => "auth.claim",
@@ -113,8 +110,7 @@ pub const RULES: &[&str] = &[
     "auth.jwt.audience",
     "auth.jwt.claim_missing",
     "auth.api_key",
-    "auth.token.inactive",
-    "auth.token.introspection",
+    "auth.jwt.keys_unavailable",
     "auth.mtls",
     "auth.scope",
     "auth.claim",
@@ -164,8 +160,7 @@ mod tests {
             AuthError::Audience,
             AuthError::ClaimMissing,
             AuthError::ApiKey,
-            AuthError::Inactive,
-            AuthError::IntrospectionUnavailable,
+            AuthError::KeysUnavailable,
             AuthError::ClientCertificate,
             AuthError::Scope,
             AuthError::Claim,

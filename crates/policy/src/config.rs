@@ -372,6 +372,9 @@ pub struct PolicyConfig {
     /// Rate limits, counted in the `rate_limit_store` (see `config/rate_limits.rs`).
     #[serde(default)]
     pub rate_limits: Option<rate_limits::RateLimitsConfig>,
+    /// Authentication and authorization (see `identity_config.rs`).
+    #[serde(default)]
+    pub identity: Option<crate::identity_config::IdentityConfig>,
 }
 
 #[derive(Debug, Deserialize, Serialize)]

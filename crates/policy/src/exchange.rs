@@ -77,6 +77,10 @@ pub struct RequestRewrites {
     /// Cookie names, removed from every `Cookie` header.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub remove_cookies: Vec<String>,
+    /// Headers to add (lower-case name, value), after the removals: the
+    /// identity check passes the principal upstream this way.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub add_headers: Vec<(Cow<'static, str>, String)>,
 }
 
 impl RequestRewrites {
@@ -84,6 +88,7 @@ impl RequestRewrites {
         self.remove_query.is_empty()
             && self.remove_headers.is_empty()
             && self.remove_cookies.is_empty()
+            && self.add_headers.is_empty()
     }
 
     /// The query to forward: `raw` without the removed parameters (pairs kept
@@ -109,6 +114,14 @@ impl RequestRewrites {
     pub fn apply_to_headers(&self, headers: &mut HeaderMap) {
         for name in &self.remove_headers {
             headers.remove(name.as_ref());
+        }
+        for (name, value) in &self.add_headers {
+            if let (Ok(n), Ok(v)) = (
+                http::HeaderName::from_bytes(name.as_bytes()),
+                http::HeaderValue::from_str(value),
+            ) {
+                headers.append(n, v);
+            }
         }
         if self.remove_cookies.is_empty() {
             return;
@@ -336,6 +349,7 @@ mod tests {
             remove_query: vec!["debug".into(), "a b".into()],
             remove_headers: vec![Cow::Borrowed("x-debug")],
             remove_cookies: vec!["tracker".into()],
+            add_headers: Vec::new(),
         };
         assert_eq!(
             r.query(Some("q=1&debug=2&a+b=3&&z=%20&debug")).as_deref(),

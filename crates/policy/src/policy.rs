@@ -34,6 +34,8 @@ pub struct Policy {
 pub struct CompiledPolicy {
     pub name: String,
     pub checks: Vec<Box<dyn Check>>,
+    /// The JWKS URL the identity check reads keys from (the gateway fetches it).
+    pub jwks: Option<Arc<crate::jwks::JwksSource>>,
 }
 
 pub struct Route {
@@ -486,6 +488,25 @@ fn compile_policy(
             effective(ip.mode),
         )));
     }
+    let spec = match &pc.openapi {
+        Some(oc) => Some(Arc::new(crate::openapi_compile::compile_spec(
+            name, oc, path, source,
+        )?)),
+        None => None,
+    };
+    let mut jwks = None;
+    if let Some(ic) = &pc.identity {
+        let (check, source_of_keys) = crate::identity_compile::compile_identity(
+            name,
+            ic,
+            pc.mode,
+            spec.clone(),
+            path,
+            source,
+        )?;
+        checks.push(Box::new(check));
+        jwks = source_of_keys;
+    }
     if let Some(l) = &pc.request_limits {
         checks.push(Box::new(RequestLimitsCheck {
             methods: l.methods.iter().map(|m| m.0.clone()).collect(),
@@ -497,12 +518,11 @@ fn compile_policy(
         }));
     }
     // Checks run route → identify → limit → validate: the spec comes after the limits.
-    if let Some(oc) = &pc.openapi {
-        let spec = crate::openapi_compile::compile_spec(name, oc, path, source)?;
+    if let (Some(oc), Some(spec)) = (&pc.openapi, spec) {
         let extra_headers = http::HeaderName::from_bytes(config.request_id.header.as_bytes())
             .into_iter()
             .collect();
-        checks.push(Box::new(OpenApiCheck::new(
+        checks.push(Box::new(OpenApiCheck::shared(
             spec,
             effective(oc.mode),
             extra_headers,
@@ -515,5 +535,6 @@ fn compile_policy(
     Ok(CompiledPolicy {
         name: name.to_owned(),
         checks,
+        jwks,
     })
 }

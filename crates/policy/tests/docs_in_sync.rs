@@ -158,6 +158,53 @@ policies:
         - name: daily
           key: ["api_key:x-api-key"]
           quota: 10000/1d
+    identity:
+      mode: monitor
+      require: [jwt, api_key, mtls]
+      jwt:
+        algorithms: [RS256, HS256]
+        issuers: [https://id.example.com]
+        audiences: [api]
+        leeway: 10s
+        require_exp: false
+        required_claims: [sub]
+        keys:
+          - secret: an-hmac-secret-of-at-least-32-bytes
+            secret_env: PORTCULLIS_DOCS_TEST_UNSET_SECRET
+            kid: hs
+          - file: ../crates/policy/tests/data/identity-key.pem
+        jwks_url: https://id.example.com/jwks.json
+        jwks_refresh: 1m
+        jwks_grace: 10m
+        jwks_min_refetch: 10s
+        jwks_timeout: 2s
+        token:
+          header: x-token
+          cookie: token
+      api_keys:
+        header: x-key
+        query: key
+        keys:
+          - sha256: 5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8
+            principal: job
+            scopes: [reports:read]
+      mtls:
+        principal: san
+        scopes:
+          billing.internal: [billing:write]
+      upstream_headers:
+        subject: x-user
+        scopes: x-user-scopes
+        method: x-user-auth
+        claims:
+          x-user-tenant: tenant
+      operations:
+        getUser:
+          claims: ["role in [admin, support]"]
+          bola:
+            - param: path.userId
+              claim: sub
+              unless_scopes: [users:admin]
 routes:
   - name: api
     match:
@@ -216,6 +263,22 @@ policies:
       limits:
         - name: per-ip
           key: [client_ip]
+    identity:
+      jwt:
+        keys:
+          - file: ../crates/policy/tests/data/identity-key.pem
+        token: {}
+      api_keys:
+        keys:
+          - sha256: 5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8
+            principal: job
+      mtls: {}
+      upstream_headers: {}
+      operations:
+        getUser:
+          bola:
+            - param: path.userId
+              claim: sub
 routes:
   - name: api
     match: {}
@@ -230,6 +293,9 @@ const NAMED_MAPS: &[&str] = &[
     "upstreams",
     "policies",
     "policies.<name>.openapi.operations",
+    "policies.<name>.identity.operations",
+    "policies.<name>.identity.mtls.scopes",
+    "policies.<name>.identity.upstream_headers.claims",
 ];
 
 fn compile(name: &str, source: &str) -> Result<Policy, String> {
@@ -787,6 +853,11 @@ fn rule_ids_in_source() -> BTreeMap<String, String> {
             ids.entry(id).or_insert_with(|| file.display().to_string());
         }
     }
+    // The identity crate names its rules in one catalogue (`AuthError::rule`).
+    for rule in portcullis_identity::RULES {
+        ids.entry((*rule).to_owned())
+            .or_insert_with(|| "crates/identity/src/error.rs".to_owned());
+    }
     // The detection engines declare their rules in one catalogue.
     for rule in portcullis_detect::rules::ALL {
         ids.entry(rule.id.to_owned())
@@ -946,7 +1017,45 @@ policies:
     threat_detection:
       paranoia_level: 4
       max_value_bytes: 1KiB
+  idp:
+    openapi:
+      spec: ../crates/policy/tests/data/identity-triggers.yaml
+    identity:
+      jwt:
+        issuers: [https://id.test]
+        audiences: [api]
+        required_claims: [sub]
+        keys:
+          - secret: the-docs-test-hmac-secret-32-bytes-long
+            kid: hs
+      api_keys:
+        keys:
+          - sha256: 5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8
+            principal: job
+      mtls: {}
+      operations:
+        idUser:
+          bola:
+            - param: path.userId
+              claim: sub
+        idTenant:
+          claims: ["tenant == path.tenant"]
+  idjwks:
+    identity:
+      require: [jwt]
+      jwt:
+        jwks_url: http://127.0.0.1:9/jwks.json
 routes:
+  - name: idp
+    match:
+      path_prefix: /id
+    upstream: demo
+    policy: idp
+  - name: idjwks
+    match:
+      path_prefix: /idjwks
+    upstream: demo
+    policy: idjwks
   - name: oa
     match:
       path_prefix: /oa
@@ -1033,7 +1142,144 @@ fn trigger_cases() -> Vec<(&'static str, String, &'static str)> {
         ("openapi.body.too_large", post("/oa/items", "application/octet-stream", "123456789"), "127.0.0.1"),
     ];
     cases.extend(detection_trigger_cases());
+    cases.extend(identity_trigger_cases());
     cases
+}
+
+/// Requests with tokens made now (time claims), for the `auth.*` rules.
+fn identity_trigger_cases() -> Vec<(&'static str, String, &'static str)> {
+    use portcullis_identity::signing::SigningKey;
+    use serde_json::json;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let key = SigningKey::Hmac(b"the-docs-test-hmac-secret-32-bytes-long".to_vec());
+    let claims = |patch: Value| {
+        let mut c = json!({"iss": "https://id.test", "aud": "api", "sub": "u1",
+                           "scope": "users:read", "tenant": "acme", "exp": now + 600});
+        for (k, v) in patch.as_object().unwrap() {
+            if v.is_null() {
+                c.as_object_mut().unwrap().remove(k);
+            } else {
+                c[k] = v.clone();
+            }
+        }
+        c
+    };
+    let token = |alg: &str, header: Value, patch: Value| key.sign(alg, &header, &claims(patch));
+    let hs = |patch: Value| token("HS256", json!({"kid": "hs"}), patch);
+    let with = |target: &str, token: &str| {
+        format!("GET {target} HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer {token}\r\n\r\n")
+    };
+    let b64 = |v: Value| {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+    };
+    let unsigned = format!(
+        "{}.{}.",
+        b64(json!({"alg": "none"})),
+        b64(claims(json!({})))
+    );
+    let forged = SigningKey::Hmac(b"another-secret-that-is-32-bytes-long!".to_vec()).sign(
+        "HS256",
+        &json!({"kid": "hs"}),
+        &claims(json!({})),
+    );
+    let user = "/id/users/u1";
+    vec![
+        (
+            "auth.missing",
+            "GET /id/users/u1 HTTP/1.1\r\nHost: a\r\n\r\n".to_owned(),
+            "127.0.0.1",
+        ),
+        ("auth.jwt.malformed", with(user, "not-a-jwt"), "127.0.0.1"),
+        ("auth.jwt.alg_none", with(user, &unsigned), "127.0.0.1"),
+        (
+            "auth.jwt.algorithm",
+            with(user, &token("HS999", json!({"kid": "hs"}), json!({}))),
+            "127.0.0.1",
+        ),
+        (
+            "auth.jwt.crit",
+            with(
+                user,
+                &token("HS256", json!({"kid": "hs", "crit": ["x"]}), json!({})),
+            ),
+            "127.0.0.1",
+        ),
+        (
+            "auth.jwt.unknown_kid",
+            with(user, &token("HS256", json!({"kid": "zz"}), json!({}))),
+            "127.0.0.1",
+        ),
+        (
+            "auth.jwt.key_mismatch",
+            with(user, &token("RS256", json!({"kid": "hs"}), json!({}))),
+            "127.0.0.1",
+        ),
+        ("auth.jwt.signature", with(user, &forged), "127.0.0.1"),
+        (
+            "auth.jwt.expired",
+            with(user, &hs(json!({"exp": now - 600}))),
+            "127.0.0.1",
+        ),
+        (
+            "auth.jwt.not_yet_valid",
+            with(user, &hs(json!({"nbf": now + 600}))),
+            "127.0.0.1",
+        ),
+        (
+            "auth.jwt.iat",
+            with(user, &hs(json!({"iat": now + 600}))),
+            "127.0.0.1",
+        ),
+        (
+            "auth.jwt.issuer",
+            with(user, &hs(json!({"iss": "https://evil.test"}))),
+            "127.0.0.1",
+        ),
+        (
+            "auth.jwt.audience",
+            with(user, &hs(json!({"aud": "other"}))),
+            "127.0.0.1",
+        ),
+        (
+            "auth.jwt.claim_missing",
+            with(user, &hs(json!({"sub": null}))),
+            "127.0.0.1",
+        ),
+        (
+            "auth.jwt.keys_unavailable",
+            with("/idjwks", &hs(json!({}))),
+            "127.0.0.1",
+        ),
+        (
+            "auth.api_key",
+            "GET /id/keyed HTTP/1.1\r\nHost: a\r\nX-Api-Key: wrong\r\n\r\n".to_owned(),
+            "127.0.0.1",
+        ),
+        (
+            "auth.mtls",
+            "GET /id/cert HTTP/1.1\r\nHost: a\r\n\r\n".to_owned(),
+            "127.0.0.1",
+        ),
+        (
+            "auth.scope",
+            with(user, &hs(json!({"scope": "orders:read"}))),
+            "127.0.0.1",
+        ),
+        (
+            "auth.claim",
+            with("/id/tenants/globex", &hs(json!({}))),
+            "127.0.0.1",
+        ),
+        (
+            "auth.bola",
+            with(user, &hs(json!({"sub": "u2"}))),
+            "127.0.0.1",
+        ),
+    ]
 }
 
 fn post(target: &str, content_type: &str, body: &str) -> String {

@@ -4,11 +4,13 @@
 //! place ([`crate::finding::decide`]). Every hook defaults to a no-op, so a
 //! check implements only the phases it needs.
 
+pub mod identity;
 mod ip_access;
 mod openapi;
 mod request_limits;
 mod threat_detection;
 
+pub use identity::IdentityCheck;
 pub use ip_access::{IpAccessCheck, IpSet};
 pub use openapi::OpenApiCheck;
 pub use request_limits::RequestLimitsCheck;

@@ -25,7 +25,8 @@ const CHECK: &str = "openapi";
 
 /// A compiled OpenAPI policy.
 pub struct OpenApiCheck {
-    spec: Spec,
+    /// Shared with the identity check, which routes requests first.
+    spec: std::sync::Arc<Spec>,
     /// The policy's own mode: `monitor` makes every finding log-only.
     mode: Mode,
     /// Header names the gateway itself adds or reads (the request id header).
@@ -197,6 +198,10 @@ fn response_stripped_finding(location: String, reason: String) -> Finding {
 
 impl OpenApiCheck {
     pub fn new(spec: Spec, mode: Mode, extra_headers: Vec<HeaderName>) -> Self {
+        Self::shared(std::sync::Arc::new(spec), mode, extra_headers)
+    }
+
+    pub fn shared(spec: std::sync::Arc<Spec>, mode: Mode, extra_headers: Vec<HeaderName>) -> Self {
         let inspects_responses = spec.operations.iter().any(|op| op.knobs.validate_responses);
         Self {
             spec,

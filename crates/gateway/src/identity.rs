@@ -1,0 +1,229 @@
+//! The edge half of identity: fetching JWKS documents (at start, every
+//! `jwks_refresh` in the background, and on a token whose `kid` is unknown at
+//! most once per `jwks_min_refetch`), installing the keys where the policy's
+//! identity check reads them, and the RFC 6750 `WWW-Authenticate` field of
+//! authentication refusals. The verification itself is the pure
+//! `portcullis-identity` crate, run by the policy's identity check. Fetches
+//! are async with a timeout and a size limit; nothing here blocks a request
+//! except the one bounded refetch an unknown `kid` triggers.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Request, StatusCode, Uri, header};
+use http_body_util::{BodyExt, Empty, Limited};
+use hyper_util::rt::TokioIo;
+use portcullis_identity::KeySet;
+use portcullis_policy::jwks::{JwksSource, unix_ms};
+use portcullis_policy::{Policy, Route};
+
+/// Largest JWKS document accepted.
+const MAX_JWKS_BYTES: usize = 1024 * 1024;
+
+/// Retry delay after a failed background fetch (capped by `jwks_refresh`).
+const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(5);
+
+/// The `WWW-Authenticate` value of an `auth.*` refusal (RFC 6750 §3): no
+/// error code when no credential was sent, `invalid_token` when one was
+/// refused, `insufficient_scope` for 403s.
+pub fn www_authenticate(rule: &str, status: StatusCode) -> Option<HeaderValue> {
+    if !rule.starts_with("auth.") {
+        return None;
+    }
+    Some(HeaderValue::from_static(match status {
+        StatusCode::UNAUTHORIZED if rule == "auth.missing" || rule == "auth.mtls" => {
+            "Bearer realm=\"portcullis\""
+        }
+        StatusCode::UNAUTHORIZED => "Bearer realm=\"portcullis\", error=\"invalid_token\"",
+        StatusCode::FORBIDDEN => "Bearer realm=\"portcullis\", error=\"insufficient_scope\"",
+        _ => return None,
+    }))
+}
+
+fn sources(policy: &Policy) -> Vec<Arc<JwksSource>> {
+    let mut seen = HashSet::new();
+    policy
+        .routes
+        .iter()
+        .filter_map(|r| r.policy.as_ref()?.jwks.clone())
+        .filter(|s| seen.insert(Arc::as_ptr(s)))
+        .collect()
+}
+
+/// Gives a reloaded policy the keys its predecessor fetched from the same
+/// URLs, so it does not start without keys.
+pub fn inherit_keys(previous: &Policy, next: &Policy) {
+    let old = sources(previous);
+    for source in sources(next) {
+        if let Some(prev) = old.iter().find(|p| p.url == source.url) {
+            source.inherit(prev);
+        }
+    }
+}
+
+/// Starts one background refresher per JWKS URL of the policy. Each stops
+/// when its policy is dropped (a reload replaced it).
+pub fn start_jwks_refresh(policy: &Policy) {
+    for source in sources(policy) {
+        let weak: Weak<JwksSource> = Arc::downgrade(&source);
+        let fresh = source.fetched_at_ms() != 0
+            && unix_ms().saturating_sub(source.fetched_at_ms()) < source.refresh.as_millis() as u64;
+        drop(source);
+        tokio::spawn(async move {
+            if fresh && let Some(s) = weak.upgrade() {
+                let wait = s.refresh;
+                drop(s);
+                tokio::time::sleep(wait).await;
+            }
+            loop {
+                let Some(source) = weak.upgrade() else { return };
+                let wait = match refresh(&source).await {
+                    Ok(()) => source.refresh,
+                    Err(()) => source.refresh.min(RETRY_AFTER_FAILURE),
+                };
+                drop(source);
+                tokio::time::sleep(wait).await;
+            }
+        });
+    }
+}
+
+/// Fetches and installs the keys; failures are logged and keep the old keys.
+async fn refresh(source: &JwksSource) -> Result<(), ()> {
+    match tokio::time::timeout(source.timeout, fetch(&source.url)).await {
+        Ok(Ok(keys)) => {
+            tracing::debug!(url = %source.url, keys = keys.len(), "JWKS fetched");
+            source.install(keys, unix_ms());
+            Ok(())
+        }
+        Ok(Err(error)) => {
+            tracing::warn!(url = %source.url, %error, "JWKS fetch failed; keeping the previous keys within the grace period");
+            Err(())
+        }
+        Err(_) => {
+            tracing::warn!(url = %source.url, "JWKS fetch timed out; keeping the previous keys within the grace period");
+            Err(())
+        }
+    }
+}
+
+/// Before the checks run: when the route's policy verifies JWTs with a JWKS
+/// URL and the request's token names a `kid` the current keys lack (keys
+/// rotated), refetch once, within the rate limit, and wait for it.
+pub async fn refresh_on_unknown_kid(route: &Route, headers: &HeaderMap) {
+    let Some(source) = route.policy.as_ref().and_then(|p| p.jwks.as_ref()) else {
+        return;
+    };
+    let Some(token) = bearer(headers, source) else {
+        return;
+    };
+    let Ok(header) = portcullis_identity::decode_header(token) else {
+        return;
+    };
+    let now = unix_ms();
+    let known = match (source.keys(now), header.kid.as_deref()) {
+        (Some(keys), Some(kid)) => keys.contains_kid(kid),
+        (Some(_), None) => true,
+        (None, _) => false,
+    };
+    if known || !source.claim_refetch(now) {
+        return;
+    }
+    tracing::info!(url = %source.url, kid = header.kid.as_deref().unwrap_or(""), "unknown key id: refetching the JWKS");
+    let _ = refresh(source).await;
+}
+
+/// The token where the identity check will read it (header, then cookie).
+fn bearer<'h>(headers: &'h HeaderMap, source: &JwksSource) -> Option<&'h str> {
+    if let Some(v) = headers
+        .get(source.token_header.as_str())
+        .and_then(|v| v.to_str().ok())
+    {
+        let v = v.trim();
+        return match v.get(..7) {
+            Some(p) if p.eq_ignore_ascii_case("bearer ") => Some(v[7..].trim_start()),
+            _ if source.token_header == "authorization" => None,
+            _ => Some(v),
+        };
+    }
+    let cookie = source.token_cookie.as_deref()?;
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(n, _)| n.trim() == cookie)
+        .map(|(_, v)| v.trim())
+}
+
+/// GETs a JWKS document over HTTP/1.1 (TLS for `https`, verified against
+/// the web PKI roots) and parses it.
+async fn fetch(url: &str) -> Result<KeySet, String> {
+    let uri: Uri = url.parse().map_err(|e| format!("invalid URL: {e}"))?;
+    let host = uri.host().ok_or("URL without host")?.to_owned();
+    let https = uri.scheme_str() == Some("https");
+    let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+    let tcp = tokio::net::TcpStream::connect((host.trim_matches(['[', ']']), port))
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
+    let _ = tcp.set_nodelay(true);
+    let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
+    let authority = uri.authority().map_or(host.clone(), |a| a.to_string());
+    let request = Request::get(path)
+        .header(header::HOST, authority)
+        .header(header::ACCEPT, "application/json, application/jwk-set+json")
+        .header(header::USER_AGENT, "portcullis-jwks")
+        .body(Empty::<Bytes>::new())
+        .map_err(|e| e.to_string())?;
+    let response = if https {
+        let config = crate::tls::client_config(None, "jwks").map_err(|e| e.detail())?;
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        let name =
+            rustls::pki_types::ServerName::try_from(host.trim_matches(['[', ']']).to_owned())
+                .map_err(|e| format!("server name: {e}"))?;
+        let tls = connector
+            .connect(name, tcp)
+            .await
+            .map_err(|e| format!("TLS: {e}"))?;
+        send(TokioIo::new(tls), request).await?
+    } else {
+        send(TokioIo::new(tcp), request).await?
+    };
+    let text = std::str::from_utf8(&response).map_err(|_| "JWKS is not UTF-8".to_owned())?;
+    let (keys, skipped) = KeySet::from_jwks(text).map_err(|e| e.to_string())?;
+    if skipped > 0 {
+        tracing::debug!(
+            url,
+            skipped,
+            "JWKS keys of unsupported types or uses skipped"
+        );
+    }
+    Ok(keys)
+}
+
+async fn send<T>(io: TokioIo<T>, request: Request<Empty<Bytes>>) -> Result<Bytes, String>
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
+        .await
+        .map_err(|e| format!("handshake: {e}"))?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| format!("request: {e}"))?;
+    if response.status() != StatusCode::OK {
+        return Err(format!("status {}", response.status()));
+    }
+    let body = Limited::new(response.into_body(), MAX_JWKS_BYTES)
+        .collect()
+        .await
+        .map_err(|e| format!("body: {e}"))?;
+    Ok(body.to_bytes())
+}
