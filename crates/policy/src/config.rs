@@ -14,6 +14,7 @@ use serde_saphyr::Spanned;
 
 use crate::units::{ByteSize, Cidr, ConfigDuration, MethodName};
 
+pub mod abuse;
 pub mod rate_limits;
 pub mod threat_detection;
 
@@ -335,6 +336,12 @@ pub struct PolicyConfig {
     /// Rate limits, counted in the `rate_limit_store` (see `config/rate_limits.rs`).
     #[serde(default)]
     pub rate_limits: Option<rate_limits::RateLimitsConfig>,
+    /// Decoy paths and body fields that ban whoever touches them.
+    #[serde(default)]
+    pub honeypot: Option<abuse::HoneypotConfig>,
+    /// Failed-login counting, lockouts and credential-stuffing detection.
+    #[serde(default)]
+    pub brute_force: Option<abuse::BruteForceConfig>,
 }
 
 #[derive(Debug, Deserialize, Serialize)]
