@@ -982,7 +982,13 @@ fn block_answer(verdict: &Verdict, request_id: &str) -> Answer {
             status,
             rule,
             reason,
-        } => problem(*status, reason, Some(rule), request_id),
+            // A decoy must look like nothing: its 404 names no rule.
+        } => problem(
+            *status,
+            reason,
+            (*rule != "abuse.honeypot").then_some(*rule),
+            request_id,
+        ),
         _ => problem(StatusCode::FORBIDDEN, "request refused", None, request_id),
     }
 }

@@ -358,8 +358,8 @@ impl RateLimiter {
     }
 
     /// The keys this request is checked under, or `None` when nothing
-    /// applies (no limits or abuse rules on the route, or a blocking
-    /// finding already).
+    /// applies (no limits or abuse rules on the route; only bans and
+    /// honeypots once another finding blocks).
     pub fn plan(
         &self,
         route: usize,
@@ -368,7 +368,11 @@ impl RateLimiter {
     ) -> Option<LimitPlan> {
         let abuse = self.abuse.get(route).and_then(|r| r.as_ref());
         let limits = self.routes.get(route).and_then(|r| r.as_ref());
-        if (abuse.is_none() && limits.is_none()) || decide(findings).is_block() {
+        // Bans and decoys are checked even on a request another check
+        // blocks (a decoy is usually an undocumented path); rate limits
+        // only count requests nothing else refuses.
+        let limits = limits.filter(|_| !decide(findings).is_block());
+        if abuse.is_none() && limits.is_none() {
             return None;
         }
         let abuse = abuse.map(|rules| crate::abuse::plan(rules, exchange));
