@@ -1,7 +1,8 @@
 //! The admin listener (default 127.0.0.1:9090, never the traffic port):
 //! `/health` (the process is up), `/ready` (config loaded, listeners bound, not
 //! draining), `/metrics` (Prometheus text), `/config` (the running config,
-//! secrets redacted) and `POST /reload`. Endpoints that change state require
+//! secrets redacted), `POST /reload` and `/bans` (the shared ban and lockout
+//! list, `admin_bans.rs`). Endpoints that change state require
 //! `Authorization: Bearer <admin.token>`; with no token configured they are refused.
 
 use std::convert::Infallible;
@@ -45,7 +46,7 @@ pub async fn serve(
     }
 }
 
-fn json(status: StatusCode, body: serde_json::Value) -> Response<ClientBody> {
+pub(crate) fn json(status: StatusCode, body: serde_json::Value) -> Response<ClientBody> {
     let mut response = Response::new(ClientBody::full(body.to_string()));
     *response.status_mut() = status;
     response.headers_mut().insert(
@@ -137,7 +138,13 @@ async fn handle(
                 ),
             },
         },
-        (_, "/health" | "/ready" | "/metrics" | "/config" | "/reload") => json(
+        (&Method::GET | &Method::POST | &Method::DELETE, "/bans") => {
+            match authorized(&gateway, &request) {
+                Err(denied) => *denied,
+                Ok(()) => crate::admin_bans::handle(&gateway, &request).await,
+            }
+        }
+        (_, "/health" | "/ready" | "/metrics" | "/config" | "/reload" | "/bans") => json(
             StatusCode::METHOD_NOT_ALLOWED,
             serde_json::json!({"error": "method not allowed"}),
         ),

@@ -4,7 +4,8 @@
 //!
 //! Routes: `GET /healthz`, `GET /api/users`, `GET /api/users/{id}`,
 //! `POST /api/users` (201, echoes the JSON body with an id), `GET /api/orders`,
-//! `POST /api/login`; anything else is a JSON 404.
+//! `POST /api/login` (200 for the password `correct horse`, 401 otherwise);
+//! anything else is a JSON 404.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -92,8 +93,16 @@ async fn handle(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Inf
                                 serde_json::Value::Object(object).to_string(),
                             )
                         }
-                        Ok(_) if segments[1] == "login" => {
-                            json(StatusCode::OK, r#"{"token":"demo-session"}"#)
+                        // One demo account, so failed logins can be tried.
+                        Ok(v) if segments[1] == "login" => {
+                            if v["password"] == "correct horse" {
+                                json(StatusCode::OK, r#"{"token":"demo-session"}"#)
+                            } else {
+                                json(
+                                    StatusCode::UNAUTHORIZED,
+                                    r#"{"error":"wrong username or password"}"#,
+                                )
+                            }
                         }
                         _ => json(
                             StatusCode::BAD_REQUEST,

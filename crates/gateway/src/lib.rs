@@ -3,7 +3,9 @@
 //! reload and graceful shutdown. The security logic itself lives in the pure
 //! `portcullis-policy` crate; this crate moves bytes and calls it.
 
+pub mod abuse;
 pub mod admin;
+pub mod admin_bans;
 pub mod audit;
 pub mod body;
 pub mod demo;

@@ -441,9 +441,9 @@ async fn proxy(
 
     // ── Phase: limit ────────────────────────────────────────────────────
     // Keys are built from the view first; the store is asked without it.
-    let limit_headers = match generation.limits.plan(route.index, &exchange, &findings) {
+    let limited = match generation.limits.plan(route.index, &exchange, &findings) {
         Some(plan) => generation.limits.enforce(plan, &mut findings).await,
-        None => None,
+        None => crate::rate_limits::LimitOutcome::default(),
     };
 
     // ── Phase: decide ───────────────────────────────────────────────────
@@ -465,7 +465,8 @@ async fn proxy(
         Verdict::Monitor => Action::monitor,
         Verdict::Block { .. } => {
             let mut answer = block_answer(&verdict, request_id);
-            if let (Some(h), AnswerFields::Generated(map)) = (&limit_headers, &mut answer.fields) {
+            if let (Some(h), AnswerFields::Generated(map)) = (&limited.headers, &mut answer.fields)
+            {
                 h.apply(map);
             }
             return outcome(answer, Some(route.index), Action::block, client_ip, log);
@@ -566,6 +567,12 @@ async fn proxy(
     };
 
     // ── Phase: response head ────────────────────────────────────────────
+    if let Some(attempt) = limited.login {
+        generation
+            .limits
+            .record_login(attempt, response.status.as_u16())
+            .await;
+    }
     // Response checks see the head as a `HeaderMap`, built only for them.
     let response_map = inspects_responses.then(|| response.fields.to_header_map());
     let response_view = response_map.as_ref().map(|map| {
@@ -986,7 +993,13 @@ fn block_answer(verdict: &Verdict, request_id: &str) -> Answer {
             status,
             rule,
             reason,
-        } => problem(*status, reason, Some(rule), request_id),
+            // A decoy must look like nothing: its 404 names no rule.
+        } => problem(
+            *status,
+            reason,
+            (*rule != "abuse.honeypot").then_some(*rule),
+            request_id,
+        ),
         _ => problem(StatusCode::FORBIDDEN, "request refused", None, request_id),
     }
 }

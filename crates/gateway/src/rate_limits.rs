@@ -96,6 +96,8 @@ struct RouteLimits {
 pub struct RateLimiter {
     /// Aligned with `policy.routes`; `None` for routes without limits.
     routes: Vec<Option<Arc<RouteLimits>>>,
+    /// Bans, honeypots and brute force (`abuse.rs`), aligned the same way.
+    abuse: Vec<Option<Arc<crate::abuse::RouteAbuse>>>,
     memory: MemoryStore,
     redis: Option<RedisStore>,
     metrics: Option<Arc<crate::metrics::Metrics>>,
@@ -103,7 +105,8 @@ pub struct RateLimiter {
 
 /// The keys of one request, built before any wait.
 pub struct LimitPlan {
-    limits: Arc<RouteLimits>,
+    abuse: Option<crate::abuse::AbusePlan>,
+    limits: Option<Arc<RouteLimits>>,
     keys: Vec<u8>,
     /// (limit index, end of its key in `keys`).
     entries: Vec<(usize, usize)>,
@@ -114,6 +117,14 @@ pub struct LimitHeaders {
     retry_after: Duration,
     policy: String,
     current: String,
+}
+
+/// What the limit phase hands on: headers for a refusal, and a login
+/// attempt to count when its response arrives.
+#[derive(Default)]
+pub struct LimitOutcome {
+    pub headers: Option<LimitHeaders>,
+    pub login: Option<crate::abuse::LoginAttempt>,
 }
 
 fn located(policy: &Policy, field: &str, message: String) -> ConfigError {
@@ -291,7 +302,8 @@ fn compile_routes(
 
 /// Checks the rate-limit config without building stores (no runtime needed).
 pub fn validate(policy: &Policy) -> Result<(), ConfigError> {
-    compile_routes(policy, None).map(|_| ())
+    compile_routes(policy, None)?;
+    crate::abuse::compile_routes(policy).map(|_| ())
 }
 
 impl RateLimiter {
@@ -302,10 +314,11 @@ impl RateLimiter {
         metrics: &Arc<crate::metrics::Metrics>,
     ) -> Result<RateLimiter, ConfigError> {
         let routes = compile_routes(policy, Some(metrics))?;
+        let abuse = crate::abuse::compile_routes(policy)?;
         let store = &policy.config.rate_limit_store;
-        let any_limits = routes.iter().any(Option::is_some);
+        let in_use = routes.iter().any(Option::is_some) || abuse.iter().any(Option::is_some);
         let redis = match (&store.redis, store.backend) {
-            (Some(r), StoreBackend::Redis) if any_limits => {
+            (Some(r), StoreBackend::Redis) if in_use => {
                 let config = RedisConfig {
                     url: r.url.0.clone(),
                     key_prefix: r.key_prefix.clone(),
@@ -323,67 +336,109 @@ impl RateLimiter {
         };
         Ok(RateLimiter {
             routes,
-            memory: MemoryStore::new(if any_limits { store.max_keys } else { 64 }),
+            abuse,
+            memory: MemoryStore::new(if in_use { store.max_keys } else { 64 }),
             redis,
             metrics: Some(metrics.clone()),
         })
     }
 
-    /// Whether a route's limits key on a body field (the body is then read first).
+    /// Whether a route's limits or abuse rules read a body field (the body
+    /// is then read first).
     pub fn wants_body(&self, route: usize) -> bool {
         self.routes
             .get(route)
             .and_then(|r| r.as_ref())
             .is_some_and(|r| r.needs_body)
+            || self
+                .abuse
+                .get(route)
+                .and_then(|r| r.as_ref())
+                .is_some_and(|r| r.needs_body)
     }
 
-    /// The keys this request is counted under, or `None` when no limit
-    /// applies (no limits on the route, or a blocking finding already).
+    /// The keys this request is checked under, or `None` when nothing
+    /// applies (no limits or abuse rules on the route; only bans and
+    /// honeypots once another finding blocks).
     pub fn plan(
         &self,
         route: usize,
         exchange: &Exchange<'_>,
         findings: &[Finding],
     ) -> Option<LimitPlan> {
-        let limits = self.routes.get(route)?.as_ref()?;
-        if decide(findings).is_block() {
+        let abuse = self.abuse.get(route).and_then(|r| r.as_ref());
+        let limits = self.routes.get(route).and_then(|r| r.as_ref());
+        // Bans and decoys are checked even on a request another check
+        // blocks (a decoy is usually an undocumented path); rate limits
+        // only count requests nothing else refuses.
+        let limits = limits.filter(|_| !decide(findings).is_block());
+        if abuse.is_none() && limits.is_none() {
             return None;
         }
-        let mut keys = Vec::with_capacity(64 * limits.limits.len());
-        let mut entries = Vec::with_capacity(limits.limits.len());
-        for (i, limit) in limits.limits.iter().enumerate() {
-            if !limit.methods.is_empty() && !limit.methods.contains(exchange.method) {
-                continue;
-            }
-            if !limit.operations.is_empty()
-                && !exchange
-                    .operation_id()
-                    .is_some_and(|op| limit.operations.iter().any(|o| o == op))
-            {
-                continue;
-            }
-            if rate_limit::build_key(&limit.key_name, &limit.parts, exchange, &mut keys) {
-                entries.push((i, keys.len()));
+        let abuse = abuse.map(|rules| crate::abuse::plan(rules, exchange));
+        let mut keys = Vec::new();
+        let mut entries = Vec::new();
+        if let Some(limits) = limits {
+            keys.reserve(64 * limits.limits.len());
+            entries.reserve(limits.limits.len());
+            for (i, limit) in limits.limits.iter().enumerate() {
+                if !limit.methods.is_empty() && !limit.methods.contains(exchange.method) {
+                    continue;
+                }
+                if !limit.operations.is_empty()
+                    && !exchange
+                        .operation_id()
+                        .is_some_and(|op| limit.operations.iter().any(|o| o == op))
+                {
+                    continue;
+                }
+                if rate_limit::build_key(&limit.key_name, &limit.parts, exchange, &mut keys) {
+                    entries.push((i, keys.len()));
+                }
             }
         }
-        (!entries.is_empty()).then(|| LimitPlan {
-            limits: limits.clone(),
+        Some(LimitPlan {
+            abuse,
+            limits: limits.cloned(),
             keys,
             entries,
         })
     }
 
+    /// The abuse checks (bans, honeypots, lockouts), then the rate limits.
+    pub async fn enforce(&self, mut plan: LimitPlan, findings: &mut Vec<Finding>) -> LimitOutcome {
+        let mut outcome = LimitOutcome::default();
+        if let Some(abuse) = plan.abuse.take() {
+            let checked = self.enforce_abuse(abuse, findings).await;
+            if let Some(retry_after) = checked.retry_after {
+                outcome.headers = Some(LimitHeaders {
+                    retry_after,
+                    policy: String::new(),
+                    current: String::new(),
+                });
+                return outcome;
+            }
+            if decide(findings).is_block() {
+                return outcome;
+            }
+            outcome.login = checked.login;
+        }
+        outcome.headers = self.enforce_limits(&plan, findings).await;
+        outcome
+    }
+
     /// Counts the request against each planned limit; pushes a finding for
     /// the first that refuses it. Returns the headers for a refusal.
-    pub async fn enforce(
+    async fn enforce_limits(
         &self,
-        plan: LimitPlan,
+        plan: &LimitPlan,
         findings: &mut Vec<Finding>,
     ) -> Option<LimitHeaders> {
+        let limits = plan.limits.as_ref()?;
         let now = portcullis_limits::now_micros();
         let mut start = 0;
         for &(i, end) in &plan.entries {
-            let limit = &plan.limits.limits[i];
+            let limit = &limits.limits[i];
             let key = &plan.keys[start..end];
             start = end;
             let decision = match &self.redis {
@@ -432,7 +487,7 @@ impl RateLimiter {
                 if n > 0 {
                     policy.push_str(", ");
                 }
-                policy.push_str(&plan.limits.limits[j].policy_item);
+                policy.push_str(&limits.limits[j].policy_item);
             }
             let mut current = String::new();
             let _ = write!(
@@ -449,6 +504,88 @@ impl RateLimiter {
             });
         }
         None
+    }
+
+    /// Reads flags from the shared store (this instance's memory store when
+    /// Redis cannot answer, or when there is no Redis).
+    pub(crate) async fn get_flags(&self, keys: &[&[u8]], now: u64) -> Vec<Option<(u64, Duration)>> {
+        if let Some(redis) = &self.redis {
+            let was_down = redis.is_down();
+            match redis.get_flags(keys, now).await {
+                Ok(flags) => {
+                    if was_down && !redis.is_down() {
+                        self.report_health(Health::Recovered);
+                    }
+                    return flags;
+                }
+                Err(error) => {
+                    if !was_down && redis.is_down() {
+                        self.report_health(Health::WentDown);
+                        tracing::debug!(%error, "flag read failed");
+                    }
+                }
+            }
+        }
+        keys.iter().map(|k| self.memory.get_flag(k, now)).collect()
+    }
+
+    /// Sets a flag in the shared store, and in memory too so this instance
+    /// keeps it while Redis is down.
+    pub(crate) async fn set_flag(&self, key: &[u8], value: u64, ttl: Duration, now: u64) {
+        self.memory.set_flag(key, value, ttl, now);
+        if let Some(redis) = &self.redis
+            && let Err(error) = redis.set_flag(key, value, ttl, now).await
+        {
+            tracing::warn!(%error, "could not share a flag through the rate-limit store; kept locally");
+        }
+    }
+
+    /// Sets a flag now (the admin API).
+    pub async fn set_flag_now(&self, key: &[u8], value: u64, ttl: Duration) {
+        self.set_flag(key, value, ttl, portcullis_limits::now_micros())
+            .await;
+    }
+
+    /// Removes a flag everywhere this instance can reach.
+    pub async fn remove_flag(&self, key: &[u8]) -> Result<bool, String> {
+        let now = portcullis_limits::now_micros();
+        let local = self.memory.remove_flag(key, now);
+        match &self.redis {
+            Some(redis) => redis
+                .remove_flag(key, now)
+                .await
+                .map(|r| r || local)
+                .map_err(|e| e.to_string()),
+            None => Ok(local),
+        }
+    }
+
+    /// Lists the flags under `prefix` (Redis' when configured).
+    pub async fn list_flags(&self, prefix: &[u8]) -> Result<Vec<portcullis_limits::Flag>, String> {
+        let now = portcullis_limits::now_micros();
+        match &self.redis {
+            Some(redis) => redis
+                .list_flags(prefix, now)
+                .await
+                .map_err(|e| e.to_string()),
+            None => Ok(self.memory.list_flags(prefix, now)),
+        }
+    }
+
+    /// Adds one to a counting window and returns the count in the window.
+    pub(crate) async fn count(&self, key: &[u8], limit: &Limit, now: u64) -> u64 {
+        let decision = match &self.redis {
+            Some(redis) => {
+                let (result, health) = redis.acquire_reporting(key, limit, 1, now).await;
+                self.report_health(health);
+                match result {
+                    Ok(d) => d,
+                    Err(_) => self.memory.decide(key, limit, 1, now),
+                }
+            }
+            None => self.memory.decide(key, limit, 1, now),
+        };
+        limit.size().saturating_sub(decision.remaining)
     }
 
     fn report_health(&self, health: Health) {
@@ -477,10 +614,14 @@ impl LimitHeaders {
     pub fn apply(&self, headers: &mut HeaderMap) {
         let secs = self.retry_after.as_secs_f64().ceil().max(1.0) as u64;
         headers.insert(http::header::RETRY_AFTER, HeaderValue::from(secs));
-        if let Ok(v) = HeaderValue::from_str(&self.policy) {
+        if !self.policy.is_empty()
+            && let Ok(v) = HeaderValue::from_str(&self.policy)
+        {
             headers.insert("ratelimit-policy", v);
         }
-        if let Ok(v) = HeaderValue::from_str(&self.current) {
+        if !self.current.is_empty()
+            && let Ok(v) = HeaderValue::from_str(&self.current)
+        {
             headers.insert("ratelimit", v);
         }
     }

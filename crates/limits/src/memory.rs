@@ -52,6 +52,9 @@ pub struct MemoryStore {
     shards: Box<[Mutex<Shard>]>,
     per_shard: usize,
     hasher: RandomState,
+    /// Flags keep their key (they are listed), bounded like the limits.
+    flags: Mutex<HashMap<Vec<u8>, (u64, Micros)>>,
+    max_flags: usize,
 }
 
 impl MemoryStore {
@@ -66,6 +69,8 @@ impl MemoryStore {
             shards,
             per_shard,
             hasher: RandomState::new(),
+            flags: Mutex::new(HashMap::new()),
+            max_flags: max_keys.max(64),
         }
     }
 
@@ -135,6 +140,59 @@ impl MemoryStore {
     }
 }
 
+impl MemoryStore {
+    fn flags(&self) -> std::sync::MutexGuard<'_, HashMap<Vec<u8>, (u64, Micros)>> {
+        self.flags.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Sets a flag until `now + ttl`. When the flag table is full, expired
+    /// flags are dropped first, then the flags closest to expiry.
+    pub fn set_flag(&self, key: &[u8], value: u64, ttl: std::time::Duration, now: Micros) {
+        let expires = now.saturating_add(ttl.as_micros() as u64);
+        let mut flags = self.flags();
+        if flags.len() >= self.max_flags && !flags.contains_key(key) {
+            flags.retain(|_, (_, e)| *e > now);
+            if flags.len() >= self.max_flags {
+                let mut by_expiry: Vec<(Micros, Vec<u8>)> =
+                    flags.iter().map(|(k, (_, e))| (*e, k.clone())).collect();
+                by_expiry.sort_unstable();
+                for (_, k) in by_expiry.into_iter().take((self.max_flags / 8).max(1)) {
+                    flags.remove(&k);
+                }
+            }
+        }
+        flags.insert(key.to_vec(), (value, expires));
+    }
+
+    /// The flag's value and time left, if it is set and not expired.
+    pub fn get_flag(&self, key: &[u8], now: Micros) -> Option<(u64, std::time::Duration)> {
+        let flags = self.flags();
+        let (value, expires) = flags.get(key)?;
+        (*expires > now).then(|| (*value, std::time::Duration::from_micros(expires - now)))
+    }
+
+    /// Removes a flag; returns whether it was set.
+    pub fn remove_flag(&self, key: &[u8], now: Micros) -> bool {
+        self.flags().remove(key).is_some_and(|(_, e)| e > now)
+    }
+
+    /// Every live flag whose key starts with `prefix`.
+    pub fn list_flags(&self, prefix: &[u8], now: Micros) -> Vec<crate::Flag> {
+        let mut out: Vec<crate::Flag> = self
+            .flags()
+            .iter()
+            .filter(|(k, (_, e))| k.starts_with(prefix) && *e > now)
+            .map(|(k, (v, e))| crate::Flag {
+                key: k.clone(),
+                value: *v,
+                ttl: std::time::Duration::from_micros(e - now),
+            })
+            .collect();
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        out
+    }
+}
+
 /// Drops expired entries; when too few expired, evicts an eighth of the
 /// shard so the next sweeps are amortized over many inserts.
 fn make_room(map: &mut Shard, capacity: usize, now: Micros) {
@@ -195,6 +253,27 @@ mod tests {
             assert!(store.decide(&key, &limit, 1, 5 * S).allowed);
         }
         assert!(!store.decide(&key, &limit, 1, 5 * S).allowed);
+    }
+
+    #[test]
+    fn flags_expire_list_and_stay_bounded() {
+        let store = MemoryStore::new(64);
+        store.set_flag(b"ban|1.2.3.4", 1, Duration::from_secs(10), 100 * S);
+        store.set_flag(b"ban|5.6.7.8", 2, Duration::from_secs(1), 100 * S);
+        store.set_flag(b"lock|x", 3, Duration::from_secs(10), 100 * S);
+        assert_eq!(
+            store.get_flag(b"ban|1.2.3.4", 105 * S),
+            Some((1, Duration::from_secs(5)))
+        );
+        assert_eq!(store.get_flag(b"ban|5.6.7.8", 105 * S), None);
+        let listed = store.list_flags(b"ban|", 100 * S);
+        assert_eq!(listed.len(), 2);
+        assert!(store.remove_flag(b"ban|1.2.3.4", 101 * S));
+        assert_eq!(store.get_flag(b"ban|1.2.3.4", 101 * S), None);
+        for i in 0..1_000u32 {
+            store.set_flag(&i.to_le_bytes(), 0, Duration::from_secs(60), 200 * S);
+        }
+        assert!(store.flags().len() <= 64);
     }
 
     #[test]

@@ -90,6 +90,30 @@ redis.call('PEXPIRE', KEYS[1], math.ceil(2 * W / 1000) + 1)
 return {k, c, p, elapsed}
 "#;
 
+/// Reads flags: KEYS are flag keys; returns {value, pttl} per key ({-1, -2}
+/// for an absent one).
+const FLAGS_LUA: &str = r#"
+local out = {}
+for i, k in ipairs(KEYS) do
+  local v = redis.call('GET', k)
+  if v then
+    out[#out + 1] = tonumber(v) or 0
+    out[#out + 1] = redis.call('PTTL', k)
+  else
+    out[#out + 1] = -1
+    out[#out + 1] = -2
+  end
+end
+return out
+"#;
+
+/// How long a flag read from Redis is trusted locally: a ban set or lifted
+/// on another instance reaches this one within this time.
+pub const FLAG_CACHE: Duration = Duration::from_millis(500);
+
+/// A flag read: (value and expiry when set, trusted until).
+type CachedFlag = (Option<(u64, Micros)>, Micros);
+
 /// How the store reaches Redis and how much accuracy it trades.
 #[derive(Clone, Debug)]
 pub struct RedisConfig {
@@ -147,6 +171,9 @@ pub struct RedisStore {
     down_until: AtomicU64,
     down: AtomicBool,
     commands: AtomicU64,
+    flags: Script,
+    /// Flag reads cached for [`FLAG_CACHE`]: key → (value and expiry, cached until).
+    flag_cache: Mutex<HashMap<Vec<u8>, CachedFlag>>,
 }
 
 /// What a caller learns about the store's health from one call.
@@ -185,6 +212,8 @@ impl RedisStore {
             down_until: AtomicU64::new(0),
             down: AtomicBool::new(false),
             commands: AtomicU64::new(0),
+            flags: Script::new(FLAGS_LUA),
+            flag_cache: Mutex::new(HashMap::new()),
         })
     }
 
@@ -367,6 +396,190 @@ impl RedisStore {
             }
         };
         Ok((decision, granted))
+    }
+}
+
+impl RedisStore {
+    fn full_key(&self, key: &[u8]) -> Vec<u8> {
+        let mut k = Vec::with_capacity(self.prefix.len() + key.len());
+        k.extend_from_slice(self.prefix.as_bytes());
+        k.extend_from_slice(key);
+        k
+    }
+
+    fn check_up(&self, now: Micros) -> Result<(), StoreError> {
+        if now < self.down_until.load(Ordering::Relaxed) {
+            return Err(StoreError::Unavailable(
+                "marked down after a failure".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn failed(&self, now: Micros, e: redis::RedisError) -> StoreError {
+        let e = classify(e);
+        if matches!(e, StoreError::Unavailable(_)) {
+            self.down_until.store(
+                now.saturating_add(self.retry_interval_us),
+                Ordering::Relaxed,
+            );
+            self.down.store(true, Ordering::Relaxed);
+        }
+        e
+    }
+
+    fn cache_flag(&self, key: &[u8], flag: Option<(u64, Micros)>, now: Micros) {
+        let until = now.saturating_add(FLAG_CACHE.as_micros() as u64);
+        if let Ok(mut cache) = self.flag_cache.lock() {
+            if cache.len() >= MAX_LOCAL_KEYS {
+                cache.retain(|_, (_, u)| *u > now);
+                if cache.len() >= MAX_LOCAL_KEYS {
+                    cache.clear();
+                }
+            }
+            cache.insert(key.to_vec(), (flag, until));
+        }
+    }
+
+    /// Sets a flag in Redis (and in this instance's cache).
+    pub async fn set_flag(
+        &self,
+        key: &[u8],
+        value: u64,
+        ttl: Duration,
+        now: Micros,
+    ) -> Result<(), StoreError> {
+        self.check_up(now)?;
+        let mut conn = self.conn.clone();
+        self.commands.fetch_add(1, Ordering::Relaxed);
+        let ms = (ttl.as_millis() as u64).max(1);
+        redis::cmd("SET")
+            .arg(self.full_key(key))
+            .arg(value)
+            .arg("PX")
+            .arg(ms)
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(|e| self.failed(now, e))?;
+        self.cache_flag(key, Some((value, now.saturating_add(ms * 1000))), now);
+        Ok(())
+    }
+
+    /// Reads flags, one round trip for all keys not cached locally.
+    pub async fn get_flags(
+        &self,
+        keys: &[&[u8]],
+        now: Micros,
+    ) -> Result<Vec<Option<(u64, Duration)>>, StoreError> {
+        let mut out: Vec<Option<Option<(u64, Micros)>>> = vec![None; keys.len()];
+        if let Ok(cache) = self.flag_cache.lock() {
+            for (i, k) in keys.iter().enumerate() {
+                if let Some((flag, until)) = cache.get(*k)
+                    && *until > now
+                {
+                    out[i] = Some(*flag);
+                }
+            }
+        }
+        let missing: Vec<usize> = (0..keys.len()).filter(|i| out[*i].is_none()).collect();
+        if !missing.is_empty() {
+            self.check_up(now)?;
+            let mut invocation = self.flags.prepare_invoke();
+            for &i in &missing {
+                invocation.key(self.full_key(keys[i]));
+            }
+            let mut conn = self.conn.clone();
+            self.commands.fetch_add(1, Ordering::Relaxed);
+            let reply: Vec<i64> = invocation
+                .invoke_async(&mut conn)
+                .await
+                .map_err(|e| self.failed(now, e))?;
+            for (n, &i) in missing.iter().enumerate() {
+                let value = reply.get(2 * n).copied().unwrap_or(-1);
+                let pttl = reply.get(2 * n + 1).copied().unwrap_or(-2);
+                let flag = (value >= 0 && pttl > 0)
+                    .then(|| (value as u64, now.saturating_add(pttl as u64 * 1000)));
+                self.cache_flag(keys[i], flag, now);
+                out[i] = Some(flag);
+            }
+        }
+        Ok(out
+            .into_iter()
+            .map(|f| {
+                f.flatten()
+                    .filter(|(_, e)| *e > now)
+                    .map(|(v, e)| (v, Duration::from_micros(e - now)))
+            })
+            .collect())
+    }
+
+    /// Removes a flag; returns whether it was set.
+    pub async fn remove_flag(&self, key: &[u8], now: Micros) -> Result<bool, StoreError> {
+        self.check_up(now)?;
+        let mut conn = self.conn.clone();
+        self.commands.fetch_add(1, Ordering::Relaxed);
+        let removed: u64 = redis::cmd("DEL")
+            .arg(self.full_key(key))
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| self.failed(now, e))?;
+        self.cache_flag(key, None, now);
+        Ok(removed > 0)
+    }
+
+    /// Every flag whose key starts with `prefix` (SCAN: for the admin API,
+    /// not the request path).
+    pub async fn list_flags(
+        &self,
+        prefix: &[u8],
+        now: Micros,
+    ) -> Result<Vec<crate::Flag>, StoreError> {
+        self.check_up(now)?;
+        let mut pattern = self.full_key(prefix);
+        pattern.push(b'*');
+        let mut conn = self.conn.clone();
+        let mut cursor = "0".to_owned();
+        let mut keys: Vec<Vec<u8>> = Vec::new();
+        loop {
+            let (next, batch): (String, Vec<Vec<u8>>) = redis::cmd("SCAN")
+                .arg(&cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| self.failed(now, e))?;
+            keys.extend(batch);
+            if next == "0" || keys.len() > 100_000 {
+                break;
+            }
+            cursor = next;
+        }
+        let mut out = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(500) {
+            let mut invocation = self.flags.prepare_invoke();
+            for k in chunk {
+                invocation.key(k.as_slice());
+            }
+            let reply: Vec<i64> = invocation
+                .invoke_async(&mut conn)
+                .await
+                .map_err(|e| self.failed(now, e))?;
+            for (n, k) in chunk.iter().enumerate() {
+                let value = reply.get(2 * n).copied().unwrap_or(-1);
+                let pttl = reply.get(2 * n + 1).copied().unwrap_or(-2);
+                if value >= 0 && pttl > 0 {
+                    out.push(crate::Flag {
+                        key: k[self.prefix.len()..].to_vec(),
+                        value: value as u64,
+                        ttl: Duration::from_millis(pttl as u64),
+                    });
+                }
+            }
+        }
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
     }
 }
 

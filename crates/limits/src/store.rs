@@ -41,3 +41,13 @@ pub fn key_hash(state: &std::hash::RandomState, key: &[u8]) -> u64 {
     h.write(key);
     h.finish()
 }
+
+/// A flag: a small value under a key until it expires — a ban, a lockout,
+/// a progressive delay. Shared like limits (Redis) or per process (memory).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Flag {
+    pub key: Vec<u8>,
+    pub value: u64,
+    /// Time left before it expires.
+    pub ttl: std::time::Duration,
+}

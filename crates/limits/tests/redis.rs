@@ -181,3 +181,41 @@ async fn a_killed_server_fails_fast_then_recovers() {
     }
     assert!(!store.is_down());
 }
+
+#[tokio::test]
+async fn flags_are_shared_listed_and_removed() {
+    let redis = RedisServer::start();
+    let a = RedisStore::new(&config(redis.port, 1)).unwrap();
+    let b = RedisStore::new(&config(redis.port, 1)).unwrap();
+    let now = now_micros();
+    a.set_flag(b"ban|192.0.2.1", 7, Duration::from_secs(60), now)
+        .await
+        .unwrap();
+    a.set_flag(b"ban|192.0.2.2", 8, Duration::from_secs(60), now)
+        .await
+        .unwrap();
+    a.set_flag(b"lock|u", 1, Duration::from_secs(60), now)
+        .await
+        .unwrap();
+    let got = b
+        .get_flags(&[b"ban|192.0.2.1", b"ban|none"], now)
+        .await
+        .unwrap();
+    assert_eq!(got[0].map(|f| f.0), Some(7));
+    assert!(got[0].unwrap().1 > Duration::from_secs(58));
+    assert_eq!(got[1], None);
+    let listed = b.list_flags(b"ban|", now).await.unwrap();
+    let keys: Vec<&[u8]> = listed.iter().map(|f| f.key.as_slice()).collect();
+    assert_eq!(keys, [&b"ban|192.0.2.1"[..], b"ban|192.0.2.2"]);
+    assert!(b.remove_flag(b"ban|192.0.2.1", now).await.unwrap());
+    // `b` removed it: its own cache knows at once; `a` within FLAG_CACHE.
+    assert_eq!(
+        b.get_flags(&[b"ban|192.0.2.1"], now).await.unwrap()[0],
+        None
+    );
+    let later = now + portcullis_limits::redis_store::FLAG_CACHE.as_micros() as u64 + 1;
+    assert_eq!(
+        a.get_flags(&[b"ban|192.0.2.1"], later).await.unwrap()[0],
+        None
+    );
+}

@@ -14,6 +14,7 @@ use serde_saphyr::Spanned;
 
 use crate::units::{ByteSize, Cidr, ConfigDuration, MethodName};
 
+pub mod abuse;
 pub mod rate_limits;
 pub mod threat_detection;
 
@@ -375,6 +376,12 @@ pub struct PolicyConfig {
     /// Authentication and authorization (see `identity_config.rs`).
     #[serde(default)]
     pub identity: Option<crate::identity_config::IdentityConfig>,
+    /// Decoy paths and body fields that ban whoever touches them.
+    #[serde(default)]
+    pub honeypot: Option<abuse::HoneypotConfig>,
+    /// Failed-login counting, lockouts and credential-stuffing detection.
+    #[serde(default)]
+    pub brute_force: Option<abuse::BruteForceConfig>,
 }
 
 #[derive(Debug, Deserialize, Serialize)]

@@ -40,6 +40,12 @@ pub fn build_key(
     true
 }
 
+/// The value of one key part for this request (escaped as in keys), if present.
+pub fn part_value(part: &KeyPart, exchange: &Exchange<'_>) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    push_part(part, exchange, &mut out).then_some(out)
+}
+
 fn push_part(part: &KeyPart, exchange: &Exchange<'_>, out: &mut Vec<u8>) -> bool {
     match part {
         KeyPart::ClientIp => {
@@ -135,6 +141,64 @@ pub fn rate_limited(limit_name: &str, mode: Mode) -> Finding {
         status: StatusCode::TOO_MANY_REQUESTS,
         location: Cow::Owned(format!("limit.{limit_name}")),
         reason: Cow::Borrowed("rate limit exceeded"),
+        excerpt: None,
+        mode,
+    }
+}
+
+/// A request from a client on the shared ban list (a honeypot hit, a
+/// credential-stuffing source, or a ban set through the admin API).
+pub fn banned(mode: Mode) -> Finding {
+    Finding {
+        check: "abuse",
+        rule: "abuse.banned",
+        severity: Severity::Critical,
+        status: StatusCode::FORBIDDEN,
+        location: Cow::Borrowed("client.ip"),
+        reason: Cow::Borrowed("client banned"),
+        excerpt: None,
+        mode,
+    }
+}
+
+/// A request that touched a decoy path or body field.
+pub fn honeypot(location: String, mode: Mode) -> Finding {
+    Finding {
+        check: "abuse",
+        rule: "abuse.honeypot",
+        severity: Severity::Critical,
+        status: StatusCode::NOT_FOUND,
+        location: Cow::Owned(location),
+        reason: Cow::Borrowed("not found"),
+        excerpt: None,
+        mode,
+    }
+}
+
+/// A login attempt while its IP, username, pair or the whole login is locked out.
+pub fn brute_force(location: &'static str, mode: Mode) -> Finding {
+    Finding {
+        check: "abuse",
+        rule: "abuse.brute_force",
+        severity: Severity::Error,
+        status: StatusCode::TOO_MANY_REQUESTS,
+        location: Cow::Borrowed(location),
+        reason: Cow::Borrowed("too many failed logins"),
+        excerpt: None,
+        mode,
+    }
+}
+
+/// A login attempt from an IP or on a username flagged for credential
+/// stuffing (many usernames from one IP, many IPs on one username).
+pub fn credential_stuffing(location: &'static str, mode: Mode) -> Finding {
+    Finding {
+        check: "abuse",
+        rule: "abuse.credential_stuffing",
+        severity: Severity::Error,
+        status: StatusCode::TOO_MANY_REQUESTS,
+        location: Cow::Borrowed(location),
+        reason: Cow::Borrowed("too many failed logins"),
         excerpt: None,
         mode,
     }

@@ -205,6 +205,27 @@ policies:
             - param: path.userId
               claim: sub
               unless_scopes: [users:admin]
+    honeypot:
+      mode: monitor
+      paths: [/.env]
+      body_fields: [/is_admin]
+      ban: 10m
+    brute_force:
+      mode: monitor
+      operations: [login]
+      paths: [/login]
+      username: "header:x-user"
+      failure_statuses: [401, 403]
+      per_ip: 20/10m
+      per_username: 10/15m
+      per_ip_username: 5/15m
+      global: 1000/1m
+      usernames_per_ip: 10/10m
+      ips_per_username: 20/1h
+      action: delay
+      lockout_time: 5m
+      delay: 1s
+      max_delay: 20s
 routes:
   - name: api
     match:
@@ -279,6 +300,8 @@ policies:
           bola:
             - param: path.userId
               claim: sub
+    honeypot: {}
+    brute_force: {}
 routes:
   - name: api
     match: {}
@@ -1500,6 +1523,16 @@ fn gateway_only_rules() -> Vec<Finding> {
         portcullis_policy::protocol::malformed_head("invalid request head"),
         portcullis_policy::rate_limit::rate_limited("per-ip", portcullis_policy::Mode::Block),
         portcullis_policy::rate_limit::store_unavailable("per-ip", portcullis_policy::Mode::Block),
+        portcullis_policy::rate_limit::banned(portcullis_policy::Mode::Block),
+        portcullis_policy::rate_limit::honeypot(
+            "path:/.env".into(),
+            portcullis_policy::Mode::Block,
+        ),
+        portcullis_policy::rate_limit::brute_force("login.ip", portcullis_policy::Mode::Block),
+        portcullis_policy::rate_limit::credential_stuffing(
+            "login.ip",
+            portcullis_policy::Mode::Block,
+        ),
     ]
 }
 

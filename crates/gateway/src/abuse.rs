@@ -1,0 +1,543 @@
+//! Abuse protection beyond plain rate limits, run in the limit phase:
+//! the shared **ban list** (checked first), **honeypots** (a decoy path or
+//! body field bans the client for `ban`), and **brute force** on login
+//! operations (failed logins counted by response status per IP, username,
+//! IP+username and globally; distinct usernames per IP and distinct IPs per
+//! username for credential stuffing; past a threshold a lockout or a
+//! progressive delay). State lives in the rate-limit store as flags
+//! (`ban|ip`, `lock|…`, `stuff|…`, `delay|…`) and sliding-window counters,
+//! so every instance sharing a Redis sees the same bans and lockouts.
+//!
+//! Request-side work is split like the rate limits: keys are built from the
+//! view synchronously ([`plan`]), the store is asked without it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use portcullis_limits::{Limit, SlidingWindow};
+use portcullis_policy::config::abuse::{BruteForceAction, BruteForceConfig, HoneypotConfig};
+use portcullis_policy::config::rate_limits::{KeyPart, RateSpec};
+use portcullis_policy::{ConfigError, Exchange, Finding, Mode, Policy, rate_limit};
+
+/// Flag values: why a client is banned.
+pub const BAN_HONEYPOT: u64 = 1;
+pub const BAN_ADMIN: u64 = 2;
+
+/// Prefixes of the flags the admin API lists and lifts.
+pub const LISTED_PREFIXES: [&str; 3] = ["ban|", "lock|", "stuff|"];
+
+struct Honeypot {
+    paths: Vec<String>,
+    body_fields: Vec<String>,
+    ban: Duration,
+    mode: Mode,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Dim {
+    Ip,
+    User,
+    Pair,
+    Global,
+}
+
+struct BruteForce {
+    operations: Vec<String>,
+    paths: Vec<String>,
+    username: KeyPart,
+    failure_statuses: Vec<u16>,
+    /// Thresholds: failures per window for each dimension.
+    thresholds: Vec<(Dim, u64, Limit)>,
+    usernames_per_ip: Option<(u64, Limit)>,
+    ips_per_username: Option<(u64, Limit)>,
+    /// The pair counter used to tell a new (IP, username) pair.
+    pair_window: Limit,
+    action: BruteForceAction,
+    lockout: Duration,
+    delay: Duration,
+    max_delay: Duration,
+    mode: Mode,
+}
+
+/// The abuse rules of one route.
+pub struct RouteAbuse {
+    honeypot: Option<Honeypot>,
+    brute_force: Option<BruteForce>,
+    ban_mode: Mode,
+    pub needs_body: bool,
+}
+
+/// Counting windows use a limit too large to refuse: the count is read back
+/// from the remaining capacity.
+const UNLIMITED: u64 = u64::MAX / 4;
+
+fn counter(spec: &RateSpec) -> Result<(u64, Limit), String> {
+    SlidingWindow::new(UNLIMITED, spec.period)
+        .map(|w| (spec.count, Limit::Window(w)))
+        .map_err(|e| e.to_string())
+}
+
+fn located(policy: &Policy, field: &str, message: String) -> ConfigError {
+    ConfigError::at_field(&policy.source_path, &policy.source_text, field, message)
+}
+
+fn effective(policy_mode: Mode, mode: Mode) -> Mode {
+    if policy_mode == Mode::Monitor {
+        Mode::Monitor
+    } else {
+        mode
+    }
+}
+
+fn compile_honeypot(
+    policy: &Policy,
+    field: &str,
+    hc: &HoneypotConfig,
+    pmode: Mode,
+) -> Result<Honeypot, ConfigError> {
+    if hc.paths.is_empty() && hc.body_fields.is_empty() {
+        return Err(located(
+            policy,
+            field,
+            "give at least one of `paths` and `body_fields`".into(),
+        ));
+    }
+    if let Some(p) = hc.paths.iter().find(|p| !p.starts_with('/')) {
+        return Err(located(
+            policy,
+            &format!("{field}.paths"),
+            format!("{p:?} must start with '/'"),
+        ));
+    }
+    if let Some(p) = hc.body_fields.iter().find(|p| !p.starts_with('/')) {
+        return Err(located(
+            policy,
+            &format!("{field}.body_fields"),
+            format!("{p:?} must be a JSON pointer starting with '/'"),
+        ));
+    }
+    if hc.ban.0.is_zero() {
+        return Err(located(
+            policy,
+            &format!("{field}.ban"),
+            "must be greater than 0".into(),
+        ));
+    }
+    Ok(Honeypot {
+        paths: hc
+            .paths
+            .iter()
+            .map(|p| p.trim_end_matches('/').to_owned())
+            .collect(),
+        body_fields: hc.body_fields.clone(),
+        ban: hc.ban.0,
+        mode: effective(pmode, hc.mode),
+    })
+}
+
+fn compile_brute_force(
+    policy: &Policy,
+    field: &str,
+    bc: &BruteForceConfig,
+    pmode: Mode,
+) -> Result<BruteForce, ConfigError> {
+    let err = |sub: &str, msg: String| located(policy, &format!("{field}.{sub}"), msg);
+    if bc.operations.is_empty() && bc.paths.is_empty() {
+        return Err(located(
+            policy,
+            field,
+            "give the login `operations` or `paths`".into(),
+        ));
+    }
+    if matches!(
+        bc.username,
+        KeyPart::Principal | KeyPart::Claim(_) | KeyPart::Token
+    ) {
+        return Err(err(
+            "username",
+            "the username must come from a header, query parameter or body field".into(),
+        ));
+    }
+    if bc.failure_statuses.is_empty()
+        || bc.failure_statuses.iter().any(|s| !(100..=599).contains(s))
+    {
+        return Err(err(
+            "failure_statuses",
+            "list HTTP statuses (100-599)".into(),
+        ));
+    }
+    let mut thresholds = Vec::new();
+    for (dim, name, spec) in [
+        (Dim::Ip, "per_ip", &bc.per_ip),
+        (Dim::User, "per_username", &bc.per_username),
+        (Dim::Pair, "per_ip_username", &bc.per_ip_username),
+        (Dim::Global, "global", &bc.global),
+    ] {
+        if let Some(spec) = spec {
+            let (n, limit) = counter(spec).map_err(|e| err(name, e))?;
+            thresholds.push((dim, n, limit));
+        }
+    }
+    let usernames_per_ip = bc
+        .usernames_per_ip
+        .as_ref()
+        .map(counter)
+        .transpose()
+        .map_err(|e| err("usernames_per_ip", e))?;
+    let ips_per_username = bc
+        .ips_per_username
+        .as_ref()
+        .map(counter)
+        .transpose()
+        .map_err(|e| err("ips_per_username", e))?;
+    if thresholds.is_empty() && usernames_per_ip.is_none() && ips_per_username.is_none() {
+        return Err(located(policy, field, "set at least one threshold (per_ip, per_username, per_ip_username, global, usernames_per_ip, ips_per_username)".into()));
+    }
+    // A pair is "new" within the longest window any distinct counter uses.
+    let pair_period = [
+        &bc.per_ip_username,
+        &bc.usernames_per_ip,
+        &bc.ips_per_username,
+    ]
+    .iter()
+    .filter_map(|s| s.as_ref().map(|s| s.period))
+    .max()
+    .unwrap_or(Duration::from_secs(600));
+    let pair_window = Limit::Window(
+        SlidingWindow::new(UNLIMITED, pair_period)
+            .map_err(|e| err("per_ip_username", e.to_string()))?,
+    );
+    for (name, d) in [
+        ("lockout_time", bc.lockout_time.0),
+        ("delay", bc.delay.0),
+        ("max_delay", bc.max_delay.0),
+    ] {
+        if d.is_zero() {
+            return Err(err(name, "must be greater than 0".into()));
+        }
+    }
+    Ok(BruteForce {
+        operations: bc.operations.clone(),
+        paths: bc.paths.clone(),
+        username: bc.username.clone(),
+        failure_statuses: bc.failure_statuses.clone(),
+        thresholds,
+        usernames_per_ip,
+        ips_per_username,
+        pair_window,
+        action: bc.action,
+        lockout: bc.lockout_time.0,
+        delay: bc.delay.0,
+        max_delay: bc.max_delay.0.max(bc.delay.0),
+        mode: effective(pmode, bc.mode),
+    })
+}
+
+/// Compiles every route's abuse rules, aligned with `policy.routes`.
+pub fn compile_routes(policy: &Policy) -> Result<Vec<Option<Arc<RouteAbuse>>>, ConfigError> {
+    let mut by_policy = std::collections::HashMap::new();
+    for (pname, pc) in &policy.config.policies {
+        let honeypot = pc
+            .honeypot
+            .as_ref()
+            .map(|h| compile_honeypot(policy, &format!("policies.{pname}.honeypot"), h, pc.mode))
+            .transpose()?;
+        let brute_force = pc
+            .brute_force
+            .as_ref()
+            .map(|b| {
+                compile_brute_force(policy, &format!("policies.{pname}.brute_force"), b, pc.mode)
+            })
+            .transpose()?;
+        let any = honeypot.is_some() || brute_force.is_some() || pc.rate_limits.is_some();
+        if !any {
+            continue;
+        }
+        let needs_body = honeypot.as_ref().is_some_and(|h| !h.body_fields.is_empty())
+            || brute_force
+                .as_ref()
+                .is_some_and(|b| b.username.needs_body());
+        let ban_mode = honeypot
+            .as_ref()
+            .map_or(effective(pc.mode, Mode::Block), |h| h.mode);
+        by_policy.insert(
+            pname.as_str(),
+            Arc::new(RouteAbuse {
+                honeypot,
+                brute_force,
+                ban_mode,
+                needs_body,
+            }),
+        );
+    }
+    Ok(policy
+        .routes
+        .iter()
+        .map(|r| {
+            r.policy
+                .as_ref()
+                .and_then(|p| by_policy.get(p.name.as_str()).cloned())
+        })
+        .collect())
+}
+
+/// What the limit phase must check for one request.
+pub struct AbusePlan {
+    rules: Arc<RouteAbuse>,
+    ip: String,
+    honeypot_hit: Option<String>,
+    login: Option<Vec<u8>>,
+    is_login: bool,
+}
+
+fn prefix_matches(prefix: &str, path: &str) -> bool {
+    prefix.is_empty()
+        || (path.starts_with(prefix)
+            && (path.len() == prefix.len() || path.as_bytes()[prefix.len()] == b'/'))
+}
+
+/// Builds the abuse keys of a request (synchronously, from the view).
+pub fn plan(rules: &Arc<RouteAbuse>, exchange: &Exchange<'_>) -> AbusePlan {
+    let mut honeypot_hit = None;
+    if let Some(h) = &rules.honeypot {
+        if let Some(p) = h.paths.iter().find(|p| prefix_matches(p, exchange.path)) {
+            honeypot_hit = Some(format!("path:{p}"));
+        } else if let Some(f) = h.body_fields.iter().find(|f| body_has(exchange, f)) {
+            honeypot_hit = Some(format!("body:{f}"));
+        }
+    }
+    let mut is_login = false;
+    let mut login = None;
+    if let Some(b) = &rules.brute_force {
+        is_login = b.paths.iter().any(|p| p == exchange.path)
+            || exchange
+                .operation_id()
+                .is_some_and(|op| b.operations.iter().any(|o| o == op));
+        if is_login {
+            login = rate_limit::part_value(&b.username, exchange);
+        }
+    }
+    AbusePlan {
+        rules: rules.clone(),
+        ip: exchange.client_ip.to_string(),
+        honeypot_hit,
+        login,
+        is_login,
+    }
+}
+
+fn body_has(exchange: &Exchange<'_>, pointer: &str) -> bool {
+    match exchange.parsed_body() {
+        Some(portcullis_policy::body::ParsedBody::Json(v)) => v.pointer(pointer).is_some(),
+        Some(portcullis_policy::body::ParsedBody::Form(pairs)) => {
+            let name = pointer.trim_start_matches('/');
+            pairs.iter().any(|(k, _)| k == name)
+        }
+        _ => false,
+    }
+}
+
+fn key(parts: &[&[u8]]) -> Vec<u8> {
+    parts.join(&b'|')
+}
+
+/// A login attempt to count once its response status is known.
+pub struct LoginAttempt {
+    rules: Arc<RouteAbuse>,
+    ip: String,
+    user: Option<Vec<u8>>,
+}
+
+/// The result of the abuse checks before forwarding.
+pub struct AbuseOutcome {
+    /// Set when a finding blocks: the time to put in `Retry-After`.
+    pub retry_after: Option<Duration>,
+    pub login: Option<LoginAttempt>,
+}
+
+impl crate::rate_limits::RateLimiter {
+    /// Bans, honeypot and lockout checks; pushes findings. A progressive
+    /// delay is waited here.
+    pub async fn enforce_abuse(
+        &self,
+        plan: AbusePlan,
+        findings: &mut Vec<Finding>,
+    ) -> AbuseOutcome {
+        let now = portcullis_limits::now_micros();
+        let ip = plan.ip.as_bytes();
+        let ban_key = key(&[b"ban", ip]);
+        let mut keys: Vec<Vec<u8>> = vec![ban_key.clone()];
+        let user = plan.login.as_deref();
+        if plan.is_login {
+            keys.push(key(&[b"lock", b"ip", ip]));
+            keys.push(key(&[b"lock", b"global"]));
+            keys.push(key(&[b"stuff", b"ip", ip]));
+            keys.push(key(&[b"delay", b"ip", ip]));
+            keys.push(key(&[b"delay", b"global"]));
+            if let Some(u) = user {
+                keys.push(key(&[b"lock", b"user", u]));
+                keys.push(key(&[b"lock", b"pair", ip, u]));
+                keys.push(key(&[b"stuff", b"user", u]));
+                keys.push(key(&[b"delay", b"user", u]));
+                keys.push(key(&[b"delay", b"pair", ip, u]));
+            }
+        }
+        let refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+        let flags = self.get_flags(&refs, now).await;
+        let login = plan.is_login.then(|| LoginAttempt {
+            rules: plan.rules.clone(),
+            ip: plan.ip.clone(),
+            user: plan.login.clone(),
+        });
+        let blocked = |findings: &[Finding]| findings.iter().any(|f| f.mode == Mode::Block);
+        if let Some((_, ttl)) = flags[0] {
+            findings.push(rate_limit::banned(plan.rules.ban_mode));
+            if blocked(findings) {
+                return AbuseOutcome {
+                    retry_after: Some(ttl),
+                    login: None,
+                };
+            }
+        }
+        if let (Some(h), Some(location)) = (&plan.rules.honeypot, plan.honeypot_hit) {
+            findings.push(rate_limit::honeypot(location, h.mode));
+            if h.mode == Mode::Block {
+                self.set_flag(&ban_key, BAN_HONEYPOT, h.ban, now).await;
+                tracing::warn!(client_ip = %plan.ip, ban = ?h.ban, "honeypot touched: client banned");
+                return AbuseOutcome {
+                    retry_after: None,
+                    login: None,
+                };
+            }
+        }
+        let Some(b) = &plan.rules.brute_force else {
+            return AbuseOutcome {
+                retry_after: None,
+                login,
+            };
+        };
+        let mut retry: Option<Duration> = None;
+        let mut delay = Duration::ZERO;
+        for (k, flag) in keys.iter().zip(&flags).skip(1) {
+            let Some((value, ttl)) = flag else { continue };
+            let (rule, location): (fn(&'static str, Mode) -> Finding, &'static str) =
+                if k.starts_with(b"lock|ip|") {
+                    (rate_limit::brute_force, "login.ip")
+                } else if k.starts_with(b"lock|user|") {
+                    (rate_limit::brute_force, "login.username")
+                } else if k.starts_with(b"lock|pair|") {
+                    (rate_limit::brute_force, "login.ip_username")
+                } else if k.starts_with(b"lock|global") {
+                    (rate_limit::brute_force, "login.global")
+                } else if k.starts_with(b"stuff|ip|") {
+                    (rate_limit::credential_stuffing, "login.ip")
+                } else if k.starts_with(b"stuff|user|") {
+                    (rate_limit::credential_stuffing, "login.username")
+                } else {
+                    delay = delay.max(Duration::from_millis(*value));
+                    continue;
+                };
+            findings.push(rule(location, b.mode));
+            retry = Some(retry.map_or(*ttl, |r| r.max(*ttl)));
+        }
+        if retry.is_some() && b.mode == Mode::Block {
+            return AbuseOutcome {
+                retry_after: retry,
+                login: None,
+            };
+        }
+        if !delay.is_zero() && b.mode == Mode::Block {
+            tokio::time::sleep(delay.min(b.max_delay)).await;
+        }
+        AbuseOutcome {
+            retry_after: None,
+            login,
+        }
+    }
+
+    /// Counts a failed login (by its response status) and sets the lockout,
+    /// delay or stuffing flags whose threshold it crosses.
+    pub async fn record_login(&self, attempt: LoginAttempt, status: u16) {
+        let Some(b) = &attempt.rules.brute_force else {
+            return;
+        };
+        if !b.failure_statuses.contains(&status) {
+            return;
+        }
+        let now = portcullis_limits::now_micros();
+        let ip = attempt.ip.as_bytes();
+        let user = attempt.user.as_deref();
+        for (dim, threshold, limit) in &b.thresholds {
+            let (name, parts): (&[u8], Vec<&[u8]>) = match (dim, user) {
+                (Dim::Ip, _) => (b"ip", vec![ip]),
+                (Dim::Global, _) => (b"global", vec![]),
+                (Dim::User, Some(u)) => (b"user", vec![u]),
+                (Dim::Pair, Some(u)) => (b"pair", vec![ip, u]),
+                _ => continue,
+            };
+            let mut counter_key = vec![&b"bf"[..], name];
+            counter_key.extend(&parts);
+            let count = self.count(&key(&counter_key), limit, now).await;
+            if count < *threshold {
+                continue;
+            }
+            let mut flag_key = vec![
+                match b.action {
+                    BruteForceAction::Lockout => &b"lock"[..],
+                    BruteForceAction::Delay => &b"delay"[..],
+                },
+                name,
+            ];
+            flag_key.extend(&parts);
+            let flag_key = key(&flag_key);
+            match b.action {
+                BruteForceAction::Lockout => {
+                    self.set_flag(&flag_key, count, b.lockout, now).await;
+                    tracing::warn!(client_ip = %attempt.ip, dimension = %String::from_utf8_lossy(name), failures = count, "login locked out");
+                }
+                BruteForceAction::Delay => {
+                    let over = (count - threshold).min(20) as u32;
+                    let ms = (b.delay.as_millis() as u64)
+                        .saturating_mul(1u64 << over)
+                        .min(b.max_delay.as_millis() as u64);
+                    let window = Duration::from_micros(limit.state_ttl().as_micros() as u64 / 2);
+                    self.set_flag(&flag_key, ms, window, now).await;
+                }
+            }
+        }
+        let Some(u) = user else { return };
+        if b.usernames_per_ip.is_none() && b.ips_per_username.is_none() {
+            return;
+        }
+        // A pair failing for the first time in the window is a new username
+        // for this IP and a new IP for this username.
+        if self
+            .count(&key(&[b"bf", b"newpair", ip, u]), &b.pair_window, now)
+            .await
+            != 1
+        {
+            return;
+        }
+        for (spec, counter_parts, flag_parts) in [
+            (
+                &b.usernames_per_ip,
+                key(&[b"bf", b"users_of", ip]),
+                key(&[b"stuff", b"ip", ip]),
+            ),
+            (
+                &b.ips_per_username,
+                key(&[b"bf", b"ips_of", u]),
+                key(&[b"stuff", b"user", u]),
+            ),
+        ] {
+            let Some((threshold, limit)) = spec else {
+                continue;
+            };
+            let count = self.count(&counter_parts, limit, now).await;
+            if count >= *threshold {
+                self.set_flag(&flag_parts, count, b.lockout, now).await;
+                tracing::warn!(client_ip = %attempt.ip, distinct = count, "credential stuffing pattern: logins locked out");
+            }
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! The abuse-protection blocks of a policy: `honeypot` (decoy paths and body
+//! fields that ban whoever touches them) and `brute_force` (failed logins
+//! counted per IP, per username, per IP+username and globally, the
+//! credential-stuffing patterns, and what happens past a threshold).
+//! Thresholds are written like rates (`5/15m`: 5 failures in 15 minutes).
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Mode;
+use crate::config::rate_limits::{KeyPart, RateSpec};
+use crate::units::ConfigDuration;
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HoneypotConfig {
+    #[serde(default)]
+    pub mode: Mode,
+    /// Decoy path prefixes (segment-aware, as normalized): `/.env`, `/wp-admin`.
+    #[serde(default)]
+    pub paths: Vec<String>,
+    /// Decoy body fields by JSON pointer (`/is_admin`): present in a request → hit.
+    #[serde(default)]
+    pub body_fields: Vec<String>,
+    /// How long a client that touched a decoy stays banned.
+    #[serde(default = "defaults::ban")]
+    pub ban: ConfigDuration,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BruteForceConfig {
+    #[serde(default)]
+    pub mode: Mode,
+    /// Login operations by id (as matched by the OpenAPI check).
+    #[serde(default)]
+    pub operations: Vec<String>,
+    /// Login paths (exact, as normalized), for routes without a spec.
+    #[serde(default)]
+    pub paths: Vec<String>,
+    /// Where the username is.
+    #[serde(default = "defaults::username")]
+    pub username: KeyPart,
+    /// Response statuses that count as a failed login.
+    #[serde(default = "defaults::failure_statuses")]
+    pub failure_statuses: Vec<u16>,
+    #[serde(default)]
+    pub per_ip: Option<RateSpec>,
+    #[serde(default)]
+    pub per_username: Option<RateSpec>,
+    #[serde(default)]
+    pub per_ip_username: Option<RateSpec>,
+    /// Failures of every client together.
+    #[serde(default)]
+    pub global: Option<RateSpec>,
+    /// Distinct usernames failing from one IP (one IP trying many accounts).
+    #[serde(default)]
+    pub usernames_per_ip: Option<RateSpec>,
+    /// Distinct IPs failing on one username (one account tried from many places).
+    #[serde(default)]
+    pub ips_per_username: Option<RateSpec>,
+    /// `lockout` refuses (429) what crossed a threshold for `lockout_time`;
+    /// `delay` holds each further attempt for a delay that doubles per
+    /// failure past the threshold, up to `max_delay`.
+    #[serde(default)]
+    pub action: BruteForceAction,
+    #[serde(default = "defaults::lockout_time")]
+    pub lockout_time: ConfigDuration,
+    #[serde(default = "defaults::delay")]
+    pub delay: ConfigDuration,
+    #[serde(default = "defaults::max_delay")]
+    pub max_delay: ConfigDuration,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum BruteForceAction {
+    #[default]
+    Lockout,
+    Delay,
+}
+
+mod defaults {
+    use super::*;
+    pub fn ban() -> ConfigDuration {
+        ConfigDuration::secs(3600)
+    }
+    pub fn username() -> KeyPart {
+        KeyPart::Body("/username".to_owned())
+    }
+    pub fn failure_statuses() -> Vec<u16> {
+        vec![401]
+    }
+    pub fn lockout_time() -> ConfigDuration {
+        ConfigDuration::secs(900)
+    }
+    pub fn delay() -> ConfigDuration {
+        ConfigDuration::millis(500)
+    }
+    pub fn max_delay() -> ConfigDuration {
+        ConfigDuration::secs(10)
+    }
+}
