@@ -193,6 +193,7 @@ rules! {
     RCE_REVERSE_SHELL = "rce.reverse_shell", Rce, 1, Critical, High, "command injection: reverse shell";
     RCE_SHELL_PATH = "rce.shell_path", Rce, 1, Critical, High, "command injection: path to a shell or system binary";
     RCE_NODEJS = "rce.nodejs", Rce, 1, Critical, Medium, "code injection: server-side JavaScript (Node.js)";
+    RCE_FORK_BOMB = "rce.fork_bomb", Rce, 1, Critical, High, "command injection: shell fork bomb";
     RCE_BARE_COMMAND = "rce.bare_command", Rce, 3, Warning, Low, "a shell command name alone in a value";
     PATH_TRAVERSAL = "path.traversal", PathTraversal, 1, Critical, High, "path traversal";
     PATH_SENSITIVE_FILE = "path.sensitive_file", PathTraversal, 1, Critical, High, "access to a sensitive system file";
@@ -216,6 +217,7 @@ rules! {
     XXE_XINCLUDE = "xxe.xinclude", Xxe, 1, Critical, High, "XML inclusion or transformation";
     CRLF_HEADER = "crlf.header_injection", Crlf, 1, Critical, High, "CRLF injection: header after a line break";
     CRLF_MAIL = "crlf.mail_header", Crlf, 2, Critical, Medium, "mail header injection";
+    CRLF_MAIL_COMMAND = "crlf.mail_command", Crlf, 2, Critical, Medium, "mail protocol command after a line break";
     CRLF_SPLITTING = "crlf.http_splitting", Crlf, 1, Critical, High, "HTTP request or response splitting";
     PROTO_POLLUTION = "proto.pollution", PrototypePollution, 1, Critical, High, "prototype pollution";
     JNDI_LOOKUP = "jndi.lookup", Jndi, 1, Critical, High, "JNDI lookup (Log4Shell)";
@@ -226,6 +228,7 @@ rules! {
     SHELLSHOCK = "shellshock.function_definition", Shellshock, 1, Critical, High, "Shellshock function definition";
     PHP_OPEN_TAG = "php.open_tag", Php, 1, Critical, High, "PHP code: opening tag";
     PHP_FUNCTION = "php.function_call", Php, 1, Critical, Medium, "PHP code: dangerous function call";
+    PHP_VARIABLE_CALL = "php.variable_call", Php, 1, Critical, High, "PHP code: function called through a variable or string";
     PHP_VARIABLE = "php.variable", Php, 1, Critical, High, "PHP code: superglobal variable";
     PHP_UPLOAD = "php.script_upload", Php, 1, Critical, High, "upload of a server-side script";
     JAVA_GADGET = "java.gadget_class", Java, 1, Critical, High, "Java gadget or runtime class";
