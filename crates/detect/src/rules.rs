@@ -26,11 +26,12 @@ pub enum Category {
     Java,
     Scanner,
     SessionFixation,
+    Protocol,
     Anomaly,
 }
 
 impl Category {
-    pub const ALL: [Category; 21] = [
+    pub const ALL: [Category; 22] = [
         Category::Sqli,
         Category::Xss,
         Category::Rce,
@@ -51,6 +52,7 @@ impl Category {
         Category::Java,
         Category::Scanner,
         Category::SessionFixation,
+        Category::Protocol,
         Category::Anomaly,
     ];
 
@@ -77,6 +79,7 @@ impl Category {
             Category::Java => "java",
             Category::Scanner => "scanner",
             Category::SessionFixation => "session_fixation",
+            Category::Protocol => "protocol",
             Category::Anomaly => "anomaly",
         }
     }
@@ -239,6 +242,14 @@ rules! {
     SCANNER_USER_AGENT = "scanner.user_agent", Scanner, 1, Critical, High, "security scanner";
     SESSION_COOKIE_SET = "session.fixation", SessionFixation, 1, Critical, Medium, "session fixation: cookie set from a value";
     SESSION_ID_PARAMETER = "session.id_in_parameter", SessionFixation, 2, Critical, Medium, "session identifier in a parameter";
+    HTTP_CONTENT_TYPE = "http.content_type", Protocol, 1, Critical, High, "malformed or ambiguous Content-Type";
+    HTTP_CHARSET = "http.charset", Protocol, 1, Critical, High, "character set the inspection cannot read the same way";
+    HTTP_RANGE = "http.range", Protocol, 1, Critical, Medium, "abusive byte range request";
+    HTTP_METHOD_OVERRIDE = "http.method_override", Protocol, 2, Critical, Medium, "HTTP method override";
+    HTTP_RESTRICTED_HEADER = "http.restricted_header", Protocol, 1, Critical, High, "header a client never sends";
+    HTTP_BODY_ON_GET = "http.body_on_get", Protocol, 3, Critical, Medium, "GET or HEAD request with a body";
+    HTTP_BODY_WITHOUT_TYPE = "http.body_without_type", Protocol, 2, Critical, Medium, "request body without a Content-Type";
+    HTTP_MULTIPART_NAME = "http.multipart_name", Protocol, 1, Critical, High, "multipart field or file name with separator characters";
     ANOMALY_CONTROL = "anomaly.control_character", Anomaly, 1, Error, Medium, "control character in a value";
     ANOMALY_VALUE_TRUNCATED = "anomaly.value_truncated", Anomaly, 3, Notice, Low, "value longer than the inspection limit";
 }

@@ -1200,6 +1200,23 @@ fn detection_trigger_cases() -> Vec<(&'static str, String, &'static str)> {
         ("java.base64_runtime", json("BydW50aW1l")),
         ("java.el_expression", json("${pageContext.request}")),
         ("scanner.user_agent", header("User-Agent", "sqlmap/1.7")),
+        ("http.content_type", header("Content-Type", "my-new-content-type")),
+        ("http.charset", header("Accept", "text/html; charset=ibm037")),
+        ("http.range", header("Request-Range", "bytes=0-1")),
+        ("http.method_override", header("X-HTTP-Method-Override", "DELETE")),
+        ("http.restricted_header", header("Proxy", "http://192.0.2.1:8080")),
+        (
+            "http.body_on_get",
+            "GET /detect HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}".to_owned(),
+        ),
+        (
+            "http.body_without_type",
+            "POST /detect HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nab".to_owned(),
+        ),
+        (
+            "http.multipart_name",
+            "POST /detect HTTP/1.1\r\nHost: a\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: 80\r\n\r\n--b\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a=b.txt\"\r\n\r\nhi\r\n--b--\r\n".to_owned(),
+        ),
         ("session.fixation", json("document.cookie=\"sid=1\"")),
         ("session.id_in_parameter", query_name("jsessionid")),
         (

@@ -2029,15 +2029,77 @@ pub(crate) fn control_characters(
         kind,
         ValueKind::TextBody | ValueKind::JsonValue | ValueKind::XmlText | ValueKind::MultipartValue
     );
-    let bad = raw
-        .bytes()
-        .position(|b| (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r')) || b == 0x7f);
+    // A line break is text in a value, never in a name or a path segment.
+    let breaks_allowed = !(kind.is_name() || matches!(kind, ValueKind::PathSegment));
+    let bad = raw.bytes().position(|b| {
+        (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r'))
+            || b == 0x7f
+            || (!breaks_allowed && matches!(b, b'\n' | b'\r'))
+    });
     if let Some(p) = bad {
         if !structured_text || raw.as_bytes()[p] == 0 {
             sink.report(&rules::ANOMALY_CONTROL, raw, p..p + 1);
         }
     } else if had_nul && !structured_text {
         sink.report(&rules::ANOMALY_CONTROL, raw, 0..raw.len().min(16));
+    }
+}
+
+/// Protocol shapes in single values: separator characters in a multipart field or file
+/// name (`name="a;b"`, `filename="x=.txt"`: parsers split there), and an
+/// HTTP request line inside a value (`GET http://x HTTP/1.1`: smuggling).
+pub(crate) fn protocol_values(lower: &str, kind: ValueKind<'_>, sink: &mut Sink<'_>) {
+    if matches!(
+        kind,
+        ValueKind::MultipartName | ValueKind::MultipartFilename
+    ) && lower.contains([';', '=', '\\', '"'])
+    {
+        sink.report(&rules::HTTP_MULTIPART_NAME, lower, 0..lower.len().min(48));
+    }
+    for (p, _) in crate::text::find_iter(lower, " http/") {
+        let version_ok = lower.as_bytes().get(p + 6).is_some_and(u8::is_ascii_digit);
+        let before = &lower[..p];
+        let line_start = before.rfind(['\r', '\n']).map_or(0, |q| q + 1);
+        let line = before[line_start..].trim_start();
+        let mut words = line.rsplitn(3, ' ');
+        let (Some(target), Some(method)) = (words.next(), words.next()) else {
+            continue;
+        };
+        let method = method.rsplit(['=', '&', ' ']).next().unwrap_or(method);
+        let method = method.trim_start_matches(|c: char| !c.is_ascii_alphabetic());
+        let known = matches!(
+            method,
+            "get"
+                | "post"
+                | "head"
+                | "put"
+                | "delete"
+                | "options"
+                | "connect"
+                | "trace"
+                | "track"
+                | "patch"
+                | "propfind"
+                | "proppatch"
+                | "mkcol"
+                | "copy"
+                | "move"
+                | "lock"
+                | "unlock"
+        );
+        let method_at_word = method.len() >= 3 && line.len() >= method.len();
+        if version_ok
+            && known
+            && method_at_word
+            && (target.starts_with('/') || target.starts_with("http"))
+        {
+            sink.report(
+                &rules::CRLF_SPLITTING,
+                lower,
+                line_start..(p + 9).min(lower.len()),
+            );
+            break;
+        }
     }
 }
 

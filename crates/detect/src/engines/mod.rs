@@ -149,6 +149,12 @@ impl Engines {
         if kind.is_name() || matches!(kind, ValueKind::PathSegment) {
             misc::session(lower, kind, sink);
         }
+        if kind.is_name()
+            || matches!(kind, ValueKind::MultipartFilename)
+            || crate::text::contains(lower, " http/")
+        {
+            misc::protocol_values(lower, kind, sink);
+        }
         // Base64 at any alignment: only the value as sent (the decoded
         // pass of a base64 value is not base64 again).
         if sink.decoding == crate::Decoding::Normalized
