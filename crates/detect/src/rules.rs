@@ -248,7 +248,7 @@ rules! {
     HTTP_METHOD_OVERRIDE = "http.method_override", Protocol, 2, Critical, Medium, "HTTP method override";
     HTTP_RESTRICTED_HEADER = "http.restricted_header", Protocol, 1, Critical, High, "header a client never sends";
     HTTP_BODY_ON_GET = "http.body_on_get", Protocol, 3, Critical, Medium, "GET or HEAD request with a body";
-    HTTP_BODY_WITHOUT_TYPE = "http.body_without_type", Protocol, 2, Critical, Medium, "request body without a Content-Type";
+    HTTP_BODY_WITHOUT_TYPE = "http.body_without_type", Protocol, 3, Critical, Medium, "request body without a Content-Type";
     HTTP_MULTIPART_NAME = "http.multipart_name", Protocol, 1, Critical, High, "multipart field or file name with separator characters";
     ANOMALY_CONTROL = "anomaly.control_character", Anomaly, 1, Error, Medium, "control character in a value";
     ANOMALY_VALUE_TRUNCATED = "anomaly.value_truncated", Anomaly, 3, Notice, Low, "value longer than the inspection limit";
