@@ -15,6 +15,7 @@
 
 mod engines;
 pub mod normalize;
+mod protocol;
 pub mod rules;
 mod text;
 

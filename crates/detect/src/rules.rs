@@ -26,11 +26,12 @@ pub enum Category {
     Java,
     Scanner,
     SessionFixation,
+    Protocol,
     Anomaly,
 }
 
 impl Category {
-    pub const ALL: [Category; 21] = [
+    pub const ALL: [Category; 22] = [
         Category::Sqli,
         Category::Xss,
         Category::Rce,
@@ -51,6 +52,7 @@ impl Category {
         Category::Java,
         Category::Scanner,
         Category::SessionFixation,
+        Category::Protocol,
         Category::Anomaly,
     ];
 
@@ -77,6 +79,7 @@ impl Category {
             Category::Java => "java",
             Category::Scanner => "scanner",
             Category::SessionFixation => "session_fixation",
+            Category::Protocol => "protocol",
             Category::Anomaly => "anomaly",
         }
     }
@@ -193,6 +196,7 @@ rules! {
     RCE_REVERSE_SHELL = "rce.reverse_shell", Rce, 1, Critical, High, "command injection: reverse shell";
     RCE_SHELL_PATH = "rce.shell_path", Rce, 1, Critical, High, "command injection: path to a shell or system binary";
     RCE_NODEJS = "rce.nodejs", Rce, 1, Critical, Medium, "code injection: server-side JavaScript (Node.js)";
+    RCE_FORK_BOMB = "rce.fork_bomb", Rce, 1, Critical, High, "command injection: shell fork bomb";
     RCE_BARE_COMMAND = "rce.bare_command", Rce, 3, Warning, Low, "a shell command name alone in a value";
     PATH_TRAVERSAL = "path.traversal", PathTraversal, 1, Critical, High, "path traversal";
     PATH_SENSITIVE_FILE = "path.sensitive_file", PathTraversal, 1, Critical, High, "access to a sensitive system file";
@@ -216,6 +220,7 @@ rules! {
     XXE_XINCLUDE = "xxe.xinclude", Xxe, 1, Critical, High, "XML inclusion or transformation";
     CRLF_HEADER = "crlf.header_injection", Crlf, 1, Critical, High, "CRLF injection: header after a line break";
     CRLF_MAIL = "crlf.mail_header", Crlf, 2, Critical, Medium, "mail header injection";
+    CRLF_MAIL_COMMAND = "crlf.mail_command", Crlf, 2, Critical, Medium, "mail protocol command after a line break";
     CRLF_SPLITTING = "crlf.http_splitting", Crlf, 1, Critical, High, "HTTP request or response splitting";
     PROTO_POLLUTION = "proto.pollution", PrototypePollution, 1, Critical, High, "prototype pollution";
     JNDI_LOOKUP = "jndi.lookup", Jndi, 1, Critical, High, "JNDI lookup (Log4Shell)";
@@ -226,6 +231,7 @@ rules! {
     SHELLSHOCK = "shellshock.function_definition", Shellshock, 1, Critical, High, "Shellshock function definition";
     PHP_OPEN_TAG = "php.open_tag", Php, 1, Critical, High, "PHP code: opening tag";
     PHP_FUNCTION = "php.function_call", Php, 1, Critical, Medium, "PHP code: dangerous function call";
+    PHP_VARIABLE_CALL = "php.variable_call", Php, 1, Critical, High, "PHP code: function called through a variable or string";
     PHP_VARIABLE = "php.variable", Php, 1, Critical, High, "PHP code: superglobal variable";
     PHP_UPLOAD = "php.script_upload", Php, 1, Critical, High, "upload of a server-side script";
     JAVA_GADGET = "java.gadget_class", Java, 1, Critical, High, "Java gadget or runtime class";
@@ -236,6 +242,14 @@ rules! {
     SCANNER_USER_AGENT = "scanner.user_agent", Scanner, 1, Critical, High, "security scanner";
     SESSION_COOKIE_SET = "session.fixation", SessionFixation, 1, Critical, Medium, "session fixation: cookie set from a value";
     SESSION_ID_PARAMETER = "session.id_in_parameter", SessionFixation, 2, Critical, Medium, "session identifier in a parameter";
+    HTTP_CONTENT_TYPE = "http.content_type", Protocol, 1, Critical, High, "malformed or ambiguous Content-Type";
+    HTTP_CHARSET = "http.charset", Protocol, 1, Critical, High, "character set the inspection cannot read the same way";
+    HTTP_RANGE = "http.range", Protocol, 1, Critical, Medium, "abusive byte range request";
+    HTTP_METHOD_OVERRIDE = "http.method_override", Protocol, 2, Critical, Medium, "HTTP method override";
+    HTTP_RESTRICTED_HEADER = "http.restricted_header", Protocol, 1, Critical, High, "header a client never sends";
+    HTTP_BODY_ON_GET = "http.body_on_get", Protocol, 3, Critical, Medium, "GET or HEAD request with a body";
+    HTTP_BODY_WITHOUT_TYPE = "http.body_without_type", Protocol, 3, Critical, Medium, "request body without a Content-Type";
+    HTTP_MULTIPART_NAME = "http.multipart_name", Protocol, 1, Critical, High, "multipart field or file name with separator characters";
     ANOMALY_CONTROL = "anomaly.control_character", Anomaly, 1, Error, Medium, "control character in a value";
     ANOMALY_VALUE_TRUNCATED = "anomaly.value_truncated", Anomaly, 3, Notice, Low, "value longer than the inspection limit";
 }

@@ -1138,13 +1138,34 @@ pub(crate) fn php(text: &str, lower: &str, kind: ValueKind<'_>, sink: &mut Sink<
         let after_php = rest.trim_start_matches(['\t', ' ']).strip_prefix("php");
         let code_follows = |code: &str| {
             let window = &code[..code.len().min(64)];
+            let first = window
+                .trim_start_matches([' ', '\t', '\r', '\n'])
+                .split([' ', '\t', '(', '"', '\''])
+                .next()
+                .unwrap_or("");
             window.contains(';')
                 || window.contains('(')
                 || window.contains('$')
                 || window.contains("?>")
+                || matches!(
+                    first,
+                    "echo"
+                        | "print"
+                        | "eval"
+                        | "system"
+                        | "include"
+                        | "require"
+                        | "exec"
+                        | "die"
+                        | "exit"
+                        | "phpinfo"
+                        | "passthru"
+                        | "assert"
+                )
         };
         if after_php.is_some_and(|c| !c.is_empty() && code_follows(c))
             || rest.starts_with('=')
+            || (rest.starts_with(['\t', '\r', '\n']) && code_follows(rest))
             || (rest.starts_with(' ')
                 && rest
                     .trim_start()
@@ -1188,11 +1209,16 @@ pub(crate) fn php(text: &str, lower: &str, kind: ValueKind<'_>, sink: &mut Sink<
     }
     if lower.contains('(') {
         php_calls(lower, sink);
+        if let Some(p) = php_variable_call(lower).or_else(|| php_dynamic_call(lower)) {
+            sink.report(&rules::PHP_VARIABLE_CALL, text, p..(p + 32).min(text.len()));
+        }
     }
     let file_name = match kind {
         ValueKind::MultipartFilename => Some(lower),
         ValueKind::HeaderValue {
-            name: "x-filename" | "x-file-name" | "x_filename" | "x-file" | "x-upload-filename",
+            name:
+                "x-filename" | "x.filename" | "x-file-name" | "x_filename" | "x-file"
+                | "x-upload-filename",
         } => Some(lower),
         ValueKind::HeaderValue {
             name: "content-disposition",
@@ -1248,6 +1274,133 @@ pub(crate) fn php(text: &str, lower: &str, kind: ValueKind<'_>, sink: &mut Sink<
             sink.report(&rules::PHP_UPLOAD, text, 0..text.len().min(64));
         }
     }
+}
+
+/// Skips blanks and PHP comments from `i`; returns where code resumes and
+/// whether a line break or a comment was crossed.
+fn php_gap(s: &[u8], mut i: usize) -> (usize, bool) {
+    let mut crossed = false;
+    let limit = (i + 256).min(s.len());
+    while i < limit {
+        match s[i] {
+            b' ' | b'\t' => i += 1,
+            b'\r' | b'\n' | 0x0b | 0x0c => {
+                crossed = true;
+                i += 1;
+            }
+            b'/' if s.get(i + 1) == Some(&b'*') => {
+                crossed = true;
+                match memchr::memmem::find(&s[i + 2..limit], b"*/") {
+                    Some(e) => i += e + 4,
+                    None => return (limit, crossed),
+                }
+            }
+            b'/' if s.get(i + 1) == Some(&b'/') => {
+                crossed = true;
+                i = memchr::memchr(b'\n', &s[i..limit]).map_or(limit, |e| i + e + 1);
+            }
+            b'#' => {
+                crossed = true;
+                i = memchr::memchr(b'\n', &s[i..limit]).map_or(limit, |e| i + e + 1);
+            }
+            _ => break,
+        }
+    }
+    (i, crossed)
+}
+
+/// A call through a variable: `$f(1)`, `$$b(2)`, `${@a}(10)`,
+/// `$__[@o](6)`, `$_aB_4c[5]['d'] /*x*/ (17)`, `Foo::$var()`, `$a //x\n()`:
+/// PHP's way to call a function whose name is data (webshells, filter
+/// evasion). Blanks before the `(` count only across a line break or a
+/// comment, so "costs $x (approx.)" passes.
+fn php_variable_call(lower: &str) -> Option<usize> {
+    let s = lower.as_bytes();
+    for start in memchr::memchr_iter(b'$', s) {
+        if start > 0 && s[start - 1] == b'$' {
+            continue;
+        }
+        let mut i = start;
+        while i < s.len() && (s[i] == b'$' || s[i] == b'@') {
+            i += 1;
+        }
+        // The variable: a name (not a digit: `$5` is money) or `{ expr }`.
+        if s.get(i) == Some(&b'{') {
+            // `${}` is no expression.
+            match memchr::memchr(b'}', &s[i..(i + 64).min(s.len())]) {
+                Some(e) if e > 1 => i += e + 1,
+                _ => continue,
+            }
+        } else {
+            let name_start = i;
+            while i < s.len() && (s[i].is_ascii_alphanumeric() || s[i] == b'_') {
+                i += 1;
+            }
+            if i == name_start || s[name_start].is_ascii_digit() {
+                continue;
+            }
+        }
+        // Subscripts: `[...]` / `{...}`, possibly with comments between.
+        let mut spaced = false;
+        loop {
+            let (j, crossed) = php_gap(s, i);
+            match s.get(j) {
+                Some(b'[') | Some(b'{') => {
+                    let close = if s[j] == b'[' { b']' } else { b'}' };
+                    match memchr::memchr(close, &s[j..(j + 64).min(s.len())]) {
+                        // `$a[]()` / `$a{}()`: an empty subscript is no call.
+                        Some(1) => break,
+                        Some(e) => {
+                            i = j + e + 1;
+                            spaced |= crossed;
+                        }
+                        None => break,
+                    }
+                }
+                Some(b'(') => {
+                    let blank_only = j > i && !crossed;
+                    if !blank_only || spaced {
+                        return Some(start);
+                    }
+                    break;
+                }
+                _ => break,
+            }
+        }
+    }
+    None
+}
+
+/// A string or an expression called as a function: `('system')('id')`,
+/// `"system"(ls)`, `(sy.(st).em)('uname')`, `[system][0](ls)` — when the
+/// call's argument is a shell command.
+fn php_dynamic_call(lower: &str) -> Option<usize> {
+    let s = lower.as_bytes();
+    for (p, _) in crate::text::find_iter(lower, "(") {
+        if p == 0 || !matches!(s[p - 1], b')' | b']' | b'\'' | b'"') {
+            continue;
+        }
+        let inner_end = memchr::memchr(b')', &s[p + 1..(p + 64).min(s.len())])?;
+        let arg = lower[p + 1..p + 1 + inner_end]
+            .trim()
+            .trim_matches(['\'', '"', '@', '`'])
+            .trim();
+        let word = arg.split([' ', '\t']).next().unwrap_or("");
+        if !word.is_empty() && super::rce::is_command_name(word) {
+            // The callee: a quoted name or a parenthesized / subscripted expression.
+            let before = &lower[..p];
+            let callee_ok = before.ends_with(['\'', '"'])
+                || before.ends_with(']')
+                || before.rfind('(').is_some_and(|o| {
+                    let callee = &before[o + 1..before.len() - 1];
+                    callee.contains(['.', '\'', '"']) || PHP_WEAK.contains(&callee)
+                });
+            if callee_ok {
+                return Some(p.saturating_sub(16));
+            }
+        }
+    }
+    None
 }
 
 fn php_calls(lower: &str, sink: &mut Sink<'_>) {
@@ -1876,14 +2029,118 @@ pub(crate) fn control_characters(
         kind,
         ValueKind::TextBody | ValueKind::JsonValue | ValueKind::XmlText | ValueKind::MultipartValue
     );
-    let bad = raw
-        .bytes()
-        .position(|b| (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r')) || b == 0x7f);
+    // A line break is text in a value, never in a name or a path segment.
+    let breaks_allowed = !(kind.is_name() || matches!(kind, ValueKind::PathSegment));
+    let bad = raw.bytes().position(|b| {
+        (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r'))
+            || b == 0x7f
+            || (!breaks_allowed && matches!(b, b'\n' | b'\r'))
+    });
     if let Some(p) = bad {
         if !structured_text || raw.as_bytes()[p] == 0 {
             sink.report(&rules::ANOMALY_CONTROL, raw, p..p + 1);
         }
     } else if had_nul && !structured_text {
         sink.report(&rules::ANOMALY_CONTROL, raw, 0..raw.len().min(16));
+    }
+}
+
+/// Protocol shapes in single values: separator characters in a multipart field or file
+/// name (`name="a;b"`, `filename="x=.txt"`: parsers split there), and an
+/// HTTP request line inside a value (`GET http://x HTTP/1.1`: smuggling).
+pub(crate) fn protocol_values(lower: &str, kind: ValueKind<'_>, sink: &mut Sink<'_>) {
+    if matches!(
+        kind,
+        ValueKind::MultipartName | ValueKind::MultipartFilename
+    ) && lower.contains([';', '=', '\\', '"'])
+    {
+        sink.report(&rules::HTTP_MULTIPART_NAME, lower, 0..lower.len().min(48));
+    }
+    for (p, _) in crate::text::find_iter(lower, " http/") {
+        let version_ok = lower.as_bytes().get(p + 6).is_some_and(u8::is_ascii_digit);
+        let before = &lower[..p];
+        let line_start = before.rfind(['\r', '\n']).map_or(0, |q| q + 1);
+        let line = before[line_start..].trim_start();
+        let mut words = line.rsplitn(3, ' ');
+        let (Some(target), Some(method)) = (words.next(), words.next()) else {
+            continue;
+        };
+        let method = method.rsplit(['=', '&', ' ']).next().unwrap_or(method);
+        let method = method.trim_start_matches(|c: char| !c.is_ascii_alphabetic());
+        let known = matches!(
+            method,
+            "get"
+                | "post"
+                | "head"
+                | "put"
+                | "delete"
+                | "options"
+                | "connect"
+                | "trace"
+                | "track"
+                | "patch"
+                | "propfind"
+                | "proppatch"
+                | "mkcol"
+                | "copy"
+                | "move"
+                | "lock"
+                | "unlock"
+        );
+        let method_at_word = method.len() >= 3 && line.len() >= method.len();
+        if version_ok
+            && known
+            && method_at_word
+            && (target.starts_with('/') || target.starts_with("http"))
+        {
+            sink.report(
+                &rules::CRLF_SPLITTING,
+                lower,
+                line_start..(p + 9).min(lower.len()),
+            );
+            break;
+        }
+    }
+}
+
+#[cfg(test)]
+mod php_call_tests {
+    use super::*;
+
+    #[test]
+    fn calls_through_variables_and_strings() {
+        for v in [
+            "$f(101).$f(120)",
+            "$$b(2)",
+            "${@a}(10)",
+            "@$__[@!+_](21)",
+            "$_ab_4c[5]['d'] /*lol*/ (17)",
+            "$function\r\n (23)",
+            "foo::$variable()",
+        ] {
+            assert!(php_variable_call(v).is_some(), "{v}");
+        }
+        for v in [
+            "('system')('whoami')",
+            "\"system\"(ls);",
+            "(sy.(st).em)('uname');",
+        ] {
+            assert!(php_dynamic_call(v).is_some(), "{v}");
+        }
+        for v in [
+            "costs $5 (five dollars)",
+            "budget $x (approx.)",
+            "see (above)(2)",
+            "he said \"hi\"(laughing)",
+            "$ (dollar)",
+            "$a[]()",
+            "${}()",
+            "$a{}()",
+        ] {
+            assert!(
+                php_variable_call(v).is_none() && php_dynamic_call(v).is_none(),
+                "{v}"
+            );
+        }
     }
 }

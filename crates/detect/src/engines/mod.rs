@@ -2,7 +2,9 @@
 //! normalized value, which of them can possibly match it. A value of plain
 //! words and numbers reaches no engine at all.
 
+mod batch;
 mod encoded;
+mod mail;
 pub(crate) mod misc;
 mod path;
 mod rce;
@@ -81,6 +83,7 @@ pub(crate) struct Scratch {
     path: path::PathScratch,
     lookups: String,
     decoded: Vec<u8>,
+    batch: Vec<(usize, usize)>,
 }
 
 /// Flags of text that no engine needs to look at: words, digits, spaces,
@@ -146,6 +149,12 @@ impl Engines {
         if kind.is_name() || matches!(kind, ValueKind::PathSegment) {
             misc::session(lower, kind, sink);
         }
+        if kind.is_name()
+            || matches!(kind, ValueKind::MultipartFilename)
+            || crate::text::contains(lower, " http/")
+        {
+            misc::protocol_values(lower, kind, sink);
+        }
         // Base64 at any alignment: only the value as sent (the decoded
         // pass of a base64 value is not base64 again).
         if sink.decoding == crate::Decoding::Normalized
@@ -175,6 +184,10 @@ impl Engines {
             // command name at paranoia 3, is plain text too.
             if sink.paranoia() >= 3 || rce::starts_with_command(lower) {
                 rce::inspect(lower, &mut scratch.shell, sink);
+            }
+            let head = lower.trim_start();
+            if head.starts_with("if ") || head.starts_with("for ") {
+                batch::inspect(lower, &mut scratch.batch, sink);
             }
             return;
         }
@@ -226,6 +239,9 @@ impl Engines {
             || first_word.contains(['\'', '"'])
         {
             rce::inspect(lower, &mut scratch.shell, sink);
+        }
+        if crate::text::contains(lower, "if") || crate::text::contains(lower, "for") {
+            batch::inspect(lower, &mut scratch.batch, sink);
         }
         // `etc` + `passwd` behind undecodable separators has neither slash nor dot.
         let spelled_path =
@@ -279,6 +295,7 @@ impl Engines {
         }
         if f.contains(CharFlags::NEWLINE) {
             misc::crlf(lower, sink);
+            mail::inspect(lower, sink);
         }
         if crate::text::contains(lower, "proto") || kind.is_name() {
             misc::prototype_pollution(lower, kind, sink);
@@ -300,12 +317,17 @@ impl Engines {
         if f.contains(CharFlags::PAREN) && f.contains(CharFlags::BRACE) {
             misc::shellshock(lower, sink);
         }
-        if f.any(CharFlags::ANGLE | CharFlags::DOLLAR | CharFlags::PAREN | CharFlags::COLON)
-            || matches!(
-                kind,
-                ValueKind::MultipartFilename | ValueKind::HeaderValue { .. }
-            )
-        {
+        if f.any(
+            CharFlags::ANGLE
+                | CharFlags::DOLLAR
+                | CharFlags::PAREN
+                | CharFlags::COLON
+                | CharFlags::BRACKET
+                | CharFlags::BRACE,
+        ) || matches!(
+            kind,
+            ValueKind::MultipartFilename | ValueKind::HeaderValue { .. }
+        ) {
             misc::php(text, lower, kind, sink);
         }
         if anchors & ANCHOR_JAVA != 0 {

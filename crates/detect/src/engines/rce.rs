@@ -65,6 +65,273 @@ fn command_table() -> CommandTable {
 }
 
 const ALL_COMMANDS: &[&str] = &[
+    "ansible",
+    "ansible-config",
+    "ansible-console",
+    "ansible-doc",
+    "ansible-galaxy",
+    "ansible-inventory",
+    "ansible-playbook",
+    "ansible-pull",
+    "ansible-vault",
+    "ansible-test",
+    "chef-client",
+    "chef-shell",
+    "chef-solo",
+    "chef-vault",
+    "chef-run",
+    "chef-apply",
+    "knife",
+    "visudo",
+    "cscli",
+    "rmt",
+    "rmt-tar",
+    "rmt-dump",
+    "lastlog",
+    "lastlogin",
+    "flock",
+    "cpulimit",
+    "strace",
+    "ltrace",
+    "gdb",
+    "uconv",
+    "ssh-copy-id",
+    "ssh-keygen",
+    "pip",
+    "pip3",
+    "pipx",
+    "c89",
+    "c99",
+    "irb",
+    "bsdtar",
+    "aptitude",
+    "apt-get",
+    "yum",
+    "dnf",
+    "htop",
+    "regedit",
+    "bcdboot",
+    "setsid",
+    "ionice",
+    "stdbuf",
+    "unbuffer",
+    "doas",
+    "pkexec",
+    "runuser",
+    "nsenter",
+    "unshare",
+    "capsh",
+    "setarch",
+    "taskset",
+    "busctl",
+    "dpkg",
+    "rpm",
+    "zypper",
+    "apk",
+    "snap",
+    "npm",
+    "npx",
+    "yarn",
+    "gem",
+    "cargo",
+    "go",
+    "php-cgi",
+    "jjs",
+    "jrunscript",
+    "nodejs",
+    "tclsh",
+    "wish",
+    "expect",
+    "mawk",
+    "nawk",
+    "ash",
+    "fish",
+    "rbash",
+    "mksh",
+    "posh",
+    "sftp",
+    "smbclient",
+    "rpcclient",
+    "mysql",
+    "psql",
+    "sqlite3",
+    "mongo",
+    "redis-cli",
+    "nping",
+    "hping3",
+    "masscan",
+    "hd",
+    "uuencode",
+    "uudecode",
+    "gpg",
+    "7z",
+    "7za",
+    "rar",
+    "unrar",
+    "cpio",
+    "ar",
+    "dmidecode",
+    "lspci",
+    "lsusb",
+    "lsmod",
+    "modprobe",
+    "insmod",
+    "rmmod",
+    "sysctl",
+    "ulimit",
+    "chpasswd",
+    "adduser",
+    "deluser",
+    "userdel",
+    "groupadd",
+    "gpasswd",
+    "newgrp",
+    "sg",
+    "mkpasswd",
+    "write",
+    "mesg",
+    "finger",
+    "pinky",
+    "users",
+    "groups",
+    "logname",
+    "tty",
+    "stty",
+    "setfacl",
+    "getfacl",
+    "chcon",
+    "restorecon",
+    "getenforce",
+    "setenforce",
+    "aa-disable",
+    "aa-enforce",
+    "aa-complain",
+    "aa-status",
+    "apparmor_parser",
+    "tshark",
+    "wireshark",
+    "ettercap",
+    "arpspoof",
+    "dsniff",
+    "john",
+    "hashcat",
+    "hydra",
+    "medusa",
+    "sqlmap",
+    "nikto",
+    "msfconsole",
+    "msfvenom",
+    "powercat",
+    "mimikatz",
+    "psexec",
+    "wmiexec",
+    "certreq",
+    "esentutl",
+    "extrac32",
+    "hh",
+    "ieexec",
+    "makecab",
+    "mavinject",
+    "msbuild",
+    "odbcconf",
+    "pcalua",
+    "pcwrap",
+    "presentationhost",
+    "regasm",
+    "regini",
+    "register-cimprovider",
+    "regsvcs",
+    "replace",
+    "rpcping",
+    "runonce",
+    "runscripthelper",
+    "scriptrunner",
+    "syncappvpublishingserver",
+    "te",
+    "tttracer",
+    "vbc",
+    "verclsid",
+    "wab",
+    "winrm",
+    "winrs",
+    "wsl",
+    "wuauclt",
+    "xwizard",
+    "csc",
+    "cmstp",
+    "control",
+    "diskshadow",
+    "dnscmd",
+    "eventvwr",
+    "explorer",
+    "gpscript",
+    "infdefaultinstall",
+    "installutil",
+    "jsc",
+    "ntdsutil",
+    "pktmon",
+    "rasautou",
+    "wevtutil",
+    "takeown",
+    "subst",
+    "sdbinst",
+    "column",
+    "comm",
+    "bridge",
+    "ex",
+    "perf",
+    "at",
+    "chef",
+    "rc",
+    "apt",
+    "cc",
+    "c++",
+    "g++",
+    "look",
+    "pr",
+    "units",
+    "watch",
+    "script",
+    "screen",
+    "tmux",
+    "jq",
+    "yq",
+    "bc",
+    "dc",
+    "csplit",
+    "shuf",
+    "sum",
+    "cksum",
+    "md5sum",
+    "sha1sum",
+    "sha256sum",
+    "zcat",
+    "bzcat",
+    "xzcat",
+    "lzma",
+    "xz",
+    "view",
+    "red",
+    "ed",
+    "pg",
+    "ul",
+    "col",
+    "iconv",
+    "dialog",
+    "whiptail",
+    "logger",
+    "lp",
+    "lpr",
+    "mail",
+    "mailx",
+    "sendmail",
+    "mutt",
+    "nmcli",
+    "ss",
+    "ssh-agent",
+    "tic",
+    "toe",
+    "tput",
     "whoami",
     "uname",
     "ifconfig",
@@ -306,6 +573,181 @@ const ALL_COMMANDS: &[&str] = &[
 
 fn command_uncached(name: &str) -> Option<(bool, bool)> {
     let unix_clear = [
+        "ansible",
+        "ansible-config",
+        "ansible-console",
+        "ansible-doc",
+        "ansible-galaxy",
+        "ansible-inventory",
+        "ansible-playbook",
+        "ansible-pull",
+        "ansible-vault",
+        "ansible-test",
+        "chef-client",
+        "chef-shell",
+        "chef-solo",
+        "chef-vault",
+        "chef-run",
+        "chef-apply",
+        "knife",
+        "visudo",
+        "cscli",
+        "rmt",
+        "rmt-tar",
+        "rmt-dump",
+        "lastlog",
+        "lastlogin",
+        "flock",
+        "cpulimit",
+        "strace",
+        "ltrace",
+        "gdb",
+        "uconv",
+        "ssh-copy-id",
+        "ssh-keygen",
+        "pip",
+        "pip3",
+        "pipx",
+        "c89",
+        "c99",
+        "irb",
+        "bsdtar",
+        "aptitude",
+        "apt-get",
+        "dnf",
+        "htop",
+        "regedit",
+        "bcdboot",
+        "setsid",
+        "ionice",
+        "stdbuf",
+        "unbuffer",
+        "doas",
+        "pkexec",
+        "runuser",
+        "nsenter",
+        "unshare",
+        "capsh",
+        "setarch",
+        "taskset",
+        "busctl",
+        "dpkg",
+        "rpm",
+        "zypper",
+        "npm",
+        "npx",
+        "php-cgi",
+        "jjs",
+        "jrunscript",
+        "nodejs",
+        "tclsh",
+        "mawk",
+        "nawk",
+        "rbash",
+        "mksh",
+        "sftp",
+        "smbclient",
+        "rpcclient",
+        "mysql",
+        "psql",
+        "sqlite3",
+        "mongo",
+        "redis-cli",
+        "nping",
+        "hping3",
+        "masscan",
+        "uuencode",
+        "uudecode",
+        "gpg",
+        "7z",
+        "7za",
+        "unrar",
+        "cpio",
+        "dmidecode",
+        "lspci",
+        "lsusb",
+        "lsmod",
+        "modprobe",
+        "insmod",
+        "rmmod",
+        "sysctl",
+        "ulimit",
+        "chpasswd",
+        "adduser",
+        "deluser",
+        "userdel",
+        "groupadd",
+        "gpasswd",
+        "newgrp",
+        "mkpasswd",
+        "stty",
+        "setfacl",
+        "getfacl",
+        "chcon",
+        "restorecon",
+        "getenforce",
+        "setenforce",
+        "aa-disable",
+        "aa-enforce",
+        "aa-complain",
+        "aa-status",
+        "apparmor_parser",
+        "tshark",
+        "wireshark",
+        "ettercap",
+        "arpspoof",
+        "dsniff",
+        "hashcat",
+        "sqlmap",
+        "nikto",
+        "msfconsole",
+        "msfvenom",
+        "powercat",
+        "mimikatz",
+        "psexec",
+        "wmiexec",
+        "certreq",
+        "esentutl",
+        "extrac32",
+        "makecab",
+        "mavinject",
+        "msbuild",
+        "odbcconf",
+        "pcalua",
+        "pcwrap",
+        "presentationhost",
+        "regasm",
+        "regini",
+        "register-cimprovider",
+        "regsvcs",
+        "rpcping",
+        "runscripthelper",
+        "scriptrunner",
+        "syncappvpublishingserver",
+        "tttracer",
+        "vbc",
+        "verclsid",
+        "winrm",
+        "winrs",
+        "wsl",
+        "wuauclt",
+        "xwizard",
+        "csc",
+        "cmstp",
+        "diskshadow",
+        "dnscmd",
+        "eventvwr",
+        "gpscript",
+        "infdefaultinstall",
+        "installutil",
+        "jsc",
+        "ntdsutil",
+        "pktmon",
+        "rasautou",
+        "wevtutil",
+        "takeown",
+        "subst",
+        "sdbinst",
         "whoami",
         "uname",
         "ifconfig",
@@ -457,13 +899,172 @@ fn command_uncached(name: &str) -> Option<(bool, bool)> {
         "cmd.exe",
     ];
     let unix_ambiguous = [
-        "cat", "id", "echo", "env", "sleep", "ping", "kill", "rm", "cp", "mv", "touch", "ln",
-        "find", "head", "tail", "more", "less", "sort", "tee", "tr", "cut", "dd", "file", "stat",
-        "which", "who", "w", "last", "date", "history", "set", "alias", "eval", "exec", "source",
-        "shutdown", "reboot", "halt", "service", "java", "make", "git", "ps", "top", "du", "df",
-        "su", "mount", "nice", "time", "wait", "test", "export", "unset", "read", "chroot",
-        "locate", "od", "rev", "nl", "fold", "split", "paste", "join", "expand", "tac", "base32",
-        "host", "whois", "ftp", "node", "zip", "yes", "xterm",
+        "go",
+        "cargo",
+        "write",
+        "users",
+        "groups",
+        "replace",
+        "control",
+        "explorer",
+        "te",
+        "hh",
+        "wish",
+        "expect",
+        "finger",
+        "john",
+        "hydra",
+        "medusa",
+        "snap",
+        "gem",
+        "yarn",
+        "ash",
+        "fish",
+        "posh",
+        "tty",
+        "apk",
+        "yum",
+        "rar",
+        "ar",
+        "hd",
+        "pinky",
+        "wab",
+        "ieexec",
+        "sg",
+        "mesg",
+        "logname",
+        "runonce",
+        "column",
+        "comm",
+        "bridge",
+        "ex",
+        "perf",
+        "at",
+        "chef",
+        "rc",
+        "apt",
+        "cc",
+        "c++",
+        "g++",
+        "look",
+        "pr",
+        "units",
+        "watch",
+        "script",
+        "screen",
+        "tmux",
+        "jq",
+        "yq",
+        "bc",
+        "dc",
+        "csplit",
+        "shuf",
+        "sum",
+        "cksum",
+        "md5sum",
+        "sha1sum",
+        "sha256sum",
+        "zcat",
+        "bzcat",
+        "xzcat",
+        "lzma",
+        "xz",
+        "view",
+        "red",
+        "ed",
+        "pg",
+        "ul",
+        "col",
+        "iconv",
+        "dialog",
+        "whiptail",
+        "logger",
+        "lp",
+        "lpr",
+        "mail",
+        "mailx",
+        "sendmail",
+        "mutt",
+        "nmcli",
+        "ss",
+        "ssh-agent",
+        "tic",
+        "toe",
+        "tput",
+        "cat",
+        "id",
+        "echo",
+        "env",
+        "sleep",
+        "ping",
+        "kill",
+        "rm",
+        "cp",
+        "mv",
+        "touch",
+        "ln",
+        "find",
+        "head",
+        "tail",
+        "more",
+        "less",
+        "sort",
+        "tee",
+        "tr",
+        "cut",
+        "dd",
+        "file",
+        "stat",
+        "which",
+        "who",
+        "w",
+        "last",
+        "date",
+        "history",
+        "set",
+        "alias",
+        "eval",
+        "exec",
+        "source",
+        "shutdown",
+        "reboot",
+        "halt",
+        "service",
+        "java",
+        "make",
+        "git",
+        "ps",
+        "top",
+        "du",
+        "df",
+        "su",
+        "mount",
+        "nice",
+        "time",
+        "wait",
+        "test",
+        "export",
+        "unset",
+        "read",
+        "chroot",
+        "locate",
+        "od",
+        "rev",
+        "nl",
+        "fold",
+        "split",
+        "paste",
+        "join",
+        "expand",
+        "tac",
+        "base32",
+        "host",
+        "whois",
+        "ftp",
+        "node",
+        "zip",
+        "yes",
+        "xterm",
     ];
     let windows_ambiguous = [
         "type", "dir", "copy", "del", "net", "reg", "sc", "start", "ver", "vol", "attrib", "move",
@@ -524,6 +1125,11 @@ fn command_uncached(name: &str) -> Option<(bool, bool)> {
         return Some((true, true));
     }
     None
+}
+
+/// Whether `name` is a known command that is not also an English word.
+pub(crate) fn is_command_name(name: &str) -> bool {
+    command(name).is_some_and(|(ambiguous, _)| !ambiguous) || is_probe(name)
 }
 
 /// Whether the first word of `lower` is a known command (a cheap test for
@@ -838,8 +1444,95 @@ pub(crate) struct ShellScratch {
     lexed: Option<Lexed>,
 }
 
+/// A shell function that calls itself twice, one call in the background or
+/// piped into the other: `:(){ :|:& };:`, `f(){ f & f; }; f`.
+fn fork_bomb(lower: &str) -> Option<usize> {
+    let s = lower.as_bytes();
+    for (p, _) in crate::text::find_iter(lower, "()") {
+        let name_start = s[..p]
+            .iter()
+            .rposition(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'_' | b':' | b'.' | b'-')))
+            .map_or(0, |q| q + 1);
+        let name = &lower[name_start..p];
+        let after = lower[p + 2..].trim_start();
+        if name.is_empty() || name.len() > 32 || !after.starts_with('{') {
+            continue;
+        }
+        let body_end = after.find('}').unwrap_or(after.len()).min(256);
+        let body = &after[1..body_end];
+        let calls = crate::text::find_iter(body, name)
+            .filter(|(q, _)| {
+                let rest = body[q + name.len()..].trim_start_matches("()").trim_start();
+                rest.starts_with(['|', '&', ';']) || rest.is_empty()
+            })
+            .count();
+        if calls >= 2 && body.contains(['|', '&']) {
+            return Some(name_start);
+        }
+    }
+    None
+}
+
+/// Brace expansion that spells a command: `{,ip,a}` is `ip a`, `{l,-lh}s`
+/// is `ls -lhs`, `{,$'whoami',}` is `whoami`.
+fn brace_command(lower: &str) -> Option<usize> {
+    let s = lower.as_bytes();
+    for open in memchr::memchr_iter(b'{', s) {
+        let window = &lower[open + 1..(open + 128).min(lower.len())];
+        let Some(close) = window.find('}') else {
+            continue;
+        };
+        let inner = &window[..close];
+        if !inner.contains(',') || inner.contains(' ') {
+            continue;
+        }
+        let prefix_start = s[..open]
+            .iter()
+            .rposition(|b| matches!(b, b' ' | b';' | b'|' | b'&' | b'=' | b'(' | b'`'))
+            .map_or(0, |q| q + 1);
+        let prefix = &lower[prefix_start..open];
+        if prefix.contains('$') {
+            continue;
+        }
+        let tail = &window[close + 1..];
+        let suffix = &tail[..tail.find([' ', ';', '|', '&']).unwrap_or(tail.len())];
+        let mut words = inner
+            .split(',')
+            .map(|alt| (alt, prefix.len() + alt.len() + suffix.len()))
+            .filter(|(_, len)| *len > 0);
+        let Some((first, _)) = words.next() else {
+            continue;
+        };
+        let mut name = String::with_capacity(prefix.len() + first.len() + suffix.len());
+        name.push_str(prefix);
+        name.push_str(first.trim_start_matches('$').trim_matches(['\'', '"']));
+        name.push_str(suffix);
+        let base = name.rsplit('/').next().unwrap_or(&name);
+        let shaped_arg = words.any(|(alt, _)| {
+            let mut arg = String::from(prefix);
+            arg.push_str(alt);
+            arg.push_str(suffix);
+            shell_shaped(&arg, base)
+        });
+        if let Some((ambiguous, _)) = command(base)
+            && (!ambiguous || shaped_arg)
+        {
+            return Some(open);
+        }
+    }
+    None
+}
+
 /// Inspects `lower` (the lower-cased normalized value).
 pub(crate) fn inspect(lower: &str, scratch: &mut ShellScratch, sink: &mut Sink<'_>) {
+    if memchr::memchr(b'{', lower.as_bytes()).is_some() {
+        if let Some(p) = fork_bomb(lower) {
+            sink.report(&rules::RCE_FORK_BOMB, lower, p..(p + 24).min(lower.len()));
+        }
+        if let Some(p) = brace_command(lower) {
+            sink.report(&rules::RCE_EVASION, lower, p..(p + 24).min(lower.len()));
+        }
+    }
     reverse_shells(lower, sink);
     powershell(lower, sink);
     commands(lower, scratch, sink);
@@ -888,6 +1581,8 @@ fn commands(lower: &str, scratch: &mut ShellScratch, sink: &mut Sink<'_>) {
     let mut after: Option<Op> = None;
     let mut at_start = true;
     let mut substitutions_open = 0usize;
+    // The word after a wrapper (`time`, `nohup`, `sudo`, ...) is a command too.
+    let mut wrapped: Option<Option<Op>> = None;
     for (idx, piece) in pieces.iter().enumerate() {
         match piece {
             Piece::Op(op) => {
@@ -910,8 +1605,13 @@ fn commands(lower: &str, scratch: &mut ShellScratch, sink: &mut Sink<'_>) {
                 glob,
                 ..
             } => {
-                let position = if at_start { None } else { after };
-                let in_command_position = at_start || after.is_some();
+                let (position, in_command_position) = match wrapped.take() {
+                    Some(outer) => (Some(outer.unwrap_or(Op::Separator)), true),
+                    None => (
+                        if at_start { None } else { after },
+                        at_start || after.is_some(),
+                    ),
+                };
                 after = None;
                 if !in_command_position {
                     at_start = false;
@@ -926,7 +1626,10 @@ fn commands(lower: &str, scratch: &mut ShellScratch, sink: &mut Sink<'_>) {
                 }
                 let base = word.rsplit(['/', '\\']).next().unwrap_or(word);
                 let base = base.strip_suffix(".exe").unwrap_or(base);
-                let known = command(base);
+                let known = command(base).or_else(|| command(strip_version(base)));
+                if is_wrapper(base) && matches!(pieces.get(idx + 1), Some(Piece::Word { .. })) {
+                    wrapped = Some(position);
+                }
                 let path_like = word.starts_with('/') || crate::text::contains(word, ":\\");
                 // Most words in command position are not commands: judge
                 // only known commands and globbed paths.
@@ -982,9 +1685,11 @@ fn commands(lower: &str, scratch: &mut ShellScratch, sink: &mut Sink<'_>) {
                     _ => false,
                 };
                 match position {
-                    Some(Op::BraceOpen) => {
+                    // `{fish,chips}` is a list; `{cat,/etc/passwd}` a command.
+                    Some(Op::BraceOpen) if !ambiguous || shell_args => {
                         sink.report(&rules::RCE_EVASION, lower, span.clone());
                     }
+                    Some(Op::BraceOpen) => {}
                     Some(Op::SubstOpen) | Some(Op::Backtick) => {
                         let strong_context = matches!(position, Some(Op::SubstOpen))
                             || backtick_in_code(lower, *start);
@@ -1025,7 +1730,11 @@ fn commands(lower: &str, scratch: &mut ShellScratch, sink: &mut Sink<'_>) {
                             && matches!(args[0], Piece::Word { .. })
                             && word_text(args[0]).bytes().all(|c| c.is_ascii_digit())
                             && pieces.len() == idx + 2;
-                        if first_shaped || timing_probe {
+                        // A command no prose starts with, with arguments
+                        // (`cscli alerts list`, `ansible-vault decrypt x`).
+                        let distinctive_call =
+                            !ambiguous && !args.is_empty() && is_distinctive(base);
+                        if first_shaped || timing_probe || distinctive_call {
                             let rule = if windows {
                                 &rules::RCE_WINDOWS_COMMAND
                             } else {
@@ -1117,8 +1826,115 @@ fn glob_matches(pattern: &[u8], text: &[u8]) -> bool {
     }
 }
 
+/// Commands that run the command after them (`time sh -c id`).
+fn is_wrapper(name: &str) -> bool {
+    matches!(
+        name,
+        "time"
+            | "nohup"
+            | "strace"
+            | "ltrace"
+            | "sudo"
+            | "doas"
+            | "env"
+            | "exec"
+            | "command"
+            | "builtin"
+            | "setsid"
+            | "unbuffer"
+            | "stdbuf"
+            | "nice"
+            | "ionice"
+            | "xargs"
+            | "watch"
+            | "pkexec"
+            | "runuser"
+    )
+}
+
+/// `python3.10` → `python`, `gcc7.4` → `gcc`: versioned binary names.
+fn strip_version(name: &str) -> &str {
+    let t = name.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.');
+    if t.len() >= 2 && t.len() < name.len() {
+        t
+    } else {
+        ""
+    }
+}
+
+/// Command names that are not English words, so a value starting with one
+/// and arguments is a command line (`cscli alerts list`).
+fn is_distinctive(name: &str) -> bool {
+    name.contains('-')
+        || name.bytes().any(|b| b.is_ascii_digit())
+        || matches!(
+            name,
+            "ansible"
+                | "visudo"
+                | "cscli"
+                | "whoami"
+                | "ifconfig"
+                | "ipconfig"
+                | "wget"
+                | "netcat"
+                | "ncat"
+                | "busybox"
+                | "nslookup"
+                | "traceroute"
+                | "netstat"
+                | "lsof"
+                | "crontab"
+                | "useradd"
+                | "usermod"
+                | "chmod"
+                | "chown"
+                | "iptables"
+                | "tcpdump"
+                | "socat"
+                | "mkfifo"
+                | "strace"
+                | "ltrace"
+                | "gdb"
+                | "nohup"
+                | "systemctl"
+                | "journalctl"
+                | "powershell"
+                | "certutil"
+                | "bitsadmin"
+                | "wmic"
+                | "tasklist"
+                | "taskkill"
+                | "mshta"
+                | "cscript"
+                | "wscript"
+                | "schtasks"
+                | "msiexec"
+                | "vssadmin"
+                | "bcdedit"
+                | "icacls"
+                | "regedit"
+                | "bcdboot"
+                | "lastlog"
+                | "lastlogin"
+                | "cpulimit"
+                | "uconv"
+                | "bsdtar"
+                | "aptitude"
+                | "htop"
+                | "msfconsole"
+                | "msfvenom"
+                | "sqlmap"
+                | "nikto"
+                | "mimikatz"
+                | "psexec"
+        )
+}
+
 /// Arguments a shell command gets and prose does not.
 fn shell_shaped(arg: &str, command: &str) -> bool {
+    if command == "alias" && arg.contains('=') {
+        return true;
+    }
     let b = arg.as_bytes();
     match b.first() {
         None => false,
@@ -1294,6 +2110,70 @@ fn powershell(lower: &str, sink: &mut Sink<'_>) {
             lower,
             p..(p + needle.len() + 16).min(lower.len()),
         );
+    }
+}
+
+#[cfg(test)]
+mod round2_tests {
+    use super::*;
+    use crate::{Detection, DetectorSettings};
+
+    fn ids(value: &str) -> Vec<&'static str> {
+        let settings = DetectorSettings::default();
+        let mut out: Vec<Detection> = Vec::new();
+        let mut sink = Sink::new(&settings, &mut out, crate::Decoding::Normalized);
+        inspect(
+            &value.to_ascii_lowercase(),
+            &mut ShellScratch::default(),
+            &mut sink,
+        );
+        out.iter().map(|d| d.rule.id).collect()
+    }
+
+    #[test]
+    fn fork_bombs_and_brace_expansion() {
+        for v in [
+            ":(){ :|:& };:",
+            "f(){ f & f; };f",
+            "myfunc(){ myfunc|myfunc& };myfunc",
+        ] {
+            assert!(ids(v).contains(&"rce.fork_bomb"), "{v}");
+        }
+        for v in ["{,ip,a}", "{l,-lh}s", "{,ifconfig}", "{,$'whoami',}"] {
+            assert!(ids(v).contains(&"rce.evasion"), "{v}");
+        }
+        for v in [
+            "{red,green}",
+            "f() { return 1; }",
+            "sizes {s,m,l}",
+            "{a,b}(c)",
+        ] {
+            assert!(ids(v).is_empty(), "{v}");
+        }
+    }
+
+    #[test]
+    fn wrappers_versions_and_distinctive_commands() {
+        for v in [
+            "time sh -c whoami",
+            "nohup ifconfig",
+            "python3.10 cmd",
+            "cscli alerts list",
+            "ansible-vault decrypt secret",
+            ";gcc10.1<<<void main(){}",
+            "alias a=b",
+        ] {
+            assert!(!ids(v).is_empty(), "{v}");
+        }
+        for v in [
+            "time flies like an arrow",
+            "nice to meet you",
+            "python developer wanted",
+            "go home; time to rest",
+            "chef report nodes",
+        ] {
+            assert!(ids(v).is_empty(), "{v}: {:?}", ids(v));
+        }
     }
 }
 

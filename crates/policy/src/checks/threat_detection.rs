@@ -302,6 +302,34 @@ impl Check for ThreatDetectionCheck {
                 || format!("header.{name}"),
             );
         }
+        // Protocol enforcement on the head (content type, charset, ranges,
+        // method override, restricted headers, bodies on GET).
+        let has_body = ex.content_length().is_some_and(|l| l > 0)
+            || ex.headers.contains_key(header::TRANSFER_ENCODING);
+        let mut head_found = Vec::new();
+        self.detector.inspect_head(
+            ex.method.as_str(),
+            ex.path,
+            has_body,
+            ex.headers.iter().map(|(n, v)| (n.as_str(), v.as_bytes())),
+            &mut head_found,
+        );
+        if let Some((_, value)) = ex.query_pairs().iter().find(|(n, _)| n == "_method") {
+            let mut found = Vec::new();
+            self.detector
+                .inspect_method_override(ex.method.as_str(), value, &mut found);
+            if !found.is_empty() {
+                self.record(&mut pass, found, "query._method");
+            }
+        }
+        for (detection, name) in head_found {
+            let location = if name.is_empty() {
+                "request".to_owned()
+            } else {
+                format!("header.{name}")
+            };
+            self.record(&mut pass, vec![detection], &location);
+        }
         // A session id in a link the site itself made (same-host Referer) is
         // how some applications keep sessions without cookies, not fixation.
         if same_site_referer(ex) {
