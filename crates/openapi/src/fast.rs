@@ -99,8 +99,11 @@ fn key_index(s: &Schema) -> Option<Box<[Key]>> {
 /// The first eight bytes of a key as a little-endian word, zero-padded.
 #[inline]
 fn key_word(key: &[u8]) -> u64 {
+    if let Some(head) = key.first_chunk::<8>() {
+        return u64::from_le_bytes(*head);
+    }
     let mut word = 0u64;
-    for (i, &c) in key.iter().take(8).enumerate() {
+    for (i, &c) in key.iter().enumerate() {
         word |= u64::from(c) << (8 * i);
     }
     word
@@ -265,6 +268,7 @@ impl<'a> Fast<'a> {
         }
     }
 
+    #[inline]
     fn literal(&mut self, word: &[u8], node: Node<'a>, bit: u8, boolean: Option<bool>) -> R<()> {
         if !self.b[self.pos..].starts_with(word) {
             return Err(Unsure);
@@ -386,6 +390,7 @@ impl<'a> Fast<'a> {
     }
 
     /// What applies to the value of key `key` in an object of schema `s`.
+    #[inline]
     fn property_node(
         &self,
         s: &'a Schema,
@@ -496,6 +501,7 @@ impl<'a> Fast<'a> {
     /// Parses a string (the cursor on its opening quote). Escapes are
     /// decoded into `scratch`; invalid ones, control characters and lone
     /// surrogates are "unsure" (serde_json refuses them).
+    #[inline]
     fn string(&mut self) -> R<Text<'a>> {
         self.pos += 1; // '"'
         let start = self.pos;
@@ -603,6 +609,7 @@ impl<'a> Fast<'a> {
         }
     }
 
+    #[inline]
     fn check_string(&mut self, node: Node<'a>, text: Text<'a>) -> R<()> {
         let schema = match node {
             Node::Skip => return Ok(()),
