@@ -23,18 +23,90 @@ use crate::validate::{Direction, ValidationOptions};
 #[derive(Debug, Default)]
 pub struct FastTable {
     simple: Vec<bool>,
+    /// The declared and required keys of each object schema with few of
+    /// them, for a lookup that compares one word per candidate.
+    keys: Vec<Option<Box<[Key]>>>,
 }
+
+/// A declared or required key of an object schema.
+#[derive(Debug)]
+struct Key {
+    /// Its first eight bytes, little-endian, zero-padded.
+    word: u64,
+    name: Box<str>,
+    property: Option<SchemaId>,
+    /// Its bits in the schema's `required` list (0 when optional).
+    required: u64,
+}
+
+impl Key {
+    #[inline]
+    fn matches(&self, key: &[u8], word: u64) -> bool {
+        self.word == word
+            && self.name.len() == key.len()
+            && (key.len() <= 8 || self.name.as_bytes()[8..] == key[8..])
+    }
+}
+
+/// Above this many keys, the schema's own (binary search) lookup is used.
+const MAX_INDEXED_KEYS: usize = 24;
 
 impl FastTable {
     pub fn new(arena: &SchemaArena) -> FastTable {
         FastTable {
             simple: arena.iter().map(|(_, s)| is_simple(s)).collect(),
+            keys: arena.iter().map(|(_, s)| key_index(s)).collect(),
         }
     }
 
     fn get(&self, id: SchemaId) -> bool {
         self.simple.get(id.0 as usize).copied().unwrap_or(false)
     }
+
+    fn keys(&self, id: SchemaId) -> Option<&[Key]> {
+        self.keys.get(id.0 as usize).and_then(|k| k.as_deref())
+    }
+}
+
+fn key_index(s: &Schema) -> Option<Box<[Key]>> {
+    if s.properties.len() + s.required.len() > MAX_INDEXED_KEYS || s.required.len() > 64 {
+        return None;
+    }
+    let mut keys: Vec<Key> = s
+        .properties
+        .iter()
+        .map(|(name, id)| Key {
+            word: key_word(name.as_bytes()),
+            name: name.clone(),
+            property: Some(*id),
+            required: 0,
+        })
+        .collect();
+    for (i, name) in s.required.iter().enumerate() {
+        match keys.iter_mut().find(|k| k.name == *name) {
+            Some(k) => k.required |= 1 << i,
+            None => keys.push(Key {
+                word: key_word(name.as_bytes()),
+                name: name.clone(),
+                property: None,
+                required: 1 << i,
+            }),
+        }
+    }
+    Some(keys.into_boxed_slice())
+}
+
+/// The first eight bytes of a key as a little-endian word, zero-padded.
+#[inline]
+fn key_word(key: &[u8]) -> u64 {
+    if let Some(head) = key.first_chunk::<8>() {
+        return u64::from_le_bytes(*head);
+    }
+    let mut word = 0u64;
+    for (i, &c) in key.iter().enumerate() {
+        word |= u64::from(c) << (8 * i);
+    }
+    word
 }
 
 /// A schema whose keywords the fast path implements exactly.
@@ -93,7 +165,7 @@ pub fn is_clean(
         scratch: String::new(),
     };
     let root = match schema {
-        Some(id) if table.get(id) => Node::Schema(arena.get(id)),
+        Some(id) if table.get(id) => Node::Schema(arena.get(id), id),
         Some(_) => return false,
         None => Node::Skip,
     };
@@ -113,7 +185,7 @@ enum Node<'s> {
     Skip,
     /// No schema, but the request caps (string and array length, depth).
     Uncovered,
-    Schema(&'s Schema),
+    Schema(&'s Schema, SchemaId),
 }
 
 /// A string just parsed: a slice of the input, or decoded into `scratch`.
@@ -165,7 +237,7 @@ impl<'a> Fast<'a> {
 
     fn child(&self, id: SchemaId) -> R<Node<'a>> {
         if self.table.get(id) {
-            Ok(Node::Schema(self.arena.get(id)))
+            Ok(Node::Schema(self.arena.get(id), id))
         } else {
             Err(Unsure)
         }
@@ -196,12 +268,13 @@ impl<'a> Fast<'a> {
         }
     }
 
+    #[inline]
     fn literal(&mut self, word: &[u8], node: Node<'a>, bit: u8, boolean: Option<bool>) -> R<()> {
         if !self.b[self.pos..].starts_with(word) {
             return Err(Unsure);
         }
         self.pos += word.len();
-        if let Node::Schema(s) = node {
+        if let Node::Schema(s, _) = node {
             types_allow(s, bit)?;
             if let Some(values) = &s.enum_values
                 && !values.iter().any(|e| match (e, boolean) {
@@ -228,12 +301,12 @@ impl<'a> Fast<'a> {
         self.enter(depth)?;
         self.pos += 1; // '{'
         let schema = match node {
-            Node::Schema(s) => {
+            Node::Schema(s, id) => {
                 types_allow(s, TypeSet::OBJECT)?;
                 if s.enum_values.is_some() {
                     return Err(Unsure);
                 }
-                Some(s)
+                Some((s, id))
             }
             _ => None,
         };
@@ -257,13 +330,13 @@ impl<'a> Fast<'a> {
                 count += 1;
                 let child = match schema {
                     None => node,
-                    Some(s) => {
+                    Some((s, id)) => {
                         let scratch = std::mem::take(&mut self.scratch);
                         let key_str = match key {
                             Text::Raw { text, .. } => text,
                             Text::Decoded { .. } => scratch.as_str(),
                         };
-                        let child = self.property_node(s, key_str, &mut seen_required);
+                        let child = self.property_node(s, id, key_str, &mut seen_required);
                         self.scratch = scratch;
                         child?
                     }
@@ -283,7 +356,7 @@ impl<'a> Fast<'a> {
                 }
             }
         }
-        if let Some(s) = schema {
+        if let Some((s, _)) = schema {
             if s.max_properties.is_some_and(|max| count > max) {
                 return Err(Unsure);
             }
@@ -317,13 +390,34 @@ impl<'a> Fast<'a> {
     }
 
     /// What applies to the value of key `key` in an object of schema `s`.
-    fn property_node(&self, s: &'a Schema, key: &str, seen_required: &mut u64) -> R<Node<'a>> {
-        for (i, name) in s.required.iter().enumerate() {
-            if name.len() == key.len() && name.as_bytes() == key.as_bytes() {
-                *seen_required |= 1 << i;
+    #[inline]
+    fn property_node(
+        &self,
+        s: &'a Schema,
+        id: SchemaId,
+        key: &str,
+        seen_required: &mut u64,
+    ) -> R<Node<'a>> {
+        let declared = match self.table.keys(id) {
+            Some(keys) => {
+                let word = key_word(key.as_bytes());
+                keys.iter()
+                    .find(|k| k.matches(key.as_bytes(), word))
+                    .and_then(|k| {
+                        *seen_required |= k.required;
+                        k.property
+                    })
             }
-        }
-        if let Some(p) = find_property(s, key) {
+            None => {
+                for (i, name) in s.required.iter().enumerate() {
+                    if **name == *key {
+                        *seen_required |= 1 << i;
+                    }
+                }
+                s.property(key)
+            }
+        };
+        if let Some(p) = declared {
             let ps = self.arena.get(p);
             if self.request && ps.read_only && self.options.refuse_read_only {
                 return Err(Unsure);
@@ -352,7 +446,7 @@ impl<'a> Fast<'a> {
         self.enter(depth)?;
         self.pos += 1; // '['
         let (item, schema) = match node {
-            Node::Schema(s) => {
+            Node::Schema(s, _) => {
                 types_allow(s, TypeSet::ARRAY)?;
                 if s.enum_values.is_some() {
                     return Err(Unsure);
@@ -390,7 +484,7 @@ impl<'a> Fast<'a> {
         let capped = match node {
             Node::Skip => false,
             Node::Uncovered => true,
-            Node::Schema(s) => self.request && s.max_items.is_none(),
+            Node::Schema(s, _) => self.request && s.max_items.is_none(),
         };
         if capped && count > self.options.max_array_items {
             return Err(Unsure);
@@ -407,6 +501,7 @@ impl<'a> Fast<'a> {
     /// Parses a string (the cursor on its opening quote). Escapes are
     /// decoded into `scratch`; invalid ones, control characters and lone
     /// surrogates are "unsure" (serde_json refuses them).
+    #[inline]
     fn string(&mut self) -> R<Text<'a>> {
         self.pos += 1; // '"'
         let start = self.pos;
@@ -414,17 +509,21 @@ impl<'a> Fast<'a> {
         let mut ascii = true;
         let mut i = start;
         loop {
-            // Eight plain ASCII bytes at a time, then byte by byte around
-            // anything special (quote, backslash, control, non-ASCII).
-            while let Some(chunk) = b.get(i..i + 8) {
-                let word = u64::from_le_bytes(chunk.try_into().map_err(|_| Unsure)?);
-                if has_special(word) {
-                    break;
+            // Eight bytes at a time: the first special one (quote,
+            // backslash, control, non-ASCII) is found from the word's mask;
+            // the last few bytes of the input one by one.
+            let c = match b.get(i..i + 8) {
+                Some(chunk) => {
+                    let mask =
+                        special_mask(u64::from_le_bytes(chunk.try_into().map_err(|_| Unsure)?));
+                    if mask == 0 {
+                        i += 8;
+                        continue;
+                    }
+                    i += (mask.trailing_zeros() / 8) as usize;
+                    b[i]
                 }
-                i += 8;
-            }
-            let Some(&c) = b.get(i) else {
-                return Err(Unsure);
+                None => *b.get(i).ok_or(Unsure)?,
             };
             match CLASS[c as usize] {
                 PLAIN => {}
@@ -510,11 +609,12 @@ impl<'a> Fast<'a> {
         }
     }
 
+    #[inline]
     fn check_string(&mut self, node: Node<'a>, text: Text<'a>) -> R<()> {
         let schema = match node {
             Node::Skip => return Ok(()),
             Node::Uncovered => None,
-            Node::Schema(s) => Some(s),
+            Node::Schema(s, _) => Some(s),
         };
         let (text, ascii) = match text {
             Text::Raw { text, ascii } => (text, ascii),
@@ -624,7 +724,7 @@ impl<'a> Fast<'a> {
                 serde_json::from_slice::<serde_json::Number>(&b[start..i]).map_err(|_| Unsure)?
             }
         };
-        let Node::Schema(s) = node else {
+        let Node::Schema(s, _) = node else {
             return Ok(());
         };
         if s.enum_values.is_some() {
@@ -689,31 +789,19 @@ static CLASS: [u8; 256] = {
     t
 };
 
-/// Whether any of the eight bytes is a quote, a backslash, a control
-/// character or non-ASCII (exact; the classic "has zero byte" bit tricks).
+/// The high bit of each byte of the (little-endian) word that is a quote,
+/// a backslash, a control character or non-ASCII: the classic "has zero
+/// byte" bit tricks. Bytes above the first flagged one may be flagged
+/// wrongly, never the first one itself, so `trailing_zeros / 8` is exact.
 #[inline]
-fn has_special(w: u64) -> bool {
+fn special_mask(w: u64) -> u64 {
     const LO: u64 = 0x0101_0101_0101_0101;
     const HI: u64 = 0x8080_8080_8080_8080;
     let zero = |v: u64| v.wrapping_sub(LO) & !v & HI;
     let quote = zero(w ^ (LO * u64::from(b'"')));
     let backslash = zero(w ^ (LO * u64::from(b'\\')));
     let control = w.wrapping_sub(LO * 0x20) & !w & HI;
-    (quote | backslash | control | (w & HI)) != 0
-}
-
-/// The schema of declared property `key`: a linear scan of short lists
-/// (length first), binary search of long ones.
-#[inline]
-fn find_property(s: &Schema, key: &str) -> Option<SchemaId> {
-    if s.properties.len() <= 16 {
-        s.properties
-            .iter()
-            .find(|(name, _)| name.len() == key.len() && name.as_bytes() == key.as_bytes())
-            .map(|(_, id)| *id)
-    } else {
-        s.property(key)
-    }
+    quote | backslash | control | (w & HI)
 }
 
 /// The schema's `type` admits a value with these type bits.

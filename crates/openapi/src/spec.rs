@@ -806,10 +806,12 @@ fn parse_status_key(code: &str) -> Option<StatusKey> {
 /// The media type without parameters, trimmed and lower case (borrowed
 /// when it already is: this runs on every request and response).
 pub(crate) fn essence(media_type: &str) -> std::borrow::Cow<'_, str> {
-    let bare = media_type
-        .split_once(';')
-        .map_or(media_type, |(t, _)| t)
-        .trim();
+    // A byte search: `split_once(';')` costs a char searcher per call.
+    let bare = match media_type.bytes().position(|b| b == b';') {
+        Some(i) => &media_type[..i],
+        None => media_type,
+    }
+    .trim();
     if bare.bytes().any(|b| b.is_ascii_uppercase()) {
         std::borrow::Cow::Owned(bare.to_ascii_lowercase())
     } else {
