@@ -2045,6 +2045,65 @@ pub(crate) fn control_characters(
     }
 }
 
+/// Two script injections recognised by their syntax: a JavaScript loop on
+/// a constant condition (`while(true)`, `while(!0);`, `while(!![])`: an
+/// event-loop denial of service in server-side JavaScript), and Perl's
+/// code-in-string interpolation `@{[ ... ]}` (`@{[system 'id']}`).
+pub(crate) fn script_loops_and_interpolation(lower: &str, sink: &mut Sink<'_>) {
+    if let Some(p) = crate::text::find(lower, "@{[")
+        && lower[p + 3..].contains("]}")
+    {
+        sink.report(
+            &rules::RCE_SUBSTITUTION,
+            lower,
+            p..(p + 32).min(lower.len()),
+        );
+    }
+    for (p, _) in crate::text::find_iter(lower, "while") {
+        if p > 0 && lower.as_bytes()[p - 1].is_ascii_alphanumeric() {
+            continue;
+        }
+        let rest = lower[p + 5..].trim_start();
+        let Some(inner) = rest.strip_prefix('(') else {
+            continue;
+        };
+        let Some(close) = inner.find(')') else {
+            continue;
+        };
+        let cond = inner[..close].trim();
+        // Only literals, constants and operators: the loop never ends.
+        let constant = !cond.is_empty()
+            && cond
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .filter(|w| !w.is_empty())
+                .all(|w| {
+                    w.bytes().all(|b| b.is_ascii_digit())
+                        || matches!(
+                            w,
+                            "true"
+                                | "false"
+                                | "null"
+                                | "nan"
+                                | "infinity"
+                                | "undefined"
+                                | "new"
+                                | "date"
+                                | "string"
+                                | "number"
+                                | "object"
+                                | "array"
+                        )
+                })
+            && cond
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!+-~[]'\" ()".contains(&b));
+        if constant {
+            sink.report(&rules::RCE_NODEJS, lower, p..(p + 24).min(lower.len()));
+            return;
+        }
+    }
+}
+
 /// Protocol shapes in single values: separator characters in a multipart field or file
 /// name (`name="a;b"`, `filename="x=.txt"`: parsers split there), and an
 /// HTTP request line inside a value (`GET http://x HTTP/1.1`: smuggling).
@@ -2106,6 +2165,34 @@ pub(crate) fn protocol_values(lower: &str, kind: ValueKind<'_>, sink: &mut Sink<
 #[cfg(test)]
 mod php_call_tests {
     use super::*;
+
+    #[test]
+    fn constant_loops_and_perl_interpolation() {
+        let settings = crate::DetectorSettings::default();
+        let run = |v: &str| {
+            let mut out = Vec::new();
+            let mut sink = Sink::new(&settings, &mut out, crate::Decoding::Normalized);
+            script_loops_and_interpolation(v, &mut sink);
+            out.len()
+        };
+        for v in [
+            "while(!false)",
+            "while(!![]);",
+            "while(-infinity);",
+            "while(new date);",
+            "@{[system 'whoami']}",
+        ] {
+            assert_eq!(run(v), 1, "{v}");
+        }
+        for v in [
+            "while (i < 10) i++",
+            "worth a while (maybe)",
+            "stay a while",
+            "email@{[x",
+        ] {
+            assert_eq!(run(v), 0, "{v}");
+        }
+    }
 
     #[test]
     fn calls_through_variables_and_strings() {

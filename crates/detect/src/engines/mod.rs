@@ -338,6 +338,7 @@ impl Engines {
             || crate::text::contains(lower, "__js_function")
         {
             misc::nodejs(lower, sink);
+            misc::script_loops_and_interpolation(lower, sink);
         }
         if crate::text::contains(lower, "cookie") {
             misc::session(lower, ValueKind::TextBody, sink);
