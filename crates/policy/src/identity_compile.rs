@@ -147,6 +147,7 @@ pub fn compile_identity(
                 jwks: jwks.clone(),
                 header: header("jwt.token.header", token_header)?,
                 cookie: j.token.cookie.clone(),
+                cache: Default::default(),
             })
         }
     };

@@ -59,6 +59,7 @@ pub struct JwtSettings {
     pub jwks: Option<Arc<JwksSource>>,
     pub header: HeaderName,
     pub cookie: Option<String>,
+    pub cache: super::token_cache::TokenCache,
 }
 
 /// Client-certificate settings.
@@ -161,30 +162,39 @@ impl IdentityCheck {
             .map(|(_, v)| *v)
     }
 
-    fn verify_jwt(&self, token: &str) -> Result<Principal, AuthError> {
+    fn verify_jwt(&self, token: &str) -> Result<Arc<Principal>, AuthError> {
         let Some(jwt) = &self.jwt else {
             return Err(AuthError::Missing);
         };
         let now_ms = unix_ms();
         let now = now_ms / 1000;
-        if let Some(source) = &jwt.jwks {
-            match source.keys(now_ms) {
-                Some(keys) => match jwt.verifier.verify(token, &keys, now) {
-                    Err(AuthError::UnknownKid) if !jwt.static_keys.is_empty() => {}
-                    other => return other,
-                },
-                None if jwt.static_keys.is_empty() => return Err(AuthError::KeysUnavailable),
-                None => {}
-            }
+        let jwks_keys = jwt.jwks.as_ref().and_then(|s| s.keys(now_ms));
+        if jwt.jwks.is_some() && jwks_keys.is_none() && jwt.static_keys.is_empty() {
+            return Err(AuthError::KeysUnavailable);
         }
-        jwt.verifier.verify(token, &jwt.static_keys, now)
+        let epoch = jwt.jwks.as_ref().map_or(0, |s| s.fetched_at_ms());
+        if let Some(hit) = jwt.cache.get(token, now_ms, epoch) {
+            return Ok(hit);
+        }
+        let verified = match &jwks_keys {
+            Some(keys) => match jwt.verifier.verify(token, keys, now) {
+                Err(AuthError::UnknownKid) if !jwt.static_keys.is_empty() => {
+                    jwt.verifier.verify(token, &jwt.static_keys, now)
+                }
+                other => other,
+            },
+            None => jwt.verifier.verify(token, &jwt.static_keys, now),
+        };
+        let principal = Arc::new(verified?);
+        jwt.cache.put(token, principal.clone(), now_ms, epoch);
+        Ok(principal)
     }
 
     fn authenticate(
         &self,
         scheme: &Scheme,
         exchange: &Exchange<'_>,
-    ) -> Result<Principal, AuthError> {
+    ) -> Result<Arc<Principal>, AuthError> {
         match scheme {
             Scheme::Jwt => {
                 let token = self.token(exchange).ok_or(AuthError::Missing)?;
@@ -220,7 +230,7 @@ impl IdentityCheck {
                 let presented = presented.ok_or(AuthError::Missing)?;
                 store
                     .lookup(presented.trim())
-                    .cloned()
+                    .map(|p| Arc::new(p.clone()))
                     .ok_or(AuthError::ApiKey)
             }
             Scheme::Mtls => {
@@ -243,7 +253,7 @@ impl IdentityCheck {
                     "x5t#S256".into(),
                     Value::String(identity.fingerprint_sha256.clone()),
                 );
-                Ok(p)
+                Ok(Arc::new(p))
             }
             Scheme::Unsupported => Err(AuthError::Missing),
         }
@@ -287,21 +297,25 @@ impl IdentityCheck {
         &self,
         exchange: &Exchange<'_>,
         op_index: Option<usize>,
-    ) -> Result<Option<Principal>, AuthError> {
-        let cache: Vec<OnceCell<Result<Principal, AuthError>>> =
+    ) -> Result<Option<Arc<Principal>>, AuthError> {
+        let cache: Vec<OnceCell<Result<Arc<Principal>, AuthError>>> =
             (0..self.schemes.len()).map(|_| OnceCell::new()).collect();
         let result = evaluate_requirements(self.requirements(op_index), |i| {
             let (Some(cell), Some(scheme)) = (cache.get(i), self.schemes.get(i)) else {
                 return Err(AuthError::Missing);
             };
             match cell.get_or_init(|| self.authenticate(scheme, exchange)) {
-                Ok(p) => Ok(p),
+                Ok(p) => Ok(&**p),
                 Err(e) => Err(e.clone()),
             }
         });
         match result {
             Ok(Satisfied::Anonymous) => Ok(None),
-            Ok(Satisfied::By(p)) => Ok(Some(p.clone())),
+            Ok(Satisfied::By(p)) => Ok(cache
+                .iter()
+                .filter_map(|c| c.get()?.as_ref().ok())
+                .find(|a| std::ptr::eq(&***a, p))
+                .cloned()),
             Err(e) => Err(e),
         }
     }

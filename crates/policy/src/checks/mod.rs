@@ -9,6 +9,7 @@ mod ip_access;
 mod openapi;
 mod request_limits;
 mod threat_detection;
+pub mod token_cache;
 
 pub use identity::IdentityCheck;
 pub use ip_access::{IpAccessCheck, IpSet};
