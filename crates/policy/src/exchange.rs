@@ -77,10 +77,11 @@ pub struct RequestRewrites {
     /// Cookie names, removed from every `Cookie` header.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub remove_cookies: Vec<String>,
-    /// Headers to add (lower-case name, value), after the removals: the
-    /// identity check passes the principal upstream this way.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub add_headers: Vec<(Cow<'static, str>, String)>,
+    /// Headers to add after the removals, ready to write (built once per
+    /// request, never parsed again): the identity check passes the principal
+    /// upstream this way. Not serialized: values may be personal data.
+    #[serde(skip)]
+    pub add_headers: Vec<(http::HeaderName, http::HeaderValue)>,
 }
 
 impl RequestRewrites {
@@ -116,12 +117,7 @@ impl RequestRewrites {
             headers.remove(name.as_ref());
         }
         for (name, value) in &self.add_headers {
-            if let (Ok(n), Ok(v)) = (
-                http::HeaderName::from_bytes(name.as_bytes()),
-                http::HeaderValue::from_str(value),
-            ) {
-                headers.append(n, v);
-            }
+            headers.append(name.clone(), value.clone());
         }
         if self.remove_cookies.is_empty() {
             return;

@@ -351,27 +351,30 @@ impl IdentityCheck {
 
     fn pass_upstream(&self, exchange: &Exchange<'_>, principal: &Principal) {
         let h = &self.headers;
-        let mut add: Vec<(Cow<'static, str>, String)> = Vec::with_capacity(3);
-        if let Some(sub) = &principal.subject {
-            add.push((h.subject.as_str().to_owned().into(), sub.clone()));
+        // Values that cannot be header values (control characters) are dropped.
+        let value = |v: &str| http::HeaderValue::from_str(v).ok();
+        let mut add: Vec<(HeaderName, http::HeaderValue)> = Vec::with_capacity(3);
+        if let Some(v) = principal.subject.as_deref().and_then(value) {
+            add.push((h.subject.clone(), v));
         }
-        if !principal.scopes.is_empty() {
-            add.push((
-                h.scopes.as_str().to_owned().into(),
-                principal.scopes.join(" "),
-            ));
+        if !principal.scopes.is_empty()
+            && let Some(v) = value(&principal.scopes.join(" "))
+        {
+            add.push((h.scopes.clone(), v));
         }
         add.push((
-            h.method.as_str().to_owned().into(),
-            principal.source.name().to_owned(),
+            h.method.clone(),
+            http::HeaderValue::from_static(principal.source.name()),
         ));
         for (name, claim) in &h.claims {
-            if let Some(text) = principal.claim(claim).and_then(claim_text) {
-                add.push((name.as_str().to_owned().into(), text.into_owned()));
+            if let Some(v) = principal
+                .claim(claim)
+                .and_then(claim_text)
+                .and_then(|t| value(&t))
+            {
+                add.push((name.clone(), v));
             }
         }
-        // Values that cannot be header values (control characters) are dropped.
-        add.retain(|(_, v)| http::HeaderValue::from_str(v).is_ok());
         exchange.add_rewrites(|r| r.add_headers.extend(add));
     }
 }
