@@ -259,14 +259,12 @@ fn parse_multipart(body: &Bytes, boundary: &str) -> Result<Vec<MultipartPart>, S
                 return Err("malformed multipart part header".to_owned());
             };
             if name.trim().eq_ignore_ascii_case("content-disposition") {
-                for param in value.split(';').skip(1) {
-                    if let Some((k, v)) = param.split_once('=') {
-                        let v = v.trim().trim_matches('"').to_owned();
-                        match k.trim().to_ascii_lowercase().as_str() {
-                            "name" => part.name = v,
-                            "filename" => part.filename = Some(v),
-                            _ => {}
-                        }
+                for (k, v) in disposition_params(value) {
+                    match k.to_ascii_lowercase().as_str() {
+                        "name" => part.name = v,
+                        "filename" => part.filename = Some(v),
+                        "filename*" => part.filename = Some(extended_value(&v)),
+                        _ => {}
                     }
                 }
             } else if name.trim().eq_ignore_ascii_case("content-type") {
@@ -278,6 +276,85 @@ fn parse_multipart(body: &Bytes, boundary: &str) -> Result<Vec<MultipartPart>, S
             return Err(format!("more than {MAX_ITEMS} multipart parts"));
         }
         pos = data_start + next + delimiter.len();
+    }
+}
+
+/// The parameters of a `Content-Disposition` value (after its type), with
+/// quoted strings read as RFC 9110 says: a `;` inside quotes does not end the
+/// value and `\\x` stands for `x`. (Splitting on every `;` would hand the
+/// checks a cut-down file name: `filename="a;../../x"`.)
+fn disposition_params(value: &str) -> Vec<(String, String)> {
+    let mut params = Vec::new();
+    let mut chars = value.chars().peekable();
+    // Skip the disposition type (`form-data`).
+    for c in chars.by_ref() {
+        if c == ';' {
+            break;
+        }
+    }
+    loop {
+        let mut name = String::new();
+        for c in chars.by_ref() {
+            if c == '=' || c == ';' {
+                if c == ';' {
+                    name.clear();
+                    continue;
+                }
+                break;
+            }
+            name.push(c);
+        }
+        let name = name.trim().to_owned();
+        if name.is_empty() {
+            return params;
+        }
+        while chars.peek().is_some_and(|c| c.is_ascii_whitespace()) {
+            chars.next();
+        }
+        let mut v = String::new();
+        if chars.peek() == Some(&'"') {
+            chars.next();
+            while let Some(c) = chars.next() {
+                match c {
+                    '"' => break,
+                    '\\' => {
+                        if let Some(escaped) = chars.next() {
+                            v.push(escaped);
+                        }
+                    }
+                    c => v.push(c),
+                }
+            }
+            // Anything after the closing quote up to the next `;` is junk.
+            for c in chars.by_ref() {
+                if c == ';' {
+                    break;
+                }
+            }
+        } else {
+            for c in chars.by_ref() {
+                if c == ';' {
+                    break;
+                }
+                v.push(c);
+            }
+            v = v.trim().to_owned();
+        }
+        params.push((name, v));
+    }
+}
+
+/// An RFC 8187 extended value (`UTF-8''%e2%82%ac.txt`), percent-decoded; a
+/// value that is not one is returned as it is.
+fn extended_value(v: &str) -> String {
+    let mut pieces = v.splitn(3, '\'');
+    match (pieces.next(), pieces.next(), pieces.next()) {
+        (Some(_charset), Some(_language), Some(encoded)) => {
+            percent_encoding::percent_decode_str(encoded)
+                .decode_utf8_lossy()
+                .into_owned()
+        }
+        _ => v.to_owned(),
     }
 }
 
@@ -388,6 +465,36 @@ mod tests {
         );
         assert!(v.contains(&("form.name".into(), "O'Brien".into())));
         assert!(v.contains(&("form.tags".into(), "a b".into())));
+    }
+
+    #[test]
+    fn multipart_parameters_keep_quoted_semicolons_and_escapes() {
+        let params =
+            disposition_params(r#" form-data; name="file"; filename="a;../../etc/passwd"; x=1"#);
+        assert_eq!(
+            params,
+            vec![
+                ("name".to_owned(), "file".to_owned()),
+                ("filename".to_owned(), "a;../../etc/passwd".to_owned()),
+                ("x".to_owned(), "1".to_owned()),
+            ]
+        );
+        let params = disposition_params(r#"form-data; name=f; filename="x\"; y=\\../z""#);
+        assert_eq!(
+            params[1],
+            ("filename".to_owned(), r#"x"; y=\../z"#.to_owned())
+        );
+        assert_eq!(
+            extended_value("UTF-8''%e2%82%ac%2F..%2Fx.txt"),
+            "€/../x.txt"
+        );
+        assert_eq!(extended_value("plain.txt"), "plain.txt");
+        let body = Bytes::from_static(
+            b"--B\r\nContent-Disposition: form-data; name=\"up\"; filename=\"a;../../x.php\"\r\n\r\ndata\r\n--B--\r\n",
+        );
+        let parts = parse_multipart(&body, "B").expect("parses");
+        assert_eq!(parts[0].name, "up");
+        assert_eq!(parts[0].filename.as_deref(), Some("a;../../x.php"));
     }
 
     #[test]
