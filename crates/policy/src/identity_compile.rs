@@ -292,6 +292,7 @@ pub fn compile_identity(
             mtls,
             headers,
             rules,
+            hide_api_keys: ic.api_keys.as_ref().is_some_and(|a| a.hide_credentials),
         },
         jwks,
     ))

@@ -130,6 +130,10 @@ pub struct ApiKeysConfig {
     /// Query parameter the key may also come in.
     #[serde(default)]
     pub query: Option<String>,
+    /// Remove an accepted key (its header, query parameter or cookie) before
+    /// the request goes upstream, so services and their logs never see it.
+    #[serde(default)]
+    pub hide_credentials: bool,
     #[serde(default)]
     pub keys: Vec<ApiKeyEntry>,
 }

@@ -133,6 +133,7 @@ policies:
           - secret_env: IDENTITY_TEST_SECRET
             kid: hs
       api_keys:
+        hide_credentials: true
         keys:
           - sha256: {key_hash}
             principal: svc-reports
@@ -452,6 +453,11 @@ async fn scopes_and_or_claim_rules_and_bola() {
     assert_eq!(
         up.last().header("x-auth-method").as_deref(),
         Some("api_key")
+    );
+    assert_eq!(
+        up.last().header("x-api-key"),
+        None,
+        "hide_credentials: the accepted key is not forwarded"
     );
     let r = send(&gw, get("/v1/reports", &[("x-api-key", "wrong-key")])).await;
     assert_eq!(r.assert_problem(401)["rule"], "auth.api_key");

@@ -112,6 +112,8 @@ pub struct IdentityCheck {
     pub headers: UpstreamHeaders,
     /// By operation id; `*` applies to every request.
     pub rules: HashMap<String, OperationRules>,
+    /// `api_keys.hide_credentials`: an accepted key is not forwarded.
+    pub hide_api_keys: bool,
 }
 
 /// What the head hook learnt about the operation.
@@ -228,10 +230,26 @@ impl IdentityCheck {
                             .map(|(_, v)| Cow::Borrowed(*v))
                     });
                 let presented = presented.ok_or(AuthError::Missing)?;
-                store
+                let principal = store
                     .lookup(presented.trim())
                     .map(|p| Arc::new(p.clone()))
-                    .ok_or(AuthError::ApiKey)
+                    .ok_or(AuthError::ApiKey)?;
+                if self.hide_api_keys {
+                    // Every place this scheme reads a key from: one the
+                    // client did not use costs nothing to remove.
+                    exchange.add_rewrites(|r| {
+                        if let Some(h) = header {
+                            r.remove_headers.push(Cow::Owned(h.as_str().to_owned()));
+                        }
+                        if let Some(q) = query {
+                            r.remove_query.push(q.clone());
+                        }
+                        if let Some(c) = cookie {
+                            r.remove_cookies.push(c.clone());
+                        }
+                    });
+                }
+                Ok(principal)
             }
             Scheme::Mtls => {
                 let identity = exchange.peer_identity.ok_or(AuthError::ClientCertificate)?;
