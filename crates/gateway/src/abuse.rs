@@ -319,17 +319,11 @@ pub fn plan(rules: &Arc<RouteAbuse>, exchange: &Exchange<'_>) -> AbusePlan {
     }
     AbusePlan {
         rules: rules.clone(),
-        ip: ip_text(exchange.client_ip),
+        ip: portcullis_policy::client_ip::ip_text(exchange.client_ip),
         honeypot_hit,
         login,
         is_login,
     }
-}
-
-fn ip_text(ip: std::net::IpAddr) -> String {
-    let mut out = Vec::with_capacity(15);
-    rate_limit::push_ip(&mut out, ip);
-    String::from_utf8(out).unwrap_or_default()
 }
 
 fn body_has(exchange: &Exchange<'_>, pointer: &str) -> bool {

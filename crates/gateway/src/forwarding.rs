@@ -39,36 +39,7 @@ pub struct ForwardedFor<'a> {
     pub fields: &'a ForwardingConfig,
 }
 
-/// An IP address as text, without going through `fmt` for IPv4.
-pub fn ip_text(ip: IpAddr) -> String {
-    let mut out = Vec::with_capacity(15);
-    push_ip(&mut out, ip);
-    String::from_utf8(out).unwrap_or_default()
-}
-
-fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
-    match ip {
-        IpAddr::V4(v4) => {
-            for (i, octet) in v4.octets().iter().enumerate() {
-                if i > 0 {
-                    out.push(b'.');
-                }
-                let o = *octet;
-                if o >= 100 {
-                    out.push(b'0' + o / 100);
-                }
-                if o >= 10 {
-                    out.push(b'0' + (o / 10) % 10);
-                }
-                out.push(b'0' + o % 10);
-            }
-        }
-        IpAddr::V6(v6) => {
-            use std::io::Write;
-            let _ = write!(out, "{v6}");
-        }
-    }
-}
+pub use portcullis_policy::client_ip::ip_text;
 
 /// Appends the existing values of `name` (comma-joined) to `out`; false if none.
 fn push_existing(out: &mut Vec<u8>, headers: &HeaderMap, name: &HeaderName) -> bool {
