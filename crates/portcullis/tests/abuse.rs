@@ -5,51 +5,11 @@
 
 mod support;
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use support::*;
 
 const TOKEN: &str = "abuse-admin-token";
-
-struct RedisServer {
-    child: Child,
-    port: u16,
-}
-
-impl RedisServer {
-    fn start() -> RedisServer {
-        let port = free_port();
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server must be installed (scripts/test installs it)");
-        let deadline = Instant::now() + DEADLINE;
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        RedisServer { child, port }
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn config(up: &Upstream, store: &str, policy: &str) -> String {
     format!(
@@ -106,7 +66,7 @@ async fn login(gw: &Gateway, user: &str) -> Reply {
 
 #[tokio::test]
 async fn a_honeypot_ban_is_shared_by_two_instances_and_lifted_through_the_admin_api() {
-    let redis = RedisServer::start();
+    let redis = RedisServer::start_on(free_port());
     let up = Upstream::start("A").await;
     let store = format!(
         "rate_limit_store:\n  backend: redis\n  redis:\n    url: redis://127.0.0.1:{}/\n",
