@@ -220,6 +220,22 @@ impl<'a> Fast<'a> {
     }
 
     #[inline]
+    /// After an object member or array item: `,` (more follow) or `close`
+    /// (true: the container ends); anything else is unsure.
+    fn end_of_member(&mut self, close: u8) -> R<bool> {
+        self.ws();
+        let c = self.peek()?;
+        self.pos += 1;
+        if c == b',' {
+            self.ws();
+            Ok(false)
+        } else if c == close {
+            Ok(true)
+        } else {
+            Err(Unsure)
+        }
+    }
+
     fn ws(&mut self) {
         while let Some(&c) = self.b.get(self.pos) {
             if matches!(c, b' ' | b'\n' | b'\r' | b'\t') {
@@ -342,17 +358,8 @@ impl<'a> Fast<'a> {
                     }
                 };
                 self.value(child, depth + 1)?;
-                self.ws();
-                match self.peek()? {
-                    b',' => {
-                        self.pos += 1;
-                        self.ws();
-                    }
-                    b'}' => {
-                        self.pos += 1;
-                        break;
-                    }
-                    _ => return Err(Unsure),
+                if self.end_of_member(b'}')? {
+                    break;
                 }
             }
         }
@@ -467,17 +474,8 @@ impl<'a> Fast<'a> {
             loop {
                 count += 1;
                 self.value(item, depth + 1)?;
-                self.ws();
-                match self.peek()? {
-                    b',' => {
-                        self.pos += 1;
-                        self.ws();
-                    }
-                    b']' => {
-                        self.pos += 1;
-                        break;
-                    }
-                    _ => return Err(Unsure),
+                if self.end_of_member(b']')? {
+                    break;
                 }
             }
         }
