@@ -22,7 +22,9 @@ use std::time::Duration;
 use http::{HeaderMap, HeaderValue, Method};
 use portcullis_limits::redis_store::Health;
 use portcullis_limits::{Gcra, Limit, MemoryStore, RedisConfig, RedisStore, SlidingWindow};
-use portcullis_policy::config::rate_limits::{KeyPart, LimitConfig, OnStoreError, StoreBackend};
+use portcullis_policy::config::rate_limits::{
+    KeyPart, LimitConfig, OnStoreError, StoreBackend, Unauthenticated,
+};
 use portcullis_policy::{ConfigError, Exchange, Finding, Mode, Policy, decide, rate_limit};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -78,6 +80,7 @@ struct CompiledLimit {
     limit: Limit,
     operations: Vec<String>,
     methods: Vec<Method>,
+    unauthenticated: Unauthenticated,
     on_error: OnStoreError,
     mode: Mode,
     /// This limit's `RateLimit-Policy` item (`"name";q=20;w=1`).
@@ -136,6 +139,7 @@ fn compile_limit(
     field: &str,
     lc: &LimitConfig,
     block_mode: Mode,
+    has_identity: bool,
     metrics: Option<&crate::metrics::Metrics>,
 ) -> Result<CompiledLimit, ConfigError> {
     let err = |sub: &str, msg: String| located(policy, &format!("{field}.{sub}"), msg);
@@ -151,15 +155,13 @@ fn compile_limit(
             "at least one key part is required (e.g. [client_ip])".into(),
         ));
     }
-    for part in &lc.key {
-        if matches!(part, KeyPart::Principal | KeyPart::Claim(_)) {
-            return Err(err(
-                "key",
-                format!(
-                    "key part {part} needs authenticated identity, which this gateway build does not provide yet"
-                ),
-            ));
-        }
+    if !has_identity && let Some(part) = lc.key.iter().find(|p| p.needs_identity()) {
+        return Err(err(
+            "key",
+            format!(
+                "key part {part} reads the verified caller: give this policy an `identity` block"
+            ),
+        ));
     }
     let limit = match (&lc.rate, &lc.quota) {
         (Some(rate), None) => {
@@ -223,6 +225,7 @@ fn compile_limit(
         limit,
         operations: lc.operations.clone(),
         methods: lc.methods.iter().map(|m| m.0.clone()).collect(),
+        unauthenticated: lc.unauthenticated,
         on_error: lc.on_store_error,
         mode,
         allowed: counter("allowed"),
@@ -256,7 +259,15 @@ fn compile_routes(
                     format!("duplicate limit name {:?}", lc.name),
                 ));
             }
-            limits.push(compile_limit(policy, &field, lc, block_mode, metrics)?);
+            let has_identity = pc.identity.is_some();
+            limits.push(compile_limit(
+                policy,
+                &field,
+                lc,
+                block_mode,
+                has_identity,
+                metrics,
+            )?);
         }
         let needs_body = limits
             .iter()
@@ -392,7 +403,13 @@ impl RateLimiter {
                 {
                     continue;
                 }
-                if rate_limit::build_key(&limit.key_name, &limit.parts, exchange, &mut keys) {
+                if rate_limit::build_limit_key(
+                    &limit.key_name,
+                    &limit.parts,
+                    limit.unauthenticated,
+                    exchange,
+                    &mut keys,
+                ) {
                     entries.push((i, keys.len()));
                 }
             }

@@ -316,3 +316,157 @@ async fn redis_down_applies_the_fail_mode_then_recovers() {
         429
     );
 }
+
+const HMAC_SECRET: &str = "a-rate-limit-test-secret-of-32-bytes!";
+
+fn token(claims: serde_json::Value, secret: &str) -> String {
+    portcullis_identity::signing::SigningKey::Hmac(secret.as_bytes().to_vec()).sign(
+        "HS256",
+        &serde_json::json!({"kid": "hs"}),
+        &claims,
+    )
+}
+
+fn caller(sub: &str, tenant: &str) -> String {
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3600;
+    let claims = serde_json::json!({"sub": sub, "tenant": tenant, "exp": exp});
+    format!("Bearer {}", token(claims, HMAC_SECRET))
+}
+
+/// Identity in `monitor` mode lets unauthenticated and forged requests
+/// through (with a finding), which is where a principal key must not read
+/// anything unverified.
+fn identity_config(up: &Upstream) -> String {
+    let config = config(
+        up,
+        "",
+        r#"
+      limits:
+        - name: per-caller
+          key: [principal]
+          rate: 2/1m
+        - name: per-tenant
+          key: [claim:tenant]
+          rate: 3/1m
+          unauthenticated: skip
+"#,
+    );
+    config.replace(
+        "    rate_limits:\n",
+        &format!(
+            r#"    identity:
+      mode: monitor
+      require: [jwt]
+      jwt:
+        algorithms: [HS256]
+        keys:
+          - secret: {HMAC_SECRET}
+            kid: hs
+    rate_limits:
+"#
+        ),
+    )
+}
+
+#[tokio::test]
+async fn principal_and_claim_keys_read_the_verified_caller_only() {
+    let up = Upstream::start("A").await;
+    let gw = Gateway::start(&identity_config(&up)).await;
+    let alice = caller("alice", "acme");
+    let bob = caller("bob", "acme");
+    let carol = caller("carol", "globex");
+    let addr = gw.addr;
+    let send = |auth: Option<&str>| {
+        let auth = auth.map(str::to_owned);
+        async move { get_with(addr, "/", auth.as_deref().map(|a| ("authorization", a))).await }
+    };
+    assert_eq!(send(Some(&alice)).await.status, 200);
+    assert_eq!(send(Some(&alice)).await.status, 200);
+    let r = send(Some(&alice)).await;
+    r.assert_problem(429);
+    assert!(
+        r.header("ratelimit")
+            .unwrap()
+            .starts_with(r#""per-caller";r=0"#),
+        "alice is over her own limit"
+    );
+    // Another caller of the same tenant: own principal counter, shared tenant.
+    assert_eq!(send(Some(&bob)).await.status, 200);
+    let r = send(Some(&bob)).await;
+    r.assert_problem(429);
+    assert!(
+        r.header("ratelimit")
+            .unwrap()
+            .starts_with(r#""per-tenant";r=0"#),
+        "acme used its 3: {:?}",
+        r.header("ratelimit")
+    );
+    assert_eq!(send(Some(&carol)).await.status, 200, "another tenant");
+
+    // Unauthenticated: counted per client IP under per-caller
+    // (`unauthenticated: client_ip`), not at all under per-tenant (`skip`).
+    // A forged token (wrong key) names carol of globex: it is not verified,
+    // so it is just another anonymous request from this IP.
+    let forged = format!(
+        "Bearer {}",
+        token(
+            serde_json::json!({"sub": "carol", "tenant": "globex", "exp": 4_000_000_000u64}),
+            "some-other-secret-of-at-least-32-bytes"
+        )
+    );
+    assert_eq!(send(None).await.status, 200);
+    assert_eq!(send(Some(&forged)).await.status, 200);
+    let r = send(None).await;
+    r.assert_problem(429);
+    assert!(
+        r.header("ratelimit")
+            .unwrap()
+            .starts_with(r#""per-caller";r=0"#)
+    );
+    // carol's own counter was not charged by the forged requests.
+    assert_eq!(send(Some(&carol)).await.status, 200);
+    assert_eq!(send(Some(&carol)).await.status, 429);
+}
+
+#[test]
+fn identity_keys_need_an_identity_block() {
+    let dir = tempdir();
+    let path = dir.path().join("gateway.yaml");
+    std::fs::write(
+        &path,
+        r#"
+listeners:
+  - address: 127.0.0.1:0
+upstreams:
+  app:
+    endpoints: ["http://127.0.0.1:9"]
+policies:
+  limited:
+    rate_limits:
+      limits:
+        - name: per-caller
+          key: [principal]
+          rate: 2/1m
+routes:
+  - name: app
+    match:
+      path_prefix: /
+    upstream: app
+    policy: limited
+"#,
+    )
+    .unwrap();
+    let out = run_cli(&["validate", "--config", path.to_str().unwrap()], None);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("policies.limited.rate_limits.limits[0].key")
+            && stderr.contains("identity")
+            && stderr.contains("gateway.yaml:12:"),
+        "{stderr}"
+    );
+}
