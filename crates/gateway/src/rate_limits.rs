@@ -134,15 +134,15 @@ fn located(policy: &Policy, field: &str, message: String) -> ConfigError {
     ConfigError::at_field(&policy.source_path, &policy.source_text, field, message)
 }
 
+/// `err(sub, message)` locates an error at a field of the limit (`""`: the
+/// limit itself), in the config file or in the spec it came from.
 fn compile_limit(
-    policy: &Policy,
-    field: &str,
+    err: &dyn Fn(&str, String) -> ConfigError,
     lc: &LimitConfig,
     block_mode: Mode,
     has_identity: bool,
     metrics: Option<&crate::metrics::Metrics>,
 ) -> Result<CompiledLimit, ConfigError> {
-    let err = |sub: &str, msg: String| located(policy, &format!("{field}.{sub}"), msg);
     if lc.name.is_empty() || lc.name.contains(['|', '"', '\\']) || !lc.name.is_ascii() {
         return Err(err(
             "name",
@@ -184,9 +184,8 @@ fn compile_limit(
             )
         }
         _ => {
-            return Err(located(
-                policy,
-                field,
+            return Err(err(
+                "",
                 "give exactly one of `rate` (smooth, with `burst`) and `quota` (sliding window)"
                     .into(),
             ));
@@ -241,29 +240,66 @@ fn compile_routes(
     metrics: Option<&crate::metrics::Metrics>,
 ) -> Result<Vec<Option<Arc<RouteLimits>>>, ConfigError> {
     let config = &policy.config;
+    // The spec extensions of each policy a route uses.
+    let compiled: HashMap<&str, &portcullis_policy::policy::CompiledPolicy> = policy
+        .routes
+        .iter()
+        .filter_map(|r| r.policy.as_deref())
+        .map(|p| (p.name.as_str(), p))
+        .collect();
     let mut by_policy: HashMap<&str, Arc<RouteLimits>> = HashMap::new();
     for (pname, pc) in &config.policies {
-        let Some(rl) = &pc.rate_limits else { continue };
-        let block_mode = if pc.mode == Mode::Monitor {
-            Mode::Monitor
-        } else {
-            rl.mode
+        let spec_limits = compiled
+            .get(pname.as_str())
+            .map_or(&[][..], |p| &p.extensions.rate_limits[..]);
+        if pc.rate_limits.is_none() && spec_limits.is_empty() {
+            continue;
+        }
+        let block_mode = match (&pc.rate_limits, pc.mode) {
+            (_, Mode::Monitor) => Mode::Monitor,
+            (Some(rl), _) => rl.mode,
+            (None, mode) => mode,
         };
-        let mut limits = Vec::with_capacity(rl.limits.len());
-        for (i, lc) in rl.limits.iter().enumerate() {
+        let config_limits = pc.rate_limits.as_ref().map_or(&[][..], |rl| &rl.limits[..]);
+        let has_identity = pc.identity.is_some();
+        let mut limits = Vec::with_capacity(config_limits.len() + spec_limits.len());
+        for (i, lc) in config_limits.iter().enumerate() {
             let field = format!("policies.{pname}.rate_limits.limits[{i}]");
-            if rl.limits[..i].iter().any(|o| o.name == lc.name) {
-                return Err(located(
-                    policy,
-                    &format!("{field}.name"),
-                    format!("duplicate limit name {:?}", lc.name),
+            let err = |sub: &str, msg: String| {
+                let at = if sub.is_empty() {
+                    field.clone()
+                } else {
+                    format!("{field}.{sub}")
+                };
+                located(policy, &at, msg)
+            };
+            if config_limits[..i].iter().any(|o| o.name == lc.name) {
+                return Err(err("name", format!("duplicate limit name {:?}", lc.name)));
+            }
+            limits.push(compile_limit(&err, lc, block_mode, has_identity, metrics)?);
+        }
+        // The spec's limits (`x-portcullis-rate-limit`) come after the
+        // config's; a config limit of the same name replaces one.
+        for (i, sl) in spec_limits.iter().enumerate() {
+            if config_limits.iter().any(|c| c.name == sl.limit.name) {
+                continue;
+            }
+            let err = |sub: &str, msg: String| sl.at.error(sub, msg);
+            if spec_limits[..i]
+                .iter()
+                .any(|o| o.limit.name == sl.limit.name)
+            {
+                return Err(err(
+                    "name",
+                    format!(
+                        "duplicate limit name {:?} (name the limits of different operations apart)",
+                        sl.limit.name
+                    ),
                 ));
             }
-            let has_identity = pc.identity.is_some();
             limits.push(compile_limit(
-                policy,
-                &field,
-                lc,
+                &err,
+                &sl.limit,
                 block_mode,
                 has_identity,
                 metrics,

@@ -470,3 +470,158 @@ routes:
         "{stderr}"
     );
 }
+
+const EXTENDED_SPEC: &str = r#"
+openapi: 3.0.3
+info: {title: extensions, version: "1"}
+paths:
+  /search:
+    get:
+      operationId: search
+      x-portcullis-rate-limit:
+        key: [client_ip]
+        rate: 2/1m
+      responses:
+        "200": {description: ok}
+  /items:
+    get:
+      operationId: items
+      x-portcullis-rate-limit:
+        - name: items
+          key: [client_ip]
+          rate: 1/1m
+      responses:
+        "200": {description: ok}
+  /signin:
+    post:
+      operationId: signin
+      x-portcullis-login:
+        username: body:/email
+      requestBody:
+        content:
+          application/json:
+            schema:
+              type: object
+              properties:
+                email: {type: string}
+                password: {type: string}
+      responses:
+        "200": {description: ok}
+        "401": {description: wrong password}
+"#;
+
+fn extended_config(up: &Upstream) -> String {
+    extended_config_text(&up.url())
+}
+
+fn extended_config_text(up_url: &str) -> String {
+    format!(
+        r#"
+listeners:
+  - address: $LISTEN
+upstreams:
+  app:
+    endpoints: ["{}"]
+policies:
+  api:
+    openapi:
+      spec: spec.yaml
+      unknown_headers: allow
+      validate_responses: false
+    rate_limits:
+      limits:
+        # Replaces the spec's limit of the same name, whole (config wins).
+        - name: items
+          key: [client_ip]
+          rate: 3/1m
+          operations: [items]
+    brute_force:
+      per_ip_username: 2/1m
+      lockout_time: 1m
+routes:
+  - name: app
+    match:
+      path_prefix: /
+    upstream: app
+    policy: api
+"#,
+        up_url
+    )
+}
+
+#[tokio::test]
+async fn limits_and_logins_come_from_the_spec_extensions() {
+    let up = Upstream::start("A").await;
+    let dir = tempdir();
+    std::fs::write(dir.path().join("spec.yaml"), EXTENDED_SPEC).unwrap();
+    let gw = Gateway::start_in(dir, &extended_config(&up), &[]).await;
+    for _ in 0..2 {
+        assert_eq!(gw.get("/search").await.status, 200);
+    }
+    let r = gw.get("/search").await;
+    r.assert_problem(429);
+    assert_eq!(
+        r.header("ratelimit-policy").as_deref(),
+        Some(r#""search";q=2;w=60"#),
+        "an unnamed spec limit is named after its operation"
+    );
+    // The config's `items` (3/1m) replaces the spec's (1/1m).
+    for _ in 0..3 {
+        assert_eq!(gw.get("/items").await.status, 200);
+    }
+    gw.get("/items").await.assert_problem(429);
+
+    up.set_status(401);
+    let signin = |email: &'static str| async move {
+        h1(
+            gw.addr,
+            request("POST", "/signin")
+                .header("content-type", "application/json")
+                .body(TestBody::full(format!(
+                    r#"{{"email":"{email}","password":"guess"}}"#
+                )))
+                .unwrap(),
+        )
+        .await
+    };
+    for _ in 0..2 {
+        let r = signin("ada@example.com").await;
+        assert_eq!(r.status, 401, "{}", r.text());
+    }
+    let r = signin("ada@example.com").await;
+    assert_eq!(r.assert_problem(429)["rule"], "abuse.brute_force");
+    assert_eq!(
+        signin("bob@example.com").await.status,
+        401,
+        "the username is the spec's body:/email: another one is not locked"
+    );
+}
+
+#[test]
+fn a_bad_spec_limit_names_the_spec_file_line_and_field() {
+    let up_url = "http://127.0.0.1:9";
+    let dir = tempdir();
+    std::fs::write(
+        dir.path().join("spec.yaml"),
+        EXTENDED_SPEC.replace(
+            "rate: 2/1m",
+            "rate: 2/1m\n        burst: 0\n        quota: 5/1m",
+        ),
+    )
+    .unwrap();
+    let config = dir.path().join("gateway.yaml");
+    std::fs::write(
+        &config,
+        extended_config_text(up_url).replace("$LISTEN", "127.0.0.1:0"),
+    )
+    .unwrap();
+    let out = run_cli(&["validate", "--config", config.to_str().unwrap()], None);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("spec.yaml:8:")
+            && stderr.contains("paths./search.get.x-portcullis-rate-limit")
+            && stderr.contains("exactly one of `rate`"),
+        "{stderr}"
+    );
+}
