@@ -57,9 +57,30 @@ async fn over_the_limit_answers_429_with_the_rate_limit_headers() {
           quota: 1000/1d
 "#;
     let gw = Gateway::start(&config(&up, "", limits)).await;
-    for i in 0..3 {
-        let r = gw.get("/x").await;
+    for i in 0..3u64 {
+        // The first over HTTP/2: its answers get the fields the same way.
+        let r = if i == 0 {
+            h2c(
+                gw.addr,
+                request("GET", "/x").body(TestBody::empty()).unwrap(),
+            )
+            .await
+        } else {
+            gw.get("/x").await
+        };
         assert_eq!(r.status, 200, "request {i}: {}", r.text());
+        // Allowed answers carry the draft's fields too (`headers: always`):
+        // the policy of every limit, and the one nearest to refusing.
+        assert_eq!(
+            r.header("ratelimit-policy").as_deref(),
+            Some(r#""per-ip";q=3;w=60, "daily";q=1000;w=86400"#)
+        );
+        let current = r.header("ratelimit").unwrap();
+        assert!(
+            current.starts_with(&format!(r#""per-ip";r={};t="#, 2 - i)),
+            "request {i}: {current}"
+        );
+        assert!(r.header("retry-after").is_none());
     }
     let r = gw.get("/x").await;
     let json = r.assert_problem(429);
@@ -92,6 +113,41 @@ async fn over_the_limit_answers_429_with_the_rate_limit_headers() {
         ),
         "{metrics}"
     );
+}
+
+#[tokio::test]
+async fn rate_limit_headers_can_be_kept_to_refusals_or_off() {
+    let up = Upstream::start("A").await;
+    for (setting, on_refusal) in [("refused", true), ("never", false)] {
+        let limits = format!(
+            r#"
+      headers: {setting}
+      limits:
+        - name: per-ip
+          key: [client_ip]
+          rate: 1/1m
+"#
+        );
+        let gw = Gateway::start(&config(&up, "", &limits)).await;
+        let r = gw.get("/").await;
+        assert_eq!(r.status, 200);
+        assert!(
+            r.header("ratelimit").is_none() && r.header("ratelimit-policy").is_none(),
+            "{setting}: not on an allowed answer"
+        );
+        let r = gw.get("/").await;
+        r.assert_problem(429);
+        assert!(
+            r.header("retry-after").is_some(),
+            "{setting}: always on a 429"
+        );
+        assert_eq!(r.header("ratelimit").is_some(), on_refusal, "{setting}");
+        assert_eq!(
+            r.header("ratelimit-policy").is_some(),
+            on_refusal,
+            "{setting}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -75,6 +75,23 @@ pub struct RateLimitsConfig {
     #[serde(default)]
     pub mode: Mode,
     pub limits: Vec<LimitConfig>,
+    /// Which answers carry `RateLimit-Policy` and `RateLimit`.
+    #[serde(default)]
+    pub headers: RateLimitHeaders,
+}
+
+/// Where the IETF draft's `RateLimit-Policy` and `RateLimit` fields go
+/// (`Retry-After` is always on a 429).
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RateLimitHeaders {
+    /// On every answer to a counted request, allowed or refused (the draft's intent).
+    #[default]
+    Always,
+    /// Only on a 429.
+    Refused,
+    /// Never.
+    Never,
 }
 
 /// One limit. Exactly one of `rate` (GCRA: smooth, with `burst`) and
