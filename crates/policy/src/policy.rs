@@ -497,7 +497,7 @@ fn compile_policy(
         None => None,
     };
     let extensions = match &spec {
-        Some(spec) => crate::spec_extensions::read(spec, pc.brute_force.is_some())?,
+        Some(spec) => crate::spec_extensions::read(spec)?,
         None => Default::default(),
     };
     let mut jwks = None;

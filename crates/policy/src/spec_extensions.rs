@@ -73,9 +73,11 @@ fn dotted(pointer: &str) -> String {
         .join(".")
 }
 
-/// Reads the extensions of every operation of `spec`. `brute_force` says
-/// whether the policy has a block to count marked logins with.
-pub fn read(spec: &Spec, brute_force: bool) -> Result<SpecExtensions, ConfigError> {
+/// Reads the extensions of every operation of `spec`. A login mark is
+/// checked even when the policy has no `brute_force` block (a spec may be
+/// shared by policies that count logins and ones that do not); only a
+/// `brute_force` block uses it.
+pub fn read(spec: &Spec) -> Result<SpecExtensions, ConfigError> {
     let mut out = SpecExtensions::default();
     for op in &spec.operations {
         let doc = spec.documents.doc(op.site.doc);
@@ -91,12 +93,6 @@ pub fn read(spec: &Spec, brute_force: bool) -> Result<SpecExtensions, ConfigErro
         }
         if let Some(value) = object.get(LOGIN) {
             let at = here(LOGIN);
-            if !brute_force {
-                return Err(at.error(
-                    "",
-                    "marks a login operation, but the policy has no `brute_force` block to count its failures",
-                ));
-            }
             let username = match value {
                 Value::Bool(false) => continue,
                 Value::Bool(true) => None,
@@ -195,7 +191,7 @@ pub fn root_file(spec: &Spec) -> &Path {
 mod tests {
     use super::*;
 
-    fn load(text: &str, brute_force: bool) -> Result<SpecExtensions, ConfigError> {
+    fn load(text: &str) -> Result<SpecExtensions, ConfigError> {
         static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!("portcullis-ext-{}-{n}", std::process::id()));
@@ -203,7 +199,7 @@ mod tests {
         let path = dir.join("spec.yaml");
         std::fs::write(&path, text).unwrap();
         let spec = Spec::load(&path, &Default::default()).unwrap();
-        let read = read(&spec, brute_force);
+        let read = read(&spec);
         let _ = std::fs::remove_dir_all(&dir);
         read
     }
@@ -239,7 +235,7 @@ paths:
 
     #[test]
     fn limits_and_logins_are_read_from_operations() {
-        let ext = load(SPEC, true).unwrap();
+        let ext = load(SPEC).unwrap();
         let names: Vec<(&str, &[String])> = ext
             .rate_limits
             .iter()
@@ -261,7 +257,7 @@ paths:
     #[test]
     fn bad_extensions_name_the_spec_file_line_and_field() {
         let bad = SPEC.replace("rate: 5/1m", "rate: 5/fortnight");
-        let e = load(&bad, true).unwrap_err().to_string();
+        let e = load(&bad).unwrap_err().to_string();
         assert!(
             e.contains("spec.yaml:9:")
                 && e.contains("paths./login.post.x-portcullis-rate-limit")
@@ -272,20 +268,24 @@ paths:
             "        rate: 5/1m",
             "        rate: 5/1m\n        operations: [x]",
         );
-        let e = load(&bad, true).unwrap_err().to_string();
+        let e = load(&bad).unwrap_err().to_string();
         assert!(
             e.contains("x-portcullis-rate-limit.operations") && e.contains("implied"),
             "{e}"
         );
         let bad = SPEC.replace("username: body:/email", "username: principal");
-        let e = load(&bad, true).unwrap_err().to_string();
+        let e = load(&bad).unwrap_err().to_string();
         assert!(
             e.contains("spec.yaml:8:") && e.contains("x-portcullis-login.username"),
             "{e}"
         );
-        let e = load(SPEC, false).unwrap_err().to_string();
+        let bad = SPEC.replace(
+            "x-portcullis-login: false",
+            "x-portcullis-login: yes please",
+        );
+        let e = load(&bad).unwrap_err().to_string();
         assert!(
-            e.contains("spec.yaml:7:") && e.contains("brute_force"),
+            e.contains("spec.yaml:17:") && e.contains("`true` or a block"),
             "{e}"
         );
     }
