@@ -45,6 +45,9 @@ struct BruteForce {
     operations: Vec<String>,
     paths: Vec<String>,
     username: KeyPart,
+    /// Login operations the spec marks (`x-portcullis-login`) with their
+    /// own username location.
+    spec_usernames: Vec<(String, KeyPart)>,
     failure_statuses: Vec<u16>,
     /// Thresholds: failures per window for each dimension.
     thresholds: Vec<(Dim, u64, Limit)>,
@@ -139,15 +142,28 @@ fn compile_brute_force(
     policy: &Policy,
     field: &str,
     bc: &BruteForceConfig,
+    spec_logins: &[portcullis_policy::spec_extensions::SpecLogin],
     pmode: Mode,
 ) -> Result<BruteForce, ConfigError> {
     let err = |sub: &str, msg: String| located(policy, &format!("{field}.{sub}"), msg);
-    if bc.operations.is_empty() && bc.paths.is_empty() {
+    if bc.operations.is_empty() && bc.paths.is_empty() && spec_logins.is_empty() {
         return Err(located(
             policy,
             field,
-            "give the login `operations` or `paths`".into(),
+            "give the login `operations` or `paths` (or mark operations x-portcullis-login in the spec)".into(),
         ));
+    }
+    let mut operations = bc.operations.clone();
+    let mut spec_usernames = Vec::new();
+    for login in spec_logins {
+        if !operations.contains(&login.operation) {
+            operations.push(login.operation.clone());
+        }
+        // The config's `username` is the default; a spec login's own wins
+        // for that operation.
+        if let Some(part) = &login.username {
+            spec_usernames.push((login.operation.clone(), part.clone()));
+        }
     }
     if matches!(
         bc.username,
@@ -217,9 +233,10 @@ fn compile_brute_force(
         }
     }
     Ok(BruteForce {
-        operations: bc.operations.clone(),
+        operations,
         paths: bc.paths.clone(),
         username: bc.username.clone(),
+        spec_usernames,
         failure_statuses: bc.failure_statuses.clone(),
         thresholds,
         usernames_per_ip,
@@ -235,8 +252,17 @@ fn compile_brute_force(
 
 /// Compiles every route's abuse rules, aligned with `policy.routes`.
 pub fn compile_routes(policy: &Policy) -> Result<Vec<Option<Arc<RouteAbuse>>>, ConfigError> {
+    let compiled: std::collections::HashMap<&str, &portcullis_policy::policy::CompiledPolicy> =
+        policy
+            .routes
+            .iter()
+            .filter_map(|r| r.policy.as_deref())
+            .map(|p| (p.name.as_str(), p))
+            .collect();
     let mut by_policy = std::collections::HashMap::new();
     for (pname, pc) in &policy.config.policies {
+        let extensions = compiled.get(pname.as_str()).map(|p| &p.extensions);
+        let spec_logins = extensions.map_or(&[][..], |e| &e.logins[..]);
         let honeypot = pc
             .honeypot
             .as_ref()
@@ -246,17 +272,26 @@ pub fn compile_routes(policy: &Policy) -> Result<Vec<Option<Arc<RouteAbuse>>>, C
             .brute_force
             .as_ref()
             .map(|b| {
-                compile_brute_force(policy, &format!("policies.{pname}.brute_force"), b, pc.mode)
+                compile_brute_force(
+                    policy,
+                    &format!("policies.{pname}.brute_force"),
+                    b,
+                    spec_logins,
+                    pc.mode,
+                )
             })
             .transpose()?;
-        let any = honeypot.is_some() || brute_force.is_some() || pc.rate_limits.is_some();
+        let any = honeypot.is_some()
+            || brute_force.is_some()
+            || pc.rate_limits.is_some()
+            || extensions.is_some_and(|e| !e.rate_limits.is_empty());
         if !any {
             continue;
         }
         let needs_body = honeypot.as_ref().is_some_and(|h| !h.body_fields.is_empty())
-            || brute_force
-                .as_ref()
-                .is_some_and(|b| b.username.needs_body());
+            || brute_force.as_ref().is_some_and(|b| {
+                b.username.needs_body() || b.spec_usernames.iter().any(|(_, u)| u.needs_body())
+            });
         let ban_mode = honeypot
             .as_ref()
             .map_or(effective(pc.mode, Mode::Block), |h| h.mode);
@@ -314,7 +349,11 @@ pub fn plan(rules: &Arc<RouteAbuse>, exchange: &Exchange<'_>) -> AbusePlan {
                 .operation_id()
                 .is_some_and(|op| b.operations.iter().any(|o| o == op));
         if is_login {
-            login = rate_limit::part_value(&b.username, exchange);
+            let username = exchange
+                .operation_id()
+                .and_then(|op| b.spec_usernames.iter().find(|(o, _)| o == op))
+                .map_or(&b.username, |(_, u)| u);
+            login = rate_limit::part_value(username, exchange);
         }
     }
     AbusePlan {

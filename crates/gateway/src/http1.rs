@@ -293,6 +293,7 @@ async fn write_answer<S: AsyncWrite + Unpin>(
         status,
         fields,
         request_id,
+        extra,
         body,
     } = answer;
     let no_body = is_head
@@ -324,6 +325,7 @@ async fn write_answer<S: AsyncWrite + Unpin>(
         status,
         &fields,
         request_id.as_ref(),
+        &extra,
         &framing,
         version,
         close,
@@ -448,11 +450,13 @@ fn push_chunk(out: &mut Vec<u8>, data: &Bytes) {
     out.extend_from_slice(b"\r\n");
 }
 
+#[allow(clippy::too_many_arguments)]
 fn push_head(
     out: &mut Vec<u8>,
     status: StatusCode,
     fields: &AnswerFields,
     request_id: Option<&(HeaderName, HeaderValue)>,
+    extra: &[(HeaderName, HeaderValue)],
     framing: &ClientFraming,
     version: Version,
     close: bool,
@@ -483,6 +487,9 @@ fn push_head(
         }
     }
     if let Some((name, value)) = request_id {
+        wire::push_field(out, name.as_str().as_bytes(), value.as_bytes());
+    }
+    for (name, value) in extra {
         wire::push_field(out, name.as_str().as_bytes(), value.as_bytes());
     }
     if !has_date {
@@ -559,6 +566,7 @@ async fn tunnel<S: AsyncRead + AsyncWrite + Unpin>(
         status,
         fields,
         None,
+        &[],
         &ClientFraming::AsIs,
         Version::HTTP_11,
         false,

@@ -602,7 +602,9 @@ where
             };
             let mut response = http::Response::new(body);
             *response.status_mut() = answer.status;
-            *response.headers_mut() = answer.fields.into_header_map(answer.request_id);
+            *response.headers_mut() = answer
+                .fields
+                .into_header_map(answer.request_id, answer.extra);
             Ok::<_, std::convert::Infallible>(response)
         }
     });

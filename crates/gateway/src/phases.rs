@@ -85,6 +85,9 @@ pub struct Answer {
     pub fields: AnswerFields,
     /// The request id field, added to whatever `fields` hold.
     pub request_id: Option<(HeaderName, HeaderValue)>,
+    /// Fields the gateway adds to an upstream answer (the rate-limit
+    /// headers); empty (no allocation) for most answers.
+    pub extra: Vec<(HeaderName, HeaderValue)>,
     pub body: AnswerBody,
 }
 
@@ -105,14 +108,22 @@ impl AnswerFields {
         }
     }
 
-    /// Every field as a `HeaderMap`, with the request id (for HTTP/2 clients).
-    pub fn into_header_map(self, request_id: Option<(HeaderName, HeaderValue)>) -> HeaderMap {
+    /// Every field as a `HeaderMap`, with the request id and the gateway's
+    /// extra fields (for HTTP/2 clients).
+    pub fn into_header_map(
+        self,
+        request_id: Option<(HeaderName, HeaderValue)>,
+        extra: Vec<(HeaderName, HeaderValue)>,
+    ) -> HeaderMap {
         let mut map = match self {
             AnswerFields::Generated(map) => map,
             AnswerFields::Upstream(fields) => fields.to_header_map(),
         };
         if let Some((name, value)) = request_id {
             map.insert(name, value);
+        }
+        for (name, value) in extra {
+            map.append(name, value);
         }
         map
     }
@@ -639,6 +650,7 @@ async fn proxy(
             status: response.status,
             fields: AnswerFields::Upstream(response.fields),
             request_id: None,
+            extra: Vec::new(),
             body: AnswerBody::Upgrade(upstream_conn),
         };
         return outcome(answer, Some(route.index), action, client_ip, log);
@@ -733,6 +745,8 @@ async fn proxy(
         status: response.status,
         fields: AnswerFields::Upstream(response.fields),
         request_id: None,
+        // `RateLimit-Policy` / `RateLimit` on an allowed answer.
+        extra: limited.headers.map_or_else(Vec::new, |h| h.into_fields()),
         body,
     };
     outcome(answer, Some(route.index), action, client_ip, log)

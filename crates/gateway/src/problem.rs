@@ -49,6 +49,7 @@ pub fn problem(status: StatusCode, detail: &str, rule: Option<&str>, request_id:
         status,
         fields: AnswerFields::Generated(headers),
         request_id: None,
+        extra: Vec::new(),
         body: AnswerBody::Full(Bytes::from(body)),
     }
 }

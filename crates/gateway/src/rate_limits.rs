@@ -19,10 +19,12 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::{HeaderMap, HeaderValue, Method};
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use portcullis_limits::redis_store::Health;
 use portcullis_limits::{Gcra, Limit, MemoryStore, RedisConfig, RedisStore, SlidingWindow};
-use portcullis_policy::config::rate_limits::{KeyPart, LimitConfig, OnStoreError, StoreBackend};
+use portcullis_policy::config::rate_limits::{
+    KeyPart, LimitConfig, OnStoreError, RateLimitHeaders, StoreBackend, Unauthenticated,
+};
 use portcullis_policy::{ConfigError, Exchange, Finding, Mode, Policy, decide, rate_limit};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -78,10 +80,13 @@ struct CompiledLimit {
     limit: Limit,
     operations: Vec<String>,
     methods: Vec<Method>,
+    unauthenticated: Unauthenticated,
     on_error: OnStoreError,
     mode: Mode,
     /// This limit's `RateLimit-Policy` item (`"name";q=20;w=1`).
     policy_item: String,
+    /// Counts toward the headers of an allowed answer (block mode).
+    blocks: bool,
     allowed: Counter,
     limited: Counter,
     fallback: Counter,
@@ -90,6 +95,9 @@ struct CompiledLimit {
 struct RouteLimits {
     limits: Vec<CompiledLimit>,
     needs_body: bool,
+    headers: RateLimitHeaders,
+    /// `RateLimit-Policy` when every limit applies (built once).
+    all_policy: Option<HeaderValue>,
 }
 
 /// Every route's limits and the stores they count in.
@@ -112,11 +120,12 @@ pub struct LimitPlan {
     entries: Vec<(usize, usize)>,
 }
 
-/// What the limit phase adds to a refusal.
+/// What the limit phase adds to an answer: `Retry-After` to a refusal,
+/// the draft's `RateLimit-Policy` and `RateLimit` when configured.
 pub struct LimitHeaders {
-    retry_after: Duration,
-    policy: String,
-    current: String,
+    retry_after: Option<Duration>,
+    policy: Option<HeaderValue>,
+    current: Option<HeaderValue>,
 }
 
 /// What the limit phase hands on: headers for a refusal, and a login
@@ -131,14 +140,15 @@ fn located(policy: &Policy, field: &str, message: String) -> ConfigError {
     ConfigError::at_field(&policy.source_path, &policy.source_text, field, message)
 }
 
+/// `err(sub, message)` locates an error at a field of the limit (`""`: the
+/// limit itself), in the config file or in the spec it came from.
 fn compile_limit(
-    policy: &Policy,
-    field: &str,
+    err: &dyn Fn(&str, String) -> ConfigError,
     lc: &LimitConfig,
     block_mode: Mode,
+    has_identity: bool,
     metrics: Option<&crate::metrics::Metrics>,
 ) -> Result<CompiledLimit, ConfigError> {
-    let err = |sub: &str, msg: String| located(policy, &format!("{field}.{sub}"), msg);
     if lc.name.is_empty() || lc.name.contains(['|', '"', '\\']) || !lc.name.is_ascii() {
         return Err(err(
             "name",
@@ -151,15 +161,13 @@ fn compile_limit(
             "at least one key part is required (e.g. [client_ip])".into(),
         ));
     }
-    for part in &lc.key {
-        if matches!(part, KeyPart::Principal | KeyPart::Claim(_)) {
-            return Err(err(
-                "key",
-                format!(
-                    "key part {part} needs authenticated identity, which this gateway build does not provide yet"
-                ),
-            ));
-        }
+    if !has_identity && let Some(part) = lc.key.iter().find(|p| p.needs_identity()) {
+        return Err(err(
+            "key",
+            format!(
+                "key part {part} reads the verified caller: give this policy an `identity` block"
+            ),
+        ));
     }
     let limit = match (&lc.rate, &lc.quota) {
         (Some(rate), None) => {
@@ -182,9 +190,8 @@ fn compile_limit(
             )
         }
         _ => {
-            return Err(located(
-                policy,
-                field,
+            return Err(err(
+                "",
                 "give exactly one of `rate` (smooth, with `burst`) and `quota` (sliding window)"
                     .into(),
             ));
@@ -223,8 +230,10 @@ fn compile_limit(
         limit,
         operations: lc.operations.clone(),
         methods: lc.methods.iter().map(|m| m.0.clone()).collect(),
+        unauthenticated: lc.unauthenticated,
         on_error: lc.on_store_error,
         mode,
+        blocks: mode == Mode::Block,
         allowed: counter("allowed"),
         limited: counter("limited"),
         fallback: counter("fallback_local"),
@@ -238,30 +247,89 @@ fn compile_routes(
     metrics: Option<&crate::metrics::Metrics>,
 ) -> Result<Vec<Option<Arc<RouteLimits>>>, ConfigError> {
     let config = &policy.config;
+    // The spec extensions of each policy a route uses.
+    let compiled: HashMap<&str, &portcullis_policy::policy::CompiledPolicy> = policy
+        .routes
+        .iter()
+        .filter_map(|r| r.policy.as_deref())
+        .map(|p| (p.name.as_str(), p))
+        .collect();
     let mut by_policy: HashMap<&str, Arc<RouteLimits>> = HashMap::new();
     for (pname, pc) in &config.policies {
-        let Some(rl) = &pc.rate_limits else { continue };
-        let block_mode = if pc.mode == Mode::Monitor {
-            Mode::Monitor
-        } else {
-            rl.mode
+        let spec_limits = compiled
+            .get(pname.as_str())
+            .map_or(&[][..], |p| &p.extensions.rate_limits[..]);
+        if pc.rate_limits.is_none() && spec_limits.is_empty() {
+            continue;
+        }
+        let block_mode = match (&pc.rate_limits, pc.mode) {
+            (_, Mode::Monitor) => Mode::Monitor,
+            (Some(rl), _) => rl.mode,
+            (None, mode) => mode,
         };
-        let mut limits = Vec::with_capacity(rl.limits.len());
-        for (i, lc) in rl.limits.iter().enumerate() {
+        let config_limits = pc.rate_limits.as_ref().map_or(&[][..], |rl| &rl.limits[..]);
+        let has_identity = pc.identity.is_some();
+        let mut limits = Vec::with_capacity(config_limits.len() + spec_limits.len());
+        for (i, lc) in config_limits.iter().enumerate() {
             let field = format!("policies.{pname}.rate_limits.limits[{i}]");
-            if rl.limits[..i].iter().any(|o| o.name == lc.name) {
-                return Err(located(
-                    policy,
-                    &format!("{field}.name"),
-                    format!("duplicate limit name {:?}", lc.name),
+            let err = |sub: &str, msg: String| {
+                let at = if sub.is_empty() {
+                    field.clone()
+                } else {
+                    format!("{field}.{sub}")
+                };
+                located(policy, &at, msg)
+            };
+            if config_limits[..i].iter().any(|o| o.name == lc.name) {
+                return Err(err("name", format!("duplicate limit name {:?}", lc.name)));
+            }
+            limits.push(compile_limit(&err, lc, block_mode, has_identity, metrics)?);
+        }
+        // The spec's limits (`x-portcullis-rate-limit`) come after the
+        // config's; a config limit of the same name replaces one.
+        for (i, sl) in spec_limits.iter().enumerate() {
+            if config_limits.iter().any(|c| c.name == sl.limit.name) {
+                continue;
+            }
+            let err = |sub: &str, msg: String| sl.at.error(sub, msg);
+            if spec_limits[..i]
+                .iter()
+                .any(|o| o.limit.name == sl.limit.name)
+            {
+                return Err(err(
+                    "name",
+                    format!(
+                        "duplicate limit name {:?} (name the limits of different operations apart)",
+                        sl.limit.name
+                    ),
                 ));
             }
-            limits.push(compile_limit(policy, &field, lc, block_mode, metrics)?);
+            limits.push(compile_limit(
+                &err,
+                &sl.limit,
+                block_mode,
+                has_identity,
+                metrics,
+            )?);
         }
         let needs_body = limits
             .iter()
             .any(|l| l.parts.iter().any(KeyPart::needs_body));
-        by_policy.insert(pname.as_str(), Arc::new(RouteLimits { limits, needs_body }));
+        let headers = pc
+            .rate_limits
+            .as_ref()
+            .map_or_else(Default::default, |rl| rl.headers);
+        let all: Vec<usize> = (0..limits.len()).collect();
+        let all_policy = policy_header(&limits, all.iter().copied());
+        by_policy.insert(
+            pname.as_str(),
+            Arc::new(RouteLimits {
+                limits,
+                needs_body,
+                headers,
+                all_policy,
+            }),
+        );
     }
     if config.rate_limit_store.backend == StoreBackend::Redis
         && config.rate_limit_store.redis.is_none()
@@ -298,6 +366,37 @@ fn compile_routes(
                 .and_then(|p| by_policy.get(p.name.as_str()).cloned())
         })
         .collect())
+}
+
+/// `RateLimit-Policy`: the items of the limits that applied, in order.
+fn policy_header(
+    limits: &[CompiledLimit],
+    applied: impl Iterator<Item = usize>,
+) -> Option<HeaderValue> {
+    let mut policy = String::new();
+    for (n, j) in applied.enumerate() {
+        if n > 0 {
+            policy.push_str(", ");
+        }
+        policy.push_str(&limits[j].policy_item);
+    }
+    HeaderValue::try_from(policy).ok()
+}
+
+/// `RateLimit` for one limit: `"name";r=remaining;t=seconds-to-reset`.
+fn current_header(
+    limit: &CompiledLimit,
+    decision: &portcullis_limits::Decision,
+) -> Option<HeaderValue> {
+    let mut current = String::with_capacity(limit.name.len() + 24);
+    let _ = write!(
+        current,
+        "\"{}\";r={};t={}",
+        limit.name,
+        decision.remaining,
+        decision.reset_after.as_secs_f64().ceil() as u64
+    );
+    HeaderValue::try_from(current).ok()
 }
 
 /// Checks the rate-limit config without building stores (no runtime needed).
@@ -392,7 +491,13 @@ impl RateLimiter {
                 {
                     continue;
                 }
-                if rate_limit::build_key(&limit.key_name, &limit.parts, exchange, &mut keys) {
+                if rate_limit::build_limit_key(
+                    &limit.key_name,
+                    &limit.parts,
+                    limit.unauthenticated,
+                    exchange,
+                    &mut keys,
+                ) {
                     entries.push((i, keys.len()));
                 }
             }
@@ -412,9 +517,9 @@ impl RateLimiter {
             let checked = self.enforce_abuse(abuse, findings).await;
             if let Some(retry_after) = checked.retry_after {
                 outcome.headers = Some(LimitHeaders {
-                    retry_after,
-                    policy: String::new(),
-                    current: String::new(),
+                    retry_after: Some(retry_after),
+                    policy: None,
+                    current: None,
                 });
                 return outcome;
             }
@@ -428,7 +533,8 @@ impl RateLimiter {
     }
 
     /// Counts the request against each planned limit; pushes a finding for
-    /// the first that refuses it. Returns the headers for a refusal.
+    /// the first that refuses it. Returns the headers for a refusal, or
+    /// for an allowed answer when `headers: always`.
     async fn enforce_limits(
         &self,
         plan: &LimitPlan,
@@ -436,6 +542,9 @@ impl RateLimiter {
     ) -> Option<LimitHeaders> {
         let limits = plan.limits.as_ref()?;
         let now = portcullis_limits::now_micros();
+        let on_allowed = limits.headers == RateLimitHeaders::Always;
+        // The block-mode limit nearest to refusing, for `RateLimit`.
+        let mut nearest: Option<(usize, portcullis_limits::Decision)> = None;
         let mut start = 0;
         for &(i, end) in &plan.entries {
             let limit = &limits.limits[i];
@@ -475,6 +584,12 @@ impl RateLimiter {
             };
             if decision.allowed {
                 limit.allowed.inc();
+                if on_allowed
+                    && limit.blocks
+                    && nearest.is_none_or(|(_, d)| decision.remaining < d.remaining)
+                {
+                    nearest = Some((i, decision));
+                }
                 continue;
             }
             limit.limited.inc();
@@ -482,28 +597,28 @@ impl RateLimiter {
             if limit.mode == Mode::Monitor {
                 continue;
             }
-            let mut policy = String::new();
-            for (n, &(j, _)) in plan.entries.iter().enumerate() {
-                if n > 0 {
-                    policy.push_str(", ");
-                }
-                policy.push_str(&limits.limits[j].policy_item);
-            }
-            let mut current = String::new();
-            let _ = write!(
-                current,
-                "\"{}\";r={};t={}",
-                limit.name,
-                decision.remaining,
-                decision.reset_after.as_secs_f64().ceil() as u64
-            );
+            let fields = limits.headers != RateLimitHeaders::Never;
             return Some(LimitHeaders {
-                retry_after: decision.retry_after,
-                policy,
-                current,
+                retry_after: Some(decision.retry_after),
+                policy: fields.then(|| self.applied_policy(plan, limits)).flatten(),
+                current: fields.then(|| current_header(limit, &decision)).flatten(),
             });
         }
-        None
+        let (i, decision) = nearest?;
+        Some(LimitHeaders {
+            retry_after: None,
+            policy: self.applied_policy(plan, limits),
+            current: current_header(&limits.limits[i], &decision),
+        })
+    }
+
+    /// `RateLimit-Policy` of the limits this request was counted by (the
+    /// route's prebuilt one when all applied).
+    fn applied_policy(&self, plan: &LimitPlan, limits: &RouteLimits) -> Option<HeaderValue> {
+        if plan.entries.len() == limits.limits.len() {
+            return limits.all_policy.clone();
+        }
+        policy_header(&limits.limits, plan.entries.iter().map(|&(j, _)| j))
     }
 
     /// Reads flags from the shared store (this instance's memory store when
@@ -612,17 +727,31 @@ impl LimitHeaders {
     /// draft: structured-field lists of `"name";q=quota;w=window` and
     /// `"name";r=remaining;t=seconds-to-reset`).
     pub fn apply(&self, headers: &mut HeaderMap) {
-        let secs = self.retry_after.as_secs_f64().ceil().max(1.0) as u64;
-        headers.insert(http::header::RETRY_AFTER, HeaderValue::from(secs));
-        if !self.policy.is_empty()
-            && let Ok(v) = HeaderValue::from_str(&self.policy)
-        {
-            headers.insert("ratelimit-policy", v);
+        if let Some(retry_after) = self.retry_after {
+            let secs = retry_after.as_secs_f64().ceil().max(1.0) as u64;
+            headers.insert(http::header::RETRY_AFTER, HeaderValue::from(secs));
         }
-        if !self.current.is_empty()
-            && let Ok(v) = HeaderValue::from_str(&self.current)
-        {
-            headers.insert("ratelimit", v);
+        if let Some(v) = &self.policy {
+            headers.insert(RATELIMIT_POLICY, v.clone());
+        }
+        if let Some(v) = &self.current {
+            headers.insert(RATELIMIT, v.clone());
         }
     }
+
+    /// The draft's fields for an allowed (upstream) answer, added after
+    /// the upstream's own.
+    pub fn into_fields(self) -> Vec<(HeaderName, HeaderValue)> {
+        let mut fields = Vec::with_capacity(2);
+        if let Some(v) = self.policy {
+            fields.push((RATELIMIT_POLICY, v));
+        }
+        if let Some(v) = self.current {
+            fields.push((RATELIMIT, v));
+        }
+        fields
+    }
 }
+
+const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");

@@ -127,6 +127,9 @@ pub const EXTENSIONS: &[&str] = &[
     "x-portcullis-validate-responses",
     "x-portcullis-response-exposure",
     "x-portcullis-max-response-bytes",
+    // Read by the policy compiler (rate limits and brute force), not knobs.
+    "x-portcullis-rate-limit",
+    "x-portcullis-login",
 ];
 
 impl KnobOverrides {
@@ -182,6 +185,9 @@ impl KnobOverrides {
                     })
                 }
                 "max-response-bytes" => o.max_response_bytes = Some(count(value)?),
+                // Limits and logins, validated where they are compiled
+                // (`portcullis_policy::spec_extensions`).
+                "rate-limit" | "login" => {}
                 _ => {
                     return Err((
                         key.clone(),

@@ -59,6 +59,9 @@ pub struct Exchange<'a> {
     /// The API operation the request was matched to, set once by whichever
     /// check routes requests to operations.
     operation: OnceCell<MatchedOperation>,
+    /// The caller the identity check verified, shared with later phases
+    /// (rate-limit keys) so no token is verified twice.
+    principal: OnceCell<std::sync::Arc<portcullis_identity::Principal>>,
     rewrites: RefCell<RequestRewrites>,
 }
 
@@ -175,6 +178,7 @@ impl<'a> Exchange<'a> {
             body: None,
             parsed_body: OnceCell::new(),
             operation: OnceCell::new(),
+            principal: OnceCell::new(),
             rewrites: RefCell::new(RequestRewrites::default()),
         }
     }
@@ -211,6 +215,18 @@ impl<'a> Exchange<'a> {
             id: id.into(),
             index: usize::MAX,
         });
+    }
+
+    /// The verified principal, when the identity check authenticated one.
+    /// Only the identity check sets it, after verifying the credentials:
+    /// nothing unverified is ever read from here.
+    pub fn principal(&self) -> Option<&portcullis_identity::Principal> {
+        self.principal.get().map(|p| &**p)
+    }
+
+    /// Records the verified principal; the first call wins.
+    pub fn set_principal(&self, principal: std::sync::Arc<portcullis_identity::Principal>) {
+        let _ = self.principal.set(principal);
     }
 
     /// Query pairs, percent-decoded, in order (parsed on first use).

@@ -23,6 +23,7 @@ pub mod policy;
 pub mod protocol;
 pub mod rate_limit;
 pub mod request_id;
+pub mod spec_extensions;
 pub mod units;
 mod yaml_path;
 

@@ -36,6 +36,8 @@ pub struct CompiledPolicy {
     pub checks: Vec<Box<dyn Check>>,
     /// The JWKS URL the identity check reads keys from (the gateway fetches it).
     pub jwks: Option<Arc<crate::jwks::JwksSource>>,
+    /// Rate limits and login operations the spec declares (`x-portcullis-*`).
+    pub extensions: crate::spec_extensions::SpecExtensions,
 }
 
 pub struct Route {
@@ -494,6 +496,10 @@ fn compile_policy(
         )?)),
         None => None,
     };
+    let extensions = match &spec {
+        Some(spec) => crate::spec_extensions::read(spec)?,
+        None => Default::default(),
+    };
     let mut jwks = None;
     if let Some(ic) = &pc.identity {
         let (check, source_of_keys) = crate::identity_compile::compile_identity(
@@ -536,5 +542,6 @@ fn compile_policy(
         name: name.to_owned(),
         checks,
         jwks,
+        extensions,
     })
 }

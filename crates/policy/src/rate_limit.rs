@@ -16,15 +16,32 @@ use http::StatusCode;
 use sha2::{Digest, Sha256};
 
 use crate::config::Mode;
-use crate::config::rate_limits::KeyPart;
+use crate::config::rate_limits::{KeyPart, Unauthenticated};
 use crate::exchange::Exchange;
 use crate::finding::{Finding, Severity};
 
 /// Appends the key of a limit named `name` with `parts` for this request to
 /// `out`; returns false (and leaves `out` as it was) when a part is absent.
+/// `principal` and `claim:NAME` parts of an unauthenticated request are
+/// absent too (see [`build_limit_key`] for the client-IP fallback).
 pub fn build_key(
     name: &str,
     parts: &[KeyPart],
+    exchange: &Exchange<'_>,
+    out: &mut Vec<u8>,
+) -> bool {
+    build_limit_key(name, parts, Unauthenticated::Skip, exchange, out)
+}
+
+/// [`build_key`], with what a `principal` or `claim:NAME` part becomes when
+/// the identity check verified no caller: with [`Unauthenticated::ClientIp`]
+/// it is `%anon:` and the client IP (a `%` followed by letters never comes
+/// out of escaping, so no subject can forge it). An authenticated caller
+/// without the claim is absent whatever the setting.
+pub fn build_limit_key(
+    name: &str,
+    parts: &[KeyPart],
+    unauthenticated: Unauthenticated,
     exchange: &Exchange<'_>,
     out: &mut Vec<u8>,
 ) -> bool {
@@ -32,7 +49,18 @@ pub fn build_key(
     out.extend_from_slice(name.as_bytes());
     for part in parts {
         out.push(b'|');
-        if !push_part(part, exchange, out) {
+        let present = match part {
+            KeyPart::Principal | KeyPart::Claim(_)
+                if exchange.principal().is_none()
+                    && unauthenticated == Unauthenticated::ClientIp =>
+            {
+                out.extend_from_slice(b"%anon:");
+                crate::client_ip::push_ip(out, exchange.client_ip);
+                true
+            }
+            _ => push_part(part, exchange, out),
+        };
+        if !present {
             out.truncate(start);
             return false;
         }
@@ -74,9 +102,20 @@ fn push_part(part: &KeyPart, exchange: &Exchange<'_>, out: &mut Vec<u8>) -> bool
             Some(v) => push_escaped(v.as_bytes(), out),
             None => return false,
         },
-        // Identity (issue 5) sets the principal on the exchange; until it
-        // does, config compilation refuses these parts, so they never get here.
-        KeyPart::Principal | KeyPart::Claim(_) => return false,
+        // Only what the identity check verified: never a claim read from
+        // an unverified token.
+        KeyPart::Principal => match exchange.principal().and_then(|p| p.subject.as_deref()) {
+            Some(subject) if !subject.is_empty() => push_escaped(subject.as_bytes(), out),
+            _ => return false,
+        },
+        KeyPart::Claim(name) => match exchange
+            .principal()
+            .and_then(|p| p.claim(name))
+            .and_then(portcullis_identity::principal::claim_text)
+        {
+            Some(text) if !text.is_empty() => push_escaped(text.as_bytes(), out),
+            _ => return false,
+        },
     }
     true
 }
@@ -280,6 +319,83 @@ mod tests {
             &["principal"],
         ] {
             assert_eq!(key(absent, &ex), None, "{absent:?}");
+        }
+    }
+
+    #[test]
+    fn identity_parts_read_only_the_verified_principal() {
+        let mut headers = HeaderMap::new();
+        // An unverified token's claims never key a limit.
+        headers.insert(
+            "authorization",
+            "Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJtYWxsb3J5In0."
+                .parse()
+                .unwrap(),
+        );
+        let method = Method::GET;
+        let head = || ExchangeHead {
+            request_id: "r",
+            client_ip: "192.0.2.9".parse().unwrap(),
+            peer_identity: None,
+            method: &method,
+            host: "h",
+            path: "/",
+            raw_query: None,
+            headers: &headers,
+            uri_len: 1,
+            route_name: "api",
+        };
+        let parts = |p: &[&str]| -> Vec<KeyPart> { p.iter().map(|p| p.parse().unwrap()).collect() };
+        let limit_key = |ex: &Exchange<'_>, p: &[&str], u: Unauthenticated| {
+            let mut out = Vec::new();
+            build_limit_key("l", &parts(p), u, ex, &mut out)
+                .then(|| String::from_utf8(out).unwrap())
+        };
+        let anonymous = Exchange::new(head());
+        assert_eq!(
+            limit_key(&anonymous, &["principal"], Unauthenticated::ClientIp).as_deref(),
+            Some("l|%anon:192.0.2.9")
+        );
+        assert_eq!(
+            limit_key(
+                &anonymous,
+                &["claim:tenant", "route"],
+                Unauthenticated::ClientIp
+            )
+            .as_deref(),
+            Some("l|%anon:192.0.2.9|api")
+        );
+        assert_eq!(
+            limit_key(&anonymous, &["principal"], Unauthenticated::Skip),
+            None
+        );
+
+        let known = Exchange::new(head());
+        let mut claims = serde_json::Map::new();
+        claims.insert("sub".into(), "alice|x%".into());
+        claims.insert("tenant".into(), "acme".into());
+        claims.insert("org".into(), serde_json::json!({"id": 7}));
+        known.set_principal(std::sync::Arc::new(
+            portcullis_identity::Principal::from_claims(
+                claims,
+                portcullis_identity::PrincipalSource::Jwt,
+            ),
+        ));
+        for u in [Unauthenticated::ClientIp, Unauthenticated::Skip] {
+            assert_eq!(
+                limit_key(&known, &["principal"], u).as_deref(),
+                Some("l|alice%7Cx%25"),
+                "escaped: no subject can forge another key or the anonymous marker"
+            );
+            assert_eq!(
+                limit_key(&known, &["claim:tenant", "claim:org.id"], u).as_deref(),
+                Some("l|acme|7")
+            );
+            assert_eq!(
+                limit_key(&known, &["claim:missing"], u),
+                None,
+                "an authenticated caller without the claim is not counted"
+            );
         }
     }
 }

@@ -57,9 +57,30 @@ async fn over_the_limit_answers_429_with_the_rate_limit_headers() {
           quota: 1000/1d
 "#;
     let gw = Gateway::start(&config(&up, "", limits)).await;
-    for i in 0..3 {
-        let r = gw.get("/x").await;
+    for i in 0..3u64 {
+        // The first over HTTP/2: its answers get the fields the same way.
+        let r = if i == 0 {
+            h2c(
+                gw.addr,
+                request("GET", "/x").body(TestBody::empty()).unwrap(),
+            )
+            .await
+        } else {
+            gw.get("/x").await
+        };
         assert_eq!(r.status, 200, "request {i}: {}", r.text());
+        // Allowed answers carry the draft's fields too (`headers: always`):
+        // the policy of every limit, and the one nearest to refusing.
+        assert_eq!(
+            r.header("ratelimit-policy").as_deref(),
+            Some(r#""per-ip";q=3;w=60, "daily";q=1000;w=86400"#)
+        );
+        let current = r.header("ratelimit").unwrap();
+        assert!(
+            current.starts_with(&format!(r#""per-ip";r={};t="#, 2 - i)),
+            "request {i}: {current}"
+        );
+        assert!(r.header("retry-after").is_none());
     }
     let r = gw.get("/x").await;
     let json = r.assert_problem(429);
@@ -92,6 +113,41 @@ async fn over_the_limit_answers_429_with_the_rate_limit_headers() {
         ),
         "{metrics}"
     );
+}
+
+#[tokio::test]
+async fn rate_limit_headers_can_be_kept_to_refusals_or_off() {
+    let up = Upstream::start("A").await;
+    for (setting, on_refusal) in [("refused", true), ("never", false)] {
+        let limits = format!(
+            r#"
+      headers: {setting}
+      limits:
+        - name: per-ip
+          key: [client_ip]
+          rate: 1/1m
+"#
+        );
+        let gw = Gateway::start(&config(&up, "", &limits)).await;
+        let r = gw.get("/").await;
+        assert_eq!(r.status, 200);
+        assert!(
+            r.header("ratelimit").is_none() && r.header("ratelimit-policy").is_none(),
+            "{setting}: not on an allowed answer"
+        );
+        let r = gw.get("/").await;
+        r.assert_problem(429);
+        assert!(
+            r.header("retry-after").is_some(),
+            "{setting}: always on a 429"
+        );
+        assert_eq!(r.header("ratelimit").is_some(), on_refusal, "{setting}");
+        assert_eq!(
+            r.header("ratelimit-policy").is_some(),
+            on_refusal,
+            "{setting}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -314,5 +370,314 @@ async fn redis_down_applies_the_fail_mode_then_recovers() {
     assert_eq!(
         get_with(gw.addr, "/", Some(("x-open", "2"))).await.status,
         429
+    );
+}
+
+const HMAC_SECRET: &str = "a-rate-limit-test-secret-of-32-bytes!";
+
+fn token(claims: serde_json::Value, secret: &str) -> String {
+    portcullis_identity::signing::SigningKey::Hmac(secret.as_bytes().to_vec()).sign(
+        "HS256",
+        &serde_json::json!({"kid": "hs"}),
+        &claims,
+    )
+}
+
+fn caller(sub: &str, tenant: &str) -> String {
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3600;
+    let claims = serde_json::json!({"sub": sub, "tenant": tenant, "exp": exp});
+    format!("Bearer {}", token(claims, HMAC_SECRET))
+}
+
+/// Identity in `monitor` mode lets unauthenticated and forged requests
+/// through (with a finding), which is where a principal key must not read
+/// anything unverified.
+fn identity_config(up: &Upstream) -> String {
+    let config = config(
+        up,
+        "",
+        r#"
+      limits:
+        - name: per-caller
+          key: [principal]
+          rate: 2/1m
+        - name: per-tenant
+          key: [claim:tenant]
+          rate: 3/1m
+          unauthenticated: skip
+"#,
+    );
+    config.replace(
+        "    rate_limits:\n",
+        &format!(
+            r#"    identity:
+      mode: monitor
+      require: [jwt]
+      jwt:
+        algorithms: [HS256]
+        keys:
+          - secret: {HMAC_SECRET}
+            kid: hs
+    rate_limits:
+"#
+        ),
+    )
+}
+
+#[tokio::test]
+async fn principal_and_claim_keys_read_the_verified_caller_only() {
+    let up = Upstream::start("A").await;
+    let gw = Gateway::start(&identity_config(&up)).await;
+    let alice = caller("alice", "acme");
+    let bob = caller("bob", "acme");
+    let carol = caller("carol", "globex");
+    let addr = gw.addr;
+    let send = |auth: Option<&str>| {
+        let auth = auth.map(str::to_owned);
+        async move { get_with(addr, "/", auth.as_deref().map(|a| ("authorization", a))).await }
+    };
+    assert_eq!(send(Some(&alice)).await.status, 200);
+    assert_eq!(send(Some(&alice)).await.status, 200);
+    let r = send(Some(&alice)).await;
+    r.assert_problem(429);
+    assert!(
+        r.header("ratelimit")
+            .unwrap()
+            .starts_with(r#""per-caller";r=0"#),
+        "alice is over her own limit"
+    );
+    // Another caller of the same tenant: own principal counter, shared tenant.
+    assert_eq!(send(Some(&bob)).await.status, 200);
+    let r = send(Some(&bob)).await;
+    r.assert_problem(429);
+    assert!(
+        r.header("ratelimit")
+            .unwrap()
+            .starts_with(r#""per-tenant";r=0"#),
+        "acme used its 3: {:?}",
+        r.header("ratelimit")
+    );
+    assert_eq!(send(Some(&carol)).await.status, 200, "another tenant");
+
+    // Unauthenticated: counted per client IP under per-caller
+    // (`unauthenticated: client_ip`), not at all under per-tenant (`skip`).
+    // A forged token (wrong key) names carol of globex: it is not verified,
+    // so it is just another anonymous request from this IP.
+    let forged = format!(
+        "Bearer {}",
+        token(
+            serde_json::json!({"sub": "carol", "tenant": "globex", "exp": 4_000_000_000u64}),
+            "some-other-secret-of-at-least-32-bytes"
+        )
+    );
+    assert_eq!(send(None).await.status, 200);
+    assert_eq!(send(Some(&forged)).await.status, 200);
+    let r = send(None).await;
+    r.assert_problem(429);
+    assert!(
+        r.header("ratelimit")
+            .unwrap()
+            .starts_with(r#""per-caller";r=0"#)
+    );
+    // carol's own counter was not charged by the forged requests.
+    assert_eq!(send(Some(&carol)).await.status, 200);
+    assert_eq!(send(Some(&carol)).await.status, 429);
+}
+
+#[test]
+fn identity_keys_need_an_identity_block() {
+    let dir = tempdir();
+    let path = dir.path().join("gateway.yaml");
+    std::fs::write(
+        &path,
+        r#"
+listeners:
+  - address: 127.0.0.1:0
+upstreams:
+  app:
+    endpoints: ["http://127.0.0.1:9"]
+policies:
+  limited:
+    rate_limits:
+      limits:
+        - name: per-caller
+          key: [principal]
+          rate: 2/1m
+routes:
+  - name: app
+    match:
+      path_prefix: /
+    upstream: app
+    policy: limited
+"#,
+    )
+    .unwrap();
+    let out = run_cli(&["validate", "--config", path.to_str().unwrap()], None);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("policies.limited.rate_limits.limits[0].key")
+            && stderr.contains("identity")
+            && stderr.contains("gateway.yaml:12:"),
+        "{stderr}"
+    );
+}
+
+const EXTENDED_SPEC: &str = r#"
+openapi: 3.0.3
+info: {title: extensions, version: "1"}
+paths:
+  /search:
+    get:
+      operationId: search
+      x-portcullis-rate-limit:
+        key: [client_ip]
+        rate: 2/1m
+      responses:
+        "200": {description: ok}
+  /items:
+    get:
+      operationId: items
+      x-portcullis-rate-limit:
+        - name: items
+          key: [client_ip]
+          rate: 1/1m
+      responses:
+        "200": {description: ok}
+  /signin:
+    post:
+      operationId: signin
+      x-portcullis-login:
+        username: body:/email
+      requestBody:
+        content:
+          application/json:
+            schema:
+              type: object
+              properties:
+                email: {type: string}
+                password: {type: string}
+      responses:
+        "200": {description: ok}
+        "401": {description: wrong password}
+"#;
+
+fn extended_config(up: &Upstream) -> String {
+    extended_config_text(&up.url())
+}
+
+fn extended_config_text(up_url: &str) -> String {
+    format!(
+        r#"
+listeners:
+  - address: $LISTEN
+upstreams:
+  app:
+    endpoints: ["{}"]
+policies:
+  api:
+    openapi:
+      spec: spec.yaml
+      unknown_headers: allow
+      validate_responses: false
+    rate_limits:
+      limits:
+        # Replaces the spec's limit of the same name, whole (config wins).
+        - name: items
+          key: [client_ip]
+          rate: 3/1m
+          operations: [items]
+    brute_force:
+      per_ip_username: 2/1m
+      lockout_time: 1m
+routes:
+  - name: app
+    match:
+      path_prefix: /
+    upstream: app
+    policy: api
+"#,
+        up_url
+    )
+}
+
+#[tokio::test]
+async fn limits_and_logins_come_from_the_spec_extensions() {
+    let up = Upstream::start("A").await;
+    let dir = tempdir();
+    std::fs::write(dir.path().join("spec.yaml"), EXTENDED_SPEC).unwrap();
+    let gw = Gateway::start_in(dir, &extended_config(&up), &[]).await;
+    for _ in 0..2 {
+        assert_eq!(gw.get("/search").await.status, 200);
+    }
+    let r = gw.get("/search").await;
+    r.assert_problem(429);
+    assert_eq!(
+        r.header("ratelimit-policy").as_deref(),
+        Some(r#""search";q=2;w=60"#),
+        "an unnamed spec limit is named after its operation"
+    );
+    // The config's `items` (3/1m) replaces the spec's (1/1m).
+    for _ in 0..3 {
+        assert_eq!(gw.get("/items").await.status, 200);
+    }
+    gw.get("/items").await.assert_problem(429);
+
+    up.set_status(401);
+    let signin = |email: &'static str| async move {
+        h1(
+            gw.addr,
+            request("POST", "/signin")
+                .header("content-type", "application/json")
+                .body(TestBody::full(format!(
+                    r#"{{"email":"{email}","password":"guess"}}"#
+                )))
+                .unwrap(),
+        )
+        .await
+    };
+    for _ in 0..2 {
+        let r = signin("ada@example.com").await;
+        assert_eq!(r.status, 401, "{}", r.text());
+    }
+    let r = signin("ada@example.com").await;
+    assert_eq!(r.assert_problem(429)["rule"], "abuse.brute_force");
+    assert_eq!(
+        signin("bob@example.com").await.status,
+        401,
+        "the username is the spec's body:/email: another one is not locked"
+    );
+}
+
+#[test]
+fn a_bad_spec_limit_names_the_spec_file_line_and_field() {
+    let up_url = "http://127.0.0.1:9";
+    let dir = tempdir();
+    std::fs::write(
+        dir.path().join("spec.yaml"),
+        EXTENDED_SPEC.replace(
+            "rate: 2/1m",
+            "rate: 2/1m\n        burst: 0\n        quota: 5/1m",
+        ),
+    )
+    .unwrap();
+    let config = dir.path().join("gateway.yaml");
+    std::fs::write(
+        &config,
+        extended_config_text(up_url).replace("$LISTEN", "127.0.0.1:0"),
+    )
+    .unwrap();
+    let out = run_cli(&["validate", "--config", config.to_str().unwrap()], None);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("spec.yaml:8:")
+            && stderr.contains("paths./search.get.x-portcullis-rate-limit")
+            && stderr.contains("exactly one of `rate`"),
+        "{stderr}"
     );
 }

@@ -473,6 +473,8 @@ impl Check for IdentityCheck {
         let Some(principal) = principal else {
             return;
         };
+        // Verified: later phases (principal and claim rate-limit keys) read it.
+        exchange.set_principal(principal.clone());
         let values = Values {
             exchange,
             matched: &matched,
@@ -491,21 +493,18 @@ impl Check for IdentityCheck {
     }
 
     fn on_request_body(&self, exchange: &Exchange<'_>, findings: &mut Vec<Finding>) {
-        // Identified again (rare: only operations with body bindings get here);
-        // a failure was already reported by the head hook.
+        // Only operations with body bindings get here. The head hook's
+        // verified principal is used (never verified twice); a failure was
+        // already reported there.
         let matched = self.matched(exchange);
-        let op_index = exchange
-            .operation()
-            .map(|m| m.index)
-            .filter(|_| matched.op.is_some());
-        let Ok(Some(principal)) = self.identify(exchange, op_index) else {
+        let Some(principal) = exchange.principal() else {
             return;
         };
         let values = Values {
             exchange,
             matched: &matched,
         };
-        if let Err(e) = self.authorize(&principal, &values, matched.op.map(|o| &*o.id), true) {
+        if let Err(e) = self.authorize(principal, &values, matched.op.map(|o| &*o.id), true) {
             let who = principal.subject.as_deref().map(|s| format!("subject {s}"));
             findings.push(self.finding(&e, who.map(|w| crate::finding::excerpt(&w))));
         }

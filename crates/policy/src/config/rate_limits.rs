@@ -75,6 +75,23 @@ pub struct RateLimitsConfig {
     #[serde(default)]
     pub mode: Mode,
     pub limits: Vec<LimitConfig>,
+    /// Which answers carry `RateLimit-Policy` and `RateLimit`.
+    #[serde(default)]
+    pub headers: RateLimitHeaders,
+}
+
+/// Where the IETF draft's `RateLimit-Policy` and `RateLimit` fields go
+/// (`Retry-After` is always on a 429).
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RateLimitHeaders {
+    /// On every answer to a counted request, allowed or refused (the draft's intent).
+    #[default]
+    Always,
+    /// Only on a 429.
+    Refused,
+    /// Never.
+    Never,
 }
 
 /// One limit. Exactly one of `rate` (GCRA: smooth, with `burst`) and
@@ -106,6 +123,21 @@ pub struct LimitConfig {
     /// Overrides the block's `mode` for this limit.
     #[serde(default)]
     pub mode: Option<Mode>,
+    /// What a `principal` or `claim:NAME` key part becomes on a request
+    /// the identity check authenticated no caller for.
+    #[serde(default)]
+    pub unauthenticated: Unauthenticated,
+}
+
+/// A limit keyed on identity, for a request without a verified caller.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Unauthenticated {
+    /// Counted per client IP instead (anonymous callers cannot escape the limit).
+    #[default]
+    ClientIp,
+    /// Not counted by this limit.
+    Skip,
 }
 
 #[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
@@ -192,15 +224,20 @@ pub enum KeyPart {
     /// A body value by JSON pointer (`/username`); for form bodies, the field
     /// named by the pointer's first segment.
     Body(String),
-    /// The authenticated principal (needs identity, issue 5).
+    /// The verified principal's subject (needs the policy's `identity`).
     Principal,
-    /// A verified JWT claim (needs identity, issue 5).
+    /// A claim of the verified principal (needs the policy's `identity`).
     Claim(String),
 }
 
 impl KeyPart {
     pub fn needs_body(&self) -> bool {
         matches!(self, KeyPart::Body(_))
+    }
+
+    /// Whether the part reads the verified principal.
+    pub fn needs_identity(&self) -> bool {
+        matches!(self, KeyPart::Principal | KeyPart::Claim(_))
     }
 }
 
