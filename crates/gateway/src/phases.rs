@@ -376,6 +376,11 @@ async fn proxy(
     // A token signed with a key the JWKS did not have yet: refetched once
     // (rate-limited) before the identity check verifies it.
     crate::identity::refresh_on_unknown_kid(route, &headers).await;
+    // An opaque token without a cached introspection answer: one call
+    // (shared by concurrent requests with the same token), unless the
+    // endpoint's circuit breaker is open.
+    crate::introspection::introspect_before_checks(route, &headers, &gateway.metrics.introspection)
+        .await;
     let mut exchange = Exchange::new(ExchangeHead {
         request_id,
         client_ip,

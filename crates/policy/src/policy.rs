@@ -36,6 +36,8 @@ pub struct CompiledPolicy {
     pub checks: Vec<Box<dyn Check>>,
     /// The JWKS URL the identity check reads keys from (the gateway fetches it).
     pub jwks: Option<Arc<crate::jwks::JwksSource>>,
+    /// The token introspection endpoint of the identity check (the gateway calls it).
+    pub introspection: Option<Arc<crate::introspection::IntrospectionSource>>,
 }
 
 pub struct Route {
@@ -495,8 +497,9 @@ fn compile_policy(
         None => None,
     };
     let mut jwks = None;
+    let mut introspection = None;
     if let Some(ic) = &pc.identity {
-        let (check, source_of_keys) = crate::identity_compile::compile_identity(
+        let compiled = crate::identity_compile::compile_identity(
             name,
             ic,
             pc.mode,
@@ -504,8 +507,9 @@ fn compile_policy(
             path,
             source,
         )?;
-        checks.push(Box::new(check));
-        jwks = source_of_keys;
+        checks.push(Box::new(compiled.check));
+        jwks = compiled.jwks;
+        introspection = compiled.introspection;
     }
     if let Some(l) = &pc.request_limits {
         checks.push(Box::new(RequestLimitsCheck {
@@ -536,5 +540,6 @@ fn compile_policy(
         name: name.to_owned(),
         checks,
         jwks,
+        introspection,
     })
 }

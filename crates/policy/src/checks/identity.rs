@@ -31,6 +31,7 @@ use crate::checks::Check;
 use crate::config::Mode;
 use crate::exchange::{Exchange, MatchedOperation};
 use crate::finding::{Finding, Severity};
+use crate::introspection::IntrospectionSource;
 use crate::jwks::{JwksSource, unix_ms};
 
 const CHECK: &str = "identity";
@@ -114,6 +115,8 @@ pub struct IdentityCheck {
     pub rules: HashMap<String, OperationRules>,
     /// `api_keys.hide_credentials`: an accepted key is not forwarded.
     pub hide_api_keys: bool,
+    /// Opaque bearer tokens: the answers the gateway fetched before the checks.
+    pub introspection: Option<Arc<IntrospectionSource>>,
 }
 
 /// What the head hook learnt about the operation.
@@ -124,20 +127,12 @@ struct Matched<'s, 'p> {
 
 impl IdentityCheck {
     fn finding(&self, error: &AuthError, excerpt: Option<String>) -> Finding {
-        let status = match error.refusal() {
-            Refusal::Unauthenticated => StatusCode::UNAUTHORIZED,
-            Refusal::Forbidden => StatusCode::FORBIDDEN,
-        };
-        Finding {
-            check: CHECK,
-            rule: error.rule(),
-            severity: Severity::Critical,
-            status,
-            location: "credentials".into(),
-            reason: error.to_string().into(),
-            excerpt,
-            mode: self.mode,
+        let mut finding = refusal_finding(error, self.mode);
+        if let (AuthError::IntrospectionUnavailable, Some(source)) = (error, &self.introspection) {
+            finding.status = source.on_unavailable;
         }
+        finding.excerpt = excerpt;
+        finding
     }
 
     /// The bearer token, from the configured header then cookie.
@@ -199,6 +194,12 @@ impl IdentityCheck {
     ) -> Result<Arc<Principal>, AuthError> {
         match scheme {
             Scheme::Jwt => {
+                // An opaque token (or any, without a JWT verifier) is introspected.
+                if let Some(source) = &self.introspection
+                    && let Some(token) = source.token(exchange.headers)
+                {
+                    return source.authenticate(token, unix_ms());
+                }
                 let token = self.token(exchange).ok_or(AuthError::Missing)?;
                 self.verify_jwt(token)
             }
@@ -397,6 +398,26 @@ impl IdentityCheck {
     }
 }
 
+/// The finding of a refused credential (no excerpt; 503 for an unavailable
+/// introspection endpoint unless the source says 401).
+pub fn refusal_finding(error: &AuthError, mode: Mode) -> Finding {
+    let status = match (error, error.refusal()) {
+        (AuthError::IntrospectionUnavailable, _) => StatusCode::SERVICE_UNAVAILABLE,
+        (_, Refusal::Unauthenticated) => StatusCode::UNAUTHORIZED,
+        (_, Refusal::Forbidden) => StatusCode::FORBIDDEN,
+    };
+    Finding {
+        check: CHECK,
+        rule: error.rule(),
+        severity: Severity::Critical,
+        status,
+        location: "credentials".into(),
+        reason: error.to_string().into(),
+        excerpt: None,
+        mode,
+    }
+}
+
 /// Request values for rules, over the exchange and the matched route.
 struct Values<'a, 'e> {
     exchange: &'a Exchange<'e>,
@@ -465,6 +486,7 @@ impl Check for IdentityCheck {
             Err(e) => {
                 let excerpt = self
                     .token(exchange)
+                    .or_else(|| self.introspection.as_ref()?.token(exchange.headers))
                     .map(|t| format!("token {}", fingerprint(t)));
                 findings.push(self.finding(&e, excerpt));
                 return;
