@@ -20,7 +20,7 @@ use hyper_util::rt::TokioIo;
 use portcullis_identity::fingerprint;
 use portcullis_policy::Route;
 use portcullis_policy::introspection::{
-    Admission, Answer, IntrospectionSource, TokenKey, Transition, token_key,
+    Admission, Answer, DEMO_URL, IntrospectionSource, TokenKey, Transition, token_key,
 };
 use portcullis_policy::jwks::unix_ms;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -175,10 +175,13 @@ async fn call(
 /// POSTs the token (RFC 7662 §2.1) over HTTP/1.1, TLS for `https` (web PKI
 /// roots); the answer body when the endpoint says 200.
 async fn post(source: &IntrospectionSource, token: &str) -> Result<Bytes, String> {
-    let uri: Uri = source
-        .url
-        .parse()
-        .map_err(|e| format!("invalid URL: {e}"))?;
+    let url = if source.url == DEMO_URL {
+        let addr = crate::demo::ensure_started().ok_or("the demo API did not start")?;
+        format!("http://{addr}/oauth2/introspect")
+    } else {
+        source.url.clone()
+    };
+    let uri: Uri = url.parse().map_err(|e| format!("invalid URL: {e}"))?;
     let host = uri.host().ok_or("URL without host")?.to_owned();
     let bare_host = host.trim_matches(['[', ']']).to_owned();
     let https = uri.scheme_str() == Some("https");

@@ -323,10 +323,12 @@ fn compile_introspection(
         .url
         .parse()
         .map_err(|e| err("introspection.url", format!("invalid URL: {e}")))?;
-    if !matches!(uri.scheme_str(), Some("http") | Some("https")) || uri.host().is_none() {
+    let demo = c.url == crate::introspection::DEMO_URL;
+    if !demo && (!matches!(uri.scheme_str(), Some("http") | Some("https")) || uri.host().is_none())
+    {
         return Err(err(
             "introspection.url",
-            "must be an http:// or https:// URL".into(),
+            "must be an http:// or https:// URL (or builtin:demo)".into(),
         ));
     }
     // The variable wins when it is set (as for `jwt.keys[].secret_env`).

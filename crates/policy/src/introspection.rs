@@ -25,6 +25,9 @@ use portcullis_identity::{AuthError, Principal, PrincipalSource};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+/// `url: builtin:demo`: the demo API's endpoint (demo only, the quickstart).
+pub const DEMO_URL: &str = "builtin:demo";
+
 /// The cache key of a token: its SHA-256.
 pub type TokenKey = [u8; 32];
 
