@@ -119,6 +119,10 @@ pub struct IdentityCheck {
     pub introspection: Option<Arc<IntrospectionSource>>,
 }
 
+/// A scheme's authentication outcome, computed at most once per request.
+type Outcome = OnceCell<Result<Arc<Principal>, AuthError>>;
+const INLINE_SCHEMES: usize = 8;
+
 /// What the head hook learnt about the operation.
 struct Matched<'s, 'p> {
     op: Option<&'s portcullis_openapi::Operation>,
@@ -138,10 +142,12 @@ impl IdentityCheck {
     /// The bearer token, from the configured header then cookie.
     fn token<'e>(&self, exchange: &'e Exchange<'_>) -> Option<&'e str> {
         let jwt = self.jwt.as_ref()?;
+        // `from_utf8` (vectorized) rather than `to_str` (a byte loop): a
+        // token with other bytes fails verification anyway.
         if let Some(v) = exchange
             .headers
             .get(&jwt.header)
-            .and_then(|v| v.to_str().ok())
+            .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
         {
             let v = v.trim();
             let token = match v.get(..7) {
@@ -317,8 +323,18 @@ impl IdentityCheck {
         exchange: &Exchange<'_>,
         op_index: Option<usize>,
     ) -> Result<Option<Arc<Principal>>, AuthError> {
-        let cache: Vec<OnceCell<Result<Arc<Principal>, AuthError>>> =
-            (0..self.schemes.len()).map(|_| OnceCell::new()).collect();
+        // One outcome per scheme, on the stack for the usual few schemes.
+        let inline: [Outcome; INLINE_SCHEMES] = Default::default();
+        let heap: Vec<Outcome> = if self.schemes.len() > INLINE_SCHEMES {
+            (0..self.schemes.len()).map(|_| OnceCell::new()).collect()
+        } else {
+            Vec::new()
+        };
+        let cache: &[Outcome] = if heap.is_empty() {
+            &inline[..self.schemes.len()]
+        } else {
+            &heap
+        };
         let result = evaluate_requirements(self.requirements(op_index), |i| {
             let (Some(cell), Some(scheme)) = (cache.get(i), self.schemes.get(i)) else {
                 return Err(AuthError::Missing);
@@ -372,29 +388,34 @@ impl IdentityCheck {
         let h = &self.headers;
         // Values that cannot be header values (control characters) are dropped.
         let value = |v: &str| http::HeaderValue::from_str(v).ok();
-        let mut add: Vec<(HeaderName, http::HeaderValue)> = Vec::with_capacity(3);
-        if let Some(v) = principal.subject.as_deref().and_then(value) {
-            add.push((h.subject.clone(), v));
-        }
-        if !principal.scopes.is_empty()
-            && let Some(v) = value(&principal.scopes.join(" "))
-        {
-            add.push((h.scopes.clone(), v));
-        }
-        add.push((
-            h.method.clone(),
-            http::HeaderValue::from_static(principal.source.name()),
-        ));
-        for (name, claim) in &h.claims {
-            if let Some(v) = principal
-                .claim(claim)
-                .and_then(claim_text)
-                .and_then(|t| value(&t))
-            {
-                add.push((name.clone(), v));
+        exchange.add_rewrites(|r| {
+            let add = &mut r.add_headers;
+            add.reserve(3 + h.claims.len());
+            if let Some(v) = principal.subject.as_deref().and_then(value) {
+                add.push((h.subject.clone(), v));
             }
-        }
-        exchange.add_rewrites(|r| r.add_headers.extend(add));
+            let scopes = match principal.scopes.as_slice() {
+                [] => None,
+                [one] => value(one),
+                many => value(&many.join(" ")),
+            };
+            if let Some(v) = scopes {
+                add.push((h.scopes.clone(), v));
+            }
+            add.push((
+                h.method.clone(),
+                http::HeaderValue::from_static(principal.source.name()),
+            ));
+            for (name, claim) in &h.claims {
+                if let Some(v) = principal
+                    .claim(claim)
+                    .and_then(claim_text)
+                    .and_then(|t| value(&t))
+                {
+                    add.push((name.clone(), v));
+                }
+            }
+        });
     }
 }
 
