@@ -47,6 +47,7 @@ fn wire(c: &mut Criterion) {
                     host: "api.bench.local",
                     fields: &ALL_FORWARDING_FIELDS,
                 },
+                added: &[],
                 request_id: None,
                 facts: head.facts,
             }

@@ -4,8 +4,9 @@
 //!
 //! Routes: `GET /healthz`, `GET /api/users`, `GET /api/users/{id}`,
 //! `POST /api/users` (201, echoes the JSON body with an id), `GET /api/orders`,
-//! `POST /api/login` (200 for the password `correct horse`, 401 otherwise);
-//! anything else is a JSON 404.
+//! `POST /api/login` (200 for the password `correct horse`, 401 otherwise),
+//! `POST /oauth2/introspect` (a **demo-only** RFC 7662 endpoint, see
+//! [`DEMO_OPAQUE_TOKENS`]); anything else is a JSON 404.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -20,6 +21,51 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 
 static DEMO_ADDRESS: OnceLock<Option<SocketAddr>> = OnceLock::new();
+
+/// The demo introspection endpoint's client (what the quickstart's
+/// `introspection` block authenticates as, Basic or in the form body).
+pub const DEMO_INTROSPECTION_CLIENT: (&str, &str) =
+    ("portcullis-demo", "quickstart-demo-introspection-secret");
+
+/// `Basic` of [`DEMO_INTROSPECTION_CLIENT`] (RFC 6749 §2.3.1 encoding is a
+/// no-op for these characters).
+const DEMO_INTROSPECTION_BASIC: &str =
+    "Basic cG9ydGN1bGxpcy1kZW1vOnF1aWNrc3RhcnQtZGVtby1pbnRyb3NwZWN0aW9uLXNlY3JldA==";
+
+/// Opaque tokens the demo endpoint calls active (subject, scope); any other
+/// token is inactive. Demo only: fixed tokens that never expire.
+pub const DEMO_OPAQUE_TOKENS: &[(&str, &str, &str)] = &[
+    ("demo-opaque-alice", "alice", "orders:read users:read"),
+    ("demo-opaque-bob", "bob", "users:read"),
+];
+
+/// The demo RFC 7662 answer to a form body, or `None` when the client did
+/// not authenticate.
+fn introspect(authorization: Option<&[u8]>, form: &[u8]) -> Option<String> {
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(form).into_owned().collect();
+    let field = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let (id, secret) = DEMO_INTROSPECTION_CLIENT;
+    let authenticated = authorization == Some(DEMO_INTROSPECTION_BASIC.as_bytes())
+        || (field("client_id") == Some(id) && field("client_secret") == Some(secret));
+    if !authenticated {
+        return None;
+    }
+    let token = field("token").unwrap_or("");
+    let answer = match DEMO_OPAQUE_TOKENS.iter().find(|(t, _, _)| *t == token) {
+        Some((_, sub, scope)) => serde_json::json!({
+            "active": true, "sub": sub, "scope": scope, "client_id": "quickstart-app",
+            "iss": "https://quickstart.portcullis.test", "aud": "portcullis-demo",
+            "token_type": "Bearer",
+        }),
+        None => serde_json::json!({"active": false}),
+    };
+    Some(answer.to_string())
+}
 
 /// Starts the in-process demo API on an ephemeral loopback port (once) and
 /// returns its address. Must be called inside a Tokio runtime.
@@ -110,6 +156,22 @@ async fn handle(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Inf
                         ),
                     }
                 }
+                Err(_) => json(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    r#"{"error":"body too large"}"#,
+                ),
+            }
+        }
+        (&Method::POST, ["oauth2", "introspect"]) => {
+            let authorization = request
+                .headers()
+                .get(header::AUTHORIZATION)
+                .map(|v| v.as_bytes().to_vec());
+            match Limited::new(request.into_body(), 64 * 1024).collect().await {
+                Ok(body) => match introspect(authorization.as_deref(), &body.to_bytes()) {
+                    Some(answer) => json(StatusCode::OK, answer),
+                    None => json(StatusCode::UNAUTHORIZED, r#"{"error":"invalid_client"}"#),
+                },
                 Err(_) => json(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     r#"{"error":"body too large"}"#,

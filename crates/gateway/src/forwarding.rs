@@ -73,6 +73,9 @@ pub struct UpstreamRequestHead<'a> {
     /// What the parser saw in the hop-by-hop fields (an upgrade keeps
     /// `Upgrade`).
     pub facts: RequestFacts,
+    /// Fields a check added (the identity check's principal headers),
+    /// written after the client's: no copy of the client's map for them.
+    pub added: &'a [(HeaderName, HeaderValue)],
 }
 
 impl UpstreamRequestHead<'_> {
@@ -128,6 +131,9 @@ impl UpstreamRequestHead<'_> {
             {
                 continue;
             }
+            wire::push_field(out, name.as_str().as_bytes(), value.as_bytes());
+        }
+        for (name, value) in self.added {
             wire::push_field(out, name.as_str().as_bytes(), value.as_bytes());
         }
         if f.fields.x_forwarded_for {
@@ -269,6 +275,7 @@ mod tests {
             forwarded: f,
             request_id: None,
             facts,
+            added: &[],
         };
         let mut out = Vec::new();
         head.write(&mut out, framing);
@@ -415,6 +422,7 @@ mod tests {
                 forwarded: untrusted(),
                 request_id: Some((&name, sent)),
                 facts: RequestFacts::default(),
+                added: &[],
             };
             let mut out = Vec::new();
             head.write(&mut out, Framing::Empty);

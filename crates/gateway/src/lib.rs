@@ -12,6 +12,7 @@ pub mod demo;
 pub mod forwarding;
 pub mod http1;
 pub mod identity;
+pub mod introspection;
 pub mod listener;
 pub mod metrics;
 pub mod phases;

@@ -67,6 +67,7 @@ pub struct Metrics {
     pub connections_refused: Counter,
     pub log_lines_dropped: Counter,
     pub rate_limits: crate::rate_limits::LimitMetrics,
+    pub introspection: crate::introspection::IntrospectionMetrics,
 }
 
 fn latency_buckets() -> Histogram {
@@ -135,8 +136,10 @@ impl Metrics {
             log_lines_dropped.clone(),
         );
         let rate_limits = crate::rate_limits::LimitMetrics::register(&mut registry);
+        let introspection = crate::introspection::IntrospectionMetrics::register(&mut registry);
         Arc::new(Self {
             rate_limits,
+            introspection,
             registry,
             requests,
             latency,

@@ -387,6 +387,11 @@ async fn proxy(
     // A token signed with a key the JWKS did not have yet: refetched once
     // (rate-limited) before the identity check verifies it.
     crate::identity::refresh_on_unknown_kid(route, &headers).await;
+    // An opaque token without a cached introspection answer: one call
+    // (shared by concurrent requests with the same token), unless the
+    // endpoint's circuit breaker is open.
+    crate::introspection::introspect_before_checks(route, &headers, &gateway.metrics.introspection)
+        .await;
     let mut exchange = Exchange::new(ExchangeHead {
         request_id,
         client_ip,
@@ -487,6 +492,9 @@ async fn proxy(
     // ── Phase: upstream ─────────────────────────────────────────────────
     // Names a check asked to strip (an OpenAPI policy in `strip` mode) are
     // removed now that the request is allowed.
+    // Added fields (the principal headers) are written after the client's;
+    // only removals need a copy of the client's map.
+    let added_headers = exchange.take_added_headers();
     let rewrites = {
         let requested = exchange.rewrites();
         (!requested.is_empty()).then(|| requested.clone())
@@ -506,14 +514,14 @@ async fn proxy(
         None => &headers,
     };
     let target = match &rewrites {
-        None => upstream_target(route, &admitted.path, &uri),
-        Some(rw) => {
+        Some(rw) if !rw.remove_query.is_empty() => {
             let path = route.upstream_path(&admitted.path);
             Cow::Owned(match rw.query(uri.query()) {
                 Some(q) => format!("{path}?{q}"),
                 None => path.to_owned(),
             })
         }
+        _ => upstream_target(route, &admitted.path, &uri),
     };
     // The original Host (or HTTP/2 authority), as the client sent it.
     let host_bytes: Option<&[u8]> = match headers.get(header::HOST) {
@@ -542,6 +550,7 @@ async fn proxy(
             request_id_value.filter(|_| policy.config.request_id.send_upstream),
         )),
         facts: RequestFacts { upgrade, ..facts },
+        added: &added_headers,
     };
     let mut outgoing = match &buffered {
         Some(bytes) => OutgoingBody::Buffered(bytes),

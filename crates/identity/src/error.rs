@@ -56,6 +56,10 @@ pub enum AuthError {
     Claim,
     #[error("object-level authorization refused the request")]
     Bola,
+    #[error("token is not active")]
+    Inactive,
+    #[error("the token introspection endpoint is unavailable")]
+    IntrospectionUnavailable,
 }
 
 impl AuthError {
@@ -82,6 +86,8 @@ impl AuthError {
             AuthError::Scope => "auth.scope",
             AuthError::Claim => "auth.claim",
             AuthError::Bola => "auth.bola",
+            AuthError::Inactive => "auth.introspection.inactive",
+            AuthError::IntrospectionUnavailable => "auth.introspection.unavailable",
         }
     }
 
@@ -115,6 +121,8 @@ pub const RULES: &[&str] = &[
     "auth.scope",
     "auth.claim",
     "auth.bola",
+    "auth.introspection.inactive",
+    "auth.introspection.unavailable",
 ];
 
 /// Why a key or key set could not be loaded.
@@ -165,6 +173,8 @@ mod tests {
             AuthError::Scope,
             AuthError::Claim,
             AuthError::Bola,
+            AuthError::Inactive,
+            AuthError::IntrospectionUnavailable,
         ];
         assert_eq!(all.len(), RULES.len());
         for e in all {

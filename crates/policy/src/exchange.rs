@@ -188,6 +188,12 @@ impl<'a> Exchange<'a> {
         add(&mut self.rewrites.borrow_mut());
     }
 
+    /// Takes the headers checks asked to add, so the gateway can write them
+    /// after the client's without copying the client's map.
+    pub fn take_added_headers(&self) -> Vec<(http::HeaderName, http::HeaderValue)> {
+        std::mem::take(&mut self.rewrites.borrow_mut().add_headers)
+    }
+
     /// The changes checks asked for (empty for most requests).
     pub fn rewrites(&self) -> Ref<'_, RequestRewrites> {
         self.rewrites.borrow()

@@ -19,8 +19,16 @@ use crate::checks::identity::{
     OperationRules, UpstreamHeaders, base_schemes, parse_algorithms, spec_requirements,
 };
 use crate::config::{ConfigError, Mode};
-use crate::identity_config::{IdentityConfig, SchemeName};
+use crate::identity_config::{ClientAuthConfig, IdentityConfig, IntrospectionConfig, SchemeName};
+use crate::introspection::{AnswerRules, ClientAuth, IntrospectionSource, SourceSettings};
 use crate::jwks::JwksSource;
+
+/// The identity check and the sources the gateway feeds it from.
+pub struct CompiledIdentity {
+    pub check: IdentityCheck,
+    pub jwks: Option<Arc<JwksSource>>,
+    pub introspection: Option<Arc<IntrospectionSource>>,
+}
 
 pub fn compile_identity(
     policy: &str,
@@ -29,7 +37,7 @@ pub fn compile_identity(
     spec: Option<Arc<Spec>>,
     path: &Path,
     source: &str,
-) -> Result<(IdentityCheck, Option<Arc<JwksSource>>), ConfigError> {
+) -> Result<CompiledIdentity, ConfigError> {
     let field = |f: &str| format!("policies.{policy}.identity.{f}");
     let err = |f: &str, m: String| ConfigError::at_field(path, source, &field(f), m);
     let header = |f: &str, name: &str| {
@@ -152,6 +160,11 @@ pub fn compile_identity(
         }
     };
 
+    let introspection = match &ic.introspection {
+        None => None,
+        Some(c) => Some(Arc::new(compile_introspection(c, ic, base_dir, &err)?)),
+    };
+
     let (api_key_header, api_key_query) = match &ic.api_keys {
         Some(a) => (a.header.as_str(), a.query.as_deref()),
         None => ("x-api-key", None),
@@ -197,7 +210,7 @@ pub fn compile_identity(
     };
     for (i, name) in ic.require.iter().enumerate() {
         let configured = match name {
-            SchemeName::Jwt => jwt.is_some(),
+            SchemeName::Jwt => jwt.is_some() || introspection.is_some(),
             SchemeName::ApiKey => api_keys.is_some(),
             SchemeName::Mtls => mtls.is_some(),
         };
@@ -280,8 +293,8 @@ pub fn compile_identity(
     } else {
         ic.mode
     };
-    Ok((
-        IdentityCheck {
+    Ok(CompiledIdentity {
+        check: IdentityCheck {
             mode: effective,
             spec,
             operation_requirements,
@@ -293,7 +306,132 @@ pub fn compile_identity(
             headers,
             rules,
             hide_api_keys: ic.api_keys.as_ref().is_some_and(|a| a.hide_credentials),
+            introspection: introspection.clone(),
         },
         jwks,
-    ))
+        introspection,
+    })
+}
+
+fn compile_introspection(
+    c: &IntrospectionConfig,
+    ic: &IdentityConfig,
+    base_dir: &Path,
+    err: &dyn Fn(&str, String) -> ConfigError,
+) -> Result<IntrospectionSource, ConfigError> {
+    let uri: http::Uri = c
+        .url
+        .parse()
+        .map_err(|e| err("introspection.url", format!("invalid URL: {e}")))?;
+    let demo = c.url == crate::introspection::DEMO_URL;
+    if !demo && (!matches!(uri.scheme_str(), Some("http") | Some("https")) || uri.host().is_none())
+    {
+        return Err(err(
+            "introspection.url",
+            "must be an http:// or https:// URL (or builtin:demo)".into(),
+        ));
+    }
+    // The variable wins when it is set (as for `jwt.keys[].secret_env`).
+    let from_env = c
+        .client_secret_env
+        .as_ref()
+        .and_then(|var| std::env::var(var).ok());
+    let client_secret = match (from_env, &c.client_secret_file, &c.client_secret_env) {
+        (Some(secret), _, _) => secret,
+        (None, Some(file), _) => {
+            let full = base_dir.join(file);
+            let text = std::fs::read_to_string(&full).map_err(|e| {
+                err(
+                    "introspection.client_secret_file",
+                    format!("cannot read {}: {e}", full.display()),
+                )
+            })?;
+            text.trim_end_matches(['\r', '\n']).to_owned()
+        }
+        (None, None, Some(var)) => {
+            return Err(err(
+                "introspection.client_secret_env",
+                format!("environment variable {var} is not set"),
+            ));
+        }
+        (None, None, None) => {
+            return Err(err(
+                "introspection",
+                "give client_secret_env or client_secret_file".into(),
+            ));
+        }
+    };
+    if client_secret.is_empty() {
+        return Err(err("introspection", "the client secret is empty".into()));
+    }
+    for (f, d) in [
+        ("introspection.timeout", c.timeout.0),
+        ("introspection.cool_down", c.cool_down.0),
+    ] {
+        if d.is_zero() {
+            return Err(err(f, "must be greater than 0".into()));
+        }
+    }
+    if c.cache_size == 0 {
+        return Err(err("introspection.cache_size", "must be at least 1".into()));
+    }
+    if c.failure_threshold == 0 {
+        return Err(err(
+            "introspection.failure_threshold",
+            "must be at least 1".into(),
+        ));
+    }
+    let on_unavailable = match c.on_unavailable {
+        401 => http::StatusCode::UNAUTHORIZED,
+        503 => http::StatusCode::SERVICE_UNAVAILABLE,
+        other => {
+            return Err(err(
+                "introspection.on_unavailable",
+                format!("{other}: expected 503 or 401"),
+            ));
+        }
+    };
+    // The token is where JWTs are read unless introspection names its own place.
+    let jwt_token = ic.jwt.as_ref().map(|j| &j.token);
+    let header = c
+        .token
+        .header
+        .as_deref()
+        .or_else(|| jwt_token.and_then(|t| t.header.as_deref()))
+        .unwrap_or("authorization");
+    HeaderName::from_bytes(header.as_bytes()).map_err(|_| {
+        err(
+            "introspection.token.header",
+            format!("{header:?} is not a valid header name"),
+        )
+    })?;
+    let cookie = c
+        .token
+        .cookie
+        .clone()
+        .or_else(|| jwt_token.and_then(|t| t.cookie.clone()));
+    Ok(IntrospectionSource::new(SourceSettings {
+        url: c.url.clone(),
+        client_id: c.client_id.clone(),
+        client_secret,
+        client_auth: match c.client_auth {
+            ClientAuthConfig::ClientSecretBasic => ClientAuth::Basic,
+            ClientAuthConfig::ClientSecretPost => ClientAuth::Post,
+        },
+        timeout: c.timeout.0,
+        cache_ttl: c.cache_ttl.0,
+        negative_cache_ttl: c.negative_cache_ttl.0,
+        cache_size: c.cache_size,
+        failure_threshold: c.failure_threshold,
+        cool_down: c.cool_down.0,
+        on_unavailable,
+        token_header: header.to_ascii_lowercase(),
+        token_cookie: cookie,
+        opaque_only: ic.jwt.is_some(),
+        rules: AnswerRules {
+            issuers: c.issuers.clone(),
+            audiences: c.audiences.clone(),
+            leeway_secs: c.leeway.0.as_secs(),
+        },
+    }))
 }

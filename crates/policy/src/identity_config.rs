@@ -24,6 +24,9 @@ pub struct IdentityConfig {
     pub api_keys: Option<ApiKeysConfig>,
     #[serde(default)]
     pub mtls: Option<MtlsConfig>,
+    /// OAuth2 token introspection (RFC 7662) for opaque bearer tokens.
+    #[serde(default)]
+    pub introspection: Option<IntrospectionConfig>,
     /// Schemes (`jwt`, `api_key`, `mtls`) of which one must pass when the
     /// operation has no OpenAPI `security` (or the policy has no spec);
     /// empty lets such requests through unauthenticated.
@@ -209,6 +212,62 @@ pub struct BolaConfig {
     pub unless_scopes: Vec<String>,
 }
 
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntrospectionConfig {
+    /// The `http://` or `https://` introspection endpoint.
+    pub url: String,
+    pub client_id: String,
+    /// Environment variable holding the client secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret_env: Option<String>,
+    /// File holding the client secret (relative to the config file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret_file: Option<PathBuf>,
+    #[serde(default)]
+    pub client_auth: ClientAuthConfig,
+    /// Timeout of one introspection call.
+    #[serde(default = "defaults::introspection_timeout")]
+    pub timeout: ConfigDuration,
+    /// Longest time an active token's answer is reused (its `exp` bounds it too).
+    #[serde(default = "defaults::introspection_cache_ttl")]
+    pub cache_ttl: ConfigDuration,
+    /// How long a refused token's answer is reused.
+    #[serde(default = "defaults::introspection_negative_ttl")]
+    pub negative_cache_ttl: ConfigDuration,
+    /// Most answers kept.
+    #[serde(default = "defaults::introspection_cache_size")]
+    pub cache_size: usize,
+    /// Consecutive failures that open the circuit breaker.
+    #[serde(default = "defaults::introspection_failure_threshold")]
+    pub failure_threshold: u32,
+    /// How long an open breaker refuses calls before one probe.
+    #[serde(default = "defaults::introspection_cool_down")]
+    pub cool_down: ConfigDuration,
+    /// Status when a token cannot be introspected: 503 or 401.
+    #[serde(default = "defaults::introspection_on_unavailable")]
+    pub on_unavailable: u16,
+    #[serde(default)]
+    pub issuers: Vec<String>,
+    #[serde(default)]
+    pub audiences: Vec<String>,
+    /// Clock skew allowed on `exp` and `nbf`.
+    #[serde(default = "defaults::leeway")]
+    pub leeway: ConfigDuration,
+    /// Where the token is read (default: the JWT's location, else
+    /// `Authorization: Bearer`).
+    #[serde(default)]
+    pub token: TokenLocationConfig,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientAuthConfig {
+    #[default]
+    ClientSecretBasic,
+    ClientSecretPost,
+}
+
 mod defaults {
     use crate::units::ConfigDuration;
 
@@ -229,6 +288,27 @@ mod defaults {
     }
     pub fn jwks_timeout() -> ConfigDuration {
         ConfigDuration::secs(5)
+    }
+    pub fn introspection_timeout() -> ConfigDuration {
+        ConfigDuration::secs(2)
+    }
+    pub fn introspection_cache_ttl() -> ConfigDuration {
+        ConfigDuration::secs(60)
+    }
+    pub fn introspection_negative_ttl() -> ConfigDuration {
+        ConfigDuration::secs(10)
+    }
+    pub fn introspection_cache_size() -> usize {
+        10_000
+    }
+    pub fn introspection_failure_threshold() -> u32 {
+        5
+    }
+    pub fn introspection_cool_down() -> ConfigDuration {
+        ConfigDuration::secs(10)
+    }
+    pub fn introspection_on_unavailable() -> u16 {
+        503
     }
     pub fn api_key_header() -> String {
         "x-api-key".into()

@@ -14,6 +14,7 @@ pub mod exchange;
 pub mod finding;
 mod identity_compile;
 pub mod identity_config;
+pub mod introspection;
 pub mod jwks;
 pub mod offline;
 mod openapi_compile;

@@ -38,6 +38,8 @@ pub struct CompiledPolicy {
     pub jwks: Option<Arc<crate::jwks::JwksSource>>,
     /// Rate limits and login operations the spec declares (`x-portcullis-*`).
     pub extensions: crate::spec_extensions::SpecExtensions,
+    /// The token introspection endpoint of the identity check (the gateway calls it).
+    pub introspection: Option<Arc<crate::introspection::IntrospectionSource>>,
 }
 
 pub struct Route {
@@ -501,8 +503,9 @@ fn compile_policy(
         None => Default::default(),
     };
     let mut jwks = None;
+    let mut introspection = None;
     if let Some(ic) = &pc.identity {
-        let (check, source_of_keys) = crate::identity_compile::compile_identity(
+        let compiled = crate::identity_compile::compile_identity(
             name,
             ic,
             pc.mode,
@@ -510,8 +513,9 @@ fn compile_policy(
             path,
             source,
         )?;
-        checks.push(Box::new(check));
-        jwks = source_of_keys;
+        checks.push(Box::new(compiled.check));
+        jwks = compiled.jwks;
+        introspection = compiled.introspection;
     }
     if let Some(l) = &pc.request_limits {
         checks.push(Box::new(RequestLimitsCheck {
@@ -543,5 +547,6 @@ fn compile_policy(
         checks,
         jwks,
         extensions,
+        introspection,
     })
 }

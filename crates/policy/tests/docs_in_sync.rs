@@ -192,6 +192,25 @@ policies:
         principal: san
         scopes:
           billing.internal: [billing:write]
+      introspection:
+        url: https://id.example.com/oauth2/introspect
+        client_id: gateway
+        client_secret_env: PORTCULLIS_DOCS_TEST_UNSET_SECRET
+        client_secret_file: ../crates/policy/tests/data/introspection-secret.txt
+        client_auth: client_secret_post
+        timeout: 1s
+        cache_ttl: 30s
+        negative_cache_ttl: 5s
+        cache_size: 1000
+        failure_threshold: 3
+        cool_down: 5s
+        on_unavailable: 401
+        issuers: [https://id.example.com]
+        audiences: [api]
+        leeway: 10s
+        token:
+          header: x-opaque
+          cookie: opaque
       upstream_headers:
         subject: x-user
         scopes: x-user-scopes
@@ -294,6 +313,11 @@ policies:
           - sha256: 5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8
             principal: job
       mtls: {}
+      introspection:
+        url: https://id.example.com/oauth2/introspect
+        client_id: gateway
+        client_secret_file: ../crates/policy/tests/data/introspection-secret.txt
+        token: {}
       upstream_headers: {}
       operations:
         getUser:
@@ -1068,7 +1092,19 @@ policies:
       require: [jwt]
       jwt:
         jwks_url: http://127.0.0.1:9/jwks.json
+  idintro:
+    identity:
+      require: [jwt]
+      introspection:
+        url: http://127.0.0.1:9/introspect
+        client_id: gateway
+        client_secret_file: ../crates/policy/tests/data/introspection-secret.txt
 routes:
+  - name: idintro
+    match:
+      path_prefix: /idintro
+    upstream: demo
+    policy: idintro
   - name: idp
     match:
       path_prefix: /id
@@ -1275,6 +1311,12 @@ fn identity_trigger_cases() -> Vec<(&'static str, String, &'static str)> {
         (
             "auth.jwt.keys_unavailable",
             with("/idjwks", &hs(json!({}))),
+            "127.0.0.1",
+        ),
+        (
+            // `portcullis check` never calls the endpoint: no answer is cached.
+            "auth.introspection.unavailable",
+            with("/idintro", "an-opaque-token"),
             "127.0.0.1",
         ),
         (
@@ -1554,6 +1596,10 @@ fn gateway_only_rules() -> Vec<Finding> {
         portcullis_policy::rate_limit::brute_force("login.ip", portcullis_policy::Mode::Block),
         portcullis_policy::rate_limit::credential_stuffing(
             "login.ip",
+            portcullis_policy::Mode::Block,
+        ),
+        portcullis_policy::checks::identity::refusal_finding(
+            &portcullis_identity::AuthError::Inactive,
             portcullis_policy::Mode::Block,
         ),
     ]

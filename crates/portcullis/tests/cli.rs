@@ -385,8 +385,30 @@ async fn the_quickstart_config_serves_the_demo_api() {
                 "spec: {}",
                 quickstart().with_file_name("openapi.yaml").display()
             ),
+        )
+        .replace(
+            "client_secret_file: demo-introspection-secret.txt",
+            &format!(
+                "client_secret_file: {}",
+                quickstart()
+                    .with_file_name("demo-introspection-secret.txt")
+                    .display()
+            ),
         );
     let gw = Gateway::start(&template).await;
+
+    // The README's opaque-token lines: the demo introspection endpoint.
+    let orders = |token: &str| {
+        request("GET", "/api/orders")
+            .header("authorization", format!("Bearer {token}"))
+            .body(TestBody::empty())
+            .unwrap()
+    };
+    assert_eq!(h1(gw.addr, orders("demo-opaque-alice")).await.status, 200);
+    let r = h1(gw.addr, orders("demo-opaque-bob")).await;
+    assert_eq!(r.assert_problem(403)["rule"], "auth.scope");
+    let r = h1(gw.addr, orders("not-a-real-token")).await;
+    assert_eq!(r.assert_problem(401)["rule"], "auth.introspection.inactive");
 
     let r = gw.get("/api/users").await;
     assert_eq!(r.status, 200, "{}", r.text());

@@ -31,6 +31,7 @@ use crate::checks::Check;
 use crate::config::Mode;
 use crate::exchange::{Exchange, MatchedOperation};
 use crate::finding::{Finding, Severity};
+use crate::introspection::IntrospectionSource;
 use crate::jwks::{JwksSource, unix_ms};
 
 const CHECK: &str = "identity";
@@ -114,7 +115,13 @@ pub struct IdentityCheck {
     pub rules: HashMap<String, OperationRules>,
     /// `api_keys.hide_credentials`: an accepted key is not forwarded.
     pub hide_api_keys: bool,
+    /// Opaque bearer tokens: the answers the gateway fetched before the checks.
+    pub introspection: Option<Arc<IntrospectionSource>>,
 }
+
+/// A scheme's authentication outcome, computed at most once per request.
+type Outcome = OnceCell<Result<Arc<Principal>, AuthError>>;
+const INLINE_SCHEMES: usize = 8;
 
 /// What the head hook learnt about the operation.
 struct Matched<'s, 'p> {
@@ -124,29 +131,23 @@ struct Matched<'s, 'p> {
 
 impl IdentityCheck {
     fn finding(&self, error: &AuthError, excerpt: Option<String>) -> Finding {
-        let status = match error.refusal() {
-            Refusal::Unauthenticated => StatusCode::UNAUTHORIZED,
-            Refusal::Forbidden => StatusCode::FORBIDDEN,
-        };
-        Finding {
-            check: CHECK,
-            rule: error.rule(),
-            severity: Severity::Critical,
-            status,
-            location: "credentials".into(),
-            reason: error.to_string().into(),
-            excerpt,
-            mode: self.mode,
+        let mut finding = refusal_finding(error, self.mode);
+        if let (AuthError::IntrospectionUnavailable, Some(source)) = (error, &self.introspection) {
+            finding.status = source.on_unavailable;
         }
+        finding.excerpt = excerpt;
+        finding
     }
 
     /// The bearer token, from the configured header then cookie.
     fn token<'e>(&self, exchange: &'e Exchange<'_>) -> Option<&'e str> {
         let jwt = self.jwt.as_ref()?;
+        // `from_utf8` (vectorized) rather than `to_str` (a byte loop): a
+        // token with other bytes fails verification anyway.
         if let Some(v) = exchange
             .headers
             .get(&jwt.header)
-            .and_then(|v| v.to_str().ok())
+            .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
         {
             let v = v.trim();
             let token = match v.get(..7) {
@@ -199,6 +200,12 @@ impl IdentityCheck {
     ) -> Result<Arc<Principal>, AuthError> {
         match scheme {
             Scheme::Jwt => {
+                // An opaque token (or any, without a JWT verifier) is introspected.
+                if let Some(source) = &self.introspection
+                    && let Some(token) = source.token(exchange.headers)
+                {
+                    return source.authenticate(token, unix_ms());
+                }
                 let token = self.token(exchange).ok_or(AuthError::Missing)?;
                 self.verify_jwt(token)
             }
@@ -316,8 +323,18 @@ impl IdentityCheck {
         exchange: &Exchange<'_>,
         op_index: Option<usize>,
     ) -> Result<Option<Arc<Principal>>, AuthError> {
-        let cache: Vec<OnceCell<Result<Arc<Principal>, AuthError>>> =
-            (0..self.schemes.len()).map(|_| OnceCell::new()).collect();
+        // One outcome per scheme, on the stack for the usual few schemes.
+        let inline: [Outcome; INLINE_SCHEMES] = Default::default();
+        let heap: Vec<Outcome> = if self.schemes.len() > INLINE_SCHEMES {
+            (0..self.schemes.len()).map(|_| OnceCell::new()).collect()
+        } else {
+            Vec::new()
+        };
+        let cache: &[Outcome] = if heap.is_empty() {
+            &inline[..self.schemes.len()]
+        } else {
+            &heap
+        };
         let result = evaluate_requirements(self.requirements(op_index), |i| {
             let (Some(cell), Some(scheme)) = (cache.get(i), self.schemes.get(i)) else {
                 return Err(AuthError::Missing);
@@ -371,29 +388,54 @@ impl IdentityCheck {
         let h = &self.headers;
         // Values that cannot be header values (control characters) are dropped.
         let value = |v: &str| http::HeaderValue::from_str(v).ok();
-        let mut add: Vec<(HeaderName, http::HeaderValue)> = Vec::with_capacity(3);
-        if let Some(v) = principal.subject.as_deref().and_then(value) {
-            add.push((h.subject.clone(), v));
-        }
-        if !principal.scopes.is_empty()
-            && let Some(v) = value(&principal.scopes.join(" "))
-        {
-            add.push((h.scopes.clone(), v));
-        }
-        add.push((
-            h.method.clone(),
-            http::HeaderValue::from_static(principal.source.name()),
-        ));
-        for (name, claim) in &h.claims {
-            if let Some(v) = principal
-                .claim(claim)
-                .and_then(claim_text)
-                .and_then(|t| value(&t))
-            {
-                add.push((name.clone(), v));
+        exchange.add_rewrites(|r| {
+            let add = &mut r.add_headers;
+            add.reserve(3 + h.claims.len());
+            if let Some(v) = principal.subject.as_deref().and_then(value) {
+                add.push((h.subject.clone(), v));
             }
-        }
-        exchange.add_rewrites(|r| r.add_headers.extend(add));
+            let scopes = match principal.scopes.as_slice() {
+                [] => None,
+                [one] => value(one),
+                many => value(&many.join(" ")),
+            };
+            if let Some(v) = scopes {
+                add.push((h.scopes.clone(), v));
+            }
+            add.push((
+                h.method.clone(),
+                http::HeaderValue::from_static(principal.source.name()),
+            ));
+            for (name, claim) in &h.claims {
+                if let Some(v) = principal
+                    .claim(claim)
+                    .and_then(claim_text)
+                    .and_then(|t| value(&t))
+                {
+                    add.push((name.clone(), v));
+                }
+            }
+        });
+    }
+}
+
+/// The finding of a refused credential (no excerpt; 503 for an unavailable
+/// introspection endpoint unless the source says 401).
+pub fn refusal_finding(error: &AuthError, mode: Mode) -> Finding {
+    let status = match (error, error.refusal()) {
+        (AuthError::IntrospectionUnavailable, _) => StatusCode::SERVICE_UNAVAILABLE,
+        (_, Refusal::Unauthenticated) => StatusCode::UNAUTHORIZED,
+        (_, Refusal::Forbidden) => StatusCode::FORBIDDEN,
+    };
+    Finding {
+        check: CHECK,
+        rule: error.rule(),
+        severity: Severity::Critical,
+        status,
+        location: "credentials".into(),
+        reason: error.to_string().into(),
+        excerpt: None,
+        mode,
     }
 }
 
@@ -465,6 +507,7 @@ impl Check for IdentityCheck {
             Err(e) => {
                 let excerpt = self
                     .token(exchange)
+                    .or_else(|| self.introspection.as_ref()?.token(exchange.headers))
                     .map(|t| format!("token {}", fingerprint(t)));
                 findings.push(self.finding(&e, excerpt));
                 return;

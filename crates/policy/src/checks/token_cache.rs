@@ -4,7 +4,12 @@
 //! change of the key set it was verified with. Only successes are cached.
 //! Sharded by the token's last byte (signature bits, so uniform), each shard a
 //! short-held mutex that never spans an `.await` (checks are synchronous);
-//! a full shard is emptied rather than tracked per entry.
+//! a full shard is emptied rather than tracked per entry. Entries are keyed
+//! by a hash of the token's length and last 32 bytes (signature bits, with a
+//! random SipHash key): hashing all ~600 bytes cost more than the rest of the
+//! lookup. A hit is compared with the whole stored token; two tokens with
+//! one hash just take turns (only verified tokens are stored, so nobody can
+//! choose collisions).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -18,6 +23,8 @@ const MAX_PER_SHARD: usize = 4096;
 pub const MAX_TTL_MS: u64 = 60_000;
 
 struct Cached {
+    /// The whole token: a hit must be this token, not one with the same hash.
+    token: Box<str>,
     principal: Arc<Principal>,
     until_ms: u64,
     /// The key set's version when verified (0 for static keys).
@@ -25,27 +32,41 @@ struct Cached {
 }
 
 pub struct TokenCache {
-    shards: Vec<Mutex<HashMap<Box<str>, Cached>>>,
+    shards: Vec<Mutex<HashMap<u64, Cached>>>,
+    /// Random per cache: the tail hash is unpredictable.
+    hasher: std::collections::hash_map::RandomState,
 }
 
 impl Default for TokenCache {
     fn default() -> Self {
         Self {
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            hasher: Default::default(),
         }
     }
 }
 
 impl TokenCache {
-    fn shard(&self, token: &str) -> &Mutex<HashMap<Box<str>, Cached>> {
+    fn shard(&self, token: &str) -> &Mutex<HashMap<u64, Cached>> {
         let last = token.as_bytes().last().copied().unwrap_or(0) as usize;
         &self.shards[last % SHARDS]
     }
 
+    fn key(&self, token: &str) -> u64 {
+        use std::hash::{BuildHasher, Hasher};
+        let bytes = token.as_bytes();
+        let mut h = self.hasher.build_hasher();
+        h.write_usize(bytes.len());
+        h.write(&bytes[bytes.len().saturating_sub(32)..]);
+        h.finish()
+    }
+
     pub fn get(&self, token: &str, now_ms: u64, keys_epoch: u64) -> Option<Arc<Principal>> {
+        let key = self.key(token);
         let shard = self.shard(token).lock().ok()?;
-        let hit = shard.get(token)?;
-        (hit.until_ms > now_ms && hit.keys_epoch == keys_epoch).then(|| hit.principal.clone())
+        let hit = shard.get(&key)?;
+        (hit.until_ms > now_ms && hit.keys_epoch == keys_epoch && *hit.token == *token)
+            .then(|| hit.principal.clone())
     }
 
     pub fn put(&self, token: &str, principal: Arc<Principal>, now_ms: u64, keys_epoch: u64) {
@@ -55,6 +76,7 @@ impl TokenCache {
             .and_then(serde_json::Value::as_u64)
             .map_or(u64::MAX, |e| e.saturating_mul(1000));
         let until_ms = exp_ms.min(now_ms + MAX_TTL_MS);
+        let key = self.key(token);
         let Ok(mut shard) = self.shard(token).lock() else {
             return;
         };
@@ -62,8 +84,9 @@ impl TokenCache {
             shard.clear();
         }
         shard.insert(
-            token.into(),
+            key,
             Cached {
+                token: token.into(),
                 principal,
                 until_ms,
                 keys_epoch,
@@ -92,5 +115,19 @@ mod tests {
         cache.put("x.y.z", p, 0, 0);
         assert!(cache.get("x.y.z", MAX_TTL_MS - 1, 0).is_some());
         assert!(cache.get("x.y.z", MAX_TTL_MS, 0).is_none(), "past the TTL");
+    }
+
+    #[test]
+    fn tokens_with_the_same_tail_are_told_apart() {
+        let cache = TokenCache::default();
+        let tail = "s".repeat(40);
+        let (a, b) = (format!("aaaa.{tail}"), format!("bbbb.{tail}"));
+        let p = Arc::new(Principal::named("a", &[], PrincipalSource::Jwt));
+        cache.put(&a, p, 0, 0);
+        assert!(cache.get(&a, 1, 0).is_some());
+        assert!(
+            cache.get(&b, 1, 0).is_none(),
+            "same length and tail, other token"
+        );
     }
 }
