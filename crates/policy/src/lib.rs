@@ -7,6 +7,7 @@
 
 pub mod admission;
 pub mod body;
+pub mod bots;
 pub mod checks;
 pub mod client_ip;
 pub mod config;
@@ -14,6 +15,7 @@ pub mod exchange;
 pub mod finding;
 mod identity_compile;
 pub mod identity_config;
+pub mod ja4;
 pub mod jwks;
 pub mod offline;
 mod openapi_compile;
