@@ -73,6 +73,9 @@ pub struct UpstreamRequestHead<'a> {
     /// What the parser saw in the hop-by-hop fields (an upgrade keeps
     /// `Upgrade`).
     pub facts: RequestFacts,
+    /// On routes that score bots: the client's bot fields are dropped and
+    /// these written (`bots.rs`).
+    pub bot_tag: Option<&'a crate::bots::BotTag>,
 }
 
 impl UpstreamRequestHead<'_> {
@@ -92,6 +95,9 @@ impl UpstreamRequestHead<'_> {
         if let Some((id, _)) = self.request_id
             && name == id
         {
+            return true;
+        }
+        if self.bot_tag.is_some() && crate::bots::BotTag::owns(name) {
             return true;
         }
         matches!(
@@ -163,6 +169,9 @@ impl UpstreamRequestHead<'_> {
         }
         if let Some((name, Some(value))) = self.request_id {
             wire::push_field(out, name.as_str().as_bytes(), value.as_bytes());
+        }
+        if let Some(tag) = self.bot_tag {
+            tag.write(out);
         }
         if self.facts.upgrade {
             out.extend_from_slice(b"connection: upgrade\r\n");
@@ -269,6 +278,7 @@ mod tests {
             forwarded: f,
             request_id: None,
             facts,
+            bot_tag: None,
         };
         let mut out = Vec::new();
         head.write(&mut out, framing);
@@ -415,6 +425,7 @@ mod tests {
                 forwarded: untrusted(),
                 request_id: Some((&name, sent)),
                 facts: RequestFacts::default(),
+                bot_tag: None,
             };
             let mut out = Vec::new();
             head.write(&mut out, Framing::Empty);

@@ -299,7 +299,10 @@ pub struct BotRules {
     deny_ja4: Vec<String>,
     pub weights: BotWeights,
     pub bands: Vec<Band>,
-    pub cadence: Option<CadenceSettings>,
+    /// The client table's settings (it also remembers honeypot hits).
+    pub cadence: CadenceSettings,
+    /// Whether the cadence signal is on.
+    pub cadence_enabled: bool,
     pub honeypot_memory_micros: u64,
     pub tag_reasons: bool,
     pub tag_ja4: bool,
@@ -641,11 +644,12 @@ fn compile(
             honeypot: w.honeypot,
         },
         bands,
-        cadence: c.enabled.then_some(CadenceSettings {
-            samples: c.samples,
+        cadence: CadenceSettings {
+            samples: c.samples.clamp(2, MAX_CADENCE_SAMPLES),
             max_variation: c.max_variation,
-            max_clients: c.max_clients,
-        }),
+            max_clients: c.max_clients.max(1),
+        },
+        cadence_enabled: c.enabled,
         honeypot_memory_micros: bc.honeypot_memory.0.as_micros().min(u128::from(u64::MAX)) as u64,
         tag_reasons: bc.tag_reasons,
         tag_ja4: bc.tag_ja4,
@@ -841,7 +845,12 @@ mod tests {
                     rate: c.rate,
                 })
                 .collect(),
-            cadence: None,
+            cadence: CadenceSettings {
+                samples: 8,
+                max_variation: 0.1,
+                max_clients: 64,
+            },
+            cadence_enabled: false,
             honeypot_memory_micros: 60_000_000,
             tag_reasons: false,
             tag_ja4: false,

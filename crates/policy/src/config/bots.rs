@@ -51,7 +51,7 @@ pub struct BotsConfig {
 #[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CadenceConfig {
-    /// `false` turns the cadence signal (and its per-client table) off.
+    /// `false` turns the cadence signal off (the client table still remembers honeypot hits).
     #[serde(default = "defaults::yes")]
     pub enabled: bool,
     /// Intervals looked at (the last N); fewer seen → no cadence signal.
