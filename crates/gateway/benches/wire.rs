@@ -50,6 +50,7 @@ fn wire(c: &mut Criterion) {
                 added: &[],
                 request_id: None,
                 facts: head.facts,
+                bot_tag: None,
             }
             .write(&mut out, Framing::Empty);
             black_box(out.len())

@@ -76,6 +76,9 @@ pub struct UpstreamRequestHead<'a> {
     /// Fields a check added (the identity check's principal headers),
     /// written after the client's: no copy of the client's map for them.
     pub added: &'a [(HeaderName, HeaderValue)],
+    /// On routes that score bots: the client's bot fields are dropped and
+    /// these written (`bots.rs`).
+    pub bot_tag: Option<&'a crate::bots::BotTag>,
 }
 
 impl UpstreamRequestHead<'_> {
@@ -95,6 +98,9 @@ impl UpstreamRequestHead<'_> {
         if let Some((id, _)) = self.request_id
             && name == id
         {
+            return true;
+        }
+        if self.bot_tag.is_some() && crate::bots::BotTag::owns(name) {
             return true;
         }
         matches!(
@@ -169,6 +175,9 @@ impl UpstreamRequestHead<'_> {
         }
         if let Some((name, Some(value))) = self.request_id {
             wire::push_field(out, name.as_str().as_bytes(), value.as_bytes());
+        }
+        if let Some(tag) = self.bot_tag {
+            tag.write(out);
         }
         if self.facts.upgrade {
             out.extend_from_slice(b"connection: upgrade\r\n");
@@ -276,6 +285,7 @@ mod tests {
             request_id: None,
             facts,
             added: &[],
+            bot_tag: None,
         };
         let mut out = Vec::new();
         head.write(&mut out, framing);
@@ -423,6 +433,7 @@ mod tests {
                 request_id: Some((&name, sent)),
                 facts: RequestFacts::default(),
                 added: &[],
+                bot_tag: None,
             };
             let mut out = Vec::new();
             head.write(&mut out, Framing::Empty);

@@ -8,6 +8,7 @@ pub mod admin;
 pub mod admin_bans;
 pub mod audit;
 pub mod body;
+pub mod bots;
 pub mod demo;
 pub mod forwarding;
 pub mod http1;

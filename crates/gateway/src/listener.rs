@@ -409,6 +409,7 @@ async fn serve_connection(
         .min(limits.body_read_timeout.0);
     let activity = ConnectionActivity::new();
     let tls = generation.listener_tls.get(index).cloned().flatten();
+    let wants_ja4 = generation.bots.wants_ja4();
     drop(generation);
     // The watchdog runs beside the connection and only flags it, so serving
     // a request never touches a timer.
@@ -422,18 +423,33 @@ async fn serve_connection(
     match tls {
         Some(tls_config) => {
             let acceptor = tokio_rustls::TlsAcceptor::from(tls_config);
-            let tls_stream =
-                match tokio::time::timeout(header_timeout, acceptor.accept(stream)).await {
-                    Ok(Ok(s)) => s,
-                    Ok(Err(e)) => {
-                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                        return;
-                    }
-                    Err(_) => {
-                        tracing::debug!(%peer, "TLS handshake timed out");
-                        return;
-                    }
+            // The ClientHello is read first when a route scores bots (its
+            // JA4), then replayed to rustls.
+            let mut stream = stream;
+            let handshake = async {
+                let mut prefix = BytesMut::new();
+                let ja4 = if wants_ja4 {
+                    crate::bots::read_client_hello(&mut stream, &mut prefix).await
+                } else {
+                    None
                 };
+                let rewound = Rewind {
+                    prefix,
+                    inner: stream,
+                };
+                acceptor.accept(rewound).await.map(|s| (s, ja4))
+            };
+            let (tls_stream, ja4) = match tokio::time::timeout(header_timeout, handshake).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(%peer, "TLS handshake timed out");
+                    return;
+                }
+            };
             let session = tls_stream.get_ref().1;
             let identity = session
                 .peer_certificates()
@@ -446,6 +462,7 @@ async fn serve_connection(
                 tls: true,
                 identity,
                 activity,
+                ja4,
             });
             if alpn_h2 {
                 info.activity.mark_http2();
@@ -461,6 +478,7 @@ async fn serve_connection(
                 tls: false,
                 identity: None,
                 activity,
+                ja4: None,
             });
             let mut stream = stream;
             let mut buf = BytesMut::new();

@@ -68,6 +68,8 @@ pub struct ConnectionInfo {
     pub tls: bool,
     pub identity: Option<PeerIdentity>,
     pub activity: crate::listener::ConnectionActivity,
+    /// The TLS ClientHello's JA4 fingerprint, when a route scores bots.
+    pub ja4: Option<HeaderValue>,
 }
 
 /// A request head as the phases see it, whatever the protocol.
@@ -462,6 +464,25 @@ async fn proxy(
         None => crate::rate_limits::LimitOutcome::default(),
     };
 
+    // ── Phase: bots ─────────────────────────────────────────────────────
+    // Scored after the limits, so a honeypot hit of this request counts.
+    let bot = generation
+        .bots
+        .run(
+            &generation.limits,
+            crate::bots::BotInput {
+                route: route.index,
+                client_ip,
+                path: &admitted.path,
+                headers: &headers,
+                version,
+                tls: conn.tls,
+                ja4: conn.ja4.as_ref(),
+            },
+            &mut findings,
+        )
+        .await;
+
     // ── Phase: decide ───────────────────────────────────────────────────
     let verdict = decide(&findings);
     let operation: Option<MatchedOperation> = exchange.operation().cloned();
@@ -484,6 +505,15 @@ async fn proxy(
             if let (Some(h), AnswerFields::Generated(map)) = (&limited.headers, &mut answer.fields)
             {
                 h.apply(map);
+            }
+            if let (Some(retry), AnswerFields::Generated(map)) =
+                (bot.retry_after, &mut answer.fields)
+                && !map.contains_key(header::RETRY_AFTER)
+            {
+                map.insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(retry.as_secs().max(1)),
+                );
             }
             return outcome(answer, Some(route.index), Action::block, client_ip, log);
         }
@@ -551,6 +581,7 @@ async fn proxy(
         )),
         facts: RequestFacts { upgrade, ..facts },
         added: &added_headers,
+        bot_tag: bot.tag.as_ref(),
     };
     let mut outgoing = match &buffered {
         Some(bytes) => OutgoingBody::Buffered(bytes),

@@ -415,7 +415,9 @@ impl RateLimiter {
         let routes = compile_routes(policy, Some(metrics))?;
         let abuse = crate::abuse::compile_routes(policy)?;
         let store = &policy.config.rate_limit_store;
-        let in_use = routes.iter().any(Option::is_some) || abuse.iter().any(Option::is_some);
+        let in_use = routes.iter().any(Option::is_some)
+            || abuse.iter().any(Option::is_some)
+            || crate::bots::counts_in_store(policy);
         let redis = match (&store.redis, store.backend) {
             (Some(r), StoreBackend::Redis) if in_use => {
                 let config = RedisConfig {

@@ -37,6 +37,8 @@ pub struct Generation {
     pub admin_token: Option<String>,
     /// Every route's rate limits and their stores.
     pub limits: crate::rate_limits::RateLimiter,
+    /// Every route's bot score rules (`bots.rs`).
+    pub bots: crate::bots::BotGuard,
 }
 
 /// Turns a TLS or upstream error into a config error that names the line.
@@ -71,6 +73,7 @@ pub fn validate(path: &Path) -> Result<Policy, ConfigError> {
         ));
     }
     crate::rate_limits::validate(&policy)?;
+    crate::bots::BotGuard::build(&policy)?;
     Ok(policy)
 }
 
@@ -141,6 +144,7 @@ impl Generation {
             .map_err(|e| located(&policy, "request_id.header", e.to_string()))?;
         let propagate_request_id = config.request_id.propagate;
         let limits = crate::rate_limits::RateLimiter::build(&policy, metrics)?;
+        let bots = crate::bots::BotGuard::build(&policy)?;
         for pool in pools.values() {
             pool.start_health_checks();
         }
@@ -156,6 +160,7 @@ impl Generation {
             access_log,
             admin_token,
             limits,
+            bots,
             policy,
         })
     }

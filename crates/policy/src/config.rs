@@ -15,6 +15,7 @@ use serde_saphyr::Spanned;
 use crate::units::{ByteSize, Cidr, ConfigDuration, MethodName};
 
 pub mod abuse;
+pub mod bots;
 pub mod rate_limits;
 pub mod threat_detection;
 
@@ -382,6 +383,9 @@ pub struct PolicyConfig {
     /// Failed-login counting, lockouts and credential-stuffing detection.
     #[serde(default)]
     pub brute_force: Option<abuse::BruteForceConfig>,
+    /// The bot score and what each score band does (see `config/bots.rs`).
+    #[serde(default)]
+    pub bots: Option<bots::BotsConfig>,
 }
 
 #[derive(Debug, Deserialize, Serialize)]

@@ -7,6 +7,7 @@
 
 pub mod admission;
 pub mod body;
+pub mod bots;
 pub mod checks;
 pub mod client_ip;
 pub mod config;
@@ -15,6 +16,7 @@ pub mod finding;
 mod identity_compile;
 pub mod identity_config;
 pub mod introspection;
+pub mod ja4;
 pub mod jwks;
 pub mod offline;
 mod openapi_compile;

@@ -245,6 +245,39 @@ policies:
       lockout_time: 5m
       delay: 1s
       max_delay: 20s
+    bots:
+      mode: monitor
+      browser_facing: true
+      browser_paths: [/shop]
+      exempt_paths: [/health]
+      deny_ja4: [t13i311000_e8f1e7e78f70_d41ae481755e]
+      cadence:
+        enabled: true
+        samples: 10
+        max_variation: 0.05
+        max_clients: 1000
+      honeypot_memory: 10m
+      tag_reasons: true
+      tag_ja4: true
+      weights:
+        automation_user_agent: 50
+        headless_user_agent: 70
+        missing_user_agent: 30
+        missing_browser_header: 5
+        missing_fetch_metadata: 10
+        client_hints_mismatch: 20
+        header_order: 25
+        protocol_anomaly: 25
+        denied_ja4: 90
+        ja4_mismatch: 20
+        regular_cadence: 25
+        honeypot: 90
+      bands:
+        - from: 60
+          action: limit
+          rate: 10/1m
+        - from: 80
+          action: block
 routes:
   - name: api
     match:
@@ -326,6 +359,7 @@ policies:
               claim: sub
     honeypot: {}
     brute_force: {}
+    bots: {}
 routes:
   - name: api
     match: {}
@@ -1602,7 +1636,37 @@ fn gateway_only_rules() -> Vec<Finding> {
             &portcullis_identity::AuthError::Inactive,
             portcullis_policy::Mode::Block,
         ),
+        bot_finding(true),
+        bot_finding(false),
     ]
+}
+
+/// The bot findings, from a score the engine computed (curl, browser-facing route).
+fn bot_finding(block: bool) -> Finding {
+    let config: Config = serde_saphyr::from_str(
+        "listeners: [{address: 127.0.0.1:8080}]\nupstreams: {a: {endpoints: [\"http://127.0.0.1:1\"]}}\npolicies: {p: {bots: {browser_facing: true}}}\nroutes: [{name: r, upstream: a, policy: p}]\n",
+    )
+    .unwrap();
+    let policy = Policy::compile(config, Path::new("bots.yaml"), "").unwrap();
+    let rules = portcullis_policy::bots::compile_routes(&policy).unwrap()[0]
+        .clone()
+        .unwrap();
+    let mut headers = http::HeaderMap::new();
+    headers.insert("user-agent", http::HeaderValue::from_static("curl/8.5.0"));
+    let score = rules.score(&portcullis_policy::bots::BotRequest {
+        path: "/",
+        headers: &headers,
+        version: http::Version::HTTP_11,
+        tls: false,
+        ja4: None,
+        regular_cadence: false,
+        honeypot: false,
+    });
+    if block {
+        portcullis_policy::bots::bot_blocked(&score, portcullis_policy::Mode::Block)
+    } else {
+        portcullis_policy::bots::bot_limited(&score, portcullis_policy::Mode::Block)
+    }
 }
 
 /// What the `### \`id\`` section of a gateway-only rule must contain.
