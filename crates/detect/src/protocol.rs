@@ -26,9 +26,9 @@ const SAFE_CHARSETS: &[&str] = &[
 ];
 
 /// Most byte ranges in one `Range` header (PDF viewers fetch pages in
-/// more pieces: [`MAX_PDF_RANGES`] for a `.pdf` path).
+/// many more pieces: [`MAX_PDF_RANGES`] for a `.pdf` path, as CRS allows).
 const MAX_RANGES: usize = 5;
-const MAX_PDF_RANGES: usize = 10;
+const MAX_PDF_RANGES: usize = 62;
 
 fn is_token(s: &str) -> bool {
     !s.is_empty()
@@ -107,24 +107,30 @@ fn content_type_problem(value: &str) -> Option<&'static rules::Rule> {
     None
 }
 
-/// Whether a `Range` value is abusive: more than [`MAX_RANGES`] ranges, or a
-/// range whose last byte is before its first.
+/// Whether a `Range` value is abusive: more than `max` ranges, or a first
+/// complete range (`first-last`) whose last byte is before its first (a
+/// client asking for its first range backwards is probing the server; later
+/// odd ranges in a long PDF page list are left to the count).
 fn range_abuse(value: &str, max: usize) -> bool {
     let Some(set) = value.trim().strip_prefix("bytes=") else {
         return false;
     };
     let mut count = 0;
+    let mut first_pair = true;
     for r in set.split(',') {
         let r = r.trim();
         if r.is_empty() {
             continue;
         }
         count += 1;
-        if let Some((a, b)) = r.split_once('-')
+        if first_pair
+            && let Some((a, b)) = r.split_once('-')
             && let (Ok(a), Ok(b)) = (a.trim().parse::<u64>(), b.trim().parse::<u64>())
-            && b < a
         {
-            return true;
+            if b < a {
+                return true;
+            }
+            first_pair = false;
         }
     }
     count > max
@@ -159,7 +165,11 @@ impl Detector {
             match name {
                 "content-type" => {
                     content_type = true;
-                    if let Some(rule) = content_type_problem(&text) {
+                    // A charset only matters for a body to decode: on a
+                    // bodiless request it misleads nothing.
+                    if let Some(rule) = content_type_problem(&text)
+                        && (has_body || !std::ptr::eq(rule, &rules::HTTP_CHARSET))
+                    {
                         report(rule, name, &text);
                     }
                 }
@@ -291,6 +301,27 @@ mod tests {
         );
         assert_eq!(ids("GET", false, &[("range", "bytes=5-0")]), ["http.range"]);
         assert!(ids("GET", false, &[("range", "bytes=0-1023")]).is_empty());
+        // Only the first complete range must be in order; a PDF viewer asks
+        // for many pages (up to 62 ranges).
+        assert_eq!(
+            ids("GET", false, &[("range", "bytes=0-,5-0,5-1")]),
+            ["http.range"]
+        );
+        let pages: Vec<String> = (1..=35)
+            .map(|i| format!("{}-{}", i * 10, i * 10 - 9))
+            .collect();
+        let pdf_range = format!("bytes=0-9, {}", pages.join(", "));
+        let d = Detector::new(&DetectorSettings::default());
+        let mut out = Vec::new();
+        let range = [("range", pdf_range.as_bytes())];
+        d.inspect_head("GET", "/doc/a.pdf", false, range.into_iter(), &mut out);
+        assert!(out.is_empty());
+        d.inspect_head("GET", "/doc/a.html", false, range.into_iter(), &mut out);
+        assert_eq!(out.len(), 1);
+        // A charset on a request without a body decodes nothing.
+        let odd_charset = [("content-type", "text/plain; charset=/gar/bage")];
+        assert!(ids("GET", false, &odd_charset).is_empty());
+        assert_eq!(ids("POST", true, &odd_charset), ["http.charset"]);
         assert_eq!(
             ids("GET", false, &[("request-range", "bytes=0-1")]),
             ["http.range"]

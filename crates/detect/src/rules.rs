@@ -178,6 +178,8 @@ rules! {
     SQLI_OBFUSCATED = "sqli.obfuscated", Sqli, 1, Critical, High, "SQL injection: comment-obfuscated keywords";
     SQLI_ORDER_BY = "sqli.order_by", Sqli, 1, Critical, Medium, "SQL injection: column count probe";
     SQLI_STATEMENT = "sqli.statement", Sqli, 2, Critical, Medium, "SQL statement in a value";
+    SQLI_FUNCTION_FRAGMENT = "sqli.function_fragment", Sqli, 2, Critical, Low, "SQL injection probe: SQL function call";
+    SQLI_CONDITION_FRAGMENT = "sqli.condition_fragment", Sqli, 2, Critical, Low, "SQL injection probe: SQL condition or predicate";
     SQLI_OPERATOR_CHAIN = "sqli.operator_chain", Sqli, 3, Warning, Low, "SQL-like operator sequence";
     XSS_SCRIPT_TAG = "xss.script_tag", Xss, 1, Critical, High, "cross-site scripting: script element";
     XSS_EVENT_HANDLER = "xss.event_handler", Xss, 1, Critical, High, "cross-site scripting: event handler attribute";

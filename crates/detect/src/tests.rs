@@ -118,3 +118,39 @@ fn inspection_time_is_linear_in_input_size() {
         );
     }
 }
+
+/// Near misses from the CRS regression suite that earlier rounds blocked,
+/// next to the attack each one resembles (which must still be found).
+#[test]
+fn crs_near_misses_pass_and_their_attacks_do_not() {
+    for benign in [
+        "hello world (test)",
+        "myfunction(){ echo hello }",
+        "while(!true);",
+        "while (0) {}",
+        "C:\\Windows\\System32\\ls",
+        "<?xml version=\"1.0\"?><svg></svg>",
+        "pay=;set @",
+    ] {
+        assert_clean(benign);
+    }
+    assert_detects("a; (id)", "rce.substitution");
+    assert_detects("function(){ return process.env }", "rce.nodejs");
+    assert_detects("while(true){}", "rce.nodejs");
+    assert_detects(
+        "C:\\Windows\\System32\\drivers\\etc\\hosts",
+        "path.sensitive_file",
+    );
+    assert_detects("<svg onload=alert(1)>", "xss.event_handler");
+    assert_detects("<svg/onload=alert(1)>", "xss.event_handler");
+    assert_detects("1; set @x = 1 --", "sqli.stacked_query");
+    let detector = Detector::new(&DetectorSettings::default());
+    let ua = |v: &str| {
+        let mut out = Vec::new();
+        detector.inspect(v, ValueKind::HeaderValue { name: "user-agent" }, &mut out);
+        ids(&out)
+    };
+    assert!(ua("mozilla/5.0 ecairn-grabber/1.0 (+http://ecairn.com/grabber)").is_empty());
+    assert_eq!(ua("Mozilla/5.0 zgrab/0.x"), ["scanner.user_agent"]);
+    assert_eq!(ua("grabber/1.0"), ["scanner.user_agent"]);
+}

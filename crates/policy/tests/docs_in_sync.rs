@@ -1476,6 +1476,8 @@ fn detection_trigger_cases() -> Vec<(&'static str, String, &'static str)> {
         ("sqli.obfuscated", json("1 UN/**/ION SEL/**/ECT 1")),
         ("sqli.order_by", json("1 order by 5--")),
         ("sqli.statement", json("select name, email from users")),
+        ("sqli.function_fragment", json("SUBSTR(")),
+        ("sqli.condition_fragment", json("AND 7639=(")),
         ("sqli.operator_chain", json("'-'")),
         ("xss.script_tag", json("<script>alert(1)</script>")),
         ("xss.event_handler", json("<img src=x onerror=alert(1)>")),

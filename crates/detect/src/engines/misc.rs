@@ -958,6 +958,13 @@ pub(crate) fn nodejs(lower: &str, sink: &mut Sink<'_>) {
     for (p, needle) in NEEDLES_3.find_iter(lower) {
         {
             // `require(` and `import(` need a module name argument.
+            // A name ending in one (`myfunction(){`, `xrequire(`) is another identifier.
+            let glued = needle.as_bytes()[0].is_ascii_alphabetic()
+                && p > 0
+                && matches!(lower.as_bytes()[p - 1], b'a'..=b'z' | b'0'..=b'9' | b'_' | b'$');
+            if glued {
+                continue;
+            }
             if matches!(needle, "require(" | "import(")
                 && !lower[p + needle.len()..]
                     .trim_start()
@@ -1934,7 +1941,13 @@ pub(crate) fn scanner(lower: &str, header: &str, matcher: &ScannerMatcher, sink:
         let whole = matcher.names.find_overlapping_iter(lower).find(|m| {
             let before = m.start().checked_sub(1).map(|i| b[i]);
             let after = b.get(m.end()).copied();
+            // Nor the last part of another product's name or URL
+            // (`ecairn-grabber/1.0`, `+http://ecairn.com/grabber`).
+            let glued = m.start() >= 2
+                && matches!(before, Some(b'-' | b'/' | b'.' | b'_'))
+                && b[m.start() - 2].is_ascii_alphanumeric();
             before.is_none_or(|c| !c.is_ascii_alphanumeric())
+                && !glued
                 && after.is_none_or(|c| !c.is_ascii_alphabetic())
         });
         if let Some(m) = whole {
@@ -2049,6 +2062,18 @@ pub(crate) fn control_characters(
 /// a constant condition (`while(true)`, `while(!0);`, `while(!![])`: an
 /// event-loop denial of service in server-side JavaScript), and Perl's
 /// code-in-string interpolation `@{[ ... ]}` (`@{[system 'id']}`).
+/// A loop condition that is a falsy literal, possibly negated (`!true`, `!!0`, `null`).
+fn never_true(cond: &str) -> bool {
+    let literal = cond.trim_start_matches(['!', ' ']);
+    let negations = cond.matches('!').count();
+    let truthy = match literal.trim() {
+        "true" | "1" => true,
+        "false" | "0" | "null" | "undefined" | "nan" | "''" | "\"\"" => false,
+        _ => return false,
+    };
+    truthy == (negations % 2 == 1)
+}
+
 pub(crate) fn script_loops_and_interpolation(lower: &str, sink: &mut Sink<'_>) {
     if let Some(p) = crate::text::find(lower, "@{[")
         && lower[p + 3..].contains("]}")
@@ -2071,6 +2096,10 @@ pub(crate) fn script_loops_and_interpolation(lower: &str, sink: &mut Sink<'_>) {
             continue;
         };
         let cond = inner[..close].trim();
+        if never_true(cond) {
+            // `while(!true)`, `while (0)`: a loop that never runs.
+            continue;
+        }
         // Only literals, constants and operators: the loop never ends.
         let constant = !cond.is_empty()
             && cond

@@ -9,6 +9,7 @@ pub(crate) mod misc;
 mod path;
 mod rce;
 mod sqli;
+mod sqli_fragment;
 mod ssrf;
 mod xss;
 pub(crate) mod xxe;
@@ -165,7 +166,7 @@ impl Engines {
         if only_plain(f) {
             let statement_words = [
                 "select", "union", "insert", "delete", "drop", "update", "exec", "waitfor",
-                "shutdown", "truncate", "order", "group", "having", "create",
+                "shutdown", "truncate", "order", "group", "having", "create", "null",
             ];
             if f.contains(CharFlags::SPACE) && statement_words.iter().any(|w| lower.contains(w)) {
                 sqli::inspect(lower, false, false, &mut scratch.sql, sink);

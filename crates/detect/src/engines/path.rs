@@ -501,7 +501,33 @@ fn sensitive_matcher() -> &'static aho_corasick::AhoCorasick {
     MATCHER.get_or_init(|| crate::text::literal_matcher(SENSITIVE))
 }
 
+/// `c:\windows\system32\ls`: a program in the system directory, as named in
+/// prose or a path field, reads none of the system's files; those
+/// (`drivers\etc\hosts`, `config\sam`) lie deeper.
+fn system_program(v: &str) -> bool {
+    let b = v.as_bytes();
+    let v = if b.len() > 2 && b[0].is_ascii_alphabetic() && b[1] == b':' {
+        &v[2..]
+    } else {
+        v
+    };
+    let v = v.trim_start_matches('/');
+    let Some(rest) = v.strip_prefix("windows/") else {
+        return false;
+    };
+    let Some(program) = rest
+        .strip_prefix("system32/")
+        .or_else(|| rest.strip_prefix("system/"))
+    else {
+        return false;
+    };
+    !program.is_empty() && program.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
 fn sensitive_files(v: &str, traversal: bool, sink: &mut Sink<'_>) {
+    if !traversal && system_program(v) {
+        return;
+    }
     let s = v.as_bytes();
     // One pass finds every entry at every position; each is then judged in place.
     for m in sensitive_matcher().find_overlapping_iter(v) {

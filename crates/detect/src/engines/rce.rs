@@ -1238,7 +1238,15 @@ fn lex(lower: &str, out: &mut Lexed) {
                 out.pieces.push(Piece::Op(Op::SubstOpen));
                 i += 2;
             }
-            b'(' if i == 0 || matches!(s[i - 1], b' ' | b';' | b'|' | b'&') => {
+            // A subshell only opens where a command may start: `a; (id)`,
+            // `(id)`, not `hello world (test)` (a syntax error to a shell).
+            b'(' if s[..i]
+                .iter()
+                .rev()
+                .find(|b| !matches!(b, b' ' | b'\t'))
+                .is_none_or(|b| matches!(b, b';' | b'|' | b'&' | b'(' | b'\n' | b'{'))
+                && (i == 0 || matches!(s[i - 1], b' ' | b'\t' | b';' | b'|' | b'&')) =>
+            {
                 out.pieces.push(Piece::Op(Op::SubstOpen));
                 i += 1;
             }

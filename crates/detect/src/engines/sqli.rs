@@ -741,6 +741,9 @@ pub(crate) fn inspect(
             context,
         };
         analyse(&a, obfuscated, sink);
+        if context == Context::Bare {
+            super::sqli_fragment::inspect(lower, toks, sink);
+        }
     }
 }
 
@@ -1066,7 +1069,8 @@ fn stacked_statement(a: &SqlAnalysis<'_>, i: usize) -> bool {
         Some(Tk::Word(Kw::Declare)) => a.kind(i + 1) == Some(Tk::Var),
         Some(Tk::Word(Kw::Shutdown)) => a.is_end(i + 1),
         Some(Tk::Word(Kw::Waitfor)) => a.is_kw(i + 1, Kw::Delay),
-        Some(Tk::Word(Kw::Set)) => a.kind(i + 1) == Some(Tk::Var),
+        // `; set @x = ...` (a bare `@` names no variable).
+        Some(Tk::Word(Kw::Set)) => a.kind(i + 1) == Some(Tk::Var) && a.word(i + 1).len() > 1,
         Some(Tk::Word(Kw::Bare)) => {
             let w = next_word(i);
             (matches!(w, "sleep" | "pg_sleep" | "benchmark") && a.toks[i].call)

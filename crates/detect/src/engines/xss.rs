@@ -48,6 +48,13 @@ fn is_dangerous_element(name: &str) -> bool {
         || name.starts_with("svg:")
 }
 
+/// Dangerous elements that do nothing by themselves without attributes: a
+/// bare `<svg>` or `<math>` only holds content (an SVG image upload starts
+/// with one), and what it holds is judged on its own.
+fn is_container(name: &str) -> bool {
+    matches!(name, "svg" | "math")
+}
+
 /// Attributes whose value is fetched or navigated to.
 fn is_url_attribute(name: &str) -> bool {
     matches!(
@@ -382,7 +389,7 @@ fn markup(lower: &str, sink: &mut Sink<'_>) {
         let span = open..j.max(open + 1).min(s.len());
         if name == "script" {
             sink.report(&rules::XSS_SCRIPT_TAG, lower, span.clone());
-        } else if is_dangerous_element(name)
+        } else if (is_dangerous_element(name) && (attributes > 0 || !is_container(name)))
             || (name == "meta" && attributes > 0)
             || (name == "link" && attributes > 0)
             || (name == "form" && lower[open..j.min(s.len())].contains("action"))

@@ -1,0 +1,450 @@
+//! SQL fragments (paranoia 2): pieces of SQL syntax that are not a whole
+//! injection yet but that only SQL writes — the probes a scanner sends to
+//! find out which characters and words reach a query. Judged on the token
+//! stream of the SQL tokenizer (the value taken as it stands), never on
+//! substrings, so a word is a function only where a call follows it:
+//!
+//! - a call to a built-in SQL function (`SUBSTR(`, `round (`, `'||version(`)
+//!   at the start of the value or right after SQL punctuation, not in prose
+//!   (`3rd floor, left (ask for Ann)`, `` `len(items)` ``);
+//! - a condition after a logic operator whose right side is a literal, a
+//!   parenthesis or nothing yet (`AND 7639=(`, `|| c == '`, `&&(b=0)`,
+//!   `oR pmw==`), not prose (`4 or 5 = fine`);
+//! - predicates only SQL has at the end of a value (`IS NULL`, `IS NOT
+//!   NULL`, `LIKE NULL`, `in (0,1)`, `NOT IN (`);
+//! - a statement keyword alone after `;` (`;drop`, `;update users`).
+//!
+//! Each rule runs on tokens already produced for the main SQL pass: no extra
+//! scan, bounded look-ahead per token.
+
+use super::sqli::{Kw, Tk, Token};
+use crate::Sink;
+use crate::rules;
+
+/// Built-in functions of MySQL, PostgreSQL, MSSQL, Oracle and SQLite that a
+/// probe calls (string, numeric, date and information functions).
+fn is_sql_function(name: &str) -> bool {
+    matches!(
+        name,
+        "abs"
+            | "acos"
+            | "asin"
+            | "atan"
+            | "atan2"
+            | "avg"
+            | "ascii"
+            | "benchmark"
+            | "bin"
+            | "bit_length"
+            | "cast"
+            | "ceil"
+            | "ceiling"
+            | "char"
+            | "char_length"
+            | "character_length"
+            | "chr"
+            | "coalesce"
+            | "concat"
+            | "concat_ws"
+            | "conv"
+            | "convert"
+            | "cos"
+            | "cot"
+            | "count"
+            | "crc32"
+            | "curdate"
+            | "current_date"
+            | "current_time"
+            | "current_timestamp"
+            | "current_user"
+            | "curtime"
+            | "database"
+            | "date_add"
+            | "date_format"
+            | "date_sub"
+            | "datediff"
+            | "dayname"
+            | "dayofmonth"
+            | "dayofweek"
+            | "dayofyear"
+            | "db_name"
+            | "degrees"
+            | "elt"
+            | "exists"
+            | "exp"
+            | "extract"
+            | "extractvalue"
+            | "find_in_set"
+            | "floor"
+            | "greatest"
+            | "group_concat"
+            | "hex"
+            | "hour"
+            | "if"
+            | "ifnull"
+            | "iif"
+            | "instr"
+            | "isnull"
+            | "json_extract"
+            | "lcase"
+            | "least"
+            | "left"
+            | "len"
+            | "length"
+            | "ln"
+            | "load_file"
+            | "locate"
+            | "log"
+            | "log10"
+            | "log2"
+            | "lower"
+            | "lpad"
+            | "ltrim"
+            | "max"
+            | "md5"
+            | "mid"
+            | "min"
+            | "minute"
+            | "mod"
+            | "month"
+            | "monthname"
+            | "now"
+            | "nullif"
+            | "oct"
+            | "ord"
+            | "password"
+            | "pg_sleep"
+            | "pi"
+            | "position"
+            | "pow"
+            | "power"
+            | "quarter"
+            | "radians"
+            | "rand"
+            | "randomblob"
+            | "repeat"
+            | "replace"
+            | "reverse"
+            | "right"
+            | "round"
+            | "rpad"
+            | "rtrim"
+            | "schema"
+            | "sha1"
+            | "sha2"
+            | "sign"
+            | "sin"
+            | "sleep"
+            | "soundex"
+            | "sqrt"
+            | "strcmp"
+            | "substr"
+            | "substring"
+            | "substring_index"
+            | "sum"
+            | "sysdate"
+            | "system_user"
+            | "tan"
+            | "time"
+            | "timestamp"
+            | "trim"
+            | "ucase"
+            | "unhex"
+            | "updatexml"
+            | "upper"
+            | "user"
+            | "values"
+            | "version"
+            | "week"
+            | "weekday"
+            | "year"
+            | "yearweek"
+    )
+}
+
+struct Tokens<'a> {
+    text: &'a str,
+    toks: &'a [Token],
+}
+
+impl Tokens<'_> {
+    fn kind(&self, i: usize) -> Option<Tk> {
+        self.toks.get(i).map(|t| t.kind)
+    }
+
+    fn word(&self, i: usize) -> &str {
+        self.toks.get(i).map_or("", |t| &self.text[t.start..t.end])
+    }
+
+    fn span(&self, from: usize, to: usize) -> std::ops::Range<usize> {
+        let last = to.min(self.toks.len().saturating_sub(1));
+        let start = self.toks.get(from).map_or(0, |t| t.start);
+        let end = self.toks.get(last).map_or(self.text.len(), |t| t.end);
+        start..end.max(start)
+    }
+
+    /// The end of the value, or a comment or `;` that cuts it.
+    fn is_end(&self, i: usize) -> bool {
+        matches!(
+            self.kind(i),
+            None | Some(Tk::LineComment | Tk::Semi | Tk::BlockComment { .. })
+        )
+    }
+
+    /// Whether blanks separate token `i` from the next one.
+    fn spaced_after(&self, i: usize) -> bool {
+        match (self.toks.get(i), self.toks.get(i + 1)) {
+            (Some(a), Some(b)) => b.start > a.end,
+            _ => false,
+        }
+    }
+}
+
+/// Inspects the bare-context token stream of `lower`.
+pub(crate) fn inspect(lower: &str, toks: &[Token], sink: &mut Sink<'_>) {
+    if !sink.wants(&rules::SQLI_FUNCTION_FRAGMENT) {
+        return;
+    }
+    let t = Tokens { text: lower, toks };
+    // Computed once, when a call is first judged.
+    let mut is_prose = None;
+    for (i, tok) in toks.iter().enumerate() {
+        match tok.kind {
+            Tk::Word(_) if tok.call && function_probe(&t, i, &mut is_prose) => {
+                sink.report(&rules::SQLI_FUNCTION_FRAGMENT, lower, t.span(i, i + 1));
+            }
+            Tk::Logic if condition_probe(&t, i) => {
+                sink.report(&rules::SQLI_CONDITION_FRAGMENT, lower, t.span(i, i + 3));
+            }
+            Tk::Word(Kw::Is | Kw::Like | Kw::In | Kw::Not) if predicate_probe(&t, i) => {
+                sink.report(&rules::SQLI_CONDITION_FRAGMENT, lower, t.span(i, i + 2));
+            }
+            Tk::Semi if statement_probe(&t, i + 1) => {
+                sink.report(&rules::SQLI_CONDITION_FRAGMENT, lower, t.span(i, i + 2));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// `SUBSTR(`, `'||version(`, `=round (`: a function call where SQL puts one.
+fn function_probe(t: &Tokens<'_>, i: usize, is_prose: &mut Option<bool>) -> bool {
+    if !is_sql_function(t.word(i)) {
+        return false;
+    }
+    let after_sql = match i.checked_sub(1).and_then(|p| t.kind(p)) {
+        None => true,
+        Some(Tk::Str { .. } | Tk::Op | Tk::Cmp | Tk::Logic | Tk::Semi | Tk::LParen) => true,
+        Some(Tk::Comma | Tk::RParen) => !t.spaced_after(i),
+        _ => false,
+    };
+    if !after_sql {
+        return false;
+    }
+    if !t.spaced_after(i) {
+        return true;
+    }
+    // `round (2, 1)`, `user (`: with a blank before the parenthesis, what
+    // it holds must read as arguments, not as an aside in prose
+    // (`Left (near the door)`, `Left (WA, RR), following wood edge`).
+    if *is_prose.get_or_insert_with(|| prose(t)) {
+        return false;
+    }
+    match t.kind(i + 2) {
+        None => true,
+        Some(Tk::Num | Tk::Str { .. } | Tk::Var | Tk::Op | Tk::LParen | Tk::RParen) => true,
+        Some(Tk::Word(_)) => matches!(
+            t.kind(i + 3),
+            Some(Tk::Comma | Tk::Op | Tk::Cmp | Tk::LParen | Tk::Dot)
+        ),
+        _ => false,
+    }
+}
+
+/// Three plain words in a row somewhere in the value: it is prose.
+fn prose(t: &Tokens<'_>) -> bool {
+    let mut run = 0;
+    for tok in t.toks {
+        if tok.kind == Tk::Word(Kw::Bare) && !tok.call {
+            run += 1;
+            if run == 3 {
+                return true;
+            }
+        } else {
+            run = 0;
+        }
+    }
+    false
+}
+
+/// `AND 7639=(`, `or 1='`, `|| c == '`, `&&(e===`, `AND deleted = 0)`.
+fn condition_probe(t: &Tokens<'_>, i: usize) -> bool {
+    if t.word(i) == "div" {
+        return false;
+    }
+    let mut j = i + 1;
+    if t.kind(j) == Some(Tk::LParen) {
+        j += 1;
+    }
+    if !matches!(
+        t.kind(j),
+        Some(Tk::Word(_) | Tk::Num | Tk::Var | Tk::Str { closed: true })
+    ) || t.toks[j].call
+    {
+        return false;
+    }
+    if t.kind(j + 1) != Some(Tk::Cmp) {
+        return false;
+    }
+    let mut r = j + 2;
+    if t.kind(r) == Some(Tk::Op) && matches!(t.word(r), "!" | "-" | "~") {
+        r += 1;
+    }
+    match t.kind(r) {
+        None | Some(Tk::Str { .. } | Tk::LParen) => true,
+        Some(Tk::Num) => {
+            t.is_end(r + 1) || matches!(t.kind(r + 1), Some(Tk::RParen | Tk::Cmp | Tk::Str { .. }))
+        }
+        Some(Tk::Word(Kw::Null | Kw::True | Kw::False)) => {
+            t.is_end(r + 1) || t.kind(r + 1) == Some(Tk::RParen)
+        }
+        _ => false,
+    }
+}
+
+/// `IS NULL`, `IS NOT NULL`, `LIKE NULL`, `in (0,1)`, `NOT IN (` at the
+/// end of the value (`the deal is null and void` goes on).
+fn predicate_probe(t: &Tokens<'_>, i: usize) -> bool {
+    let w = |k: usize| t.kind(k);
+    let end_after = |k: usize| t.is_end(k) || w(k) == Some(Tk::RParen);
+    match w(i) {
+        Some(Tk::Word(Kw::Is)) => {
+            let k = i + 1 + usize::from(w(i + 1) == Some(Tk::Word(Kw::Not)));
+            w(k) == Some(Tk::Word(Kw::Null)) && end_after(k + 1)
+        }
+        Some(Tk::Word(Kw::Like)) => w(i + 1) == Some(Tk::Word(Kw::Null)) && end_after(i + 2),
+        Some(Tk::Word(Kw::Not)) => w(i + 1) == Some(Tk::Word(Kw::In)) && in_list(t, i + 1),
+        Some(Tk::Word(Kw::In)) => in_list(t, i),
+        _ => false,
+    }
+}
+
+/// `in (` at the end, or `in (0,1)`: a list of literals only.
+fn in_list(t: &Tokens<'_>, i: usize) -> bool {
+    if t.kind(i + 1) != Some(Tk::LParen) {
+        return false;
+    }
+    let mut k = i + 2;
+    if t.is_end(k) {
+        return true;
+    }
+    let mut items = 0;
+    while k < t.toks.len() && k < i + 64 {
+        match t.kind(k) {
+            Some(Tk::Num | Tk::Str { closed: true } | Tk::Word(Kw::Null)) => items += 1,
+            Some(Tk::Op) if t.word(k) == "-" => {}
+            Some(Tk::Comma) => {}
+            Some(Tk::RParen) => return items > 0 && (items > 1 || t.is_end(k + 1)),
+            _ => return false,
+        }
+        k += 1;
+    }
+    false
+}
+
+/// `;drop`, `;update users`: a statement keyword alone after `;`, or glued
+/// to it with one table name after it.
+fn statement_probe(t: &Tokens<'_>, i: usize) -> bool {
+    let keyword = matches!(
+        t.kind(i),
+        Some(Tk::Word(
+            Kw::Drop
+                | Kw::Truncate
+                | Kw::Delete
+                | Kw::Update
+                | Kw::Insert
+                | Kw::Shutdown
+                | Kw::Exec
+                | Kw::Declare
+                | Kw::Alter
+        ))
+    );
+    // `; update me` in prose has a blank after the `;`; a probe glues them.
+    let glued = i > 0 && !t.spaced_after(i - 1);
+    keyword
+        && (t.is_end(i + 1)
+            || (glued
+                && matches!(t.kind(i + 1), Some(Tk::Word(Kw::Bare | Kw::Table)))
+                && t.is_end(i + 2)))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::tests::{assert_clean, assert_detects};
+
+    #[test]
+    fn function_fragments() {
+        for v in [
+            "SUBSTR(",
+            "substring(",
+            "uNhEx(",
+            "LENGTH(",
+            "SLEEP   (",
+            "round (",
+            "user (",
+            "round (2, 1)",
+            "1||version(",
+            "a=now()",
+        ] {
+            assert_detects(v, "sqli.function_fragment");
+        }
+    }
+
+    #[test]
+    fn condition_fragments() {
+        for v in [
+            "AND 7639=(",
+            "or 1='",
+            "|| c == '",
+            "|| langCode ==",
+            "&&(e===",
+            "&&(b=0)",
+            "||(c=!1)",
+            "AND deleted = 0)",
+            "oR pmw==",
+            "IS NULL",
+            "x IS NOT NULL",
+            "LIKE NULL",
+            "in (0,1)",
+            "NOT IN (",
+            ";drop",
+            ";update users",
+        ] {
+            assert_detects(v, "sqli.condition_fragment");
+        }
+    }
+
+    #[test]
+    fn prose_and_code_pass() {
+        for v in [
+            "3rd floor, left (ask for Thandiwe)",
+            "Left (near the door)",
+            "Run `len(items)` before pushing",
+            "See the field `len(items)`; it is optional",
+            "Table for 4 or 5 = fine",
+            "It's 5 or 6 = about right",
+            "the deal is null and void",
+            "Order #42 (gift); select delivery options",
+            "I'd like coffee or tea; please update my order",
+            "Luka Smith (née Kowalski)",
+            "Attn: Accounts Payable (fragile)",
+            "in (the) list",
+            "Please drop off at 5; update me",
+            "Left (fragile)",
+            "time (approx)",
+            "Left (WA, RR), following wood edge south",
+        ] {
+            assert_clean(v);
+        }
+    }
+}
