@@ -3,10 +3,12 @@
 # callgrind: repeatable for the same binary and inputs whatever else the
 # machine is doing (wall-clock figures on this shared box are not).
 #
-#   bench/callgrind.sh [-c CONFIG] [-s SCENARIOS] [-d SECONDS] [-p PORT]
+#   bench/callgrind.sh [-c CONFIG] [-s SCENARIOS] [-d SECONDS] [-p PORT] [-k KEEP]
 #     CONFIG     a bench config (default bench/gateway.yaml); @PORT@, @UPSTREAM@
 #                and @DIR@ are filled in as bench/compare.sh does
 #     SCENARIOS  comma list of wrk scenarios (default get_small,post_1k,get_64k)
+#     KEEP       a directory to keep each scenario's callgrind dump in
+#                (KEEP/<config>.<scenario>.cg), for callgrind_annotate
 #
 # Needs the release binary (cargo build --release -p portcullis) and the bench
 # upstream on 127.0.0.1:18080 (started here when it is not running). Prints one
@@ -21,12 +23,14 @@ config=$root/bench/gateway.yaml
 scenarios=get_small,post_1k,get_64k
 seconds=3
 port=18099
-while getopts "c:s:d:p:" opt; do
+keep=
+while getopts "c:s:d:p:k:" opt; do
   case $opt in
     c) config=$OPTARG ;;
     s) scenarios=$OPTARG ;;
     d) seconds=$OPTARG ;;
     p) port=$OPTARG ;;
+    k) keep=$OPTARG ;;
     *) exit 2 ;;
   esac
 done
@@ -67,5 +71,10 @@ for scenario in ${scenarios//,/ }; do
   dump=$(ls -t "$work"/cg.* | head -1)
   instr=$(awk '/^(summary|totals):/ { print $2; exit }' "$dump")
   echo "CG config=$(basename "$config") scenario=$scenario requests=$requests instr_per_req=$((instr / requests))"
-  rm -f "$dump"
+  if [ -n "$keep" ]; then
+    mkdir -p "$keep"
+    mv "$dump" "$keep/$(basename "$config" .yaml).$scenario.cg"
+  else
+    rm -f "$dump"
+  fi
 done

@@ -172,6 +172,45 @@ pub fn is_clean(
     f.document(root).is_ok()
 }
 
+/// Whether a scalar parameter value, typed as
+/// [`crate::params::coerce_scalar`] types it, is one the full validator
+/// would find nothing in against `schema` (the same "clean" or "unsure"
+/// answer as [`is_clean`], for a value that never was JSON text).
+pub fn scalar_is_clean(
+    arena: &SchemaArena,
+    table: &FastTable,
+    schema: SchemaId,
+    value: &crate::params::Scalar<'_>,
+    options: &ValidationOptions,
+) -> bool {
+    use crate::params::Scalar;
+    if !table.get(schema) {
+        return false;
+    }
+    let s = arena.get(schema);
+    let result = match value {
+        Scalar::Number(n) => check_number(s, n),
+        Scalar::Bool(b) => check_literal(s, TypeSet::BOOLEAN, Some(*b)),
+        Scalar::Null => check_literal(s, TypeSet::NULL, None),
+        Scalar::Text(text) => {
+            let mut f = Fast {
+                text: "",
+                b: &[],
+                pos: 0,
+                arena,
+                table,
+                options,
+                request: options.direction == Direction::Request,
+                depth_cap: options.max_depth.min(60),
+                scratch: String::new(),
+            };
+            let ascii = text.is_ascii();
+            f.check_string(Node::Schema(s, schema), Text::Raw { text, ascii })
+        }
+    };
+    result.is_ok()
+}
+
 /// The fast path gives up: the full path decides.
 struct Unsure;
 
@@ -290,19 +329,10 @@ impl<'a> Fast<'a> {
             return Err(Unsure);
         }
         self.pos += word.len();
-        if let Node::Schema(s, _) = node {
-            types_allow(s, bit)?;
-            if let Some(values) = &s.enum_values
-                && !values.iter().any(|e| match (e, boolean) {
-                    (Value::Bool(x), Some(y)) => *x == y,
-                    (Value::Null, None) => true,
-                    _ => false,
-                })
-            {
-                return Err(Unsure);
-            }
+        match node {
+            Node::Schema(s, _) => check_literal(s, bit, boolean),
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     fn enter(&self, depth: usize) -> R<()> {
@@ -725,6 +755,28 @@ impl<'a> Fast<'a> {
         let Node::Schema(s, _) = node else {
             return Ok(());
         };
+        check_number(s, &n)
+    }
+}
+
+/// `true`, `false` (`boolean` set) or `null` against a simple schema.
+fn check_literal(s: &Schema, bit: u8, boolean: Option<bool>) -> R<()> {
+    types_allow(s, bit)?;
+    if let Some(values) = &s.enum_values
+        && !values.iter().any(|e| match (e, boolean) {
+            (Value::Bool(x), Some(y)) => *x == y,
+            (Value::Null, None) => true,
+            _ => false,
+        })
+    {
+        return Err(Unsure);
+    }
+    Ok(())
+}
+
+/// A number (as serde_json holds it) against a schema the table calls simple.
+fn check_number(s: &Schema, n: &serde_json::Number) -> R<()> {
+    {
         if s.enum_values.is_some() {
             return Err(Unsure);
         }
@@ -752,7 +804,7 @@ impl<'a> Fast<'a> {
             }
         }
         if let Some(format) = s.format
-            && format.check_number(&n) == Some(false)
+            && format.check_number(n) == Some(false)
         {
             return Err(Unsure);
         }
@@ -856,5 +908,15 @@ impl crate::spec::Spec {
         options: &ValidationOptions,
     ) -> bool {
         is_clean(&self.arena, &self.fast, schema, bytes, options)
+    }
+
+    /// [`scalar_is_clean`] with this spec's arena and table.
+    pub fn scalar_is_clean(
+        &self,
+        schema: SchemaId,
+        value: &crate::params::Scalar<'_>,
+        options: &ValidationOptions,
+    ) -> bool {
+        scalar_is_clean(&self.arena, &self.fast, schema, value, options)
     }
 }

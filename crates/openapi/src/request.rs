@@ -222,6 +222,23 @@ impl Spec {
         kind: ViolationKind,
         report: &mut RequestReport,
     ) {
+        // A scalar (most path and query parameters) is typed and checked
+        // without a JSON value when the fast path can vouch for it; anything
+        // it is unsure about takes the full path below, which reports.
+        if let (Ok(params::Raw::Scalar(text)), Some(schema), false) =
+            (&parsed, p.schema, p.json_content)
+        {
+            let scalar = params::coerce_scalar(&self.arena, Some(schema), text);
+            if crate::fast::scalar_is_clean(
+                &self.arena,
+                &self.fast,
+                schema,
+                &scalar,
+                &request_options(&op.knobs),
+            ) {
+                return;
+            }
+        }
         let value = parsed.and_then(|r| params::to_json(&self.arena, p, r));
         let value = match value {
             Ok(v) => v,
@@ -865,7 +882,7 @@ impl Spec {
             .as_ref()?
             .content
             .iter()
-            .find(|m| media_is_json(&m.range))
+            .find(|m| m.json)
             .and_then(|m| m.schema)
     }
 }

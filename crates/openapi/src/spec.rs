@@ -104,6 +104,8 @@ pub struct MediaType {
     pub range: Box<str>,
     pub schema: Option<SchemaId>,
     pub encoding: Vec<(Box<str>, Encoding)>,
+    /// `application/json` or `+json` (decided once, at compile time).
+    pub json: bool,
 }
 
 impl MediaType {
@@ -716,6 +718,7 @@ impl Compiler<'_> {
                 }
             }
             out.push(MediaType {
+                json: media_is_json(&essence),
                 range: essence.into(),
                 schema,
                 encoding,
@@ -806,13 +809,31 @@ fn parse_status_key(code: &str) -> Option<StatusKey> {
 /// The media type without parameters, trimmed and lower case (borrowed
 /// when it already is: this runs on every request and response).
 pub(crate) fn essence(media_type: &str) -> std::borrow::Cow<'_, str> {
-    // A byte search: `split_once(';')` costs a char searcher per call.
-    let bare = match media_type.bytes().position(|b| b == b';') {
-        Some(i) => &media_type[..i],
-        None => media_type,
+    // Runs on every body and every response: one pass over the bytes finds
+    // the parameters' `;`, non-ASCII text and upper case at once.
+    let mut end = media_type.len();
+    let mut upper = false;
+    let mut ascii = true;
+    for (i, b) in media_type.bytes().enumerate() {
+        match b {
+            b';' => {
+                end = i;
+                break;
+            }
+            b'A'..=b'Z' => upper = true,
+            0x80.. => ascii = false,
+            _ => {}
+        }
     }
-    .trim();
-    if bare.bytes().any(|b| b.is_ascii_uppercase()) {
+    let bare = &media_type[..end];
+    // `trim` without the Unicode tables for ASCII text (same set: `str::trim`
+    // also removes the vertical tab, which `trim_ascii` keeps).
+    let bare = if ascii {
+        bare.trim_matches(|c| matches!(c, ' ' | '\t' | '\n' | '\x0b' | '\x0c' | '\r'))
+    } else {
+        bare.trim()
+    };
+    if upper {
         std::borrow::Cow::Owned(bare.to_ascii_lowercase())
     } else {
         std::borrow::Cow::Borrowed(bare)

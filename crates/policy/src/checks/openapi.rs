@@ -285,13 +285,10 @@ impl OpenApiCheck {
     }
 
     fn response_parts<'h>(response: &'h ResponseHead<'_>) -> ResponseParts<'h> {
-        let header = |name: http::header::HeaderName| {
-            response.headers.get(name).and_then(|v| v.to_str().ok())
-        };
         ResponseParts {
             status: response.status.as_u16(),
-            content_type: header(http::header::CONTENT_TYPE),
-            content_encoding: header(http::header::CONTENT_ENCODING),
+            content_type: response.content_type,
+            content_encoding: response.content_encoding,
         }
     }
 }
@@ -343,13 +340,12 @@ impl Check for OpenApiCheck {
         let chunked = exchange
             .headers
             .contains_key(http::header::TRANSFER_ENCODING);
+        let content_length = exchange.content_length();
         self.spec
-            .check_unexpected_body(op, exchange.content_length(), chunked, &mut report);
+            .check_unexpected_body(op, content_length, chunked, &mut report);
         // An empty body of declared length 0 is known now; the gateway does
         // not run body hooks on a body that has already ended.
-        if exchange.content_length() == Some(0)
-            && op.request_body.as_ref().is_some_and(|b| b.required)
-        {
+        if content_length == Some(0) && op.request_body.as_ref().is_some_and(|b| b.required) {
             report.violations.push(Violation {
                 kind: ViolationKind::BodyMissing,
                 location: "body".into(),
