@@ -3,7 +3,7 @@
 # callgrind: repeatable for the same binary and inputs whatever else the
 # machine is doing (wall-clock figures on this shared box are not).
 #
-#   bench/callgrind.sh [-c CONFIG] [-s SCENARIOS] [-d SECONDS] [-p PORT] [-a AUTH]
+#   bench/callgrind.sh [-c CONFIG] [-s SCENARIOS] [-d SECONDS] [-p PORT] [-a AUTH] [-k KEEP]
 #     CONFIG     a bench config (default bench/gateway.yaml); @PORT@, @UPSTREAM@
 #                and @DIR@ are filled in as bench/compare.sh does
 #     SCENARIOS  comma list of wrk scenarios (default get_small,post_1k,get_64k)
@@ -11,7 +11,9 @@
 #                $BENCH_AUTH); for bench/gateway-jwt.yaml it defaults to
 #                "Bearer $(cat bench/jwt-token.txt)"
 #   PORTCULLIS_BIN overrides the binary (to compare two builds);
-#   CALLGRIND_KEEP=DIR keeps each scenario's dump there (for callgrind_annotate).
+#     KEEP       a directory to keep each scenario's dump in
+#                (KEEP/<config>.<scenario>.cg, for callgrind_annotate; also
+#                $CALLGRIND_KEEP)
 #
 # Needs the release binary (cargo build --release -p portcullis) and the bench
 # upstream on 127.0.0.1:18080 (started here when it is not running). Prints one
@@ -27,13 +29,14 @@ scenarios=get_small,post_1k,get_64k
 seconds=3
 port=18099
 auth=${BENCH_AUTH:-}
-while getopts "c:s:d:p:a:" opt; do
+while getopts "c:s:d:p:a:k:" opt; do
   case $opt in
     c) config=$OPTARG ;;
     s) scenarios=$OPTARG ;;
     d) seconds=$OPTARG ;;
     p) port=$OPTARG ;;
     a) auth=$OPTARG ;;
+    k) CALLGRIND_KEEP=$OPTARG ;;
     *) exit 2 ;;
   esac
 done

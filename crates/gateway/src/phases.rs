@@ -624,9 +624,10 @@ async fn proxy(
             .record_login(attempt, response.status.as_u16())
             .await;
     }
-    // Response checks see the head as a `HeaderMap`, built only for them.
-    let response_map = inspects_responses.then(|| response.fields.to_header_map());
-    let response_view = response_map.as_ref().map(|map| {
+    // Response checks read the parsed head as it is (no `HeaderMap`). The
+    // request view is made again: the first one is not `Sync`, so it could
+    // not live across the upstream wait (a handful of words, no parsing).
+    let response_view = inspects_responses.then(|| {
         let exchange = Exchange::new(ExchangeHead {
             request_id,
             client_ip,
@@ -642,10 +643,7 @@ async fn proxy(
         if let Some(op) = &operation {
             exchange.set_operation(op.clone());
         }
-        let head = portcullis_policy::ResponseHead {
-            status: response.status,
-            headers: map,
-        };
+        let head = portcullis_policy::ResponseHead::new(response.status, &response.fields);
         (exchange, head)
     });
     let mut response_body_limit = None;
@@ -676,6 +674,7 @@ async fn proxy(
         response_body_limit = route.response_body_limit(exchange, head);
     }
     if response.status == StatusCode::SWITCHING_PROTOCOLS {
+        drop(response_view);
         if !upgrade {
             tracing::warn!(upstream = %pool.name, "upstream switched protocols without an upgrade request");
             let answer = problem(

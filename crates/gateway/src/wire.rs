@@ -254,6 +254,12 @@ impl ResponseFields {
     }
 }
 
+impl portcullis_policy::FieldLookup for ResponseFields {
+    fn field(&self, name: &str) -> Option<&[u8]> {
+        self.get(name)
+    }
+}
+
 /// A parsed response head.
 #[derive(Debug)]
 pub struct ResponseHead {

@@ -26,6 +26,60 @@ pub struct FastTable {
     /// The declared and required keys of each object schema with few of
     /// them, for a lookup that compares one word per candidate.
     keys: Vec<Option<Box<[Key]>>>,
+    /// What a string or a number must satisfy, decided per schema once so
+    /// that an ordinary value is checked without walking every keyword.
+    rules: Vec<Rules>,
+}
+
+/// The checks a scalar needs under one schema.
+#[derive(Clone, Copy, Debug)]
+struct Rules {
+    string: StringRule,
+    number: NumberRule,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum StringRule {
+    /// Strings are admitted and only `maxLength` (if any) applies.
+    Length(Option<usize>),
+    /// Every keyword is checked ([`Fast::check_string`]).
+    Full,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum NumberRule {
+    /// Any integer is admitted (no bounds, format, `multipleOf` or enum).
+    AnyInteger,
+    /// Every keyword is checked ([`check_number`]).
+    Full,
+}
+
+fn rules(s: &Schema) -> Rules {
+    let admits = |bits: u8| s.types.is_none_or(|t| t.0 & bits != 0);
+    let string = if admits(TypeSet::STRING)
+        && s.enum_values.is_none()
+        && s.min_length.is_none()
+        && s.pattern.is_none()
+        && s.format.is_none()
+    {
+        StringRule::Length(s.max_length)
+    } else {
+        StringRule::Full
+    };
+    let number = if admits(TypeSet::INTEGER | TypeSet::NUMBER)
+        && s.enum_values.is_none()
+        && s.minimum.is_none()
+        && s.maximum.is_none()
+        && s.exclusive_minimum.is_none()
+        && s.exclusive_maximum.is_none()
+        && s.multiple_of.is_none()
+        && s.format.is_none()
+    {
+        NumberRule::AnyInteger
+    } else {
+        NumberRule::Full
+    };
+    Rules { string, number }
 }
 
 /// A declared or required key of an object schema.
@@ -56,7 +110,16 @@ impl FastTable {
         FastTable {
             simple: arena.iter().map(|(_, s)| is_simple(s)).collect(),
             keys: arena.iter().map(|(_, s)| key_index(s)).collect(),
+            rules: arena.iter().map(|(_, s)| rules(s)).collect(),
         }
+    }
+
+    #[inline]
+    fn rules(&self, id: SchemaId) -> Rules {
+        self.rules.get(id.0 as usize).copied().unwrap_or(Rules {
+            string: StringRule::Full,
+            number: NumberRule::Full,
+        })
     }
 
     fn get(&self, id: SchemaId) -> bool {
@@ -102,6 +165,23 @@ fn key_word(key: &[u8]) -> u64 {
     if let Some(head) = key.first_chunk::<8>() {
         return u64::from_le_bytes(*head);
     }
+    key_word_short(key)
+}
+
+/// [`key_word`] of a key found at `start` in `doc`: one load and a mask
+/// when eight bytes follow it in the document (they do, but at its end).
+#[inline]
+fn key_word_in(doc: &[u8], start: usize, key: &[u8]) -> u64 {
+    if key.len() >= 8 {
+        return key_word(key);
+    }
+    match doc.get(start..).and_then(|rest| rest.first_chunk::<8>()) {
+        Some(chunk) => u64::from_le_bytes(*chunk) & ((1u64 << (8 * key.len())) - 1),
+        None => key_word_short(key),
+    }
+}
+
+fn key_word_short(key: &[u8]) -> u64 {
     let mut word = 0u64;
     for (i, &c) in key.iter().enumerate() {
         word |= u64::from(c) << (8 * i);
@@ -172,6 +252,45 @@ pub fn is_clean(
     f.document(root).is_ok()
 }
 
+/// Whether a scalar parameter value, typed as
+/// [`crate::params::coerce_scalar`] types it, is one the full validator
+/// would find nothing in against `schema` (the same "clean" or "unsure"
+/// answer as [`is_clean`], for a value that never was JSON text).
+pub fn scalar_is_clean(
+    arena: &SchemaArena,
+    table: &FastTable,
+    schema: SchemaId,
+    value: &crate::params::Scalar<'_>,
+    options: &ValidationOptions,
+) -> bool {
+    use crate::params::Scalar;
+    if !table.get(schema) {
+        return false;
+    }
+    let s = arena.get(schema);
+    let result = match value {
+        Scalar::Number(n) => check_number(s, n),
+        Scalar::Bool(b) => check_literal(s, TypeSet::BOOLEAN, Some(*b)),
+        Scalar::Null => check_literal(s, TypeSet::NULL, None),
+        Scalar::Text(text) => {
+            let mut f = Fast {
+                text: "",
+                b: &[],
+                pos: 0,
+                arena,
+                table,
+                options,
+                request: options.direction == Direction::Request,
+                depth_cap: options.max_depth.min(60),
+                scratch: String::new(),
+            };
+            let ascii = text.is_ascii();
+            f.check_string(Node::Schema(s, schema), Text::Raw { text, ascii })
+        }
+    };
+    result.is_ok()
+}
+
 /// The fast path gives up: the full path decides.
 struct Unsure;
 
@@ -236,7 +355,16 @@ impl<'a> Fast<'a> {
         }
     }
 
+    /// Skips white space. Compact documents have none: one comparison.
+    #[inline(always)]
     fn ws(&mut self) {
+        if self.b.get(self.pos).is_some_and(|&c| c > b' ') {
+            return;
+        }
+        self.ws_run();
+    }
+
+    fn ws_run(&mut self) {
         while let Some(&c) = self.b.get(self.pos) {
             if matches!(c, b' ' | b'\n' | b'\r' | b'\t') {
                 self.pos += 1;
@@ -290,19 +418,10 @@ impl<'a> Fast<'a> {
             return Err(Unsure);
         }
         self.pos += word.len();
-        if let Node::Schema(s, _) = node {
-            types_allow(s, bit)?;
-            if let Some(values) = &s.enum_values
-                && !values.iter().any(|e| match (e, boolean) {
-                    (Value::Bool(x), Some(y)) => *x == y,
-                    (Value::Null, None) => true,
-                    _ => false,
-                })
-            {
-                return Err(Unsure);
-            }
+        match node {
+            Node::Schema(s, _) => check_literal(s, bit, boolean),
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     fn enter(&self, depth: usize) -> R<()> {
@@ -336,6 +455,7 @@ impl<'a> Fast<'a> {
                 if self.peek()? != b'"' {
                     return Err(Unsure);
                 }
+                let key_start = self.pos + 1;
                 let key = self.string()?;
                 self.ws();
                 if self.peek()? != b':' {
@@ -348,11 +468,15 @@ impl<'a> Fast<'a> {
                     None => node,
                     Some((s, id)) => {
                         let scratch = std::mem::take(&mut self.scratch);
-                        let key_str = match key {
-                            Text::Raw { text, .. } => text,
-                            Text::Decoded { .. } => scratch.as_str(),
+                        let (key_str, word) = match key {
+                            Text::Raw { text, .. } => {
+                                (text, key_word_in(self.b, key_start, text.as_bytes()))
+                            }
+                            Text::Decoded { .. } => {
+                                (scratch.as_str(), key_word(scratch.as_bytes()))
+                            }
                         };
-                        let child = self.property_node(s, id, key_str, &mut seen_required);
+                        let child = self.property_node(s, id, key_str, word, &mut seen_required);
                         self.scratch = scratch;
                         child?
                     }
@@ -396,25 +520,25 @@ impl<'a> Fast<'a> {
         Ok(())
     }
 
-    /// What applies to the value of key `key` in an object of schema `s`.
+    /// What applies to the value of key `key` (first word `word`, see
+    /// [`key_word`]) in an object of schema `s`.
     #[inline]
     fn property_node(
         &self,
         s: &'a Schema,
         id: SchemaId,
         key: &str,
+        word: u64,
         seen_required: &mut u64,
     ) -> R<Node<'a>> {
         let declared = match self.table.keys(id) {
-            Some(keys) => {
-                let word = key_word(key.as_bytes());
-                keys.iter()
-                    .find(|k| k.matches(key.as_bytes(), word))
-                    .and_then(|k| {
-                        *seen_required |= k.required;
-                        k.property
-                    })
-            }
+            Some(keys) => keys
+                .iter()
+                .find(|k| k.matches(key.as_bytes(), word))
+                .and_then(|k| {
+                    *seen_required |= k.required;
+                    k.property
+                }),
             None => {
                 for (i, name) in s.required.iter().enumerate() {
                     if **name == *key {
@@ -499,7 +623,7 @@ impl<'a> Fast<'a> {
     /// Parses a string (the cursor on its opening quote). Escapes are
     /// decoded into `scratch`; invalid ones, control characters and lone
     /// surrogates are "unsure" (serde_json refuses them).
-    #[inline]
+    #[inline(always)]
     fn string(&mut self) -> R<Text<'a>> {
         self.pos += 1; // '"'
         let start = self.pos;
@@ -609,10 +733,10 @@ impl<'a> Fast<'a> {
 
     #[inline]
     fn check_string(&mut self, node: Node<'a>, text: Text<'a>) -> R<()> {
-        let schema = match node {
+        let (schema, id) = match node {
             Node::Skip => return Ok(()),
-            Node::Uncovered => None,
-            Node::Schema(s, _) => Some(s),
+            Node::Uncovered => (None, SchemaId(0)),
+            Node::Schema(s, id) => (Some(s), id),
         };
         let (text, ascii) = match text {
             Text::Raw { text, ascii } => (text, ascii),
@@ -628,6 +752,19 @@ impl<'a> Fast<'a> {
                 Ok(())
             };
         };
+        if let StringRule::Length(max) = self.table.rules(id).string {
+            // Only a length applies: the byte length bounds the char count.
+            let limit = match max {
+                Some(max) => max,
+                None if self.request => cap,
+                None => return Ok(()),
+            };
+            return if text.len() > limit && chars(text) > limit {
+                Err(Unsure)
+            } else {
+                Ok(())
+            };
+        }
         types_allow(s, TypeSet::STRING)?;
         if let Some(values) = &s.enum_values
             && !values
@@ -716,15 +853,41 @@ impl<'a> Fast<'a> {
         } else {
             None
         };
+        let is_plain = plain.is_some();
         let n = match plain {
             Some(n) => n,
             None => {
                 serde_json::from_slice::<serde_json::Number>(&b[start..i]).map_err(|_| Unsure)?
             }
         };
-        let Node::Schema(s, _) = node else {
+        let Node::Schema(s, id) = node else {
             return Ok(());
         };
+        if is_plain && self.table.rules(id).number == NumberRule::AnyInteger {
+            return Ok(());
+        }
+        check_number(s, &n)
+    }
+}
+
+/// `true`, `false` (`boolean` set) or `null` against a simple schema.
+fn check_literal(s: &Schema, bit: u8, boolean: Option<bool>) -> R<()> {
+    types_allow(s, bit)?;
+    if let Some(values) = &s.enum_values
+        && !values.iter().any(|e| match (e, boolean) {
+            (Value::Bool(x), Some(y)) => *x == y,
+            (Value::Null, None) => true,
+            _ => false,
+        })
+    {
+        return Err(Unsure);
+    }
+    Ok(())
+}
+
+/// A number (as serde_json holds it) against a schema the table calls simple.
+fn check_number(s: &Schema, n: &serde_json::Number) -> R<()> {
+    {
         if s.enum_values.is_some() {
             return Err(Unsure);
         }
@@ -752,7 +915,7 @@ impl<'a> Fast<'a> {
             }
         }
         if let Some(format) = s.format
-            && format.check_number(&n) == Some(false)
+            && format.check_number(n) == Some(false)
         {
             return Err(Unsure);
         }
@@ -856,5 +1019,15 @@ impl crate::spec::Spec {
         options: &ValidationOptions,
     ) -> bool {
         is_clean(&self.arena, &self.fast, schema, bytes, options)
+    }
+
+    /// [`scalar_is_clean`] with this spec's arena and table.
+    pub fn scalar_is_clean(
+        &self,
+        schema: SchemaId,
+        value: &crate::params::Scalar<'_>,
+        options: &ValidationOptions,
+    ) -> bool {
+        scalar_is_clean(&self.arena, &self.fast, schema, value, options)
     }
 }

@@ -27,6 +27,48 @@ pub enum Exposure {
     Monitor,
 }
 
+/// How much of each response is checked against the spec.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResponseValidation {
+    /// Status, content type and body of every response (the default).
+    Full,
+    /// Status and content type of every response; the body of one response
+    /// in [`Knobs::response_sample_one_in`], the others streamed unchecked.
+    Sample,
+    /// Status and content type only: bodies stream, never buffered.
+    HeadersOnly,
+    /// Responses are not checked.
+    Off,
+}
+
+impl ResponseValidation {
+    /// `true`, `false` or a mode's name, as configs and extensions write it.
+    pub fn parse(value: &Value) -> Option<ResponseValidation> {
+        match value {
+            Value::Bool(true) => Some(ResponseValidation::Full),
+            Value::Bool(false) => Some(ResponseValidation::Off),
+            Value::String(s) => match s.as_str() {
+                "full" => Some(ResponseValidation::Full),
+                "sample" => Some(ResponseValidation::Sample),
+                "headers_only" => Some(ResponseValidation::HeadersOnly),
+                "off" => Some(ResponseValidation::Off),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// The head (status, content type) is checked.
+    pub fn checks_head(self) -> bool {
+        self != ResponseValidation::Off
+    }
+
+    /// Some bodies are buffered and validated (so they must arrive uncompressed).
+    pub fn checks_bodies(self) -> bool {
+        matches!(self, ResponseValidation::Full | ResponseValidation::Sample)
+    }
+}
+
 /// The effective knobs of one operation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Knobs {
@@ -42,7 +84,10 @@ pub struct Knobs {
     pub max_string_length: usize,
     /// Largest body of a media type the gateway does not parse (binary uploads), unless the schema gives `maxLength`.
     pub max_binary_bytes: Option<u64>,
-    pub validate_responses: bool,
+    pub validate_responses: ResponseValidation,
+    /// With [`ResponseValidation::Sample`]: one response body in this many
+    /// is validated.
+    pub response_sample_one_in: u64,
     pub response_exposure: Exposure,
     /// Largest response body buffered for validation.
     pub max_response_bytes: u64,
@@ -61,7 +106,8 @@ impl Default for Knobs {
             max_array_items: 10_000,
             max_string_length: 65_536,
             max_binary_bytes: None,
-            validate_responses: true,
+            validate_responses: ResponseValidation::Full,
+            response_sample_one_in: 100,
             response_exposure: Exposure::Block,
             max_response_bytes: 1 << 20,
         }
@@ -81,7 +127,8 @@ pub struct KnobOverrides {
     pub max_array_items: Option<usize>,
     pub max_string_length: Option<usize>,
     pub max_binary_bytes: Option<u64>,
-    pub validate_responses: Option<bool>,
+    pub validate_responses: Option<ResponseValidation>,
+    pub response_sample_one_in: Option<u64>,
     pub response_exposure: Option<Exposure>,
     pub max_response_bytes: Option<u64>,
 }
@@ -102,6 +149,7 @@ impl Knobs {
             max_array_items,
             max_string_length,
             validate_responses,
+            response_sample_one_in,
             response_exposure,
             max_response_bytes
         );
@@ -125,6 +173,7 @@ pub const EXTENSIONS: &[&str] = &[
     "x-portcullis-max-string-length",
     "x-portcullis-max-binary-bytes",
     "x-portcullis-validate-responses",
+    "x-portcullis-response-sample-one-in",
     "x-portcullis-response-exposure",
     "x-portcullis-max-response-bytes",
     // Read by the policy compiler (rate limits and brute force), not knobs.
@@ -175,7 +224,13 @@ impl KnobOverrides {
                 "max-array-items" => o.max_array_items = Some(count(value)? as usize),
                 "max-string-length" => o.max_string_length = Some(count(value)? as usize),
                 "max-binary-bytes" => o.max_binary_bytes = Some(count(value)?),
-                "validate-responses" => o.validate_responses = Some(flag(value)?),
+                "validate-responses" => {
+                    o.validate_responses = Some(
+                        ResponseValidation::parse(value)
+                            .ok_or_else(|| bad("true, false, full, sample, headers_only or off"))?,
+                    )
+                }
+                "response-sample-one-in" => o.response_sample_one_in = Some(count(value)?),
                 "response-exposure" => {
                     o.response_exposure = Some(match value.as_str() {
                         Some("block") => Exposure::Block,
@@ -229,5 +284,18 @@ mod tests {
         assert!(msg.contains("unknown extension"), "{msg}");
         let bad = serde_json::json!({"x-portcullis-max-body-depth": 0});
         assert!(KnobOverrides::from_extensions(&bad).is_err());
+        let sampled = serde_json::json!({
+            "x-portcullis-validate-responses": "sample",
+            "x-portcullis-response-sample-one-in": 10
+        });
+        let k = Knobs::default().with(&KnobOverrides::from_extensions(&sampled).unwrap());
+        assert_eq!(k.validate_responses, ResponseValidation::Sample);
+        assert_eq!(k.response_sample_one_in, 10);
+        let off = serde_json::json!({"x-portcullis-validate-responses": false});
+        let k = Knobs::default().with(&KnobOverrides::from_extensions(&off).unwrap());
+        assert_eq!(k.validate_responses, ResponseValidation::Off);
+        let typo = serde_json::json!({"x-portcullis-validate-responses": "head"});
+        let (_, msg) = KnobOverrides::from_extensions(&typo).unwrap_err();
+        assert!(msg.contains("headers_only"), "{msg}");
     }
 }

@@ -26,7 +26,7 @@ pub mod validate;
 
 pub use audit::{AuditFinding, AuditSeverity, audit_spec};
 pub use error::SpecError;
-pub use knobs::{Exposure, KnobOverrides, Knobs, UnknownParams};
+pub use knobs::{Exposure, KnobOverrides, Knobs, ResponseValidation, UnknownParams};
 pub use loader::{Dialect, SpecSet};
 pub use request::{
     PartView, RequestBody, RequestParts, RequestReport, StripList, Violation, ViolationKind,

@@ -338,18 +338,42 @@ pub fn to_json(arena: &SchemaArena, p: &Parameter, raw: Raw<'_>) -> Result<Value
 
 /// Types one string by a schema (see [`to_json`]).
 pub fn coerce(arena: &SchemaArena, schema: Option<SchemaId>, text: &str) -> Value {
+    match coerce_scalar(arena, schema, text) {
+        Scalar::Number(n) => Value::Number(n),
+        Scalar::Bool(b) => Value::Bool(b),
+        Scalar::Null => Value::Null,
+        Scalar::Text(t) => Value::String(t.to_owned()),
+    }
+}
+
+/// A scalar parameter value typed by its schema, without building a JSON
+/// value (the string borrows the parameter's text).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Scalar<'t> {
+    Number(Number),
+    Bool(bool),
+    Null,
+    Text(&'t str),
+}
+
+/// What [`coerce`] makes of one string, as a [`Scalar`].
+pub fn coerce_scalar<'t>(
+    arena: &SchemaArena,
+    schema: Option<SchemaId>,
+    text: &'t str,
+) -> Scalar<'t> {
     let Some(types) = schema.and_then(|s| arena.effective_types(s)) else {
-        return Value::String(text.to_owned());
+        return Scalar::Text(text);
     };
     if (types.has(TypeSet::INTEGER) || types.has(TypeSet::NUMBER))
         && let Some(n) = parse_number(text, types.has(TypeSet::NUMBER))
     {
-        return Value::Number(n);
+        return Scalar::Number(n);
     }
     if types.has(TypeSet::BOOLEAN) {
         match text {
-            "true" => return Value::Bool(true),
-            "false" => return Value::Bool(false),
+            "true" => return Scalar::Bool(true),
+            "false" => return Scalar::Bool(false),
             _ => {}
         }
     }
@@ -357,9 +381,9 @@ pub fn coerce(arena: &SchemaArena, schema: Option<SchemaId>, text: &str) -> Valu
         && (text.is_empty() || text == "null")
         && !types.has(TypeSet::STRING)
     {
-        return Value::Null;
+        return Scalar::Null;
     }
-    Value::String(text.to_owned())
+    Scalar::Text(text)
 }
 
 /// A JSON number from plain decimal text (no `inf`, `NaN`, hex, or spaces).

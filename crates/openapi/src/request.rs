@@ -11,7 +11,9 @@ use crate::knobs::{Knobs, UnknownParams};
 use crate::params::{self, QueryPair};
 use crate::router::{RouteError, RouteMatch};
 use crate::schema::{Schema, SchemaId, TypeSet};
-use crate::spec::{MediaType, Operation, ParamIn, Parameter, Shape, Spec, essence, media_is_json};
+use crate::spec::{
+    MediaType, Operation, ParamIn, Parameter, Shape, Spec, bare_essence, media_is_json,
+};
 use crate::validate::{Direction, ErrorKind, SchemaError, ValidationOptions, excerpt, validate};
 
 /// What went wrong, one kind per rule the policy reports.
@@ -222,6 +224,23 @@ impl Spec {
         kind: ViolationKind,
         report: &mut RequestReport,
     ) {
+        // A scalar (most path and query parameters) is typed and checked
+        // without a JSON value when the fast path can vouch for it; anything
+        // it is unsure about takes the full path below, which reports.
+        if let (Ok(params::Raw::Scalar(text)), Some(schema), false) =
+            (&parsed, p.schema, p.json_content)
+        {
+            let scalar = params::coerce_scalar(&self.arena, Some(schema), text);
+            if crate::fast::scalar_is_clean(
+                &self.arena,
+                &self.fast,
+                schema,
+                &scalar,
+                &request_options(&op.knobs),
+            ) {
+                return;
+            }
+        }
         let value = parsed.and_then(|r| params::to_json(&self.arena, p, r));
         let value = match value {
             Ok(v) => v,
@@ -835,26 +854,36 @@ pub(crate) fn body_location(prefix: &str, pointer: &str) -> String {
 /// The documented media type that fits `content_type` best: exact, then
 /// `type/*`, then `*/*`.
 pub fn match_media<'m>(content: &'m [MediaType], content_type: &str) -> Option<&'m MediaType> {
-    let essence = essence(content_type);
-    let (ty, _) = essence.split_once('/')?;
+    // Ranges are lower case (compiled by `essence`): an ASCII
+    // case-insensitive comparison is the comparison with the lower-cased
+    // essence, without making one.
+    let bare = bare_essence(content_type);
+    let slash = bare.bytes().position(|b| b == b'/')?;
+    let ty = &bare[..slash];
     content
         .iter()
-        .find(|m| *m.range == *essence)
+        .find(|m| m.range.eq_ignore_ascii_case(bare))
         .or_else(|| {
-            content
-                .iter()
-                .find(|m| m.range.strip_suffix("/*") == Some(ty))
+            content.iter().find(|m| {
+                m.range
+                    .strip_suffix("/*")
+                    .is_some_and(|r| r.eq_ignore_ascii_case(ty))
+            })
         })
         .or_else(|| content.iter().find(|m| &*m.range == "*/*"))
 }
 
 fn media_matches(range: &str, content_type: &str) -> bool {
-    let essence = essence(content_type);
-    range == essence
+    let bare = bare_essence(content_type);
+    range.eq_ignore_ascii_case(bare)
         || range == "*/*"
-        || range
-            .strip_suffix("/*")
-            .is_some_and(|ty| essence.split('/').next() == Some(ty))
+        || range.strip_suffix("/*").is_some_and(|ty| {
+            let own = bare
+                .bytes()
+                .position(|b| b == b'/')
+                .map_or(bare, |i| &bare[..i]);
+            own.eq_ignore_ascii_case(ty)
+        })
 }
 
 impl Spec {
@@ -865,7 +894,7 @@ impl Spec {
             .as_ref()?
             .content
             .iter()
-            .find(|m| media_is_json(&m.range))
+            .find(|m| m.json)
             .and_then(|m| m.schema)
     }
 }

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::knobs::Exposure;
 use crate::request::{Violation, ViolationKind, body_location, match_media};
-use crate::spec::{Operation, Spec, media_is_json};
+use crate::spec::{Operation, Spec};
 use crate::validate::{ValidationOptions, validate};
 
 /// The response head, as the gateway received it.
@@ -133,7 +133,7 @@ impl Spec {
         let Some(schema) = media.schema else {
             return report;
         };
-        let json = media_is_json(&media.range);
+        let json = media.json;
         if json && self.json_is_clean(Some(schema), body, &ValidationOptions::response()) {
             // Parsed and validated in one pass, nothing found: the full
             // path (below) would report nothing either.

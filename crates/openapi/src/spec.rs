@@ -104,6 +104,8 @@ pub struct MediaType {
     pub range: Box<str>,
     pub schema: Option<SchemaId>,
     pub encoding: Vec<(Box<str>, Encoding)>,
+    /// `application/json` or `+json` (decided once, at compile time).
+    pub json: bool,
 }
 
 impl MediaType {
@@ -716,6 +718,7 @@ impl Compiler<'_> {
                 }
             }
             out.push(MediaType {
+                json: media_is_json(&essence),
                 range: essence.into(),
                 schema,
                 encoding,
@@ -806,17 +809,32 @@ fn parse_status_key(code: &str) -> Option<StatusKey> {
 /// The media type without parameters, trimmed and lower case (borrowed
 /// when it already is: this runs on every request and response).
 pub(crate) fn essence(media_type: &str) -> std::borrow::Cow<'_, str> {
-    // A byte search: `split_once(';')` costs a char searcher per call.
-    let bare = match media_type.bytes().position(|b| b == b';') {
-        Some(i) => &media_type[..i],
-        None => media_type,
-    }
-    .trim();
+    let bare = bare_essence(media_type);
     if bare.bytes().any(|b| b.is_ascii_uppercase()) {
         std::borrow::Cow::Owned(bare.to_ascii_lowercase())
     } else {
         std::borrow::Cow::Borrowed(bare)
     }
+}
+
+/// A media type without its parameters and surrounding white space, case
+/// kept (compare it with `eq_ignore_ascii_case`: no allocation). Runs on
+/// every body and every response, so byte searches only: `split_once` and
+/// `trim` cost a char searcher and the Unicode tables per call.
+pub(crate) fn bare_essence(media_type: &str) -> &str {
+    let bytes = media_type.as_bytes();
+    let end = bytes.iter().position(|&b| b == b';').unwrap_or(bytes.len());
+    let bare = &media_type[..end];
+    if !bare.is_ascii() {
+        return bare.trim();
+    }
+    // The ASCII white space `str::trim` removes (with the vertical tab,
+    // which `trim_ascii` keeps).
+    let space = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r');
+    let b = bare.as_bytes();
+    let first = b.iter().position(|c| !space(c)).unwrap_or(b.len());
+    let last = b.iter().rposition(|c| !space(c)).map_or(first, |i| i + 1);
+    &bare[first..last]
 }
 
 pub(crate) fn media_is_json(range: &str) -> bool {

@@ -421,3 +421,183 @@ fn ordinary_valid_traffic_takes_the_fast_path() {
     // A composed schema is left to the full path.
     assert!(!agree(spec, "Composed", b"{\"page\":1}", &all_options()[0]));
 }
+
+/// Schemas parameters typically have, for the scalar fast path.
+fn parameter_spec(version: &str) -> Spec {
+    let mut schemas = json!({
+        "Id": {"type": "integer", "format": "int64", "minimum": 1},
+        "Limit": {"type": "integer", "minimum": 1, "maximum": 100, "multipleOf": 5},
+        "Ratio": {"type": "number", "minimum": 0, "maximum": 1},
+        "Flag": {"type": "boolean"},
+        "OnlyTrue": {"type": "boolean", "enum": [true]},
+        "Sort": {"type": "string", "enum": ["asc", "desc"]},
+        "Name": {"type": "string", "minLength": 2, "maxLength": 5},
+        "Zip": {"type": "string", "pattern": "^[0-9]{5}$"},
+        "Day": {"type": "string", "format": "date"},
+        "Uuid": {"type": "string", "format": "uuid"},
+        "Untyped": {"maxLength": 3},
+        "Open": {},
+        "Composed": {"allOf": [{"type": "integer"}, {"minimum": 3}]},
+        "Numbers": {"enum": [1, 2]}
+    });
+    let by_version = if version.starts_with("3.0") {
+        json!({
+            "Int32": {"type": "integer", "format": "int32", "maximum": 100,
+                      "minimum": 0, "exclusiveMinimum": true},
+            "Nullable": {"type": "integer", "nullable": true},
+            "NullableText": {"type": "string", "nullable": true, "maxLength": 3}
+        })
+    } else {
+        json!({
+            "Int32": {"type": "integer", "format": "int32", "maximum": 100, "exclusiveMinimum": 0},
+            "IntOrString": {"type": ["integer", "string"], "maxLength": 3},
+            "NullOrBool": {"type": ["null", "boolean"]},
+            "NullOrInt": {"type": ["null", "integer"]},
+            "Const": {"const": "x"}
+        })
+    };
+    for (k, v) in by_version.as_object().unwrap() {
+        schemas[k] = v.clone();
+    }
+    let mut paths = serde_json::Map::new();
+    for (name, _) in schemas.as_object().unwrap() {
+        let reference = json!({"$ref": format!("#/components/schemas/{name}")});
+        paths.insert(
+            format!("/{name}/{{p}}"),
+            json!({"get": {
+                "parameters": [{"name": "p", "in": "path", "required": true, "schema": reference}],
+                "responses": {"200": {"description": "ok"}}
+            }}),
+        );
+    }
+    let doc = json!({
+        "openapi": version,
+        "info": {"title": "t", "version": "1"},
+        "paths": paths,
+        "components": {"schemas": schemas}
+    });
+    Spec::from_texts(&[("p.json", &doc.to_string())], &CompileOptions::default())
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+static PARAMETER_SPECS: std::sync::LazyLock<[Spec; 2]> =
+    std::sync::LazyLock::new(|| [parameter_spec("3.0.3"), parameter_spec("3.1.0")]);
+
+/// Scalar fast path says clean ⇒ the full path (the value built by
+/// `coerce`, then `validate`) finds nothing, for every schema of both specs.
+/// Returns how many (schema, options) pairs were clean.
+fn scalar_agree(text: &str) -> usize {
+    use portcullis_openapi::params::{coerce, coerce_scalar};
+    let mut clean = 0;
+    for spec in PARAMETER_SPECS.iter() {
+        for (id, _) in spec.arena.iter() {
+            for options in all_options() {
+                let scalar = coerce_scalar(&spec.arena, Some(id), text);
+                if !spec.scalar_is_clean(id, &scalar, &options) {
+                    continue;
+                }
+                clean += 1;
+                let value = coerce(&spec.arena, Some(id), text);
+                let errors = validate(&spec.arena, id, &value, &options);
+                assert!(
+                    errors.is_empty(),
+                    "scalar fast path clean, full path found {errors:?} for {text:?} \
+                     against {:?} ({options:?})",
+                    spec.arena.get(id)
+                );
+            }
+        }
+    }
+    clean
+}
+
+#[test]
+fn scalar_parameters_agree_with_the_full_path() {
+    let cases = [
+        "",
+        "0",
+        "1",
+        "-1",
+        "5",
+        "7",
+        "100",
+        "101",
+        "2147483648",
+        "9223372036854775807",
+        "9223372036854775808",
+        "18446744073709551616",
+        "1.0",
+        "0.5",
+        "1e2",
+        "-0",
+        "+1",
+        " 1",
+        "1 ",
+        "0x10",
+        "NaN",
+        "inf",
+        "true",
+        "false",
+        "True",
+        "null",
+        "asc",
+        "desc",
+        "ASC",
+        "ab",
+        "abcde",
+        "abcdef",
+        "héllo",
+        "hé",
+        "12345",
+        "1234",
+        "2026-12-02",
+        "2026-02-30",
+        "123e4567-e89b-12d3-a456-426614174000",
+        "x",
+        "xyz",
+        "abcd",
+        "a\u{0}b",
+    ];
+    let mut clean = 0;
+    for text in cases {
+        clean += scalar_agree(text);
+    }
+    assert!(
+        clean > 100,
+        "the scalar fast path must vouch for ordinary values"
+    );
+    // Values the gateway sees every day take the fast path.
+    let spec = &PARAMETER_SPECS[0];
+    let id_schema = spec
+        .operations
+        .iter()
+        .find(|o| o.template.starts_with("/Id/"))
+        .and_then(|o| o.parameters[0].schema)
+        .unwrap();
+    let options = &all_options()[0];
+    for text in ["1", "42", "9223372036854775807"] {
+        let scalar = portcullis_openapi::params::coerce_scalar(&spec.arena, Some(id_schema), text);
+        assert!(spec.scalar_is_clean(id_schema, &scalar, options), "{text}");
+    }
+    for text in ["0", "-3", "abc", "1.5", ""] {
+        let scalar = portcullis_openapi::params::coerce_scalar(&spec.arena, Some(id_schema), text);
+        assert!(!spec.scalar_is_clean(id_schema, &scalar, options), "{text}");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    #[test]
+    fn arbitrary_scalar_parameters_agree(
+        text in prop_oneof![
+            "[0-9+\\-.eE]{0,12}",
+            "[a-zA-Z0-9 é-]{0,8}",
+            any::<i64>().prop_map(|n| n.to_string()),
+            any::<f64>().prop_map(|n| n.to_string()),
+            "\\PC{0,12}",
+        ]
+    ) {
+        scalar_agree(&text);
+    }
+}

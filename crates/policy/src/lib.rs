@@ -30,7 +30,7 @@ pub mod spec_extensions;
 pub mod units;
 mod yaml_path;
 
-pub use checks::{Check, ResponseBody, ResponseHead};
+pub use checks::{Check, FieldLookup, ResponseBody, ResponseHead};
 pub use config::{Config, ConfigError, Mode};
 pub use exchange::{Exchange, ExchangeHead, PeerIdentity, RequestRewrites};
 pub use finding::{Finding, Severity, Verdict, decide};

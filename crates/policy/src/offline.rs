@@ -316,10 +316,7 @@ fn evaluate_response(
     exchange: &Exchange<'_>,
     r: &RawResponse,
 ) -> ResponseReport {
-    let head = ResponseHead {
-        status: r.status,
-        headers: &r.headers,
-    };
+    let head = ResponseHead::new(r.status, &r.headers);
     let mut findings = Vec::new();
     route.inspect_response_head(exchange, &head, &mut findings);
     let mut replaced = None;

@@ -22,9 +22,18 @@ pub fn compile_spec(
         ("max_body_depth", oc.max_body_depth),
         ("max_array_items", oc.max_array_items),
         ("max_string_length", oc.max_string_length),
+        ("response_sample_one_in", oc.response_sample_one_in as usize),
     ] {
         if v == 0 {
             return Err(err(f, "must be at least 1".into()));
+        }
+    }
+    for (id, o) in &oc.operations {
+        if o.response_sample_one_in == Some(0) {
+            return Err(err(
+                &format!("operations.{id}.response_sample_one_in"),
+                "must be at least 1".into(),
+            ));
         }
     }
     if let Some(base) = &oc.base_path

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use portcullis_openapi::{Exposure, KnobOverrides, Knobs, UnknownParams};
+use portcullis_openapi::{Exposure, KnobOverrides, Knobs, ResponseValidation, UnknownParams};
 use serde::{Deserialize, Serialize};
 
 use crate::config::Mode;
@@ -49,6 +49,47 @@ impl From<ExposureMode> for Exposure {
     }
 }
 
+/// `validate_responses`: `true` (= `full`), `false` (= `off`), `full`,
+/// `sample` or `headers_only`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ResponseValidationMode(pub ResponseValidation);
+
+impl Serialize for ResponseValidationMode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(match self.0 {
+            ResponseValidation::Full => "full",
+            ResponseValidation::Sample => "sample",
+            ResponseValidation::HeadersOnly => "headers_only",
+            ResponseValidation::Off => "off",
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for ResponseValidationMode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl serde::de::Visitor<'_> for Visit {
+            type Value = ResponseValidationMode;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("true, false, full, sample, headers_only or off")
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(ResponseValidationMode(if v {
+                    ResponseValidation::Full
+                } else {
+                    ResponseValidation::Off
+                }))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                ResponseValidation::parse(&serde_json::Value::String(v.to_owned()))
+                    .map(ResponseValidationMode)
+                    .ok_or_else(|| E::invalid_value(serde::de::Unexpected::Str(v), &self))
+            }
+        }
+        d.deserialize_any(Visit)
+    }
+}
+
 #[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct OpenApiConfig {
@@ -77,8 +118,10 @@ pub struct OpenApiConfig {
     pub max_string_length: usize,
     #[serde(default)]
     pub max_binary_bytes: Option<ByteSize>,
-    #[serde(default = "defaults::yes")]
-    pub validate_responses: bool,
+    #[serde(default = "defaults::validate_responses")]
+    pub validate_responses: ResponseValidationMode,
+    #[serde(default = "defaults::response_sample_one_in")]
+    pub response_sample_one_in: u64,
     #[serde(default = "defaults::exposure")]
     pub response_exposure: ExposureMode,
     #[serde(default = "defaults::max_response_bytes")]
@@ -114,7 +157,9 @@ pub struct OperationOverrides {
     #[serde(default)]
     pub max_binary_bytes: Option<ByteSize>,
     #[serde(default)]
-    pub validate_responses: Option<bool>,
+    pub validate_responses: Option<ResponseValidationMode>,
+    #[serde(default)]
+    pub response_sample_one_in: Option<u64>,
     #[serde(default)]
     pub response_exposure: Option<ExposureMode>,
     #[serde(default)]
@@ -135,7 +180,8 @@ impl OpenApiConfig {
             max_array_items: self.max_array_items,
             max_string_length: self.max_string_length,
             max_binary_bytes: self.max_binary_bytes.map(|b| b.0),
-            validate_responses: self.validate_responses,
+            validate_responses: self.validate_responses.0,
+            response_sample_one_in: self.response_sample_one_in,
             response_exposure: self.response_exposure.into(),
             max_response_bytes: self.max_response_bytes.0,
         }
@@ -155,7 +201,8 @@ impl OperationOverrides {
             max_array_items: self.max_array_items,
             max_string_length: self.max_string_length,
             max_binary_bytes: self.max_binary_bytes.map(|b| b.0),
-            validate_responses: self.validate_responses,
+            validate_responses: self.validate_responses.map(|m| m.0),
+            response_sample_one_in: self.response_sample_one_in,
             response_exposure: self.response_exposure.map(Into::into),
             max_response_bytes: self.max_response_bytes.map(|b| b.0),
         }
@@ -184,6 +231,12 @@ mod defaults {
     }
     pub fn max_string_length() -> usize {
         Knobs::default().max_string_length
+    }
+    pub fn validate_responses() -> ResponseValidationMode {
+        ResponseValidationMode(Knobs::default().validate_responses)
+    }
+    pub fn response_sample_one_in() -> u64 {
+        Knobs::default().response_sample_one_in
     }
     pub fn max_response_bytes() -> ByteSize {
         ByteSize(Knobs::default().max_response_bytes)

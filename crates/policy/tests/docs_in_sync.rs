@@ -111,7 +111,8 @@ policies:
       max_array_items: 100
       max_string_length: 1000
       max_binary_bytes: 1MiB
-      validate_responses: false
+      validate_responses: sample
+      response_sample_one_in: 10
       response_exposure: strip
       max_response_bytes: 64KiB
       operations:
@@ -126,7 +127,8 @@ policies:
           max_array_items: 10
           max_string_length: 100
           max_binary_bytes: 1KiB
-          validate_responses: true
+          validate_responses: headers_only
+          response_sample_one_in: 2
           response_exposure: monitor
           max_response_bytes: 1KiB
     threat_detection:

@@ -186,3 +186,76 @@ fn status_type_and_size_are_checked() {
     let r = run(&p, GET_USER, &answer(503, "text/html", "<p>"));
     assert_eq!(r.verdict, "allow");
 }
+
+/// `validate_responses: headers_only` and `sample`: the head of every
+/// response is still judged; the body only when the mode (or the sample)
+/// says so. A leaky body passes unchecked in `headers_only` and is refused
+/// in `sample` with one response in one sampled; an undocumented status is
+/// refused in both.
+#[test]
+fn headers_only_and_sampled_response_validation() {
+    let leaky = answer(200, "application/json", LEAKY);
+    let p = policy("      validate_responses: headers_only\n");
+    let r = run(&p, GET_USER, &leaky);
+    assert_eq!((r.verdict, r.status), ("allow", 200), "{:?}", r.findings);
+    let r = run(&p, GET_USER, &answer(503, "application/json", "{}"));
+    assert_eq!((r.verdict, r.status), ("block", 502));
+    assert_eq!(rules(&r)[0].0, "openapi.response.status");
+    let r = run(&p, GET_USER, &answer(200, "text/html", "<p>"));
+    assert_eq!(rules(&r)[0].0, "openapi.response.content_type");
+    // Nothing is buffered, so bodies may arrive compressed.
+    let raw = parse_raw_request(GET_USER.as_bytes()).unwrap();
+    let (report, _) = evaluate_exchange(&p, &raw, None, "127.0.0.1".parse().unwrap());
+    assert!(report.rewrites.remove_headers.is_empty());
+
+    // One in one sampled: every body is validated, as with `full`.
+    let p = policy("      validate_responses: sample\n      response_sample_one_in: 1\n");
+    let r = run(&p, GET_USER, &leaky);
+    assert_eq!((r.verdict, r.status), ("block", 502), "{:?}", r.findings);
+    assert_eq!(rules(&r)[0].0, "openapi.response.exposure");
+    let raw = parse_raw_request(GET_USER.as_bytes()).unwrap();
+    let (report, _) = evaluate_exchange(&p, &raw, None, "127.0.0.1".parse().unwrap());
+    assert_eq!(report.rewrites.remove_headers, ["accept-encoding"]);
+
+    // One in four, per operation: about a quarter of the leaky answers (each
+    // request has its own id) are refused, the rest forwarded; the head of
+    // every one is checked.
+    let p = policy(
+        "      operations:\n        getUser:\n          validate_responses: sample\n          response_sample_one_in: 4\n",
+    );
+    let refused = (0..400)
+        .filter(|_| run(&p, GET_USER, &leaky).verdict == "block")
+        .count();
+    assert!((50..=150).contains(&refused), "{refused} of 400 sampled");
+    for _ in 0..20 {
+        let r = run(&p, GET_USER, &answer(503, "application/json", "{}"));
+        assert_eq!(r.verdict, "block");
+    }
+}
+
+#[test]
+fn a_bad_response_validation_mode_names_the_field() {
+    let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/quickstart/openapi.yaml");
+    for (knob, want) in [
+        (
+            "validate_responses: partial",
+            "true, false, full, sample, headers_only or off",
+        ),
+        ("response_sample_one_in: 0", "response_sample_one_in"),
+    ] {
+        let source = format!(
+            "listeners:\n  - address: 127.0.0.1:8080\nupstreams:\n  demo:\n    endpoints: [\"builtin:demo\"]\npolicies:\n  api:\n    openapi:\n      spec: {}\n      {knob}\nroutes:\n  - name: api\n    upstream: demo\n    policy: api\n",
+            spec.display()
+        );
+        let path = Path::new("gateway.yaml");
+        let message = match Config::parse(path, &source) {
+            Err(e) => e.to_string(),
+            Ok(config) => Policy::compile(config, path, &source)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default(),
+        };
+        assert!(message.contains(want), "{knob}: {message}");
+        assert!(message.contains("gateway.yaml"), "{knob}: {message}");
+    }
+}

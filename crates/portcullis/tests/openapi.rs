@@ -710,6 +710,10 @@ policies:
     openapi:
       spec: shop.yaml
       response_exposure: monitor
+  headers_only:
+    openapi:
+      spec: shop.yaml
+      validate_responses: headers_only
 routes:
   - name: block
     match:
@@ -728,6 +732,12 @@ routes:
       path_prefix: /v1
     upstream: app
     policy: monitor
+  - name: headers_only
+    match:
+      host: headers.test
+      path_prefix: /v1
+    upstream: app
+    policy: headers_only
 audit_log:
   output: $DIR/audit.log
 "#
@@ -817,4 +827,48 @@ async fn response_bodies_are_validated_refused_stripped_or_monitored() {
         })
         .await;
     }
+}
+
+/// `validate_responses: headers_only`: bodies stream unchecked (a leaky or
+/// malformed one reaches the client byte for byte, nothing is audited),
+/// while the request side is still enforced.
+#[tokio::test]
+async fn headers_only_responses_stream_their_bodies_unchecked() {
+    let addr = json_upstream().await;
+    let dir = tempdir();
+    std::fs::write(dir.path().join("shop.yaml"), SHOP).unwrap();
+    let gw = Gateway::start_in(dir, &response_config(addr), &[]).await;
+    let get = |path: &'static str| {
+        request("GET", path)
+            .header("host", "headers.test")
+            .header("x-api-key", KEY)
+            .body(TestBody::empty())
+            .unwrap()
+    };
+    let leaky = h1(gw.addr, get("/v1/users/me")).await;
+    assert_eq!(leaky.status, 200, "{}", leaky.text());
+    assert_eq!(leaky.text(), LEAKY_USER);
+    let broken = h1(gw.addr, get("/v1/users/2")).await;
+    assert_eq!(broken.status, 200, "{}", broken.text());
+    // The request is still checked against the spec.
+    let undocumented = h1(gw.addr, get("/v1/nowhere")).await;
+    undocumented.assert_problem(404);
+    // The blocking route in front of the same upstream still refuses.
+    let refused = h1(
+        gw.addr,
+        request("GET", "/v1/users/me")
+            .header("host", "api.test")
+            .header("x-api-key", KEY)
+            .body(TestBody::empty())
+            .unwrap(),
+    )
+    .await;
+    refused.assert_problem(502);
+    let audit = std::fs::read_to_string(gw.path("audit.log")).unwrap_or_default();
+    assert!(
+        !audit
+            .lines()
+            .any(|l| l.contains("\"route\":\"headers_only\"") && l.contains("openapi.response")),
+        "{audit}"
+    );
 }

@@ -23,10 +23,47 @@ use http::{HeaderMap, StatusCode};
 use crate::exchange::Exchange;
 use crate::finding::Finding;
 
-/// The response head as checks see it.
+/// The response head as checks see it: the status, the fields the core
+/// checks read on every response (read once, when the view is made, from
+/// whatever the gateway parsed: no `HeaderMap` is rebuilt for them), and
+/// every field through [`FieldLookup`] for a check that needs another.
 pub struct ResponseHead<'a> {
     pub status: StatusCode,
-    pub headers: &'a HeaderMap,
+    /// `Content-Type`, when present and visible ASCII.
+    pub content_type: Option<&'a str>,
+    /// `Content-Encoding`, when present and visible ASCII.
+    pub content_encoding: Option<&'a str>,
+    pub fields: &'a dyn FieldLookup,
+}
+
+impl<'a> ResponseHead<'a> {
+    pub fn new(status: StatusCode, fields: &'a dyn FieldLookup) -> Self {
+        let text = |name: &str| {
+            fields
+                .field(name)
+                .and_then(|v| std::str::from_utf8(v).ok())
+                .filter(|v| v.bytes().all(|b| b == b'\t' || (0x20..0x7f).contains(&b)))
+        };
+        Self {
+            status,
+            content_type: text("content-type"),
+            content_encoding: text("content-encoding"),
+            fields,
+        }
+    }
+}
+
+/// Header fields by name, whatever holds them (the gateway's parsed
+/// response head, a `HeaderMap`).
+pub trait FieldLookup: Sync {
+    /// The first value of `name` (lower case), if present.
+    fn field(&self, name: &str) -> Option<&[u8]>;
+}
+
+impl FieldLookup for HeaderMap {
+    fn field(&self, name: &str) -> Option<&[u8]> {
+        self.get(name).map(|v| v.as_bytes())
+    }
 }
 
 /// A buffered upstream response body, as [`Check::on_response_body`] gets it.

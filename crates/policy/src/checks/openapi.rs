@@ -4,15 +4,17 @@
 //! operation on the [`Exchange`], validates parameters and records the
 //! names a `strip` knob removes; on the body it validates the body by media
 //! type; on the response it checks the status, the content type and the
-//! body, finding (and, with `strip`, removing) exposed fields. The spec was
+//! body, finding (and, with `strip`, removing) exposed fields; the body of
+//! every response, of a sample of them, or of none (`validate_responses`:
+//! `full`, `sample`, `headers_only`). The spec was
 //! compiled with the policy: nothing here reads files or parses specs.
 
 use bytes::Bytes;
 use http::{HeaderName, Method, StatusCode};
 use portcullis_openapi::response::ResponseParts;
 use portcullis_openapi::{
-    Exposure, Operation, PartView, RequestBody, RequestParts, RequestReport, RouteError, Spec,
-    Violation, ViolationKind,
+    Exposure, Operation, PartView, RequestBody, RequestParts, RequestReport, ResponseValidation,
+    RouteError, Spec, Violation, ViolationKind,
 };
 
 use super::{Check, ResponseBody, ResponseHead};
@@ -32,6 +34,8 @@ pub struct OpenApiCheck {
     /// Header names the gateway itself adds or reads (the request id header).
     extra_headers: Vec<HeaderName>,
     inspects_responses: bool,
+    /// Keys the choice of sampled responses (`validate_responses: sample`).
+    sampler: std::collections::hash_map::RandomState,
 }
 
 /// Rule, status and severity of each kind of violation.
@@ -202,12 +206,35 @@ impl OpenApiCheck {
     }
 
     pub fn shared(spec: std::sync::Arc<Spec>, mode: Mode, extra_headers: Vec<HeaderName>) -> Self {
-        let inspects_responses = spec.operations.iter().any(|op| op.knobs.validate_responses);
+        let inspects_responses = spec
+            .operations
+            .iter()
+            .any(|op| op.knobs.validate_responses.checks_head());
         Self {
             spec,
             mode,
             extra_headers,
             inspects_responses,
+            sampler: std::collections::hash_map::RandomState::new(),
+        }
+    }
+
+    /// Whether the body of this response is validated: always (`full`),
+    /// never (`headers_only`, `off`), or for one response in
+    /// `response_sample_one_in` (`sample`), chosen by a hash of the request
+    /// id under a key drawn at start-up: the same answer for every hook of
+    /// one response, evenly spread, not predictable from outside.
+    fn checks_body(&self, exchange: &Exchange<'_>, op: &Operation) -> bool {
+        use std::hash::BuildHasher;
+        match op.knobs.validate_responses {
+            ResponseValidation::Full => true,
+            ResponseValidation::Sample => {
+                let one_in = op.knobs.response_sample_one_in.max(1);
+                self.sampler
+                    .hash_one(exchange.request_id)
+                    .is_multiple_of(one_in)
+            }
+            ResponseValidation::HeadersOnly | ResponseValidation::Off => false,
         }
     }
 
@@ -285,13 +312,10 @@ impl OpenApiCheck {
     }
 
     fn response_parts<'h>(response: &'h ResponseHead<'_>) -> ResponseParts<'h> {
-        let header = |name: http::header::HeaderName| {
-            response.headers.get(name).and_then(|v| v.to_str().ok())
-        };
         ResponseParts {
             status: response.status.as_u16(),
-            content_type: header(http::header::CONTENT_TYPE),
-            content_encoding: header(http::header::CONTENT_ENCODING),
+            content_type: response.content_type,
+            content_encoding: response.content_encoding,
         }
     }
 }
@@ -343,13 +367,12 @@ impl Check for OpenApiCheck {
         let chunked = exchange
             .headers
             .contains_key(http::header::TRANSFER_ENCODING);
+        let content_length = exchange.content_length();
         self.spec
-            .check_unexpected_body(op, exchange.content_length(), chunked, &mut report);
+            .check_unexpected_body(op, content_length, chunked, &mut report);
         // An empty body of declared length 0 is known now; the gateway does
         // not run body hooks on a body that has already ended.
-        if exchange.content_length() == Some(0)
-            && op.request_body.as_ref().is_some_and(|b| b.required)
-        {
+        if content_length == Some(0) && op.request_body.as_ref().is_some_and(|b| b.required) {
             report.violations.push(Violation {
                 kind: ViolationKind::BodyMissing,
                 location: "body".into(),
@@ -358,7 +381,7 @@ impl Check for OpenApiCheck {
             });
         }
         self.push_report(op, report, exchange, findings);
-        if op.knobs.validate_responses
+        if op.knobs.validate_responses.checks_bodies()
             && *exchange.method != Method::HEAD
             && exchange.headers.contains_key(http::header::ACCEPT_ENCODING)
         {
@@ -438,7 +461,7 @@ impl Check for OpenApiCheck {
     ) {
         let Some(op) = self
             .operation(exchange)
-            .filter(|op| op.knobs.validate_responses)
+            .filter(|op| op.knobs.validate_responses.checks_head())
         else {
             return;
         };
@@ -457,7 +480,7 @@ impl Check for OpenApiCheck {
     ) -> Option<u64> {
         let op = self
             .operation(exchange)
-            .filter(|op| op.knobs.validate_responses)?;
+            .filter(|op| self.checks_body(exchange, op))?;
         let bodiless = *exchange.method == Method::HEAD
             || response.status.is_informational()
             || response.status == StatusCode::NO_CONTENT
@@ -474,7 +497,7 @@ impl Check for OpenApiCheck {
     ) -> Option<Bytes> {
         let op = self
             .operation(exchange)
-            .filter(|op| op.knobs.validate_responses)?;
+            .filter(|op| self.checks_body(exchange, op))?;
         let body = match body {
             ResponseBody::Complete(b) => b,
             ResponseBody::TooLarge { limit } => {
