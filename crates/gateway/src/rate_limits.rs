@@ -1,13 +1,15 @@
 //! The limit phase: after routing and the head checks (so the operation is
 //! known) and after the body is read when a limit keys on a body field,
 //! before the decision. Each route has the limits of its policy, compiled
-//! once per configuration generation; a request is counted against each in
-//! order until one refuses it (later limits are then not charged).
+//! once per configuration generation; a request is counted against each
+//! (see below for which are charged when one refuses).
 //!
 //! Keys are built synchronously from the request view into one buffer
 //! ([`RateLimiter::plan`]), then decided against the store without holding
 //! the view ([`RateLimiter::enforce`]): the memory store answers at once,
-//! Redis with one script call per limit (fewer with leases). When Redis
+//! in order, not charging limits after one that refuses; Redis gets every
+//! limit that a lease or remembered denial cannot answer in one pipeline
+//! (one round trip, one script call per limit, all charged). When Redis
 //! cannot answer, each limit's `on_store_error` applies: `local` (this
 //! instance's memory store), `fail_open` or `fail_closed`; Redis going down
 //! and coming back are logged once each and counted.
@@ -20,7 +22,9 @@ use std::time::Duration;
 
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use portcullis_limits::redis_store::Health;
-use portcullis_limits::{Gcra, Limit, MemoryStore, RedisConfig, RedisStore, SlidingWindow};
+use portcullis_limits::{
+    Gcra, Limit, MemoryStore, RedisConfig, RedisStore, SlidingWindow, StoreError,
+};
 use portcullis_policy::config::rate_limits::{
     KeyPart, LimitConfig, OnStoreError, RateLimitHeaders, StoreBackend, Unauthenticated,
 };
@@ -546,20 +550,42 @@ impl RateLimiter {
         let on_allowed = limits.headers == RateLimitHeaders::Always;
         // The block-mode limit nearest to refusing, for `RateLimit`.
         let mut nearest: Option<(usize, portcullis_limits::Decision)> = None;
+        // Redis: every limit of the request in one pipeline (one round
+        // trip), so each is charged whatever the others answer. Memory:
+        // counted in order, later limits not charged once one refuses.
+        let mut remote = match &self.redis {
+            None => None,
+            Some(redis) => {
+                let mut start = 0;
+                let items: Vec<(&[u8], &Limit)> = plan
+                    .entries
+                    .iter()
+                    .map(|&(i, end)| {
+                        let key = &plan.keys[start..end];
+                        start = end;
+                        (key, &limits.limits[i].limit)
+                    })
+                    .collect();
+                let (results, health) = redis.acquire_many(&items, 1, now).await;
+                self.report_health(health);
+                Some(results.into_iter())
+            }
+        };
         let mut start = 0;
         for &(i, end) in &plan.entries {
             let limit = &limits.limits[i];
             let key = &plan.keys[start..end];
             start = end;
-            let decision = match &self.redis {
+            let decision = match &mut remote {
                 None => self.memory.decide(key, &limit.limit, 1, now),
-                Some(redis) => {
-                    let (result, health) = redis.acquire_reporting(key, &limit.limit, 1, now).await;
-                    self.report_health(health);
+                Some(results) => {
+                    let result = results
+                        .next()
+                        .unwrap_or_else(|| Err(StoreError::Protocol("no decision".into())));
                     match result {
                         Ok(d) => d,
                         Err(error) => {
-                            if health == Health::Unchanged && !redis.is_down() {
+                            if matches!(error, StoreError::Protocol(_)) {
                                 tracing::warn!(limit = %limit.name, %error, "rate-limit store error");
                             }
                             match limit.on_error {
