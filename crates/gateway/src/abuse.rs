@@ -23,6 +23,9 @@ use portcullis_policy::{ConfigError, Exchange, Finding, Mode, Policy, rate_limit
 pub const BAN_HONEYPOT: u64 = 1;
 pub const BAN_ADMIN: u64 = 2;
 
+/// The ban flag of an IP is this and the IP's text.
+const BAN_PREFIX: &[u8] = b"ban|";
+
 /// Prefixes of the flags the admin API lists and lifts.
 pub const LISTED_PREFIXES: [&str; 3] = ["ban|", "lock|", "stuff|"];
 
@@ -319,7 +322,8 @@ pub fn compile_routes(policy: &Policy) -> Result<Vec<Option<Arc<RouteAbuse>>>, C
 /// What the limit phase must check for one request.
 pub struct AbusePlan {
     rules: Arc<RouteAbuse>,
-    ip: String,
+    /// `ban|<client ip>`, built once: the IP text is `ban_key[4..]`.
+    ban_key: Vec<u8>,
     honeypot_hit: Option<String>,
     login: Option<Vec<u8>>,
     is_login: bool,
@@ -356,9 +360,12 @@ pub fn plan(rules: &Arc<RouteAbuse>, exchange: &Exchange<'_>) -> AbusePlan {
             login = rate_limit::part_value(username, exchange);
         }
     }
+    let mut ban_key = Vec::with_capacity(BAN_PREFIX.len() + 39);
+    ban_key.extend_from_slice(BAN_PREFIX);
+    portcullis_policy::client_ip::push_ip(&mut ban_key, exchange.client_ip);
     AbusePlan {
         rules: rules.clone(),
-        ip: portcullis_policy::client_ip::ip_text(exchange.client_ip),
+        ban_key,
         honeypot_hit,
         login,
         is_login,
@@ -403,11 +410,35 @@ impl crate::rate_limits::RateLimiter {
         findings: &mut Vec<Finding>,
     ) -> AbuseOutcome {
         let now = portcullis_limits::now_micros();
-        let ip = plan.ip.as_bytes();
-        let ban_key = key(&[b"ban", ip]);
-        let mut keys: Vec<Vec<u8>> = vec![ban_key.clone()];
+        let ban_key = &plan.ban_key[..];
+        let ip = &ban_key[BAN_PREFIX.len()..];
+        let ip_text = || String::from_utf8_lossy(ip).into_owned();
+        if !plan.is_login {
+            // Most requests: one flag, no key list.
+            if let Some(ttl) = self.get_flag(ban_key, now).await {
+                findings.push(rate_limit::banned(plan.rules.ban_mode));
+                if findings.iter().any(|f| f.mode == Mode::Block) {
+                    return AbuseOutcome {
+                        retry_after: Some(ttl),
+                        login: None,
+                    };
+                }
+            }
+            if let (Some(h), Some(location)) = (&plan.rules.honeypot, plan.honeypot_hit) {
+                findings.push(rate_limit::honeypot(location, h.mode));
+                if h.mode == Mode::Block {
+                    self.set_flag(ban_key, BAN_HONEYPOT, h.ban, now).await;
+                    tracing::warn!(client_ip = %ip_text(), ban = ?h.ban, "honeypot touched: client banned");
+                }
+            }
+            return AbuseOutcome {
+                retry_after: None,
+                login: None,
+            };
+        }
+        let mut keys: Vec<Vec<u8>> = vec![ban_key.to_vec()];
         let user = plan.login.as_deref();
-        if plan.is_login {
+        {
             keys.push(key(&[b"lock", b"ip", ip]));
             keys.push(key(&[b"lock", b"global"]));
             keys.push(key(&[b"stuff", b"ip", ip]));
@@ -425,7 +456,7 @@ impl crate::rate_limits::RateLimiter {
         let flags = self.get_flags(&refs, now).await;
         let login = plan.is_login.then(|| LoginAttempt {
             rules: plan.rules.clone(),
-            ip: plan.ip.clone(),
+            ip: ip_text(),
             user: plan.login.clone(),
         });
         let blocked = |findings: &[Finding]| findings.iter().any(|f| f.mode == Mode::Block);
@@ -441,8 +472,8 @@ impl crate::rate_limits::RateLimiter {
         if let (Some(h), Some(location)) = (&plan.rules.honeypot, plan.honeypot_hit) {
             findings.push(rate_limit::honeypot(location, h.mode));
             if h.mode == Mode::Block {
-                self.set_flag(&ban_key, BAN_HONEYPOT, h.ban, now).await;
-                tracing::warn!(client_ip = %plan.ip, ban = ?h.ban, "honeypot touched: client banned");
+                self.set_flag(ban_key, BAN_HONEYPOT, h.ban, now).await;
+                tracing::warn!(client_ip = %ip_text(), ban = ?h.ban, "honeypot touched: client banned");
                 return AbuseOutcome {
                     retry_after: None,
                     login: None,

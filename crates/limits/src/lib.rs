@@ -18,7 +18,7 @@ mod store;
 pub use algorithm::{Decision, Gcra, Limit, SlidingWindow};
 pub use memory::MemoryStore;
 pub use redis_store::{RedisConfig, RedisStore};
-pub use store::{Flag, Store, StoreError, key_hash};
+pub use store::{Flag, KeyHasher, Store, StoreError};
 
 /// Microseconds since the Unix epoch.
 pub type Micros = u64;

@@ -7,12 +7,12 @@
 //! flood of distinct keys the store forgets rather than grows).
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher, RandomState};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Mutex;
 
 use crate::Micros;
 use crate::algorithm::{Decision, Limit, WindowState};
-use crate::store::{Store, StoreError, key_hash};
+use crate::store::{KeyHasher, Store, StoreError};
 
 const SHARDS: usize = 64;
 
@@ -51,7 +51,7 @@ type Shard = HashMap<u64, Entry, BuildHasherDefault<IdentityHasher>>;
 pub struct MemoryStore {
     shards: Box<[Mutex<Shard>]>,
     per_shard: usize,
-    hasher: RandomState,
+    hasher: KeyHasher,
     /// Flags keep their key (they are listed), bounded like the limits.
     flags: Mutex<HashMap<Vec<u8>, (u64, Micros)>>,
     max_flags: usize,
@@ -68,7 +68,7 @@ impl MemoryStore {
         MemoryStore {
             shards,
             per_shard,
-            hasher: RandomState::new(),
+            hasher: KeyHasher::random(),
             flags: Mutex::new(HashMap::new()),
             max_flags: max_keys.max(64),
         }
@@ -88,7 +88,7 @@ impl MemoryStore {
 
     /// Decides synchronously (the memory store never waits).
     pub fn decide(&self, key: &[u8], limit: &Limit, cost: u64, now: Micros) -> Decision {
-        let hash = key_hash(&self.hasher, key);
+        let hash = self.hasher.hash(key);
         // The high bits pick the shard, the map uses all of them.
         let shard = &self.shards[(hash >> 58) as usize % SHARDS];
         let mut map = match shard.lock() {
@@ -133,7 +133,7 @@ impl MemoryStore {
 
     /// Forgets a key's state for a limit (the key is as given to `decide`).
     pub fn reset(&self, key: &[u8]) {
-        let hash = key_hash(&self.hasher, key);
+        let hash = self.hasher.hash(key);
         if let Ok(mut map) = self.shards[(hash >> 58) as usize % SHARDS].lock() {
             map.remove(&hash);
         }

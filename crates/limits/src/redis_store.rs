@@ -24,7 +24,6 @@
 //! connection manager reconnects in the background.
 
 use std::collections::HashMap;
-use std::hash::RandomState;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -34,7 +33,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use crate::Micros;
 use crate::algorithm::{Decision, Limit, WindowState};
-use crate::store::{Store, StoreError, key_hash};
+use crate::store::{KeyHasher, Store, StoreError};
 
 /// GCRA: KEYS[1] holds the TAT (µs). ARGV: emission µs, burst µs, tokens
 /// needed, tokens wanted (the lease). Returns {granted, tat − now, retry µs}.
@@ -166,7 +165,7 @@ pub struct RedisStore {
     lease: u64,
     lease_ttl_us: u64,
     local: Mutex<HashMap<u64, Local>>,
-    hasher: RandomState,
+    hasher: KeyHasher,
     retry_interval_us: u64,
     down_until: AtomicU64,
     down: AtomicBool,
@@ -207,7 +206,7 @@ impl RedisStore {
             lease: config.lease.max(1),
             lease_ttl_us: config.lease_ttl.as_micros() as u64,
             local: Mutex::new(HashMap::new()),
-            hasher: RandomState::new(),
+            hasher: KeyHasher::random(),
             retry_interval_us: config.retry_interval.as_micros() as u64,
             down_until: AtomicU64::new(0),
             down: AtomicBool::new(false),
@@ -222,7 +221,8 @@ impl RedisStore {
         self.down.load(Ordering::Relaxed)
     }
 
-    /// Scripts sent to Redis so far (one command each).
+    /// Decisions and flag commands sent to Redis so far (a pipeline of n
+    /// decisions counts n; loading the scripts after a restart is not counted).
     pub fn commands_sent(&self) -> u64 {
         self.commands.load(Ordering::Relaxed)
     }
@@ -235,20 +235,54 @@ impl RedisStore {
         cost: u64,
         now: Micros,
     ) -> (Result<Decision, StoreError>, Health) {
+        let (mut results, health) = self.acquire_many(&[(key, limit)], cost, now).await;
+        let result = results
+            .pop()
+            .unwrap_or_else(|| Err(StoreError::Protocol("no decision".into())));
+        (result, health)
+    }
+
+    /// Decides several keys (a route's limits) at once: what local leases
+    /// and denials can answer is answered here, the rest goes to Redis as
+    /// one pipeline (one round trip; one `EVALSHA` per key, each on one key,
+    /// so Cluster can route them). Every key sent is charged, whatever the
+    /// others answer. Results are in the order of `items`.
+    pub async fn acquire_many(
+        &self,
+        items: &[(&[u8], &Limit)],
+        cost: u64,
+        now: Micros,
+    ) -> (Vec<Result<Decision, StoreError>>, Health) {
         if now < self.down_until.load(Ordering::Relaxed) {
-            return (
+            let down = || {
                 Err(StoreError::Unavailable(
                     "marked down after a failure".into(),
-                )),
-                Health::Unchanged,
-            );
+                ))
+            };
+            return (items.iter().map(|_| down()).collect(), Health::Unchanged);
         }
-        let hash = key_hash(&self.hasher, key);
-        if let Some(decision) = self.spend_local(hash, cost, now) {
-            return (Ok(decision), Health::Unchanged);
+        let mut out: Vec<Option<Result<Decision, StoreError>>> = Vec::with_capacity(items.len());
+        let mut remote: Vec<(usize, u64)> = Vec::new();
+        for (i, (key, _)) in items.iter().enumerate() {
+            let hash = self.hasher.hash(key);
+            match self.spend_local(hash, cost, now) {
+                Some(decision) => out.push(Some(Ok(decision))),
+                None => {
+                    out.push(None);
+                    remote.push((i, hash));
+                }
+            }
+        }
+        if remote.is_empty() {
+            return (out.into_iter().flatten().collect(), Health::Unchanged);
         }
         let want = self.lease.max(cost);
-        let result = self.call(key, limit, cost, want).await;
+        let mut pipe = redis::pipe();
+        for &(i, _) in &remote {
+            let (key, limit) = items[i];
+            pipe.add_command(self.eval_cmd(key, limit, cost, want));
+        }
+        let result = self.send(&pipe, remote.len()).await;
         let health = match &result {
             Ok(_) if self.down.swap(false, Ordering::Relaxed) => Health::Recovered,
             Ok(_) => Health::Unchanged,
@@ -265,10 +299,82 @@ impl RedisStore {
             }
             Err(StoreError::Protocol(_)) => Health::Unchanged,
         };
-        let (decision, granted) = match result {
-            Ok(pair) => pair,
-            Err(e) => return (Err(e), health),
+        match result {
+            Ok(replies) => {
+                for (n, &(i, hash)) in remote.iter().enumerate() {
+                    let reply = replies.get(n).map_or(&[][..], |r| &r[..]);
+                    out[i] = Some(parse_reply(items[i].1, cost, reply).map(
+                        |(decision, granted)| self.settle(hash, cost, now, decision, granted),
+                    ));
+                }
+            }
+            Err(e) => {
+                for &(i, _) in &remote {
+                    out[i] = Some(Err(match &e {
+                        StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
+                        StoreError::Protocol(m) => StoreError::Protocol(m.clone()),
+                    }));
+                }
+            }
+        }
+        (out.into_iter().flatten().collect(), health)
+    }
+
+    /// Sends the pipeline; when Redis lost the scripts (restarted, flushed),
+    /// loads them and sends it once more.
+    async fn send(
+        &self,
+        pipe: &redis::Pipeline,
+        commands: usize,
+    ) -> Result<Vec<Vec<i64>>, StoreError> {
+        let mut conn = self.conn.clone();
+        self.commands.fetch_add(commands as u64, Ordering::Relaxed);
+        match pipe.query_async::<Vec<Vec<i64>>>(&mut conn).await {
+            Ok(replies) => Ok(replies),
+            Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+                // Not counted in `commands_sent`: once per Redis restart.
+                for script in [&self.gcra, &self.window] {
+                    script
+                        .prepare_invoke()
+                        .load_async(&mut conn)
+                        .await
+                        .map_err(classify)?;
+                }
+                pipe.query_async::<Vec<Vec<i64>>>(&mut conn)
+                    .await
+                    .map_err(classify)
+            }
+            Err(e) => Err(classify(e)),
+        }
+    }
+
+    /// `EVALSHA` of the limit's script on one key.
+    fn eval_cmd(&self, key: &[u8], limit: &Limit, cost: u64, want: u64) -> redis::Cmd {
+        let (script, a, b) = match limit {
+            Limit::Gcra(g) => (&self.gcra, g.emission_us, g.burst_us),
+            Limit::Window(w) => (&self.window, w.window_us, w.limit),
         };
+        let mut cmd = redis::cmd("EVALSHA");
+        cmd.arg(script.get_hash())
+            .arg(1)
+            .arg(self.full_key(key))
+            .arg(a)
+            .arg(b)
+            .arg(cost)
+            .arg(want);
+        cmd
+    }
+
+    /// Remembers a lease or a denial from a Redis answer; the decision as
+    /// the caller sees it (leased tokens count as remaining).
+    fn settle(
+        &self,
+        hash: u64,
+        cost: u64,
+        now: Micros,
+        decision: Decision,
+        granted: u64,
+    ) -> Decision {
         let remember = if granted > cost {
             Some(Local::Lease(Lease {
                 tokens: granted - cost,
@@ -299,11 +405,10 @@ impl RedisStore {
             }
             local.insert(hash, entry);
         }
-        let decision = Decision {
+        Decision {
             remaining: decision.remaining + granted.saturating_sub(cost),
             ..decision
-        };
-        (Ok(decision), health)
+        }
     }
 
     /// Answers from the local lease or denial, when one applies.
@@ -331,72 +436,38 @@ impl RedisStore {
             retry_after: Duration::ZERO,
         })
     }
+}
 
-    /// One script call: the decision and the tokens granted (0 when denied).
-    async fn call(
-        &self,
-        key: &[u8],
-        limit: &Limit,
-        cost: u64,
-        want: u64,
-    ) -> Result<(Decision, u64), StoreError> {
-        let mut full_key = Vec::with_capacity(self.prefix.len() + key.len());
-        full_key.extend_from_slice(self.prefix.as_bytes());
-        full_key.extend_from_slice(key);
-        let mut conn = self.conn.clone();
-        self.commands.fetch_add(1, Ordering::Relaxed);
-        let reply: Vec<i64> = match limit {
-            Limit::Gcra(g) => {
-                self.gcra
-                    .key(full_key)
-                    .arg(g.emission_us)
-                    .arg(g.burst_us)
-                    .arg(cost)
-                    .arg(want)
-                    .invoke_async(&mut conn)
-                    .await
-            }
-            Limit::Window(w) => {
-                self.window
-                    .key(full_key)
-                    .arg(w.window_us)
-                    .arg(w.limit)
-                    .arg(cost)
-                    .arg(want)
-                    .invoke_async(&mut conn)
-                    .await
+/// A script's reply: the decision and the tokens granted (0 when denied).
+fn parse_reply(limit: &Limit, cost: u64, reply: &[i64]) -> Result<(Decision, u64), StoreError> {
+    let n = |i: usize| -> Result<u64, StoreError> {
+        reply
+            .get(i)
+            .map(|v| (*v).max(0) as u64)
+            .ok_or_else(|| StoreError::Protocol(format!("short reply {reply:?}")))
+    };
+    let granted = n(0)?;
+    let decision = match limit {
+        Limit::Gcra(g) => {
+            let ahead = n(1)?;
+            Decision {
+                allowed: granted > 0,
+                limit: g.burst,
+                remaining: g.remaining(ahead, 0),
+                reset_after: Duration::from_micros(ahead),
+                retry_after: Duration::from_micros(n(2)?),
             }
         }
-        .map_err(classify)?;
-        let n = |i: usize| -> Result<u64, StoreError> {
-            reply
-                .get(i)
-                .map(|v| (*v).max(0) as u64)
-                .ok_or_else(|| StoreError::Protocol(format!("short reply {reply:?}")))
-        };
-        let granted = n(0)?;
-        let decision = match limit {
-            Limit::Gcra(g) => {
-                let ahead = n(1)?;
-                Decision {
-                    allowed: granted > 0,
-                    limit: g.burst,
-                    remaining: g.remaining(ahead, 0),
-                    reset_after: Duration::from_micros(ahead),
-                    retry_after: Duration::from_micros(n(2)?),
-                }
-            }
-            Limit::Window(w) => {
-                let state = WindowState {
-                    index: 0,
-                    current: n(1)?,
-                    previous: n(2)?,
-                };
-                w.report(state, n(3)?, cost, granted > 0)
-            }
-        };
-        Ok((decision, granted))
-    }
+        Limit::Window(w) => {
+            let state = WindowState {
+                index: 0,
+                current: n(1)?,
+                previous: n(2)?,
+            };
+            w.report(state, n(3)?, cost, granted > 0)
+        }
+    };
+    Ok((decision, granted))
 }
 
 impl RedisStore {
