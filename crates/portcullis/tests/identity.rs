@@ -63,6 +63,21 @@ paths:
         - {name: tenant, in: path, required: true, schema: {type: string}}
         - {name: X-Tenant-Id, in: header, required: false, schema: {type: string}}
       responses: {"200": {description: ok}}
+  /transfers:
+    post:
+      operationId: createTransfer
+      security:
+        - bearer: []
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              properties:
+                from: {type: object, properties: {owner: {type: string}}}
+                amount: {type: integer}
+      responses: {"200": {description: ok}}
   /public:
     get:
       operationId: public
@@ -147,6 +162,10 @@ policies:
             - param: path.userId
               claim: sub
               unless_scopes: [users:admin]
+        createTransfer:
+          bola:
+            - param: body./from/owner
+              claim: sub
         tenantOrders:
           claims:
             - "role in [admin, support]"
@@ -526,6 +545,39 @@ async fn monitor_mode_forwards_and_audits() {
     })
     .await;
     assert_eq!(line["operation"], "getUser");
+}
+
+#[tokio::test]
+async fn body_bola_binds_a_json_body_value_to_the_callers_subject() {
+    let (gw, up, keys) = start_static(false).await;
+    let token = keys
+        .es
+        .sign("ES256", &json!({"kid": "es"}), &claims("u-1", ""));
+    let transfer = |owner: &str| {
+        request("POST", "/v1/transfers")
+            .header("authorization", bearer(&token))
+            .header("content-type", "application/json")
+            .body(TestBody::full(
+                json!({"from": {"owner": owner}, "amount": 5}).to_string(),
+            ))
+            .unwrap()
+    };
+    let r = send(&gw, transfer("u-1")).await;
+    assert_eq!(r.status, 200, "own account: {}", r.text());
+    assert_eq!(up.last().header("x-auth-subject").as_deref(), Some("u-1"));
+    let before = up.count();
+    let r = send(&gw, transfer("u-2")).await;
+    assert_eq!(r.assert_problem(403)["rule"], "auth.bola");
+    assert_eq!(
+        up.count(),
+        before,
+        "a refused transfer never reaches the upstream"
+    );
+    eventually("the BOLA audit line", Duration::from_secs(3), || async {
+        let audit = std::fs::read_to_string(gw.path("audit.log")).unwrap_or_default();
+        audit.contains("auth.bola") && audit.contains("subject u-1")
+    })
+    .await;
 }
 
 // ───────────────────────────── JWKS endpoint ─────────────────────────────
