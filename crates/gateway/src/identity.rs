@@ -55,10 +55,24 @@ fn sources(policy: &Policy) -> Vec<Arc<JwksSource>> {
 }
 
 /// Gives a reloaded policy the keys its predecessor fetched from the same
-/// URLs, so it does not start without keys.
+/// URLs, so it does not start without keys, and the introspection answers
+/// of the same endpoints, so it does not re-introspect every token.
 pub fn inherit_keys(previous: &Policy, next: &Policy) {
     let old = sources(previous);
     for source in sources(next) {
+        if let Some(prev) = old.iter().find(|p| p.url == source.url) {
+            source.inherit(prev);
+        }
+    }
+    let introspection =
+        |p: &Policy| -> Vec<Arc<portcullis_policy::introspection::IntrospectionSource>> {
+            p.routes
+                .iter()
+                .filter_map(|r| r.policy.as_ref()?.introspection.clone())
+                .collect()
+        };
+    let old = introspection(previous);
+    for source in introspection(next) {
         if let Some(prev) = old.iter().find(|p| p.url == source.url) {
             source.inherit(prev);
         }
