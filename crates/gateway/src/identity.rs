@@ -5,10 +5,11 @@
 //! authentication refusals. The verification itself is the pure
 //! `portcullis-identity` crate, run by the policy's identity check. Fetches
 //! are async with a timeout and a size limit; nothing here blocks a request
-//! except the one bounded refetch an unknown `kid` triggers.
+//! except the one bounded refetch an unknown `kid` triggers (requests that
+//! arrive while it runs wait for it, at most the fetch timeout).
 
-use std::collections::HashSet;
-use std::sync::{Arc, Weak};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, LazyLock, Mutex, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -18,6 +19,7 @@ use hyper_util::rt::TokioIo;
 use portcullis_identity::KeySet;
 use portcullis_policy::jwks::{JwksSource, unix_ms};
 use portcullis_policy::{Policy, Route};
+use tokio::sync::watch;
 
 /// Largest JWKS document accepted.
 const MAX_JWKS_BYTES: usize = 1024 * 1024;
@@ -53,10 +55,24 @@ fn sources(policy: &Policy) -> Vec<Arc<JwksSource>> {
 }
 
 /// Gives a reloaded policy the keys its predecessor fetched from the same
-/// URLs, so it does not start without keys.
+/// URLs, so it does not start without keys, and the introspection answers
+/// of the same endpoints, so it does not re-introspect every token.
 pub fn inherit_keys(previous: &Policy, next: &Policy) {
     let old = sources(previous);
     for source in sources(next) {
+        if let Some(prev) = old.iter().find(|p| p.url == source.url) {
+            source.inherit(prev);
+        }
+    }
+    let introspection =
+        |p: &Policy| -> Vec<Arc<portcullis_policy::introspection::IntrospectionSource>> {
+            p.routes
+                .iter()
+                .filter_map(|r| r.policy.as_ref()?.introspection.clone())
+                .collect()
+        };
+    let old = introspection(previous);
+    for source in introspection(next) {
         if let Some(prev) = old.iter().find(|p| p.url == source.url) {
             source.inherit(prev);
         }
@@ -128,12 +144,37 @@ pub async fn refresh_on_unknown_kid(route: &Route, headers: &HeaderMap) {
         (Some(_), None) => true,
         (None, _) => false,
     };
-    if known || !source.claim_refetch(now) {
+    if known {
         return;
+    }
+    let key = Arc::as_ptr(source) as usize;
+    if !source.claim_refetch(now) {
+        // Another request's refetch is running: wait for it (bounded by the
+        // fetch timeout) rather than fail with keys it may be bringing.
+        let running = REFETCHES.lock().ok().and_then(|m| m.get(&key).cloned());
+        if let Some(mut done) = running {
+            let _ = tokio::time::timeout(source.timeout, done.changed()).await;
+        }
+        return;
+    }
+    let (tx, rx) = watch::channel(());
+    if let Ok(mut m) = REFETCHES.lock() {
+        m.insert(key, rx);
     }
     tracing::info!(url = %source.url, kid = header.kid.as_deref().unwrap_or(""), "unknown key id: refetching the JWKS");
     let _ = refresh(source).await;
+    if let Ok(mut m) = REFETCHES.lock() {
+        m.remove(&key);
+    }
+    // Dropping the sender releases the waiters (also if this request is
+    // cancelled mid-fetch: they then find the keys as they are).
+    drop(tx);
 }
+
+/// Unknown-`kid` refetches in flight, by source address; waiters hold a
+/// receiver until the fetching request drops the sender.
+static REFETCHES: LazyLock<Mutex<HashMap<usize, watch::Receiver<()>>>> =
+    LazyLock::new(Default::default);
 
 /// The token where the identity check will read it (header, then cookie).
 fn bearer<'h>(headers: &'h HeaderMap, source: &JwksSource) -> Option<&'h str> {

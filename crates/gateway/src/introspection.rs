@@ -90,7 +90,7 @@ pub async fn introspect_before_checks(
     };
     let key = token_key(token);
     let now = unix_ms();
-    if source.cache.get(&key, now).is_some() {
+    if source.cached(&key, now).is_some() {
         return;
     }
     let flight = (Arc::as_ptr(source) as usize, key);

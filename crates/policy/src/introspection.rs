@@ -319,7 +319,9 @@ pub struct IntrospectionSource {
     /// Only tokens that are not JWT-shaped (a JWT verifier is configured).
     pub opaque_only: bool,
     pub rules: AnswerRules,
-    pub cache: IntrospectionCache,
+    /// Swappable so a reloaded policy keeps its predecessor's answers.
+    cache: arc_swap::ArcSwap<IntrospectionCache>,
+    cache_size: usize,
     pub breaker: CircuitBreaker,
 }
 
@@ -366,8 +368,28 @@ impl IntrospectionSource {
             token_cookie: s.token_cookie,
             opaque_only: s.opaque_only,
             rules: s.rules,
-            cache: IntrospectionCache::new(s.cache_size),
+            cache: arc_swap::ArcSwap::from_pointee(IntrospectionCache::new(s.cache_size)),
+            cache_size: s.cache_size,
             breaker: CircuitBreaker::new(s.failure_threshold, s.cool_down),
+        }
+    }
+
+    /// The cached outcome of a token (`None`: no answer stands).
+    pub fn cached(&self, key: &TokenKey, now_ms: u64) -> Option<Result<Arc<Principal>, AuthError>> {
+        self.cache.load().get(key, now_ms)
+    }
+
+    /// Takes over the answers of the same endpoint, client and validation
+    /// in a previous policy, so a reload does not re-introspect every token.
+    pub fn inherit(&self, previous: &IntrospectionSource) {
+        let same = previous.url == self.url
+            && previous.client_id == self.client_id
+            && previous.cache_size == self.cache_size
+            && previous.rules.issuers == self.rules.issuers
+            && previous.rules.audiences == self.rules.audiences
+            && previous.rules.leeway_secs == self.rules.leeway_secs;
+        if same {
+            self.cache.store(previous.cache.load_full());
         }
     }
 
@@ -382,8 +404,7 @@ impl IntrospectionSource {
     /// means the gateway could not introspect it (endpoint down, breaker
     /// open, timeout).
     pub fn authenticate(&self, token: &str, now_ms: u64) -> Result<Arc<Principal>, AuthError> {
-        self.cache
-            .get(&token_key(token), now_ms)
+        self.cached(&token_key(token), now_ms)
             .unwrap_or(Err(AuthError::IntrospectionUnavailable))
     }
 
@@ -402,11 +423,13 @@ impl IntrospectionSource {
                                 .saturating_mul(1000)
                         });
                 let until = exp_ms.min(now_ms.saturating_add(self.cache_ttl.as_millis() as u64));
-                self.cache.put(key, Ok(Arc::new(principal)), until, now_ms);
+                self.cache
+                    .load()
+                    .put(key, Ok(Arc::new(principal)), until, now_ms);
             }
             Answer::Refused(error) => {
                 let until = now_ms.saturating_add(self.negative_cache_ttl.as_millis() as u64);
-                self.cache.put(key, Err(error), until, now_ms);
+                self.cache.load().put(key, Err(error), until, now_ms);
             }
         }
     }
@@ -582,6 +605,23 @@ mod tests {
         assert_eq!(
             s.authenticate("c", 5_000).unwrap_err(),
             AuthError::IntrospectionUnavailable
+        );
+    }
+
+    #[test]
+    fn a_reloaded_source_inherits_the_answers_of_the_same_endpoint() {
+        let old = source(ClientAuth::Basic);
+        old.remember(token_key("t"), Answer::Refused(AuthError::Inactive), 0);
+        let next = source(ClientAuth::Post);
+        next.inherit(&old);
+        assert_eq!(next.authenticate("t", 1).unwrap_err(), AuthError::Inactive);
+        let mut other = source(ClientAuth::Basic);
+        other.url = "http://other/introspect".into();
+        other.inherit(&old);
+        assert_eq!(
+            other.authenticate("t", 1).unwrap_err(),
+            AuthError::IntrospectionUnavailable,
+            "another endpoint starts empty"
         );
     }
 

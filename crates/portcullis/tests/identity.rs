@@ -63,6 +63,21 @@ paths:
         - {name: tenant, in: path, required: true, schema: {type: string}}
         - {name: X-Tenant-Id, in: header, required: false, schema: {type: string}}
       responses: {"200": {description: ok}}
+  /transfers:
+    post:
+      operationId: createTransfer
+      security:
+        - bearer: []
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              properties:
+                from: {type: object, properties: {owner: {type: string}}}
+                amount: {type: integer}
+      responses: {"200": {description: ok}}
   /public:
     get:
       operationId: public
@@ -147,6 +162,10 @@ policies:
             - param: path.userId
               claim: sub
               unless_scopes: [users:admin]
+        createTransfer:
+          bola:
+            - param: body./from/owner
+              claim: sub
         tenantOrders:
           claims:
             - "role in [admin, support]"
@@ -528,6 +547,39 @@ async fn monitor_mode_forwards_and_audits() {
     assert_eq!(line["operation"], "getUser");
 }
 
+#[tokio::test]
+async fn body_bola_binds_a_json_body_value_to_the_callers_subject() {
+    let (gw, up, keys) = start_static(false).await;
+    let token = keys
+        .es
+        .sign("ES256", &json!({"kid": "es"}), &claims("u-1", ""));
+    let transfer = |owner: &str| {
+        request("POST", "/v1/transfers")
+            .header("authorization", bearer(&token))
+            .header("content-type", "application/json")
+            .body(TestBody::full(
+                json!({"from": {"owner": owner}, "amount": 5}).to_string(),
+            ))
+            .unwrap()
+    };
+    let r = send(&gw, transfer("u-1")).await;
+    assert_eq!(r.status, 200, "own account: {}", r.text());
+    assert_eq!(up.last().header("x-auth-subject").as_deref(), Some("u-1"));
+    let before = up.count();
+    let r = send(&gw, transfer("u-2")).await;
+    assert_eq!(r.assert_problem(403)["rule"], "auth.bola");
+    assert_eq!(
+        up.count(),
+        before,
+        "a refused transfer never reaches the upstream"
+    );
+    eventually("the BOLA audit line", Duration::from_secs(3), || async {
+        let audit = std::fs::read_to_string(gw.path("audit.log")).unwrap_or_default();
+        audit.contains("auth.bola") && audit.contains("subject u-1")
+    })
+    .await;
+}
+
 // ───────────────────────────── JWKS endpoint ─────────────────────────────
 
 /// A JWKS endpoint on a loopback port: serves `doc`, counts fetches, and
@@ -537,6 +589,8 @@ struct JwksServer {
     doc: Arc<Mutex<String>>,
     fetches: Arc<AtomicUsize>,
     down: Arc<AtomicBool>,
+    /// Answers this many milliseconds late.
+    delay_ms: Arc<AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -553,18 +607,23 @@ impl JwksServer {
         let doc = Arc::new(Mutex::new(doc));
         let fetches = Arc::new(AtomicUsize::new(0));
         let down = Arc::new(AtomicBool::new(false));
-        let (d, f, o) = (doc.clone(), fetches.clone(), down.clone());
+        let delay_ms = Arc::new(AtomicUsize::new(0));
+        let (d, f, o, l) = (doc.clone(), fetches.clone(), down.clone(), delay_ms.clone());
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
-                let (d, f, o) = (d.clone(), f.clone(), o.clone());
+                let (d, f, o, l) = (d.clone(), f.clone(), o.clone(), l.clone());
                 tokio::spawn(async move {
                     let service = service_fn(move |_req| {
-                        let (d, f, o) = (d.clone(), f.clone(), o.clone());
+                        let (d, f, o, l) = (d.clone(), f.clone(), o.clone(), l.clone());
                         async move {
                             f.fetch_add(1, Ordering::SeqCst);
+                            let delay = l.load(Ordering::SeqCst) as u64;
+                            if delay > 0 {
+                                tokio::time::sleep(Duration::from_millis(delay)).await;
+                            }
                             let mut resp = if o.load(Ordering::SeqCst) {
                                 let mut r = http::Response::new(Full::new(Bytes::from("down")));
                                 *r.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
@@ -590,6 +649,7 @@ impl JwksServer {
             doc,
             fetches,
             down,
+            delay_ms,
             task,
         }
     }
@@ -712,6 +772,49 @@ async fn jwks_rotation_refetch_rate_and_outage_grace() {
         },
     )
     .await;
+}
+
+#[tokio::test]
+async fn requests_during_an_unknown_kid_refetch_wait_for_it() {
+    let up = Upstream::start("app").await;
+    let k1 = SigningKey::generate(Algorithm::ES256);
+    let k2 = SigningKey::generate(Algorithm::ES256);
+    let server = JwksServer::start(String::new()).await;
+    server.serve(&[(&k1, "k1")]);
+    let gw = Arc::new(Gateway::start(&jwks_config(&up, &server)).await);
+    let c = claims("u-1", "");
+    let t1 = k1.sign("ES256", &json!({"kid": "k1"}), &c);
+    eventually("the first JWKS fetch", Duration::from_secs(5), || async {
+        send(&gw, get("/x", &[("authorization", &bearer(&t1))]))
+            .await
+            .status
+            == 200
+    })
+    .await;
+    // k2 rotates in, served slowly: the first request naming it starts the
+    // refetch, the others arrive while it runs and wait instead of failing.
+    tokio::time::sleep(Duration::from_millis(1100)).await; // past min_refetch
+    server.serve(&[(&k1, "k1"), (&k2, "k2")]);
+    server.delay_ms.store(400, Ordering::SeqCst);
+    let t2 = Arc::new(k2.sign("ES256", &json!({"kid": "k2"}), &c));
+    let mut requests = Vec::new();
+    for i in 0..6 {
+        let (gw, t2) = (gw.clone(), t2.clone());
+        requests.push(tokio::spawn(async move {
+            // The first one starts the fetch; the others come during it.
+            tokio::time::sleep(Duration::from_millis(if i == 0 { 0 } else { 100 })).await;
+            send(&gw, get("/x", &[("authorization", &bearer(&t2))]))
+                .await
+                .status
+        }));
+    }
+    for r in requests {
+        assert_eq!(
+            r.await.unwrap(),
+            200,
+            "a request during the refetch waited for it"
+        );
+    }
 }
 
 // ───────────────────────────── client certificates ─────────────────────────────

@@ -498,3 +498,30 @@ async fn an_endpoint_outage_opens_the_circuit_then_a_probe_closes_it() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_reload_keeps_the_cached_answers() {
+    let idp = Idp::start().await;
+    let (gw, up) = start(&idp, "", CLIENT_SECRET).await;
+    idp.issue("opaque-keep", "alice", "users:read", now() + 600);
+    assert_eq!(
+        get(&gw, "/v1/users/alice", Some("opaque-keep"))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(idp.calls(), 1);
+    // A change elsewhere in the identity block (another claim header); the
+    // file watcher reloads it.
+    let template = config(&up, &idp, "").replace("x-auth-tenant: tenant", "x-auth-org: tenant");
+    gw.write_config(&template);
+    eventually("the reloaded config", Duration::from_secs(10), || async {
+        get(&gw, "/v1/users/alice", Some("opaque-keep"))
+            .await
+            .status
+            == 200
+            && up.last().header("x-auth-org").as_deref() == Some("acme")
+    })
+    .await;
+    assert_eq!(idp.calls(), 1, "the reloaded policy used the cached answer");
+}

@@ -47,25 +47,26 @@ impl Default for TokenCache {
 }
 
 impl TokenCache {
-    fn shard(&self, token: &str) -> &Mutex<HashMap<u64, Cached>> {
-        let last = token.as_bytes().last().copied().unwrap_or(0) as usize;
+    fn shard(&self, token: &[u8]) -> &Mutex<HashMap<u64, Cached>> {
+        let last = token.last().copied().unwrap_or(0) as usize;
         &self.shards[last % SHARDS]
     }
 
-    fn key(&self, token: &str) -> u64 {
+    fn key(&self, bytes: &[u8]) -> u64 {
         use std::hash::{BuildHasher, Hasher};
-        let bytes = token.as_bytes();
         let mut h = self.hasher.build_hasher();
         h.write_usize(bytes.len());
         h.write(&bytes[bytes.len().saturating_sub(32)..]);
         h.finish()
     }
 
-    pub fn get(&self, token: &str, now_ms: u64, keys_epoch: u64) -> Option<Arc<Principal>> {
+    /// Takes the token's bytes: a hit is compared byte for byte with a
+    /// stored (verified, so UTF-8) token.
+    pub fn get(&self, token: &[u8], now_ms: u64, keys_epoch: u64) -> Option<Arc<Principal>> {
         let key = self.key(token);
         let shard = self.shard(token).lock().ok()?;
         let hit = shard.get(&key)?;
-        (hit.until_ms > now_ms && hit.keys_epoch == keys_epoch && *hit.token == *token)
+        (hit.until_ms > now_ms && hit.keys_epoch == keys_epoch && hit.token.as_bytes() == token)
             .then(|| hit.principal.clone())
     }
 
@@ -76,8 +77,8 @@ impl TokenCache {
             .and_then(serde_json::Value::as_u64)
             .map_or(u64::MAX, |e| e.saturating_mul(1000));
         let until_ms = exp_ms.min(now_ms + MAX_TTL_MS);
-        let key = self.key(token);
-        let Ok(mut shard) = self.shard(token).lock() else {
+        let key = self.key(token.as_bytes());
+        let Ok(mut shard) = self.shard(token.as_bytes()).lock() else {
             return;
         };
         if shard.len() >= MAX_PER_SHARD {
@@ -107,14 +108,14 @@ mod tests {
         claims.insert("exp".into(), 100.into());
         let p = Arc::new(Principal::from_claims(claims, PrincipalSource::Jwt));
         cache.put("a.b.c", p, 50_000, 7);
-        assert!(cache.get("a.b.c", 60_000, 7).is_some());
-        assert!(cache.get("a.b.c", 60_000, 8).is_none(), "another key set");
-        assert!(cache.get("a.b.c", 100_000, 7).is_none(), "past exp");
-        assert!(cache.get("a.b.d", 60_000, 7).is_none());
+        assert!(cache.get(b"a.b.c", 60_000, 7).is_some());
+        assert!(cache.get(b"a.b.c", 60_000, 8).is_none(), "another key set");
+        assert!(cache.get(b"a.b.c", 100_000, 7).is_none(), "past exp");
+        assert!(cache.get(b"a.b.d", 60_000, 7).is_none());
         let p = Arc::new(Principal::named("x", &[], PrincipalSource::Jwt));
         cache.put("x.y.z", p, 0, 0);
-        assert!(cache.get("x.y.z", MAX_TTL_MS - 1, 0).is_some());
-        assert!(cache.get("x.y.z", MAX_TTL_MS, 0).is_none(), "past the TTL");
+        assert!(cache.get(b"x.y.z", MAX_TTL_MS - 1, 0).is_some());
+        assert!(cache.get(b"x.y.z", MAX_TTL_MS, 0).is_none(), "past the TTL");
     }
 
     #[test]
@@ -124,9 +125,9 @@ mod tests {
         let (a, b) = (format!("aaaa.{tail}"), format!("bbbb.{tail}"));
         let p = Arc::new(Principal::named("a", &[], PrincipalSource::Jwt));
         cache.put(&a, p, 0, 0);
-        assert!(cache.get(&a, 1, 0).is_some());
+        assert!(cache.get(a.as_bytes(), 1, 0).is_some());
         assert!(
-            cache.get(&b, 1, 0).is_none(),
+            cache.get(b.as_bytes(), 1, 0).is_none(),
             "same length and tail, other token"
         );
     }
