@@ -222,7 +222,7 @@ impl BotGuard {
         {
             tag.score = SCORE_VALUES.get(usize::from(score.score)).cloned();
             if rules.tag_reasons && !score.signals.is_empty() {
-                tag.reasons = HeaderValue::from_str(&score.signals.names()).ok();
+                tag.reasons = HeaderValue::try_from(score.signals.names()).ok();
             }
             if rules.tag_ja4 {
                 tag.ja4 = input.ja4.cloned();

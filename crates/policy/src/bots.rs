@@ -188,62 +188,98 @@ const CRAWLER_MARKERS: &[&[u8]] = &[
 /// Index in [`CRAWLER_MARKERS`] from which a marker means a headless browser.
 const HEADLESS_FROM: usize = 6;
 
-/// Longest user agent looked at (lower-cased on the stack).
+/// Browser tokens, after the crawler markers in [`UA_SCANNER`].
+const BROWSER_TOKENS: [&[u8]; 5] = [b"firefox/", b"crios/", b"chrome/", b"safari/", b"version/"];
+const FIREFOX: usize = CRAWLER_MARKERS.len();
+const CRIOS: usize = FIREFOX + 1;
+const CHROME: usize = FIREFOX + 2;
+const SAFARI: usize = FIREFOX + 3;
+const VERSION: usize = FIREFOX + 4;
+
+/// Longest user agent looked at.
 const UA_BYTES: usize = 512;
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    memchr::memmem::find(haystack, needle).is_some()
-}
+/// Every marker and browser token, found in one case-insensitive pass.
+static UA_SCANNER: std::sync::LazyLock<Option<aho_corasick::AhoCorasick>> =
+    std::sync::LazyLock::new(|| {
+        aho_corasick::AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(CRAWLER_MARKERS.iter().chain(BROWSER_TOKENS.iter()))
+            .ok()
+    });
 
-fn version_after(ua: &[u8], token: &[u8]) -> Option<u16> {
-    let at = memchr::memmem::find(ua, token)? + token.len();
-    let digits = ua[at..].iter().take_while(|b| b.is_ascii_digit()).take(5);
+/// The major version in `ua` starting at `at` (digits up to the first non-digit).
+fn version_at(ua: &[u8], at: usize) -> Option<u16> {
     let mut v: u32 = 0;
     let mut any = false;
-    for d in digits {
+    for d in ua
+        .get(at..)?
+        .iter()
+        .take_while(|b| b.is_ascii_digit())
+        .take(5)
+    {
         v = v * 10 + u32::from(d - b'0');
         any = true;
     }
     any.then(|| v.min(u32::from(u16::MAX)) as u16)
 }
 
-/// Classifies a user agent (the first [`UA_BYTES`] bytes, case-insensitive).
+fn version_after(ua: &[u8], token: &[u8]) -> Option<u16> {
+    let at = memchr::memmem::find(ua, token)? + token.len();
+    version_at(ua, at)
+}
+
+/// Classifies a user agent (its first [`UA_BYTES`] bytes, case-insensitive).
+/// Allocates nothing: the prefixes are compared in place, everything else
+/// is one automaton pass.
 pub fn classify_user_agent(raw: Option<&[u8]>) -> UserAgent {
     let Some(raw) = raw.filter(|r| !r.iter().all(u8::is_ascii_whitespace)) else {
         return UserAgent::Missing;
     };
-    let mut buf = [0u8; UA_BYTES];
-    let n = raw.len().min(UA_BYTES);
-    for (d, s) in buf[..n].iter_mut().zip(raw) {
-        *d = s.to_ascii_lowercase();
-    }
-    let ua = &buf[..n];
-    if TOOL_PREFIXES.iter().any(|p| ua.starts_with(p)) {
+    let ua = &raw[..raw.len().min(UA_BYTES)];
+    let starts_with = |p: &[u8]| ua.len() >= p.len() && ua[..p.len()].eq_ignore_ascii_case(p);
+    // Compared only against the prefixes with the same first letter.
+    let first = ua[0].to_ascii_lowercase();
+    if TOOL_PREFIXES
+        .iter()
+        .any(|p| p[0] == first && starts_with(p))
+    {
         return UserAgent::Automation;
     }
-    for (i, m) in CRAWLER_MARKERS.iter().enumerate() {
-        if contains(ua, m) {
-            return if i >= HEADLESS_FROM {
+    let Some(scanner) = UA_SCANNER.as_ref() else {
+        return UserAgent::Other;
+    };
+    // Where each browser token ends (its version follows), first match only.
+    let mut ends = [usize::MAX; BROWSER_TOKENS.len()];
+    for m in scanner.find_overlapping_iter(ua) {
+        let id = m.pattern().as_usize();
+        if id < CRAWLER_MARKERS.len() {
+            return if id >= HEADLESS_FROM {
                 UserAgent::Headless
             } else {
                 UserAgent::Automation
             };
         }
+        let slot = &mut ends[id - FIREFOX];
+        if *slot == usize::MAX {
+            *slot = m.end();
+        }
     }
-    if !ua.starts_with(b"mozilla/5.0") {
+    if !starts_with(b"mozilla/5.0") {
         return UserAgent::Other;
     }
-    if let Some(v) = version_after(ua, b"firefox/") {
+    let end = |id: usize| Some(ends[id - FIREFOX]).filter(|e| *e != usize::MAX);
+    if let Some(v) = end(FIREFOX).and_then(|at| version_at(ua, at)) {
         return UserAgent::Browser(Browser::Firefox, v);
     }
-    // Chrome on iOS (CriOS) and Firefox on iOS (FxiOS) are WebKit underneath.
-    if !contains(ua, b"crios/")
-        && let Some(v) = version_after(ua, b"chrome/")
+    // Chrome on iOS (CriOS) is WebKit underneath.
+    if end(CRIOS).is_none()
+        && let Some(v) = end(CHROME).and_then(|at| version_at(ua, at))
     {
         return UserAgent::Browser(Browser::Chromium, v);
     }
-    if contains(ua, b"safari/") {
-        let v = version_after(ua, b"version/").unwrap_or(0);
+    if end(SAFARI).is_some() {
+        let v = end(VERSION).and_then(|at| version_at(ua, at)).unwrap_or(0);
         return UserAgent::Browser(Browser::Safari, v);
     }
     UserAgent::Other
@@ -315,6 +351,9 @@ pub struct CadenceSettings {
     pub max_clients: usize,
 }
 
+const SEC_CH_UA: http::HeaderName = http::HeaderName::from_static("sec-ch-ua");
+const SEC_FETCH_MODE: http::HeaderName = http::HeaderName::from_static("sec-fetch-mode");
+
 /// Most intervals the cadence table keeps per client.
 pub const MAX_CADENCE_SAMPLES: usize = 16;
 
@@ -382,7 +421,7 @@ impl BotRules {
             UserAgent::Browser(b, v) => Some((b, v)),
             _ => None,
         };
-        let hints = headers.get("sec-ch-ua").map(|v| v.as_bytes());
+        let hints = headers.get(&SEC_CH_UA).map(|v| v.as_bytes());
         if self.is_browser_facing(req.path) {
             for h in [
                 header::ACCEPT,
@@ -402,7 +441,7 @@ impl BotRules {
                 Some((Browser::Safari, v)) => v >= 17,
                 None => false,
             };
-            if req.tls && sends_fetch_metadata && !headers.contains_key("sec-fetch-mode") {
+            if req.tls && sends_fetch_metadata && !headers.contains_key(&SEC_FETCH_MODE) {
                 signals.set(Signal::MissingFetchMetadata);
             }
             // Chromium 90+ sends `sec-ch-ua` to secure origins by default.
