@@ -168,7 +168,20 @@ impl Engines {
                 "select", "union", "insert", "delete", "drop", "update", "exec", "waitfor",
                 "shutdown", "truncate", "order", "group", "having", "create", "null",
             ];
-            if f.contains(CharFlags::SPACE) && statement_words.iter().any(|w| lower.contains(w)) {
+            // System catalogue names are SQL on their own (`information_schema`).
+            let catalogue_words = [
+                "_schema",
+                "pg_",
+                "sysobjects",
+                "syscolumns",
+                "msys",
+                "sqlite_",
+                "tempdb",
+                "msdb",
+            ];
+            if (f.contains(CharFlags::SPACE) && statement_words.iter().any(|w| lower.contains(w)))
+                || catalogue_words.iter().any(|w| lower.contains(w))
+            {
                 sqli::inspect(lower, false, false, &mut scratch.sql, sink);
             }
             if kind.is_name() {
@@ -201,7 +214,9 @@ impl Engines {
             | CharFlags::PIPE_AMP
             | CharFlags::HASH
             | CharFlags::STAR
-            | CharFlags::AT;
+            | CharFlags::AT
+            | CharFlags::ANGLE
+            | CharFlags::OPERATOR;
         if f.any(sql_punctuation)
             || crate::text::contains(lower, "--")
             || (f.contains(CharFlags::SPACE) && crate::text::contains(lower, "union"))
