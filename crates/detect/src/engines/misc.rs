@@ -2133,6 +2133,34 @@ pub(crate) fn script_loops_and_interpolation(lower: &str, sink: &mut Sink<'_>) {
     }
 }
 
+/// `;`, `=`, `\\` or `"` in a multipart name; the `;` that ends an HTML
+/// entity (`z&auml;zz`, `&#233;`: browsers send names that way) is not a
+/// separator, one after another word is (`&amp;fi;zzz` → `&fi;zzz`).
+fn has_name_separator(name: &str) -> bool {
+    let b = name.as_bytes();
+    b.iter().enumerate().any(|(i, &c)| match c {
+        b'=' | b'\\' | b'"' => true,
+        b';' => {
+            let mut j = i;
+            while j > 0 && i - j < 12 && (b[j - 1].is_ascii_alphanumeric() || b[j - 1] == b'#') {
+                j -= 1;
+            }
+            let entity = j > 0 && j < i && b[j - 1] == b'&' && {
+                let e = &name[j..i];
+                e.starts_with('#')
+                    || [
+                        "uml", "acute", "grave", "circ", "tilde", "ring", "cedil", "caron",
+                        "slash", "lig", "amp", "nbsp", "apos", "quot", "lt", "gt",
+                    ]
+                    .iter()
+                    .any(|s| e.len() > s.len().min(e.len() - 1) && e.ends_with(s))
+            };
+            !entity
+        }
+        _ => false,
+    })
+}
+
 /// Protocol shapes in single values: separator characters in a multipart field or file
 /// name (`name="a;b"`, `filename="x=.txt"`: parsers split there), and an
 /// HTTP request line inside a value (`GET http://x HTTP/1.1`: smuggling).
@@ -2140,7 +2168,7 @@ pub(crate) fn protocol_values(lower: &str, kind: ValueKind<'_>, sink: &mut Sink<
     if matches!(
         kind,
         ValueKind::MultipartName | ValueKind::MultipartFilename
-    ) && lower.contains([';', '=', '\\', '"'])
+    ) && has_name_separator(lower)
     {
         sink.report(&rules::HTTP_MULTIPART_NAME, lower, 0..lower.len().min(48));
     }

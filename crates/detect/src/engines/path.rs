@@ -440,6 +440,9 @@ pub(crate) fn inspect(
             break;
         }
     }
+    if is_path_segment && restricted_extension(v) {
+        sink.report(&rules::PATH_RESTRICTED_EXTENSION, v, 0..v.len());
+    }
     if is_path_segment
         && v.len() > 1
         && v.starts_with('.')
@@ -449,6 +452,67 @@ pub(crate) fn inspect(
         sink.report(&rules::PATH_HIDDEN_FILE, v, 0..v.len());
     }
     remote_inclusion(lower, sink);
+}
+
+/// A path segment naming a backup, database, key, log or server-side
+/// source file that a web server should never hand out (`site.bak`,
+/// `dump.rdb`, `db.sqlite`, `index.php~`, `privkey.pem`). `.key` (also a
+/// Keynote document) and `.com` (a domain in a path) are left out.
+fn restricted_extension(v: &str) -> bool {
+    if v.ends_with('~') && v.len() > 1 {
+        return true;
+    }
+    let Some((stem, ext)) = v.rsplit_once('.') else {
+        return false;
+    };
+    !stem.is_empty()
+        && matches!(
+            ext,
+            "bak"
+                | "backup"
+                | "old"
+                | "orig"
+                | "swp"
+                | "sav"
+                | "db"
+                | "dbf"
+                | "mdb"
+                | "sql"
+                | "sqlite"
+                | "sqlite3"
+                | "rdb"
+                | "pem"
+                | "crt"
+                | "csr"
+                | "p12"
+                | "pfx"
+                | "jks"
+                | "asa"
+                | "asax"
+                | "ascx"
+                | "cdx"
+                | "config"
+                | "csproj"
+                | "vbproj"
+                | "licx"
+                | "resx"
+                | "resources"
+                | "dll"
+                | "pdb"
+                | "inc"
+                | "htr"
+                | "htw"
+                | "ida"
+                | "idc"
+                | "idq"
+                | "printer"
+                | "pol"
+                | "pwd"
+                | "pass"
+                | "lnk"
+                | "vsdisco"
+                | "webinfo"
+        )
 }
 
 /// The number of dot-dot segments (`..` followed by a separator, or at the
