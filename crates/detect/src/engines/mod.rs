@@ -12,6 +12,7 @@ mod sqli;
 mod sqli_fragment;
 mod ssrf;
 mod xss;
+mod xss_js;
 pub(crate) mod xxe;
 
 use crate::normalize::{CharFlags, View};
@@ -355,6 +356,21 @@ impl Engines {
         {
             misc::nodejs(lower, sink);
             misc::script_loops_and_interpolation(lower, sink);
+        }
+        // Not in a path segment: `/javascript-manual/document.cookie` and
+        // `/eval(` name pages, no page runs them.
+        if !matches!(kind, ValueKind::PathSegment)
+            && f.any(
+                CharFlags::DOT
+                    | CharFlags::PAREN
+                    | CharFlags::BRACKET
+                    | CharFlags::BACKTICK
+                    | CharFlags::NEWLINE
+                    | CharFlags::OPERATOR
+                    | CharFlags::COLON,
+            )
+        {
+            xss_js::inspect(lower, sink);
         }
         if crate::text::contains(lower, "cookie") {
             misc::session(lower, ValueKind::TextBody, sink);
