@@ -210,3 +210,37 @@ fn multipart_names_with_entities() {
         assert!(name(v).contains(&"http.multipart_name"), "{v}");
     }
 }
+
+#[test]
+fn framework_session_names_in_parameters() {
+    let detector = Detector::new(&DetectorSettings::default());
+    let name = |v: &str| {
+        let mut out = Vec::new();
+        detector.inspect(v, ValueKind::QueryName, &mut out);
+        ids(&out)
+    };
+    for v in [
+        "_flask_session",
+        "next-auth.session-token",
+        "__secure-next-auth.session-token",
+        "rack.session",
+        "koa:sess",
+        "zend_session_id",
+        "sails.sid",
+        "weblogicsession",
+        "session-id",
+        "cfsid",
+    ] {
+        assert!(name(v).contains(&"session.id_in_parameter"), "{v}");
+    }
+    for v in [
+        "session",
+        "sess",
+        "sessions",
+        "session_count",
+        "possession",
+        "obsession_level",
+    ] {
+        assert!(!name(v).contains(&"session.id_in_parameter"), "{v}");
+    }
+}
