@@ -244,3 +244,22 @@ fn framework_session_names_in_parameters() {
         assert!(!name(v).contains(&"session.id_in_parameter"), "{v}");
     }
 }
+
+#[test]
+fn remote_inclusion_shapes() {
+    for v in [
+        "https://foo.bar?",
+        "http://example.com%2f:asd@evil.com/",
+        "http://example.com%2f:foo@bar@evil.com/",
+    ] {
+        assert_detects(v, "rfi.url");
+    }
+    assert_detects("jar:http://evil.co/b.zip!a", "path.wrapper");
+    for v in [
+        "https://medium.com/@ada/notes",
+        "https://example.com/a?b=1",
+        "https://example.com/",
+    ] {
+        assert_clean(v);
+    }
+}

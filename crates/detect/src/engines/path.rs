@@ -350,6 +350,8 @@ pub(crate) const WRAPPERS: &[&str] = &[
     "ssh2.scp://",
     "zlib:",
     "jar:file:",
+    "jar:http:",
+    "jar:https:",
     "netdoc:",
     "data://text/plain",
     "data:text/plain",
@@ -814,7 +816,18 @@ fn remote_inclusion(lower: &str, sink: &mut Sink<'_>) {
         let ip_host = !host.is_empty()
             && host.bytes().all(|b| b.is_ascii_digit() || b == b'.')
             && host.contains('.');
-        let trailing_question = url.ends_with('?') && url.len() > authority.len() + 1;
+        // `http://x/shell.txt?`, `https://foo.bar?`: a `?` that turns what the
+        // application appends into a query string.
+        let trailing_question = url.ends_with('?') && url.len() > authority.len();
+        // `http://example.com%2f:asd@evil.com/`: a user-info part that a
+        // decoding parser reads past the host (`:` or a second `@` before
+        // the `@`) sends the fetch elsewhere.
+        let first_segment = url[authority.len()..]
+            .strip_prefix('/')
+            .map_or("", |r| r.split('/').next().unwrap_or(""));
+        let smuggled_authority = first_segment.rsplit_once('@').is_some_and(|(user, host)| {
+            (user.contains(':') || user.contains('@')) && host.contains('.')
+        });
         let inclusion_suffix = [
             ".txt?", ".txt", ".php?", ".php", ".jpg?", ".gif?", "shell", "c99", "r57", ".pl?",
             ".sh",
@@ -825,6 +838,7 @@ fn remote_inclusion(lower: &str, sink: &mut Sink<'_>) {
         let embedded = scheme_start > 0 && lower[..scheme_start].ends_with('=');
         if ip_host
             || trailing_question
+            || smuggled_authority
             || scheme.starts_with("ftp")
             || (inclusion_suffix && (embedded || scheme_start == 0))
         {
