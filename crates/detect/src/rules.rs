@@ -203,6 +203,7 @@ rules! {
     PATH_TRAVERSAL = "path.traversal", PathTraversal, 1, Critical, High, "path traversal";
     PATH_SENSITIVE_FILE = "path.sensitive_file", PathTraversal, 1, Critical, High, "access to a sensitive system file";
     PATH_WRAPPER = "path.wrapper", PathTraversal, 1, Critical, High, "file inclusion through a stream wrapper";
+    PATH_RESTRICTED_EXTENSION = "path.restricted_extension", PathTraversal, 1, Critical, Medium, "request for a backup, database, key or server-side file";
     PATH_HIDDEN_FILE = "path.hidden_file", PathTraversal, 2, Critical, Medium, "request for a hidden or configuration file";
     RFI_URL = "rfi.url", Rfi, 1, Critical, Medium, "remote file inclusion";
     RFI_OFF_SITE = "rfi.off_site_url", Rfi, 3, Warning, Low, "URL pointing off site in a value";

@@ -154,3 +154,112 @@ fn crs_near_misses_pass_and_their_attacks_do_not() {
     assert_eq!(ua("Mozilla/5.0 zgrab/0.x"), ["scanner.user_agent"]);
     assert_eq!(ua("grabber/1.0"), ["scanner.user_agent"]);
 }
+
+#[test]
+fn restricted_extensions_in_path_segments() {
+    let detector = Detector::new(&DetectorSettings::default());
+    let segment = |v: &str| {
+        let mut out = Vec::new();
+        detector.inspect(v, ValueKind::PathSegment, &mut out);
+        ids(&out)
+    };
+    for v in [
+        "foo.bak",
+        "dump.rdb",
+        "dump%2Erdb",
+        "foo.bar.sql",
+        "privkey.pem",
+        "index.php~",
+        "web.config",
+    ] {
+        assert!(segment(v).contains(&"path.restricted_extension"), "{v}");
+    }
+    for v in [
+        "report.pdf",
+        "slides.key",
+        "example.com",
+        "notes.txt",
+        "v1",
+        "photo.heic",
+        "bak",
+        ".sql",
+    ] {
+        assert!(!segment(v).contains(&"path.restricted_extension"), "{v}");
+    }
+    // Only in the path: a file name in a JSON field is data.
+    assert_clean("backup.sql");
+}
+
+#[test]
+fn multipart_names_with_entities() {
+    let detector = Detector::new(&DetectorSettings::default());
+    let name = |v: &str| {
+        let mut out = Vec::new();
+        detector.inspect(v, ValueKind::MultipartName, &mut out);
+        ids(&out)
+    };
+    for v in [
+        "zzz&auml;&euml;zzz",
+        "&oslash;&amp;&nbsp;zzz",
+        "zzz&amp;zzz",
+        "&#233;t&#233;",
+    ] {
+        assert!(!name(v).contains(&"http.multipart_name"), "{v}");
+    }
+    for v in ["fi;le", "&amp;fi;zzz", ";zzzz", "a=b", "1.j\\s\\p"] {
+        assert!(name(v).contains(&"http.multipart_name"), "{v}");
+    }
+}
+
+#[test]
+fn framework_session_names_in_parameters() {
+    let detector = Detector::new(&DetectorSettings::default());
+    let name = |v: &str| {
+        let mut out = Vec::new();
+        detector.inspect(v, ValueKind::QueryName, &mut out);
+        ids(&out)
+    };
+    for v in [
+        "_flask_session",
+        "next-auth.session-token",
+        "__secure-next-auth.session-token",
+        "rack.session",
+        "koa:sess",
+        "zend_session_id",
+        "sails.sid",
+        "weblogicsession",
+        "session-id",
+        "cfsid",
+    ] {
+        assert!(name(v).contains(&"session.id_in_parameter"), "{v}");
+    }
+    for v in [
+        "session",
+        "sess",
+        "sessions",
+        "session_count",
+        "possession",
+        "obsession_level",
+    ] {
+        assert!(!name(v).contains(&"session.id_in_parameter"), "{v}");
+    }
+}
+
+#[test]
+fn remote_inclusion_shapes() {
+    for v in [
+        "https://foo.bar?",
+        "http://example.com%2f:asd@evil.com/",
+        "http://example.com%2f:foo@bar@evil.com/",
+    ] {
+        assert_detects(v, "rfi.url");
+    }
+    assert_detects("jar:http://evil.co/b.zip!a", "path.wrapper");
+    for v in [
+        "https://medium.com/@ada/notes",
+        "https://example.com/a?b=1",
+        "https://example.com/",
+    ] {
+        assert_clean(v);
+    }
+}

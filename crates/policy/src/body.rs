@@ -99,7 +99,8 @@ impl ParsedBody {
     }
 
     /// Calls `visit(location, value)` for every leaf value (and every JSON key,
-    /// as `location` + `#key`), in document order.
+    /// form field name and multipart part name, as `location` + `#key`), in
+    /// document order.
     pub fn for_each_value(&self, mut visit: impl FnMut(&str, &str)) {
         match self {
             ParsedBody::Json(v) => {
@@ -114,6 +115,7 @@ impl ParsedBody {
             }
             ParsedBody::Multipart(parts) => {
                 for p in parts {
+                    visit(&format!("multipart.{}#key", p.name), &p.name);
                     if let Some(f) = &p.filename {
                         visit(&format!("multipart.{}.filename", p.name), f);
                     }
@@ -515,6 +517,7 @@ mod tests {
         let v = values("multipart/form-data; boundary=XyZ", body);
         assert!(v.contains(&("multipart.title".into(), "hello".into())));
         assert!(v.contains(&("multipart.file.filename".into(), "../a.txt".into())));
+        assert!(v.contains(&("multipart.file#key".into(), "file".into())));
         let truncated = ParsedBody::parse(
             Some("multipart/form-data; boundary=XyZ"),
             &Bytes::from_static(b"--XyZ\r\nContent-Disposition: form-data; name=a\r\n\r\nno end"),

@@ -1516,6 +1516,10 @@ fn detection_trigger_cases() -> Vec<(&'static str, String, &'static str)> {
         ("path.sensitive_file", json("/etc/passwd")),
         ("path.wrapper", json("php://filter/resource=index.php")),
         (
+            "path.restricted_extension",
+            "GET /detect/site.bak HTTP/1.1\r\nHost: a\r\n\r\n".to_owned(),
+        ),
+        (
             "path.hidden_file",
             "GET /detect/.git/config HTTP/1.1\r\nHost: a\r\n\r\n".to_owned(),
         ),

@@ -1972,6 +1972,47 @@ pub(crate) fn scanner(lower: &str, header: &str, matcher: &ScannerMatcher, sink:
 
 // ── Session fixation ────────────────────────────────────────────────────
 
+/// The session cookie names of web frameworks, which a fixation link puts
+/// in a parameter (`_flask_session`, `next-auth.session-token`,
+/// `rack.session`, `koa:sess`, `zend_session_id`, `sails.sid`,
+/// `weblogicsession`, `__Secure-` and `__Host-` prefixed forms). A bare
+/// `session` (a conference session, a study session) is not one.
+fn framework_session_name(n: &str) -> bool {
+    let n = n
+        .strip_prefix("__host-")
+        .or_else(|| n.strip_prefix("__secure-"))
+        .unwrap_or(n);
+    let suffixed = [
+        "session",
+        "sess",
+        "sessionid",
+        "session_id",
+        "session-id",
+        "session-token",
+        "session_token",
+        ".sid",
+        "_sid",
+        "-sid",
+        "login_token",
+    ]
+    .iter()
+    .any(|s| {
+        let Some(prefix) = n.strip_suffix(s) else {
+            return false;
+        };
+        // `next-auth.session`, `_rails_session`, or a server's own name
+        // glued on (`jwsession`); not a word (`possession`).
+        !prefix.is_empty()
+            && (s.starts_with(['.', '_', '-'])
+                || prefix.ends_with(['.', '_', '-', ':'])
+                || matches!(
+                    prefix,
+                    "php" | "jserv" | "jw" | "weblogic" | "asp" | "cf" | "ci" | "koa"
+                ))
+    });
+    suffixed || matches!(n, "cakephp" | "shiny-token" | "cfsid" | "session-id")
+}
+
 pub(crate) fn session(lower: &str, kind: ValueKind<'_>, sink: &mut Sink<'_>) {
     let session_name = |n: &str| {
         matches!(
@@ -1991,9 +2032,12 @@ pub(crate) fn session(lower: &str, kind: ValueKind<'_>, sink: &mut Sink<'_>) {
                 | "laravel_session"
                 | "ci_session"
         ) || n.starts_with("aspsessionid")
+            || framework_session_name(n)
     };
     match kind {
-        ValueKind::QueryName | ValueKind::FormName if session_name(lower) => {
+        ValueKind::QueryName | ValueKind::FormName | ValueKind::JsonKey { .. }
+            if session_name(lower) =>
+        {
             sink.report(&rules::SESSION_ID_PARAMETER, lower, 0..lower.len());
         }
         ValueKind::PathSegment
@@ -2133,6 +2177,34 @@ pub(crate) fn script_loops_and_interpolation(lower: &str, sink: &mut Sink<'_>) {
     }
 }
 
+/// `;`, `=`, `\\` or `"` in a multipart name; the `;` that ends an HTML
+/// entity (`z&auml;zz`, `&#233;`: browsers send names that way) is not a
+/// separator, one after another word is (`&amp;fi;zzz` → `&fi;zzz`).
+fn has_name_separator(name: &str) -> bool {
+    let b = name.as_bytes();
+    b.iter().enumerate().any(|(i, &c)| match c {
+        b'=' | b'\\' | b'"' => true,
+        b';' => {
+            let mut j = i;
+            while j > 0 && i - j < 12 && (b[j - 1].is_ascii_alphanumeric() || b[j - 1] == b'#') {
+                j -= 1;
+            }
+            let entity = j > 0 && j < i && b[j - 1] == b'&' && {
+                let e = &name[j..i];
+                e.starts_with('#')
+                    || [
+                        "uml", "acute", "grave", "circ", "tilde", "ring", "cedil", "caron",
+                        "slash", "lig", "amp", "nbsp", "apos", "quot", "lt", "gt",
+                    ]
+                    .iter()
+                    .any(|s| e.len() > s.len().min(e.len() - 1) && e.ends_with(s))
+            };
+            !entity
+        }
+        _ => false,
+    })
+}
+
 /// Protocol shapes in single values: separator characters in a multipart field or file
 /// name (`name="a;b"`, `filename="x=.txt"`: parsers split there), and an
 /// HTTP request line inside a value (`GET http://x HTTP/1.1`: smuggling).
@@ -2140,7 +2212,7 @@ pub(crate) fn protocol_values(lower: &str, kind: ValueKind<'_>, sink: &mut Sink<
     if matches!(
         kind,
         ValueKind::MultipartName | ValueKind::MultipartFilename
-    ) && lower.contains([';', '=', '\\', '"'])
+    ) && has_name_separator(lower)
     {
         sink.report(&rules::HTTP_MULTIPART_NAME, lower, 0..lower.len().min(48));
     }

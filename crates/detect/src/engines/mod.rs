@@ -12,6 +12,7 @@ mod sqli;
 mod sqli_fragment;
 mod ssrf;
 mod xss;
+mod xss_js;
 pub(crate) mod xxe;
 
 use crate::normalize::{CharFlags, View};
@@ -168,7 +169,20 @@ impl Engines {
                 "select", "union", "insert", "delete", "drop", "update", "exec", "waitfor",
                 "shutdown", "truncate", "order", "group", "having", "create", "null",
             ];
-            if f.contains(CharFlags::SPACE) && statement_words.iter().any(|w| lower.contains(w)) {
+            // System catalogue names are SQL on their own (`information_schema`).
+            let catalogue_words = [
+                "_schema",
+                "pg_",
+                "sysobjects",
+                "syscolumns",
+                "msys",
+                "sqlite_",
+                "tempdb",
+                "msdb",
+            ];
+            if (f.contains(CharFlags::SPACE) && statement_words.iter().any(|w| lower.contains(w)))
+                || catalogue_words.iter().any(|w| lower.contains(w))
+            {
                 sqli::inspect(lower, false, false, &mut scratch.sql, sink);
             }
             if kind.is_name() {
@@ -201,7 +215,9 @@ impl Engines {
             | CharFlags::PIPE_AMP
             | CharFlags::HASH
             | CharFlags::STAR
-            | CharFlags::AT;
+            | CharFlags::AT
+            | CharFlags::ANGLE
+            | CharFlags::OPERATOR;
         if f.any(sql_punctuation)
             || crate::text::contains(lower, "--")
             || (f.contains(CharFlags::SPACE) && crate::text::contains(lower, "union"))
@@ -340,6 +356,21 @@ impl Engines {
         {
             misc::nodejs(lower, sink);
             misc::script_loops_and_interpolation(lower, sink);
+        }
+        // Not in a path segment: `/javascript-manual/document.cookie` and
+        // `/eval(` name pages, no page runs them.
+        if !matches!(kind, ValueKind::PathSegment)
+            && f.any(
+                CharFlags::DOT
+                    | CharFlags::PAREN
+                    | CharFlags::BRACKET
+                    | CharFlags::BACKTICK
+                    | CharFlags::NEWLINE
+                    | CharFlags::OPERATOR
+                    | CharFlags::COLON,
+            )
+        {
+            xss_js::inspect(lower, sink);
         }
         if crate::text::contains(lower, "cookie") {
             misc::session(lower, ValueKind::TextBody, sink);

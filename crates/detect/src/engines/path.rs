@@ -350,6 +350,8 @@ pub(crate) const WRAPPERS: &[&str] = &[
     "ssh2.scp://",
     "zlib:",
     "jar:file:",
+    "jar:http:",
+    "jar:https:",
     "netdoc:",
     "data://text/plain",
     "data:text/plain",
@@ -440,6 +442,9 @@ pub(crate) fn inspect(
             break;
         }
     }
+    if is_path_segment && restricted_extension(v) {
+        sink.report(&rules::PATH_RESTRICTED_EXTENSION, v, 0..v.len());
+    }
     if is_path_segment
         && v.len() > 1
         && v.starts_with('.')
@@ -449,6 +454,67 @@ pub(crate) fn inspect(
         sink.report(&rules::PATH_HIDDEN_FILE, v, 0..v.len());
     }
     remote_inclusion(lower, sink);
+}
+
+/// A path segment naming a backup, database, key, log or server-side
+/// source file that a web server should never hand out (`site.bak`,
+/// `dump.rdb`, `db.sqlite`, `index.php~`, `privkey.pem`). `.key` (also a
+/// Keynote document) and `.com` (a domain in a path) are left out.
+fn restricted_extension(v: &str) -> bool {
+    if v.ends_with('~') && v.len() > 1 {
+        return true;
+    }
+    let Some((stem, ext)) = v.rsplit_once('.') else {
+        return false;
+    };
+    !stem.is_empty()
+        && matches!(
+            ext,
+            "bak"
+                | "backup"
+                | "old"
+                | "orig"
+                | "swp"
+                | "sav"
+                | "db"
+                | "dbf"
+                | "mdb"
+                | "sql"
+                | "sqlite"
+                | "sqlite3"
+                | "rdb"
+                | "pem"
+                | "crt"
+                | "csr"
+                | "p12"
+                | "pfx"
+                | "jks"
+                | "asa"
+                | "asax"
+                | "ascx"
+                | "cdx"
+                | "config"
+                | "csproj"
+                | "vbproj"
+                | "licx"
+                | "resx"
+                | "resources"
+                | "dll"
+                | "pdb"
+                | "inc"
+                | "htr"
+                | "htw"
+                | "ida"
+                | "idc"
+                | "idq"
+                | "printer"
+                | "pol"
+                | "pwd"
+                | "pass"
+                | "lnk"
+                | "vsdisco"
+                | "webinfo"
+        )
 }
 
 /// The number of dot-dot segments (`..` followed by a separator, or at the
@@ -750,7 +816,18 @@ fn remote_inclusion(lower: &str, sink: &mut Sink<'_>) {
         let ip_host = !host.is_empty()
             && host.bytes().all(|b| b.is_ascii_digit() || b == b'.')
             && host.contains('.');
-        let trailing_question = url.ends_with('?') && url.len() > authority.len() + 1;
+        // `http://x/shell.txt?`, `https://foo.bar?`: a `?` that turns what the
+        // application appends into a query string.
+        let trailing_question = url.ends_with('?') && url.len() > authority.len();
+        // `http://example.com%2f:asd@evil.com/`: a user-info part that a
+        // decoding parser reads past the host (`:` or a second `@` before
+        // the `@`) sends the fetch elsewhere.
+        let first_segment = url[authority.len()..]
+            .strip_prefix('/')
+            .map_or("", |r| r.split('/').next().unwrap_or(""));
+        let smuggled_authority = first_segment.rsplit_once('@').is_some_and(|(user, host)| {
+            (user.contains(':') || user.contains('@')) && host.contains('.')
+        });
         let inclusion_suffix = [
             ".txt?", ".txt", ".php?", ".php", ".jpg?", ".gif?", "shell", "c99", "r57", ".pl?",
             ".sh",
@@ -761,6 +838,7 @@ fn remote_inclusion(lower: &str, sink: &mut Sink<'_>) {
         let embedded = scheme_start > 0 && lower[..scheme_start].ends_with('=');
         if ip_host
             || trailing_question
+            || smuggled_authority
             || scheme.starts_with("ftp")
             || (inclusion_suffix && (embedded || scheme_start == 0))
         {

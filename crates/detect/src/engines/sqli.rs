@@ -629,6 +629,8 @@ fn is_catalogue(name: &str) -> bool {
             | "msysqueries"
             | "mysql"
             | "performance_schema"
+            | "tempdb"
+            | "msdb"
             | "dual"
     )
 }
@@ -776,7 +778,8 @@ fn analyse(a: &SqlAnalysis<'_>, obfuscated: u8, sink: &mut Sink<'_>) {
                 {
                     j += 1;
                 }
-                if a.is_kw(j, Kw::Select) && j + 1 < n {
+                // `union select` ending the value is the probe itself.
+                if a.is_kw(j, Kw::Select) {
                     report(&rules::SQLI_UNION, a.span(i, j + 1), sink);
                     sql_signal = true;
                 }
@@ -977,7 +980,21 @@ fn analyse(a: &SqlAnalysis<'_>, obfuscated: u8, sink: &mut Sink<'_>) {
                 {
                     report(rule, a.span(j, j + 4), sink);
                     sql_signal = true;
+                } else if quoted && cut_off_after(a, j + 1) {
+                    // `' and email ilike email--`, `' or json (id);`: the
+                    // literal closed, a condition, the rest of the query cut.
+                    report(&rules::SQLI_BOOLEAN, a.span(j, j + 4), sink);
+                    sql_signal = true;
+                } else if quoted && logic_probe(a, j) {
+                    report(&rules::SQLI_CONDITION_FRAGMENT, a.span(j, j + 3), sink);
                 }
+            }
+            // `user'collate nocase--`: a collation only SQL applies.
+            Some(Tk::Word(Kw::Bare))
+                if quoted && a.word(j) == "collate" && a.kind(j + 1).is_some() =>
+            {
+                report(&rules::SQLI_BOOLEAN, a.span(j, j + 2), sink);
+                sql_signal = true;
             }
             Some(Tk::Word(Kw::Having | Kw::Where))
                 if (quoted || a.is_literal(j + 1)) && condition_after_logic(a, j).is_some() =>
@@ -1040,6 +1057,40 @@ fn analyse(a: &SqlAnalysis<'_>, obfuscated: u8, sink: &mut Sink<'_>) {
     if !sql_signal && sink.wants(&rules::SQLI_STATEMENT) && a.context == Context::Bare {
         statement(a, sink);
     }
+}
+
+/// Whether the value from `i` on ends in a comment or a final `;` within a
+/// few tokens (an injected condition cuts off the rest of the query).
+fn cut_off_after(a: &SqlAnalysis<'_>, i: usize) -> bool {
+    let n = a.toks.len();
+    let last = n.checked_sub(1).map(|l| a.toks[l].kind);
+    let cut = match last {
+        Some(Tk::LineComment) => true,
+        Some(Tk::Semi) => true,
+        Some(Tk::Str { closed: false }) => n >= 2 && a.kind(n - 2) == Some(Tk::Semi),
+        _ => false,
+    };
+    cut && n > i + 1 && n <= i + 12
+}
+
+/// `' xor abcdefg!`, `'or 12356789<`, `' or 3,4,2@!`: after the literal,
+/// a logic operator, an operand and an operator or junk ending the value.
+fn logic_probe(a: &SqlAnalysis<'_>, j: usize) -> bool {
+    let n = a.toks.len();
+    if !matches!(
+        a.kind(j + 1),
+        Some(Tk::Num | Tk::Word(Kw::Bare) | Tk::Str { .. })
+    ) {
+        return false;
+    }
+    n <= j + 8
+        && a.toks[j + 2..].iter().all(|t| {
+            matches!(
+                t.kind,
+                Tk::Num | Tk::Comma | Tk::Cmp | Tk::Op | Tk::Other | Tk::Var
+            )
+        })
+        && n > j + 2
 }
 
 /// A new statement after `;`: the keyword and what SQL requires after it.
@@ -1365,6 +1416,15 @@ mod tests {
         assert_detects("1'||(select 'x')||'", "sqli.boolean");
         assert_detects("%27%20or%20%271%27%3D%271", "sqli.tautology");
         assert_detects("1+OR+1=1", "sqli.tautology");
+        assert_detects("\" union select", "sqli.union");
+        assert_detects("UnIon seleCt", "sqli.union");
+        assert_detects("information_schema", "sqli.schema_probe");
+        assert_detects("z'or email notnull--", "sqli.boolean");
+        assert_detects("admin@juice-sh.op' and email ilike email--", "sqli.boolean");
+        assert_detects("x' or json (id);", "sqli.boolean");
+        assert_detects("user'collate nocase--", "sqli.boolean");
+        assert_detects("'  xor  abcdefg!", "sqli.condition_fragment");
+        assert_detects("'or     12356789<", "sqli.condition_fragment");
     }
 
     #[test]

@@ -222,6 +222,11 @@ pub(crate) fn inspect(lower: &str, toks: &[Token], sink: &mut Sink<'_>) {
             Tk::Semi if statement_probe(&t, i + 1) => {
                 sink.report(&rules::SQLI_CONDITION_FRAGMENT, lower, t.span(i, i + 2));
             }
+            Tk::Word(Kw::As | Kw::Order | Kw::Group | Kw::Having | Kw::Select | Kw::From)
+                if clause_probe(&t, i) =>
+            {
+                sink.report(&rules::SQLI_CONDITION_FRAGMENT, lower, t.span(i, i + 3));
+            }
             _ => {}
         }
     }
@@ -352,6 +357,57 @@ fn in_list(t: &Tokens<'_>, i: usize) -> bool {
     false
 }
 
+/// Pieces of a query's clauses: `) AS t FROM`, `` `a` AS b FROM ``, `ORDER BY`
+/// ending the value, `HAVING 1=`, `SELECT (CASE`, and `FROM t` followed by
+/// `LIMIT`, `GROUP BY`, `ORDER BY` or `WHERE col =`.
+fn clause_probe(t: &Tokens<'_>, i: usize) -> bool {
+    let k = |j: usize| t.kind(j);
+    match k(i) {
+        Some(Tk::Word(Kw::As)) => {
+            let after_sql = matches!(
+                i.checked_sub(1).and_then(k),
+                Some(Tk::RParen | Tk::Str { .. } | Tk::Num | Tk::Op | Tk::Semi | Tk::Other)
+            ) || (i > 0 && t.word(i - 1).starts_with('`'));
+            let from_at = if matches!(k(i + 1), Some(Tk::Word(Kw::Bare) | Tk::Str { .. })) {
+                i + 2
+            } else {
+                i + 1
+            };
+            after_sql && k(from_at) == Some(Tk::Word(Kw::From))
+        }
+        Some(Tk::Word(Kw::Order | Kw::Group)) => {
+            k(i + 1) == Some(Tk::Word(Kw::By)) && t.is_end(i + 2) && k(i + 2).is_none()
+        }
+        Some(Tk::Word(Kw::Having)) => {
+            matches!(k(i + 1), Some(Tk::Num | Tk::Str { .. })) && k(i + 2) == Some(Tk::Cmp)
+        }
+        Some(Tk::Word(Kw::Select)) => {
+            k(i + 1) == Some(Tk::LParen) && k(i + 2) == Some(Tk::Word(Kw::Case))
+        }
+        Some(Tk::Word(Kw::From)) => {
+            // A table name, possibly qualified (`db`.`t`, information_schema.tables).
+            let mut j = i + 1;
+            if k(j) != Some(Tk::Word(Kw::Bare)) {
+                return false;
+            }
+            j += 1;
+            while k(j) == Some(Tk::Dot) && k(j + 1) == Some(Tk::Word(Kw::Bare)) {
+                j += 2;
+            }
+            match k(j) {
+                Some(Tk::Word(Kw::Limit)) => t.is_end(j + 1) || k(j + 1) == Some(Tk::Num),
+                Some(Tk::Word(Kw::Group | Kw::Order)) => k(j + 1) == Some(Tk::Word(Kw::By)),
+                Some(Tk::Word(Kw::Where)) => {
+                    matches!(k(j + 1), Some(Tk::Word(_))) && k(j + 2) == Some(Tk::Cmp)
+                        || (k(j + 1) == Some(Tk::Word(Kw::Bare)) && k(j + 2) == Some(Tk::LParen))
+                }
+                _ => false,
+            }
+        }
+        _ => false,
+    }
+}
+
 /// `;drop`, `;update users`: a statement keyword alone after `;`, or glued
 /// to it with one table name after it.
 fn statement_probe(t: &Tokens<'_>, i: usize) -> bool {
@@ -419,6 +475,14 @@ mod tests {
             "NOT IN (",
             ";drop",
             ";update users",
+            ") AS t FROM",
+            "ORder by",
+            "HAVING 1=",
+            "SELECT (CASE",
+            "from `db_miwf`.`sys_refindex` limit",
+            "FROM termine GROUP BY tag1",
+            "FROM ack_variable WHERE name=\"cron_last\";",
+            "xor 2 <",
         ] {
             assert_detects(v, "sqli.condition_fragment");
         }
@@ -443,6 +507,11 @@ mod tests {
             "Left (fragile)",
             "time (approx)",
             "Left (WA, RR), following wood edge south",
+            "such as Tom from accounting",
+            "I work from home where it is quiet",
+            "sort order by date",
+            "from home limit 2 visits",
+            "Fine as is, from me",
         ] {
             assert_clean(v);
         }

@@ -443,7 +443,9 @@ fn kind_of(location: &str) -> ValueKind<'_> {
         };
     }
     if let Some(rest) = location.strip_prefix("multipart.") {
-        return if rest.ends_with(".filename") {
+        return if rest.ends_with("#key") {
+            ValueKind::MultipartName
+        } else if rest.ends_with(".filename") {
             ValueKind::MultipartFilename
         } else {
             ValueKind::MultipartValue
