@@ -226,13 +226,10 @@ pub fn is_clean(
     bytes: &[u8],
     options: &ValidationOptions,
 ) -> bool {
-    // serde_json refuses invalid UTF-8 anywhere; checking it once here lets
-    // every string below be a plain slice of `text`.
-    let Ok(text) = std::str::from_utf8(bytes) else {
-        return false;
-    };
+    // serde_json refuses invalid UTF-8 anywhere. Outside strings any byte
+    // above 0x7F is a syntax error (unsure) here too, so only the strings
+    // that hold one are checked, as they are read.
     let mut f = Fast {
-        text,
         b: bytes,
         pos: 0,
         arena,
@@ -274,7 +271,6 @@ pub fn scalar_is_clean(
         Scalar::Null => check_literal(s, TypeSet::NULL, None),
         Scalar::Text(text) => {
             let mut f = Fast {
-                text: "",
                 b: &[],
                 pos: 0,
                 arena,
@@ -285,7 +281,7 @@ pub fn scalar_is_clean(
                 scratch: String::new(),
             };
             let ascii = text.is_ascii();
-            f.check_string(Node::Schema(s, schema), Text::Raw { text, ascii })
+            f.check_string(Node::Schema(s, schema), Text::Given { text, ascii })
         }
     };
     result.is_ok()
@@ -307,15 +303,39 @@ enum Node<'s> {
     Schema(&'s Schema, SchemaId),
 }
 
-/// A string just parsed: a slice of the input, or decoded into `scratch`.
+/// A string just parsed: a span of the document (made a `str` only when a
+/// keyword needs one), decoded into `scratch`, or given (a parameter).
+#[derive(Clone, Copy)]
 enum Text<'a> {
-    Raw { text: &'a str, ascii: bool },
-    Decoded { ascii: bool },
+    Span {
+        start: usize,
+        end: usize,
+        ascii: bool,
+    },
+    Decoded {
+        ascii: bool,
+    },
+    Given {
+        text: &'a str,
+        ascii: bool,
+    },
+}
+
+/// `b[start..end]` as text (unsure when it is not UTF-8).
+#[inline]
+fn utf8(b: &[u8], start: usize, end: usize) -> R<&str> {
+    b.get(start..end)
+        .and_then(|t| std::str::from_utf8(t).ok())
+        .ok_or(Unsure)
+}
+
+/// Characters in valid UTF-8: the bytes that do not continue a character.
+fn char_count(bytes: &[u8]) -> usize {
+    bytes.iter().filter(|&&b| (b as i8) >= -0x40).count()
 }
 
 struct Fast<'a> {
-    /// The document (valid UTF-8) and its bytes.
-    text: &'a str,
+    /// The document; its strings are valid UTF-8 once read.
     b: &'a [u8],
     pos: usize,
     arena: &'a SchemaArena,
@@ -468,15 +488,19 @@ impl<'a> Fast<'a> {
                     None => node,
                     Some((s, id)) => {
                         let scratch = std::mem::take(&mut self.scratch);
-                        let (key_str, word) = match key {
-                            Text::Raw { text, .. } => {
-                                (text, key_word_in(self.b, key_start, text.as_bytes()))
+                        let (key_bytes, word) = match key {
+                            Text::Span { start, end, .. } => {
+                                let k = self.b.get(start..end).ok_or(Unsure)?;
+                                (k, key_word_in(self.b, key_start, k))
                             }
                             Text::Decoded { .. } => {
-                                (scratch.as_str(), key_word(scratch.as_bytes()))
+                                (scratch.as_bytes(), key_word(scratch.as_bytes()))
+                            }
+                            Text::Given { text, .. } => {
+                                (text.as_bytes(), key_word(text.as_bytes()))
                             }
                         };
-                        let child = self.property_node(s, id, key_str, word, &mut seen_required);
+                        let child = self.property_node(s, id, key_bytes, word, &mut seen_required);
                         self.scratch = scratch;
                         child?
                     }
@@ -527,19 +551,18 @@ impl<'a> Fast<'a> {
         &self,
         s: &'a Schema,
         id: SchemaId,
-        key: &str,
+        key: &[u8],
         word: u64,
         seen_required: &mut u64,
     ) -> R<Node<'a>> {
         let declared = match self.table.keys(id) {
-            Some(keys) => keys
-                .iter()
-                .find(|k| k.matches(key.as_bytes(), word))
-                .and_then(|k| {
-                    *seen_required |= k.required;
-                    k.property
-                }),
+            Some(keys) => keys.iter().find(|k| k.matches(key, word)).and_then(|k| {
+                *seen_required |= k.required;
+                k.property
+            }),
             None => {
+                // Bytes of a document that was valid UTF-8, cut at quotes.
+                let key = std::str::from_utf8(key).map_err(|_| Unsure)?;
                 for (i, name) in s.required.iter().enumerate() {
                     if **name == *key {
                         *seen_required |= 1 << i;
@@ -651,8 +674,14 @@ impl<'a> Fast<'a> {
                 PLAIN => {}
                 QUOTE => {
                     self.pos = i + 1;
-                    let text = self.text.get(start..i).ok_or(Unsure)?;
-                    return Ok(Text::Raw { text, ascii });
+                    if !ascii {
+                        std::str::from_utf8(&b[start..i]).map_err(|_| Unsure)?;
+                    }
+                    return Ok(Text::Span {
+                        start,
+                        end: i,
+                        ascii,
+                    });
                 }
                 HIGH => ascii = false,
                 BACKSLASH => break,
@@ -663,7 +692,7 @@ impl<'a> Fast<'a> {
         // Escapes: decode into the scratch buffer.
         let mut out = std::mem::take(&mut self.scratch);
         out.clear();
-        out.push_str(self.text.get(start..i).ok_or(Unsure)?);
+        out.push_str(utf8(b, start, i)?);
         let result = self.decode_rest(i, &mut out, &mut ascii);
         self.scratch = out;
         result.map(|()| Text::Decoded { ascii })
@@ -685,7 +714,7 @@ impl<'a> Fast<'a> {
                 i += 1;
             }
             *ascii &= run_ascii;
-            out.push_str(self.text.get(run_start..i).ok_or(Unsure)?);
+            out.push_str(utf8(b, run_start, i)?);
             if b[i] == b'"' {
                 self.pos = i + 1;
                 return Ok(());
@@ -738,15 +767,16 @@ impl<'a> Fast<'a> {
             Node::Uncovered => (None, SchemaId(0)),
             Node::Schema(s, id) => (Some(s), id),
         };
-        let (text, ascii) = match text {
-            Text::Raw { text, ascii } => (text, ascii),
-            Text::Decoded { ascii } => (self.scratch.as_str(), ascii),
+        let (bytes, ascii) = match text {
+            Text::Span { start, end, ascii } => (self.b.get(start..end).ok_or(Unsure)?, ascii),
+            Text::Decoded { ascii } => (self.scratch.as_bytes(), ascii),
+            Text::Given { text, ascii } => (text.as_bytes(), ascii),
         };
-        let chars = |t: &str| if ascii { t.len() } else { t.chars().count() };
+        let chars = |t: &[u8]| if ascii { t.len() } else { char_count(t) };
         let cap = self.options.max_string_length;
         let Some(s) = schema else {
             // Uncovered (request): only the length cap.
-            return if text.len() > cap && chars(text) > cap {
+            return if bytes.len() > cap && chars(bytes) > cap {
                 Err(Unsure)
             } else {
                 Ok(())
@@ -759,12 +789,18 @@ impl<'a> Fast<'a> {
                 None if self.request => cap,
                 None => return Ok(()),
             };
-            return if text.len() > limit && chars(text) > limit {
+            return if bytes.len() > limit && chars(bytes) > limit {
                 Err(Unsure)
             } else {
                 Ok(())
             };
         }
+        let chars = |t: &str| chars(t.as_bytes());
+        let text: &str = match text {
+            Text::Span { start, end, .. } => utf8(self.b, start, end)?,
+            Text::Decoded { .. } => self.scratch.as_str(),
+            Text::Given { text, .. } => text,
+        };
         types_allow(s, TypeSet::STRING)?;
         if let Some(values) = &s.enum_values
             && !values

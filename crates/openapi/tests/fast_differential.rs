@@ -320,6 +320,16 @@ fn grammar_edge_cases_agree() {
         b"\"\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\"",
         b"\"\xff\"",
         b"\"\xc3\"",
+        // UTF-8 is checked per string now: broken sequences in keys, after
+        // escapes, overlong forms, encoded surrogates, bytes outside strings.
+        b"{\"n\xc3me\":\"bob\"}",
+        b"{\"name\":\"b\\n\xc3\"}",
+        b"{\"name\":\"\xc0\xaf\"}",
+        b"{\"name\":\"\xed\xa0\x80\"}",
+        b"{\"name\":\"\xf4\x90\x80\x80\"}",
+        b"{\"name\":\"bob\"}\xc3\xa9",
+        b"[1,\xc3\xa9]",
+        b"{\"name\":\"h\xc3\xa9\"}",
         b"\xef\xbb\xbf{}",
         b"{\"name\":\"bob\",\"name\":\"\"}",
         b"{\"name\":\"bob\",\"name\":\"toolongname\"}",
