@@ -58,7 +58,7 @@ impl IntrospectionMetrics {
         };
         registry.register(
             "introspection_calls",
-            "Token introspection calls by result (active, refused, error, circuit_open: not called)",
+            "Token introspection calls by result (active, refused, error; circuit_open and overloaded: not called)",
             m.calls.clone(),
         );
         registry.register(
@@ -103,6 +103,13 @@ pub async fn introspect_before_checks(
             None => {
                 if source.breaker.admit(now) == Admission::Refuse {
                     metrics.count("circuit_open");
+                    return;
+                }
+                if !source.claim_call() {
+                    // A probe claimed above is not lost: its slot is
+                    // released, the next request probes.
+                    source.breaker.release_probe();
+                    metrics.count("overloaded");
                     return;
                 }
                 let (tx, rx) = watch::channel(());
@@ -169,6 +176,7 @@ async fn call(
     if let Ok(mut flights) = FLIGHTS.lock() {
         flights.remove(&flight);
     }
+    source.call_done();
     drop(done);
 }
 

@@ -25,6 +25,7 @@ fn bench(c: &mut Criterion) {
         cache_size: 10_000,
         failure_threshold: 5,
         cool_down: Duration::from_secs(10),
+        max_concurrent_calls: 64,
         on_unavailable: StatusCode::SERVICE_UNAVAILABLE,
         token_header: "authorization".into(),
         token_cookie: None,

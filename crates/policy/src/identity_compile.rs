@@ -375,6 +375,12 @@ fn compile_introspection(
     if c.cache_size == 0 {
         return Err(err("introspection.cache_size", "must be at least 1".into()));
     }
+    if c.max_concurrent_calls == 0 {
+        return Err(err(
+            "introspection.max_concurrent_calls",
+            "must be at least 1".into(),
+        ));
+    }
     if c.failure_threshold == 0 {
         return Err(err(
             "introspection.failure_threshold",
@@ -424,6 +430,7 @@ fn compile_introspection(
         cache_size: c.cache_size,
         failure_threshold: c.failure_threshold,
         cool_down: c.cool_down.0,
+        max_concurrent_calls: c.max_concurrent_calls,
         on_unavailable,
         token_header: header.to_ascii_lowercase(),
         token_cookie: cookie,

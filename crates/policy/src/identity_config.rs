@@ -244,6 +244,11 @@ pub struct IntrospectionConfig {
     /// How long an open breaker refuses calls before one probe.
     #[serde(default = "defaults::introspection_cool_down")]
     pub cool_down: ConfigDuration,
+    /// Most introspection calls in flight at once (a flood of made-up
+    /// tokens cannot flood the authorization server); past it, uncached
+    /// tokens are refused as unavailable.
+    #[serde(default = "defaults::introspection_max_concurrent_calls")]
+    pub max_concurrent_calls: usize,
     /// Status when a token cannot be introspected: 503 or 401.
     #[serde(default = "defaults::introspection_on_unavailable")]
     pub on_unavailable: u16,
@@ -306,6 +311,9 @@ mod defaults {
     }
     pub fn introspection_cool_down() -> ConfigDuration {
         ConfigDuration::secs(10)
+    }
+    pub fn introspection_max_concurrent_calls() -> usize {
+        64
     }
     pub fn introspection_on_unavailable() -> u16 {
         503

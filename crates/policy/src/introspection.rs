@@ -15,7 +15,7 @@
 //! short-held mutex, never held across an `.await`.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -271,6 +271,11 @@ impl CircuitBreaker {
         until != 0 && (now_ms < until || self.probing.load(Ordering::Acquire))
     }
 
+    /// Gives back a probe that was admitted but not made.
+    pub fn release_probe(&self) {
+        self.probing.store(false, Ordering::Release);
+    }
+
     pub fn success(&self) -> Transition {
         self.failures.store(0, Ordering::Release);
         self.probing.store(false, Ordering::Release);
@@ -323,6 +328,8 @@ pub struct IntrospectionSource {
     cache: arc_swap::ArcSwap<IntrospectionCache>,
     cache_size: usize,
     pub breaker: CircuitBreaker,
+    max_concurrent_calls: usize,
+    calls_in_flight: AtomicUsize,
 }
 
 impl std::fmt::Debug for IntrospectionSource {
@@ -346,6 +353,7 @@ pub struct SourceSettings {
     pub cache_size: usize,
     pub failure_threshold: u32,
     pub cool_down: Duration,
+    pub max_concurrent_calls: usize,
     pub on_unavailable: StatusCode,
     pub token_header: String,
     pub token_cookie: Option<String>,
@@ -371,7 +379,23 @@ impl IntrospectionSource {
             cache: arc_swap::ArcSwap::from_pointee(IntrospectionCache::new(s.cache_size)),
             cache_size: s.cache_size,
             breaker: CircuitBreaker::new(s.failure_threshold, s.cool_down),
+            max_concurrent_calls: s.max_concurrent_calls,
+            calls_in_flight: AtomicUsize::new(0),
         }
+    }
+
+    /// Claims a slot for one call; `false` when `max_concurrent_calls` are
+    /// already running. Pair with [`Self::call_done`].
+    pub fn claim_call(&self) -> bool {
+        self.calls_in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.max_concurrent_calls).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    pub fn call_done(&self) {
+        self.calls_in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 
     /// The cached outcome of a token (`None`: no answer stands).
@@ -499,6 +523,7 @@ mod tests {
             cache_size: 32,
             failure_threshold: 3,
             cool_down: Duration::from_secs(10),
+            max_concurrent_calls: 2,
             on_unavailable: StatusCode::SERVICE_UNAVAILABLE,
             token_header: "authorization".into(),
             token_cookie: Some("at".into()),
@@ -623,6 +648,15 @@ mod tests {
             AuthError::IntrospectionUnavailable,
             "another endpoint starts empty"
         );
+    }
+
+    #[test]
+    fn concurrent_calls_are_bounded() {
+        let s = source(ClientAuth::Basic);
+        assert!(s.claim_call() && s.claim_call());
+        assert!(!s.claim_call(), "max_concurrent_calls is 2");
+        s.call_done();
+        assert!(s.claim_call());
     }
 
     #[test]

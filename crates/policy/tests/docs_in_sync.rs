@@ -206,6 +206,7 @@ policies:
         cache_size: 1000
         failure_threshold: 3
         cool_down: 5s
+        max_concurrent_calls: 8
         on_unavailable: 401
         issuers: [https://id.example.com]
         audiences: [api]

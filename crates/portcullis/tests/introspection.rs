@@ -525,3 +525,41 @@ async fn a_reload_keeps_the_cached_answers() {
     .await;
     assert_eq!(idp.calls(), 1, "the reloaded policy used the cached answer");
 }
+
+#[tokio::test]
+async fn concurrent_calls_are_capped() {
+    let idp = Idp::start().await;
+    let (gw, _up) = start(&idp, "        max_concurrent_calls: 2", CLIENT_SECRET).await;
+    for i in 0..5 {
+        idp.issue(
+            &format!("opaque-cap-{i}"),
+            "alice",
+            "users:read",
+            now() + 600,
+        );
+    }
+    idp.delay_ms.store(500, Ordering::SeqCst);
+    let gw = Arc::new(gw);
+    let requests: Vec<_> = (0..5)
+        .map(|i| {
+            let gw = gw.clone();
+            tokio::spawn(async move {
+                get(&gw, "/v1/users/alice", Some(&format!("opaque-cap-{i}"))).await
+            })
+        })
+        .collect();
+    let mut passed = 0;
+    for r in requests {
+        let r = r.await.unwrap();
+        if r.status == 200 {
+            passed += 1;
+        } else {
+            assert_eq!(
+                r.assert_problem(503)["rule"],
+                "auth.introspection.unavailable"
+            );
+        }
+    }
+    assert_eq!(idp.calls(), 2, "two calls at once, no more");
+    assert_eq!(passed, 2);
+}
