@@ -375,6 +375,14 @@ impl RedisStore {
         decision: Decision,
         granted: u64,
     ) -> Decision {
+        // Refused by Redis while a request that raced this one holds leased
+        // tokens here: spend one of those (they are already charged).
+        if !decision.allowed
+            && let Some(local) = self.spend_local(hash, cost, now)
+            && local.allowed
+        {
+            return local;
+        }
         let remember = if granted > cost {
             Some(Local::Lease(Lease {
                 tokens: granted - cost,
@@ -403,7 +411,21 @@ impl RedisStore {
                     local.clear();
                 }
             }
-            local.insert(hash, entry);
+            match (local.get_mut(&hash), entry) {
+                // Requests that found the lease empty at the same moment each
+                // take one from Redis: their tokens add up, or every lease
+                // but the last would be lost and the key charged for tokens
+                // nobody spends (at 32 concurrent misses, 32 × the rate).
+                (Some(Local::Lease(held)), Local::Lease(fresh)) if held.expires_at > now => {
+                    held.tokens += fresh.tokens;
+                    held.expires_at = held.expires_at.max(fresh.expires_at);
+                    held.remote_remaining = fresh.remote_remaining;
+                    held.reset_at = fresh.reset_at;
+                }
+                (_, entry) => {
+                    local.insert(hash, entry);
+                }
+            }
         }
         Decision {
             remaining: decision.remaining + granted.saturating_sub(cost),
