@@ -13,9 +13,8 @@ use std::sync::{Arc, LazyLock, Mutex, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Request, StatusCode, Uri, header};
-use http_body_util::{BodyExt, Empty, Limited};
-use hyper_util::rt::TokioIo;
+use http::{HeaderMap, HeaderValue, Request, StatusCode, header};
+use http_body_util::Empty;
 use portcullis_identity::KeySet;
 use portcullis_policy::jwks::{JwksSource, unix_ms};
 use portcullis_policy::{Policy, Route};
@@ -203,36 +202,18 @@ fn bearer<'h>(headers: &'h HeaderMap, source: &JwksSource) -> Option<&'h str> {
 /// GETs a JWKS document over HTTP/1.1 (TLS for `https`, verified against
 /// the web PKI roots) and parses it.
 async fn fetch(url: &str) -> Result<KeySet, String> {
-    let uri: Uri = url.parse().map_err(|e| format!("invalid URL: {e}"))?;
-    let host = uri.host().ok_or("URL without host")?.to_owned();
-    let https = uri.scheme_str() == Some("https");
-    let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-    let tcp = tokio::net::TcpStream::connect((host.trim_matches(['[', ']']), port))
-        .await
-        .map_err(|e| format!("connect: {e}"))?;
-    let _ = tcp.set_nodelay(true);
-    let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
-    let authority = uri.authority().map_or(host.clone(), |a| a.to_string());
-    let request = Request::get(path)
-        .header(header::HOST, authority)
+    let endpoint = crate::outbound::Endpoint::parse(url)?;
+    let request = Request::get(endpoint.path.as_str())
+        .header(header::HOST, endpoint.authority.as_str())
         .header(header::ACCEPT, "application/json, application/jwk-set+json")
         .header(header::USER_AGENT, "portcullis-jwks")
         .body(Empty::<Bytes>::new())
         .map_err(|e| e.to_string())?;
-    let response = if https {
-        let config = crate::tls::client_config(None, "jwks").map_err(|e| e.detail())?;
-        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-        let name =
-            rustls::pki_types::ServerName::try_from(host.trim_matches(['[', ']']).to_owned())
-                .map_err(|e| format!("server name: {e}"))?;
-        let tls = connector
-            .connect(name, tcp)
-            .await
-            .map_err(|e| format!("TLS: {e}"))?;
-        send(TokioIo::new(tls), request).await?
-    } else {
-        send(TokioIo::new(tcp), request).await?
-    };
+    let response = crate::outbound::send(&endpoint, request, "jwks").await?;
+    if response.status() != StatusCode::OK {
+        return Err(format!("status {}", response.status()));
+    }
+    let response = crate::outbound::body(response, MAX_JWKS_BYTES).await?;
     let text = std::str::from_utf8(&response).map_err(|_| "JWKS is not UTF-8".to_owned())?;
     let (keys, skipped) = KeySet::from_jwks(text).map_err(|e| e.to_string())?;
     if skipped > 0 {
@@ -243,28 +224,4 @@ async fn fetch(url: &str) -> Result<KeySet, String> {
         );
     }
     Ok(keys)
-}
-
-async fn send<T>(io: TokioIo<T>, request: Request<Empty<Bytes>>) -> Result<Bytes, String>
-where
-    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
-        .await
-        .map_err(|e| format!("handshake: {e}"))?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    let response = sender
-        .send_request(request)
-        .await
-        .map_err(|e| format!("request: {e}"))?;
-    if response.status() != StatusCode::OK {
-        return Err(format!("status {}", response.status()));
-    }
-    let body = Limited::new(response.into_body(), MAX_JWKS_BYTES)
-        .collect()
-        .await
-        .map_err(|e| format!("body: {e}"))?;
-    Ok(body.to_bytes())
 }

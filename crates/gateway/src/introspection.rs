@@ -14,9 +14,8 @@ use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, Request, StatusCode, Uri, header};
-use http_body_util::{BodyExt, Full, Limited};
-use hyper_util::rt::TokioIo;
+use http::{HeaderMap, Request, StatusCode, header};
+use http_body_util::Full;
 use portcullis_identity::fingerprint;
 use portcullis_policy::Route;
 use portcullis_policy::introspection::{
@@ -189,19 +188,9 @@ async fn post(source: &IntrospectionSource, token: &str) -> Result<Bytes, String
     } else {
         source.url.clone()
     };
-    let uri: Uri = url.parse().map_err(|e| format!("invalid URL: {e}"))?;
-    let host = uri.host().ok_or("URL without host")?.to_owned();
-    let bare_host = host.trim_matches(['[', ']']).to_owned();
-    let https = uri.scheme_str() == Some("https");
-    let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-    let tcp = tokio::net::TcpStream::connect((bare_host.as_str(), port))
-        .await
-        .map_err(|e| format!("connect: {e}"))?;
-    let _ = tcp.set_nodelay(true);
-    let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
-    let authority = uri.authority().map_or(host.clone(), |a| a.to_string());
-    let mut request = Request::post(path)
-        .header(header::HOST, authority)
+    let endpoint = crate::outbound::Endpoint::parse(&url)?;
+    let mut request = Request::post(endpoint.path.as_str())
+        .header(header::HOST, endpoint.authority.as_str())
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
         .header(header::ACCEPT, "application/json")
         .header(header::USER_AGENT, "portcullis-introspection");
@@ -211,35 +200,7 @@ async fn post(source: &IntrospectionSource, token: &str) -> Result<Bytes, String
     let request = request
         .body(Full::new(Bytes::from(source.request_body(token))))
         .map_err(|e| e.to_string())?;
-    if https {
-        let config = crate::tls::client_config(None, "introspection").map_err(|e| e.detail())?;
-        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-        let name = rustls::pki_types::ServerName::try_from(bare_host)
-            .map_err(|e| format!("server name: {e}"))?;
-        let tls = connector
-            .connect(name, tcp)
-            .await
-            .map_err(|e| format!("TLS: {e}"))?;
-        send(TokioIo::new(tls), request).await
-    } else {
-        send(TokioIo::new(tcp), request).await
-    }
-}
-
-async fn send<T>(io: TokioIo<T>, request: Request<Full<Bytes>>) -> Result<Bytes, String>
-where
-    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
-        .await
-        .map_err(|e| format!("handshake: {e}"))?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    let response = sender
-        .send_request(request)
-        .await
-        .map_err(|e| format!("request: {e}"))?;
+    let response = crate::outbound::send(&endpoint, request, "introspection").await?;
     match response.status() {
         StatusCode::OK => {}
         s @ (StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) => {
@@ -249,9 +210,5 @@ where
         }
         s => return Err(format!("status {s}")),
     }
-    let body = Limited::new(response.into_body(), MAX_ANSWER_BYTES)
-        .collect()
-        .await
-        .map_err(|e| format!("body: {e}"))?;
-    Ok(body.to_bytes())
+    crate::outbound::body(response, MAX_ANSWER_BYTES).await
 }

@@ -16,6 +16,7 @@ pub mod identity;
 pub mod introspection;
 pub mod listener;
 pub mod metrics;
+pub mod outbound;
 pub mod phases;
 pub mod problem;
 pub mod rate_limits;
