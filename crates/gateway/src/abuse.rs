@@ -402,11 +402,45 @@ pub struct AbuseOutcome {
 }
 
 impl crate::rate_limits::RateLimiter {
+    /// The ban list, then the honeypot: checked on every request of a route
+    /// with abuse rules. `Some` when a finding blocks (nothing else is then
+    /// checked); a honeypot hit in block mode bans the client.
+    async fn ban_and_honeypot(
+        &self,
+        plan: &mut AbusePlan,
+        ban_ttl: Option<Duration>,
+        findings: &mut Vec<Finding>,
+        now: u64,
+    ) -> Option<AbuseOutcome> {
+        if let Some(ttl) = ban_ttl {
+            findings.push(rate_limit::banned(plan.rules.ban_mode));
+            if findings.iter().any(|f| f.mode == Mode::Block) {
+                return Some(AbuseOutcome {
+                    retry_after: Some(ttl),
+                    login: None,
+                });
+            }
+        }
+        if let (Some(h), Some(location)) = (&plan.rules.honeypot, plan.honeypot_hit.take()) {
+            findings.push(rate_limit::honeypot(location, h.mode));
+            if h.mode == Mode::Block {
+                self.set_flag(&plan.ban_key, BAN_HONEYPOT, h.ban, now).await;
+                let ip = String::from_utf8_lossy(&plan.ban_key[BAN_PREFIX.len()..]);
+                tracing::warn!(client_ip = %ip, ban = ?h.ban, "honeypot touched: client banned");
+                return Some(AbuseOutcome {
+                    retry_after: None,
+                    login: None,
+                });
+            }
+        }
+        None
+    }
+
     /// Bans, honeypot and lockout checks; pushes findings. A progressive
     /// delay is waited here.
     pub async fn enforce_abuse(
         &self,
-        plan: AbusePlan,
+        mut plan: AbusePlan,
         findings: &mut Vec<Finding>,
     ) -> AbuseOutcome {
         let now = portcullis_limits::now_micros();
@@ -415,26 +449,14 @@ impl crate::rate_limits::RateLimiter {
         let ip_text = || String::from_utf8_lossy(ip).into_owned();
         if !plan.is_login {
             // Most requests: one flag, no key list.
-            if let Some(ttl) = self.get_flag(ban_key, now).await {
-                findings.push(rate_limit::banned(plan.rules.ban_mode));
-                if findings.iter().any(|f| f.mode == Mode::Block) {
-                    return AbuseOutcome {
-                        retry_after: Some(ttl),
-                        login: None,
-                    };
-                }
-            }
-            if let (Some(h), Some(location)) = (&plan.rules.honeypot, plan.honeypot_hit) {
-                findings.push(rate_limit::honeypot(location, h.mode));
-                if h.mode == Mode::Block {
-                    self.set_flag(ban_key, BAN_HONEYPOT, h.ban, now).await;
-                    tracing::warn!(client_ip = %ip_text(), ban = ?h.ban, "honeypot touched: client banned");
-                }
-            }
-            return AbuseOutcome {
-                retry_after: None,
-                login: None,
-            };
+            let ban_ttl = self.get_flag(ban_key, now).await;
+            return self
+                .ban_and_honeypot(&mut plan, ban_ttl, findings, now)
+                .await
+                .unwrap_or(AbuseOutcome {
+                    retry_after: None,
+                    login: None,
+                });
         }
         let mut keys: Vec<Vec<u8>> = vec![ban_key.to_vec()];
         let user = plan.login.as_deref();
@@ -459,26 +481,12 @@ impl crate::rate_limits::RateLimiter {
             ip: ip_text(),
             user: plan.login.clone(),
         });
-        let blocked = |findings: &[Finding]| findings.iter().any(|f| f.mode == Mode::Block);
-        if let Some((_, ttl)) = flags[0] {
-            findings.push(rate_limit::banned(plan.rules.ban_mode));
-            if blocked(findings) {
-                return AbuseOutcome {
-                    retry_after: Some(ttl),
-                    login: None,
-                };
-            }
-        }
-        if let (Some(h), Some(location)) = (&plan.rules.honeypot, plan.honeypot_hit) {
-            findings.push(rate_limit::honeypot(location, h.mode));
-            if h.mode == Mode::Block {
-                self.set_flag(ban_key, BAN_HONEYPOT, h.ban, now).await;
-                tracing::warn!(client_ip = %ip_text(), ban = ?h.ban, "honeypot touched: client banned");
-                return AbuseOutcome {
-                    retry_after: None,
-                    login: None,
-                };
-            }
+        let ban_ttl = flags[0].map(|(_, ttl)| ttl);
+        if let Some(outcome) = self
+            .ban_and_honeypot(&mut plan, ban_ttl, findings, now)
+            .await
+        {
+            return outcome;
         }
         let Some(b) = &plan.rules.brute_force else {
             return AbuseOutcome {
