@@ -13,8 +13,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use portcullis_identity::signing::{SigningKey, hmac_sign};
 use portcullis_identity::{Algorithm, sha256_hex};
 use serde_json::{Value, json};
@@ -609,39 +607,24 @@ impl JwksServer {
         let down = Arc::new(AtomicBool::new(false));
         let delay_ms = Arc::new(AtomicUsize::new(0));
         let (d, f, o, l) = (doc.clone(), fetches.clone(), down.clone(), delay_ms.clone());
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    return;
+        let task = serve_http1(listener, move |_req| {
+            let (d, f, o, l) = (d.clone(), f.clone(), o.clone(), l.clone());
+            async move {
+                f.fetch_add(1, Ordering::SeqCst);
+                let delay = l.load(Ordering::SeqCst) as u64;
+                if delay > 0 {
+                    tokio::time::sleep(Duration::from_millis(delay)).await;
+                }
+                let mut resp = if o.load(Ordering::SeqCst) {
+                    let mut r = http::Response::new(Full::new(Bytes::from("down")));
+                    *r.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
+                    r
+                } else {
+                    http::Response::new(Full::new(Bytes::from(d.lock().unwrap().clone())))
                 };
-                let (d, f, o, l) = (d.clone(), f.clone(), o.clone(), l.clone());
-                tokio::spawn(async move {
-                    let service = service_fn(move |_req| {
-                        let (d, f, o, l) = (d.clone(), f.clone(), o.clone(), l.clone());
-                        async move {
-                            f.fetch_add(1, Ordering::SeqCst);
-                            let delay = l.load(Ordering::SeqCst) as u64;
-                            if delay > 0 {
-                                tokio::time::sleep(Duration::from_millis(delay)).await;
-                            }
-                            let mut resp = if o.load(Ordering::SeqCst) {
-                                let mut r = http::Response::new(Full::new(Bytes::from("down")));
-                                *r.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
-                                r
-                            } else {
-                                http::Response::new(Full::new(Bytes::from(
-                                    d.lock().unwrap().clone(),
-                                )))
-                            };
-                            resp.headers_mut()
-                                .insert("content-type", "application/json".parse().unwrap());
-                            Ok::<_, std::convert::Infallible>(resp)
-                        }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
+                resp.headers_mut()
+                    .insert("content-type", "application/json".parse().unwrap());
+                resp
             }
         });
         JwksServer {

@@ -17,8 +17,6 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use support::*;
 
@@ -111,59 +109,48 @@ impl Idp {
             down.clone(),
             delay_ms.clone(),
         );
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    return;
-                };
-                let state = state.clone();
-                tokio::spawn(async move {
-                    let service = service_fn(move |req: http::Request<hyper::body::Incoming>| {
-                        let (tokens, calls, down, delay) = state.clone();
-                        async move {
-                            calls.fetch_add(1, Ordering::SeqCst);
-                            if down.load(Ordering::SeqCst) {
-                                tokio::time::sleep(Duration::from_secs(30)).await;
-                            }
-                            let delay = delay.load(Ordering::SeqCst) as u64;
-                            if delay > 0 {
-                                tokio::time::sleep(Duration::from_millis(delay)).await;
-                            }
-                            let (parts, body) = req.into_parts();
-                            let body = body.collect().await.unwrap().to_bytes();
-                            let form: HashMap<String, String> =
-                                form_urlencoded::parse(&body).into_owned().collect();
-                            let (status, answer) = if parts.method != http::Method::POST
-                                || parts.headers.get("content-type").map(|v| v.as_bytes())
-                                    != Some(b"application/x-www-form-urlencoded")
-                            {
-                                (400, json!({"error": "invalid_request"}))
-                            } else if !client_authenticated(&parts.headers, &form) {
-                                (401, json!({"error": "invalid_client"}))
-                            } else {
-                                let token = form.get("token").cloned().unwrap_or_default();
-                                let answer = tokens
-                                    .lock()
-                                    .unwrap()
-                                    .get(&token)
-                                    .cloned()
-                                    .unwrap_or(json!({"active": false}));
-                                (200, answer)
-                            };
-                            let mut r =
-                                http::Response::new(Full::new(Bytes::from(answer.to_string())));
-                            *r.status_mut() = http::StatusCode::from_u16(status).unwrap();
-                            r.headers_mut()
-                                .insert("content-type", "application/json".parse().unwrap());
-                            Ok::<_, std::convert::Infallible>(r)
-                        }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
+        let task = serve_http1(
+            listener,
+            move |req: http::Request<hyper::body::Incoming>| {
+                let (tokens, calls, down, delay) = state.clone();
+                async move {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    if down.load(Ordering::SeqCst) {
+                        tokio::time::sleep(Duration::from_secs(30)).await;
+                    }
+                    let delay = delay.load(Ordering::SeqCst) as u64;
+                    if delay > 0 {
+                        tokio::time::sleep(Duration::from_millis(delay)).await;
+                    }
+                    let (parts, body) = req.into_parts();
+                    let body = body.collect().await.unwrap().to_bytes();
+                    let form: HashMap<String, String> =
+                        form_urlencoded::parse(&body).into_owned().collect();
+                    let (status, answer) = if parts.method != http::Method::POST
+                        || parts.headers.get("content-type").map(|v| v.as_bytes())
+                            != Some(b"application/x-www-form-urlencoded")
+                    {
+                        (400, json!({"error": "invalid_request"}))
+                    } else if !client_authenticated(&parts.headers, &form) {
+                        (401, json!({"error": "invalid_client"}))
+                    } else {
+                        let token = form.get("token").cloned().unwrap_or_default();
+                        let answer = tokens
+                            .lock()
+                            .unwrap()
+                            .get(&token)
+                            .cloned()
+                            .unwrap_or(json!({"active": false}));
+                        (200, answer)
+                    };
+                    let mut r = http::Response::new(Full::new(Bytes::from(answer.to_string())));
+                    *r.status_mut() = http::StatusCode::from_u16(status).unwrap();
+                    r.headers_mut()
+                        .insert("content-type", "application/json".parse().unwrap());
+                    r
+                }
+            },
+        );
         Idp {
             url: format!("http://{addr}/oauth2/introspect"),
             tokens,

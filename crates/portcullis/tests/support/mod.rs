@@ -43,6 +43,33 @@ pub const DEADLINE: Duration = Duration::from_secs(10);
 /// kernel's ephemeral range (where `bind(:0)` and outgoing connections take
 /// theirs), starting at a per-process offset and never handed out twice by
 /// one test binary, so parallel tests do not race each other for a port.
+/// Serves HTTP/1.1 on `listener`, answering every request with `handle`,
+/// until the returned task is aborted: the accept loop of the tests' own
+/// small servers (a JWKS endpoint, an introspection endpoint).
+pub fn serve_http1<F, Fut>(listener: TcpListener, handle: F) -> tokio::task::JoinHandle<()>
+where
+    F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Response<http_body_util::Full<Bytes>>> + Send + 'static,
+{
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let handle = handle.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |req| {
+                    let answer = handle(req);
+                    async move { Ok::<_, Infallible>(answer.await) }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    })
+}
+
 pub fn free_port() -> u16 {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     const LOW: usize = 10_000;
