@@ -22,6 +22,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use crate::body::{Http1Body, RequestBody, Unread};
 use crate::listener::ConnectionActivity;
 use crate::phases::{self, Answer, AnswerBody, AnswerFields, ClientRequest, ConnectionInfo};
+use crate::splice::{self, SplicePipe};
 use crate::state::Gateway;
 use crate::upstream_connection::UpstreamConnection;
 use crate::wire::{self, HeadError};
@@ -38,11 +39,33 @@ const COPY_BYTES: usize = 16 * 1024;
 /// dropped up to this size, to keep the connection; larger ones close it.
 const DRAIN_BYTES: u64 = 64 * 1024;
 
-/// Serves requests on one connection until either side closes it.
-pub async fn serve<S>(gateway: &Arc<Gateway>, info: &Arc<ConnectionInfo>, mut io: S, buf: BytesMut)
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send,
+/// A client connection's transport. Plain TCP can take upstream bodies
+/// spliced into it (`splice.rs`); TLS needs every byte encrypted here.
+pub trait ClientTransport: AsyncRead + AsyncWrite + Unpin + Send {
+    fn plain_tcp(&self) -> Option<&tokio::net::TcpStream>;
+}
+
+impl ClientTransport for tokio::net::TcpStream {
+    fn plain_tcp(&self) -> Option<&tokio::net::TcpStream> {
+        Some(self)
+    }
+}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> ClientTransport
+    for tokio_rustls::server::TlsStream<T>
 {
+    fn plain_tcp(&self) -> Option<&tokio::net::TcpStream> {
+        None
+    }
+}
+
+/// Serves requests on one connection until either side closes it.
+pub async fn serve<S: ClientTransport>(
+    gateway: &Arc<Gateway>,
+    info: &Arc<ConnectionInfo>,
+    mut io: S,
+    buf: BytesMut,
+) {
     let mut buf = buf;
     let (max_head, max_headers, max_uri, body_read_timeout, send_timeout) = {
         let generation = gateway.generation.load();
@@ -65,6 +88,8 @@ where
         send_timeout,
     };
     let mut out: Vec<u8> = Vec::with_capacity(1024);
+    // Made on the first large body this connection forwards, then reused.
+    let mut pipe: Option<SplicePipe> = None;
     loop {
         // A large body grew the buffer: idle connections do not keep that.
         if buf.is_empty() && buf.capacity() > IDLE_BUFFER {
@@ -93,6 +118,7 @@ where
                 let _ = write_answer(
                     &mut io,
                     &mut out,
+                    &mut None,
                     answer,
                     &served(Version::HTTP_11, false),
                     true,
@@ -111,6 +137,7 @@ where
                 let _ = write_answer(
                     &mut io,
                     &mut out,
+                    &mut None,
                     answer,
                     &served(Version::HTTP_11, false),
                     true,
@@ -173,7 +200,17 @@ where
                 .await;
                 return;
             }
-            _ => write_answer(&mut io, &mut out, answer, &served(version, is_head), close).await,
+            _ => {
+                write_answer(
+                    &mut io,
+                    &mut out,
+                    &mut pipe,
+                    answer,
+                    &served(version, is_head),
+                    close,
+                )
+                .await
+            }
         };
         let keep = matches!(kept, Ok(true)) && !close;
         if keep && let Some(n) = drain {
@@ -271,9 +308,10 @@ enum ClientFraming {
 
 /// Writes an answer. Returns whether the connection can carry another
 /// request afterwards.
-async fn write_answer<S: AsyncWrite + Unpin>(
+async fn write_answer<S: ClientTransport>(
     io: &mut S,
     out: &mut Vec<u8>,
+    pipe: &mut Option<SplicePipe>,
     answer: Answer,
     request: &Served<'_>,
     mut close: bool,
@@ -365,6 +403,30 @@ async fn write_answer<S: AsyncWrite + Unpin>(
                 None => sink.write_all(out).await?,
             }
             loop {
+                if !chunked
+                    && let Some(client) = sink.io.plain_tcp()
+                    && let Some((upstream, left)) = body.unread_plain()
+                    && left >= splice::MIN_SPLICE_BYTES
+                    && let Some(through) = splice_pipe(pipe)
+                {
+                    let waits = splice::Waits {
+                        activity,
+                        read_timeout: body.read_timeout(),
+                        send_timeout,
+                    };
+                    match splice::forward(through, upstream, client, left, &waits).await {
+                        Ok(()) => {
+                            body.unread_forwarded();
+                            break;
+                        }
+                        Err(error) => {
+                            // The pipe may hold bytes of this body: never reused.
+                            *pipe = None;
+                            tracing::debug!(%error, "spliced response body failed; cutting the response");
+                            return Ok(false);
+                        }
+                    }
+                }
                 let next = activity.within(body.read_timeout(), body.data()).await;
                 let Ok(next) = next else {
                     tracing::debug!(
@@ -399,6 +461,21 @@ async fn write_answer<S: AsyncWrite + Unpin>(
         AnswerBody::Upgrade(_) => sink.write_all(out).await?,
     }
     Ok(!close)
+}
+
+/// The connection's splice pipe, made on first use; `None` (copy instead)
+/// if the process is out of file descriptors.
+fn splice_pipe(pipe: &mut Option<SplicePipe>) -> Option<&SplicePipe> {
+    if pipe.is_none() {
+        match SplicePipe::new() {
+            Ok(p) => *pipe = Some(p),
+            Err(error) => {
+                tracing::debug!(%error, "no splice pipe; copying the response body");
+                return None;
+            }
+        }
+    }
+    pipe.as_ref()
 }
 
 /// What the writer needs to know of the request it answers.

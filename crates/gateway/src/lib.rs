@@ -20,6 +20,7 @@ pub mod outbound;
 pub mod phases;
 pub mod problem;
 pub mod rate_limits;
+pub mod splice;
 pub mod state;
 pub mod tls;
 pub mod upstream;

@@ -27,6 +27,10 @@ use crate::wire::{self, ChunkedDecoder, Framing, HeadError, ResponseHead};
 const MAX_RESPONSE_HEAD: usize = 64 * 1024;
 /// Read buffer growth step: one read takes up to this much.
 const READ_CHUNK: usize = 64 * 1024;
+/// On a plain connection the head is read with at most this much: a large
+/// body mostly stays in the kernel, where the client writer can splice it
+/// (`splice.rs`) instead of copying it in and out.
+const HEAD_READ_PLAIN: usize = 8 * 1024;
 /// Request bodies up to this size are copied behind the head (one write).
 const COPY_BODY_BYTES: usize = 16 * 1024;
 
@@ -305,7 +309,11 @@ impl UpstreamConnection {
                 )));
             }
             let had_bytes = !self.read_buf.is_empty();
-            match self.fill().await {
+            let limit = match self.stream {
+                UpstreamStream::Plain(_) => HEAD_READ_PLAIN,
+                UpstreamStream::Tls(_) => usize::MAX,
+            };
+            match std::future::poll_fn(|cx| self.poll_fill_at_most(cx, limit)).await {
                 Ok(0) if reused && !had_bytes => return Err(ExchangeError::ClosedBeforeResponse),
                 Ok(0) => {
                     return Err(ExchangeError::Failed(
@@ -327,10 +335,16 @@ impl UpstreamConnection {
     }
 
     pub fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        self.poll_fill_at_most(cx, usize::MAX)
+    }
+
+    /// Reads at most `limit` more bytes into `read_buf`.
+    fn poll_fill_at_most(&mut self, cx: &mut Context<'_>, limit: usize) -> Poll<io::Result<usize>> {
         if self.read_buf.capacity() - self.read_buf.len() < 4096 {
             self.read_buf.reserve(READ_CHUNK);
         }
-        tokio_util::io::poll_read_buf(Pin::new(&mut self.stream), cx, &mut self.read_buf)
+        let mut room = bytes::BufMut::limit(&mut self.read_buf, limit);
+        tokio_util::io::poll_read_buf(Pin::new(&mut self.stream), cx, &mut room)
     }
 }
 
@@ -513,6 +527,27 @@ impl UpstreamBody {
 
     pub async fn data(&mut self) -> Result<Option<Bytes>, UpstreamBodyError> {
         std::future::poll_fn(|cx| self.poll_data(cx)).await
+    }
+
+    /// The socket and byte count of a length-framed body whose remaining
+    /// bytes are all still unread in the kernel, on a plain TCP connection:
+    /// what `splice.rs` can move without this process touching them.
+    pub fn unread_plain(&self) -> Option<(&TcpStream, u64)> {
+        let BodyState::Length(remaining) = self.state else {
+            return None;
+        };
+        let conn = self.conn.as_ref()?;
+        match &conn.stream {
+            UpstreamStream::Plain(tcp) if conn.read_buf.is_empty() => Some((tcp, remaining)),
+            _ => None,
+        }
+    }
+
+    /// The rest of the body was moved past this process (spliced): the
+    /// connection goes back to its pool as after an ordinary read.
+    pub fn unread_forwarded(&mut self) {
+        self.state = BodyState::Done;
+        self.finish();
     }
 
     /// Takes the connection for a tunnel (after `101 Switching Protocols`).

@@ -577,3 +577,134 @@ async fn forwarded_host_is_quoted_only_when_it_is_not_a_token() {
         );
     }
 }
+
+/// Pipes the gateway process holds open (`/proc/PID/fd`).
+fn open_pipes(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|entries| {
+            entries
+                .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+                .filter(|target| target.to_string_lossy().starts_with("pipe:"))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn large_length_framed_responses_are_spliced_byte_exact_on_a_kept_connection() {
+    let up = Upstream::start("A").await;
+    let gw = Gateway::start(&single_route_config(&up, "")).await;
+    let pipes_before = open_pipes(gw.pid());
+
+    let mut client = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+    // Sizes around the splice threshold and the pipe's capacity, then a
+    // small answer, all on one client connection.
+    for size in [1024 * 1024 + 7, 16 * 1024, 200_000, 65_536, 5] {
+        let req = format!("GET /big?bytes={size}&length=1 HTTP/1.1\r\nHost: t\r\n\r\n");
+        client.write_all(req.as_bytes()).await.unwrap();
+        let r = read_response(&mut client, Duration::from_secs(10))
+            .await
+            .unwrap_or_else(|| panic!("no response for {size} bytes"));
+        assert_eq!(r.status, 200, "{}", r.head);
+        assert!(
+            r.head
+                .to_ascii_lowercase()
+                .contains(&format!("content-length: {size}\r\n")),
+            "the length is kept: {}",
+            r.head
+        );
+        assert_eq!(r.body.len(), size, "{size}: body length");
+        assert_eq!(fnv_hex(&r.body), pattern_hash(size), "{size}: body bytes");
+    }
+    // The large bodies went through a splice pipe kept by the connection
+    // (one pipe: two descriptors), and the upstream connection went back to
+    // the pool after each of them.
+    assert_eq!(
+        open_pipes(gw.pid()),
+        pipes_before + 2,
+        "one splice pipe per client connection"
+    );
+    assert_eq!(
+        up.accepted(),
+        1,
+        "every response reused the one upstream connection"
+    );
+
+    // A body that arrives in pieces, with pauses, is spliced as it comes.
+    let req = "GET /drip?chunks=4&bytes=70000&ms=50&length=1 HTTP/1.1\r\nHost: t\r\n\r\n";
+    client.write_all(req.as_bytes()).await.unwrap();
+    let r = read_response(&mut client, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body.len(), 280_000);
+    assert_eq!(fnv_hex(&r.body), pattern_hash(280_000));
+
+    drop(client);
+    eventually(
+        "the pipe is closed with its connection",
+        Duration::from_secs(5),
+        || async { open_pipes(gw.pid()) == pipes_before },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_spliced_body_cut_by_the_upstream_cuts_the_client_connection() {
+    // An upstream that announces 1 MB, sends 100 KB and closes.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if s.read(&mut byte).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                let _ = s
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n")
+                    .await;
+                let _ = s.write_all(&pattern(0, 100_000)).await;
+            });
+        }
+    });
+    let config = format!(
+        "listeners:\n  - address: $LISTEN\nupstreams:\n  app:\n    endpoints: [\"http://{addr}\"]\nroutes:\n  - name: app\n    match:\n      path_prefix: /\n    upstream: app\n"
+    );
+    let gw = Gateway::start(&config).await;
+    let mut client = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+    client
+        .write_all(b"GET /cut HTTP/1.1\r\nHost: t\r\n\r\n")
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), client.read_to_end(&mut got)).await;
+    assert!(
+        read.is_ok(),
+        "the client connection was cut, not left hanging"
+    );
+    let head_end = got
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a head")
+        + 4;
+    assert!(got.starts_with(b"HTTP/1.1 200"));
+    let body = &got[head_end..];
+    assert_eq!(body.len(), 100_000, "what the upstream sent, and no more");
+    assert_eq!(body, pattern(0, 100_000).as_slice());
+    // The gateway keeps serving.
+    let r = raw_request(
+        gw.addr,
+        b"GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(r.is_some(), "the gateway still answers");
+    server.abort();
+}

@@ -901,7 +901,7 @@ async fn upstream_handle(
         reply(200, TestBody::full(format!("{name} slow done")))
     } else if path == "/big" {
         let n = query_number(&uri, "bytes").unwrap_or(1024) as usize;
-        reply(200, TestBody::pattern(n))
+        with_length(&uri, n, reply(200, TestBody::pattern(n)))
     } else if path == "/drip" {
         let chunks = query_number(&uri, "chunks").unwrap_or(4) as usize;
         let size = query_number(&uri, "bytes").unwrap_or(1024) as usize;
@@ -917,7 +917,7 @@ async fn upstream_handle(
                 }
             }
         });
-        reply(200, body)
+        with_length(&uri, chunks * size, reply(200, body))
     } else if path == "/binary" {
         reply(200, TestBody::full(binary_body()))
     } else if let Some(code) = path.strip_prefix("/status/") {
@@ -946,6 +946,21 @@ async fn upstream_handle(
         .headers_mut()
         .insert("x-body-hash", HeaderValue::from_str(&hash.hex()).unwrap());
     Ok(response)
+}
+
+/// `?length=1`: the streamed body is announced with its `Content-Length`
+/// (hyper sends it as given) instead of going out chunked.
+fn with_length(
+    uri: &http::Uri,
+    len: usize,
+    mut response: Response<TestBody>,
+) -> Response<TestBody> {
+    if query_number(uri, "length") == Some(1) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    }
+    response
 }
 
 fn record(state: &UpstreamState, parts: http::request::Parts, body: Bytes, conn: usize) {
