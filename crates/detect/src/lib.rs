@@ -17,6 +17,7 @@ mod engines;
 pub mod normalize;
 mod protocol;
 pub mod rules;
+mod seen;
 mod text;
 
 use std::ops::Range;
@@ -163,6 +164,7 @@ impl Detector {
             normalizer: Normalizer::default(),
             base64: Normalizer::default(),
             scratch: engines::Scratch::default(),
+            seen_clean: seen::SeenClean::default(),
         }
     }
 
@@ -187,11 +189,25 @@ pub struct Inspector<'d> {
     normalizer: Normalizer,
     base64: Normalizer,
     scratch: engines::Scratch,
+    /// Short values already found clean: inspecting them again would find
+    /// nothing again (repeated JSON keys, enum-like values).
+    seen_clean: seen::SeenClean,
 }
 
 impl Inspector<'_> {
     /// Inspects one value and appends what it finds to `out`.
     pub fn inspect(&mut self, value: &str, kind: ValueKind<'_>, out: &mut Vec<Detection>) {
+        if self.seen_clean.contains(value, &kind) {
+            return;
+        }
+        let before = out.len();
+        self.inspect_uncached(value, kind, out);
+        if out.len() == before {
+            self.seen_clean.insert(value, &kind);
+        }
+    }
+
+    fn inspect_uncached(&mut self, value: &str, kind: ValueKind<'_>, out: &mut Vec<Detection>) {
         let settings = &self.detector.settings;
         let cap = settings.max_value_bytes;
         let truncated = value.len() > cap;

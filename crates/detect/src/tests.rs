@@ -277,3 +277,30 @@ fn remote_inclusion_shapes() {
         assert_clean(v);
     }
 }
+
+/// A value found clean is not inspected again in the same request, but
+/// nothing else changes: the same text of another kind is inspected as that
+/// kind, and a value with findings reports them every time it appears.
+#[test]
+fn values_remembered_clean_keep_every_verdict() {
+    let detector = Detector::new(&DetectorSettings::default());
+    let mut inspector = detector.inspector();
+    let mut out = Vec::new();
+    // Enough values to make the inspector remember clean ones.
+    for i in 0..200 {
+        inspector.inspect(&format!("plain value {i}"), ValueKind::JsonValue, &mut out);
+        inspector.inspect("__proto__", ValueKind::JsonValue, &mut out);
+    }
+    assert!(out.is_empty(), "benign values: {out:?}");
+    // The same text as an object key is prototype pollution.
+    inspector.inspect("__proto__", ValueKind::JsonKey { parent: "" }, &mut out);
+    assert!(!out.is_empty(), "__proto__ as a key is reported");
+    for round in 0..3 {
+        let mut found = Vec::new();
+        inspector.inspect("1' or '1'='1", ValueKind::JsonValue, &mut found);
+        assert!(
+            !found.is_empty(),
+            "round {round}: the attack is reported every time"
+        );
+    }
+}
