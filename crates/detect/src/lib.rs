@@ -156,15 +156,14 @@ impl Detector {
         &self.settings
     }
 
-    /// An inspector with its own buffers; keep one per request (or thread)
-    /// and reuse it for every value.
+    /// An inspector; keep one per request and reuse it for every value. Its
+    /// buffers come from (and go back to, when it is dropped) a spare set
+    /// kept by the thread, so a request does not grow them from nothing.
     pub fn inspector(&self) -> Inspector<'_> {
+        let buffers = SPARE_BUFFERS.with(|spare| spare.take()).unwrap_or_default();
         Inspector {
             detector: self,
-            normalizer: Normalizer::default(),
-            base64: Normalizer::default(),
-            scratch: engines::Scratch::default(),
-            seen_clean: seen::SeenClean::default(),
+            buffers,
         }
     }
 
@@ -186,6 +185,12 @@ impl Detector {
 /// A [`Detector`] plus the buffers it reuses from value to value.
 pub struct Inspector<'d> {
     detector: &'d Detector,
+    buffers: Buffers,
+}
+
+/// What an inspector reuses from value to value.
+#[derive(Default)]
+struct Buffers {
     normalizer: Normalizer,
     base64: Normalizer,
     scratch: engines::Scratch,
@@ -194,16 +199,48 @@ pub struct Inspector<'d> {
     seen_clean: seen::SeenClean,
 }
 
+/// Buffers kept for the thread's next inspector only up to this size, so a
+/// huge request does not pin its memory to the thread.
+const SPARE_BUFFER_BYTES: usize = 256 * 1024;
+
+impl Buffers {
+    fn capacity(&self) -> usize {
+        self.normalizer.capacity()
+            + self.base64.capacity()
+            + self.scratch.capacity()
+            + self.seen_clean.capacity()
+    }
+}
+
+thread_local! {
+    /// The buffers of the thread's last inspector, for its next one.
+    static SPARE_BUFFERS: std::cell::Cell<Option<Buffers>> = const { std::cell::Cell::new(None) };
+}
+
+impl Drop for Inspector<'_> {
+    fn drop(&mut self) {
+        let mut buffers = std::mem::take(&mut self.buffers);
+        if buffers.capacity() > SPARE_BUFFER_BYTES {
+            return;
+        }
+        // The table of clean values is sized for one request: the next
+        // inspector starts it empty.
+        buffers.seen_clean.clear();
+        // `try_with`: the thread may be exiting.
+        let _ = SPARE_BUFFERS.try_with(|spare| spare.set(Some(buffers)));
+    }
+}
+
 impl Inspector<'_> {
     /// Inspects one value and appends what it finds to `out`.
     pub fn inspect(&mut self, value: &str, kind: ValueKind<'_>, out: &mut Vec<Detection>) {
-        if self.seen_clean.contains(value, &kind) {
+        if self.buffers.seen_clean.contains(value, &kind) {
             return;
         }
         let before = out.len();
         self.inspect_uncached(value, kind, out);
         if out.len() == before {
-            self.seen_clean.insert(value, &kind);
+            self.buffers.seen_clean.insert(value, &kind);
         }
     }
 
@@ -231,16 +268,21 @@ impl Inspector<'_> {
     fn inspect_part(&mut self, value: &str, kind: ValueKind<'_>, sink: &mut Sink<'_>) {
         let settings = &self.detector.settings;
         let engines = &self.detector.engines;
-        let view = self.normalizer.normalize(value, settings.max_decode_rounds);
+        let buffers = &mut self.buffers;
+        let view = buffers
+            .normalizer
+            .normalize(value, settings.max_decode_rounds);
         sink.decoding = Decoding::Normalized;
-        engines.run(value, &view, kind, &mut self.scratch, sink);
+        engines.run(value, &view, kind, &mut buffers.scratch, sink);
         if let Some(decoded) = normalize::base64_candidate(value) {
-            let view = self.base64.normalize(&decoded, settings.max_decode_rounds);
+            let view = buffers
+                .base64
+                .normalize(&decoded, settings.max_decode_rounds);
             if view.flags.contains(CharFlags::BINARY) {
                 return;
             }
             sink.decoding = Decoding::Base64;
-            engines.run(&decoded, &view, kind, &mut self.scratch, sink);
+            engines.run(&decoded, &view, kind, &mut buffers.scratch, sink);
             sink.decoding = Decoding::Normalized;
         }
     }

@@ -168,6 +168,11 @@ pub struct Normalizer {
 }
 
 impl Normalizer {
+    /// Bytes its buffers hold.
+    pub fn capacity(&self) -> usize {
+        self.bytes.capacity() + self.spare.capacity() + self.text.capacity() + self.lower.capacity()
+    }
+
     pub fn normalize(&mut self, value: &str, max_rounds: u8) -> View<'_> {
         let raw = value.as_bytes();
         self.bytes.clear();

@@ -93,6 +93,18 @@ fn slot_of(tag: u8, context: &str, value: &str) -> usize {
 }
 
 impl SeenClean {
+    /// Forgets every value (keeps the allocations).
+    pub(crate) fn clear(&mut self) {
+        self.values = 0;
+        self.arena.clear();
+        self.slots.fill(0);
+    }
+
+    /// Bytes its buffers hold.
+    pub(crate) fn capacity(&self) -> usize {
+        self.arena.capacity() + self.slots.capacity() * std::mem::size_of::<Slot>()
+    }
+
     /// Whether `value` of `kind` was found clean before. Counts the value
     /// towards the warm-up either way, and keeps its slot for [`Self::insert`].
     pub(crate) fn contains(&mut self, value: &str, kind: &ValueKind<'_>) -> bool {

@@ -88,6 +88,18 @@ pub(crate) struct Scratch {
     batch: Vec<(usize, usize)>,
 }
 
+impl Scratch {
+    /// Bytes its buffers hold (roughly: the token and word buffers by length).
+    pub(crate) fn capacity(&self) -> usize {
+        self.sql.capacity() * std::mem::size_of::<sqli::Token>()
+            + self.shell.capacity()
+            + self.path.capacity()
+            + self.lookups.capacity()
+            + self.decoded.capacity()
+            + self.batch.capacity() * std::mem::size_of::<(usize, usize)>()
+    }
+}
+
 /// Flags of text that no engine needs to look at: words, digits, spaces,
 /// commas and non-ASCII letters.
 const PLAIN: CharFlags = CharFlags::ALPHA;

@@ -18,6 +18,12 @@ pub(crate) struct PathScratch {
     view: String,
 }
 
+impl PathScratch {
+    pub(crate) fn capacity(&self) -> usize {
+        self.view.capacity()
+    }
+}
+
 /// Sensitive files and directories, as they appear after a separator.
 pub(crate) const SENSITIVE: &[&str] = &[
     "etc/passwd",

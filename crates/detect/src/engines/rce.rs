@@ -1452,6 +1452,14 @@ pub(crate) struct ShellScratch {
     lexed: Option<Lexed>,
 }
 
+impl ShellScratch {
+    pub(crate) fn capacity(&self) -> usize {
+        self.lexed.as_ref().map_or(0, |l| {
+            l.pieces.capacity() * std::mem::size_of::<Piece>() + l.text.capacity()
+        })
+    }
+}
+
 /// A shell function that calls itself twice, one call in the background or
 /// piped into the other: `:(){ :|:& };:`, `f(){ f & f; }; f`.
 fn fork_bomb(lower: &str) -> Option<usize> {
