@@ -50,6 +50,19 @@ fn attack_record() -> Value {
     })
 }
 
+/// `doc` with every string value made unique to record `i` (keys kept): an
+/// array whose values never repeat, so no value is found clean twice.
+fn distinct(doc: Value, i: usize) -> Value {
+    match doc {
+        Value::Object(map) => {
+            Value::Object(map.into_iter().map(|(k, v)| (k, distinct(v, i))).collect())
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(|v| distinct(v, i)).collect()),
+        Value::String(s) => Value::String(format!("{s} {i}")),
+        other => other,
+    }
+}
+
 fn values(v: &Value, out: &mut Vec<(String, bool)>) {
     match v {
         Value::Object(map) => {
@@ -79,6 +92,12 @@ fn bench(c: &mut Criterion) {
         (
             "benign_64k_json",
             body_of(&Value::Array((0..62).map(benign_record).collect())),
+        ),
+        (
+            "benign_64k_json_no_repeats",
+            body_of(&Value::Array(
+                (0..60).map(|i| distinct(benign_record(i), i)).collect(),
+            )),
         ),
         ("attack_1k_json", body_of(&attack_record())),
     ];

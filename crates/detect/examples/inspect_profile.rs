@@ -35,6 +35,19 @@ fn benign_record(i: usize) -> Value {
     })
 }
 
+/// `doc` with every string value made unique to record `i` (keys kept): an
+/// array whose values never repeat, so no value is found clean twice.
+fn distinct(doc: Value, i: usize) -> Value {
+    match doc {
+        Value::Object(map) => {
+            Value::Object(map.into_iter().map(|(k, v)| (k, distinct(v, i))).collect())
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(|v| distinct(v, i)).collect()),
+        Value::String(s) => Value::String(format!("{s} {i}")),
+        other => other,
+    }
+}
+
 fn values(v: &Value, out: &mut Vec<(String, bool)>) {
     match v {
         Value::Object(map) => {
@@ -63,6 +76,8 @@ fn main() {
     let rounds: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(1000);
     let doc = if size == "64k" {
         Value::Array((0..62).map(benign_record).collect())
+    } else if size == "64k-no-repeats" {
+        Value::Array((0..60).map(|i| distinct(benign_record(i), i)).collect())
     } else {
         benign_record(1)
     };
