@@ -18,60 +18,119 @@ pub(crate) mod xxe;
 use crate::normalize::{CharFlags, View};
 use crate::{Sink, ValueKind};
 
-/// Engine groups whose every report needs one of a fixed set of literals;
-/// one automaton over all of them, run once per value, says which groups
-/// can report at all (most benign values reach none).
-const ANCHOR_JAVA: u8 = 1;
-const ANCHOR_SENSITIVE: u8 = 1 << 1;
-const ANCHOR_WRAPPER: u8 = 1 << 2;
-const ANCHOR_DESER: u8 = 1 << 3;
-
-struct Anchors {
-    matcher: aho_corasick::AhoCorasick,
-    /// The group bit of each pattern.
-    group: Vec<u8>,
+/// The literals the dispatcher asks about, each with a bit of the gate
+/// mask: one automaton over all of them, run once per value, answers every
+/// "does the value contain ..." question below (most benign values contain
+/// none of them, and engines whose every report needs one are skipped).
+mod gate {
+    pub(super) const JAVA: u64 = 1;
+    pub(super) const SENSITIVE: u64 = 1 << 1;
+    pub(super) const WRAPPER: u64 = 1 << 2;
+    pub(super) const DESER: u64 = 1 << 3;
+    /// SQL statement words (`select`, `union`, ...), in plain text.
+    pub(super) const SQL_WORD: u64 = 1 << 4;
+    /// System catalogue names (`information_schema`), SQL on their own.
+    pub(super) const SQL_CATALOGUE: u64 = 1 << 5;
+    pub(super) const HTTP_VERSION: u64 = 1 << 6;
+    pub(super) const DASHES: u64 = 1 << 7;
+    pub(super) const UNION: u64 = 1 << 8;
+    pub(super) const DOCUMENT: u64 = 1 << 9;
+    /// `if` or `for`: a cmd batch construct may start here.
+    pub(super) const BATCH: u64 = 1 << 10;
+    /// `etc` or `0x2`: a path spelled without separators.
+    pub(super) const SPELLED_PATH: u64 = 1 << 11;
+    pub(super) const THIS: u64 = 1 << 12;
+    /// `<%`, `@(`, `<#`: template syntax without braces.
+    pub(super) const TEMPLATE: u64 = 1 << 13;
+    pub(super) const SSI: u64 = 1 << 14;
+    /// `<!`, `xi:`, `xsl:`.
+    pub(super) const XML: u64 = 1 << 15;
+    pub(super) const PROTO: u64 = 1 << 16;
+    /// `child_process`, `__js_function`.
+    pub(super) const NODE: u64 = 1 << 17;
+    pub(super) const COOKIE: u64 = 1 << 18;
 }
 
-impl Anchors {
+const SQL_STATEMENT_WORDS: &[&str] = &[
+    "select", "union", "insert", "delete", "drop", "update", "exec", "waitfor", "shutdown",
+    "truncate", "order", "group", "having", "create", "null",
+];
+
+const SQL_CATALOGUE_WORDS: &[&str] = &[
+    "_schema",
+    "pg_",
+    "sysobjects",
+    "syscolumns",
+    "msys",
+    "sqlite_",
+    "tempdb",
+    "msdb",
+];
+
+struct Gates {
+    matcher: aho_corasick::AhoCorasick,
+    /// The gate bits of each pattern (a literal listed under several gates
+    /// is one pattern with all their bits).
+    bits: Vec<u64>,
+}
+
+impl Gates {
     fn new() -> Self {
-        let lists: [(u8, &[&[&str]]); 4] = [
-            (ANCHOR_JAVA, misc::JAVA_ANCHORS),
-            (ANCHOR_SENSITIVE, &[path::SENSITIVE]),
-            (ANCHOR_WRAPPER, &[path::WRAPPERS]),
-            (ANCHOR_DESER, misc::DESER_ANCHORS),
+        let lists: [(u64, &[&[&str]]); 19] = [
+            (gate::JAVA, misc::JAVA_ANCHORS),
+            (gate::SENSITIVE, &[path::SENSITIVE]),
+            (gate::WRAPPER, &[path::WRAPPERS]),
+            (gate::DESER, misc::DESER_ANCHORS),
+            (gate::SQL_WORD, &[SQL_STATEMENT_WORDS]),
+            (gate::SQL_CATALOGUE, &[SQL_CATALOGUE_WORDS]),
+            (gate::HTTP_VERSION, &[&[" http/"]]),
+            (gate::DASHES, &[&["--"]]),
+            (gate::UNION, &[&["union"]]),
+            (gate::DOCUMENT, &[&["document."]]),
+            (gate::BATCH, &[&["if", "for"]]),
+            (gate::SPELLED_PATH, &[&["etc", "0x2"]]),
+            (gate::THIS, &[&["this."]]),
+            (gate::TEMPLATE, &[&["<%", "@(", "<#"]]),
+            (gate::SSI, &[&["<!--#"]]),
+            (gate::XML, &[&["<!", "xi:", "xsl:"]]),
+            (gate::PROTO, &[&["proto"]]),
+            (gate::NODE, &[&["child_process", "__js_function"]]),
+            (gate::COOKIE, &[&["cookie"]]),
         ];
-        let mut patterns = Vec::new();
-        let mut group = Vec::new();
+        let mut patterns: Vec<&str> = Vec::new();
+        let mut bits: Vec<u64> = Vec::new();
         for (bit, sets) in lists {
             for set in sets {
                 for p in *set {
-                    patterns.push(*p);
-                    group.push(bit);
+                    match patterns.iter().position(|q| q == p) {
+                        Some(i) => bits[i] |= bit,
+                        None => {
+                            patterns.push(p);
+                            bits.push(bit);
+                        }
+                    }
                 }
             }
         }
-        Anchors {
+        Gates {
             matcher: crate::text::literal_matcher(&patterns),
-            group,
+            bits,
         }
     }
 
-    /// The groups with at least one literal in `lower`.
-    fn of(&self, lower: &str) -> u8 {
-        let mut bits = 0;
+    /// The gates with at least one literal in `lower`.
+    fn of(&self, lower: &str) -> u64 {
+        let mut mask = 0;
         for m in self.matcher.find_overlapping_iter(lower) {
-            bits |= self.group[m.pattern().as_usize()];
-            if bits == ANCHOR_JAVA | ANCHOR_SENSITIVE | ANCHOR_WRAPPER | ANCHOR_DESER {
-                break;
-            }
+            mask |= self.bits[m.pattern().as_usize()];
         }
-        bits
+        mask
     }
 }
 
 /// Everything compiled once per detector.
 pub(crate) struct Engines {
-    anchors: Anchors,
+    gates: Gates,
     java: misc::JavaMatchers,
     scanner: misc::ScannerMatcher,
     base64: encoded::Base64Matcher,
@@ -113,7 +172,7 @@ fn only_plain(flags: CharFlags) -> bool {
 impl Engines {
     pub(crate) fn new() -> Self {
         Engines {
-            anchors: Anchors::new(),
+            gates: Gates::new(),
             java: misc::JavaMatchers::new(),
             scanner: misc::ScannerMatcher::new(),
             base64: encoded::Base64Matcher::new(),
@@ -163,9 +222,10 @@ impl Engines {
         if kind.is_name() || matches!(kind, ValueKind::PathSegment) {
             misc::session(lower, kind, sink);
         }
+        let gates = self.gates.of(lower);
         if kind.is_name()
             || matches!(kind, ValueKind::MultipartFilename)
-            || crate::text::contains(lower, " http/")
+            || gates & gate::HTTP_VERSION != 0
         {
             misc::protocol_values(lower, kind, sink);
         }
@@ -177,23 +237,8 @@ impl Engines {
             encoded::inspect(raw, &self.base64, &mut scratch.decoded, sink);
         }
         if only_plain(f) {
-            let statement_words = [
-                "select", "union", "insert", "delete", "drop", "update", "exec", "waitfor",
-                "shutdown", "truncate", "order", "group", "having", "create", "null",
-            ];
-            // System catalogue names are SQL on their own (`information_schema`).
-            let catalogue_words = [
-                "_schema",
-                "pg_",
-                "sysobjects",
-                "syscolumns",
-                "msys",
-                "sqlite_",
-                "tempdb",
-                "msdb",
-            ];
-            if (f.contains(CharFlags::SPACE) && statement_words.iter().any(|w| lower.contains(w)))
-                || catalogue_words.iter().any(|w| lower.contains(w))
+            if (f.contains(CharFlags::SPACE) && gates & gate::SQL_WORD != 0)
+                || gates & gate::SQL_CATALOGUE != 0
             {
                 sqli::inspect(lower, false, false, &mut scratch.sql, sink);
             }
@@ -201,10 +246,7 @@ impl Engines {
                 misc::prototype_pollution(lower, kind, sink);
             }
             // Serialized objects in base64 or hex are letters and digits only.
-            if f.contains(CharFlags::DIGIT)
-                && lower.len() >= 8
-                && self.anchors.of(lower) & ANCHOR_DESER != 0
-            {
+            if f.contains(CharFlags::DIGIT) && lower.len() >= 8 && gates & gate::DESER != 0 {
                 misc::deserialization(text, lower, kind, sink);
             }
             // A command with plain arguments (`net view`, `sleep 5`), or a bare
@@ -218,7 +260,6 @@ impl Engines {
             }
             return;
         }
-        let anchors = self.anchors.of(lower);
         misc::control_characters(raw, view.had_nul, f, kind, sink);
         let sql_punctuation = CharFlags::QUOTE
             | CharFlags::SEMICOLON
@@ -231,8 +272,8 @@ impl Engines {
             | CharFlags::ANGLE
             | CharFlags::OPERATOR;
         if f.any(sql_punctuation)
-            || crate::text::contains(lower, "--")
-            || (f.contains(CharFlags::SPACE) && crate::text::contains(lower, "union"))
+            || gates & gate::DASHES != 0
+            || (f.contains(CharFlags::SPACE) && gates & gate::UNION != 0)
         {
             let has_single = memchr::memchr(b'\'', lower.as_bytes()).is_some();
             let has_double = memchr::memchr(b'"', lower.as_bytes()).is_some();
@@ -245,7 +286,7 @@ impl Engines {
                 | CharFlags::BACKTICK
                 | CharFlags::BRACE
                 | CharFlags::BRACKET,
-        ) || crate::text::contains(lower, "document.")
+        ) || gates & gate::DOCUMENT != 0
         {
             xss::inspect(lower, sink);
         }
@@ -269,18 +310,17 @@ impl Engines {
         {
             rce::inspect(lower, &mut scratch.shell, sink);
         }
-        if crate::text::contains(lower, "if") || crate::text::contains(lower, "for") {
+        if gates & gate::BATCH != 0 {
             batch::inspect(lower, &mut scratch.batch, sink);
         }
         // `etc` + `passwd` behind undecodable separators has neither slash nor dot.
-        let spelled_path =
-            crate::text::contains(lower, "etc") || crate::text::contains(lower, "0x2");
+        let spelled_path = gates & gate::SPELLED_PATH != 0;
         if f.any(CharFlags::SLASH | CharFlags::DOT | CharFlags::COLON) || spelled_path {
             path::inspect(
                 lower,
                 matches!(kind, ValueKind::PathSegment),
-                anchors & ANCHOR_SENSITIVE != 0,
-                anchors & ANCHOR_WRAPPER != 0,
+                gates & gate::SENSITIVE != 0,
+                gates & gate::WRAPPER != 0,
                 &mut scratch.path,
                 sink,
             );
@@ -297,28 +337,21 @@ impl Engines {
             ssrf::inspect(lower, !f.contains(CharFlags::SPACE), sink);
         }
         if f.any(CharFlags::DOLLAR | CharFlags::EQUALS | CharFlags::SEMICOLON | CharFlags::PIPE_AMP)
-            || crate::text::contains(lower, "this.")
+            || gates & gate::THIS != 0
         {
             misc::nosql(lower, kind, sink);
         }
         if f.contains(CharFlags::PAREN) || lower.starts_with('*') {
             misc::ldap(lower, sink);
         }
-        if f.any(CharFlags::BRACE | CharFlags::BRACKET)
-            || crate::text::contains(lower, "<%")
-            || crate::text::contains(lower, "@(")
-            || crate::text::contains(lower, "<#")
-        {
+        if f.any(CharFlags::BRACE | CharFlags::BRACKET) || gates & gate::TEMPLATE != 0 {
             misc::ssti(lower, sink);
         }
         if f.contains(CharFlags::ANGLE) {
-            if crate::text::contains(lower, "<!--#") {
+            if gates & gate::SSI != 0 {
                 misc::ssi(lower, sink);
             }
-            if crate::text::contains(lower, "<!")
-                || crate::text::contains(lower, "xi:")
-                || crate::text::contains(lower, "xsl:")
-            {
+            if gates & gate::XML != 0 {
                 xxe::inspect_lower(lower, sink);
             }
         }
@@ -326,13 +359,13 @@ impl Engines {
             misc::crlf(lower, sink);
             mail::inspect(lower, sink);
         }
-        if crate::text::contains(lower, "proto") || kind.is_name() {
+        if gates & gate::PROTO != 0 || kind.is_name() {
             misc::prototype_pollution(lower, kind, sink);
         }
         if f.contains(CharFlags::DOLLAR) && f.contains(CharFlags::BRACE) {
             misc::jndi(lower, &mut scratch.lookups, sink);
         }
-        if anchors & ANCHOR_DESER != 0
+        if gates & gate::DESER != 0
             && f.any(
                 CharFlags::DIGIT
                     | CharFlags::COLON
@@ -359,12 +392,11 @@ impl Engines {
         ) {
             misc::php(text, lower, kind, sink);
         }
-        if anchors & ANCHOR_JAVA != 0 {
+        if gates & gate::JAVA != 0 {
             misc::java(lower, &self.java, sink);
         }
         if f.any(CharFlags::DOT | CharFlags::PAREN | CharFlags::BRACKET | CharFlags::DOLLAR)
-            || crate::text::contains(lower, "child_process")
-            || crate::text::contains(lower, "__js_function")
+            || gates & gate::NODE != 0
         {
             misc::nodejs(lower, sink);
             misc::script_loops_and_interpolation(lower, sink);
@@ -384,7 +416,7 @@ impl Engines {
         {
             xss_js::inspect(lower, sink);
         }
-        if crate::text::contains(lower, "cookie") {
+        if gates & gate::COOKIE != 0 {
             misc::session(lower, ValueKind::TextBody, sink);
         }
     }
