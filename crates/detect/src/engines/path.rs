@@ -381,9 +381,10 @@ pub(crate) fn inspect(
     view.clear();
     let mut last_slash = false;
     // Some decoders take `0x2f` / `0x5c` for the separators they encode.
-    let separators_spelled_out = crate::text::contains(lower, "0x2f")
-        || crate::text::contains(lower, "0x5c")
-        || crate::text::contains(lower, "0x2e");
+    let separators_spelled_out = crate::text::contains(lower, "0x")
+        && (crate::text::contains(lower, "0x2f")
+            || crate::text::contains(lower, "0x5c")
+            || crate::text::contains(lower, "0x2e"));
     // The path view folds `\` to `/` and squeezes `//`: most values have
     // neither, and are their own view.
     let needs_view = separators_spelled_out
@@ -423,11 +424,13 @@ pub(crate) fn inspect(
     if sensitive || needs_view {
         sensitive_files(v, traversal > 0, sink);
     }
-    let system_file_words = crate::text::contains(v, "etc")
-        || crate::text::contains(v, ".ini")
-        || crate::text::contains(v, ".bat")
-        || crate::text::contains(v, ".dat");
-    if system_file_words && !v.contains(' ') && junk_separated_system_file(v) {
+    let system_file_words = || {
+        crate::text::contains(v, "etc")
+            || crate::text::contains(v, ".ini")
+            || crate::text::contains(v, ".bat")
+            || crate::text::contains(v, ".dat")
+    };
+    if !v.contains(' ') && system_file_words() && junk_separated_system_file(v) {
         sink.report(&rules::PATH_SENSITIVE_FILE, v, 0..v.len().min(64));
     }
     if config_file(v) {

@@ -1135,19 +1135,18 @@ pub(crate) fn is_command_name(name: &str) -> bool {
 /// Whether the first word of `lower` is a known command (a cheap test for
 /// plain-text values).
 pub(crate) fn starts_with_command(lower: &str) -> bool {
-    let s = lower.trim_start().as_bytes();
-    let end = memchr::memchr2(b' ', b'\t', s).unwrap_or(s.len());
+    let s = lower.trim_start();
+    // Cut at ASCII bytes only, so every slice stays a `str` (no re-validation).
+    let end = memchr::memchr2(b' ', b'\t', s.as_bytes()).unwrap_or(s.len());
     let first = &s[..end];
     let base_start = first
+        .as_bytes()
         .iter()
         .rposition(|b| matches!(b, b'/' | b'\\'))
         .map_or(0, |p| p + 1);
     let base = &first[base_start..];
-    let base = base.strip_suffix(b".exe").unwrap_or(base);
-    if base.is_empty() || base.len() > 20 {
-        return false;
-    }
-    std::str::from_utf8(base).is_ok_and(|b| command(b).is_some())
+    let base = base.strip_suffix(".exe").unwrap_or(base);
+    !base.is_empty() && base.len() <= 20 && command(base).is_some()
 }
 
 /// Commands that probe the host with no arguments at all (`;id`, `|ls`).
