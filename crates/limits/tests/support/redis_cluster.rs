@@ -170,7 +170,8 @@ impl RedisCluster {
         panic!("no node serves slot {slot}: {shards}");
     }
 
-    /// `calls` of one command summed over the nodes (`INFO commandstats`).
+    /// Calls of one command that did not fail (`calls − failed_calls` of
+    /// `INFO commandstats`: a NOSCRIPT is not counted), summed over the nodes.
     pub fn calls(&self, command: &str) -> u64 {
         let needle = format!("cmdstat_{}:calls=", command.to_ascii_lowercase());
         self.ports
@@ -179,12 +180,20 @@ impl RedisCluster {
             .filter(|(_, n)| n.is_some())
             .map(|(p, _)| {
                 let stats = redis_cli(*p, &["info", "commandstats"]);
-                stats
-                    .lines()
-                    .find_map(|l| l.strip_prefix(&needle))
-                    .and_then(|rest| rest.split(',').next())
+                let Some(line) = stats.lines().find_map(|l| l.strip_prefix(&needle)) else {
+                    return 0;
+                };
+                let field = |name: &str| {
+                    line.split(',')
+                        .find_map(|f| f.strip_prefix(name))
+                        .and_then(|n| n.parse::<u64>().ok())
+                        .unwrap_or(0)
+                };
+                line.split(',')
+                    .next()
                     .and_then(|n| n.parse::<u64>().ok())
                     .unwrap_or(0)
+                    - field("failed_calls=")
             })
             .sum()
     }
