@@ -2,7 +2,8 @@
 //! (support/redis_cluster.rs): a route's limits on keys served by different
 //! masters are decided exactly and shared by two stores, every decision is
 //! one `EVALSHA` on the node of its key, flags work across slots, and a
-//! killed master means the fail mode (fast) until it is back.
+//! killed master means the fail mode (fast) until it is back, and a store
+//! built before its cluster exists works once it does.
 
 use std::time::{Duration, Instant};
 
@@ -157,6 +158,50 @@ async fn a_killed_master_fails_fast_then_recovers() {
             break;
         }
         assert!(Instant::now() < deadline, "the store did not recover");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!store.is_down());
+}
+
+/// A gateway may start before its cluster: the store connects lazily,
+/// fails as unavailable meanwhile, and works once the cluster is up.
+#[tokio::test]
+async fn a_store_built_before_its_cluster_fails_then_works() {
+    let ports = RedisCluster::free_ports();
+    let config = RedisConfig {
+        url: String::new(),
+        cluster: vec![format!("redis://127.0.0.1:{}", ports[0])],
+        key_prefix: "test:".into(),
+        timeout: Duration::from_millis(200),
+        lease: 1,
+        lease_ttl: Duration::from_secs(5),
+        retry_interval: Duration::from_millis(300),
+    };
+    let store = RedisStore::new(&config).unwrap();
+    let limit = Limit::Gcra(Gcra::new(10, Duration::from_secs(1), 10).unwrap());
+    let started = Instant::now();
+    let failed = store.acquire(b"k", &limit, 1, now_micros()).await;
+    assert!(
+        matches!(failed, Err(StoreError::Unavailable(_))),
+        "{failed:?}"
+    );
+    assert!(store.is_down());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    let _cluster = RedisCluster::start_on(ports);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Ok(d) = store.acquire(b"k", &limit, 1, now_micros()).await {
+            assert!(d.allowed);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the store never reached the cluster"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(!store.is_down());

@@ -40,13 +40,22 @@ fn redis_cli(port: u16, args: &[&str]) -> String {
 #[allow(dead_code)] // each test crate uses some of it
 impl RedisCluster {
     pub fn start() -> RedisCluster {
+        Self::start_on(Self::free_ports())
+    }
+
+    /// Three free ports for [`RedisCluster::start_on`] (a client can be
+    /// pointed at them before the cluster exists).
+    pub fn free_ports() -> [u16; 3] {
+        [free_port_pair(), free_port_pair(), free_port_pair()]
+    }
+
+    pub fn start_on(ports: [u16; 3]) -> RedisCluster {
         let mut cluster = RedisCluster {
             nodes: Vec::new(),
             ports: Vec::new(),
             dirs: Vec::new(),
         };
-        for _ in 0..3 {
-            let port = free_port_pair();
+        for port in ports {
             let dir = std::env::temp_dir()
                 .join(format!("portcullis-cluster-{}-{port}", std::process::id()));
             let _ = std::fs::remove_dir_all(&dir);
