@@ -340,14 +340,32 @@ fn compile_routes(
         return Err(located(
             policy,
             "rate_limit_store.backend",
-            "backend redis needs a `redis` block with a url".into(),
+            "backend redis needs a `redis` block with a url or cluster".into(),
         ));
     }
     if let Some(r) = &config.rate_limit_store.redis {
-        if !(r.url.0.starts_with("redis://") || r.url.0.starts_with("rediss://")) {
+        let is_redis_url = |u: &str| u.starts_with("redis://") || u.starts_with("rediss://");
+        match (&r.url, r.cluster.is_empty()) {
+            (Some(_), false) | (None, true) => {
+                return Err(located(
+                    policy,
+                    "rate_limit_store.redis",
+                    "needs exactly one of `url` (a standalone Redis) and `cluster` (Redis Cluster seed nodes)".into(),
+                ));
+            }
+            (Some(url), true) if !is_redis_url(&url.0) => {
+                return Err(located(
+                    policy,
+                    "rate_limit_store.redis.url",
+                    "must start with redis:// or rediss://".into(),
+                ));
+            }
+            _ => {}
+        }
+        if let Some(n) = r.cluster.iter().position(|u| !is_redis_url(&u.0)) {
             return Err(located(
                 policy,
-                "rate_limit_store.redis.url",
+                &format!("rate_limit_store.redis.cluster[{n}]"),
                 "must start with redis:// or rediss://".into(),
             ));
         }
@@ -426,7 +444,8 @@ impl RateLimiter {
         let redis = match (&store.redis, store.backend) {
             (Some(r), StoreBackend::Redis) if in_use => {
                 let config = RedisConfig {
-                    url: r.url.0.clone(),
+                    url: r.url.as_ref().map(|u| u.0.clone()).unwrap_or_default(),
+                    cluster: r.cluster.iter().map(|u| u.0.clone()).collect(),
                     key_prefix: r.key_prefix.clone(),
                     timeout: r.timeout.0,
                     lease: r.lease,

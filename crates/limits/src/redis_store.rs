@@ -22,14 +22,25 @@
 //! `retry_interval`: calls fail at once without touching the network (the
 //! caller applies the limit's fail mode), then one call tries again; the
 //! connection manager reconnects in the background.
+//!
+//! **Redis Cluster** (`cluster` seed nodes instead of `url`): the redis
+//! crate's cluster client follows MOVED/ASK, refreshes the slot map and
+//! reconnects after a failover. Keys of one request hash to different slots,
+//! so what is one pipeline on a standalone Redis is one command per key on
+//! Cluster, all sent at once (a request waits one round trip, to the slowest
+//! node, not one per key). Flag reads are one single-key script each, sent
+//! at once too. The health, fail-fast and recovery rules are the same.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use redis::Script;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::{ClusterClientBuilder, ClusterConfig};
+use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+use redis::{Cmd, RedisFuture, RedisResult, Script, Value};
 
 use crate::Micros;
 use crate::algorithm::{Decision, Limit, WindowState};
@@ -116,8 +127,11 @@ type CachedFlag = (Option<(u64, Micros)>, Micros);
 /// How the store reaches Redis and how much accuracy it trades.
 #[derive(Clone, Debug)]
 pub struct RedisConfig {
-    /// `redis://host:port/db` (or `rediss://` for TLS).
+    /// `redis://host:port/db` (or `rediss://` for TLS); unused with `cluster`.
     pub url: String,
+    /// Redis Cluster seed nodes (`redis://host:port`); empty for a
+    /// standalone Redis at `url`.
+    pub cluster: Vec<String>,
     /// Prepended to every key (`portcullis:`).
     pub key_prefix: String,
     /// Connect and response timeout of one command.
@@ -157,8 +171,43 @@ struct Lease {
     reset_at: Micros,
 }
 
+/// A standalone Redis or a Redis Cluster, behind one interface.
+#[derive(Clone)]
+enum Connection {
+    Standalone(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Connection {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Connection::Standalone(c) => c.req_packed_command(cmd),
+            Connection::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Connection::Standalone(c) => c.req_packed_commands(pipeline, offset, count),
+            Connection::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Connection::Standalone(c) => c.get_db(),
+            Connection::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
 pub struct RedisStore {
-    conn: ConnectionManager,
+    conn: Connection,
     prefix: String,
     gcra: Script,
     window: Script,
@@ -189,15 +238,32 @@ impl RedisStore {
     /// Connects lazily: the gateway starts (and falls back) while Redis is down.
     /// Must be called inside a Tokio runtime.
     pub fn new(config: &RedisConfig) -> Result<RedisStore, StoreError> {
-        let client = redis::Client::open(config.url.as_str())
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        let manager_config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(config.timeout))
-            .set_response_timeout(Some(config.timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(200));
-        let conn = ConnectionManager::new_lazy_with_config(client, manager_config)
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let conn = if config.cluster.is_empty() {
+            let client = redis::Client::open(config.url.as_str())
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            let manager_config = ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(config.timeout))
+                .set_response_timeout(Some(config.timeout))
+                .set_number_of_retries(1)
+                .set_max_delay(Duration::from_millis(200));
+            Connection::Standalone(
+                ConnectionManager::new_lazy_with_config(client, manager_config)
+                    .map_err(|e| StoreError::Unavailable(e.to_string()))?,
+            )
+        } else {
+            // One retry (after a MOVED, or a reconnect after a failover);
+            // past it the caller's fail mode applies, as on standalone.
+            let client = ClusterClientBuilder::new(config.cluster.iter().map(String::as_str))
+                .retries(1)
+                .max_retry_wait(200)
+                .overall_response_timeout(Some(config.timeout * 2))
+                .build()
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            let cluster_config = ClusterConfig::new()
+                .set_connection_timeout(config.timeout)
+                .set_response_timeout(config.timeout);
+            Connection::Cluster(client.get_pending_async_connection_with_config(cluster_config))
+        };
         Ok(RedisStore {
             conn,
             prefix: config.key_prefix.clone(),
@@ -277,12 +343,11 @@ impl RedisStore {
             return (out.into_iter().flatten().collect(), Health::Unchanged);
         }
         let want = self.lease.max(cost);
-        let mut pipe = redis::pipe();
-        for &(i, _) in &remote {
-            let (key, limit) = items[i];
-            pipe.add_command(self.eval_cmd(key, limit, cost, want));
-        }
-        let result = self.send(&pipe, remote.len()).await;
+        let cmds: Vec<Cmd> = remote
+            .iter()
+            .map(|&(i, _)| self.eval_cmd(items[i].0, items[i].1, cost, want))
+            .collect();
+        let result = self.send(cmds).await;
         let health = match &result {
             Ok(_) if self.down.swap(false, Ordering::Relaxed) => Health::Recovered,
             Ok(_) => Health::Unchanged,
@@ -320,36 +385,95 @@ impl RedisStore {
         (out.into_iter().flatten().collect(), health)
     }
 
-    /// Sends the pipeline; when Redis lost the scripts (restarted, flushed),
-    /// loads them and sends it once more.
-    async fn send(
-        &self,
-        pipe: &redis::Pipeline,
-        commands: usize,
-    ) -> Result<Vec<Vec<i64>>, StoreError> {
+    /// Sends the decisions (one pipeline, or on Cluster one command per key,
+    /// all at once); when Redis lost the scripts (restarted, flushed, a
+    /// replica promoted), loads them and sends those once more.
+    async fn send(&self, cmds: Vec<Cmd>) -> Result<Vec<Vec<i64>>, StoreError> {
         let mut conn = self.conn.clone();
-        self.commands.fetch_add(commands as u64, Ordering::Relaxed);
-        match pipe.query_async::<Vec<Vec<i64>>>(&mut conn).await {
-            Ok(replies) => Ok(replies),
-            Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
-                // Not counted in `commands_sent`: once per Redis restart.
-                for script in [&self.gcra, &self.window] {
-                    script
-                        .prepare_invoke()
-                        .load_async(&mut conn)
-                        .await
-                        .map_err(classify)?;
+        self.commands
+            .fetch_add(cmds.len() as u64, Ordering::Relaxed);
+        let no_script = |e: &redis::RedisError| {
+            e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript)
+        };
+        match &self.conn {
+            Connection::Standalone(_) => {
+                let mut pipe = redis::pipe();
+                for cmd in cmds {
+                    pipe.add_command(cmd);
                 }
-                pipe.query_async::<Vec<Vec<i64>>>(&mut conn)
-                    .await
-                    .map_err(classify)
+                match pipe.query_async::<Vec<Vec<i64>>>(&mut conn).await {
+                    Ok(replies) => Ok(replies),
+                    Err(e) if no_script(&e) => {
+                        self.load_scripts(&mut conn).await?;
+                        pipe.query_async::<Vec<Vec<i64>>>(&mut conn)
+                            .await
+                            .map_err(classify)
+                    }
+                    Err(e) => Err(classify(e)),
+                }
             }
-            Err(e) => Err(classify(e)),
+            Connection::Cluster(_) => {
+                let mut replies = join_each(&conn, &cmds).await;
+                if replies.iter().any(|r| r.as_ref().is_err_and(no_script)) {
+                    // Only the keys of the node that lost them are re-sent:
+                    // the others were charged already.
+                    self.load_scripts(&mut conn).await?;
+                    let again: Vec<usize> = (0..replies.len())
+                        .filter(|&n| replies[n].as_ref().is_err_and(no_script))
+                        .collect();
+                    let resend: Vec<Cmd> = again.iter().map(|&n| cmds[n].clone()).collect();
+                    for (n, reply) in again.into_iter().zip(join_each(&conn, &resend).await) {
+                        replies[n] = reply;
+                    }
+                }
+                replies.into_iter().map(|r| r.map_err(classify)).collect()
+            }
+        }
+    }
+
+    /// `SCRIPT LOAD` of the decision scripts (on Cluster, the client sends
+    /// it to every node). Not counted in `commands_sent`: once per restart.
+    async fn load_scripts(&self, conn: &mut Connection) -> Result<(), StoreError> {
+        for script in [&self.gcra, &self.window, &self.flags] {
+            script
+                .prepare_invoke()
+                .load_async(conn)
+                .await
+                .map_err(classify)?;
+        }
+        Ok(())
+    }
+
+    /// Reads flag keys (full keys): {value, pttl} per key. One script on
+    /// standalone; one single-key script per key, all at once, on Cluster.
+    async fn read_flags(&self, keys: &[&[u8]]) -> RedisResult<Vec<i64>> {
+        let mut conn = self.conn.clone();
+        match &self.conn {
+            Connection::Standalone(_) => {
+                let mut invocation = self.flags.prepare_invoke();
+                for k in keys {
+                    invocation.key(*k);
+                }
+                invocation.invoke_async(&mut conn).await
+            }
+            Connection::Cluster(_) => {
+                let reads = keys.iter().map(|k| {
+                    let mut conn = conn.clone();
+                    let mut invocation = self.flags.prepare_invoke();
+                    invocation.key(*k);
+                    async move { invocation.invoke_async::<Vec<i64>>(&mut conn).await }
+                });
+                let mut out = Vec::with_capacity(2 * keys.len());
+                for reply in futures_util::future::join_all(reads).await {
+                    out.extend(reply?);
+                }
+                Ok(out)
+            }
         }
     }
 
     /// `EVALSHA` of the limit's script on one key.
-    fn eval_cmd(&self, key: &[u8], limit: &Limit, cost: u64, want: u64) -> redis::Cmd {
+    fn eval_cmd(&self, key: &[u8], limit: &Limit, cost: u64, want: u64) -> Cmd {
         let (script, a, b) = match limit {
             Limit::Gcra(g) => (&self.gcra, g.emission_us, g.burst_us),
             Limit::Window(w) => (&self.window, w.window_us, w.limit),
@@ -510,7 +634,11 @@ impl RedisStore {
     }
 
     fn failed(&self, now: Micros, e: redis::RedisError) -> StoreError {
-        let e = classify(e);
+        self.mark_failed(now, classify(e))
+    }
+
+    /// Marks the store down when `e` means Redis is unreachable.
+    fn mark_failed(&self, now: Micros, e: StoreError) -> StoreError {
         if matches!(e, StoreError::Unavailable(_)) {
             self.down_until.store(
                 now.saturating_add(self.retry_interval_us),
@@ -577,14 +705,15 @@ impl RedisStore {
         let missing: Vec<usize> = (0..keys.len()).filter(|i| out[*i].is_none()).collect();
         if !missing.is_empty() {
             self.check_up(now)?;
-            let mut invocation = self.flags.prepare_invoke();
-            for &i in &missing {
-                invocation.key(self.full_key(keys[i]));
-            }
-            let mut conn = self.conn.clone();
-            self.commands.fetch_add(1, Ordering::Relaxed);
-            let reply: Vec<i64> = invocation
-                .invoke_async(&mut conn)
+            let full: Vec<Vec<u8>> = missing.iter().map(|&i| self.full_key(keys[i])).collect();
+            let full: Vec<&[u8]> = full.iter().map(Vec::as_slice).collect();
+            let sent = match self.conn {
+                Connection::Standalone(_) => 1,
+                Connection::Cluster(_) => full.len() as u64,
+            };
+            self.commands.fetch_add(sent, Ordering::Relaxed);
+            let reply = self
+                .read_flags(&full)
                 .await
                 .map_err(|e| self.failed(now, e))?;
             for (n, &i) in missing.iter().enumerate() {
@@ -630,33 +759,28 @@ impl RedisStore {
         self.check_up(now)?;
         let mut pattern = self.full_key(prefix);
         pattern.push(b'*');
-        let mut conn = self.conn.clone();
-        let mut cursor = "0".to_owned();
-        let mut keys: Vec<Vec<u8>> = Vec::new();
-        loop {
-            let (next, batch): (String, Vec<Vec<u8>>) = redis::cmd("SCAN")
-                .arg(&cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(1000)
-                .query_async(&mut conn)
-                .await
-                .map_err(|e| self.failed(now, e))?;
-            keys.extend(batch);
-            if next == "0" || keys.len() > 100_000 {
-                break;
+        let keys = match &self.conn {
+            Connection::Standalone(_) => scan(&mut self.conn.clone(), &pattern, None).await,
+            Connection::Cluster(c) => {
+                let masters = cluster_masters(c.clone())
+                    .await
+                    .map_err(|e| self.mark_failed(now, e))?;
+                let mut keys = Vec::new();
+                for node in masters {
+                    match scan(&mut self.conn.clone(), &pattern, Some(node)).await {
+                        Ok(batch) => keys.extend(batch),
+                        Err(e) => return Err(self.failed(now, e)),
+                    }
+                }
+                Ok(keys)
             }
-            cursor = next;
         }
+        .map_err(|e| self.failed(now, e))?;
         let mut out = Vec::with_capacity(keys.len());
         for chunk in keys.chunks(500) {
-            let mut invocation = self.flags.prepare_invoke();
-            for k in chunk {
-                invocation.key(k.as_slice());
-            }
-            let reply: Vec<i64> = invocation
-                .invoke_async(&mut conn)
+            let chunk_keys: Vec<&[u8]> = chunk.iter().map(Vec::as_slice).collect();
+            let reply = self
+                .read_flags(&chunk_keys)
                 .await
                 .map_err(|e| self.failed(now, e))?;
             for (n, k) in chunk.iter().enumerate() {
@@ -676,13 +800,90 @@ impl RedisStore {
     }
 }
 
+/// Sends every command on its own, all at once (Cluster: each to its
+/// key's node); replies in order.
+async fn join_each(conn: &Connection, cmds: &[Cmd]) -> Vec<RedisResult<Vec<i64>>> {
+    futures_util::future::join_all(cmds.iter().map(|cmd| {
+        let mut conn = conn.clone();
+        async move { cmd.query_async::<Vec<i64>>(&mut conn).await }
+    }))
+    .await
+}
+
+/// Most keys one `list_flags` collects (an admin listing, not an export).
+const MAX_LISTED: usize = 100_000;
+
+/// `SCAN MATCH pattern` to the end, on the standalone server or (`at`)
+/// one Cluster node.
+async fn scan(
+    conn: &mut Connection,
+    pattern: &[u8],
+    at: Option<(String, u16)>,
+) -> RedisResult<Vec<Vec<u8>>> {
+    let mut cursor = "0".to_owned();
+    let mut keys: Vec<Vec<u8>> = Vec::new();
+    loop {
+        let mut cmd = redis::cmd("SCAN");
+        cmd.arg(&cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(1000);
+        let (next, batch): (String, Vec<Vec<u8>>) = match (&at, &mut *conn) {
+            (Some((host, port)), Connection::Cluster(c)) => {
+                let node = SingleNodeRoutingInfo::ByAddress {
+                    host: host.clone(),
+                    port: *port,
+                };
+                let reply = c.route_command(cmd, RoutingInfo::SingleNode(node)).await?;
+                redis::from_redis_value(reply)?
+            }
+            _ => cmd.query_async(&mut *conn).await?,
+        };
+        keys.extend(batch);
+        if next == "0" || keys.len() > MAX_LISTED {
+            return Ok(keys);
+        }
+        cursor = next;
+    }
+}
+
+/// The masters of the cluster (`CLUSTER NODES`, from any node), as
+/// (host, port); failed ones are left out.
+async fn cluster_masters(mut conn: ClusterConnection) -> Result<Vec<(String, u16)>, StoreError> {
+    let nodes: String = redis::cmd("CLUSTER")
+        .arg("NODES")
+        .query_async(&mut conn)
+        .await
+        .map_err(classify)?;
+    // `<id> <ip:port@cport[,hostname]> <flags> ...`
+    Ok(nodes
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split(' ');
+            let addr = fields.nth(1)?;
+            let flags = fields.next()?;
+            if !flags.split(',').any(|f| f == "master") || flags.contains("fail") {
+                return None;
+            }
+            let (host, port) = addr.split(['@', ',']).next()?.rsplit_once(':')?;
+            Some((host.to_owned(), port.parse().ok()?))
+        })
+        .collect())
+}
+
 /// Script errors are the store's bug; everything else means Redis is not
-/// reachable or not answering.
+/// reachable or not answering. So is a cluster that is not serving a slot
+/// right now (a master down, a failover or a resharding that outlasted the
+/// client's retry) or a server still loading its data.
 fn classify(e: redis::RedisError) -> StoreError {
-    if matches!(e.kind(), redis::ErrorKind::Server(_)) {
-        StoreError::Protocol(e.to_string())
-    } else {
-        StoreError::Unavailable(e.to_string())
+    use redis::ServerErrorKind as K;
+    match e.kind() {
+        redis::ErrorKind::Server(
+            K::Moved | K::Ask | K::TryAgain | K::ClusterDown | K::MasterDown | K::BusyLoading,
+        ) => StoreError::Unavailable(e.to_string()),
+        redis::ErrorKind::Server(_) => StoreError::Protocol(e.to_string()),
+        _ => StoreError::Unavailable(e.to_string()),
     }
 }
 

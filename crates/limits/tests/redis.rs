@@ -14,6 +14,7 @@ use redis_server::RedisServer;
 fn config(port: u16, lease: u64) -> RedisConfig {
     RedisConfig {
         url: format!("redis://127.0.0.1:{port}/"),
+        cluster: Vec::new(),
         key_prefix: "test:".into(),
         timeout: Duration::from_millis(200),
         lease,

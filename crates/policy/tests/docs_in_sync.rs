@@ -300,6 +300,8 @@ rate_limit_store:
   max_keys: 5000
   redis:
     url: redis://127.0.0.1:6379/0
+    # Exactly one of url and cluster is valid; both are set to check both.
+    cluster: [redis://10.0.0.1:6379]
     key_prefix: "pc:"
     timeout: 50ms
     lease: 10
@@ -368,8 +370,7 @@ routes:
     match: {}
     upstream: api
 rate_limit_store:
-  redis:
-    url: redis://127.0.0.1:6379/0
+  redis: {}
 "#;
 
 /// Config fields whose keys are names chosen by the user.

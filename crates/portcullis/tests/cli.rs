@@ -79,6 +79,51 @@ routes:
 }
 
 #[test]
+fn validate_names_the_bad_redis_cluster_seed_and_a_url_with_a_cluster() {
+    let store = r#"rate_limit_store:
+  backend: redis
+  redis:
+    cluster:
+      - redis://127.0.0.1:7000
+      - 127.0.0.1:7001
+upstreams:
+  app:
+    endpoints: ["http://127.0.0.1:8081"]
+routes:
+  - name: api
+    match:
+      path_prefix: /
+    upstream: app
+"#;
+    let yaml = format!("listeners:\n  - address: 127.0.0.1:8080\n{store}");
+    let (_dir, path) = config_file(&yaml);
+    let stderr = validate_fails(&path);
+    let line = line_of(&yaml, "- 127.0.0.1:7001");
+    assert!(stderr.contains(&format!("gateway.yaml:{line}")), "{stderr}");
+    assert!(
+        stderr.contains("rate_limit_store.redis.cluster[1]"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("redis://"), "{stderr}");
+
+    let both = yaml.replace(
+        "    cluster:\n",
+        "    url: redis://127.0.0.1:6379/\n    cluster:\n",
+    );
+    let both = both.replace("- 127.0.0.1:7001", "- redis://127.0.0.1:7001");
+    let (_dir, path) = config_file(&both);
+    let stderr = validate_fails(&path);
+    let line = line_of(&both, "  redis:");
+    assert!(stderr.contains(&format!("gateway.yaml:{line}")), "{stderr}");
+    assert!(stderr.contains("exactly one of `url`"), "{stderr}");
+
+    let ok = both.replace("    url: redis://127.0.0.1:6379/\n", "");
+    let (_dir, path) = config_file(&ok);
+    let out = run_cli(&["validate", "--config", path.to_str().unwrap()], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+#[test]
 fn validate_refuses_unknown_fields() {
     let yaml = r#"listeners:
   - address: 127.0.0.1:8080

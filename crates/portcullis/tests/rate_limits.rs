@@ -2,7 +2,8 @@
 //! shared limits a real `redis-server` started here on a free loopback port.
 //! Covers the 429 answer and its headers, each key type, monitor mode, two
 //! gateway processes sharing one limit through Redis, and Redis killed
-//! mid-test (fail_closed, local fallback) then restarted (recovery).
+//! mid-test (fail_closed, local fallback) then restarted (recovery); the
+//! same two on a real 3-master Redis Cluster.
 
 mod support;
 
@@ -363,6 +364,137 @@ async fn redis_down_applies_the_fail_mode_then_recovers() {
         "{metrics}"
     );
     // The fail_open limit applies again (it was skipped while Redis was down).
+    assert_eq!(
+        get_with(gw.addr, "/", Some(("x-open", "2"))).await.status,
+        200
+    );
+    assert_eq!(
+        get_with(gw.addr, "/", Some(("x-open", "2"))).await.status,
+        429
+    );
+}
+
+fn cluster_store(cluster: &RedisCluster) -> String {
+    let seeds: Vec<String> = cluster.urls().iter().map(|u| format!("\"{u}\"")).collect();
+    format!(
+        r#"
+rate_limit_store:
+  backend: redis
+  redis:
+    cluster: [{}]
+    timeout: 300ms
+    retry_interval: 200ms
+"#,
+        seeds.join(", ")
+    )
+}
+
+#[tokio::test]
+async fn two_gateways_share_limits_through_a_redis_cluster() {
+    let cluster = RedisCluster::start();
+    let up = Upstream::start("A").await;
+    // Three limits per request, on keys in different slots (and so, most
+    // likely, on different masters).
+    let limits = r#"
+      limits:
+        - name: global
+          key: [route]
+          rate: 10/1m
+        - name: per-ip
+          key: [client_ip]
+          rate: 1000/1m
+        - name: per-client
+          key: [header:x-client]
+          quota: 1000/1d
+"#;
+    let template = config(&up, &cluster_store(&cluster), limits);
+    let a = Gateway::start(&template).await;
+    let b = Gateway::start(&template).await;
+    let before = cluster.calls("evalsha");
+    let mut passed = 0;
+    for i in 0..30 {
+        let gw = if i % 2 == 0 { &a } else { &b };
+        let r = get_with(gw.addr, "/", Some(("x-client", "c1"))).await;
+        match r.status.as_u16() {
+            200 => passed += 1,
+            429 => {}
+            other => panic!("unexpected {other}: {}", r.text()),
+        }
+    }
+    assert_eq!(passed, 10, "both gateways together admit the one limit");
+    assert_eq!(up.count(), 10);
+    // One EVALSHA per limit and request, each on its key's node, all sent
+    // at once, except where a denial is remembered: the global key's first
+    // denial on each gateway is kept until its Retry-After (the other two
+    // keys are still charged). 10 × 3 + 2 × 3 + 18 × 2 = 72, plus a ban
+    // read per gateway per 500 ms (flags are cached that long).
+    let evalsha = cluster.calls("evalsha") - before;
+    assert!(
+        (72..=76).contains(&evalsha),
+        "{evalsha} EVALSHA for 30 requests"
+    );
+}
+
+#[tokio::test]
+async fn a_redis_cluster_master_down_applies_the_fail_mode_then_recovers() {
+    let mut cluster = RedisCluster::start();
+    let up = Upstream::start("A").await;
+    let limits = r#"
+      limits:
+        - name: closed
+          key: [header:x-closed]
+          rate: 100/1s
+          on_store_error: fail_closed
+        - name: open
+          key: [header:x-open]
+          rate: 1/1m
+          on_store_error: fail_open
+"#;
+    let gw = Gateway::start(&config(&up, &cluster_store(&cluster), limits)).await;
+    assert_eq!(
+        get_with(gw.addr, "/", Some(("x-closed", "1"))).await.status,
+        200
+    );
+    assert_eq!(
+        get_with(gw.addr, "/", Some(("x-open", "1"))).await.status,
+        200
+    );
+    assert_eq!(
+        get_with(gw.addr, "/", Some(("x-open", "1"))).await.status,
+        429
+    );
+    // A master without replicas down: its slots are unserved, and with
+    // full coverage required the whole cluster answers CLUSTERDOWN.
+    cluster.kill(1);
+    eventually("fail_closed answers 503", DEADLINE, || async {
+        get_with(gw.addr, "/", Some(("x-closed", "1"))).await.status == 503
+    })
+    .await;
+    let r = get_with(gw.addr, "/", Some(("x-closed", "1"))).await;
+    let json = r.assert_problem(503);
+    assert_eq!(json["rule"], "limits.store_unavailable");
+    assert_eq!(
+        get_with(gw.addr, "/", Some(("x-open", "1"))).await.status,
+        200
+    );
+    let metrics = gw.admin_get("/metrics").await.text();
+    assert!(
+        metrics.contains("portcullis_rate_limit_store_up 0"),
+        "{metrics}"
+    );
+
+    cluster.restart(1);
+    eventually(
+        "fail_closed limit passes again once the master is back",
+        DEADLINE,
+        || async { get_with(gw.addr, "/", Some(("x-closed", "1"))).await.status == 200 },
+    )
+    .await;
+    let metrics = gw.admin_get("/metrics").await.text();
+    assert!(
+        metrics.contains("portcullis_rate_limit_store_up 1"),
+        "{metrics}"
+    );
     assert_eq!(
         get_with(gw.addr, "/", Some(("x-open", "2"))).await.status,
         200

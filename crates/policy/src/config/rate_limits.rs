@@ -49,8 +49,14 @@ pub enum StoreBackend {
 #[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RedisStoreConfig {
-    /// `redis://host:port/db`; may hold a password, so it is redacted in `/config`.
-    pub url: Secret,
+    /// `redis://host:port/db` of a standalone Redis; may hold a password, so
+    /// it is redacted in `/config`. Exactly one of `url` and `cluster`.
+    #[serde(default)]
+    pub url: Option<Secret>,
+    /// Redis Cluster seed nodes (`redis://host:port`, any of its masters or
+    /// replicas; the rest is discovered). Redacted in `/config`.
+    #[serde(default)]
+    pub cluster: Vec<Secret>,
     /// Prepended to every Redis key.
     #[serde(default = "defaults::key_prefix")]
     pub key_prefix: String,

@@ -1543,3 +1543,8 @@ pub fn is_generated_request_id(id: &str) -> bool {
 mod redis_server;
 #[allow(unused_imports)] // only the Redis-backed tests use it
 pub use redis_server::RedisServer;
+
+#[path = "../../../limits/tests/support/redis_cluster.rs"]
+mod redis_cluster;
+#[allow(unused_imports)] // only the Redis Cluster tests use it
+pub use redis_cluster::RedisCluster;
