@@ -2,7 +2,8 @@
 //! fields that ban whoever touches them) and `brute_force` (failed logins
 //! counted per IP, per username, per IP+username and globally, the
 //! credential-stuffing patterns, and what happens past a threshold).
-//! Thresholds are written like rates (`5/15m`: 5 failures in 15 minutes).
+//! The top-level `access_lists` block (runtime-edited allow/deny lists) is
+//! here too. Thresholds are written like rates (`5/15m`: 5 failures in 15 minutes).
 
 use serde::{Deserialize, Serialize};
 
@@ -79,8 +80,32 @@ pub enum BruteForceAction {
     Delay,
 }
 
+/// The top-level `access_lists` block: allow and deny lists of networks
+/// that the admin API edits at runtime (`/access-lists`), kept in the
+/// `rate_limit_store` (shared through Redis when it is the backend) and
+/// checked against a local copy refreshed every `refresh`.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessListsConfig {
+    /// `monitor` logs deny-list hits without refusing them.
+    #[serde(default)]
+    pub mode: Mode,
+    /// How often each instance reads the shared lists' version (Redis).
+    #[serde(default = "defaults::refresh")]
+    pub refresh: ConfigDuration,
+    /// Most entries of both lists together; the admin API refuses more.
+    #[serde(default = "defaults::max_entries")]
+    pub max_entries: usize,
+}
+
 mod defaults {
     use super::*;
+    pub fn refresh() -> ConfigDuration {
+        ConfigDuration::secs(1)
+    }
+    pub fn max_entries() -> usize {
+        10_000
+    }
     pub fn ban() -> ConfigDuration {
         ConfigDuration::secs(3600)
     }
