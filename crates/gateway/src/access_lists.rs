@@ -25,15 +25,11 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use http::StatusCode;
 use portcullis_limits::{MapVersion, PutOutcome, SharedMap};
 use portcullis_policy::checks::IpSet;
 use portcullis_policy::config::rate_limits::StoreBackend;
 use portcullis_policy::units::Cidr;
-use portcullis_policy::{ConfigError, Finding, Mode, Policy, Severity};
-
-/// The rule id of a deny-list hit.
-pub const RULE_DENY: &str = "access_list.deny";
+use portcullis_policy::{ConfigError, Mode, Policy};
 
 /// Which list an entry is on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -427,20 +423,6 @@ impl AccessLists {
         } else {
             Edit::NotFound
         })
-    }
-}
-
-/// The finding of a deny-list hit.
-pub fn denied(ip: IpAddr, mode: Mode) -> Finding {
-    Finding {
-        check: "access_list",
-        rule: RULE_DENY,
-        severity: Severity::Error,
-        status: StatusCode::FORBIDDEN,
-        location: "client.ip".into(),
-        reason: "client address is denied".into(),
-        excerpt: Some(ip.to_string()),
-        mode,
     }
 }
 

@@ -415,9 +415,9 @@ async fn proxy(
         match gateway.access_lists.check(client_ip) {
             crate::access_lists::Access::Unlisted => {}
             crate::access_lists::Access::Allowed => allow_listed = true,
-            crate::access_lists::Access::Denied => {
-                findings.push(crate::access_lists::denied(client_ip, settings.mode))
-            }
+            crate::access_lists::Access::Denied => findings.push(
+                portcullis_policy::rate_limit::access_list_denied(client_ip, settings.mode),
+            ),
         }
     }
     route.inspect_request_head(&exchange, &mut findings);

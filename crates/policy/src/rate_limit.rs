@@ -198,6 +198,21 @@ pub fn banned(mode: Mode) -> Finding {
     }
 }
 
+/// A client on the runtime deny list (`access_lists`, edited through the
+/// admin API); the excerpt is its address.
+pub fn access_list_denied(ip: std::net::IpAddr, mode: Mode) -> Finding {
+    Finding {
+        check: "access_list",
+        rule: "access_list.deny",
+        severity: Severity::Error,
+        status: StatusCode::FORBIDDEN,
+        location: Cow::Borrowed("client.ip"),
+        reason: Cow::Borrowed("client address is denied"),
+        excerpt: Some(ip.to_string()),
+        mode,
+    }
+}
+
 /// A request that touched a decoy path or body field.
 pub fn honeypot(location: String, mode: Mode) -> Finding {
     Finding {

@@ -305,6 +305,10 @@ rate_limit_store:
     lease: 10
     lease_ttl: 500ms
     retry_interval: 2s
+access_lists:
+  mode: monitor
+  refresh: 500ms
+  max_entries: 500
 "#;
 
 /// Only what is required, with every optional block present but empty, so
@@ -370,6 +374,7 @@ routes:
 rate_limit_store:
   redis:
     url: redis://127.0.0.1:6379/0
+access_lists: {}
 "#;
 
 /// Config fields whose keys are names chosen by the user.
@@ -1632,6 +1637,10 @@ fn gateway_only_rules() -> Vec<Finding> {
         portcullis_policy::rate_limit::rate_limited("per-ip", portcullis_policy::Mode::Block),
         portcullis_policy::rate_limit::store_unavailable("per-ip", portcullis_policy::Mode::Block),
         portcullis_policy::rate_limit::banned(portcullis_policy::Mode::Block),
+        portcullis_policy::rate_limit::access_list_denied(
+            "192.0.2.7".parse().unwrap(),
+            portcullis_policy::Mode::Block,
+        ),
         portcullis_policy::rate_limit::honeypot(
             "path:/.env".into(),
             portcullis_policy::Mode::Block,
