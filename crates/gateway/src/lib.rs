@@ -12,6 +12,7 @@ pub mod audit;
 pub mod body;
 pub mod bots;
 pub mod demo;
+pub mod failure_ratio;
 pub mod forwarding;
 pub mod http1;
 pub mod identity;

@@ -241,6 +241,21 @@ pub fn brute_force(location: &'static str, mode: Mode) -> Finding {
     }
 }
 
+/// A login attempt from an address without a successful login while the
+/// failed-login ratio of every client spiked (`brute_force.failure_ratio`).
+pub fn failure_ratio_spike(mode: Mode) -> Finding {
+    Finding {
+        check: "abuse",
+        rule: "abuse.failure_ratio_spike",
+        severity: Severity::Error,
+        status: StatusCode::TOO_MANY_REQUESTS,
+        location: Cow::Borrowed("login.global"),
+        reason: Cow::Borrowed("logins are restricted while under attack"),
+        excerpt: None,
+        mode,
+    }
+}
+
 /// A login attempt from an IP or on a username flagged for credential
 /// stuffing (many usernames from one IP, many IPs on one username).
 pub fn credential_stuffing(location: &'static str, mode: Mode) -> Finding {
