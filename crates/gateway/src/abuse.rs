@@ -4,7 +4,10 @@
 //! operations (failed logins counted by response status per IP, username,
 //! IP+username and globally; distinct usernames per IP and distinct IPs per
 //! username for credential stuffing; past a threshold a lockout or a
-//! progressive delay). State lives in the rate-limit store as flags
+//! progressive delay), with the failure-ratio spike of every client together
+//! (`failure_ratio.rs`: `spike|<policy>` while under attack, `good|<ip>`
+//! for addresses that logged in successfully). State lives in the
+//! rate-limit store as flags
 //! (`ban|ip`, `lock|…`, `stuff|…`, `delay|…`) and sliding-window counters,
 //! so every instance sharing a Redis sees the same bans and lockouts.
 //!
@@ -15,7 +18,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use portcullis_limits::{Limit, SlidingWindow};
-use portcullis_policy::config::abuse::{BruteForceAction, BruteForceConfig, HoneypotConfig};
+use portcullis_policy::config::abuse::{
+    BruteForceAction, BruteForceConfig, HoneypotConfig, SpikeAction,
+};
 use portcullis_policy::config::rate_limits::{KeyPart, RateSpec};
 use portcullis_policy::{ConfigError, Exchange, Finding, Mode, Policy, rate_limit};
 
@@ -63,6 +68,34 @@ struct BruteForce {
     delay: Duration,
     max_delay: Duration,
     mode: Mode,
+    /// The spike detector and its keys (`bf|ratio|<policy>|…`, `spike|<policy>`).
+    ratio: Option<(crate::failure_ratio::FailureRatio, RatioKeys)>,
+}
+
+struct RatioKeys {
+    attempts: Vec<u8>,
+    failures: Vec<u8>,
+    baseline_attempts: Vec<u8>,
+    baseline_failures: Vec<u8>,
+    spike: Vec<u8>,
+    /// Until when (µs) this instance knows of a spike: a flag read from
+    /// Redis may be up to `FLAG_CACHE` old, so without it an instance could
+    /// start (and count) the same spike again.
+    local_until: std::sync::atomic::AtomicU64,
+}
+
+impl RatioKeys {
+    fn new(policy: &str) -> RatioKeys {
+        let k = |what: &str| format!("bf|ratio|{policy}|{what}").into_bytes();
+        RatioKeys {
+            attempts: k("a"),
+            failures: k("f"),
+            baseline_attempts: k("ba"),
+            baseline_failures: k("bf"),
+            spike: format!("spike|{policy}").into_bytes(),
+            local_until: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
 }
 
 /// The abuse rules of one route.
@@ -143,6 +176,7 @@ fn compile_honeypot(
 
 fn compile_brute_force(
     policy: &Policy,
+    pname: &str,
     field: &str,
     bc: &BruteForceConfig,
     spec_logins: &[portcullis_policy::spec_extensions::SpecLogin],
@@ -209,8 +243,21 @@ fn compile_brute_force(
         .map(counter)
         .transpose()
         .map_err(|e| err("ips_per_username", e))?;
-    if thresholds.is_empty() && usernames_per_ip.is_none() && ips_per_username.is_none() {
-        return Err(located(policy, field, "set at least one threshold (per_ip, per_username, per_ip_username, global, usernames_per_ip, ips_per_username)".into()));
+    let ratio = bc
+        .failure_ratio
+        .as_ref()
+        .map(|c| {
+            crate::failure_ratio::FailureRatio::compile(c)
+                .map(|r| (r, RatioKeys::new(pname)))
+                .map_err(|(sub, msg)| err(&format!("failure_ratio.{sub}"), msg))
+        })
+        .transpose()?;
+    if thresholds.is_empty()
+        && usernames_per_ip.is_none()
+        && ips_per_username.is_none()
+        && ratio.is_none()
+    {
+        return Err(located(policy, field, "set at least one threshold (per_ip, per_username, per_ip_username, global, usernames_per_ip, ips_per_username, failure_ratio)".into()));
     }
     // A pair is "new" within the longest window any distinct counter uses.
     let pair_period = [
@@ -250,6 +297,7 @@ fn compile_brute_force(
         delay: bc.delay.0,
         max_delay: bc.max_delay.0.max(bc.delay.0),
         mode: effective(pmode, bc.mode),
+        ratio,
     })
 }
 
@@ -277,6 +325,7 @@ pub fn compile_routes(policy: &Policy) -> Result<Vec<Option<Arc<RouteAbuse>>>, C
             .map(|b| {
                 compile_brute_force(
                     policy,
+                    pname,
                     &format!("policies.{pname}.brute_force"),
                     b,
                     spec_logins,
@@ -474,6 +523,17 @@ impl crate::rate_limits::RateLimiter {
                 keys.push(key(&[b"delay", b"pair", ip, u]));
             }
         }
+        // The lockout and delay flags end here; the spike flags follow.
+        let lockout_keys = keys.len();
+        let ratio = plan
+            .rules
+            .brute_force
+            .as_ref()
+            .and_then(|b| b.ratio.as_ref());
+        if let Some((_, k)) = ratio {
+            keys.push(k.spike.clone());
+            keys.push(key(&[b"good", ip]));
+        }
         let refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
         let flags = self.get_flags(&refs, now).await;
         let login = plan.is_login.then(|| LoginAttempt {
@@ -496,7 +556,7 @@ impl crate::rate_limits::RateLimiter {
         };
         let mut retry: Option<Duration> = None;
         let mut delay = Duration::ZERO;
-        for (k, flag) in keys.iter().zip(&flags).skip(1) {
+        for (k, flag) in keys.iter().zip(&flags).take(lockout_keys).skip(1) {
             let Some((value, ttl)) = flag else { continue };
             let (rule, location): (fn(&'static str, Mode) -> Finding, &'static str) =
                 if k.starts_with(b"lock|ip|") {
@@ -518,6 +578,23 @@ impl crate::rate_limits::RateLimiter {
             findings.push(rule(location, b.mode));
             retry = Some(retry.map_or(*ttl, |r| r.max(*ttl)));
         }
+        // Under attack: addresses that never logged in successfully are
+        // delayed or refused until the cool-down ends.
+        if let Some((r, _)) = &b.ratio
+            && let Some((_, spike_ttl)) = flags[lockout_keys]
+            && flags[lockout_keys + 1].is_none()
+        {
+            match r.action {
+                SpikeAction::Block => {
+                    findings.push(rate_limit::failure_ratio_spike(b.mode));
+                    retry = Some(retry.map_or(spike_ttl, |t| t.max(spike_ttl)));
+                }
+                SpikeAction::Delay => {
+                    findings.push(rate_limit::failure_ratio_spike(Mode::Monitor));
+                    delay = delay.max(r.delay);
+                }
+            }
+        }
         if retry.is_some() && b.mode == Mode::Block {
             return AbuseOutcome {
                 retry_after: retry,
@@ -525,7 +602,11 @@ impl crate::rate_limits::RateLimiter {
             };
         }
         if !delay.is_zero() && b.mode == Mode::Block {
-            tokio::time::sleep(delay.min(b.max_delay)).await;
+            let most = match &b.ratio {
+                Some((r, _)) => b.max_delay.max(r.delay),
+                None => b.max_delay,
+            };
+            tokio::time::sleep(delay.min(most)).await;
         }
         AbuseOutcome {
             retry_after: None,
@@ -539,10 +620,15 @@ impl crate::rate_limits::RateLimiter {
         let Some(b) = &attempt.rules.brute_force else {
             return;
         };
-        if !b.failure_statuses.contains(&status) {
+        let failed = b.failure_statuses.contains(&status);
+        let now = portcullis_limits::now_micros();
+        if let Some((r, k)) = &b.ratio {
+            self.record_ratio(r, k, &attempt.ip, failed, status, now)
+                .await;
+        }
+        if !failed {
             return;
         }
-        let now = portcullis_limits::now_micros();
         let ip = attempt.ip.as_bytes();
         let user = attempt.user.as_deref();
         for (dim, threshold, limit) in &b.thresholds {
@@ -617,5 +703,59 @@ impl crate::rate_limits::RateLimiter {
                 tracing::warn!(client_ip = %attempt.ip, distinct = count, "credential stuffing pattern: logins locked out");
             }
         }
+    }
+
+    /// Counts an attempt for the spike detector; a failure that makes the
+    /// counts a spike starts the cool-down (once per instance: while it
+    /// runs, further spikes only count). A success marks the address as
+    /// known good.
+    async fn record_ratio(
+        &self,
+        r: &crate::failure_ratio::FailureRatio,
+        k: &RatioKeys,
+        ip: &str,
+        failed: bool,
+        status: u16,
+        now: u64,
+    ) {
+        if !failed && status < 400 {
+            let good = key(&[b"good", ip.as_bytes()]);
+            self.set_flag(&good, 1, r.remember_success, now).await;
+        }
+        let attempts = self.count(&k.attempts, &r.window, now).await;
+        let baseline_attempts = self.count(&k.baseline_attempts, &r.baseline, now).await;
+        if !failed {
+            return;
+        }
+        let counts = crate::failure_ratio::Counts {
+            attempts,
+            failures: self.count(&k.failures, &r.window, now).await,
+            baseline_attempts,
+            baseline_failures: self.count(&k.baseline_failures, &r.baseline, now).await,
+        };
+        use std::sync::atomic::Ordering;
+        if !r.is_spike(counts)
+            || k.local_until.load(Ordering::Relaxed) > now
+            || self.get_flag(&k.spike, now).await.is_some()
+        {
+            return;
+        }
+        let until = now + r.cool_down.as_micros() as u64;
+        if k.local_until.swap(until, Ordering::Relaxed) > now {
+            return;
+        }
+        self.set_flag(&k.spike, counts.failures, r.cool_down, now)
+            .await;
+        if let Some(m) = &self.metrics {
+            m.rate_limits.login_failure_spikes.inc();
+        }
+        tracing::warn!(
+            attempts = counts.attempts,
+            failures = counts.failures,
+            baseline_attempts = counts.baseline_attempts,
+            baseline_failures = counts.baseline_failures,
+            cool_down = ?r.cool_down,
+            "login failure-ratio spike: under attack, unknown addresses restricted"
+        );
     }
 }

@@ -1,8 +1,9 @@
 //! The admin listener (default 127.0.0.1:9090, never the traffic port):
 //! `/health` (the process is up), `/ready` (config loaded, listeners bound, not
 //! draining), `/metrics` (Prometheus text), `/config` (the running config,
-//! secrets redacted), `POST /reload` and `/bans` (the shared ban and lockout
-//! list, `admin_bans.rs`). Endpoints that change state require
+//! secrets redacted), `POST /reload`, `/bans` (the shared ban and lockout
+//! list, `admin_bans.rs`) and `/access-lists` (the runtime allow and deny
+//! lists, `admin_access_lists.rs`). Endpoints that change state require
 //! `Authorization: Bearer <admin.token>`; with no token configured they are refused.
 
 use std::convert::Infallible;
@@ -142,6 +143,22 @@ async fn handle(
             match authorized(&gateway, &request) {
                 Err(denied) => *denied,
                 Ok(()) => crate::admin_bans::handle(&gateway, &request).await,
+            }
+        }
+        (method, path) if path == "/access-lists" || path.starts_with("/access-lists/") => {
+            if !matches!(*method, Method::GET | Method::POST | Method::DELETE) {
+                json(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    serde_json::json!({"error": "method not allowed"}),
+                )
+            } else {
+                match authorized(&gateway, &request) {
+                    Err(denied) => *denied,
+                    Ok(()) => {
+                        let rest = &path["/access-lists".len()..];
+                        crate::admin_access_lists::handle(&gateway, &request, rest).await
+                    }
+                }
             }
         }
         (_, "/health" | "/ready" | "/metrics" | "/config" | "/reload" | "/bans") => json(

@@ -4,12 +4,15 @@
 //! `portcullis-policy` crate; this crate moves bytes and calls it.
 
 pub mod abuse;
+pub mod access_lists;
 pub mod admin;
+pub mod admin_access_lists;
 pub mod admin_bans;
 pub mod audit;
 pub mod body;
 pub mod bots;
 pub mod demo;
+pub mod failure_ratio;
 pub mod forwarding;
 pub mod http1;
 pub mod identity;
@@ -60,6 +63,12 @@ pub async fn serve(config_path: &Path) -> anyhow::Result<()> {
     // fall into a gap.
     let termination = TerminationSignals::install()?;
     spawn_reload_triggers(gateway.clone(), config_path.to_owned(), watch_config)?;
+    // The shared access lists are read once before any socket listens, so
+    // a new instance never serves a client the other instances refuse.
+    if let Some(settings) = &gateway.generation.load().access_lists {
+        gateway.access_lists.refresh(settings).await;
+    }
+    access_lists::spawn_refresh(Arc::downgrade(&gateway));
     let mut listeners = Vec::new();
     for (i, address) in gateway.listener_addresses.iter().enumerate() {
         let bound = listener::bind(*address).with_context(|| {

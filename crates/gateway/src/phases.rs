@@ -4,7 +4,9 @@
 //!    read and parsed once (`listener.rs`, `http1.rs`, hyper for HTTP/2);
 //!    everything below runs once per request on that connection.
 //! 2. **request head** — request id; admission (framing and size limits, path
-//!    normalization, routing, real client IP); the route's checks on the head.
+//!    normalization, routing, real client IP); the runtime access lists
+//!    (`access_lists.rs`: a deny entry is a finding, an allow entry skips
+//!    the limit and bot phases); the route's checks on the head.
 //! 3. **request body** — buffered under the route's limit only when a check
 //!    wants it (or it is small and of known length), then inspected;
 //!    otherwise streamed upstream under the same limit.
@@ -407,11 +409,22 @@ async fn proxy(
         route_name: &route.name,
     });
     let mut findings: Vec<Finding> = Vec::new();
+    // The runtime lists: the local copy only (no store round trip).
+    let mut allow_listed = false;
+    if let Some(settings) = &generation.access_lists {
+        match gateway.access_lists.check(client_ip) {
+            crate::access_lists::Access::Unlisted => {}
+            crate::access_lists::Access::Allowed => allow_listed = true,
+            crate::access_lists::Access::Denied => findings.push(
+                portcullis_policy::rate_limit::access_list_denied(client_ip, settings.mode),
+            ),
+        }
+    }
     route.inspect_request_head(&exchange, &mut findings);
 
     // ── Phase: request body ─────────────────────────────────────────────
-    let inspect_body =
-        route.wants_request_body(&exchange) || generation.limits.wants_body(route.index);
+    let inspect_body = route.wants_request_body(&exchange)
+        || (!allow_listed && generation.limits.wants_body(route.index));
     // Small bodies of known length are read before the upstream is contacted
     // (as nginx does): head and body then leave in one write.
     let small_known_length = body
@@ -459,29 +472,37 @@ async fn proxy(
 
     // ── Phase: limit ────────────────────────────────────────────────────
     // Keys are built from the view first; the store is asked without it.
-    let limited = match generation.limits.plan(route.index, &exchange, &findings) {
+    // An allow-listed client skips this phase and the bot phase.
+    let plan = (!allow_listed)
+        .then(|| generation.limits.plan(route.index, &exchange, &findings))
+        .flatten();
+    let limited = match plan {
         Some(plan) => generation.limits.enforce(plan, &mut findings).await,
         None => crate::rate_limits::LimitOutcome::default(),
     };
 
     // ── Phase: bots ─────────────────────────────────────────────────────
     // Scored after the limits, so a honeypot hit of this request counts.
-    let bot = generation
-        .bots
-        .run(
-            &generation.limits,
-            crate::bots::BotInput {
-                route: route.index,
-                client_ip,
-                path: &admitted.path,
-                headers: &headers,
-                version,
-                tls: conn.tls,
-                ja4: conn.ja4.as_ref(),
-            },
-            &mut findings,
-        )
-        .await;
+    let bot = if allow_listed {
+        crate::bots::BotOutcome::default()
+    } else {
+        generation
+            .bots
+            .run(
+                &generation.limits,
+                crate::bots::BotInput {
+                    route: route.index,
+                    client_ip,
+                    path: &admitted.path,
+                    headers: &headers,
+                    version,
+                    tls: conn.tls,
+                    ja4: conn.ja4.as_ref(),
+                },
+                &mut findings,
+            )
+            .await
+    };
 
     // ── Phase: decide ───────────────────────────────────────────────────
     let verdict = decide(&findings);

@@ -40,6 +40,7 @@ pub struct LimitMetrics {
     decisions: Family<DecisionLabels, Counter>,
     store_errors: Counter,
     store_up: Gauge,
+    pub login_failure_spikes: Counter,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -54,7 +55,13 @@ impl LimitMetrics {
             decisions: Family::default(),
             store_errors: Counter::default(),
             store_up: Gauge::default(),
+            login_failure_spikes: Counter::default(),
         };
+        registry.register(
+            "login_failure_spikes",
+            "Times the failed-login ratio of a login operation spiked (brute_force.failure_ratio)",
+            m.login_failure_spikes.clone(),
+        );
         registry.register(
             "rate_limit_decisions",
             "Rate-limit decisions by limit and result (allowed, limited, fallback_local, fail_open, fail_closed)",
@@ -111,7 +118,7 @@ pub struct RateLimiter {
     abuse: Vec<Option<Arc<crate::abuse::RouteAbuse>>>,
     memory: MemoryStore,
     redis: Option<RedisStore>,
-    metrics: Option<Arc<crate::metrics::Metrics>>,
+    pub(crate) metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 /// The keys of one request, built before any wait.

@@ -39,6 +39,8 @@ pub struct Generation {
     pub limits: crate::rate_limits::RateLimiter,
     /// Every route's bot score rules (`bots.rs`).
     pub bots: crate::bots::BotGuard,
+    /// The `access_lists` settings (`None`: runtime lists are off).
+    pub access_lists: Option<crate::access_lists::AccessListSettings>,
 }
 
 /// Turns a TLS or upstream error into a config error that names the line.
@@ -74,6 +76,7 @@ pub fn validate(path: &Path) -> Result<Policy, ConfigError> {
     }
     crate::rate_limits::validate(&policy)?;
     crate::bots::BotGuard::build(&policy)?;
+    crate::access_lists::validate(&policy)?;
     Ok(policy)
 }
 
@@ -145,6 +148,7 @@ impl Generation {
         let propagate_request_id = config.request_id.propagate;
         let limits = crate::rate_limits::RateLimiter::build(&policy, metrics)?;
         let bots = crate::bots::BotGuard::build(&policy)?;
+        let access_lists = crate::access_lists::AccessListSettings::build(&policy)?;
         for pool in pools.values() {
             pool.start_health_checks();
         }
@@ -161,6 +165,7 @@ impl Generation {
             admin_token,
             limits,
             bots,
+            access_lists,
             policy,
         })
     }
@@ -174,6 +179,8 @@ pub struct Gateway {
     pub connections: AtomicUsize,
     /// Listener addresses as bound at start (a reload cannot move them).
     pub listener_addresses: Vec<SocketAddr>,
+    /// The runtime allow and deny lists (kept across reloads).
+    pub access_lists: crate::access_lists::AccessLists,
     reload_lock: tokio::sync::Mutex<()>,
 }
 
@@ -191,6 +198,7 @@ impl Gateway {
             draining: AtomicBool::new(false),
             connections: AtomicUsize::new(0),
             listener_addresses,
+            access_lists: Default::default(),
             reload_lock: tokio::sync::Mutex::new(()),
         }
     }

@@ -2,7 +2,8 @@
 //! sliding window for quotas), the [`Store`] trait that keeps their state,
 //! and two stores: [`MemoryStore`] (one process: sharded, bounded, expiring)
 //! and [`RedisStore`] (shared by every instance: atomic Lua scripts, optional
-//! local token leases). The algorithms are pure functions of the stored state
+//! local token leases), plus [`SharedMap`] (a versioned Redis hash for
+//! admin-edited lists). The algorithms are pure functions of the stored state
 //! and the current time, so the memory store and the Redis scripts compute the
 //! same decisions and both are unit-tested against the same expectations.
 //!
@@ -13,11 +14,13 @@
 pub mod algorithm;
 pub mod memory;
 pub mod redis_store;
+pub mod shared_map;
 mod store;
 
 pub use algorithm::{Decision, Gcra, Limit, SlidingWindow};
 pub use memory::MemoryStore;
 pub use redis_store::{RedisConfig, RedisStore};
+pub use shared_map::{MapVersion, PutOutcome, SharedMap};
 pub use store::{Flag, KeyHasher, Store, StoreError};
 
 /// Microseconds since the Unix epoch.

@@ -49,6 +49,10 @@ pub struct Config {
     /// Where rate-limit state lives (see `config/rate_limits.rs`).
     #[serde(default)]
     pub rate_limit_store: rate_limits::RateLimitStoreConfig,
+    /// Allow / deny lists edited at runtime through the admin API, kept in
+    /// the `rate_limit_store` (see `config/abuse.rs`).
+    #[serde(default)]
+    pub access_lists: Option<abuse::AccessListsConfig>,
 }
 
 #[derive(Debug, Deserialize, Serialize)]

@@ -198,6 +198,21 @@ pub fn banned(mode: Mode) -> Finding {
     }
 }
 
+/// A client on the runtime deny list (`access_lists`, edited through the
+/// admin API); the excerpt is its address.
+pub fn access_list_denied(ip: std::net::IpAddr, mode: Mode) -> Finding {
+    Finding {
+        check: "access_list",
+        rule: "access_list.deny",
+        severity: Severity::Error,
+        status: StatusCode::FORBIDDEN,
+        location: Cow::Borrowed("client.ip"),
+        reason: Cow::Borrowed("client address is denied"),
+        excerpt: Some(ip.to_string()),
+        mode,
+    }
+}
+
 /// A request that touched a decoy path or body field.
 pub fn honeypot(location: String, mode: Mode) -> Finding {
     Finding {
@@ -221,6 +236,21 @@ pub fn brute_force(location: &'static str, mode: Mode) -> Finding {
         status: StatusCode::TOO_MANY_REQUESTS,
         location: Cow::Borrowed(location),
         reason: Cow::Borrowed("too many failed logins"),
+        excerpt: None,
+        mode,
+    }
+}
+
+/// A login attempt from an address without a successful login while the
+/// failed-login ratio of every client spiked (`brute_force.failure_ratio`).
+pub fn failure_ratio_spike(mode: Mode) -> Finding {
+    Finding {
+        check: "abuse",
+        rule: "abuse.failure_ratio_spike",
+        severity: Severity::Error,
+        status: StatusCode::TOO_MANY_REQUESTS,
+        location: Cow::Borrowed("login.global"),
+        reason: Cow::Borrowed("logins are restricted while under attack"),
         excerpt: None,
         mode,
     }

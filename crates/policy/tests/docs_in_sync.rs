@@ -248,6 +248,16 @@ policies:
       lockout_time: 5m
       delay: 1s
       max_delay: 20s
+      failure_ratio:
+        window: 30s
+        min_attempts: 50
+        max_ratio: 0.9
+        baseline_factor: 3.0
+        baseline_window: 2h
+        cool_down: 10m
+        action: block
+        delay: 3s
+        remember_success: 24h
     bots:
       mode: monitor
       browser_facing: true
@@ -307,6 +317,10 @@ rate_limit_store:
     lease: 10
     lease_ttl: 500ms
     retry_interval: 2s
+access_lists:
+  mode: monitor
+  refresh: 500ms
+  max_entries: 500
 "#;
 
 /// Only what is required, with every optional block present but empty, so
@@ -363,7 +377,8 @@ policies:
             - param: path.userId
               claim: sub
     honeypot: {}
-    brute_force: {}
+    brute_force:
+      failure_ratio: {}
     bots: {}
 routes:
   - name: api
@@ -371,6 +386,7 @@ routes:
     upstream: api
 rate_limit_store:
   redis: {}
+access_lists: {}
 "#;
 
 /// Config fields whose keys are names chosen by the user.
@@ -1633,6 +1649,11 @@ fn gateway_only_rules() -> Vec<Finding> {
         portcullis_policy::rate_limit::rate_limited("per-ip", portcullis_policy::Mode::Block),
         portcullis_policy::rate_limit::store_unavailable("per-ip", portcullis_policy::Mode::Block),
         portcullis_policy::rate_limit::banned(portcullis_policy::Mode::Block),
+        portcullis_policy::rate_limit::failure_ratio_spike(portcullis_policy::Mode::Block),
+        portcullis_policy::rate_limit::access_list_denied(
+            "192.0.2.7".parse().unwrap(),
+            portcullis_policy::Mode::Block,
+        ),
         portcullis_policy::rate_limit::honeypot(
             "path:/.env".into(),
             portcullis_policy::Mode::Block,
