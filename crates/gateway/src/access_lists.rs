@@ -113,11 +113,10 @@ impl AccessListSettings {
         let shared = match (&store.redis, store.backend) {
             (Some(r), StoreBackend::Redis) => Some(
                 SharedMap::new(
-                    &r.url.0,
+                    &crate::rate_limits::redis_config(r),
                     format!("{}access_lists", r.key_prefix),
-                    r.timeout.0,
                 )
-                .map_err(|e| located(policy, "rate_limit_store.redis.url", e.to_string()))?,
+                .map_err(|e| located(policy, "rate_limit_store.redis", e.to_string()))?,
             ),
             _ => None,
         };

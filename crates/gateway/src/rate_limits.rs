@@ -26,7 +26,8 @@ use portcullis_limits::{
     Gcra, Limit, MemoryStore, RedisConfig, RedisStore, SlidingWindow, StoreError,
 };
 use portcullis_policy::config::rate_limits::{
-    KeyPart, LimitConfig, OnStoreError, RateLimitHeaders, StoreBackend, Unauthenticated,
+    KeyPart, LimitConfig, OnStoreError, RateLimitHeaders, RedisStoreConfig, StoreBackend,
+    Unauthenticated,
 };
 use portcullis_policy::{ConfigError, Exchange, Finding, Mode, Policy, decide, rate_limit};
 use prometheus_client::encoding::EncodeLabelSet;
@@ -450,15 +451,7 @@ impl RateLimiter {
             || crate::bots::counts_in_store(policy);
         let redis = match (&store.redis, store.backend) {
             (Some(r), StoreBackend::Redis) if in_use => {
-                let config = RedisConfig {
-                    url: r.url.as_ref().map(|u| u.0.clone()).unwrap_or_default(),
-                    cluster: r.cluster.iter().map(|u| u.0.clone()).collect(),
-                    key_prefix: r.key_prefix.clone(),
-                    timeout: r.timeout.0,
-                    lease: r.lease,
-                    lease_ttl: r.lease_ttl.0,
-                    retry_interval: r.retry_interval.0,
-                };
+                let config = redis_config(r);
                 let store = RedisStore::new(&config)
                     .map_err(|e| located(policy, "rate_limit_store.redis.url", e.to_string()))?;
                 metrics.rate_limits.store_up.set(1);
@@ -823,3 +816,17 @@ impl LimitHeaders {
 
 const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
 const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
+
+/// The limits crate's Redis settings from the config's `rate_limit_store.redis`
+/// (shared by the limit store and the access lists' map).
+pub(crate) fn redis_config(r: &RedisStoreConfig) -> RedisConfig {
+    RedisConfig {
+        url: r.url.as_ref().map(|u| u.0.clone()).unwrap_or_default(),
+        cluster: r.cluster.iter().map(|u| u.0.clone()).collect(),
+        key_prefix: r.key_prefix.clone(),
+        timeout: r.timeout.0,
+        lease: r.lease,
+        lease_ttl: r.lease_ttl.0,
+        retry_interval: r.retry_interval.0,
+    }
+}

@@ -173,9 +173,42 @@ struct Lease {
 
 /// A standalone Redis or a Redis Cluster, behind one interface.
 #[derive(Clone)]
-enum Connection {
+pub(crate) enum Connection {
     Standalone(ConnectionManager),
     Cluster(ClusterConnection),
+}
+
+impl Connection {
+    /// Connects lazily to the standalone Redis at `url`, or to the cluster
+    /// of the `cluster` seeds: nothing is sent before the first command.
+    pub(crate) fn lazy(config: &RedisConfig) -> Result<Connection, StoreError> {
+        Ok(if config.cluster.is_empty() {
+            let client = redis::Client::open(config.url.as_str())
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            let manager_config = ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(config.timeout))
+                .set_response_timeout(Some(config.timeout))
+                .set_number_of_retries(1)
+                .set_max_delay(Duration::from_millis(200));
+            Connection::Standalone(
+                ConnectionManager::new_lazy_with_config(client, manager_config)
+                    .map_err(|e| StoreError::Unavailable(e.to_string()))?,
+            )
+        } else {
+            // One retry (after a MOVED, or a reconnect after a failover);
+            // past it the caller's fail mode applies, as on standalone.
+            let client = ClusterClientBuilder::new(config.cluster.iter().map(String::as_str))
+                .retries(1)
+                .max_retry_wait(200)
+                .overall_response_timeout(Some(config.timeout * 2))
+                .build()
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            let cluster_config = ClusterConfig::new()
+                .set_connection_timeout(config.timeout)
+                .set_response_timeout(config.timeout);
+            Connection::Cluster(client.get_pending_async_connection_with_config(cluster_config))
+        })
+    }
 }
 
 impl ConnectionLike for Connection {
@@ -238,32 +271,7 @@ impl RedisStore {
     /// Connects lazily: the gateway starts (and falls back) while Redis is down.
     /// Must be called inside a Tokio runtime.
     pub fn new(config: &RedisConfig) -> Result<RedisStore, StoreError> {
-        let conn = if config.cluster.is_empty() {
-            let client = redis::Client::open(config.url.as_str())
-                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-            let manager_config = ConnectionManagerConfig::new()
-                .set_connection_timeout(Some(config.timeout))
-                .set_response_timeout(Some(config.timeout))
-                .set_number_of_retries(1)
-                .set_max_delay(Duration::from_millis(200));
-            Connection::Standalone(
-                ConnectionManager::new_lazy_with_config(client, manager_config)
-                    .map_err(|e| StoreError::Unavailable(e.to_string()))?,
-            )
-        } else {
-            // One retry (after a MOVED, or a reconnect after a failover);
-            // past it the caller's fail mode applies, as on standalone.
-            let client = ClusterClientBuilder::new(config.cluster.iter().map(String::as_str))
-                .retries(1)
-                .max_retry_wait(200)
-                .overall_response_timeout(Some(config.timeout * 2))
-                .build()
-                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-            let cluster_config = ClusterConfig::new()
-                .set_connection_timeout(config.timeout)
-                .set_response_timeout(config.timeout);
-            Connection::Cluster(client.get_pending_async_connection_with_config(cluster_config))
-        };
+        let conn = Connection::lazy(config)?;
         Ok(RedisStore {
             conn,
             prefix: config.key_prefix.clone(),

@@ -9,11 +9,9 @@
 //! path (callers keep a local copy and refresh it on an interval). Field
 //! names starting with `_` are reserved for the bookkeeping fields.
 
-use std::time::Duration;
-
 use redis::Script;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
+use crate::redis_store::{Connection, RedisConfig};
 use crate::store::StoreError;
 
 /// Puts ARGV[1] = ARGV[2] unless that would add an entry past ARGV[3];
@@ -57,7 +55,7 @@ pub enum PutOutcome {
 /// A versioned Redis hash (see the module docs).
 #[derive(Clone)]
 pub struct SharedMap {
-    conn: ConnectionManager,
+    conn: Connection,
     key: String,
     put: Script,
     remove: Script,
@@ -75,18 +73,12 @@ fn new_epoch() -> String {
 }
 
 impl SharedMap {
-    /// Connects lazily to `url`; the hash is `key`. `timeout` bounds the
-    /// connect and each command.
-    pub fn new(url: &str, key: String, timeout: Duration) -> Result<SharedMap, StoreError> {
-        let client = redis::Client::open(url).map_err(unavailable)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(200));
-        let conn = ConnectionManager::new_lazy_with_config(client, config).map_err(unavailable)?;
+    /// Connects lazily to the Redis (standalone or Cluster: the map is one
+    /// hash, so one slot) of `config`; the hash is `key`. `config.timeout`
+    /// bounds the connect and each command.
+    pub fn new(config: &RedisConfig, key: String) -> Result<SharedMap, StoreError> {
         Ok(SharedMap {
-            conn,
+            conn: Connection::lazy(config)?,
             key,
             put: Script::new(PUT_LUA),
             remove: Script::new(REMOVE_LUA),

@@ -8,7 +8,8 @@
 use std::time::{Duration, Instant};
 
 use portcullis_limits::{
-    Gcra, Limit, RedisConfig, RedisStore, SlidingWindow, Store, StoreError, now_micros,
+    Gcra, Limit, PutOutcome, RedisConfig, RedisStore, SharedMap, SlidingWindow, Store, StoreError,
+    now_micros,
 };
 
 #[path = "support/redis_cluster.rs"]
@@ -205,4 +206,29 @@ async fn a_store_built_before_its_cluster_fails_then_works() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(!store.is_down());
+}
+
+/// The admin-edited shared map (one hash: one slot) works on a cluster:
+/// an edit through one handle is seen, by version and entries, through
+/// another handle seeded with a different node.
+#[tokio::test]
+async fn a_shared_map_on_a_cluster_is_seen_by_every_handle() {
+    let cluster = RedisCluster::start();
+    let a = SharedMap::new(&config(&cluster), "test:access_lists".into()).unwrap();
+    let mut other_seed = config(&cluster);
+    other_seed.cluster = cluster.urls()[2..].to_vec();
+    let b = SharedMap::new(&other_seed, "test:access_lists".into()).unwrap();
+    assert_eq!(b.version().await.unwrap().version, 0);
+    let PutOutcome::Stored(v1) = a.put("deny|192.0.2.0/24", "{}", 10).await.unwrap() else {
+        panic!("the map is not full")
+    };
+    assert_eq!(b.version().await.unwrap(), v1);
+    let (seen, entries) = b.load().await.unwrap();
+    assert_eq!(seen, v1);
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].0, "deny|192.0.2.0/24");
+    assert!(b.remove("deny|192.0.2.0/24").await.unwrap());
+    let v2 = a.version().await.unwrap();
+    assert_eq!(v2.version, 2);
+    assert!(a.load().await.unwrap().1.is_empty());
 }

@@ -4,19 +4,23 @@
 
 use std::time::Duration;
 
-use portcullis_limits::{PutOutcome, SharedMap};
+use portcullis_limits::{PutOutcome, RedisConfig, SharedMap};
 
 #[path = "support/redis_server.rs"]
 mod redis_server;
 use redis_server::RedisServer;
 
 fn map(port: u16) -> SharedMap {
-    SharedMap::new(
-        &format!("redis://127.0.0.1:{port}/"),
-        "test:access_lists".into(),
-        Duration::from_millis(500),
-    )
-    .unwrap()
+    let config = RedisConfig {
+        url: format!("redis://127.0.0.1:{port}/"),
+        cluster: Vec::new(),
+        key_prefix: "test:".into(),
+        timeout: Duration::from_millis(500),
+        lease: 1,
+        lease_ttl: Duration::from_secs(1),
+        retry_interval: Duration::from_secs(1),
+    };
+    SharedMap::new(&config, "test:access_lists".into()).unwrap()
 }
 
 #[tokio::test]
