@@ -2073,14 +2073,46 @@ pub(crate) fn session(lower: &str, kind: ValueKind<'_>, sink: &mut Sink<'_>) {
 // ── Control characters ──────────────────────────────────────────────────
 
 pub(crate) fn control_characters(
-    raw: &str,
+    text: &str,
     had_nul: bool,
     flags: CharFlags,
     kind: ValueKind<'_>,
     sink: &mut Sink<'_>,
 ) {
-    if !had_nul && !flags.contains(CharFlags::CONTROL) {
+    if !had_nul && !flags.any(CharFlags::CONTROL | CharFlags::NEWLINE) {
         return;
+    }
+    // A header or cookie value never carries a line break of its own: one
+    // there (sent as `%0d%0a`) is aimed at a header or log line. A query
+    // value may be multi-line text, but not one whose next line is a
+    // header (`%0d%0aX-Forwarded-For: ...`).
+    let in_header = matches!(kind, ValueKind::HeaderValue { .. } | ValueKind::CookieValue);
+    // Text decoded from base64 is a document (`a,b\n1,2\n`), not a header.
+    let as_sent = sink.decoding == crate::Decoding::Normalized;
+    if as_sent
+        && (in_header || matches!(kind, ValueKind::QueryValue))
+        && let Some(p) = memchr::memchr2(b'\r', b'\n', text.as_bytes())
+    {
+        let s = text.as_bytes();
+        let header_line = memchr::memchr2_iter(b'\r', b'\n', s).any(|at| {
+            let rest = &s[at + 1..];
+            let rest = &rest[rest
+                .iter()
+                .take_while(|b| matches!(b, b'\r' | b'\n'))
+                .count()..];
+            let name = rest
+                .iter()
+                .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
+                .count();
+            name >= 2
+                && rest.get(name) == Some(&b':')
+                && (in_header || rest[..name].contains(&b'-'))
+        });
+        if header_line {
+            sink.report(&rules::CRLF_HEADER, text, p..(p + 24).min(text.len()));
+        } else if in_header {
+            sink.report(&rules::CRLF_LINE_BREAK, text, p..(p + 24).min(text.len()));
+        }
     }
     let structured_text = matches!(
         kind,
@@ -2088,17 +2120,17 @@ pub(crate) fn control_characters(
     );
     // A line break is text in a value, never in a name or a path segment.
     let breaks_allowed = !(kind.is_name() || matches!(kind, ValueKind::PathSegment));
-    let bad = raw.bytes().position(|b| {
+    let bad = text.bytes().position(|b| {
         (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r'))
             || b == 0x7f
             || (!breaks_allowed && matches!(b, b'\n' | b'\r'))
     });
     if let Some(p) = bad {
-        if !structured_text || raw.as_bytes()[p] == 0 {
-            sink.report(&rules::ANOMALY_CONTROL, raw, p..p + 1);
+        if !structured_text || text.as_bytes()[p] == 0 {
+            sink.report(&rules::ANOMALY_CONTROL, text, p..p + 1);
         }
     } else if had_nul && !structured_text {
-        sink.report(&rules::ANOMALY_CONTROL, raw, 0..raw.len().min(16));
+        sink.report(&rules::ANOMALY_CONTROL, text, 0..text.len().min(16));
     }
 }
 

@@ -207,7 +207,7 @@ impl Engines {
             return;
         }
         let anchors = self.anchors.of(lower);
-        misc::control_characters(raw, view.had_nul, f, kind, sink);
+        misc::control_characters(text, view.had_nul, f, kind, sink);
         let sql_punctuation = CharFlags::QUOTE
             | CharFlags::SEMICOLON
             | CharFlags::PAREN
@@ -281,7 +281,10 @@ impl Engines {
                 name: "referer" | "origin"
             }
         );
-        if f.any(CharFlags::COLON | CharFlags::DOT) && !own_url {
+        let host_like = f.any(CharFlags::COLON | CharFlags::DOT | CharFlags::SLASH)
+            || lower.starts_with("localhost")
+            || lower.starts_with("ip6-");
+        if host_like && !own_url {
             ssrf::inspect(lower, !f.contains(CharFlags::SPACE), sink);
         }
         if f.any(CharFlags::DOLLAR | CharFlags::EQUALS | CharFlags::SEMICOLON | CharFlags::PIPE_AMP)
