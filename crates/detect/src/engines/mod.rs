@@ -250,7 +250,11 @@ impl Engines {
             | CharFlags::ANGLE
             | CharFlags::BACKSLASH;
         let first_word = lower.trim_start().split([' ', '\t']).next().unwrap_or("");
+        // `/etc/pas[s]wd`, `/???/c?t`: a globbed path.
+        let glob_path = f.contains(CharFlags::SLASH)
+            && f.any(CharFlags::BRACKET | CharFlags::QUESTION | CharFlags::STAR);
         if f.any(shell)
+            || glob_path
             || (f.contains(CharFlags::OPERATOR) && crate::text::contains(lower, "%"))
             || rce::starts_with_command(lower)
             || first_word.contains(['\'', '"'])

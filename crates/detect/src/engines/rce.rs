@@ -1621,13 +1621,29 @@ fn commands(lower: &str, scratch: &mut ShellScratch, sink: &mut Sink<'_>) {
                     ),
                 };
                 after = None;
+                let word = word_text(piece);
+                // A globbed path to a shell or a password file is written to
+                // reach it without spelling it, as a command or an argument.
+                if *glob
+                    && word.starts_with('/')
+                    && GLOB_TARGETS
+                        .iter()
+                        .any(|t| glob_matches(word.as_bytes(), t.as_bytes()))
+                {
+                    sink.report(
+                        &rules::RCE_EVASION,
+                        lower,
+                        *start..(*end + 24).min(lower.len()),
+                    );
+                    at_start = false;
+                    continue;
+                }
                 if !in_command_position {
                     at_start = false;
                     continue;
                 }
                 let leading = at_start;
                 at_start = false;
-                let word = word_text(piece);
                 // A URL is an argument, never a command (`file:///etc/passwd`).
                 if crate::text::contains(word, "://") {
                     continue;
@@ -1661,15 +1677,6 @@ fn commands(lower: &str, scratch: &mut ShellScratch, sink: &mut Sink<'_>) {
                     _ => false,
                 });
                 let span = *start..(*end + 24).min(lower.len());
-                if *glob
-                    && path_like
-                    && GLOB_TARGETS
-                        .iter()
-                        .any(|t| glob_matches(word.as_bytes(), t.as_bytes()))
-                {
-                    sink.report(&rules::RCE_EVASION, lower, span.clone());
-                    continue;
-                }
                 if (word.starts_with("/bin/")
                     || word.starts_with("/usr/bin/")
                     || word.starts_with("/sbin/")
@@ -1790,48 +1797,77 @@ const GLOB_TARGETS: &[&str] = &[
     "/bin/id",
     "/bin/uname",
     "/usr/bin/base64",
+    "/usr/bin/bash",
+    "/usr/bin/sh",
+    "/etc/sudoers",
+    "/etc/crontab",
+    "/proc/self/environ",
 ];
 
 /// Shell glob matching (`?`, `*`, `[...]` with ranges and `!`/`^`) of a short
-/// pattern against a short path: bounded by both lengths.
+/// pattern against a short path. `*` stays within one path segment, as in
+/// the shell. Iterative with one backtrack point per segment: at most
+/// pattern × text steps, whatever the stars.
 fn glob_matches(pattern: &[u8], text: &[u8]) -> bool {
     if pattern.len() > 64 {
         return false;
     }
-    match pattern.first() {
-        None => text.is_empty(),
-        Some(b'*') => (0..=text.len()).any(|k| glob_matches(&pattern[1..], &text[k..])),
-        Some(b'?') => !text.is_empty() && glob_matches(&pattern[1..], &text[1..]),
-        Some(b'[') => {
-            let Some(close) = pattern
-                .iter()
-                .skip(2)
-                .position(|b| *b == b']')
-                .map(|p| p + 2)
-            else {
-                return text.first() == Some(&b'[') && glob_matches(&pattern[1..], &text[1..]);
-            };
-            let Some(&c) = text.first() else { return false };
-            let mut set = &pattern[1..close];
-            let negate = matches!(set.first(), Some(b'!' | b'^'));
-            if negate {
-                set = &set[1..];
+    let (mut p, mut t) = (0, 0);
+    // The last star (pattern index after it) and the text index it resumed at.
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        let step = match pattern.get(p) {
+            Some(b'*') => {
+                star = Some((p + 1, t));
+                p += 1;
+                continue;
             }
-            let mut hit = false;
-            let mut k = 0;
-            while k < set.len() {
-                if k + 2 < set.len() && set[k + 1] == b'-' {
-                    hit |= (set[k]..=set[k + 2]).contains(&c);
-                    k += 3;
-                } else {
-                    hit |= set[k] == c;
-                    k += 1;
-                }
-            }
-            hit != negate && glob_matches(&pattern[close + 1..], &text[1..])
+            Some(b'?') => (text[t] != b'/').then_some(1),
+            Some(b'[') => match bracket(&pattern[p..], text[t]) {
+                Some((len, true)) => Some(len),
+                Some((_, false)) => None,
+                None => (text[t] == b'[').then_some(1),
+            },
+            Some(&c) => (c == text[t]).then_some(1),
+            None => None,
+        };
+        if let Some(len) = step {
+            p += len;
+            t += 1;
+        } else if let Some((sp, st)) = star
+            && text[st] != b'/'
+        {
+            star = Some((sp, st + 1));
+            p = sp;
+            t = st + 1;
+        } else {
+            return false;
         }
-        Some(&p) => text.first() == Some(&p) && glob_matches(&pattern[1..], &text[1..]),
     }
+    pattern[p..].iter().all(|b| *b == b'*')
+}
+
+/// A bracket expression at the start of `pattern` against `c`: its length
+/// and whether it matches, or `None` when the `[` is not closed.
+fn bracket(pattern: &[u8], c: u8) -> Option<(usize, bool)> {
+    let close = pattern.iter().skip(2).position(|b| *b == b']')? + 2;
+    let mut set = &pattern[1..close];
+    let negate = matches!(set.first(), Some(b'!' | b'^'));
+    if negate {
+        set = &set[1..];
+    }
+    let mut hit = false;
+    let mut k = 0;
+    while k < set.len() {
+        if k + 2 < set.len() && set[k + 1] == b'-' {
+            hit |= (set[k]..=set[k + 2]).contains(&c);
+            k += 3;
+        } else {
+            hit |= set[k] == c;
+            k += 1;
+        }
+    }
+    Some((close + 1, hit != negate))
 }
 
 /// Commands that run the command after them (`time sh -c id`).
@@ -2158,6 +2194,38 @@ mod round2_tests {
         ] {
             assert!(ids(v).is_empty(), "{v}");
         }
+    }
+
+    #[test]
+    fn globbed_paths_as_commands_and_arguments() {
+        for v in [
+            "/etc/pas[s]wd",
+            "/etc/[!q]asswd",
+            "/etc/[m-z]asswd",
+            "cat /[e//]tc/[p//]asswd",
+            "/usr/[a-z]in/bash",
+            "/usr/bin/[u]name -a",
+            "/???/c?t /e??/p*d",
+        ] {
+            assert!(ids(v).contains(&"rce.evasion"), "{v}: {:?}", ids(v));
+        }
+        for v in [
+            "/*",
+            "/* note */",
+            "/api/items?id=1",
+            "/docs/[draft]/readme",
+            "/e*",
+        ] {
+            assert!(ids(v).is_empty(), "{v}: {:?}", ids(v));
+        }
+        // Linear in the stars: this must return at once.
+        let stars = format!("/{}x", "*a".repeat(30));
+        assert!(!super::glob_matches(
+            stars.as_bytes(),
+            b"/aaaaaaaaaaaaaaaaaaaaaaaaaaaaab"
+        ));
+        assert!(super::glob_matches(b"/e*/pa*wd", b"/etc/passwd"));
+        assert!(!super::glob_matches(b"/*", b"/bin/sh"));
     }
 
     #[test]
