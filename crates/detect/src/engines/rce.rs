@@ -1344,16 +1344,19 @@ fn lex_word(s: &[u8], mut i: usize, out: &mut Lexed) -> usize {
                 i += 1;
             }
             b'$' => {
-                // `${IFS}`, `$IFS`, `$@`, `$1`: blanks or nothing to the shell.
+                // `${IFS}`, `$IFS`, `$@`, `$1`, `$$`, `$?`, `$_`: blanks or
+                // nothing to the shell (`c$_at` runs `cat`).
                 let rest = &s[i + 1..(i + 33).min(s.len())];
                 let skip = if rest.starts_with(b"{ifs") {
                     memchr::memchr(b'}', rest).map(|p| p + 2)
                 } else if rest.starts_with(b"ifs") {
                     Some(4)
-                } else if rest
-                    .first()
-                    .is_some_and(|c| matches!(c, b'@' | b'*' | b'0'..=b'9'))
-                {
+                } else if rest.first().is_some_and(|c| {
+                    matches!(
+                        c,
+                        b'@' | b'*' | b'0'..=b'9' | b'$' | b'!' | b'?' | b'-' | b'_' | b'#'
+                    )
+                }) {
                     Some(2)
                 } else if rest.starts_with(b"{") {
                     memchr::memchr(b'}', rest)
@@ -1532,6 +1535,89 @@ fn brace_command(lower: &str) -> Option<usize> {
 }
 
 /// Inspects `lower` (the lower-cased normalized value).
+/// Expansions only a shell has: process substitution running a command
+/// (`<(cat file)`, `>(tee log)`) and arithmetic expansion (`$((1+1))`,
+/// the obsolete `$[2+2]`) of numbers, names and operators.
+fn shell_only_expansion(lower: &str) -> Option<usize> {
+    let s = lower.as_bytes();
+    for p in memchr::memchr_iter(b'(', s) {
+        if p == 0 {
+            continue;
+        }
+        let before = s[p - 1];
+        if matches!(before, b'<' | b'>') && (p < 2 || s[p - 2] != before) {
+            let word: &str = lower[p + 1..]
+                .trim_start()
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+                .next()
+                .unwrap_or("");
+            if command(word).is_some() {
+                return Some(p - 1);
+            }
+        }
+        if before == b'$' && s.get(p + 1) == Some(&b'(') {
+            let inner = window(lower, p + 2);
+            if let Some(close) = crate::text::find(inner, "))")
+                && arithmetic(&inner[..close])
+            {
+                return Some(p - 1);
+            }
+        }
+    }
+    // `$[...]` is also JSONPath (`$[0].name`, `$[-1]`): only a binary
+    // arithmetic operation in it (`$[2+2]`) is the shell's.
+    for p in memchr::memmem::find_iter(s, b"$[") {
+        let inner = window(lower, p + 2);
+        if let Some(close) = inner.find(']')
+            && arithmetic(&inner[..close])
+            && inner.as_bytes()[..close].windows(3).any(|w| {
+                w[0].is_ascii_alphanumeric()
+                    && matches!(w[1], b'+' | b'*' | b'/' | b'%')
+                    && w[2].is_ascii_alphanumeric()
+            })
+        {
+            return Some(p);
+        }
+    }
+    None
+}
+
+/// At most 64 bytes of `lower` from `from`, so each look-ahead is bounded.
+fn window(lower: &str, from: usize) -> &str {
+    let mut end = (from + 64).min(lower.len());
+    while !lower.is_char_boundary(end) {
+        end -= 1;
+    }
+    lower.get(from..end).unwrap_or("")
+}
+
+/// Shell arithmetic: digits, names, operators, parentheses (may be empty).
+fn arithmetic(inner: &str) -> bool {
+    inner.bytes().all(|b| {
+        b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b' ' | b'+'
+                    | b'-'
+                    | b'*'
+                    | b'/'
+                    | b'%'
+                    | b'('
+                    | b')'
+                    | b'$'
+                    | b'<'
+                    | b'>'
+                    | b'='
+                    | b'!'
+                    | b'&'
+                    | b'|'
+                    | b'^'
+                    | b'~'
+                    | b'_'
+            )
+    })
+}
+
 pub(crate) fn inspect(lower: &str, scratch: &mut ShellScratch, sink: &mut Sink<'_>) {
     if memchr::memchr(b'{', lower.as_bytes()).is_some() {
         if let Some(p) = fork_bomb(lower) {
@@ -1543,6 +1629,13 @@ pub(crate) fn inspect(lower: &str, scratch: &mut ShellScratch, sink: &mut Sink<'
     }
     reverse_shells(lower, sink);
     powershell(lower, sink);
+    if let Some(p) = shell_only_expansion(lower) {
+        sink.report(
+            &rules::RCE_SUBSTITUTION,
+            lower,
+            p..(p + 24).min(lower.len()),
+        );
+    }
     commands(lower, scratch, sink);
     // The value may land inside a quoted argument: what follows its first
     // quote is then shell syntax again (`';id;'`, `"|id|"`).
@@ -2193,6 +2286,46 @@ mod round2_tests {
             "{a,b}(c)",
         ] {
             assert!(ids(v).is_empty(), "{v}");
+        }
+    }
+
+    #[test]
+    fn process_substitution_and_arithmetic_expansion() {
+        for v in [
+            "<(cat file)",
+            "x >(tee log)",
+            "$((7))z -wrapper",
+            "$(($() 42))",
+            "$[2+2]",
+        ] {
+            assert!(ids(v).contains(&"rce.substitution"), "{v}: {:?}", ids(v));
+        }
+        for v in [
+            "a <(b) c",
+            "2 <(3+4)",
+            "emoji >(",
+            "cost $[USD]: 5",
+            "items[$[0].name]",
+            "$[-1]",
+            "x << (y)",
+        ] {
+            assert!(!ids(v).contains(&"rce.substitution"), "{v}: {:?}", ids(v));
+        }
+    }
+
+    #[test]
+    fn special_parameters_inside_words() {
+        for v in [
+            "x;c$$at /et$$c/pas$$swd",
+            "x;c$!at /etc/passwd",
+            "x;c$?at /etc/passwd",
+            "x;c$-at /etc/passwd",
+            "x;c$_at /et$_c/pas$_swd",
+        ] {
+            assert!(ids(v).contains(&"rce.evasion"), "{v}: {:?}", ids(v));
+        }
+        for v in ["costs $$ and $!", "price: $5-$10", "my $_var name"] {
+            assert!(ids(v).is_empty(), "{v}: {:?}", ids(v));
         }
     }
 
