@@ -2144,7 +2144,7 @@ fn never_true(cond: &str) -> bool {
     let negations = cond.matches('!').count();
     let truthy = match literal.trim() {
         "true" | "1" => true,
-        "false" | "0" | "null" | "undefined" | "nan" | "''" | "\"\"" => false,
+        "false" | "0" | "null" | "undefined" | "nan" | "''" | "\"\"" | "``" => false,
         _ => return false,
     };
     truthy == (negations % 2 == 1)
@@ -2197,11 +2197,12 @@ pub(crate) fn script_loops_and_interpolation(lower: &str, sink: &mut Sink<'_>) {
                                 | "number"
                                 | "object"
                                 | "array"
+                                | "this"
                         )
                 })
             && cond
                 .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"!+-~[]'\" ()".contains(&b));
+                .all(|b| b.is_ascii_alphanumeric() || b"!+-~[]{}'\"` ()".contains(&b));
         if constant {
             sink.report(&rules::RCE_NODEJS, lower, p..(p + 24).min(lower.len()));
             return;
@@ -2313,6 +2314,9 @@ mod php_call_tests {
             "while(!![]);",
             "while(-infinity);",
             "while(new date);",
+            "while(this);",
+            "while(!!{});",
+            "while(!``);",
             "@{[system 'whoami']}",
         ] {
             assert_eq!(run(v), 1, "{v}");
@@ -2321,6 +2325,8 @@ mod php_call_tests {
             "while (i < 10) i++",
             "worth a while (maybe)",
             "stay a while",
+            "while(!!``)",
+            "while (this.running) step()",
             "email@{[x",
         ] {
             assert_eq!(run(v), 0, "{v}");
