@@ -1484,8 +1484,19 @@ fn php_calls(lower: &str, sink: &mut Sink<'_>) {
                 sink.report(&rules::PHP_FUNCTION, lower, i..(k + 12).min(s.len()));
                 return;
             }
+            // The whole value one call with a bare name argument
+            // (`system(whoami)`, `unserialize(foo);`) is code too; with a
+            // space before `(` it may be prose ("include (optional)").
+            let whole_call = before.is_none() && k == end && {
+                let rest = lower[k + 1..].trim_start();
+                let ident = rest
+                    .bytes()
+                    .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
+                    .count();
+                ident > 0 && matches!(rest[ident..].trim(), ")" | ");")
+            };
             if PHP_WEAK.contains(&name)
-                && code_arg
+                && (code_arg || whole_call)
                 && code_before
                 && !matches!(
                     name,
@@ -2367,6 +2378,34 @@ mod php_call_tests {
                 php_variable_call(v).is_none() && php_dynamic_call(v).is_none(),
                 "{v}"
             );
+        }
+    }
+}
+
+#[cfg(test)]
+mod php_whole_call_tests {
+    use crate::tests::{assert_clean, assert_detects};
+
+    #[test]
+    fn a_value_that_is_one_call_with_a_name_argument() {
+        for v in [
+            "system(whoami)",
+            "exec(blah)",
+            "fopen(blah);",
+            "unserialize(foo)",
+        ] {
+            assert_detects(v, "php.function_call");
+        }
+        for v in [
+            "system (hardware) failed",
+            "the exec (blah)",
+            "file(s)",
+            "printf(foo)",
+            "mail(s)",
+            "include (optional)",
+            "exec (blah)",
+        ] {
+            assert_clean(v);
         }
     }
 }
