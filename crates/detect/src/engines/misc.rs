@@ -278,6 +278,16 @@ pub(crate) fn ldap(lower: &str, sink: &mut Sink<'_>) {
             return;
         }
     }
+    // `val)&(cn=admin`, `x)|(uid=*`: the value's filter closed, then
+    // combined with a filter of the attacker's.
+    for op in [")&(", ")|(", ")!("] {
+        if let Some(p) = crate::text::find(lower, op)
+            && attribute_assertion(&s[p + 3..])
+        {
+            sink.report(&rules::LDAP_FILTER, lower, p..(p + 16).min(s.len()));
+            return;
+        }
+    }
     for op in ["(|(", "(&(", "(!("] {
         if let Some(p) = crate::text::find(lower, op)
             && attribute_assertion(&s[p + 3..])
@@ -2405,6 +2415,21 @@ mod php_whole_call_tests {
             "include (optional)",
             "exec (blah)",
         ] {
+            assert_clean(v);
+        }
+    }
+}
+
+#[cfg(test)]
+mod ldap_combinator_tests {
+    use crate::tests::{assert_clean, assert_detects};
+
+    #[test]
+    fn closed_filter_combined_with_another() {
+        for v in ["val)&(cn=admin", "val)|(uid=*", "eb9adbd87d)!(sn=*"] {
+            assert_detects(v, "ldap.filter_injection");
+        }
+        for v in ["(a)&(b)", "Tom & Jerry (cartoon)|(1990)", "x)&(y"] {
             assert_clean(v);
         }
     }
