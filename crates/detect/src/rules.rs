@@ -224,6 +224,7 @@ rules! {
     CRLF_HEADER = "crlf.header_injection", Crlf, 1, Critical, High, "CRLF injection: header after a line break";
     CRLF_MAIL = "crlf.mail_header", Crlf, 2, Critical, Medium, "mail header injection";
     CRLF_MAIL_COMMAND = "crlf.mail_command", Crlf, 2, Critical, Medium, "mail protocol command after a line break";
+    CRLF_LINE_BREAK = "crlf.line_break", Crlf, 2, Critical, Medium, "line break in a header or cookie value";
     CRLF_SPLITTING = "crlf.http_splitting", Crlf, 1, Critical, High, "HTTP request or response splitting";
     PROTO_POLLUTION = "proto.pollution", PrototypePollution, 1, Critical, High, "prototype pollution";
     JNDI_LOOKUP = "jndi.lookup", Jndi, 1, Critical, High, "JNDI lookup (Log4Shell)";
@@ -253,7 +254,7 @@ rules! {
     HTTP_BODY_ON_GET = "http.body_on_get", Protocol, 3, Critical, Medium, "GET or HEAD request with a body";
     HTTP_BODY_WITHOUT_TYPE = "http.body_without_type", Protocol, 3, Critical, Medium, "request body without a Content-Type";
     HTTP_MULTIPART_NAME = "http.multipart_name", Protocol, 1, Critical, High, "multipart field or file name with separator characters";
-    ANOMALY_CONTROL = "anomaly.control_character", Anomaly, 1, Error, Medium, "control character in a value";
+    ANOMALY_CONTROL = "anomaly.control_character", Anomaly, 1, Critical, Medium, "control character in a value";
     ANOMALY_VALUE_TRUNCATED = "anomaly.value_truncated", Anomaly, 3, Notice, Low, "value longer than the inspection limit";
 }
 

@@ -17,6 +17,33 @@ pub(crate) fn ids(found: &[Detection]) -> Vec<&'static str> {
     found.iter().map(|d| d.rule.id).collect()
 }
 
+fn detect_in(value: &str, kind: ValueKind<'_>) -> Vec<Detection> {
+    let detector = Detector::new(&DetectorSettings::default());
+    let mut out = Vec::new();
+    detector.inspect(value, kind, &mut out);
+    out
+}
+
+#[track_caller]
+pub(crate) fn assert_detects_in(value: &str, kind: ValueKind<'_>, rule: &str) {
+    let found = detect_in(value, kind);
+    assert!(
+        found.iter().any(|d| d.rule.id == rule),
+        "{value:?} as {kind:?}: expected {rule}, found {:?}",
+        ids(&found)
+    );
+}
+
+#[track_caller]
+pub(crate) fn assert_clean_in(value: &str, kind: ValueKind<'_>) {
+    let found = detect_in(value, kind);
+    assert!(
+        found.is_empty(),
+        "{value:?} as {kind:?}: expected nothing, found {:?}",
+        ids(&found)
+    );
+}
+
 #[track_caller]
 pub(crate) fn assert_detects(value: &str, rule: &str) {
     let found = detect_with(value, 2);
@@ -303,4 +330,56 @@ fn values_remembered_clean_keep_every_verdict() {
             "round {round}: the attack is reported every time"
         );
     }
+}
+
+#[test]
+fn line_breaks_and_control_characters_in_parameters() {
+    let header = ValueKind::HeaderValue { name: "x-note" };
+    // Header-shaped lines after a break, whatever the header name.
+    assert_detects_in(
+        "bar%0d%0aRemote-addr: foo.bar.com",
+        ValueKind::QueryValue,
+        "crlf.header_injection",
+    );
+    assert_detects_in(
+        "Headerdata%0dInjectedHeader: x",
+        header,
+        "crlf.header_injection",
+    );
+    // Any other break in a parameter or header value.
+    assert_detects_in("a%0d%0ab", ValueKind::CookieValue, "crlf.line_break");
+    assert_clean_in("Thanks,\nNote: see you", ValueKind::QueryValue);
+    // NUL and C0 controls block on their own.
+    assert_detects_in(
+        "test1%00",
+        ValueKind::QueryValue,
+        "anomaly.control_character",
+    );
+    assert_detects_in(
+        "test1%03",
+        ValueKind::QueryValue,
+        "anomaly.control_character",
+    );
+    assert_detects_in(
+        "foo%0abar",
+        ValueKind::PathSegment,
+        "anomaly.control_character",
+    );
+    // Multi-line text in a body is ordinary.
+    for kind in [
+        ValueKind::JsonValue,
+        ValueKind::FormValue,
+        ValueKind::MultipartValue,
+    ] {
+        assert_clean_in("Steps:\n1. Open the app\nNote: it fails", kind);
+    }
+    assert_clean_in("tab\tseparated", ValueKind::QueryValue);
+    // base64 of "name,qty,price\nwidget,2,9.99\n"
+    assert_clean_in("bmFtZSxxdHkscHJpY2UKd2lkZ2V0LDIsOS45OQo=", header);
+    let found = detect_in("a%0d%0ab", ValueKind::CookieValue);
+    assert!(
+        found.iter().all(|d| d.anomaly_score() == 5),
+        "{:?}",
+        ids(&found)
+    );
 }

@@ -1570,6 +1570,10 @@ fn detection_trigger_cases() -> Vec<(&'static str, String, &'static str)> {
             json("<xi:include href=\"file:///etc/passwd\"/>"),
         ),
         ("crlf.header_injection", json("x\r\nSet-Cookie: a=b")),
+        (
+            "crlf.line_break",
+            "GET /detect HTTP/1.1\r\nHost: a\r\nX-Note: a%0d%0ab\r\n\r\n".to_owned(),
+        ),
         ("crlf.mail_header", json("x\nBcc: victim@example.com")),
         (
             "crlf.mail_command",

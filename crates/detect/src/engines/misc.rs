@@ -278,6 +278,16 @@ pub(crate) fn ldap(lower: &str, sink: &mut Sink<'_>) {
             return;
         }
     }
+    // `val)&(cn=admin`, `x)|(uid=*`: the value's filter closed, then
+    // combined with a filter of the attacker's.
+    for op in [")&(", ")|(", ")!("] {
+        if let Some(p) = crate::text::find(lower, op)
+            && attribute_assertion(&s[p + 3..])
+        {
+            sink.report(&rules::LDAP_FILTER, lower, p..(p + 16).min(s.len()));
+            return;
+        }
+    }
     for op in ["(|(", "(&(", "(!("] {
         if let Some(p) = crate::text::find(lower, op)
             && attribute_assertion(&s[p + 3..])
@@ -1484,8 +1494,19 @@ fn php_calls(lower: &str, sink: &mut Sink<'_>) {
                 sink.report(&rules::PHP_FUNCTION, lower, i..(k + 12).min(s.len()));
                 return;
             }
+            // The whole value one call with a bare name argument
+            // (`system(whoami)`, `unserialize(foo);`) is code too; with a
+            // space before `(` it may be prose ("include (optional)").
+            let whole_call = before.is_none() && k == end && {
+                let rest = lower[k + 1..].trim_start();
+                let ident = rest
+                    .bytes()
+                    .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
+                    .count();
+                ident > 0 && matches!(rest[ident..].trim(), ")" | ");")
+            };
             if PHP_WEAK.contains(&name)
-                && code_arg
+                && (code_arg || whole_call)
                 && code_before
                 && !matches!(
                     name,
@@ -2073,14 +2094,46 @@ pub(crate) fn session(lower: &str, kind: ValueKind<'_>, sink: &mut Sink<'_>) {
 // ── Control characters ──────────────────────────────────────────────────
 
 pub(crate) fn control_characters(
-    raw: &str,
+    text: &str,
     had_nul: bool,
     flags: CharFlags,
     kind: ValueKind<'_>,
     sink: &mut Sink<'_>,
 ) {
-    if !had_nul && !flags.contains(CharFlags::CONTROL) {
+    if !had_nul && !flags.any(CharFlags::CONTROL | CharFlags::NEWLINE) {
         return;
+    }
+    // A header or cookie value never carries a line break of its own: one
+    // there (sent as `%0d%0a`) is aimed at a header or log line. A query
+    // value may be multi-line text, but not one whose next line is a
+    // header (`%0d%0aX-Forwarded-For: ...`).
+    let in_header = matches!(kind, ValueKind::HeaderValue { .. } | ValueKind::CookieValue);
+    // Text decoded from base64 is a document (`a,b\n1,2\n`), not a header.
+    let as_sent = sink.decoding == crate::Decoding::Normalized;
+    if as_sent
+        && (in_header || matches!(kind, ValueKind::QueryValue))
+        && let Some(p) = memchr::memchr2(b'\r', b'\n', text.as_bytes())
+    {
+        let s = text.as_bytes();
+        let header_line = memchr::memchr2_iter(b'\r', b'\n', s).any(|at| {
+            let rest = &s[at + 1..];
+            let rest = &rest[rest
+                .iter()
+                .take_while(|b| matches!(b, b'\r' | b'\n'))
+                .count()..];
+            let name = rest
+                .iter()
+                .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
+                .count();
+            name >= 2
+                && rest.get(name) == Some(&b':')
+                && (in_header || rest[..name].contains(&b'-'))
+        });
+        if header_line {
+            sink.report(&rules::CRLF_HEADER, text, p..(p + 24).min(text.len()));
+        } else if in_header {
+            sink.report(&rules::CRLF_LINE_BREAK, text, p..(p + 24).min(text.len()));
+        }
     }
     let structured_text = matches!(
         kind,
@@ -2088,17 +2141,17 @@ pub(crate) fn control_characters(
     );
     // A line break is text in a value, never in a name or a path segment.
     let breaks_allowed = !(kind.is_name() || matches!(kind, ValueKind::PathSegment));
-    let bad = raw.bytes().position(|b| {
+    let bad = text.bytes().position(|b| {
         (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r'))
             || b == 0x7f
             || (!breaks_allowed && matches!(b, b'\n' | b'\r'))
     });
     if let Some(p) = bad {
-        if !structured_text || raw.as_bytes()[p] == 0 {
-            sink.report(&rules::ANOMALY_CONTROL, raw, p..p + 1);
+        if !structured_text || text.as_bytes()[p] == 0 {
+            sink.report(&rules::ANOMALY_CONTROL, text, p..p + 1);
         }
     } else if had_nul && !structured_text {
-        sink.report(&rules::ANOMALY_CONTROL, raw, 0..raw.len().min(16));
+        sink.report(&rules::ANOMALY_CONTROL, text, 0..text.len().min(16));
     }
 }
 
@@ -2112,7 +2165,7 @@ fn never_true(cond: &str) -> bool {
     let negations = cond.matches('!').count();
     let truthy = match literal.trim() {
         "true" | "1" => true,
-        "false" | "0" | "null" | "undefined" | "nan" | "''" | "\"\"" => false,
+        "false" | "0" | "null" | "undefined" | "nan" | "''" | "\"\"" | "``" => false,
         _ => return false,
     };
     truthy == (negations % 2 == 1)
@@ -2165,11 +2218,12 @@ pub(crate) fn script_loops_and_interpolation(lower: &str, sink: &mut Sink<'_>) {
                                 | "number"
                                 | "object"
                                 | "array"
+                                | "this"
                         )
                 })
             && cond
                 .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"!+-~[]'\" ()".contains(&b));
+                .all(|b| b.is_ascii_alphanumeric() || b"!+-~[]{}'\"` ()".contains(&b));
         if constant {
             sink.report(&rules::RCE_NODEJS, lower, p..(p + 24).min(lower.len()));
             return;
@@ -2281,6 +2335,9 @@ mod php_call_tests {
             "while(!![]);",
             "while(-infinity);",
             "while(new date);",
+            "while(this);",
+            "while(!!{});",
+            "while(!``);",
             "@{[system 'whoami']}",
         ] {
             assert_eq!(run(v), 1, "{v}");
@@ -2289,6 +2346,8 @@ mod php_call_tests {
             "while (i < 10) i++",
             "worth a while (maybe)",
             "stay a while",
+            "while(!!``)",
+            "while (this.running) step()",
             "email@{[x",
         ] {
             assert_eq!(run(v), 0, "{v}");
@@ -2329,6 +2388,49 @@ mod php_call_tests {
                 php_variable_call(v).is_none() && php_dynamic_call(v).is_none(),
                 "{v}"
             );
+        }
+    }
+}
+
+#[cfg(test)]
+mod php_whole_call_tests {
+    use crate::tests::{assert_clean, assert_detects};
+
+    #[test]
+    fn a_value_that_is_one_call_with_a_name_argument() {
+        for v in [
+            "system(whoami)",
+            "exec(blah)",
+            "fopen(blah);",
+            "unserialize(foo)",
+        ] {
+            assert_detects(v, "php.function_call");
+        }
+        for v in [
+            "system (hardware) failed",
+            "the exec (blah)",
+            "file(s)",
+            "printf(foo)",
+            "mail(s)",
+            "include (optional)",
+            "exec (blah)",
+        ] {
+            assert_clean(v);
+        }
+    }
+}
+
+#[cfg(test)]
+mod ldap_combinator_tests {
+    use crate::tests::{assert_clean, assert_detects};
+
+    #[test]
+    fn closed_filter_combined_with_another() {
+        for v in ["val)&(cn=admin", "val)|(uid=*", "eb9adbd87d)!(sn=*"] {
+            assert_detects(v, "ldap.filter_injection");
+        }
+        for v in ["(a)&(b)", "Tom & Jerry (cartoon)|(1990)", "x)&(y"] {
+            assert_clean(v);
         }
     }
 }

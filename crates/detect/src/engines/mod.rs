@@ -260,7 +260,7 @@ impl Engines {
             }
             return;
         }
-        misc::control_characters(raw, view.had_nul, f, kind, sink);
+        misc::control_characters(text, view.had_nul, f, kind, sink);
         let sql_punctuation = CharFlags::QUOTE
             | CharFlags::SEMICOLON
             | CharFlags::PAREN
@@ -303,7 +303,11 @@ impl Engines {
             | CharFlags::ANGLE
             | CharFlags::BACKSLASH;
         let first_word = lower.trim_start().split([' ', '\t']).next().unwrap_or("");
+        // `/etc/pas[s]wd`, `/???/c?t`: a globbed path.
+        let glob_path = f.contains(CharFlags::SLASH)
+            && f.any(CharFlags::BRACKET | CharFlags::QUESTION | CharFlags::STAR);
         if f.any(shell)
+            || glob_path
             || (f.contains(CharFlags::OPERATOR) && crate::text::contains(lower, "%"))
             || rce::starts_with_command(lower)
             || first_word.contains(['\'', '"'])
@@ -333,7 +337,10 @@ impl Engines {
                 name: "referer" | "origin"
             }
         );
-        if f.any(CharFlags::COLON | CharFlags::DOT) && !own_url {
+        let host_like = f.any(CharFlags::COLON | CharFlags::DOT | CharFlags::SLASH)
+            || lower.starts_with("localhost")
+            || lower.starts_with("ip6-");
+        if host_like && !own_url {
             ssrf::inspect(lower, !f.contains(CharFlags::SPACE), sink);
         }
         if f.any(CharFlags::DOLLAR | CharFlags::EQUALS | CharFlags::SEMICOLON | CharFlags::PIPE_AMP)

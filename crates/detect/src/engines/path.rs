@@ -126,6 +126,12 @@ pub(crate) const SENSITIVE: &[&str] = &[
     "etc/php8",
     "etc/webmin",
     "proc/self",
+    "proc/interrupts",
+    "proc/modules",
+    "proc/kallsyms",
+    "sys/class",
+    "sys/kernel",
+    "sys/firmware",
     "proc/version",
     "proc/cpuinfo",
     "proc/meminfo",
@@ -476,6 +482,13 @@ fn restricted_extension(v: &str) -> bool {
     let Some((stem, ext)) = v.rsplit_once('.') else {
         return false;
     };
+    // A compressed backup (`backup.sql.zip`, `site.bak.gz`) is the backup.
+    if matches!(
+        ext,
+        "zip" | "gz" | "tgz" | "bz2" | "xz" | "7z" | "rar" | "tar" | "zst"
+    ) {
+        return stem.contains('.') && restricted_extension(stem);
+    }
     !stem.is_empty()
         && matches!(
             ext,
@@ -655,7 +668,8 @@ fn sensitive_files(v: &str, traversal: bool, sink: &mut Sink<'_>) {
                             || v[..start].ends_with("apache/")
                             || v[..start].ends_with("httpd/")
                             || v[..start].ends_with("nginx/")
-                            || v[..start].ends_with("var/")));
+                            || v[..start].ends_with("var/")
+                            || v[..start].ends_with("wp-content/")));
                 if !strong {
                     continue;
                 }
@@ -888,6 +902,27 @@ mod tests {
         );
         assert_detects("file:///etc/passwd", "path.wrapper");
         assert_detects("http://192.0.2.10/shell.txt?", "rfi.url");
+    }
+
+    #[test]
+    fn kernel_files_and_compressed_backups() {
+        assert_detects("/sys/class", "path.sensitive_file");
+        assert_detects("/get/proc/interrupts", "path.sensitive_file");
+        assert_detects("/wp-content/debug.log", "path.sensitive_file");
+        crate::tests::assert_detects_in(
+            "backup.sql.zip",
+            crate::ValueKind::PathSegment,
+            "path.restricted_extension",
+        );
+        for benign in [
+            "analysis/kernel notes",
+            "photos.zip",
+            "v1.2.zip",
+            "debug.log",
+        ] {
+            crate::tests::assert_clean_in(benign, crate::ValueKind::PathSegment);
+        }
+        assert_clean("the sys/admin team");
     }
 
     #[test]

@@ -1343,16 +1343,19 @@ fn lex_word(s: &[u8], mut i: usize, out: &mut Lexed) -> usize {
                 i += 1;
             }
             b'$' => {
-                // `${IFS}`, `$IFS`, `$@`, `$1`: blanks or nothing to the shell.
+                // `${IFS}`, `$IFS`, `$@`, `$1`, `$$`, `$?`, `$_`: blanks or
+                // nothing to the shell (`c$_at` runs `cat`).
                 let rest = &s[i + 1..(i + 33).min(s.len())];
                 let skip = if rest.starts_with(b"{ifs") {
                     memchr::memchr(b'}', rest).map(|p| p + 2)
                 } else if rest.starts_with(b"ifs") {
                     Some(4)
-                } else if rest
-                    .first()
-                    .is_some_and(|c| matches!(c, b'@' | b'*' | b'0'..=b'9'))
-                {
+                } else if rest.first().is_some_and(|c| {
+                    matches!(
+                        c,
+                        b'@' | b'*' | b'0'..=b'9' | b'$' | b'!' | b'?' | b'-' | b'_' | b'#'
+                    )
+                }) {
                     Some(2)
                 } else if rest.starts_with(b"{") {
                     memchr::memchr(b'}', rest)
@@ -1539,6 +1542,89 @@ fn brace_command(lower: &str) -> Option<usize> {
 }
 
 /// Inspects `lower` (the lower-cased normalized value).
+/// Expansions only a shell has: process substitution running a command
+/// (`<(cat file)`, `>(tee log)`) and arithmetic expansion (`$((1+1))`,
+/// the obsolete `$[2+2]`) of numbers, names and operators.
+fn shell_only_expansion(lower: &str) -> Option<usize> {
+    let s = lower.as_bytes();
+    for p in memchr::memchr_iter(b'(', s) {
+        if p == 0 {
+            continue;
+        }
+        let before = s[p - 1];
+        if matches!(before, b'<' | b'>') && (p < 2 || s[p - 2] != before) {
+            let word: &str = lower[p + 1..]
+                .trim_start()
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+                .next()
+                .unwrap_or("");
+            if command(word).is_some() {
+                return Some(p - 1);
+            }
+        }
+        if before == b'$' && s.get(p + 1) == Some(&b'(') {
+            let inner = window(lower, p + 2);
+            if let Some(close) = crate::text::find(inner, "))")
+                && arithmetic(&inner[..close])
+            {
+                return Some(p - 1);
+            }
+        }
+    }
+    // `$[...]` is also JSONPath (`$[0].name`, `$[-1]`): only a binary
+    // arithmetic operation in it (`$[2+2]`) is the shell's.
+    for p in memchr::memmem::find_iter(s, b"$[") {
+        let inner = window(lower, p + 2);
+        if let Some(close) = inner.find(']')
+            && arithmetic(&inner[..close])
+            && inner.as_bytes()[..close].windows(3).any(|w| {
+                w[0].is_ascii_alphanumeric()
+                    && matches!(w[1], b'+' | b'*' | b'/' | b'%')
+                    && w[2].is_ascii_alphanumeric()
+            })
+        {
+            return Some(p);
+        }
+    }
+    None
+}
+
+/// At most 64 bytes of `lower` from `from`, so each look-ahead is bounded.
+fn window(lower: &str, from: usize) -> &str {
+    let mut end = (from + 64).min(lower.len());
+    while !lower.is_char_boundary(end) {
+        end -= 1;
+    }
+    lower.get(from..end).unwrap_or("")
+}
+
+/// Shell arithmetic: digits, names, operators, parentheses (may be empty).
+fn arithmetic(inner: &str) -> bool {
+    inner.bytes().all(|b| {
+        b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b' ' | b'+'
+                    | b'-'
+                    | b'*'
+                    | b'/'
+                    | b'%'
+                    | b'('
+                    | b')'
+                    | b'$'
+                    | b'<'
+                    | b'>'
+                    | b'='
+                    | b'!'
+                    | b'&'
+                    | b'|'
+                    | b'^'
+                    | b'~'
+                    | b'_'
+            )
+    })
+}
+
 pub(crate) fn inspect(lower: &str, scratch: &mut ShellScratch, sink: &mut Sink<'_>) {
     if memchr::memchr(b'{', lower.as_bytes()).is_some() {
         if let Some(p) = fork_bomb(lower) {
@@ -1550,6 +1636,13 @@ pub(crate) fn inspect(lower: &str, scratch: &mut ShellScratch, sink: &mut Sink<'
     }
     reverse_shells(lower, sink);
     powershell(lower, sink);
+    if let Some(p) = shell_only_expansion(lower) {
+        sink.report(
+            &rules::RCE_SUBSTITUTION,
+            lower,
+            p..(p + 24).min(lower.len()),
+        );
+    }
     commands(lower, scratch, sink);
     // The value may land inside a quoted argument: what follows its first
     // quote is then shell syntax again (`';id;'`, `"|id|"`).
@@ -1628,13 +1721,29 @@ fn commands(lower: &str, scratch: &mut ShellScratch, sink: &mut Sink<'_>) {
                     ),
                 };
                 after = None;
+                let word = word_text(piece);
+                // A globbed path to a shell or a password file is written to
+                // reach it without spelling it, as a command or an argument.
+                if *glob
+                    && word.starts_with('/')
+                    && GLOB_TARGETS
+                        .iter()
+                        .any(|t| glob_matches(word.as_bytes(), t.as_bytes()))
+                {
+                    sink.report(
+                        &rules::RCE_EVASION,
+                        lower,
+                        *start..(*end + 24).min(lower.len()),
+                    );
+                    at_start = false;
+                    continue;
+                }
                 if !in_command_position {
                     at_start = false;
                     continue;
                 }
                 let leading = at_start;
                 at_start = false;
-                let word = word_text(piece);
                 // A URL is an argument, never a command (`file:///etc/passwd`).
                 if crate::text::contains(word, "://") {
                     continue;
@@ -1668,15 +1777,6 @@ fn commands(lower: &str, scratch: &mut ShellScratch, sink: &mut Sink<'_>) {
                     _ => false,
                 });
                 let span = *start..(*end + 24).min(lower.len());
-                if *glob
-                    && path_like
-                    && GLOB_TARGETS
-                        .iter()
-                        .any(|t| glob_matches(word.as_bytes(), t.as_bytes()))
-                {
-                    sink.report(&rules::RCE_EVASION, lower, span.clone());
-                    continue;
-                }
                 if (word.starts_with("/bin/")
                     || word.starts_with("/usr/bin/")
                     || word.starts_with("/sbin/")
@@ -1797,48 +1897,77 @@ const GLOB_TARGETS: &[&str] = &[
     "/bin/id",
     "/bin/uname",
     "/usr/bin/base64",
+    "/usr/bin/bash",
+    "/usr/bin/sh",
+    "/etc/sudoers",
+    "/etc/crontab",
+    "/proc/self/environ",
 ];
 
 /// Shell glob matching (`?`, `*`, `[...]` with ranges and `!`/`^`) of a short
-/// pattern against a short path: bounded by both lengths.
+/// pattern against a short path. `*` stays within one path segment, as in
+/// the shell. Iterative with one backtrack point per segment: at most
+/// pattern × text steps, whatever the stars.
 fn glob_matches(pattern: &[u8], text: &[u8]) -> bool {
     if pattern.len() > 64 {
         return false;
     }
-    match pattern.first() {
-        None => text.is_empty(),
-        Some(b'*') => (0..=text.len()).any(|k| glob_matches(&pattern[1..], &text[k..])),
-        Some(b'?') => !text.is_empty() && glob_matches(&pattern[1..], &text[1..]),
-        Some(b'[') => {
-            let Some(close) = pattern
-                .iter()
-                .skip(2)
-                .position(|b| *b == b']')
-                .map(|p| p + 2)
-            else {
-                return text.first() == Some(&b'[') && glob_matches(&pattern[1..], &text[1..]);
-            };
-            let Some(&c) = text.first() else { return false };
-            let mut set = &pattern[1..close];
-            let negate = matches!(set.first(), Some(b'!' | b'^'));
-            if negate {
-                set = &set[1..];
+    let (mut p, mut t) = (0, 0);
+    // The last star (pattern index after it) and the text index it resumed at.
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        let step = match pattern.get(p) {
+            Some(b'*') => {
+                star = Some((p + 1, t));
+                p += 1;
+                continue;
             }
-            let mut hit = false;
-            let mut k = 0;
-            while k < set.len() {
-                if k + 2 < set.len() && set[k + 1] == b'-' {
-                    hit |= (set[k]..=set[k + 2]).contains(&c);
-                    k += 3;
-                } else {
-                    hit |= set[k] == c;
-                    k += 1;
-                }
-            }
-            hit != negate && glob_matches(&pattern[close + 1..], &text[1..])
+            Some(b'?') => (text[t] != b'/').then_some(1),
+            Some(b'[') => match bracket(&pattern[p..], text[t]) {
+                Some((len, true)) => Some(len),
+                Some((_, false)) => None,
+                None => (text[t] == b'[').then_some(1),
+            },
+            Some(&c) => (c == text[t]).then_some(1),
+            None => None,
+        };
+        if let Some(len) = step {
+            p += len;
+            t += 1;
+        } else if let Some((sp, st)) = star
+            && text[st] != b'/'
+        {
+            star = Some((sp, st + 1));
+            p = sp;
+            t = st + 1;
+        } else {
+            return false;
         }
-        Some(&p) => text.first() == Some(&p) && glob_matches(&pattern[1..], &text[1..]),
     }
+    pattern[p..].iter().all(|b| *b == b'*')
+}
+
+/// A bracket expression at the start of `pattern` against `c`: its length
+/// and whether it matches, or `None` when the `[` is not closed.
+fn bracket(pattern: &[u8], c: u8) -> Option<(usize, bool)> {
+    let close = pattern.iter().skip(2).position(|b| *b == b']')? + 2;
+    let mut set = &pattern[1..close];
+    let negate = matches!(set.first(), Some(b'!' | b'^'));
+    if negate {
+        set = &set[1..];
+    }
+    let mut hit = false;
+    let mut k = 0;
+    while k < set.len() {
+        if k + 2 < set.len() && set[k + 1] == b'-' {
+            hit |= (set[k]..=set[k + 2]).contains(&c);
+            k += 3;
+        } else {
+            hit |= set[k] == c;
+            k += 1;
+        }
+    }
+    Some((close + 1, hit != negate))
 }
 
 /// Commands that run the command after them (`time sh -c id`).
@@ -2165,6 +2294,78 @@ mod round2_tests {
         ] {
             assert!(ids(v).is_empty(), "{v}");
         }
+    }
+
+    #[test]
+    fn process_substitution_and_arithmetic_expansion() {
+        for v in [
+            "<(cat file)",
+            "x >(tee log)",
+            "$((7))z -wrapper",
+            "$(($() 42))",
+            "$[2+2]",
+        ] {
+            assert!(ids(v).contains(&"rce.substitution"), "{v}: {:?}", ids(v));
+        }
+        for v in [
+            "a <(b) c",
+            "2 <(3+4)",
+            "emoji >(",
+            "cost $[USD]: 5",
+            "items[$[0].name]",
+            "$[-1]",
+            "x << (y)",
+        ] {
+            assert!(!ids(v).contains(&"rce.substitution"), "{v}: {:?}", ids(v));
+        }
+    }
+
+    #[test]
+    fn special_parameters_inside_words() {
+        for v in [
+            "x;c$$at /et$$c/pas$$swd",
+            "x;c$!at /etc/passwd",
+            "x;c$?at /etc/passwd",
+            "x;c$-at /etc/passwd",
+            "x;c$_at /et$_c/pas$_swd",
+        ] {
+            assert!(ids(v).contains(&"rce.evasion"), "{v}: {:?}", ids(v));
+        }
+        for v in ["costs $$ and $!", "price: $5-$10", "my $_var name"] {
+            assert!(ids(v).is_empty(), "{v}: {:?}", ids(v));
+        }
+    }
+
+    #[test]
+    fn globbed_paths_as_commands_and_arguments() {
+        for v in [
+            "/etc/pas[s]wd",
+            "/etc/[!q]asswd",
+            "/etc/[m-z]asswd",
+            "cat /[e//]tc/[p//]asswd",
+            "/usr/[a-z]in/bash",
+            "/usr/bin/[u]name -a",
+            "/???/c?t /e??/p*d",
+        ] {
+            assert!(ids(v).contains(&"rce.evasion"), "{v}: {:?}", ids(v));
+        }
+        for v in [
+            "/*",
+            "/* note */",
+            "/api/items?id=1",
+            "/docs/[draft]/readme",
+            "/e*",
+        ] {
+            assert!(ids(v).is_empty(), "{v}: {:?}", ids(v));
+        }
+        // Linear in the stars: this must return at once.
+        let stars = format!("/{}x", "*a".repeat(30));
+        assert!(!super::glob_matches(
+            stars.as_bytes(),
+            b"/aaaaaaaaaaaaaaaaaaaaaaaaaaaaab"
+        ));
+        assert!(super::glob_matches(b"/e*/pa*wd", b"/etc/passwd"));
+        assert!(!super::glob_matches(b"/*", b"/bin/sh"));
     }
 
     #[test]

@@ -989,6 +989,17 @@ fn analyse(a: &SqlAnalysis<'_>, obfuscated: u8, sink: &mut Sink<'_>) {
                     report(&rules::SQLI_CONDITION_FRAGMENT, a.span(j, j + 3), sink);
                 }
             }
+            // `x'|email--`, `x'-email--`, `x'>email--`: the literal closed,
+            // an operator on a column, the rest of the query cut off.
+            Some(Tk::Op | Tk::Cmp)
+                if quoted
+                    && matches!(a.kind(j + 1), Some(Tk::Word(_) | Tk::Num))
+                    && a.kind(j + 2) == Some(Tk::LineComment)
+                    && a.toks.len() == j + 3 =>
+            {
+                report(&rules::SQLI_BOOLEAN, a.span(j, j + 3), sink);
+                sql_signal = true;
+            }
             // `user'collate nocase--`: a collation only SQL applies.
             Some(Tk::Word(Kw::Bare))
                 if quoted && a.word(j) == "collate" && a.kind(j + 1).is_some() =>
@@ -1381,6 +1392,28 @@ fn statement(a: &SqlAnalysis<'_>, sink: &mut Sink<'_>) {
 #[cfg(test)]
 mod tests {
     use crate::tests::{assert_clean, assert_detects};
+
+    #[test]
+    fn operator_on_a_column_then_comment() {
+        for v in [
+            "x'|email--",
+            "x'-email--",
+            "x'^email--",
+            "x'&email--",
+            "x'>email--",
+            "x'+email--",
+        ] {
+            crate::tests::assert_detects(v, "sqli.boolean");
+        }
+        for v in [
+            "rock'n'roll -- live",
+            "it's -- a test",
+            "O'Brien-Smith",
+            "x'-email",
+        ] {
+            crate::tests::assert_clean(v);
+        }
+    }
 
     #[test]
     fn classic_injections() {

@@ -48,6 +48,21 @@ const METADATA_HOSTS: &[&str] = &[
     "kubernetes.default.svc",
 ];
 
+/// Names that resolve to the machine itself (or, from a container, to its host).
+const LOOPBACK_NAMES: &[&str] = &[
+    "localhost",
+    "localhost.localdomain",
+    "localhost4",
+    "localhost4.localdomain4",
+    "localhost6",
+    "localhost6.localdomain6",
+    "ip6-localhost",
+    "ip6-loopback",
+    "ipv6-localhost",
+    "ipv6-loopback",
+    "host.containers.internal",
+];
+
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Target {
     Metadata,
@@ -82,6 +97,7 @@ pub(crate) fn inspect(lower: &str, whole_value_is_host: bool, sink: &mut Sink<'_
         let host = host_of(authority);
         judge_host(host, lower, span, sink);
     }
+    seen_url |= slashless_urls(lower, sink);
     if !seen_url && whole_value_is_host {
         let v = lower.trim();
         if v.len() <= 300 && !v.contains(' ') {
@@ -96,6 +112,44 @@ pub(crate) fn inspect(lower: &str, whole_value_is_host: bool, sink: &mut Sink<'_
     }
 }
 
+/// `http:2852039166`, `http:/127.0.0.1`: WHATWG URL parsers read an
+/// `http`/`https` URL without its `//` as if it had them, so the host after
+/// the colon is judged like any other. Returns whether one was found.
+fn slashless_urls(lower: &str, sink: &mut Sink<'_>) -> bool {
+    let mut found = false;
+    let mut from = 0;
+    while let Some(p) = crate::text::find(&lower[from..], "http") {
+        let start = from + p;
+        from = start + 4;
+        if start > 0 && lower.as_bytes()[start - 1].is_ascii_alphanumeric() {
+            continue;
+        }
+        let after = &lower[start + 4..];
+        let after = after.strip_prefix('s').unwrap_or(after);
+        let Some(rest) = after.strip_prefix(':') else {
+            continue;
+        };
+        if rest.starts_with("//") {
+            continue;
+        }
+        let rest = rest.strip_prefix('/').unwrap_or(rest);
+        let end = rest
+            .find(|c: char| {
+                c.is_whitespace() || matches!(c, '/' | '?' | '#' | '"' | '\'' | '<' | '>' | '\\')
+            })
+            .unwrap_or(rest.len())
+            .min(300);
+        let host = host_of(&rest[..end]);
+        if host.is_empty() {
+            continue;
+        }
+        found = true;
+        let span_end = (lower.len() - rest.len() + end).min(lower.len());
+        judge_host(host, lower, start..span_end, sink);
+    }
+    found
+}
+
 fn host_of(authority: &str) -> &str {
     let host = authority.rsplit('@').next().unwrap_or("");
     if let Some(inner) = host.strip_prefix('[') {
@@ -106,6 +160,8 @@ fn host_of(authority: &str) -> &str {
 
 /// A value that is just `host`, `host:port` or an address.
 fn judge_bare(v: &str, text: &str, sink: &mut Sink<'_>) {
+    // `localhost/admin`: a host followed by a path is still a host.
+    let v = v.split('/').next().unwrap_or("");
     let host = if v.starts_with('[') {
         host_of(v)
     } else if v.matches(':').count() > 1 {
@@ -118,11 +174,14 @@ fn judge_bare(v: &str, text: &str, sink: &mut Sink<'_>) {
     }
     // A bare value is only read as an address in forms numbers do not take:
     // four dotted parts, a `0x` prefix, or a port.
+    let named = !host
+        .bytes()
+        .all(|b| b.is_ascii_hexdigit() || b == b'.' || b == b':');
     let dotted = host.split('.').count() == 4;
-    if host.contains('.') && !dotted && !host.starts_with("0x") && !v.contains(':') {
+    if host.contains('.') && !dotted && !named && !host.starts_with("0x") && !v.contains(':') {
         return;
     }
-    let (target, obfuscated) = classify(host);
+    let (target, obfuscated) = classify(host, false);
     // A bare public address or a canonical private one in a value is
     // ordinary data; only internal targets in non-canonical form, loopback
     // names and metadata addresses are reported.
@@ -131,6 +190,7 @@ fn judge_bare(v: &str, text: &str, sink: &mut Sink<'_>) {
         Some(Target::Loopback | Target::Private) if obfuscated => {
             sink.report(&rules::SSRF_OBFUSCATED, text, 0..text.len())
         }
+        Some(Target::Loopback) if named => sink.report(&rules::SSRF_LOOPBACK, text, 0..text.len()),
         _ => {}
     }
 }
@@ -139,7 +199,7 @@ fn judge_host(host: &str, text: &str, span: std::ops::Range<usize>, sink: &mut S
     if host.is_empty() {
         return;
     }
-    let (target, obfuscated) = classify(host);
+    let (target, obfuscated) = classify(host, true);
     if obfuscated && target.is_some() {
         sink.report(&rules::SSRF_OBFUSCATED, text, span.clone());
     }
@@ -152,20 +212,26 @@ fn judge_host(host: &str, text: &str, span: std::ops::Range<usize>, sink: &mut S
 }
 
 /// The kind of target a host names, and whether it was spelled in a
-/// non-canonical numeric form.
-fn classify(host: &str) -> (Option<Target>, bool) {
-    if METADATA_HOSTS.contains(&host) {
+/// non-canonical numeric form. `in_url`: the host of a URL, where a number
+/// too large for 32 bits is an address too (parsers that keep the low 32
+/// bits read `7147006462` as `169.254.169.254`).
+fn classify(host: &str, in_url: bool) -> (Option<Target>, bool) {
+    if METADATA_HOSTS.contains(&host)
+        || host.starts_with("kubernetes.default.svc.")
+        || host == "kubernetes.default"
+    {
         return (Some(Target::Metadata), false);
     }
-    if host == "localhost"
+    if LOOPBACK_NAMES.contains(&host)
         || host.ends_with(".localhost")
-        || host == "localhost.localdomain"
-        || host == "ip6-localhost"
-        || host == "ip6-loopback"
+        || host.ends_with(".docker.internal")
     {
         return (Some(Target::Loopback), false);
     }
-    if let Some(v4) = parse_ipv4_lenient(host) {
+    if host.ends_with(".svc.cluster.local") || host.ends_with(".internal") {
+        return (Some(Target::Private), false);
+    }
+    if let Some(v4) = parse_ipv4_lenient(host, in_url) {
         let canonical = v4.to_string() == host;
         return (Some(target_v4(v4)), !canonical);
     }
@@ -246,8 +312,9 @@ fn target_v6(ip: &Ipv6Addr) -> Target {
 }
 
 /// `inet_aton` semantics: 1–4 parts, each decimal, `0x` hex or `0` octal,
-/// the last part filling the remaining bytes.
-fn parse_ipv4_lenient(host: &str) -> Option<Ipv4Addr> {
+/// the last part filling the remaining bytes. `wrap`: a lone number past
+/// 32 bits keeps its low 32 bits.
+fn parse_ipv4_lenient(host: &str, wrap: bool) -> Option<Ipv4Addr> {
     if host.is_empty()
         || host.len() > 64
         || !host
@@ -284,9 +351,14 @@ fn parse_ipv4_lenient(host: &str) -> Option<Ipv4Addr> {
         return None;
     }
     let remaining_bytes = 4 - head.len();
-    if last >= 1u64 << (8 * remaining_bytes as u32) {
-        return None;
-    }
+    let last = if last >= 1u64 << (8 * remaining_bytes as u32) {
+        if !(wrap && head.is_empty()) {
+            return None;
+        }
+        last & 0xffff_ffff
+    } else {
+        last
+    };
     let mut n: u32 = 0;
     for (i, v) in head.iter().enumerate() {
         n |= (*v as u32) << (24 - 8 * i as u32);
@@ -322,6 +394,48 @@ mod tests {
         assert_detects("http://user@10.0.0.5:8080/", "ssrf.private_address");
         assert_detects("gopher://example.com:6379/_INFO", "ssrf.scheme");
         assert_detects("dict://example.com:11211/stat", "ssrf.scheme");
+    }
+
+    #[test]
+    fn overflowing_and_slashless_hosts() {
+        // Low 32 bits of 7147006462 and of the 64-bit hex are 169.254.169.254.
+        assert_detects("http://7147006462/", "ssrf.obfuscated_ip");
+        assert_detects("http://0x41414141A9FEA9FE/", "ssrf.metadata");
+        assert_detects("http:2852039166", "ssrf.metadata");
+        assert_detects("http:/2852039166", "ssrf.metadata");
+        assert_detects("https:0xA9FEA9FE", "ssrf.obfuscated_ip");
+        assert_detects("http:127.0.0.1", "ssrf.loopback");
+        assert_detects("http:[::ffff:a9fe:a9fe]", "ssrf.metadata");
+        assert_clean("http: the protocol");
+        assert_clean("see https:example.com");
+        assert_clean("phone 7147006462");
+    }
+
+    #[test]
+    fn bare_internal_host_names() {
+        for v in [
+            "localhost/",
+            "LOCALHOST/admin",
+            "localhost.localdomain/",
+            "localhost4.localdomain4/",
+            "ip6-loopback/",
+            "host.docker.internal/",
+            "gateway.docker.internal",
+            "host.containers.internal/",
+        ] {
+            crate::tests::assert_detects(v, "ssrf.loopback");
+        }
+        assert_detects("localtest.me/", "ssrf.obfuscated_ip");
+        assert_detects("lvh.me", "ssrf.obfuscated_ip");
+        assert_detects("kubernetes.default.svc.cluster.local/", "ssrf.metadata");
+        for benign in [
+            "localhosts",
+            "my-localhost-notes",
+            "docker.internal.example.com",
+            "lvh.men",
+        ] {
+            assert_clean(benign);
+        }
     }
 
     #[test]

@@ -132,6 +132,33 @@ impl ThreatDetectionCheck {
         self.record(pass, found, &location);
     }
 
+    /// A file path split over segments (`/static/etc/passwd`,
+    /// `/wp-content/debug.log`) shows only in the whole path; a rule a
+    /// single segment already reported is not counted again.
+    fn inspect_whole_path(
+        &self,
+        pass: &mut Pass<'_, '_>,
+        inspector: &mut Inspector<'_>,
+        path: &str,
+    ) {
+        if path.len() < 2 || !path[1..].contains('/') {
+            return;
+        }
+        pass.scratch.clear();
+        inspector.inspect(path, ValueKind::PathSegment, &mut pass.scratch);
+        let found = &pass.found;
+        pass.scratch.retain(|d| {
+            !found
+                .iter()
+                .any(|f| f.rule == d.rule.id && f.location.starts_with("path["))
+        });
+        if pass.scratch.is_empty() {
+            return;
+        }
+        let found = std::mem::take(&mut pass.scratch);
+        self.record(pass, found, "path");
+    }
+
     /// Turns detections at one location into findings (monitor mode until
     /// `conclude` sees the total), dropping those an exception covers.
     fn record(&self, pass: &mut Pass<'_, '_>, mut found: Vec<Detection>, location: &str) {
@@ -249,6 +276,7 @@ impl Check for ThreatDetectionCheck {
                 || format!("path[{i}]"),
             );
         }
+        self.inspect_whole_path(&mut pass, &mut inspector, ex.path);
         for (name, value) in ex.query_pairs() {
             self.inspect(
                 &mut pass,
