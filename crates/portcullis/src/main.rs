@@ -99,6 +99,28 @@ fn runtime(threads: usize) -> anyhow::Result<tokio::runtime::Runtime> {
     runtime.context("cannot start the async runtime")
 }
 
+/// `println!` for the CLI's reports: a closed stdout (`portcullis check … |
+/// head`) ends the output quietly instead of panicking; any other write
+/// error is reported on stderr. The exit code stays the verdict's.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        write_out(format_args!($($arg)*))
+    };
+}
+
+fn write_out(text: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout
+        .write_fmt(text)
+        .and_then(|()| stdout.write_all(b"\n"))
+    {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("error: cannot write to stdout: {e}");
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
@@ -128,7 +150,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Validate { config } => {
             let policy = portcullis_gateway::validate(&config)?;
-            println!(
+            out!(
                 "{}: ok ({} listener(s), {} route(s), {} upstream(s), {} polic(ies))",
                 config.display(),
                 policy.config.listeners.len(),
@@ -163,7 +185,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("{}: not a valid HTTP/1.1 request", request.display()))?;
             let Some(response) = response else {
                 let report = portcullis_policy::offline::evaluate(&policy, &raw, client_ip);
-                println!("{}", serde_json::to_string_pretty(&report)?);
+                out!("{}", serde_json::to_string_pretty(&report)?);
                 return Ok(if report.is_block() {
                     ExitCode::from(1)
                 } else {
@@ -184,7 +206,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             let blocked =
                 report.is_block() || response_report.as_ref().is_some_and(|r| r.is_block());
-            println!(
+            out!(
                 "{}",
                 serde_json::to_string_pretty(&serde_json::json!({
                     "request": report,
@@ -236,10 +258,10 @@ fn audit_spec(file: &std::path::Path, format: &str, fail_on: &str) -> anyhow::Re
             "operations": spec.operations.len(),
             "findings": list,
         });
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        out!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         for f in &findings {
-            println!(
+            out!(
                 "{:<8} {:<28} {}#{}: {}",
                 f.severity.as_str(),
                 f.id,
@@ -249,7 +271,7 @@ fn audit_spec(file: &std::path::Path, format: &str, fail_on: &str) -> anyhow::Re
             );
         }
         let count = |s: AuditSeverity| findings.iter().filter(|f| f.severity == s).count();
-        println!(
+        out!(
             "{}: {} operation(s), {} finding(s): {} critical, {} high, {} medium, {} low, {} info",
             file.display(),
             spec.operations.len(),

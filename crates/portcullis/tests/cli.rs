@@ -493,3 +493,32 @@ async fn the_quickstart_config_serves_the_demo_api() {
 
     assert_eq!(gw.admin_get("/ready").await.status, 200);
 }
+
+/// `portcullis check … | head` closes stdout before the report is written:
+/// the command still ends with its verdict's exit code, without a panic.
+#[test]
+fn check_into_a_closed_pipe_keeps_its_exit_code_without_a_panic() {
+    let dir = tempdir();
+    let request = dir.path().join("request.http");
+    std::fs::write(
+        &request,
+        b"DELETE /api/users/1 HTTP/1.1\r\nHost: api.test\r\n\r\n",
+    )
+    .unwrap();
+    // The read end is closed before the command starts: every write fails.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .arg("check")
+        .arg("--config")
+        .arg(quickstart())
+        .arg("--request")
+        .arg(&request)
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = text(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(output.status.code(), Some(1), "the block verdict: {stderr}");
+}
