@@ -114,10 +114,9 @@ fn write_out(text: std::fmt::Arguments<'_>) {
     if let Err(e) = stdout
         .write_fmt(text)
         .and_then(|()| stdout.write_all(b"\n"))
+        && e.kind() != std::io::ErrorKind::BrokenPipe
     {
-        if e.kind() != std::io::ErrorKind::BrokenPipe {
-            eprintln!("error: cannot write to stdout: {e}");
-        }
+        eprintln!("error: cannot write to stdout: {e}");
     }
 }
 
