@@ -39,18 +39,6 @@ routes:
     )
 }
 
-async fn admin(gw: &Gateway, method: &str, target: &str, token: Option<&str>) -> Reply {
-    let mut req = request(method, target);
-    if let Some(t) = token {
-        req = req.header("authorization", format!("Bearer {t}"));
-    }
-    h1(
-        gw.admin.expect("admin listener"),
-        req.body(TestBody::empty()).unwrap(),
-    )
-    .await
-}
-
 async fn login(gw: &Gateway, user: &str) -> Reply {
     h1(
         gw.addr,
@@ -68,10 +56,7 @@ async fn login(gw: &Gateway, user: &str) -> Reply {
 async fn a_honeypot_ban_is_shared_by_two_instances_and_lifted_through_the_admin_api() {
     let redis = RedisServer::start_on(free_port());
     let up = Upstream::start("A").await;
-    let store = format!(
-        "rate_limit_store:\n  backend: redis\n  redis:\n    url: redis://127.0.0.1:{}/\n",
-        redis.port
-    );
+    let store = redis_store_block(redis.port);
     let policy = r#"
     honeypot:
       paths: [/.env, /api/internal/debug]
@@ -104,8 +89,8 @@ async fn a_honeypot_ban_is_shared_by_two_instances_and_lifted_through_the_admin_
     let r = b.get("/anything").await;
     assert_eq!(r.assert_problem(403)["rule"], "abuse.banned");
 
-    assert_eq!(admin(&b, "GET", "/bans", None).await.status, 401);
-    let listed = admin(&b, "GET", "/bans", Some(TOKEN)).await;
+    assert_eq!(b.admin_call("GET", "/bans", None).await.status, 401);
+    let listed = b.admin_call("GET", "/bans", Some(TOKEN)).await;
     assert_eq!(listed.status, 200, "{}", listed.text());
     let bans = listed.json()["bans"].as_array().unwrap().clone();
     assert_eq!(bans.len(), 1, "{bans:?}");
@@ -114,12 +99,14 @@ async fn a_honeypot_ban_is_shared_by_two_instances_and_lifted_through_the_admin_
     assert!(bans[0]["ttl_seconds"].as_u64().unwrap() > 3500);
 
     assert_eq!(
-        admin(&b, "DELETE", "/bans?ip=127.0.0.1", Some("wrong"))
+        b.admin_call("DELETE", "/bans?ip=127.0.0.1", Some("wrong"))
             .await
             .status,
         401
     );
-    let lifted = admin(&b, "DELETE", "/bans?ip=127.0.0.1", Some(TOKEN)).await;
+    let lifted = b
+        .admin_call("DELETE", "/bans?ip=127.0.0.1", Some(TOKEN))
+        .await;
     assert_eq!(lifted.status, 200, "{}", lifted.text());
     assert_eq!(
         b.get("/").await.status,
@@ -131,7 +118,7 @@ async fn a_honeypot_ban_is_shared_by_two_instances_and_lifted_through_the_admin_
     })
     .await;
     assert_eq!(
-        admin(&b, "DELETE", "/bans?ip=127.0.0.1", Some(TOKEN))
+        b.admin_call("DELETE", "/bans?ip=127.0.0.1", Some(TOKEN))
             .await
             .status,
         404
@@ -154,14 +141,16 @@ async fn a_honeypot_ban_is_shared_by_two_instances_and_lifted_through_the_admin_
     )
     .await;
     assert_eq!(
-        admin(&a, "DELETE", "/bans?key=ban%7C127.0.0.1", Some(TOKEN))
+        a.admin_call("DELETE", "/bans?key=ban%7C127.0.0.1", Some(TOKEN))
             .await
             .status,
         200
     );
-    let banned = admin(&a, "POST", "/bans?ip=192.0.2.9&ttl=60", Some(TOKEN)).await;
+    let banned = a
+        .admin_call("POST", "/bans?ip=192.0.2.9&ttl=60", Some(TOKEN))
+        .await;
     assert_eq!(banned.status, 200, "{}", banned.text());
-    let listed = admin(&b, "GET", "/bans", Some(TOKEN)).await.json();
+    let listed = b.admin_call("GET", "/bans", Some(TOKEN)).await.json();
     assert_eq!(listed["bans"][0]["key"], "ban|192.0.2.9");
     assert_eq!(listed["bans"][0]["kind"], "ban (admin)");
 }
@@ -229,16 +218,12 @@ async fn one_ip_trying_many_usernames_is_flagged_as_credential_stuffing() {
     let r = login(&gw, "user99").await;
     assert_eq!(r.assert_problem(429)["rule"], "abuse.credential_stuffing");
     assert!(r.header("retry-after").unwrap().parse::<u64>().unwrap() > 50);
-    let listed = admin(&gw, "GET", "/bans", Some(TOKEN)).await.json();
+    let listed = gw.admin_call("GET", "/bans", Some(TOKEN)).await.json();
     assert_eq!(listed["bans"][0]["key"], "stuff|ip|127.0.0.1", "{listed}");
     assert_eq!(listed["bans"][0]["kind"], "credential stuffing");
-    let lifted = admin(
-        &gw,
-        "DELETE",
-        "/bans?key=stuff%7Cip%7C127.0.0.1",
-        Some(TOKEN),
-    )
-    .await;
+    let lifted = gw
+        .admin_call("DELETE", "/bans?key=stuff%7Cip%7C127.0.0.1", Some(TOKEN))
+        .await;
     assert_eq!(lifted.status, 200, "{}", lifted.text());
     assert_eq!(login(&gw, "user100").await.status, 401, "lifted");
 }

@@ -49,18 +49,6 @@ routes:
     )
 }
 
-async fn admin(gw: &Gateway, method: &str, target: &str, token: Option<&str>) -> Reply {
-    let mut req = request(method, target);
-    if let Some(t) = token {
-        req = req.header("authorization", format!("Bearer {t}"));
-    }
-    h1(
-        gw.admin.expect("admin listener"),
-        req.body(TestBody::empty()).unwrap(),
-    )
-    .await
-}
-
 async fn get_from(gw: &Gateway, ip: &str) -> Reply {
     h1(
         gw.addr,
@@ -76,28 +64,25 @@ async fn get_from(gw: &Gateway, ip: &str) -> Reply {
 async fn a_deny_entry_added_on_one_instance_blocks_on_the_other_and_lifts() {
     let redis = RedisServer::start_on(free_port());
     let up = Upstream::start("A").await;
-    let store = format!(
-        "rate_limit_store:\n  backend: redis\n  redis:\n    url: redis://127.0.0.1:{}/\n",
-        redis.port
-    );
+    let store = redis_store_block(redis.port);
     let template = config(&up, &store);
     let a = Gateway::start(&template).await;
     let b = Gateway::start(&template).await;
     assert_eq!(get_from(&b, "203.0.113.5").await.status, 200);
 
     assert_eq!(
-        admin(&a, "POST", "/access-lists/deny?cidr=203.0.113.0/24", None)
+        a.admin_call("POST", "/access-lists/deny?cidr=203.0.113.0/24", None)
             .await
             .status,
         401
     );
-    let added = admin(
-        &a,
-        "POST",
-        "/access-lists/deny?cidr=203.0.113.77/24&comment=stuffing+source",
-        Some(TOKEN),
-    )
-    .await;
+    let added = a
+        .admin_call(
+            "POST",
+            "/access-lists/deny?cidr=203.0.113.77/24&comment=stuffing+source",
+            Some(TOKEN),
+        )
+        .await;
     assert_eq!(added.status, 201, "{}", added.text());
     assert_eq!(added.json()["cidr"], "203.0.113.0/24", "normalized");
     let added_at = Instant::now();
@@ -130,7 +115,7 @@ async fn a_deny_entry_added_on_one_instance_blocks_on_the_other_and_lifts() {
         "others pass"
     );
 
-    let listed = admin(&b, "GET", "/access-lists", Some(TOKEN)).await;
+    let listed = b.admin_call("GET", "/access-lists", Some(TOKEN)).await;
     assert_eq!(listed.status, 200, "{}", listed.text());
     let listed = listed.json();
     assert_eq!(listed["backend"], "redis");
@@ -140,16 +125,13 @@ async fn a_deny_entry_added_on_one_instance_blocks_on_the_other_and_lifts() {
     assert_eq!(listed["allow"].as_array().unwrap().len(), 0);
 
     // An allow entry skips the rate limit (2 per hour per IP) ...
-    let allowed = admin(
-        &b,
-        "POST",
-        "/access-lists/allow?cidr=192.0.2.0/28",
-        Some(TOKEN),
-    )
-    .await;
+    let allowed = b
+        .admin_call("POST", "/access-lists/allow?cidr=192.0.2.0/28", Some(TOKEN))
+        .await;
     assert_eq!(allowed.status, 201, "{}", allowed.text());
     eventually("instance A applies the allow entry", DEADLINE, || async {
-        let listed = admin(&a, "GET", "/access-lists/allow", Some(TOKEN))
+        let listed = a
+            .admin_call("GET", "/access-lists/allow", Some(TOKEN))
             .await
             .json();
         listed["allow"][0]["cidr"] == "192.0.2.0/28"
@@ -172,7 +154,9 @@ async fn a_deny_entry_added_on_one_instance_blocks_on_the_other_and_lifts() {
         "an unlisted neighbour is limited"
     );
     // ... but never a deny entry: deny wins.
-    let both = admin(&a, "POST", "/access-lists/deny?cidr=192.0.2.3", Some(TOKEN)).await;
+    let both = a
+        .admin_call("POST", "/access-lists/deny?cidr=192.0.2.3", Some(TOKEN))
+        .await;
     assert_eq!(both.status, 201, "{}", both.text());
     assert_eq!(
         get_from(&a, "192.0.2.3").await.assert_problem(403)["rule"],
@@ -181,31 +165,29 @@ async fn a_deny_entry_added_on_one_instance_blocks_on_the_other_and_lifts() {
     assert_eq!(get_from(&a, "192.0.2.4").await.status, 200);
 
     // max_entries: 3 for both lists together.
-    let full = admin(&a, "POST", "/access-lists/deny?cidr=10.9.9.9", Some(TOKEN)).await;
+    let full = a
+        .admin_call("POST", "/access-lists/deny?cidr=10.9.9.9", Some(TOKEN))
+        .await;
     assert_eq!(full.status, 409, "{}", full.text());
-    let bad = admin(
-        &a,
-        "POST",
-        "/access-lists/deny?cidr=10.0.0.0/40",
-        Some(TOKEN),
-    )
-    .await;
+    let bad = a
+        .admin_call("POST", "/access-lists/deny?cidr=10.0.0.0/40", Some(TOKEN))
+        .await;
     assert_eq!(bad.status, 400, "{}", bad.text());
     assert_eq!(
-        admin(&a, "POST", "/access-lists/grey?cidr=10.0.0.1", Some(TOKEN))
+        a.admin_call("POST", "/access-lists/grey?cidr=10.0.0.1", Some(TOKEN))
             .await
             .status,
         404
     );
 
     // Removed on B: A lets the network through again within refresh.
-    let removed = admin(
-        &b,
-        "DELETE",
-        "/access-lists/deny?cidr=203.0.113.0/24",
-        Some(TOKEN),
-    )
-    .await;
+    let removed = b
+        .admin_call(
+            "DELETE",
+            "/access-lists/deny?cidr=203.0.113.0/24",
+            Some(TOKEN),
+        )
+        .await;
     assert_eq!(removed.status, 200, "{}", removed.text());
     // (A fresh address: the rate limit counted .5 while B had no copy yet.)
     assert_eq!(get_from(&b, "203.0.113.50").await.status, 200);
@@ -214,8 +196,7 @@ async fn a_deny_entry_added_on_one_instance_blocks_on_the_other_and_lifts() {
     })
     .await;
     assert_eq!(
-        admin(
-            &b,
+        b.admin_call(
             "DELETE",
             "/access-lists/deny?cidr=203.0.113.0/24",
             Some(TOKEN)
@@ -238,21 +219,16 @@ async fn memory_lists_apply_at_once_and_survive_a_reload() {
     let up = Upstream::start("A").await;
     let template = config(&up, "");
     let gw = Gateway::start(&template).await;
-    let added = admin(
-        &gw,
-        "POST",
-        "/access-lists/deny?cidr=2001:db8::/32",
-        Some(TOKEN),
-    )
-    .await;
+    let added = gw
+        .admin_call("POST", "/access-lists/deny?cidr=2001:db8::/32", Some(TOKEN))
+        .await;
     assert_eq!(added.status, 201, "{}", added.text());
     assert_eq!(
         get_from(&gw, "2001:db8::1").await.assert_problem(403)["rule"],
         "access_list.deny"
     );
     assert_eq!(
-        admin(
-            &gw,
+        gw.admin_call(
             "POST",
             "/access-lists/deny?cidr=2001:db8::1/32",
             Some(TOKEN)
@@ -262,7 +238,7 @@ async fn memory_lists_apply_at_once_and_survive_a_reload() {
         200,
         "the same network again replaces the entry"
     );
-    let reloaded = admin(&gw, "POST", "/reload", Some(TOKEN)).await;
+    let reloaded = gw.admin_call("POST", "/reload", Some(TOKEN)).await;
     assert_eq!(reloaded.status, 200, "{}", reloaded.text());
     assert_eq!(
         get_from(&gw, "2001:db8::2").await.status,
@@ -270,13 +246,18 @@ async fn memory_lists_apply_at_once_and_survive_a_reload() {
         "kept across a reload"
     );
     assert_eq!(
-        admin(&gw, "GET", "/access-lists", Some(TOKEN)).await.json()["backend"],
+        gw.admin_call("GET", "/access-lists", Some(TOKEN))
+            .await
+            .json()["backend"],
         "memory"
     );
 
     // Monitor mode: logged, forwarded.
     gw.write_config(&template.replace("  refresh: 200ms", "  refresh: 200ms\n  mode: monitor"));
-    assert_eq!(admin(&gw, "POST", "/reload", Some(TOKEN)).await.status, 200);
+    assert_eq!(
+        gw.admin_call("POST", "/reload", Some(TOKEN)).await.status,
+        200
+    );
     assert_eq!(get_from(&gw, "2001:db8::3").await.status, 200);
     wait_for_json_line(&gw.path("audit.log"), "the monitored hit", |l| {
         l["client_ip"] == "2001:db8::3" && l["findings"][0]["rule"] == "access_list.deny"
@@ -285,10 +266,15 @@ async fn memory_lists_apply_at_once_and_survive_a_reload() {
 
     // Without the block, the lists are off and the API says so.
     gw.write_config(&template.replace("access_lists:\n  refresh: 200ms\n  max_entries: 3\n", ""));
-    assert_eq!(admin(&gw, "POST", "/reload", Some(TOKEN)).await.status, 200);
+    assert_eq!(
+        gw.admin_call("POST", "/reload", Some(TOKEN)).await.status,
+        200
+    );
     assert_eq!(get_from(&gw, "2001:db8::4").await.status, 200);
     assert_eq!(
-        admin(&gw, "GET", "/access-lists", Some(TOKEN)).await.status,
+        gw.admin_call("GET", "/access-lists", Some(TOKEN))
+            .await
+            .status,
         404
     );
 }

@@ -508,7 +508,7 @@ fn check_into_a_closed_pipe_keeps_its_exit_code_without_a_panic() {
     // The read end is closed before the command starts: every write fails.
     let (reader, writer) = std::io::pipe().unwrap();
     drop(reader);
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+    let output = std::process::Command::new(BIN)
         .arg("check")
         .arg("--config")
         .arg(quickstart())

@@ -67,10 +67,7 @@ fn spikes(metrics: &str) -> u64 {
 async fn a_spike_seen_across_two_instances_blocks_unknown_addresses_until_the_cool_down_ends() {
     let redis = RedisServer::start_on(free_port());
     let up = Upstream::start("A").await;
-    let store = format!(
-        "rate_limit_store:\n  backend: redis\n  redis:\n    url: redis://127.0.0.1:{}/\n",
-        redis.port
-    );
+    let store = redis_store_block(redis.port);
     let ratio = "        window: 30s\n        min_attempts: 6\n        max_ratio: 0.5\n        cool_down: 2s\n        action: block\n";
     let template = config(&up, &store, ratio);
     let a = Gateway::start(&template).await;

@@ -247,17 +247,44 @@ async fn monitor_mode_logs_and_forwards() {
     assert_eq!(audit["findings"][0]["rule"], "limits.rate");
 }
 
+/// The Redis store block with short timeouts, so outages show quickly.
 fn redis_store(port: u16) -> String {
     format!(
-        r#"
-rate_limit_store:
-  backend: redis
-  redis:
-    url: redis://127.0.0.1:{port}/
-    timeout: 200ms
-    retry_interval: 200ms
-"#
+        "{}    timeout: 200ms\n    retry_interval: 200ms\n",
+        redis_store_block(port)
     )
+}
+
+/// The `closed` (fail_closed, 100/1s) limit passes, and the `open`
+/// (fail_open, 1/1m) limit on `x-open: key` admits one request.
+async fn closed_and_open_limits_apply(gw: &Gateway, key: &str) {
+    assert_eq!(
+        get_with(gw.addr, "/", Some(("x-closed", "1"))).await.status,
+        200
+    );
+    assert_eq!(
+        get_with(gw.addr, "/", Some(("x-open", key))).await.status,
+        200
+    );
+    assert_eq!(
+        get_with(gw.addr, "/", Some(("x-open", key))).await.status,
+        429
+    );
+}
+
+/// After the store is back: the fail_closed limit passes again, the store
+/// is reported up, and the fail_open limit applies again (on a fresh key).
+async fn limits_recover(gw: &Gateway, what: &str) {
+    eventually(what, DEADLINE, || async {
+        get_with(gw.addr, "/", Some(("x-closed", "1"))).await.status == 200
+    })
+    .await;
+    let metrics = gw.admin_get("/metrics").await.text();
+    assert!(
+        metrics.contains("portcullis_rate_limit_store_up 1"),
+        "{metrics}"
+    );
+    closed_and_open_limits_apply(gw, "2").await;
 }
 
 #[tokio::test]
@@ -309,18 +336,7 @@ async fn redis_down_applies_the_fail_mode_then_recovers() {
           on_store_error: fail_open
 "#;
     let gw = Gateway::start(&config(&up, &redis_store(port), limits)).await;
-    assert_eq!(
-        get_with(gw.addr, "/", Some(("x-closed", "1"))).await.status,
-        200
-    );
-    assert_eq!(
-        get_with(gw.addr, "/", Some(("x-open", "1"))).await.status,
-        200
-    );
-    assert_eq!(
-        get_with(gw.addr, "/", Some(("x-open", "1"))).await.status,
-        429
-    );
+    closed_and_open_limits_apply(&gw, "1").await;
     redis.stop();
 
     let r = get_with(gw.addr, "/", Some(("x-closed", "1"))).await;
@@ -352,26 +368,8 @@ async fn redis_down_applies_the_fail_mode_then_recovers() {
     assert!(gw.stderr().contains("unreachable") || gw.stdout().contains("unreachable"));
 
     let _redis = RedisServer::start_on(port);
-    eventually(
-        "fail_closed limit passes again once Redis is back",
-        DEADLINE,
-        || async { get_with(gw.addr, "/", Some(("x-closed", "1"))).await.status == 200 },
-    )
-    .await;
-    let metrics = gw.admin_get("/metrics").await.text();
-    assert!(
-        metrics.contains("portcullis_rate_limit_store_up 1"),
-        "{metrics}"
-    );
     // The fail_open limit applies again (it was skipped while Redis was down).
-    assert_eq!(
-        get_with(gw.addr, "/", Some(("x-open", "2"))).await.status,
-        200
-    );
-    assert_eq!(
-        get_with(gw.addr, "/", Some(("x-open", "2"))).await.status,
-        429
-    );
+    limits_recover(&gw, "fail_closed limit passes again once Redis is back").await;
 }
 
 fn cluster_store(cluster: &RedisCluster) -> String {
@@ -451,18 +449,7 @@ async fn a_redis_cluster_master_down_applies_the_fail_mode_then_recovers() {
           on_store_error: fail_open
 "#;
     let gw = Gateway::start(&config(&up, &cluster_store(&cluster), limits)).await;
-    assert_eq!(
-        get_with(gw.addr, "/", Some(("x-closed", "1"))).await.status,
-        200
-    );
-    assert_eq!(
-        get_with(gw.addr, "/", Some(("x-open", "1"))).await.status,
-        200
-    );
-    assert_eq!(
-        get_with(gw.addr, "/", Some(("x-open", "1"))).await.status,
-        429
-    );
+    closed_and_open_limits_apply(&gw, "1").await;
     // A master without replicas down: its slots are unserved, and with
     // full coverage required the whole cluster answers CLUSTERDOWN.
     cluster.kill(1);
@@ -484,25 +471,11 @@ async fn a_redis_cluster_master_down_applies_the_fail_mode_then_recovers() {
     );
 
     cluster.restart(1);
-    eventually(
+    limits_recover(
+        &gw,
         "fail_closed limit passes again once the master is back",
-        DEADLINE,
-        || async { get_with(gw.addr, "/", Some(("x-closed", "1"))).await.status == 200 },
     )
     .await;
-    let metrics = gw.admin_get("/metrics").await.text();
-    assert!(
-        metrics.contains("portcullis_rate_limit_store_up 1"),
-        "{metrics}"
-    );
-    assert_eq!(
-        get_with(gw.addr, "/", Some(("x-open", "2"))).await.status,
-        200
-    );
-    assert_eq!(
-        get_with(gw.addr, "/", Some(("x-open", "2"))).await.status,
-        429
-    );
 }
 
 const HMAC_SECRET: &str = "a-rate-limit-test-secret-of-32-bytes!";

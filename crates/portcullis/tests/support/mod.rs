@@ -363,6 +363,24 @@ impl Gateway {
     pub async fn admin_get(&self, path: &str) -> Reply {
         get(self.admin.expect("template has no $ADMIN"), path).await
     }
+
+    /// A request to the admin listener, with `Bearer token` when given.
+    pub async fn admin_call(&self, method: &str, target: &str, token: Option<&str>) -> Reply {
+        let mut req = request(method, target);
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        h1(
+            self.admin.expect("template has no $ADMIN"),
+            req.body(TestBody::empty()).unwrap(),
+        )
+        .await
+    }
+}
+
+/// The config's `rate_limit_store` block for a standalone Redis on `port`.
+pub fn redis_store_block(port: u16) -> String {
+    format!("rate_limit_store:\n  backend: redis\n  redis:\n    url: redis://127.0.0.1:{port}/\n")
 }
 
 impl Drop for Gateway {
