@@ -19,8 +19,12 @@ use crate::ValueKind;
 
 /// Longest value remembered.
 pub(crate) const MAX_VALUE_BYTES: usize = 96;
-/// Values inspected before the table is made: requests with fewer values
-/// (a typical 1 KB JSON document has about 60) never pay for it.
+/// Longest kind context (header name, parent key) remembered, so every key
+/// fits the arena many times over.
+const MAX_CONTEXT_BYTES: usize = 64;
+/// Values of a request inspected before any is looked up or remembered:
+/// requests with fewer values (a typical 1 KB JSON document has about 60)
+/// never pay for the table.
 const WARM_UP_VALUES: u32 = 64;
 /// Slots of the direct-mapped table (a power of two).
 const SLOTS: usize = 512;
@@ -95,9 +99,12 @@ fn slot_of(tag: u8, context: &str, value: &str) -> usize {
 impl SeenClean {
     /// Forgets every value (keeps the allocations).
     pub(crate) fn clear(&mut self) {
+        // Only a request past the warm-up wrote to the table.
+        if self.values > WARM_UP_VALUES {
+            self.arena.clear();
+            self.slots.fill(0);
+        }
         self.values = 0;
-        self.arena.clear();
-        self.slots.fill(0);
     }
 
     /// Bytes its buffers hold.
@@ -110,11 +117,13 @@ impl SeenClean {
     pub(crate) fn contains(&mut self, value: &str, kind: &ValueKind<'_>) -> bool {
         self.values = self.values.saturating_add(1);
         self.last_slot = usize::MAX;
-        if value.len() > MAX_VALUE_BYTES || (self.slots.is_empty() && self.values <= WARM_UP_VALUES)
-        {
+        if value.len() > MAX_VALUE_BYTES || self.values <= WARM_UP_VALUES {
             return false;
         }
         let (tag, context) = kind_key(kind);
+        if context.len() > MAX_CONTEXT_BYTES {
+            return false;
+        }
         let index = slot_of(tag, context, value);
         self.last_slot = index;
         let Some(&slot) = self.slots.get(index) else {
@@ -220,8 +229,24 @@ mod tests {
     }
 
     #[test]
+    fn a_cleared_table_waits_for_the_warm_up_again() {
+        let mut seen = warm();
+        remember(&mut seen, "GB", ValueKind::JsonValue);
+        assert!(seen.contains("GB", &ValueKind::JsonValue));
+        seen.clear();
+        for _ in 0..WARM_UP_VALUES {
+            assert!(!seen.contains("GB", &ValueKind::JsonValue));
+        }
+        assert!(!seen.contains("GB", &ValueKind::JsonValue), "forgotten");
+    }
+
+    #[test]
     fn long_values_are_not_remembered_and_the_arena_is_bounded() {
         let mut seen = warm();
+        let parent = "p".repeat(MAX_CONTEXT_BYTES + 1);
+        let kind = ValueKind::JsonKey { parent: &parent };
+        remember(&mut seen, "id", kind);
+        assert!(!seen.contains("id", &kind));
         let long = "x".repeat(MAX_VALUE_BYTES + 1);
         remember(&mut seen, &long, ValueKind::JsonValue);
         assert!(!seen.contains(&long, &ValueKind::JsonValue));
