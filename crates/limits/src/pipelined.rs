@@ -50,7 +50,6 @@ pub(crate) struct Target {
 #[derive(Clone)]
 pub(crate) struct Pipelined {
     calls: mpsc::Sender<Call>,
-    timeout: Duration,
 }
 
 struct Call {
@@ -73,14 +72,13 @@ impl Pipelined {
     /// connects before the first call.
     pub fn spawn(target: Target) -> Pipelined {
         let (calls, queue) = mpsc::channel(QUEUE);
-        let timeout = target.timeout;
         tokio::spawn(run(queue, target));
-        Pipelined { calls, timeout }
+        Pipelined { calls }
     }
 
     /// Sends `commands` (encoded with [`resp`], producing `replies` replies)
-    /// and waits for their replies, at most the store's timeout (twice it
-    /// when the call also has to connect). Error replies (`-NOSCRIPT`) are
+    /// and waits for their replies, at most about the store's timeout once
+    /// sent (connecting first adds at most the timeout). Error replies (`-NOSCRIPT`) are
     /// returned as [`Reply::Error`], not as an `Err`.
     pub async fn call(&self, commands: Vec<u8>, replies: usize) -> Result<Vec<Reply>, StoreError> {
         let (done, answer) = oneshot::channel();
@@ -89,19 +87,16 @@ impl Pipelined {
             replies,
             done,
         };
-        let wait = async {
-            self.calls
-                .send(call)
-                .await
-                .map_err(|_| unavailable("the Redis connection task ended"))?;
-            answer
-                .await
-                .map_err(|_| unavailable("the Redis connection was dropped"))?
-        };
-        match tokio::time::timeout(self.timeout * 2, wait).await {
-            Ok(result) => result,
-            Err(_) => Err(unavailable("Redis did not answer in time")),
-        }
+        // No timer per call: the connection task fails the calls that wait
+        // longer than the timeout (it checks a few times per timeout), and
+        // connecting and writing are bounded there too.
+        self.calls
+            .send(call)
+            .await
+            .map_err(|_| unavailable("the Redis connection task ended"))?;
+        answer
+            .await
+            .map_err(|_| unavailable("the Redis connection was dropped"))?
     }
 }
 
@@ -149,11 +144,17 @@ impl Link {
 enum Event {
     Call(Call),
     Read(std::io::Result<usize>),
+    /// Time to look for calls waiting longer than the timeout.
+    Check,
 }
 
 async fn run(mut queue: mpsc::Receiver<Call>, target: Target) {
     let mut link: Option<Link> = None;
     let mut out = Vec::new();
+    // One ticker for every call instead of a timer each: a call that waits
+    // past the timeout is failed within a quarter of it more.
+    let mut check = tokio::time::interval((target.timeout / 4).max(Duration::from_millis(1)));
+    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let event = match &mut link {
             None => match queue.recv().await {
@@ -168,21 +169,24 @@ async fn run(mut queue: mpsc::Receiver<Call>, target: Target) {
                         None => return,
                     },
                     read = l.stream.read_buf(&mut l.input) => Event::Read(read),
+                    _ = check.tick(), if !l.waiting.is_empty() => Event::Check,
                 }
             }
         };
         match event {
-            Event::Call(first) => {
+            Event::Check => {
                 // A server that stopped answering: the oldest call is past
-                // its caller's timeout, so drop the link and start again.
+                // the timeout, so fail every waiting call and start again.
                 if let Some(l) = &mut link
                     && l.waiting
                         .front()
-                        .is_some_and(|w| w.sent_at.elapsed() > target.timeout * 2)
+                        .is_some_and(|w| w.sent_at.elapsed() > target.timeout)
                 {
-                    l.fail_all("Redis stopped answering");
+                    l.fail_all("Redis did not answer in time");
                     link = None;
                 }
+            }
+            Event::Call(first) => {
                 if link.is_none() {
                     match connect(&target).await {
                         Ok(l) => link = Some(l),
