@@ -360,6 +360,13 @@ fn fold(c: char) -> Option<char> {
         0x2215 | 0x2044 | 0x29F8 => Some('/'),
         0x2216 | 0xFE68 | 0x29F9 => Some('\\'),
         0x2024 | 0xFE52 => Some('.'),
+        // What IDNA (UTS 46) maps to ASCII in a host name: circled digits
+        // and letters, ideographic full stops (`①②⑦。⓪。⓪。①`).
+        0x2460..=0x2468 => char::from_u32(cp - 0x2460 + u32::from(b'1')),
+        0x24EA => Some('0'),
+        0x24B6..=0x24CF => char::from_u32(cp - 0x24B6 + u32::from(b'A')),
+        0x24D0..=0x24E9 => char::from_u32(cp - 0x24D0 + u32::from(b'a')),
+        0x3002 | 0xFF61 => Some('.'),
         0x00A0 | 0x2000..=0x200A | 0x3000 => Some(' '),
         0x2028 | 0x2029 => Some('\n'),
         // Typographic quotes and dashes, which some layers fold to ASCII

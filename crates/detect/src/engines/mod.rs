@@ -254,6 +254,10 @@ impl Engines {
             if kind.is_name() {
                 misc::prototype_pollution(lower, kind, sink);
             }
+            // `__js_function`, `_$$ND_FUNC$$_` markers are plain words.
+            if gates & gate::NODE != 0 {
+                misc::nodejs(lower, sink);
+            }
             // Serialized objects in base64 or hex are letters and digits only.
             if f.contains(CharFlags::DIGIT) && lower.len() >= 8 && gates & gate::DESER != 0 {
                 misc::deserialization(text, lower, kind, sink);
@@ -295,7 +299,8 @@ impl Engines {
                 | CharFlags::PAREN
                 | CharFlags::BACKTICK
                 | CharFlags::BRACE
-                | CharFlags::BRACKET,
+                | CharFlags::BRACKET
+                | CharFlags::EQUALS,
         ) || gates & gate::DOCUMENT != 0
         {
             xss::inspect(lower, sink);

@@ -628,15 +628,10 @@ pub(crate) fn from_clause(t: &Tokens<'_>, i: usize) -> bool {
         j += 2;
     }
     matches!(t.kind(i + 1), Some(Tk::Word(Kw::Bare)))
-        && (t.is_end(j)
-            || matches!(
-                t.kind(j),
-                Some(
-                    Tk::Comma
-                        | Tk::RParen
-                        | Tk::Word(Kw::Where | Kw::Limit | Kw::Order | Kw::Group | Kw::Union)
-                )
-            ))
+        && !matches!(
+            t.kind(j),
+            Some(Tk::Word(Kw::Bare) | Tk::Num | Tk::Str { .. })
+        )
 }
 
 /// `;drop`, `;update users`: a statement keyword alone after `;`, or glued
