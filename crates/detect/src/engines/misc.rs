@@ -2175,8 +2175,8 @@ fn never_true(cond: &str) -> bool {
 }
 
 pub(crate) fn script_loops_and_interpolation(lower: &str, sink: &mut Sink<'_>) {
-    // `@{[ system "id" ]}`, blanks allowed (Perl skips them): code in a
-    // closed `[ ]`, or a word after the `[` when the rest is cut off.
+    // `@{[ system "id" ]}`, blanks allowed (Perl skips them), or a call
+    // in the `[ ]` when the closing `}` is cut off (`@{[system 'id']x`).
     for (p, _) in crate::text::find_iter(lower, "@{") {
         let inner = lower[p + 2..].trim_start();
         let Some(code) = inner.strip_prefix('[') else {
@@ -2187,8 +2187,11 @@ pub(crate) fn script_loops_and_interpolation(lower: &str, sink: &mut Sink<'_>) {
             .bytes()
             .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
             .count();
-        let closed = code.contains(']');
-        if word > 0 || closed {
+        let Some(close) = code.find(']') else {
+            continue;
+        };
+        let braced = code[close + 1..].trim_start().starts_with('}');
+        if braced || word >= 2 {
             sink.report(
                 &rules::RCE_SUBSTITUTION,
                 lower,
