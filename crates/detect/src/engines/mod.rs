@@ -67,6 +67,18 @@ const SQL_CATALOGUE_WORDS: &[&str] = &[
     "sqlite_",
     "tempdb",
     "msdb",
+    // Server procedures and packages no ordinary value names.
+    "xp_cmdshell",
+    "xp_dirtree",
+    "xp_regread",
+    "sp_password",
+    "sp_executesql",
+    "sp_oacreate",
+    "sp_makewebtask",
+    "utl_http",
+    "utl_inaddr",
+    "openrowset",
+    "opendatasource",
 ];
 
 struct Gates {

@@ -878,8 +878,13 @@ fn analyse(a: &SqlAnalysis<'_>, obfuscated: u8, sink: &mut Sink<'_>) {
                         | "sp_executesql"
                         | "sp_oacreate"
                         | "sp_makewebtask"
+                        | "sp_password"
                         | "xp_regread"
                         | "xp_dirtree"
+                        | "utl_http"
+                        | "utl_inaddr"
+                        | "openrowset"
+                        | "opendatasource"
                 ) {
                     report(&rules::SQLI_FUNCTION, a.span(i, i + 1), sink);
                     sql_signal = true;
@@ -1328,6 +1333,17 @@ fn condition_after_logic(a: &SqlAnalysis<'_>, i: usize) -> Option<&'static Rule>
                 None
             }
         }
+        // `or '{"a":"b"}' ? 'a'`, `or '[1,2]' -> '$[0]' = 1`: a JSON
+        // document tested with a PostgreSQL / MySQL JSON operator.
+        _ if matches!(a.kind(j), Some(Tk::Str { closed: true }))
+            && json_operator(a, left_end).is_some() =>
+        {
+            Some(if is_or {
+                &rules::SQLI_TAUTOLOGY
+            } else {
+                &rules::SQLI_BOOLEAN
+            })
+        }
         _ if left_is_sql_call => Some(&rules::SQLI_BOOLEAN),
         _ if a.is_literal(j)
             && left_end == j + 1
@@ -1348,8 +1364,30 @@ fn condition_after_logic(a: &SqlAnalysis<'_>, i: usize) -> Option<&'static Rule>
     }
 }
 
-/// In an unquoted value, a condition only counts when both sides are
-/// literals (numbers or strings) or the same word: prose has `or` and `=` too.
+/// A JSON operator at `k` (`->`, `->>`, `?`, `?|`, `?&`) applied to a JSON
+/// document literal just before it (`'{"a":1}'`, `'[1,2]'`) with a literal
+/// or an `array[...]` after it (`'red' or 'blue'? 'red'` is prose): the
+/// token after the operator.
+fn json_operator(a: &SqlAnalysis<'_>, k: usize) -> Option<usize> {
+    let document = k > 0
+        && matches!(a.kind(k - 1), Some(Tk::Str { closed: true }))
+        && a.word(k - 1)[1..].trim_start().starts_with(['{', '[']);
+    if !document {
+        return None;
+    }
+    let after = match (a.kind(k)?, a.word(k)) {
+        (Tk::Op, "-") if a.kind(k + 1) == Some(Tk::Cmp) && matches!(a.word(k + 1), ">" | ">>") => {
+            k + 2
+        }
+        (Tk::Other, "?") if matches!(a.word(k + 1), "|" | "&") => k + 2,
+        (Tk::Other, "?") => k + 1,
+        _ => return None,
+    };
+    let glued = a.toks[k + 1].start == a.toks[k].end || after == k + 1;
+    let right = a.is_literal(after) || (a.word(after) == "array" && a.word(after + 1) == "[");
+    (glued && right).then_some(after)
+}
+
 /// Whether the assumed literal is only its closing quote (the value opens
 /// with the quote, after blanks at most).
 fn leading_quote(a: &SqlAnalysis<'_>) -> bool {
@@ -1398,6 +1436,8 @@ fn predicate_cut_off(a: &SqlAnalysis<'_>, j: usize) -> bool {
     !operands.is_empty() && words <= 1 && glued
 }
 
+/// In an unquoted value, a condition only counts when both sides are
+/// literals (numbers or strings) or the same word: prose has `or` and `=` too.
 fn strict_literal_condition(a: &SqlAnalysis<'_>, i: usize) -> bool {
     let mut j = i + 1;
     if a.is_kw(j, Kw::Not) {
@@ -1415,6 +1455,9 @@ fn strict_literal_condition(a: &SqlAnalysis<'_>, i: usize) -> bool {
     let Some(left_end) = a.operand_end(j) else {
         return false;
     };
+    if a.is_literal(j) && json_operator(a, left_end).is_some() {
+        return true;
+    }
     if !matches!(a.kind(left_end), Some(Tk::Cmp)) {
         return a.is_literal(j)
             && a.kind(j) != Some(Tk::Str { closed: true })
@@ -1742,6 +1785,29 @@ mod tests {
             "alter table layout",
             "Please alter the table plan",
             "std::string",
+        ] {
+            assert_clean(v);
+        }
+    }
+
+    #[test]
+    fn json_operators_and_server_procedures() {
+        for v in [
+            "OR '{\"a\":2,\"c\":[4,5,{\"f\":7}]}' -> '$.c[2].f' = 7",
+            "OR '{\"a\":\"b\"}' ? 'a'",
+            "OR '[1,2]' ? '1'",
+            "OR '{\"name\":\"asd\"}' ?| array['a','name']",
+        ] {
+            assert_detects(v, "sqli.tautology");
+        }
+        for v in ["xp_cmdshell", "sp_password", "UTL_HTTP", "OPENROWSET"] {
+            assert_detects(v, "sqli.function");
+        }
+        for v in [
+            "Is it 'red' or 'blue'? 'red'",
+            "Either 'a' or 'b' -> 'c'",
+            "or '{}' is fine",
+            "open row set",
         ] {
             assert_clean(v);
         }
