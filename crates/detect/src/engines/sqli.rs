@@ -276,6 +276,14 @@ fn tokenize(s: &[u8], context: Context, out: &mut Vec<Token>, obfuscated: &mut u
                 }
                 let close = memchr::memmem::find(&s[i + 2..], b"*/");
                 let (end, closed) = close.map_or((s.len(), false), |p| (i + 4 + p, true));
+                // `/*+ index(t) */`: an optimizer hint, which only SQL reads.
+                let hint = s[i + 2..end.saturating_sub(2).max(i + 2)]
+                    .iter()
+                    .find(|b| !is_space(**b))
+                    == Some(&b'+');
+                if closed && hint {
+                    *obfuscated = (*obfuscated).max(1);
+                }
                 if closed {
                     // A comment is a blank to SQL; one glued between two words
                     // (`UNION/**/SELECT`, `SEL/**/ECT`) is an evasion.
@@ -833,7 +841,11 @@ fn analyse(a: &SqlAnalysis<'_>, obfuscated: u8, sink: &mut Sink<'_>) {
                 report(&rules::SQLI_STACKED, a.span(i, i + 3), sink);
                 sql_signal = true;
             }
-            Tk::Word(Kw::Waitfor) if a.is_kw(i + 1, Kw::Delay) && a.is_literal(i + 2) => {
+            // (`waitfor delay +'0:0:5'`: a unary plus is still SQL.)
+            Tk::Word(Kw::Waitfor)
+                if a.is_kw(i + 1, Kw::Delay)
+                    && (a.is_literal(i + 2) || (a.word(i + 2) == "+" && a.is_literal(i + 3))) =>
+            {
                 report(&rules::SQLI_TIME, a.span(i, i + 2), sink);
                 sql_signal = true;
             }
@@ -1809,6 +1821,23 @@ mod tests {
             "or '{}' is fine",
             "open row set",
         ] {
+            assert_clean(v);
+        }
+    }
+
+    #[test]
+    fn optimizer_hints_unary_delays_and_acute_quotes() {
+        for (v, rule) in [
+            ("9999 or /*+optimizer hint */ true", "sqli.obfuscated"),
+            ("\" WAITFOR DELAY +'0:0:5'", "sqli.time_based"),
+            (
+                "1\u{b4} OR \u{b4}1\u{b4}=\u{b4}x\u{b4}#;--()",
+                "sqli.tautology",
+            ),
+        ] {
+            assert_detects(v, rule);
+        }
+        for v in ["don\u{b4}t stop", "/* + */ note", "2 + 2 /* sum */"] {
             assert_clean(v);
         }
     }

@@ -89,6 +89,11 @@ fn is_sql_function(name: &str) -> bool {
             | "lcase"
             | "least"
             | "left"
+            | "compress"
+            | "uncompress"
+            | "decode"
+            | "encode"
+            | "insert"
             | "len"
             | "length"
             | "ln"
@@ -381,12 +386,22 @@ fn clause_probe(t: &Tokens<'_>, i: usize) -> bool {
             };
             after_sql && from_clause(t, from_at)
         }
+        // `GROUP BY x HAVING COUNT(id) >= 9`: a grouped filter on an aggregate.
+        Some(Tk::Word(Kw::Group))
+            if k(i + 1) == Some(Tk::Word(Kw::By))
+                && k(i + 2) == Some(Tk::Word(Kw::Bare))
+                && k(i + 3) == Some(Tk::Word(Kw::Having)) =>
+        {
+            t.toks.get(i + 4).is_some_and(|x| x.call)
+                || (matches!(k(i + 4), Some(Tk::Word(_) | Tk::Num)) && k(i + 5) == Some(Tk::Cmp))
+        }
         Some(Tk::Word(Kw::Order | Kw::Group)) => {
             k(i + 1) == Some(Tk::Word(Kw::By)) && t.is_end(i + 2) && k(i + 2).is_none()
         }
         Some(Tk::Word(Kw::Having)) => {
             matches!(k(i + 1), Some(Tk::Num | Tk::Str { .. })) && k(i + 2) == Some(Tk::Cmp)
         }
+
         Some(Tk::Word(Kw::Select)) => {
             k(i + 1) == Some(Tk::LParen) && k(i + 2) == Some(Tk::Word(Kw::Case))
         }
@@ -581,6 +596,20 @@ fn statement_fragment(t: &Tokens<'_>, i: usize) -> bool {
             ((k(i + 1) == Some(Tk::Word(Kw::Bare)) && super::sqli::is_time_function(w))
                 || (k(i + 1) == Some(Tk::Num) && w.starts_with("0x")))
                 && t.is_end(i + 2)
+        }
+        // `1.e(ascii ...`, `1.e.tables`: MySQL reads `1.e` as a number
+        // glued to what follows, a known way to split keywords from a WAF.
+        Some(Tk::Dot)
+            if i > 0
+                && matches!(k(i - 1), Some(Tk::Num | Tk::Word(Kw::Bare)))
+                && t.word(i - 1).bytes().all(|b| b.is_ascii_digit())
+                && t.word(i + 1) == "e"
+                && !t.spaced_after(i - 1)
+                && !t.spaced_after(i) =>
+        {
+            !t.spaced_after(i + 1)
+                && (t.toks.get(i + 1).is_some_and(|x| x.call)
+                    || (k(i + 2) == Some(Tk::Dot) && k(i + 3) == Some(Tk::Word(Kw::Bare))))
         }
         Some(Tk::Str { closed: true }) => matches!(
             literal_text(t, i, i + 1),
@@ -807,6 +836,29 @@ mod tests {
             "select 2 plans",
             "std::string",
             "'ms access'",
+        ] {
+            assert_clean(v);
+        }
+    }
+
+    #[test]
+    fn grouped_filters_number_tricks_and_more_functions() {
+        for (v, rule) in [
+            (
+                "SELECT x GROUP BY SOMETHING HAVING COUNT(Id) >= 9",
+                "sqli.condition_fragment",
+            ),
+            ("1.e(ascii)", "sqli.condition_fragment"),
+            ("decode(", "sqli.function_fragment"),
+            ("Uncompress (", "sqli.function_fragment"),
+        ] {
+            assert_detects(v, rule);
+        }
+        for v in [
+            "group by age having fun",
+            "see 1.e (below)",
+            "Section 1.e. Tables",
+            "please decode (the message) later",
         ] {
             assert_clean(v);
         }
