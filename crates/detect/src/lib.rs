@@ -274,9 +274,10 @@ impl Inspector<'_> {
             .normalize(value, settings.max_decode_rounds);
         sink.decoding = Decoding::Normalized;
         engines.run(value, &view, kind, &mut buffers.scratch, sink);
-        // Base64 as sent, or once escapes are undone (`\u0058\u0079QkTk...`).
+        // Base64 as sent, or once backslash escapes are undone
+        // (`\u0058\u0079QkTk...`).
         let candidate = normalize::base64_candidate(value).or_else(|| {
-            (view.text.len() != value.len())
+            (view.text.len() != value.len() && memchr::memchr(b'\\', value.as_bytes()).is_some())
                 .then(|| normalize::base64_candidate(view.text))
                 .flatten()
         });

@@ -756,6 +756,11 @@ impl SqlAnalysis<'_> {
     }
 }
 
+/// Whether `quote` appears right after a backslash.
+fn escaped_quote(bytes: &[u8], quote: u8) -> bool {
+    memchr::memchr_iter(quote, bytes).any(|p| p > 0 && bytes[p - 1] == b'\\')
+}
+
 /// Inspects `lower` (the lower-cased normalized value).
 pub(crate) fn inspect(
     lower: &str,
@@ -773,15 +778,16 @@ pub(crate) fn inspect(
         // value that continues an identifier leaves one unmatched.
         (
             Context::Backtick,
-            memchr::memchr_iter(b'`', bytes).count() % 2 == 1,
+            memchr::memchr(b'`', bytes).is_some()
+                && memchr::memchr_iter(b'`', bytes).count() % 2 == 1,
         ),
         (
             Context::SingleAnsi,
-            has_single && memchr::memmem::find(bytes, b"\\'").is_some(),
+            has_single && escaped_quote(bytes, b'\''),
         ),
         (
             Context::DoubleAnsi,
-            has_double && memchr::memmem::find(bytes, b"\\\"").is_some(),
+            has_double && escaped_quote(bytes, b'"'),
         ),
     ];
     for (context, applies) in contexts {

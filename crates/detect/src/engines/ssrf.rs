@@ -155,8 +155,10 @@ fn slashless_urls(lower: &str, sink: &mut Sink<'_>) -> bool {
 /// path, which URL parsers split differently (one library's user-info is
 /// another's host). Every host after an `@` there is judged.
 fn confused_authority(rest: &str, text: &str, span: std::ops::Range<usize>, sink: &mut Sink<'_>) {
-    let region = &rest[..rest.find('/').unwrap_or(rest.len())];
-    if region.matches('@').count() < 2 && !region.contains(' ') {
+    let bytes = rest.as_bytes();
+    let region = &rest[..memchr::memchr(b'/', bytes).unwrap_or(rest.len())];
+    let ats = memchr::memchr_iter(b'@', region.as_bytes()).count();
+    if ats == 0 || (ats == 1 && memchr::memchr(b' ', region.as_bytes()).is_none()) {
         return;
     }
     for (p, _) in region.match_indices('@') {

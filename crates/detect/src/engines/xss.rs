@@ -258,7 +258,8 @@ pub(crate) fn inspect(lower: &str, sink: &mut Sink<'_>) {
     if memchr::memchr(b'=', s).is_some() {
         attribute_event_handler(lower, sink);
     }
-    if memchr::memchr(b':', s).is_some() {
+    // (Every declaration it looks for loads through `url(` or `binding`.)
+    if memchr::memchr(b':', s).is_some() && memchr::memchr(b'(', s).is_some() {
         css_declarations(lower, sink);
     }
     if crate::text::contains(lower, "{{") {
@@ -509,11 +510,13 @@ fn attribute_event_handler(lower: &str, sink: &mut Sink<'_>) {
     let s = lower.as_bytes();
     // `'formaction=`: a quote closed, then the attribute that points a
     // form's submission (a `javascript:` URL) elsewhere.
-    for (p, _) in crate::text::find_iter(lower, "formaction") {
-        let quoted = lower[..p].trim_end().ends_with(['"', '\'']);
-        if quoted && lower[p + 10..].trim_start().starts_with('=') {
-            sink.report(&rules::XSS_JS_URL, lower, p..(p + 24).min(s.len()));
-            return;
+    if memchr::memchr2(b'"', b'\'', s).is_some() {
+        for (p, _) in crate::text::find_iter(lower, "formaction") {
+            let quoted = lower[..p].trim_end().ends_with(['"', '\'']);
+            if quoted && lower[p + 10..].trim_start().starts_with('=') {
+                sink.report(&rules::XSS_JS_URL, lower, p..(p + 24).min(s.len()));
+                return;
+            }
         }
     }
     for (p, _) in crate::text::find_iter(lower, "on") {
