@@ -338,7 +338,21 @@ fn predicate_probe(t: &Tokens<'_>, i: usize) -> bool {
             let k = i + 1 + usize::from(w(i + 1) == Some(Tk::Word(Kw::Not)));
             w(k) == Some(Tk::Word(Kw::Null)) && end_after(k + 1)
         }
-        Some(Tk::Word(Kw::Like)) => w(i + 1) == Some(Tk::Word(Kw::Null)) && end_after(i + 2),
+        Some(Tk::Word(Kw::Like)) => {
+            (w(i + 1) == Some(Tk::Word(Kw::Null)) && end_after(i + 2))
+                // `name LIKE '` ending the value: the pattern's quote opened
+                // for the query's own closing quote (`I like 'em` has one).
+                || (i > 0
+                    && matches!(w(i - 1), Some(Tk::Word(Kw::Bare)))
+                    && w(i + 1) == Some(Tk::Str { closed: false })
+                    && t.word(i + 1).len() == 1
+                    && w(i + 2).is_none())
+                // `) like (`: a comparison between two parenthesised operands.
+                || (i > 0
+                    && w(i - 1) == Some(Tk::RParen)
+                    && w(i + 1) == Some(Tk::LParen)
+                    && t.is_end(i + 2))
+        }
         Some(Tk::Word(Kw::Not)) => w(i + 1) == Some(Tk::Word(Kw::In)) && in_list(t, i + 1),
         Some(Tk::Word(Kw::In)) => in_list(t, i),
         _ => false,
@@ -859,6 +873,21 @@ mod tests {
             "see 1.e (below)",
             "Section 1.e. Tables",
             "please decode (the message) later",
+        ] {
+            assert_clean(v);
+        }
+    }
+
+    #[test]
+    fn like_with_an_open_pattern() {
+        for v in ["something LIKE '", ") like (", ")like("] {
+            assert_detects(v, "sqli.condition_fragment");
+        }
+        for v in [
+            "I like 'em",
+            "I like (most of) it",
+            "looks like (see below) fine",
+            "like '",
         ] {
             assert_clean(v);
         }
