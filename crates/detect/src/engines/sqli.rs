@@ -504,6 +504,8 @@ const STRONG_FUNCTIONS: &[&str] = &[
     "sqlite_version",
     "load_extension",
     "current_setting",
+    "current_database",
+    "current_schema",
     "inet_server_addr",
     "version",
     "database",
@@ -1254,6 +1256,10 @@ fn stacked_statement(a: &SqlAnalysis<'_>, i: usize) -> bool {
             (matches!(w, "sleep" | "pg_sleep" | "benchmark") && a.toks[i].call)
                 || matches!(w, "xp_cmdshell" | "sp_executesql" | "dbms_lock")
                 || (w == "copy" && a.kind(i + 1) == Some(Tk::Word(Kw::Bare)))
+                // `grant connect to name`: a privilege change.
+                || (w == "grant"
+                    && a.kind(i + 1) == Some(Tk::Word(Kw::Bare))
+                    && (i + 2..(i + 6).min(a.toks.len())).any(|k| a.word(k) == "to"))
         }
         _ => false,
     }
@@ -1324,6 +1330,10 @@ fn condition_after_logic(a: &SqlAnalysis<'_>, i: usize) -> Option<&'static Rule>
             let mut right = left_end + 1 + usize::from(a.is_kw(left_end + 1, Kw::Not));
             while a.kind(right) == Some(Tk::LParen) {
                 right += 1;
+            }
+            // `' and 1=(select count(*) from t)`: compared with a subquery.
+            if right > left_end + 1 && a.is_kw(right, Kw::Select) && select_list(a, right + 1) {
+                return Some(&rules::SQLI_BOOLEAN);
             }
             let right_end = a
                 .operand_end(right)
@@ -1844,6 +1854,30 @@ mod tests {
             assert_detects(v, rule);
         }
         for v in ["don\u{b4}t stop", "/* + */ note", "2 + 2 /* sum */"] {
+            assert_clean(v);
+        }
+    }
+
+    #[test]
+    fn subquery_comparisons_grants_and_server_functions() {
+        for (v, rule) in [
+            (
+                "1' and 1=(select count(*) from tablenames); --",
+                "sqli.boolean",
+            ),
+            (
+                "' grant connect to name; grant resource to name; --",
+                "sqli.stacked_query",
+            ),
+            ("select current_database();", "sqli.function"),
+        ] {
+            assert_detects(v, rule);
+        }
+        for v in [
+            "We grant access to members; see the FAQ",
+            "Tom's pick and 1=(select one) for me",
+            "current database: prod",
+        ] {
             assert_clean(v);
         }
     }

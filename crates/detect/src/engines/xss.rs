@@ -396,6 +396,11 @@ fn markup(lower: &str, sink: &mut Sink<'_>) {
                     sink.report(&rules::XXE_XINCLUDE, lower, span.clone());
                     dangerous_attr = true;
                 }
+                // IE data binding renders the bound field as markup.
+                if attr == "dataformatas" && crate::text::contains(v, "html") {
+                    sink.report(&rules::XSS_DANGEROUS_TAG, lower, span.clone());
+                    dangerous_attr = true;
+                }
                 if attr == "srcdoc" {
                     sink.report(&rules::XSS_DANGEROUS_TAG, lower, span.clone());
                     dangerous_attr = true;
@@ -944,6 +949,10 @@ mod tests {
             ("<:vmlframe src=", "xss.dangerous_tag"),
             ("<x:script>alert(1)</x:script>", "xss.script_tag"),
             ("<?import implementation =\"", "xss.dangerous_tag"),
+            (
+                "<SPAN DATASRC=#I DATAFLD=C DATAFORMATAS=HTML></SPAN>",
+                "xss.dangerous_tag",
+            ),
             (
                 "<aai xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:schemaLocation=\"http://a.b/ http://c5.example.net/aai.xsd\">aai</aai>",
                 "xxe.xinclude",
