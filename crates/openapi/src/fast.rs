@@ -136,11 +136,13 @@ struct Key {
     /// Its first eight bytes, little-endian, zero-padded (for a key that
     /// was scanned: [`key_word`]).
     word: u64,
-    /// The first eight bytes of the name followed by its closing quote, and
-    /// the mask of those that count: compared with the document in one load.
-    quoted: u64,
-    mask: u64,
-    /// Those bytes beyond the first eight (the quote last).
+    /// The name followed by its closing quote and the colon (`name":`).
+    spelled: Box<[u8]>,
+    /// Its first sixteen bytes as two little-endian words, and the masks of
+    /// the bytes that count: compared with the document in two loads.
+    quoted: [u64; 2],
+    mask: [u64; 2],
+    /// Those bytes beyond the first sixteen.
     tail: Box<[u8]>,
     /// The name has no byte that a JSON string would escape, so equal bytes
     /// in the document are this key.
@@ -162,34 +164,48 @@ impl Key {
     }
 
     /// Whether the document, just after an opening quote at `pos`, holds
-    /// exactly this key and its closing quote.
+    /// exactly this key, its closing quote and a colon (written without
+    /// white space before the colon, as compact and pretty-printed JSON
+    /// both are; any other spelling is matched by a scan).
     #[inline(always)]
     fn at(&self, b: &[u8], pos: usize) -> bool {
-        let Some(chunk) = b.get(pos..).and_then(|rest| rest.first_chunk::<8>()) else {
+        let Some(rest) = b.get(pos..) else {
             return false;
         };
+        let Some((head, more)) = rest.split_first_chunk::<16>() else {
+            // The last bytes of the document.
+            return self.literal && rest.starts_with(&self.spelled);
+        };
+        let (w0, w1) = head.split_at(8);
+        let word = |w: &[u8]| u64::from_le_bytes(w.try_into().unwrap_or([0; 8]));
         self.literal
-            && u64::from_le_bytes(*chunk) & self.mask == self.quoted
-            && (self.tail.is_empty()
-                || b.get(pos + 8..pos + 8 + self.tail.len()) == Some(&self.tail[..]))
+            && word(w0) & self.mask[0] == self.quoted[0]
+            && word(w1) & self.mask[1] == self.quoted[1]
+            && (self.tail.is_empty() || more.starts_with(&self.tail))
     }
 
     fn new(name: &str, child: NodeId, flags: u8, required: u64) -> Key {
         let name = name.as_bytes();
-        let mut quoted_name = name.to_vec();
-        quoted_name.push(b'"');
-        let head = quoted_name.len().min(8);
-        let mask = if head == 8 {
-            u64::MAX
-        } else {
-            (1u64 << (8 * head)) - 1
+        let mut spelled = name.to_vec();
+        spelled.extend_from_slice(b"\":");
+        let part = |from: usize| {
+            let bytes = spelled.get(from..).unwrap_or_default();
+            let n = bytes.len().min(8);
+            let mask = match n {
+                8 => u64::MAX,
+                n => (1u64 << (8 * n)) - 1,
+            };
+            (key_word_short(&bytes[..n]), mask)
         };
+        let (q0, m0) = part(0);
+        let (q1, m1) = part(8);
         Key {
             name: name.into(),
             word: key_word(name),
-            quoted: key_word_short(&quoted_name[..head]),
-            mask,
-            tail: quoted_name[head..].into(),
+            tail: spelled.get(16..).unwrap_or_default().into(),
+            spelled: spelled.into(),
+            quoted: [q0, q1],
+            mask: [m0, m1],
             literal: name.iter().all(|&c| CLASS[c as usize] == PLAIN),
             child,
             flags,
@@ -565,7 +581,6 @@ impl<'a> Fast<'a> {
     }
 
     fn document(&mut self, root: NodeId) -> R<()> {
-        self.ws();
         self.value(root, 0)?;
         self.ws();
         if self.pos == self.b.len() {
@@ -579,11 +594,9 @@ impl<'a> Fast<'a> {
     /// (true: the container ends); anything else is unsure.
     #[inline(always)]
     fn end_of_member(&mut self, close: u8) -> R<bool> {
-        self.ws();
-        let c = self.peek()?;
+        let c = self.token()?;
         self.pos += 1;
         if c == b',' {
-            self.ws();
             Ok(false)
         } else if c == close {
             Ok(true)
@@ -616,10 +629,21 @@ impl<'a> Fast<'a> {
         self.b.get(self.pos).copied().ok_or(Unsure)
     }
 
+    /// The next byte that is not white space (the cursor left on it).
+    #[inline(always)]
+    fn token(&mut self) -> R<u8> {
+        let c = self.peek()?;
+        if c > b' ' {
+            return Ok(c);
+        }
+        self.ws_run();
+        self.peek()
+    }
+
     /// One value; containers are parsed out of line, scalars here.
     #[inline(always)]
     fn value(&mut self, node: NodeId, depth: usize) -> R<()> {
-        match self.peek()? {
+        match self.token()? {
             b'"' => {
                 let text = self.string()?;
                 self.check_string(node, text)
@@ -686,12 +710,11 @@ impl<'a> Fast<'a> {
             Keys::Indexed(_, first) => Some(first),
             _ => None,
         };
-        self.ws();
-        if self.peek()? == b'}' {
+        if self.token()? == b'}' {
             self.pos += 1;
         } else {
             loop {
-                if self.peek()? != b'"' {
+                if self.token()? != b'"' {
                     return Err(Unsure);
                 }
                 count += 1;
@@ -701,11 +724,12 @@ impl<'a> Fast<'a> {
                         let guess = slot.map_or(0, |s| s.load(Ordering::Relaxed));
                         let key = match keys.get(guess as usize) {
                             Some(k) if k.at(self.b, after_quote) => {
-                                self.pos = after_quote + k.name.len() + 1;
+                                self.pos = after_quote + k.name.len() + 2;
                                 Some(k)
                             }
                             _ => {
                                 let found = self.scanned_key(keys)?;
+                                self.colon()?;
                                 if let (Some(i), Some(s)) = (found, slot) {
                                     s.store(i as u8, Ordering::Relaxed);
                                 }
@@ -731,16 +755,15 @@ impl<'a> Fast<'a> {
                     }
                     Keys::Same => {
                         self.string()?;
+                        self.colon()?;
                         node
                     }
-                    Keys::Lookup => self.looked_up_key(n, &mut seen_required)?,
+                    Keys::Lookup => {
+                        let child = self.looked_up_key(n, &mut seen_required)?;
+                        self.colon()?;
+                        child
+                    }
                 };
-                self.ws();
-                if self.peek()? != b':' {
-                    return Err(Unsure);
-                }
-                self.pos += 1;
-                self.ws();
                 self.value(child, depth + 1)?;
                 if self.end_of_member(b'}')? {
                     break;
@@ -753,6 +776,15 @@ impl<'a> Fast<'a> {
         if seen_required & n.required_all != n.required_all {
             self.missing_required(n, seen_required)?;
         }
+        Ok(())
+    }
+
+    /// The colon after a key (and any white space before it).
+    fn colon(&mut self) -> R<()> {
+        if self.token()? != b':' {
+            return Err(Unsure);
+        }
+        self.pos += 1;
         Ok(())
     }
 
@@ -866,8 +898,7 @@ impl<'a> Fast<'a> {
             Items::Same => node,
         };
         let mut count = 0usize;
-        self.ws();
-        if self.peek()? == b']' {
+        if self.token()? == b']' {
             self.pos += 1;
         } else {
             loop {
@@ -913,6 +944,18 @@ impl<'a> Fast<'a> {
                 }
                 None => *b.get(i).ok_or(Unsure)?,
             };
+            // The closing quote first: most strings have no other special byte.
+            if c == b'"' {
+                self.pos = i + 1;
+                if !ascii {
+                    std::str::from_utf8(&b[start..i]).map_err(|_| Unsure)?;
+                }
+                return Ok(Text::Span {
+                    start,
+                    end: i,
+                    ascii,
+                });
+            }
             match CLASS[c as usize] {
                 PLAIN => {}
                 QUOTE => {
