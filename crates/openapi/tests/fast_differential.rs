@@ -382,6 +382,17 @@ fn grammar_edge_cases_agree() {
         b"{\"nickname_on\":\"a\",\"nickname_one\":\"a\",\"undeclared_but_required\":1}",
         b"{\"nickname_one_\":\"a\",\"nickname_one\":\"a\",\"undeclared_but_required\":1}",
         b"{\"nickname\":true,\"nickname_two\":2,\"nickname_one\":\"a\",\"undeclared_but_required\":1}",
+        // Names that share their first eight bytes, in both orders, twice:
+        // the second time a guess learned from the first is tried.
+        b"{\"nickname_two\":\"abc\",\"nickname_one\":\"abc\",\"undeclared_but_required\":1}",
+        b"{\"nickname_one\":\"abc\",\"nickname_two\":\"abc\",\"undeclared_but_required\":1}",
+        b"{\"nickname_two\":\"abc\",\"nickname_one\":\"abc\",\"undeclared_but_required\":1}",
+        b"{\"nickname_one\":\"abc\",\"nickname_two\":\"abc\",\"undeclared_but_required\":1}",
+        b"{\"nickname_one\":\"abc\",\"nickname_oneX\":\"abc\",\"undeclared_but_required\":1}",
+        b"{\"nickname_one\":\"abc\",\"undeclared_but_required\":1}",
+        b"{\"nickname_two\":\"abc\",\"undeclared_but_required\":1}",
+        b"{\"nickname_one\":\"abc\",\"undeclared_but_required\":1}",
+        b"{\"nickname_two\":\"abc\",\"undeclared_but_required\":1}",
         b"{\"na\\u006de\":\"bob\"}",
         b"{\"name\":\"bob\",\"age\":1}",
         b"{\"age\":1,\"name\":\"bob\"}",
