@@ -420,6 +420,29 @@ fn grammar_edge_cases_agree() {
     }
     let deep = format!("{}1{}", "[".repeat(70), "]".repeat(70));
     check_all(deep.as_bytes());
+    // Strings scanned sixteen and eight bytes at a time: a special byte at
+    // every offset of the first blocks, and strings ending in the last
+    // bytes of the document.
+    let specials: [&[u8]; 5] = [b"\\n", b"\\\"", b"\xc3\xa9", b"\x01", b"\xc3"];
+    let mut clean = 0;
+    for len in 0..34 {
+        for at in 0..=len {
+            for special in specials {
+                let mut text = vec![b'a'; at];
+                text.extend_from_slice(special);
+                text.extend(std::iter::repeat_n(b'a', len - at));
+                let mut bare = b"\"".to_vec();
+                bare.extend_from_slice(&text);
+                bare.push(b'"');
+                check_all(&bare);
+                let mut member = b"{\"name\":\"b\",\"tags\":[\"".to_vec();
+                member.extend_from_slice(&text);
+                member.extend_from_slice(b"\"]}");
+                clean += check_all(&member);
+            }
+        }
+    }
+    assert!(clean > 0, "long strings must take the fast path");
 }
 
 #[test]
