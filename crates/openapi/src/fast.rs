@@ -303,12 +303,12 @@ impl FastTable {
     /// The node of values no schema describes, checked for
     /// well-formedness only.
     fn skip(&self) -> NodeId {
-        (self.nodes.len() - 2) as NodeId
+        self.nodes.len().saturating_sub(2) as NodeId
     }
 
     /// The node of values no schema describes, under the request caps.
     fn uncovered(&self) -> NodeId {
-        (self.nodes.len() - 1) as NodeId
+        self.nodes.len().saturating_sub(1) as NodeId
     }
 
     fn get(&self, id: SchemaId) -> bool {
