@@ -836,6 +836,23 @@ async fn buffer_response(
     body: &mut UpstreamBody,
     limit: u64,
 ) -> Result<BufferedResponse, String> {
+    if body.remaining_length().is_some_and(|n| n <= limit) {
+        // Of known length within the limit: read into one buffer of its
+        // size and taken whole, with no copy of the pieces it came in.
+        let read_timeout = body.read_timeout();
+        loop {
+            let more = std::future::poll_fn(|cx| body.poll_fill_whole(cx));
+            match activity.within(read_timeout, more).await {
+                Err(()) => return Err("response body stalled past read_timeout".into()),
+                Ok(Err(e)) => return Err(e.to_string()),
+                Ok(Ok(true)) => break,
+                Ok(Ok(false)) => {}
+            }
+        }
+        return Ok(BufferedResponse::Complete(
+            body.take_buffered().unwrap_or_default(),
+        ));
+    }
     let mut collected = BytesMut::new();
     let mut first: Option<Bytes> = None;
     loop {

@@ -338,9 +338,10 @@ impl UpstreamConnection {
         self.poll_fill_at_most(cx, usize::MAX)
     }
 
-    /// Reads at most `limit` more bytes into `read_buf`.
+    /// Reads at most `limit` more bytes into `read_buf` (growing it only
+    /// when it has room for neither 4 KiB nor `limit`).
     fn poll_fill_at_most(&mut self, cx: &mut Context<'_>, limit: usize) -> Poll<io::Result<usize>> {
-        if self.read_buf.capacity() - self.read_buf.len() < 4096 {
+        if self.read_buf.capacity() - self.read_buf.len() < limit.min(4096) {
             self.read_buf.reserve(READ_CHUNK);
         }
         let mut room = bytes::BufMut::limit(&mut self.read_buf, limit);
@@ -457,6 +458,43 @@ impl UpstreamBody {
             self.finish();
         }
         Some(data)
+    }
+
+    /// For a length-framed body: reads more of it into the connection's
+    /// buffer, which is sized for all of it at the first call, so that
+    /// [`Self::take_buffered`] then returns the body in one piece, without
+    /// a copy. `Ok(true)` once all of it is there (or for other framings,
+    /// which this leaves to [`Self::poll_data`]).
+    pub fn poll_fill_whole(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<bool, UpstreamBodyError>> {
+        let BodyState::Length(remaining) = self.state else {
+            return Poll::Ready(Ok(true));
+        };
+        let Some(conn) = self.conn.as_mut() else {
+            return Poll::Ready(Ok(true));
+        };
+        let Some(missing) = usize::try_from(remaining)
+            .ok()
+            .and_then(|n| n.checked_sub(conn.read_buf.len()))
+            .filter(|&n| n > 0)
+        else {
+            return Poll::Ready(Ok(true));
+        };
+        conn.read_buf.reserve(missing);
+        match conn.poll_fill_at_most(cx, missing) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Ok(0)) => {
+                self.fail();
+                Poll::Ready(Err(UpstreamBodyError::Incomplete))
+            }
+            Poll::Ready(Ok(n)) => Poll::Ready(Ok(n == missing)),
+            Poll::Ready(Err(e)) => {
+                self.fail();
+                Poll::Ready(Err(e.into()))
+            }
+        }
     }
 
     /// The next piece of body data; `None` at its end.

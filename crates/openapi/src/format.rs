@@ -217,10 +217,32 @@ fn is_email(s: &str) -> bool {
         && local.len() <= 64
         && !local.starts_with('.')
         && !local.ends_with('.')
-        && !local.contains("..")
-        && local
-            .bytes()
-            .all(|c| c.is_ascii_alphanumeric() || b"!#$%&'*+/=?^_`{|}~.-".contains(&c))
+        && !local.as_bytes().windows(2).any(|pair| pair == b"..")
+        && local.bytes().all(|c| {
+            c.is_ascii_alphanumeric()
+                || matches!(
+                    c,
+                    b'!' | b'#'
+                        | b'$'
+                        | b'%'
+                        | b'&'
+                        | b'\''
+                        | b'*'
+                        | b'+'
+                        | b'/'
+                        | b'='
+                        | b'?'
+                        | b'^'
+                        | b'_'
+                        | b'`'
+                        | b'{'
+                        | b'|'
+                        | b'}'
+                        | b'~'
+                        | b'.'
+                        | b'-'
+                )
+        })
         && (is_hostname(domain) && domain.contains('.')
             || domain
                 .strip_prefix('[')
@@ -347,6 +369,7 @@ mod tests {
                     "ada@example.com",
                     "a.b+tag@sub.example.org",
                     "x@[192.0.2.1]",
+                    "o'brien!#$%&*/=?^_`{|}~-@example.com",
                 ],
                 &[
                     "ada",
@@ -355,6 +378,8 @@ mod tests {
                     "a..b@example.com",
                     "ada@localhost",
                     "a b@example.com",
+                    "a(b)@example.com",
+                    "a\"b@example.com",
                 ],
             ),
             (

@@ -854,6 +854,12 @@ pub(crate) fn body_location(prefix: &str, pointer: &str) -> String {
 /// The documented media type that fits `content_type` best: exact, then
 /// `type/*`, then `*/*`.
 pub fn match_media<'m>(content: &'m [MediaType], content_type: &str) -> Option<&'m MediaType> {
+    // The usual answer first: a `Content-Type` written exactly as a range
+    // (no parameters, lower case) is the one the comparison below finds
+    // first too, as ranges are distinct lower-case essences.
+    if let Some(m) = content.iter().find(|m| *m.range == *content_type) {
+        return Some(m);
+    }
     // Ranges are lower case (compiled by `essence`): an ASCII
     // case-insensitive comparison is the comparison with the lower-cased
     // essence, without making one.

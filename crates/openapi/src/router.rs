@@ -5,8 +5,6 @@
 //! `/users/{id}/orders` still matches `/users/me/orders` when only the
 //! template has that tail. A lookup allocates at most the capture list.
 
-use std::collections::HashMap;
-
 use http::Method;
 
 /// A path template segment: literal text and parameter captures in order
@@ -19,11 +17,22 @@ enum Part {
 
 #[derive(Debug, Default)]
 struct Node {
-    literals: HashMap<Box<str>, u32>,
+    /// Literal children, sorted by segment for a binary search (a few
+    /// comparisons cost less than hashing the segment).
+    literals: Vec<(Box<str>, u32)>,
     /// Template children, most literal text first.
     templates: Vec<(Vec<Part>, u32)>,
     /// Operation per method; see [`method_slot`].
     methods: [Option<u32>; 8],
+}
+
+impl Node {
+    /// The literal child for `segment`, or where it would be inserted.
+    fn literal(&self, segment: &str) -> Result<u32, usize> {
+        self.literals
+            .binary_search_by(|(name, _)| (**name).cmp(segment))
+            .map(|i| self.literals[i].1)
+    }
 }
 
 /// Why a request has no operation.
@@ -173,14 +182,15 @@ impl OperationRouter {
     }
 
     fn literal_child(&mut self, node: u32, literal: &str) -> u32 {
-        if let Some(child) = self.nodes[node as usize].literals.get(literal) {
-            return *child;
-        }
+        let at = match self.nodes[node as usize].literal(literal) {
+            Ok(child) => return child,
+            Err(at) => at,
+        };
         let child = self.nodes.len() as u32;
         self.nodes.push(Node::default());
         self.nodes[node as usize]
             .literals
-            .insert(literal.into(), child);
+            .insert(at, (literal.into(), child));
         child
     }
 
@@ -249,7 +259,7 @@ impl OperationRouter {
     /// The node `rest` (the path after `/`, segments joined by `/`) leads
     /// to, if it has any operation.
     fn walk<'p>(&self, node: u32, rest: &'p str, captures: &mut Vec<&'p str>) -> Option<u32> {
-        let (segment, tail) = match rest.find('/') {
+        let (segment, tail) = match rest.bytes().position(|b| b == b'/') {
             Some(i) => (&rest[..i], Some(&rest[i + 1..])),
             None => (rest, None),
         };
@@ -264,8 +274,8 @@ impl OperationRouter {
                 Some(t) => self.walk(child, t, captures),
             }
         };
-        if let Some(child) = n.literals.get(segment)
-            && let Some(found) = done(*child, captures)
+        if let Ok(child) = n.literal(segment)
+            && let Some(found) = done(child, captures)
         {
             return Some(found);
         }
@@ -355,6 +365,28 @@ mod tests {
             assert_eq!(m.captures, *caps, "{path}");
         }
         for path in ["/users", "/users/", "/users/42/orders/1", "/nope"] {
+            assert_eq!(
+                r.route(&Method::GET, path),
+                Err(RouteError::UnknownPath),
+                "{path}"
+            );
+        }
+    }
+
+    #[test]
+    fn many_literal_siblings_in_any_order() {
+        // Inserted out of order: the sorted list must keep every child.
+        let names: Vec<String> = (0..50).map(|i| format!("r{}", (i * 37) % 50)).collect();
+        let templates: Vec<String> = names.iter().map(|n| format!("/{n}/items")).collect();
+        let ops: Vec<(&str, Method)> = templates
+            .iter()
+            .map(|t| (t.as_str(), Method::GET))
+            .collect();
+        let r = router(&[], &ops);
+        for (op, template) in templates.iter().enumerate() {
+            assert_eq!(r.route(&Method::GET, template).unwrap().operation, op);
+        }
+        for path in ["/r50/items", "/r/items", "/r1", "//items", "/R1/items"] {
             assert_eq!(
                 r.route(&Method::GET, path),
                 Err(RouteError::UnknownPath),

@@ -95,6 +95,16 @@ fn schemas() -> Value {
                 "nickname": {"type": "boolean"}
             }
         },
+        "Odd": {
+            "type": "object", "additionalProperties": false,
+            "properties": {
+                "a\"b": {"type": "integer"},
+                "tab\tkey": {"type": "string", "maxLength": 2},
+                "\u{e9}": {"type": "boolean"},
+                "exactly8": {"type": "integer"},
+                "seven_7": {"type": "integer"}
+            }
+        },
         "Scalar": {"type": "string", "maxLength": 5},
         "Numbers": {"type": "array", "items": {"type": "integer", "format": "int64"}},
         "Floats": {"type": "array", "items": {"type": "number"}}
@@ -360,6 +370,49 @@ fn grammar_edge_cases_agree() {
         b"{\"page\":1,\"items\":[]}",
         b"{\"page\":0,\"items\":[{}]}",
         b"[9223372036854775807, -9223372036854775808, 18446744073709551615]",
+        // Keys matched by a guess of the next one: any order, repeats,
+        // prefixes of longer names, names that need escapes, the last
+        // bytes of the document.
+        b"{\"page\":1,\"items\":[{\"id\":1,\"name\":\"a\"},{\"name\":\"b\",\"id\":2},\
+          {\"tags\":[],\"id\":3,\"name\":\"c\"},{\"id\":4,\"id\":5,\"name\":\"toolong!\"}]}",
+        b"{\"items\":[{\"name\":\"a\"}],\"page\":1}",
+        b"{\"nickname_one\":\"abc\",\"undeclared_but_required\":1}",
+        b"{\"undeclared_but_required\":1,\"nickname_one\":\"abc\"}",
+        b"{\"nickname_one\":\"ab\",\"nickname_one\":\"abcd\",\"undeclared_but_required\":1}",
+        b"{\"nickname_on\":\"a\",\"nickname_one\":\"a\",\"undeclared_but_required\":1}",
+        b"{\"nickname_one_\":\"a\",\"nickname_one\":\"a\",\"undeclared_but_required\":1}",
+        b"{\"nickname\":true,\"nickname_two\":2,\"nickname_one\":\"a\",\"undeclared_but_required\":1}",
+        // Names that share their first eight bytes, in both orders, twice:
+        // the second time a guess learned from the first is tried.
+        b"{\"nickname_two\":\"abc\",\"nickname_one\":\"abc\",\"undeclared_but_required\":1}",
+        b"{\"nickname_one\":\"abc\",\"nickname_two\":\"abc\",\"undeclared_but_required\":1}",
+        b"{\"nickname_two\":\"abc\",\"nickname_one\":\"abc\",\"undeclared_but_required\":1}",
+        b"{\"nickname_one\":\"abc\",\"nickname_two\":\"abc\",\"undeclared_but_required\":1}",
+        b"{\"nickname_one\":\"abc\",\"nickname_oneX\":\"abc\",\"undeclared_but_required\":1}",
+        b"{\"nickname_one\":\"abc\",\"undeclared_but_required\":1}",
+        b"{\"nickname_two\":\"abc\",\"undeclared_but_required\":1}",
+        b"{\"nickname_one\":\"abc\",\"undeclared_but_required\":1}",
+        b"{\"nickname_two\":\"abc\",\"undeclared_but_required\":1}",
+        b"{\"na\\u006de\":\"bob\"}",
+        b"{\"name\":\"bob\",\"age\":1}",
+        b"{\"age\":1,\"name\":\"bob\"}",
+        b"{\"age\":1}",
+        b"{\"id\":1}",
+        b"{\"a\\\"b\":1}",
+        b"{\"a\"b\":1}",
+        b"{\"tab\\tkey\":\"x\"}",
+        b"{\"tab\tkey\":\"x\"}",
+        b"{\"\xc3\xa9\":true}",
+        b"{\"\\u00e9\":true}",
+        b"{\"exactly8\":1,\"seven_7\":2}",
+        b"{\"seven_7\":2,\"exactly8\":1}",
+        b"{\"exactly\":1}",
+        b"{\"exactly88\":1}",
+        b"{\"seven_7",
+        b"{\"seven_7\"",
+        b"[123456789012345678, -123456789012345678, -999999999999999999]",
+        b"[1234567890123456789, -1234567890123456789, 99999999999999999999]",
+        b"[-0, 0, -1, 00]",
         b"[0.5, 1, -2.5e3]",
     ];
     for case in cases {
@@ -367,6 +420,29 @@ fn grammar_edge_cases_agree() {
     }
     let deep = format!("{}1{}", "[".repeat(70), "]".repeat(70));
     check_all(deep.as_bytes());
+    // Strings scanned sixteen and eight bytes at a time: a special byte at
+    // every offset of the first blocks, and strings ending in the last
+    // bytes of the document.
+    let specials: [&[u8]; 5] = [b"\\n", b"\\\"", b"\xc3\xa9", b"\x01", b"\xc3"];
+    let mut clean = 0;
+    for len in 0..34 {
+        for at in 0..=len {
+            for special in specials {
+                let mut text = vec![b'a'; at];
+                text.extend_from_slice(special);
+                text.extend(std::iter::repeat_n(b'a', len - at));
+                let mut bare = b"\"".to_vec();
+                bare.extend_from_slice(&text);
+                bare.push(b'"');
+                check_all(&bare);
+                let mut member = b"{\"name\":\"b\",\"tags\":[\"".to_vec();
+                member.extend_from_slice(&text);
+                member.extend_from_slice(b"\"]}");
+                clean += check_all(&member);
+            }
+        }
+    }
+    assert!(clean > 0, "long strings must take the fast path");
 }
 
 #[test]
@@ -383,6 +459,15 @@ fn ordinary_valid_traffic_takes_the_fast_path() {
             "Page",
             b"{\"page\":1,\"items\":[{\"id\":1,\"name\":\"b\\u00e9b\",\"tags\":[\"a\",\"bb\"]},\
               {\"id\":2,\"name\":\"carol\",\"tags\":[]}]}",
+        ),
+        (
+            "Page",
+            b"{\"items\":[{\"name\":\"a\",\"id\":1},{\"id\":2,\"name\":\"b\"},\
+              {\"tags\":[\"x\"],\"name\":\"c\",\"id\":3}],\"page\":2}",
+        ),
+        (
+            "Odd",
+            b"{\"a\\\"b\":1,\"tab\\tkey\":\"x\",\"\xc3\xa9\":true,\"exactly8\":1,\"seven_7\":2}",
         ),
         ("Scalar", b"\"h\xc3\xa9llo\""),
         (

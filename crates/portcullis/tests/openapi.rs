@@ -643,8 +643,9 @@ fn audit_spec_reports_weaknesses_and_fails_at_the_threshold() {
 
 /// A bare upstream that answers every request with the JSON body its path
 /// names (`/v1/users/me` a leaky user, `/v1/users/2` a malformed one,
-/// anything else a clean user), with a `Content-Length`, on keep-alive
-/// connections.
+/// `/v1/users/4` a clean one padded to 150 KB and written in pieces with
+/// pauses, `/v1/users/5` one cut short of its `Content-Length`, anything
+/// else a clean user), with a `Content-Length`, on keep-alive connections.
 async fn json_upstream() -> std::net::SocketAddr {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -671,13 +672,29 @@ async fn json_upstream() -> std::net::SocketAddr {
                     let body: &str = match path.as_str() {
                         "/v1/users/me" => LEAKY_USER,
                         "/v1/users/2" => r#"{"id":"two","name":"Bob","email":"bob@example.com"}"#,
+                        "/v1/users/4" => &PADDED_USER,
                         _ => r#"{"id":3,"name":"Cy","email":"cy@example.com"}"#,
                     };
-                    let response = format!(
-                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-                        body.len()
+                    let declared = body.len() + usize::from(path == "/v1/users/5") * 10;
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {declared}\r\n\r\n"
                     );
-                    if stream.write_all(response.as_bytes()).await.is_err() {
+                    if path == "/v1/users/4" {
+                        // The head alone, then the body in three pieces.
+                        let pieces = [&body[..10], &body[10..100_000], &body[100_000..]];
+                        let mut failed = stream.write_all(head.as_bytes()).await.is_err();
+                        for piece in pieces {
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                            failed |= stream.write_all(piece.as_bytes()).await.is_err();
+                        }
+                        if failed {
+                            return;
+                        }
+                        continue;
+                    }
+                    let response = format!("{head}{body}");
+                    if stream.write_all(response.as_bytes()).await.is_err() || path == "/v1/users/5"
+                    {
                         return;
                     }
                 }
@@ -686,6 +703,14 @@ async fn json_upstream() -> std::net::SocketAddr {
     });
     addr
 }
+
+/// A clean user with 150 KB of white space between its members.
+static PADDED_USER: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        r#"{{"id":4,{}"name":"Di","email":"di@example.com"}}"#,
+        " ".repeat(150_000)
+    )
+});
 
 /// `password` is `writeOnly` and `internal_note` undeclared: both exposures.
 const LEAKY_USER: &str = r#"{"id": 1, "name": "Ada", "password": "hunter2hunter2", "email": "ada@example.com", "internal_note": "vip"}"#;
@@ -827,6 +852,40 @@ async fn response_bodies_are_validated_refused_stripped_or_monitored() {
         })
         .await;
     }
+}
+
+/// A validated response of known length is read whole however it arrives
+/// (here the head alone, then three pieces with pauses) and forwarded byte
+/// for byte; one that ends before its `Content-Length` is refused with a
+/// 502 and none of it is sent.
+#[tokio::test]
+async fn validated_responses_arriving_in_pieces_are_forwarded_whole() {
+    let addr = json_upstream().await;
+    let dir = tempdir();
+    std::fs::write(dir.path().join("shop.yaml"), SHOP).unwrap();
+    let gw = Gateway::start_in(dir, &response_config(addr), &[]).await;
+    let get = |path: &'static str| {
+        request("GET", path)
+            .header("host", "api.test")
+            .header("x-api-key", KEY)
+            .body(TestBody::empty())
+            .unwrap()
+    };
+    for _ in 0..2 {
+        let whole = h1(gw.addr, get("/v1/users/4")).await;
+        assert_eq!(whole.status, 200, "{}", whole.text());
+        assert_eq!(whole.body.len(), PADDED_USER.len());
+        assert!(whole.text() == *PADDED_USER);
+        // The connection went back to the pool and serves the next answer.
+        let clean = h1(gw.addr, get("/v1/users/3")).await;
+        assert_eq!(
+            clean.text(),
+            r#"{"id":3,"name":"Cy","email":"cy@example.com"}"#
+        );
+    }
+    let cut = h1(gw.addr, get("/v1/users/5")).await;
+    cut.assert_problem(502);
+    assert!(!cut.text().contains("cy@example.com"), "{}", cut.text());
 }
 
 /// `validate_responses: headers_only`: bodies stream unchecked (a leaky or
