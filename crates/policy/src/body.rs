@@ -49,8 +49,10 @@ pub struct MultipartPart {
 
 /// Classifies a `Content-Type` value (parameters and case ignored).
 pub fn body_kind(content_type: Option<&str>) -> BodyKind {
+    // A body without a type is parsed by guesswork downstream (many
+    // frameworks sniff JSON): inspect it as text rather than not at all.
     let Some(ct) = content_type else {
-        return BodyKind::Binary;
+        return BodyKind::Text;
     };
     let essence = ct
         .split(';')

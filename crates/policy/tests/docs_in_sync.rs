@@ -1614,7 +1614,32 @@ fn detection_trigger_cases() -> Vec<(&'static str, String, &'static str)> {
         ("http.restricted_header", header("Proxy", "http://192.0.2.1:8080")),
         (
             "http.body_on_get",
+            "GET /detect HTTP/1.1\r\nHost: a\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 3\r\n\r\na=b".to_owned(),
+        ),
+        (
+            "http.json_body_on_get",
             "GET /detect HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}".to_owned(),
+        ),
+        (
+            "http.method_syntax",
+            "REALLYLONGUNREALMETHOD /detect HTTP/1.1\r\nHost: a\r\n\r\n".to_owned(),
+        ),
+        (
+            "http.connection_conflict",
+            header("Connection", "keep-alive, close"),
+        ),
+        ("http.legacy_cookie", header("Cookie", "$Version=1; a=b")),
+        (
+            "http.invalid_encoding",
+            "GET /detect?v=%1G HTTP/1.1\r\nHost: a\r\n\r\n".to_owned(),
+        ),
+        (
+            "http.evasive_encoding",
+            "GET /detect?v=%uff0f HTTP/1.1\r\nHost: a\r\n\r\n".to_owned(),
+        ),
+        (
+            "http.proxy_socket_target",
+            "GET /detect?unix:AAAA|http://example.com/ HTTP/1.1\r\nHost: a\r\n\r\n".to_owned(),
         ),
         (
             "http.body_without_type",

@@ -342,6 +342,13 @@ impl Check for ThreatDetectionCheck {
             ex.headers.iter().map(|(n, v)| (n.as_str(), v.as_bytes())),
             &mut head_found,
         );
+        if let Some(raw) = ex.raw_query.filter(|q| !q.is_empty()) {
+            let mut found = Vec::new();
+            self.detector.inspect_urlencoded(raw, &mut found);
+            if !found.is_empty() {
+                self.record(&mut pass, found, "query");
+            }
+        }
         if let Some((_, value)) = ex.query_pairs().iter().find(|(n, _)| n == "_method") {
             let mut found = Vec::new();
             self.detector
@@ -403,6 +410,18 @@ impl Check for ThreatDetectionCheck {
         ) = (parsed, ex.body_bytes())
         {
             self.document(&mut pass, raw);
+        }
+        if let (ParsedBody::Form(pairs), Some(raw)) = (parsed, ex.body_bytes()) {
+            let mut found = Vec::new();
+            self.detector
+                .inspect_urlencoded(&String::from_utf8_lossy(raw), &mut found);
+            if let Some((_, value)) = pairs.iter().find(|(n, _)| n == "_method") {
+                self.detector
+                    .inspect_method_override(ex.method.as_str(), value, &mut found);
+            }
+            if !found.is_empty() {
+                self.record(&mut pass, found, "body");
+            }
         }
         let graphql = graphql_document(parsed);
         parsed.for_each_value(|location, value| {
