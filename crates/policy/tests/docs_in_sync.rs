@@ -1594,6 +1594,7 @@ fn detection_trigger_cases() -> Vec<(&'static str, String, &'static str)> {
         ("php.open_tag", json("<?php echo 1; ?>")),
         ("php.function_call", json("phpinfo()")),
         ("php.variable", json("$_GET['x']")),
+        ("php.variable_variable", json("${'ff'}")),
         ("php.script_upload", header("X-Filename", "shell.php")),
         ("java.gadget_class", json("java.lang.Runtime")),
         (

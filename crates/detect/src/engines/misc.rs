@@ -1034,6 +1034,9 @@ const PHP_STRONG: &[&str] = &[
     "pfsockopen",
     "stream_socket_client",
     "curl_exec",
+    "curl_init",
+    "bzdecompress",
+    "zlib_decode",
     "apache_setenv",
     "preg_replace",
     "var_dump",
@@ -1226,9 +1229,25 @@ pub(crate) fn php(text: &str, lower: &str, kind: ValueKind<'_>, sink: &mut Sink<
     }
     if lower.contains('(') {
         php_calls(lower, sink);
-        if let Some(p) = php_variable_call(lower).or_else(|| php_dynamic_call(lower)) {
+        if let Some(p) = php_variable_call(lower)
+            .or_else(|| php_dynamic_call(lower))
+            .or_else(|| super::php_code::quoted_function_call(lower))
+            .or_else(|| super::php_code::hidden_call(lower))
+        {
             sink.report(&rules::PHP_VARIABLE_CALL, text, p..(p + 32).min(text.len()));
         }
+    }
+    if lower.contains('{')
+        && let Some(p) = super::php_code::variable_variable(lower)
+    {
+        sink.report(
+            &rules::PHP_VARIABLE_VARIABLE,
+            text,
+            p..(p + 32).min(text.len()),
+        );
+    }
+    if bracket && let Some(p) = super::php_code::xml_short_tag(lower) {
+        sink.report(&rules::PHP_OPEN_TAG, text, p..(p + 16).min(text.len()));
     }
     let file_name = match kind {
         ValueKind::MultipartFilename => Some(lower),
@@ -1283,11 +1302,19 @@ pub(crate) fn php(text: &str, lower: &str, kind: ValueKind<'_>, sink: &mut Sink<
                 | "htaccess"
                 | "config"
                 | "war"
-        ) && cleaned.contains('.');
+        ) && cleaned.contains('.')
+            || ext
+                .strip_prefix("php")
+                .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()));
         let inner_php = crate::text::contains(cleaned, ".php.")
             || crate::text::contains(cleaned, ".php%00")
             || crate::text::contains(cleaned, ".php;");
-        if script || inner_php || cleaned.ends_with(".htaccess") || cleaned == "htaccess" {
+        if script
+            || inner_php
+            || cleaned.ends_with(".htaccess")
+            || cleaned == "htaccess"
+            || super::php_code::session_file(cleaned)
+        {
             sink.report(&rules::PHP_UPLOAD, text, 0..text.len().min(64));
         }
     }
@@ -1324,6 +1351,23 @@ fn php_gap(s: &[u8], mut i: usize) -> (usize, bool) {
         }
     }
     (i, crossed)
+}
+
+/// Offset of the bracket closing `s[0]` (`open`), nested pairs skipped
+/// (`[$_[1]]`).
+fn matching_close(s: &[u8], open: u8, close: u8) -> Option<usize> {
+    let mut depth = 0usize;
+    for (i, &b) in s.iter().enumerate() {
+        if b == open {
+            depth += 1;
+        } else if b == close {
+            depth = depth.saturating_sub(1);
+            if depth == 0 {
+                return Some(i);
+            }
+        }
+    }
+    None
 }
 
 /// A call through a variable: `$f(1)`, `$$b(2)`, `${@a}(10)`,
@@ -1364,7 +1408,7 @@ fn php_variable_call(lower: &str) -> Option<usize> {
             match s.get(j) {
                 Some(b'[') | Some(b'{') => {
                     let close = if s[j] == b'[' { b']' } else { b'}' };
-                    match memchr::memchr(close, &s[j..(j + 64).min(s.len())]) {
+                    match matching_close(&s[j..(j + 64).min(s.len())], s[j], close) {
                         // `$a[]()` / `$a{}()`: an empty subscript is no call.
                         Some(1) => break,
                         Some(e) => {
@@ -1391,26 +1435,36 @@ fn php_variable_call(lower: &str) -> Option<usize> {
 /// A string or an expression called as a function: `('system')('id')`,
 /// `"system"(ls)`, `(sy.(st).em)('uname')`, `[system][0](ls)` — when the
 /// call's argument is a shell command.
-fn php_dynamic_call(lower: &str) -> Option<usize> {
+pub(crate) fn php_dynamic_call(lower: &str) -> Option<usize> {
     let s = lower.as_bytes();
     for (p, _) in crate::text::find_iter(lower, "(") {
-        if p == 0 || !matches!(s[p - 1], b')' | b']' | b'\'' | b'"') {
+        if p == 0 || !matches!(s[p - 1], b')' | b']' | b'}' | b'\'' | b'"') {
             continue;
         }
-        let inner_end = memchr::memchr(b')', &s[p + 1..(p + 64).min(s.len())])?;
-        let arg = lower[p + 1..p + 1 + inner_end]
-            .trim()
-            .trim_matches(['\'', '"', '@', '`'])
-            .trim();
+        let Some(inner_end) = memchr::memchr(b')', &s[p + 1..(p + 64).min(s.len())]) else {
+            continue;
+        };
+        let raw_arg = lower[p + 1..p + 1 + inner_end].trim();
+        let quoted_arg = raw_arg.starts_with(['\'', '"']);
+        let arg = raw_arg.trim_matches(['\'', '"', '@', '`']).trim();
         let word = arg.split([' ', '\t']).next().unwrap_or("");
         if !word.is_empty() && super::rce::is_command_name(word) {
-            // The callee: a quoted name or a parenthesized / subscripted expression.
+            // The callee: a quoted name, a subscripted or braced expression,
+            // or a parenthesized one (`(x)('uname')`, `($f)('id')` when the
+            // command is a string: PHP calls the constant's or variable's value).
             let before = &lower[..p];
             let callee_ok = before.ends_with(['\'', '"'])
-                || before.ends_with(']')
+                || before.ends_with([']', '}'])
                 || before.rfind('(').is_some_and(|o| {
                     let callee = &before[o + 1..before.len() - 1];
-                    callee.contains(['.', '\'', '"']) || PHP_WEAK.contains(&callee)
+                    callee.contains(['.', '\'', '"'])
+                        || PHP_WEAK.contains(&callee)
+                        || (quoted_arg
+                            && !callee.is_empty()
+                            && callee
+                                .trim_start_matches('$')
+                                .bytes()
+                                .all(|b| b.is_ascii_alphanumeric() || b == b'_'))
                 });
             if callee_ok {
                 return Some(p.saturating_sub(16));
@@ -1418,6 +1472,11 @@ fn php_dynamic_call(lower: &str) -> Option<usize> {
         }
     }
     None
+}
+
+/// A name from the PHP function lists (the strong and the weak one).
+pub(crate) fn is_php_function(name: &str) -> bool {
+    PHP_STRONG.contains(&name) || PHP_WEAK.contains(&name) || name.starts_with("posix_")
 }
 
 fn php_calls(lower: &str, sink: &mut Sink<'_>) {
@@ -1490,14 +1549,19 @@ fn php_calls(lower: &str, sink: &mut Sink<'_>) {
                         | b'!'
                 )
             });
-            if PHP_STRONG.contains(&name) && (code_arg || code_before) {
+            // Every POSIX extension function reads or changes process
+            // identity (`posix_getegid`, `posix_kill`, `posix_setuid`).
+            let strong = PHP_STRONG.contains(&name) || name.starts_with("posix_");
+            if strong && (code_arg || code_before) {
                 sink.report(&rules::PHP_FUNCTION, lower, i..(k + 12).min(s.len()));
                 return;
             }
             // The whole value one call with a bare name argument
             // (`system(whoami)`, `unserialize(foo);`) is code too; with a
             // space before `(` it may be prose ("include (optional)").
-            let whole_call = before.is_none() && k == end && {
+            // A gap of more than one blank, a tab, a line break or a comment
+            // (`exec  (blah)`, `exec //c\n (blah)`) is code formatting, not prose.
+            let whole_call = before.is_none() && &s[end..k] != b" " && {
                 let rest = lower[k + 1..].trim_start();
                 let ident = rest
                     .bytes()

@@ -7,6 +7,7 @@ mod encoded;
 mod mail;
 pub(crate) mod misc;
 mod path;
+mod php_code;
 mod rce;
 mod sqli;
 mod sqli_fragment;
@@ -257,6 +258,10 @@ impl Engines {
             let head = lower.trim_start();
             if head.starts_with("if ") || head.starts_with("for ") {
                 batch::inspect(lower, &mut scratch.batch, sink);
+            }
+            // A PHP session file name (`sess_<id>`) as an upload name.
+            if head.starts_with("sess_") {
+                misc::php(text, lower, kind, sink);
             }
             return;
         }
