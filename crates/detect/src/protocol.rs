@@ -390,7 +390,39 @@ fn urlencoded_problem(raw: &str) -> Option<(&'static rules::Rule, usize)> {
     (utf8.need > 0).then_some((&rules::HTTP_INVALID_ENCODING, sequence_start))
 }
 
+/// Whether a parameter name says its value is a local file or directory:
+/// a name part (split at `_`, `-`, `.`, `[`, `]`) that is `path`, `file`,
+/// `dir`, `include`, `inc`, `require`, `template` or `root`
+/// (`_CONF[path]`, `mosConfig_absolute_path`, `include_file`, `tpl_dir`).
+fn file_parameter(name: &str) -> bool {
+    name.split(['_', '-', '.', '[', ']']).any(|part| {
+        [
+            "path", "file", "filename", "dir", "include", "inc", "require", "template", "root",
+        ]
+        .iter()
+        .any(|w| part.eq_ignore_ascii_case(w))
+    })
+}
+
 impl Detector {
+    /// A remote URL (`http`, `https`, `ftp`) given to a parameter named for
+    /// a local file or directory (`?_CONF[path]=https://x/`,
+    /// `mosConfig_absolute_path=http://x/`): the classic remote file
+    /// inclusion, where the application builds an include path from it.
+    pub fn inspect_file_parameter(&self, name: &str, value: &str, out: &mut Vec<Detection>) {
+        let v = value.trim_start();
+        let remote = ["http://", "https://", "ftp://", "ftps://"]
+            .iter()
+            .any(|scheme| {
+                v.get(..scheme.len())
+                    .is_some_and(|h| h.eq_ignore_ascii_case(scheme))
+            });
+        if remote && file_parameter(name) {
+            let mut sink = Sink::new(&self.settings, out, Decoding::Normalized);
+            sink.report(&rules::RFI_URL, value, 0..value.len().min(48));
+        }
+    }
+
     /// Encoding checks on a raw query string or
     /// `application/x-www-form-urlencoded` body, before any decoding: a `%`
     /// not followed by two hex digits, bytes that do not decode to UTF-8
@@ -801,5 +833,32 @@ mod tests {
         assert!(ids("POST", false, &[]).is_empty());
         assert!(ids("POST", true, &form).is_empty());
         assert!(ids("GET", false, &form).is_empty());
+    }
+
+    #[test]
+    fn urls_in_file_parameters() {
+        let d = Detector::new(&DetectorSettings::default());
+        let mut out = Vec::new();
+        for (name, value) in [
+            ("_CONF[path]", "https://foo.bar"),
+            ("mosConfig_absolute_path", "https://foo.bar"),
+            ("include_file", "ftp://x.example/shell.txt"),
+            ("tpl-dir", "HTTP://evil.example/"),
+        ] {
+            out.clear();
+            d.inspect_file_parameter(name, value, &mut out);
+            assert_eq!(out.len(), 1, "{name}={value}");
+        }
+        for (name, value) in [
+            ("callback_url", "https://hooks.example.com/x"),
+            ("avatar", "https://cdn.example.com/a.png"),
+            ("path", "/home/user/docs"),
+            ("profile", "https://example.com"),
+            ("filepath", "reports/2024.pdf"),
+        ] {
+            out.clear();
+            d.inspect_file_parameter(name, value, &mut out);
+            assert!(out.is_empty(), "{name}={value}");
+        }
     }
 }

@@ -599,6 +599,7 @@ fn injected_header(rest: &str) -> Option<&'static rules::Rule> {
         "set-cookie" | "cookie" => value.contains('='),
         "location" | "content-location" | "refresh" => {
             value.starts_with("http")
+                || value.starts_with("www.")
                 || value.starts_with('/')
                 || value.as_bytes().first().is_some_and(u8::is_ascii_digit)
                 || value.starts_with("javascript")
@@ -634,10 +635,45 @@ fn injected_header(rest: &str) -> Option<&'static rules::Rule> {
     mail.then_some(&rules::CRLF_MAIL)
 }
 
+/// Whether `line` (a whole line, without its break) is an HTTP request
+/// line: `METHOD /target HTTP/1.1`, the method possibly glued to text
+/// before it (`barGET /a HTTP/1.1`: the body's first bytes end a request
+/// the front end already counted).
+fn request_line(line: &str) -> bool {
+    let line = line.trim_end_matches('\r');
+    let Some(head) = ["http/1.0", "http/1.1", "http/2", "http/2.0"]
+        .iter()
+        .find_map(|v| line.strip_suffix(v))
+        .and_then(|h| h.strip_suffix(' '))
+    else {
+        return false;
+    };
+    let Some((method_part, target)) = head.rsplit_once(' ') else {
+        return false;
+    };
+    (target.starts_with('/') || target.starts_with("http"))
+        && [
+            "get", "post", "put", "delete", "head", "options", "patch", "connect", "trace",
+        ]
+        .iter()
+        .any(|m| method_part.ends_with(m))
+}
+
 pub(crate) fn crlf(lower: &str, sink: &mut Sink<'_>) {
     let s = lower.as_bytes();
     let mut last_report = None;
+    let mut line_start = 0;
     for p in memchr::memchr2_iter(b'\r', b'\n', s) {
+        let line = &lower[line_start..p];
+        line_start = p + 1;
+        if line.len() < 256 && request_line(line) {
+            sink.report(
+                &rules::CRLF_SPLITTING,
+                lower,
+                p.saturating_sub(line.len())..p,
+            );
+            break;
+        }
         let mut k = p + 1;
         while k < s.len() && matches!(s[k], b'\r' | b'\n') {
             k += 1;
@@ -1262,6 +1298,16 @@ pub(crate) fn php(text: &str, lower: &str, kind: ValueKind<'_>, sink: &mut Sink<
         _ => None,
     };
     if let Some(name) = file_name {
+        // An upload name is a name, not a path: a `..` component in it
+        // writes outside the upload directory (`..\\1.7z`, `../../x`).
+        if name
+            .split(['/', '\\'])
+            .rev()
+            .skip(1)
+            .any(|part| part.trim() == "..")
+        {
+            sink.report(&rules::PATH_TRAVERSAL, text, 0..text.len().min(64));
+        }
         let cleaned: String = name
             .chars()
             .filter(|c| !c.is_whitespace() && *c != '"' && *c != '\'')
@@ -2193,9 +2239,24 @@ pub(crate) fn control_characters(
                 && rest.get(name) == Some(&b':')
                 && (in_header || rest[..name].contains(&b'-'))
         });
+        // A query value whose next line starts `name=` adds a parameter
+        // to whatever reads the value line by line (`test%0Anext=more`).
+        let parameter_line = !in_header
+            && memchr::memchr2_iter(b'\r', b'\n', s).any(|at| {
+                let rest = &s[at + 1..];
+                let rest = &rest[rest
+                    .iter()
+                    .take_while(|b| matches!(b, b'\r' | b'\n'))
+                    .count()..];
+                let name = rest
+                    .iter()
+                    .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+                    .count();
+                name >= 2 && rest.get(name) == Some(&b'=')
+            });
         if header_line {
             sink.report(&rules::CRLF_HEADER, text, p..(p + 24).min(text.len()));
-        } else if in_header {
+        } else if in_header || parameter_line {
             sink.report(&rules::CRLF_LINE_BREAK, text, p..(p + 24).min(text.len()));
         }
     }
@@ -2496,5 +2557,32 @@ mod ldap_combinator_tests {
         for v in ["(a)&(b)", "Tom & Jerry (cartoon)|(1990)", "x)&(y"] {
             assert_clean(v);
         }
+    }
+}
+
+#[cfg(test)]
+mod embedded_request_tests {
+    use crate::ValueKind;
+    use crate::tests::{assert_clean, assert_clean_in, assert_detects, assert_detects_in};
+
+    #[test]
+    fn request_lines_and_parameter_lines() {
+        assert_detects(
+            "barGET /a.html HTTP/1.1\r\nSomething: ",
+            "crlf.http_splitting",
+        );
+        assert_detects("x\nPOST /admin HTTP/1.0\n", "crlf.http_splitting");
+        assert_clean("we use HTTP/1.1\nand it works");
+        assert_clean("the GET method\nreturns data");
+        for v in ["test\rnext=more", "test\nnext=more", "test\n\rnext=more"] {
+            assert_detects_in(v, ValueKind::QueryValue, "crlf.line_break");
+        }
+        assert_clean_in("line one\nline two", ValueKind::QueryValue);
+        assert_clean_in("a = b\nc", ValueKind::QueryValue);
+        assert_detects("x\r\nRefresh: www.example.com", "crlf.header_injection");
+        let upload = ValueKind::MultipartFilename;
+        assert_detects_in("..\\1.7z", upload, "path.traversal");
+        assert_clean_in("report..final.pdf", upload);
+        assert_clean_in("notes...txt", upload);
     }
 }

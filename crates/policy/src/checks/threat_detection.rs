@@ -349,6 +349,14 @@ impl Check for ThreatDetectionCheck {
                 self.record(&mut pass, found, "query");
             }
         }
+        for (name, value) in ex.query_pairs() {
+            let mut found = Vec::new();
+            self.detector
+                .inspect_file_parameter(name, value, &mut found);
+            if !found.is_empty() {
+                self.record(&mut pass, found, &format!("query.{name}"));
+            }
+        }
         if let Some((_, value)) = ex.query_pairs().iter().find(|(n, _)| n == "_method") {
             let mut found = Vec::new();
             self.detector
@@ -415,6 +423,10 @@ impl Check for ThreatDetectionCheck {
             let mut found = Vec::new();
             self.detector
                 .inspect_urlencoded(&String::from_utf8_lossy(raw), &mut found);
+            for (name, value) in pairs {
+                self.detector
+                    .inspect_file_parameter(name, value, &mut found);
+            }
             if let Some((_, value)) = pairs.iter().find(|(n, _)| n == "_method") {
                 self.detector
                     .inspect_method_override(ex.method.as_str(), value, &mut found);
