@@ -278,6 +278,31 @@ pub(crate) fn ldap(lower: &str, sink: &mut Sink<'_>) {
             return;
         }
     }
+    // `test) ( & `, `x)\t(\t|`: the same break-out with blanks between
+    // the parentheses and the operator (LDAP servers skip them).
+    for p in memchr::memchr_iter(b')', s) {
+        let blank = |b: &u8| matches!(b, b' ' | b'\t');
+        let mut k = p + 1;
+        let gap_start = k;
+        while s.get(k).is_some_and(blank) {
+            k += 1;
+        }
+        if k == gap_start || s.get(k) != Some(&b'(') {
+            continue;
+        }
+        k += 1;
+        while s.get(k).is_some_and(blank) {
+            k += 1;
+        }
+        if !matches!(s.get(k), Some(b'|' | b'&' | b'!')) {
+            continue;
+        }
+        let next = s[k + 1..].iter().find(|b| !blank(b));
+        if next != Some(&b')') {
+            sink.report(&rules::LDAP_FILTER, lower, p..(p + 16).min(s.len()));
+            return;
+        }
+    }
     // `val)&(cn=admin`, `x)|(uid=*`: the value's filter closed, then
     // combined with a filter of the attacker's.
     for op in [")&(", ")|(", ")!("] {
@@ -2584,5 +2609,9 @@ mod embedded_request_tests {
         assert_detects_in("..\\1.7z", upload, "path.traversal");
         assert_clean_in("report..final.pdf", upload);
         assert_clean_in("notes...txt", upload);
+        assert_detects("test) ( & ", "ldap.filter_injection");
+        assert_detects("test)\t(\t|", "ldap.filter_injection");
+        assert_clean("a warning (a) (!) here");
+        assert_clean("see (a) (b) and (c)");
     }
 }

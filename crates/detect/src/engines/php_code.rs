@@ -50,9 +50,19 @@ pub(crate) fn variable_variable(lower: &str) -> Option<usize> {
 /// `(/* c */system)(ls/* c */)`, `define('x', 'sys' . 'tem');(x)('uname')`).
 pub(crate) fn hidden_call(lower: &str) -> Option<usize> {
     let s = lower.as_bytes();
-    let spaced =
-        memchr::memchr3(b' ', b'\t', b'/', s).is_some() || memchr::memchr(b'\n', s).is_some();
-    if !spaced || memchr::memchr(b'(', s).is_none() {
+    // Only a `(` after a closing `)` `]` `}` or quote can start such a
+    // call; without a blank or a comment in between, `php_dynamic_call`
+    // already saw it. Most text stops here, before any copy is made.
+    let comment = crate::text::contains(lower, "/*");
+    let candidate = memchr::memchr_iter(b'(', s).any(|p| {
+        let before = s[..p]
+            .iter()
+            .rposition(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'));
+        before.is_some_and(|q| {
+            matches!(s[q], b')' | b']' | b'}' | b'\'' | b'"' | b'/') && (comment || q + 1 < p)
+        })
+    });
+    if !candidate {
         return None;
     }
     let head = &s[..s.len().min(MAX_COMPACT)];
@@ -178,13 +188,14 @@ mod tests {
             "( string ) \"sys\".\"t\".\"em\" ('uname');",
             "(string) {[system][0]} ('uname');",
             "define('x', 'sys' . 'tem');(x)/* comment */('uname');",
-            "$y = 'sys'.'tem';($y)('uname');",
             "(/* comment */system)(ls/* comment */);",
             "[ system ] [ 0 ] ( ls );",
             "(  [  system  ][  0  ])  {/* comment */0}  (  ls  );",
         ] {
             assert!(hidden_call(v).is_some(), "{v}");
         }
+        // No blank to remove: the plain dynamic-call check takes it.
+        assert!(php_dynamic_call("$y = 'sys'.'tem';($y)('uname');").is_some());
         for v in [
             "see (above) (2)",
             "call me (maybe) ('soon')",
