@@ -423,6 +423,14 @@ impl Detector {
         }
     }
 
+    /// A multipart field or file name that the body parser read through a
+    /// backslash escape (`name="cv.p\\d\\f"`): parsers disagree on such
+    /// names as on names with separators.
+    pub fn inspect_escaped_multipart_name(&self, name: &str, out: &mut Vec<Detection>) {
+        let mut sink = Sink::new(&self.settings, out, Decoding::Normalized);
+        sink.report(&rules::HTTP_MULTIPART_NAME, name, 0..name.len().min(48));
+    }
+
     /// Encoding checks on a raw query string or
     /// `application/x-www-form-urlencoded` body, before any decoding: a `%`
     /// not followed by two hex digits, bytes that do not decode to UTF-8

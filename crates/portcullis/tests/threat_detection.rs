@@ -383,6 +383,17 @@ async fn protocol_shapes_no_client_sends_are_blocked_at_the_default_level() {
             ),
             "http.method_override",
         ),
+        (
+            raw(
+                "POST /det/a HTTP/1.1\r\nContent-Type: multipart/form-data; boundary=B",
+                "--B\r\nContent-Disposition: form-data; name=\"cv.p\\d\\f\"\r\n\r\nx\r\n--B--\r\n",
+            ),
+            "http.multipart_name",
+        ),
+        (
+            raw("GET /det/a?_CONF%5Bpath%5D=https%3A%2F%2Fexample.com%2Fx HTTP/1.1", ""),
+            "rfi.url",
+        ),
     ];
     for (req, rule) in cases {
         let reply = raw_request(gw.addr, req.as_bytes())

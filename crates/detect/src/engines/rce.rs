@@ -1760,6 +1760,9 @@ fn commands(lower: &str, scratch: &mut ShellScratch, sink: &mut Sink<'_>) {
     let mut wrapped: Option<Option<Op>> = None;
     // The previous word was a lone variable in command position.
     let mut after_spacer = false;
+    // Shell assignments seen in command position (`a=nc`), most recent last.
+    let mut assigned: [(&str, &str); 8] = [("", ""); 8];
+    let mut n_assigned = 0;
     for (idx, piece) in pieces.iter().enumerate() {
         match piece {
             Piece::Op(op) => {
@@ -1823,15 +1826,39 @@ fn commands(lower: &str, scratch: &mut ShellScratch, sink: &mut Sink<'_>) {
                 // A variable alone in command position (`;$a cat x`) is
                 // most likely unset, a blank before the real command.
                 let spacer = variable_names(word) == Some(1);
+                // `a=nc&&$a -nlvp 555`: a variable set to a command earlier
+                // in the value, then run.
+                if spacer
+                    && let Some((_, value)) = assigned[..n_assigned]
+                        .iter()
+                        .find(|(name, _)| *name == &word[1..])
+                    && command(value).is_some()
+                {
+                    sink.report(
+                        &rules::RCE_EVASION,
+                        lower,
+                        *start..(*end + 24).min(lower.len()),
+                    );
+                    continue;
+                }
+                if let Some((name, value)) = word.split_once('=')
+                    && n_assigned < assigned.len()
+                    && !name.is_empty()
+                    && name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                    && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                {
+                    assigned[n_assigned] = (name, value);
+                    n_assigned += 1;
+                }
                 if (is_wrapper(base) || spacer)
                     && matches!(pieces.get(idx + 1), Some(Piece::Word { .. }))
                 {
                     wrapped = Some(position);
                     after_spacer = spacer && position.is_some();
                 }
-                // `$c1$c2$c3...`: a command spelled from variables set
-                // letter by letter.
-                if variable_names(word).is_some_and(|n| n >= 3) {
+                // `$c1$c2$c3...`, `$a$b`: a command spelled from variables
+                // set piece by piece.
+                if variable_names(word).is_some_and(|n| n >= 2) {
                     sink.report(
                         &rules::RCE_EVASION,
                         lower,
@@ -2644,6 +2671,10 @@ mod expansion_tests {
         assert_detects("$SHELL -c \"echo hi\"", "rce.unix_command");
         assert_detects("${SHELL} -c \"echo hi\"", "rce.unix_command");
         assert_detects("ifconfig;. rm -rf /;", "rce.command_chain");
+        assert_detects("a=nc&&$a -nlvp 555", "rce.evasion");
+        assert_detects("a=/et;b=c/passwd;cat $a$b", "rce.command_chain");
+        assert_detects("x=ls;$a$b", "rce.evasion");
+        assert_clean("total=5; $a is unknown");
         assert_detects("c4=x;c3=t;c2=a;c1=c;$c1$c2$c3$c4", "rce.evasion");
         for v in [
             "use `` for an empty code span",

@@ -435,6 +435,15 @@ impl Check for ThreatDetectionCheck {
                 self.record(&mut pass, found, "body");
             }
         }
+        if let ParsedBody::Multipart(parts) = parsed {
+            for part in parts.iter().filter(|p| p.escaped_name) {
+                let mut found = Vec::new();
+                let name = part.filename.as_deref().unwrap_or(&part.name);
+                self.detector
+                    .inspect_escaped_multipart_name(name, &mut found);
+                self.record(&mut pass, found, &format!("multipart.{}#key", part.name));
+            }
+        }
         let graphql = graphql_document(parsed);
         parsed.for_each_value(|location, value| {
             if graphql.is_some() && location == "body:/query" {
