@@ -237,6 +237,7 @@ rules! {
     PHP_FUNCTION = "php.function_call", Php, 1, Critical, Medium, "PHP code: dangerous function call";
     PHP_VARIABLE_CALL = "php.variable_call", Php, 1, Critical, High, "PHP code: function called through a variable or string";
     PHP_VARIABLE = "php.variable", Php, 1, Critical, High, "PHP code: superglobal variable";
+    PHP_INI_DIRECTIVE = "php.ini_directive", Php, 2, Critical, Medium, "PHP configuration directive in a value";
     PHP_VARIABLE_VARIABLE = "php.variable_variable", Php, 2, Critical, Medium, "PHP code: variable named by an expression";
     PHP_UPLOAD = "php.script_upload", Php, 1, Critical, High, "upload of a server-side script";
     JAVA_GADGET = "java.gadget_class", Java, 1, Critical, High, "Java gadget or runtime class";

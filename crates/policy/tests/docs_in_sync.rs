@@ -1595,6 +1595,7 @@ fn detection_trigger_cases() -> Vec<(&'static str, String, &'static str)> {
         ("php.function_call", json("phpinfo()")),
         ("php.variable", json("$_GET['x']")),
         ("php.variable_variable", json("${'ff'}")),
+        ("php.ini_directive", json("allow_url_include=1")),
         ("php.script_upload", header("X-Filename", "shell.php")),
         ("java.gadget_class", json("java.lang.Runtime")),
         (

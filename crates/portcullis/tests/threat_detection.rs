@@ -391,7 +391,10 @@ async fn protocol_shapes_no_client_sends_are_blocked_at_the_default_level() {
             "http.multipart_name",
         ),
         (
-            raw("GET /det/a?_CONF%5Bpath%5D=https%3A%2F%2Fexample.com%2Fx HTTP/1.1", ""),
+            raw(
+                "GET /det/a?_CONF%5Bpath%5D=https%3A%2F%2Fexample.com%2Fx HTTP/1.1",
+                "",
+            ),
             "rfi.url",
         ),
     ];

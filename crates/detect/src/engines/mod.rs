@@ -404,6 +404,9 @@ impl Engines {
         ) {
             misc::php(text, lower, kind, sink);
         }
+        if f.contains(CharFlags::EQUALS) {
+            php_code::inspect_ini(text, lower, sink);
+        }
         if gates & gate::JAVA != 0 {
             misc::java(lower, &self.java, sink);
         }

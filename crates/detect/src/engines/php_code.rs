@@ -153,6 +153,112 @@ pub(crate) fn xml_short_tag(lower: &str) -> Option<usize> {
     None
 }
 
+/// php.ini sections whose directives are `section.name` (`opcache.`,
+/// `mbstring.`, `session.`...).
+const INI_SECTIONS: &[&str] = &[
+    "opcache",
+    "mbstring",
+    "session",
+    "pcre",
+    "zend",
+    "xdebug",
+    "phar",
+    "mysqli",
+    "pdo_mysql",
+    "sqlite3",
+    "assert",
+    "filter",
+    "iconv",
+    "intl",
+    "ldap",
+    "oci8",
+    "odbc",
+    "soap",
+    "zlib",
+    "cgi",
+    "fastcgi",
+    "user_ini",
+    "url_rewriter",
+    "apc",
+    "realpath_cache",
+];
+
+/// Directives without a section that change what PHP runs, includes or
+/// allows (and no English word).
+const INI_NAMES: &[&str] = &[
+    "allow_url_include",
+    "allow_url_fopen",
+    "auto_prepend_file",
+    "auto_append_file",
+    "disable_functions",
+    "disable_classes",
+    "open_basedir",
+    "include_path",
+    "extension_dir",
+    "memory_limit",
+    "max_execution_time",
+    "unserialize_max_depth",
+    "upload_tmp_dir",
+    "error_log",
+    "display_errors",
+    "register_globals",
+    "safe_mode",
+    "short_open_tag",
+    "file_uploads",
+    "sendmail_path",
+    "doc_root",
+    "user_dir",
+];
+
+fn ini_name(name: &str) -> bool {
+    let snake = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.')
+    };
+    match name.split_once('.') {
+        Some((section, rest)) => {
+            INI_SECTIONS.contains(&section) && snake(rest) && rest.contains('_')
+        }
+        None => INI_NAMES.contains(&name),
+    }
+}
+
+/// A php.ini directive set in a value: the whole value `name = value`
+/// (`opcache.jit_max_polymorphic_calls=50`, `memory_limit = 512M`) or a
+/// PHP-CGI `-d name=value` option (CVE-2012-1823, CVE-2024-4577:
+/// `-d allow_url_include=1`), for a back end that writes values into an
+/// ini file or a command line.
+pub(crate) fn ini_directive(lower: &str) -> Option<usize> {
+    let t = lower.trim();
+    if let Some((name, value)) = t.split_once('=')
+        && !value.trim().is_empty()
+        && ini_name(name.trim())
+    {
+        return Some(lower.len() - lower.trim_start().len());
+    }
+    for (p, _) in crate::text::find_iter(lower, "-d ") {
+        let rest = lower[p + 3..].trim_start();
+        if let Some((name, _)) = rest.split_once('=')
+            && ini_name(name.trim())
+        {
+            return Some(p);
+        }
+    }
+    None
+}
+
+/// Reports [`ini_directive`] matches.
+pub(crate) fn inspect_ini(text: &str, lower: &str, sink: &mut crate::Sink<'_>) {
+    if let Some(p) = ini_directive(lower) {
+        sink.report(
+            &crate::rules::PHP_INI_DIRECTIVE,
+            text,
+            p..(p + 48).min(text.len()),
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -258,6 +364,31 @@ mod tests {
     }
 
     #[test]
+    fn ini_directives() {
+        for v in [
+            "opcache.jit_max_polymorphic_calls=50",
+            "mbstring.regex_retry_limit=true",
+            "memory_limit = 512m",
+            "extension_dir=/path/to/example",
+            "unserialize_max_depth=true",
+            "-d allow_url_include=1 -d auto_prepend_file=php://input",
+        ] {
+            assert!(ini_directive(v).is_some(), "{v}");
+        }
+        for v in [
+            "precision=true",
+            "session.id=abc",
+            "memory_limit",
+            "limit=5",
+            "sort=-created",
+            "a -d b=c",
+            "opcache.enable=",
+        ] {
+            assert!(ini_directive(v).is_none(), "{v}");
+        }
+    }
+
+    #[test]
     fn through_the_inspector() {
         use crate::ValueKind;
         use crate::tests::{assert_clean, assert_clean_in, assert_detects, assert_detects_in};
@@ -282,6 +413,7 @@ mod tests {
             assert_detects(v, "php.function_call");
         }
         assert_detects("posix_getegid()", "php.function_call");
+        assert_detects("opcache.jit_max_polymorphic_calls=50", "php.ini_directive");
         for v in [
             "Hello ${name}, your order shipped",
             "[ draft ] ( ls )",
