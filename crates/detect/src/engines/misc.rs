@@ -1290,6 +1290,9 @@ pub(crate) fn php(text: &str, lower: &str, kind: ValueKind<'_>, sink: &mut Sink<
     }
     if lower.contains('(') {
         php_calls(lower, sink);
+        if let Some(p) = super::php_code::extension_call(lower) {
+            sink.report(&rules::PHP_FUNCTION, text, p..(p + 32).min(text.len()));
+        }
         if let Some(p) = php_variable_call(lower)
             .or_else(|| php_dynamic_call(lower))
             .or_else(|| super::php_code::quoted_function_call(lower))

@@ -248,6 +248,96 @@ pub(crate) fn ini_directive(lower: &str) -> Option<usize> {
     None
 }
 
+/// Function-name prefixes of PHP extensions (`pg_`, `ldap_`, `sodium_`...):
+/// PHP names a module's functions `module_verb`, which no prose and few
+/// other languages' call syntax share.
+const EXTENSION_PREFIXES: &[&str] = &[
+    "array_",
+    "pg_",
+    "ldap_",
+    "odbc_",
+    "sodium_crypto_",
+    "tidy_",
+    "zend_",
+    "mysqli_",
+    "mysql_",
+    "mb_",
+    "openssl_",
+    "curl_",
+    "pcntl_",
+    "proc_",
+    "stream_",
+    "socket_",
+    "ftp_",
+    "imap_",
+    "xmlrpc_",
+    "libxml_",
+    "preg_",
+    "ob_",
+    "spl_",
+    "iterator_",
+    "func_get_",
+    "filter_",
+    "hash_",
+    "json_",
+    "apache_",
+    "iconv_",
+    "grapheme_",
+    "ctype_",
+    "sqlite_",
+    "oci_",
+    "ibase_",
+    "db2_",
+    "sqlsrv_",
+    "exif_",
+    "finfo_",
+    "gmp_",
+    "dba_",
+    "shmop_",
+    "msg_",
+    "readline_",
+    "yaml_",
+    "simplexml_",
+    "session_",
+    "opcache_",
+    "apcu_",
+    "ssh2_",
+    "gnupg_",
+    "mcrypt_",
+    "bzip2_",
+    "zlib_",
+    "gz",
+];
+
+/// A value that is one call of a PHP extension function: `name(`,
+/// `name ()`, `name(args)` with `name` a module prefix and at least one more
+/// part (`pg_enter_pipeline_mode (`, `ldap_get_entries()`,
+/// `tidy_parse_string()`), the probe shape of PHP code injection.
+pub(crate) fn extension_call(lower: &str) -> Option<usize> {
+    let t = lower.trim_start();
+    let at = lower.len() - t.len();
+    let name_len = t
+        .bytes()
+        .take_while(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_')
+        .count();
+    let name = &t[..name_len];
+    let rest = t[name_len..].trim_start_matches([' ', '\t']);
+    let Some(args) = rest.strip_prefix('(') else {
+        return None;
+    };
+    let module = EXTENSION_PREFIXES.iter().find(|p| name.starts_with(*p))?;
+    let verb = &name[module.len()..];
+    // `gz` has no underscore: `gzinflate`, `gzdecode` (letters only).
+    let verb_ok = if module.ends_with('_') {
+        verb.len() >= 2 && verb.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
+    } else {
+        verb.len() >= 4 && verb.bytes().all(|b| b.is_ascii_lowercase())
+    };
+    let args = args.trim_end();
+    let call_end = args.is_empty() || args.ends_with(')') || args.ends_with(");");
+    (verb_ok && call_end && args.len() <= 256).then_some(at)
+}
+
 /// Reports [`ini_directive`] matches.
 pub(crate) fn inspect_ini(text: &str, lower: &str, sink: &mut crate::Sink<'_>) {
     if let Some(p) = ini_directive(lower) {
@@ -360,6 +450,37 @@ mod tests {
             "<?xml ?>",
         ] {
             assert!(xml_short_tag(v).is_none(), "{v}");
+        }
+    }
+
+    #[test]
+    fn extension_calls() {
+        for v in [
+            "array_diff (",
+            "pg_enter_pipeline_mode (",
+            "ldap_get_entries()",
+            "odbc_connection_string_should_quote(",
+            "sodium_crypto_aead_chacha20poly1305_ietf_keygen (",
+            "tidy_parse_string()",
+            "zend_test_is_string_marked_as_valid_utf8(",
+            "gzdecode($x)",
+            "mb_strlen($s);",
+        ] {
+            assert!(extension_call(v).is_some(), "{v}");
+        }
+        for v in [
+            "array (of options)",
+            "json_ file",
+            "my_func()",
+            "session_ (2)",
+            "see pg_dump (the tool) for backups",
+            "gzip (fast)",
+            "pg_13 (new)",
+            // `sodium_` alone is also a word (a recipe API's field).
+            "sodium_add_to_recipe(foo)",
+            "array_diff is a function",
+        ] {
+            assert!(extension_call(v).is_none(), "{v}");
         }
     }
 
