@@ -440,10 +440,16 @@ async fn protocol_shapes_no_client_sends_are_blocked_at_the_default_level() {
             "",
         ),
         raw("PROPFIND /det/a HTTP/1.1", ""),
+        // A raw upload without a type, larger than what is buffered for
+        // inspection, streams through.
+        raw(
+            "PUT /det/files/big.bin HTTP/1.1",
+            &"x; cat /etc/passwd\n".repeat(16 * 1024),
+        ),
     ];
     for req in forwarded {
         let reply = raw_request(gw.addr, req.as_bytes()).await.unwrap();
         assert_eq!(reply.status, 200, "{req:?}: {}", reply.head);
     }
-    assert_eq!(up.count(), 5);
+    assert_eq!(up.count(), 6);
 }

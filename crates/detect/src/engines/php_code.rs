@@ -322,9 +322,7 @@ pub(crate) fn extension_call(lower: &str) -> Option<usize> {
         .count();
     let name = &t[..name_len];
     let rest = t[name_len..].trim_start_matches([' ', '\t']);
-    let Some(args) = rest.strip_prefix('(') else {
-        return None;
-    };
+    let args = rest.strip_prefix('(')?;
     let module = EXTENSION_PREFIXES.iter().find(|p| name.starts_with(*p))?;
     let verb = &name[module.len()..];
     // `gz` has no underscore: `gzinflate`, `gzdecode` (letters only).

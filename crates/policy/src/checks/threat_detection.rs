@@ -26,6 +26,10 @@ use crate::finding::{Finding, Severity, excerpt};
 
 const NAME: &str = "threat_detection";
 
+/// Largest body without a `Content-Type` that is read to be inspected (the
+/// gateway buffers bodies up to this size before contacting the upstream).
+const TYPELESS_BODY_BYTES: u64 = 64 * 1024;
+
 /// Most string literals taken from one GraphQL document.
 const MAX_GRAPHQL_LITERALS: usize = 1000;
 
@@ -389,9 +393,19 @@ impl Check for ThreatDetectionCheck {
     }
 
     fn wants_request_body(&self, ex: &Exchange<'_>) -> bool {
-        self.inspect_body
-            && (ex.content_length().is_some_and(|l| l > 0)
-                || ex.headers.contains_key(header::TRANSFER_ENCODING))
+        if !self.inspect_body {
+            return false;
+        }
+        // A body without a type is inspected as text only when it is small
+        // enough to be buffered anyway: a raw upload (`curl -T big.iso`)
+        // keeps streaming instead of meeting the body limit.
+        if ex.content_type().is_none() {
+            return ex
+                .content_length()
+                .is_some_and(|l| l > 0 && l <= TYPELESS_BODY_BYTES);
+        }
+        (ex.content_length().is_some_and(|l| l > 0)
+            || ex.headers.contains_key(header::TRANSFER_ENCODING))
             && body_kind(ex.content_type()) != BodyKind::Binary
     }
 
