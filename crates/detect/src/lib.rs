@@ -274,7 +274,14 @@ impl Inspector<'_> {
             .normalize(value, settings.max_decode_rounds);
         sink.decoding = Decoding::Normalized;
         engines.run(value, &view, kind, &mut buffers.scratch, sink);
-        if let Some(decoded) = normalize::base64_candidate(value) {
+        // Base64 as sent, or once backslash escapes are undone
+        // (`\u0058\u0079QkTk...`).
+        let candidate = normalize::base64_candidate(value).or_else(|| {
+            (view.text.len() != value.len() && memchr::memchr(b'\\', value.as_bytes()).is_some())
+                .then(|| normalize::base64_candidate(view.text))
+                .flatten()
+        });
+        if let Some(decoded) = candidate {
             let view = buffers
                 .base64
                 .normalize(&decoded, settings.max_decode_rounds);

@@ -186,8 +186,13 @@ impl Normalizer {
             had_nul = memchr::memchr(0, &self.bytes).is_some();
             let mut changed_text = false;
             lenient_utf8(&self.bytes, &mut self.text);
-            if self.text.contains('&') {
-                changed_text |= decode_entities(&mut self.text, &mut self.spare);
+            // Twice: an XML or HTML layer escapes the `&` of an entity once
+            // more (`ja&amp;tab;vascript:`).
+            for _ in 0..2 {
+                if !self.text.contains('&') || !decode_entities(&mut self.text, &mut self.spare) {
+                    break;
+                }
+                changed_text = true;
             }
             if self.text.contains('\\') {
                 changed_text |= decode_escapes(&mut self.text, &mut self.spare);
@@ -360,11 +365,18 @@ fn fold(c: char) -> Option<char> {
         0x2215 | 0x2044 | 0x29F8 => Some('/'),
         0x2216 | 0xFE68 | 0x29F9 => Some('\\'),
         0x2024 | 0xFE52 => Some('.'),
+        // What IDNA (UTS 46) maps to ASCII in a host name: circled digits
+        // and letters, ideographic full stops (`①②⑦。⓪。⓪。①`).
+        0x2460..=0x2468 => char::from_u32(cp - 0x2460 + u32::from(b'1')),
+        0x24EA => Some('0'),
+        0x24B6..=0x24CF => char::from_u32(cp - 0x24B6 + u32::from(b'A')),
+        0x24D0..=0x24E9 => char::from_u32(cp - 0x24D0 + u32::from(b'a')),
+        0x3002 | 0xFF61 => Some('.'),
         0x00A0 | 0x2000..=0x200A | 0x3000 => Some(' '),
         0x2028 | 0x2029 => Some('\n'),
         // Typographic quotes and dashes, which some layers fold to ASCII
         // before SQL or a shell sees them.
-        0x02BC | 0x2018 | 0x2019 | 0x2032 | 0x201B => Some('\''),
+        0x02BC | 0x2018 | 0x2019 | 0x2032 | 0x201B | 0x00B4 => Some('\''),
         0x201C | 0x201D | 0x2033 => Some('"'),
         0x2013 | 0x2014 | 0x2212 => Some('-'),
         _ => None,
@@ -666,6 +678,17 @@ mod tests {
         assert_eq!(norm("Fish &amp; Chips"), "Fish & Chips");
         assert_eq!(norm("AT&T"), "AT&T");
         assert_eq!(norm("C:\\new\\table"), "C:\\new\\table");
+        // An escaped entity is decoded twice, not more.
+        assert_eq!(norm("ja&amp;tab;vascript:"), "ja\tvascript:");
+        assert_eq!(norm("AT&amp;T"), "AT&T");
+        assert_eq!(norm("&amp;amp;amp;"), "&amp;");
+    }
+
+    #[test]
+    fn idna_look_alikes_fold() {
+        assert_eq!(norm("①②⑦。⓪。⓪。①"), "127.0.0.1");
+        assert_eq!(norm("ⓛⓞⓒⓐⓛⓗⓞⓢⓣ"), "localhost");
+        assert_eq!(norm("don\u{b4}t"), "don't");
     }
 
     #[test]

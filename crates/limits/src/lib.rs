@@ -13,7 +13,9 @@
 
 pub mod algorithm;
 pub mod memory;
+mod pipelined;
 pub mod redis_store;
+pub mod resp;
 pub mod shared_map;
 mod store;
 

@@ -14,6 +14,12 @@
 //! GCRA lease lets one instance spend its lease as a burst. With `lease: 1`
 //! (the default) every decision is exact and costs one command.
 //!
+//! On a standalone Redis over TCP, decisions go out on the store's own
+//! pipelined connection ([`crate::pipelined`]: commands written straight
+//! into one buffer, replies parsed by [`crate::resp`], concurrent requests
+//! sharing writes and reads); script loading, flags and the admin listings
+//! keep the redis crate's connection manager.
+//!
 //! A denial is remembered locally until its `Retry-After`: nothing can make
 //! the key pass sooner, so a client hammering a limit it has hit costs no
 //! round trips (exact, whatever the lease).
@@ -44,6 +50,8 @@ use redis::{Cmd, RedisFuture, RedisResult, Script, Value};
 
 use crate::Micros;
 use crate::algorithm::{Decision, Limit, WindowState};
+use crate::pipelined::{Pipelined, Target};
+use crate::resp::{self, Reply};
 use crate::store::{KeyHasher, Store, StoreError};
 
 /// GCRA: KEYS[1] holds the TAT (µs). ARGV: emission µs, burst µs, tokens
@@ -241,6 +249,10 @@ impl ConnectionLike for Connection {
 
 pub struct RedisStore {
     conn: Connection,
+    /// The decisions' own connection, on a standalone Redis over TCP.
+    pipelined: Option<Pipelined>,
+    /// The encoded start of a GCRA and of a window decision.
+    eval_heads: [Vec<u8>; 2],
     prefix: String,
     gcra: Script,
     window: Script,
@@ -273,6 +285,17 @@ impl RedisStore {
     pub fn new(config: &RedisConfig) -> Result<RedisStore, StoreError> {
         let conn = Connection::lazy(config)?;
         Ok(RedisStore {
+            pipelined: pipelined_target(config)?.map(Pipelined::spawn),
+            eval_heads: [GCRA_LUA, WINDOW_LUA].map(|lua| {
+                // `EVALSHA <sha> 1`, the part of every decision that does not
+                // change: 8 arguments in all (key and 4 numbers follow).
+                let mut head = Vec::new();
+                resp::command(&mut head, 8);
+                resp::bulk(&mut head, b"EVALSHA");
+                resp::bulk(&mut head, Script::new(lua).get_hash().as_bytes());
+                resp::bulk(&mut head, b"1");
+                head
+            }),
             conn,
             prefix: config.key_prefix.clone(),
             gcra: Script::new(GCRA_LUA),
@@ -351,11 +374,19 @@ impl RedisStore {
             return (out.into_iter().flatten().collect(), Health::Unchanged);
         }
         let want = self.lease.max(cost);
-        let cmds: Vec<Cmd> = remote
-            .iter()
-            .map(|&(i, _)| self.eval_cmd(items[i].0, items[i].1, cost, want))
-            .collect();
-        let result = self.send(cmds).await;
+        let result = match &self.pipelined {
+            Some(pipelined) => {
+                let batch: Vec<(&[u8], &Limit)> = remote.iter().map(|&(i, _)| items[i]).collect();
+                self.send_pipelined(pipelined, &batch, cost, want).await
+            }
+            None => {
+                let cmds: Vec<Cmd> = remote
+                    .iter()
+                    .map(|&(i, _)| self.eval_cmd(items[i].0, items[i].1, cost, want))
+                    .collect();
+                self.send(cmds).await
+            }
+        };
         let health = match &result {
             Ok(_) if self.down.swap(false, Ordering::Relaxed) => Health::Recovered,
             Ok(_) => Health::Unchanged,
@@ -437,6 +468,64 @@ impl RedisStore {
                 replies.into_iter().map(|r| r.map_err(classify)).collect()
             }
         }
+    }
+
+    /// [`RedisStore::send`] on the store's own pipelined connection (a
+    /// standalone Redis over TCP): the `EVALSHA`s are written straight into
+    /// one buffer. A decision that finds its script gone (`NOSCRIPT`: Redis
+    /// restarted or was flushed) is sent again after the scripts are loaded;
+    /// the others were charged already and are not.
+    async fn send_pipelined(
+        &self,
+        pipelined: &Pipelined,
+        batch: &[(&[u8], &Limit)],
+        cost: u64,
+        want: u64,
+    ) -> Result<Vec<Vec<i64>>, StoreError> {
+        self.commands
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
+        let mut replies = pipelined
+            .call(self.encode_evals(batch, cost, want), batch.len())
+            .await?;
+        let lost = |r: &Reply| matches!(r, Reply::Error(e) if e.starts_with("NOSCRIPT"));
+        if replies.iter().any(lost) {
+            self.load_scripts(&mut self.conn.clone()).await?;
+            let again: Vec<usize> = (0..replies.len()).filter(|&n| lost(&replies[n])).collect();
+            let resend: Vec<(&[u8], &Limit)> = again.iter().map(|&n| batch[n]).collect();
+            let fresh = pipelined
+                .call(self.encode_evals(&resend, cost, want), resend.len())
+                .await?;
+            for (n, reply) in again.into_iter().zip(fresh) {
+                replies[n] = reply;
+            }
+        }
+        replies
+            .into_iter()
+            .map(|reply| match reply {
+                Reply::Error(e) => Err(StoreError::Protocol(e)),
+                reply => reply.into_ints().ok_or_else(|| {
+                    StoreError::Protocol("a decision reply that is not integers".into())
+                }),
+            })
+            .collect()
+    }
+
+    /// The `EVALSHA` of each decision, encoded for [`Pipelined::call`].
+    fn encode_evals(&self, batch: &[(&[u8], &Limit)], cost: u64, want: u64) -> Vec<u8> {
+        let mut out = Vec::with_capacity(batch.len() * 160);
+        for (key, limit) in batch {
+            let (head, a, b) = match limit {
+                Limit::Gcra(g) => (&self.eval_heads[0], g.emission_us, g.burst_us),
+                Limit::Window(w) => (&self.eval_heads[1], w.window_us, w.limit),
+            };
+            out.extend_from_slice(head);
+            resp::bulk_parts(&mut out, &[self.prefix.as_bytes(), key]);
+            resp::bulk_int(&mut out, a);
+            resp::bulk_int(&mut out, b);
+            resp::bulk_int(&mut out, cost);
+            resp::bulk_int(&mut out, want);
+        }
+        out
     }
 
     /// `SCRIPT LOAD` of the decision scripts (on Cluster, the client sends
@@ -878,6 +967,30 @@ async fn cluster_masters(mut conn: ClusterConnection) -> Result<Vec<(String, u16
             Some((host.to_owned(), port.parse().ok()?))
         })
         .collect())
+}
+
+/// Where the decisions' own connection goes: a standalone Redis over TCP
+/// (`redis://`); `None` for a cluster or a Unix socket, which keep the
+/// redis crate's client for everything.
+fn pipelined_target(config: &RedisConfig) -> Result<Option<Target>, StoreError> {
+    if !config.cluster.is_empty() {
+        return Ok(None);
+    }
+    let client = redis::Client::open(config.url.as_str())
+        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    let info = client.get_connection_info();
+    let redis::ConnectionAddr::Tcp(host, port) = info.addr() else {
+        return Ok(None);
+    };
+    let settings = info.redis_settings();
+    Ok(Some(Target {
+        host: host.clone(),
+        port: *port,
+        username: settings.username().map(str::to_string),
+        password: settings.password().map(str::to_string),
+        db: settings.db(),
+        timeout: config.timeout,
+    }))
 }
 
 /// Script errors are the store's bug; everything else means Redis is not

@@ -207,3 +207,125 @@ async fn concurrent_lease_misses_keep_every_leased_token() {
         "allowed {allowed}: leased tokens were lost"
     );
 }
+
+#[tokio::test]
+async fn flushed_scripts_are_reloaded_without_charging_twice() {
+    let redis = RedisServer::start();
+    let store = RedisStore::new(&config(redis.port, 1)).unwrap();
+    let quota = Limit::Window(SlidingWindow::new(5, Duration::from_secs(3600)).unwrap());
+    let rate = Limit::Gcra(Gcra::new(5, Duration::from_secs(3600), 5).unwrap());
+    let both = [(&b"w"[..], &quota), (&b"g"[..], &rate)];
+    for _ in 0..3 {
+        let (results, _) = store.acquire_many(&both, 1, now_micros()).await;
+        assert!(results.iter().all(|r| r.as_ref().unwrap().allowed));
+    }
+    assert_eq!(redis_server::cli(redis.port, &["SCRIPT", "FLUSH"]), "OK");
+    let mut allowed = [0, 0];
+    for _ in 0..4 {
+        let (results, _) = store.acquire_many(&both, 1, now_micros()).await;
+        for (n, r) in results.iter().enumerate() {
+            allowed[n] += r.as_ref().expect("reloaded, not failed").allowed as u32;
+        }
+    }
+    // 3 before the flush + 2 after = the limit of 5 on each key: the
+    // decisions that met NOSCRIPT were sent again once, not charged twice.
+    assert_eq!(allowed, [2, 2]);
+}
+
+#[tokio::test]
+async fn password_and_database_from_the_url_are_used() {
+    let port = redis_server::free_port();
+    let _redis = RedisServer::start_with(port, &["--requirepass", "s3cret"]);
+    let limit = Limit::Gcra(Gcra::new(2, Duration::from_secs(3600), 2).unwrap());
+    let mut good = config(port, 1);
+    good.url = format!("redis://:s3cret@127.0.0.1:{port}/3");
+    let store = RedisStore::new(&good).unwrap();
+    for expected in [true, true, false] {
+        let d = store
+            .acquire(b"auth", &limit, 1, now_micros())
+            .await
+            .unwrap();
+        assert_eq!(d.allowed, expected);
+    }
+    let keys = redis_server::cli(
+        port,
+        &["-a", "s3cret", "--no-auth-warning", "-n", "3", "KEYS", "*"],
+    );
+    assert_eq!(keys, "test:auth", "the key lives in database 3");
+
+    let mut bad = config(port, 1);
+    bad.url = format!("redis://:wrong@127.0.0.1:{port}/0");
+    let store = RedisStore::new(&bad).unwrap();
+    let err = store
+        .acquire(b"auth", &limit, 1, now_micros())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("handshake"), "{err}");
+    assert!(store.is_down());
+}
+
+#[tokio::test]
+async fn a_server_that_never_answers_is_a_timeout_not_a_hang() {
+    // Accepts and reads, never writes: a Redis that stopped answering.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((mut socket, _)) = listener.accept().await {
+            held.push(tokio::spawn(async move {
+                let mut sink = vec![0u8; 4096];
+                while let Ok(n) = tokio::io::AsyncReadExt::read(&mut socket, &mut sink).await {
+                    if n == 0 {
+                        break;
+                    }
+                }
+            }));
+        }
+    });
+    let store = RedisStore::new(&config(port, 1)).unwrap();
+    let limit = Limit::Gcra(Gcra::new(10, Duration::from_secs(1), 10).unwrap());
+    let started = Instant::now();
+    let err = store
+        .acquire(b"mute", &limit, 1, now_micros())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("in time"), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(store.is_down());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_exact_decisions_share_the_connection_and_stay_exact() {
+    let redis = RedisServer::start();
+    let store = std::sync::Arc::new(RedisStore::new(&config(redis.port, 1)).unwrap());
+    let quota = Limit::Window(SlidingWindow::new(150, Duration::from_secs(3600)).unwrap());
+    let tasks: Vec<_> = (0..400)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                // Two keys per call, answered in the order they were asked.
+                let own = format!("own{i}");
+                let items = [(&b"shared"[..], &quota), (own.as_bytes(), &quota)];
+                let (results, _) = store.acquire_many(&items, 1, now_micros()).await;
+                let shared = results[0].as_ref().unwrap();
+                let own = results[1].as_ref().unwrap();
+                assert!(own.allowed && own.remaining == 149, "own key: {own:?}");
+                shared.allowed
+            })
+        })
+        .collect();
+    let mut allowed = 0;
+    for task in tasks {
+        allowed += task.await.unwrap() as u32;
+    }
+    assert_eq!(
+        allowed, 150,
+        "exactly the quota, over one shared connection"
+    );
+    let clients = redis_server::cli(redis.port, &["CLIENT", "LIST"]);
+    assert!(clients.lines().count() <= 3, "{clients}");
+}

@@ -232,3 +232,52 @@ async fn a_shared_map_on_a_cluster_is_seen_by_every_handle() {
     assert_eq!(v2.version, 2);
     assert!(a.load().await.unwrap().1.is_empty());
 }
+
+/// A master that dies is replaced by its replica (Redis Cluster failover):
+/// the store fails over with it (the fail mode meanwhile), and the count
+/// the replica inherited keeps the limit exact across the failover.
+#[tokio::test]
+async fn a_failed_over_master_is_replaced_by_its_replica_and_the_limit_holds() {
+    let mut cluster = RedisCluster::start_replicated();
+    let mut config = config(&cluster);
+    config.cluster = cluster.urls();
+    let store = RedisStore::new(&config).unwrap();
+    let quota = Limit::Window(SlidingWindow::new(50, Duration::from_secs(3600)).unwrap());
+    let key = key_per_node(&cluster)[1].clone();
+    let master = cluster.node_of(&format!("test:{key}"));
+    for _ in 0..20 {
+        let d = store.acquire(key.as_bytes(), &quota, 1, now_micros()).await;
+        assert!(d.unwrap().allowed);
+    }
+    cluster.wait_replicated();
+    cluster.kill(master);
+    let killed = Instant::now();
+    let mut allowed = 20;
+    let mut failed = 0;
+    loop {
+        match store.acquire(key.as_bytes(), &quota, 1, now_micros()).await {
+            Ok(d) if d.allowed => allowed += 1,
+            Ok(_) => break,
+            Err(StoreError::Unavailable(_)) => {
+                failed += 1;
+                assert!(
+                    killed.elapsed() < Duration::from_secs(30),
+                    "no failover after {failed} failed calls"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(failed > 0, "the master was down for a while");
+    assert_eq!(
+        allowed, 50,
+        "the replica kept the 20 spent before the failover"
+    );
+    assert!(!store.is_down());
+    assert_ne!(
+        cluster.node_of(&format!("test:{key}")),
+        master,
+        "a replica took over"
+    );
+}

@@ -255,10 +255,13 @@ impl<'a> Exchange<'a> {
     pub fn cookies(&self) -> &[(&'a str, &'a str)] {
         self.cookies.get_or_init(|| {
             let headers: &'a HeaderMap = self.headers;
+            // UTF-8, not only visible ASCII: a cookie with one non-ASCII
+            // byte (`＜script＞`) would otherwise be no cookies at all, and
+            // pass every check that reads cookies uninspected.
             headers
                 .get_all(header::COOKIE)
                 .iter()
-                .filter_map(|v| v.to_str().ok())
+                .filter_map(|v| std::str::from_utf8(v.as_bytes()).ok())
                 .flat_map(|v| v.split(';'))
                 .filter_map(|pair| {
                     let pair = pair.trim();

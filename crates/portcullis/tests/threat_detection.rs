@@ -174,6 +174,38 @@ async fn attacks_in_headers_and_cookies_are_blocked() {
 }
 
 #[tokio::test]
+async fn cookies_with_non_ascii_bytes_and_escaped_breakouts_are_inspected() {
+    let (gw, up, audit) = start().await;
+    // Full-width angle brackets: the cookie header is not visible ASCII.
+    let cookie =
+        http::HeaderValue::from_bytes("＜script ＞alert(1)＜/script＞=value".as_bytes()).unwrap();
+    let r = send(&gw, request("GET", "/det/a").header("Cookie", cookie), "").await;
+    let finding = assert_blocked(&gw, &up, &audit, &r, "xss.script_tag").await;
+    assert!(
+        finding["location"].as_str().unwrap().starts_with("cookie."),
+        "{finding}"
+    );
+
+    // A quote escaped with a backslash still closes a standard SQL literal.
+    let r = send(
+        &gw,
+        request("POST", "/det/login").header("Content-Type", "application/x-www-form-urlencoded"),
+        format!("email={}", encoded("admin@example.com\\' or json (id);")),
+    )
+    .await;
+    let finding = assert_blocked(&gw, &up, &audit, &r, "sqli.boolean").await;
+    assert_eq!(finding["location"], "form.email");
+
+    let r = gw
+        .get(&format!(
+            "/det/a?ssrf={}",
+            encoded("acap://①②⑦.⓪.⓪.①/admin")
+        ))
+        .await;
+    assert_blocked(&gw, &up, &audit, &r, "ssrf.loopback").await;
+}
+
+#[tokio::test]
 async fn attacks_in_json_form_and_multipart_bodies_are_blocked() {
     let (gw, up, audit) = start().await;
     let json = r#"{"user":{"name":"Ann","bio":"x; cat /etc/passwd"}}"#;

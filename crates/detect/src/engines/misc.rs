@@ -542,7 +542,8 @@ pub(crate) fn ssti(lower: &str, sink: &mut Sink<'_>) {
                 sink.report(&rules::SSTI_EXPRESSION, lower, span);
                 return;
             }
-            if open == "{%"
+            // Control tags: `{% if %}`, and the ERB / JSP-style `<% if true %>`.
+            if matches!(open, "{%" | "<%" | "<%=")
                 && [
                     "import", "include", "debug", "load", "print", "set ", "for ", "if ",
                 ]
@@ -1023,6 +1024,8 @@ pub(crate) fn nodejs(lower: &str, sink: &mut Sink<'_>) {
         "fs.readfilesync(",
         "execsync(",
         "spawnsync(",
+        // Ruby's `Process.spawn("id")`.
+        "process.spawn(",
         "globalthis.",
         "import(",
     ]);
@@ -2325,14 +2328,30 @@ fn never_true(cond: &str) -> bool {
 }
 
 pub(crate) fn script_loops_and_interpolation(lower: &str, sink: &mut Sink<'_>) {
-    if let Some(p) = crate::text::find(lower, "@{[")
-        && lower[p + 3..].contains("]}")
-    {
-        sink.report(
-            &rules::RCE_SUBSTITUTION,
-            lower,
-            p..(p + 32).min(lower.len()),
-        );
+    // `@{[ system "id" ]}`, blanks allowed (Perl skips them), or a call
+    // in the `[ ]` when the closing `}` is cut off (`@{[system 'id']x`).
+    for (p, _) in crate::text::find_iter(lower, "@{") {
+        let inner = lower[p + 2..].trim_start();
+        let Some(code) = inner.strip_prefix('[') else {
+            continue;
+        };
+        let code = code.trim_start();
+        let word = code
+            .bytes()
+            .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
+            .count();
+        let Some(close) = code.find(']') else {
+            continue;
+        };
+        let braced = code[close + 1..].trim_start().starts_with('}');
+        if braced || word >= 2 {
+            sink.report(
+                &rules::RCE_SUBSTITUTION,
+                lower,
+                p..(p + 32).min(lower.len()),
+            );
+            break;
+        }
     }
     for (p, _) in crate::text::find_iter(lower, "while") {
         if p > 0 && lower.as_bytes()[p - 1].is_ascii_alphanumeric() {
@@ -2616,5 +2635,33 @@ mod embedded_request_tests {
         assert_detects("test)\t(\t|", "ldap.filter_injection");
         assert_clean("a warning (a) (!) here");
         assert_clean("see (a) (b) and (c)");
+    }
+}
+
+#[cfg(test)]
+mod code_interpolation_tests {
+    use crate::tests::{assert_clean, assert_detects};
+
+    #[test]
+    fn perl_interpolation_ruby_spawn_template_control_tags() {
+        for (v, rule) in [
+            ("@{   [   uc   'hello'   ]   }", "rce.substitution"),
+            ("@{[system 'id']extra", "rce.substitution"),
+            ("Process.spawn(\"id\")", "rce.nodejs"),
+            ("__js_function", "rce.nodejs"),
+            ("<% if True %>49<% endif %>", "ssti.expression"),
+            ("\\u0058\\u0079QkTkRfRlVOQyQkX2Z1bmN0aW9uKCkK", "rce.nodejs"),
+        ] {
+            assert_detects(v, rule);
+        }
+        for v in [
+            "{\"a\":\"@{b}\"}",
+            "email me @{work}",
+            "50% if you pay now",
+            "the process spawned (twice)",
+            "<%= name %>",
+        ] {
+            assert_clean(v);
+        }
     }
 }

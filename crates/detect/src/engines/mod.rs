@@ -50,11 +50,13 @@ mod gate {
     /// `child_process`, `__js_function`.
     pub(super) const NODE: u64 = 1 << 17;
     pub(super) const COOKIE: u64 = 1 << 18;
+    /// SQL comparison words (`42 like 42`, `1 is not 2`).
+    pub(super) const SQL_COMPARE: u64 = 1 << 19;
 }
 
 const SQL_STATEMENT_WORDS: &[&str] = &[
     "select", "union", "insert", "delete", "drop", "update", "exec", "waitfor", "shutdown",
-    "truncate", "order", "group", "having", "create", "null",
+    "truncate", "order", "group", "having", "create", "null", "alter",
 ];
 
 const SQL_CATALOGUE_WORDS: &[&str] = &[
@@ -66,6 +68,18 @@ const SQL_CATALOGUE_WORDS: &[&str] = &[
     "sqlite_",
     "tempdb",
     "msdb",
+    // Server procedures and packages no ordinary value names.
+    "xp_cmdshell",
+    "xp_dirtree",
+    "xp_regread",
+    "sp_password",
+    "sp_executesql",
+    "sp_oacreate",
+    "sp_makewebtask",
+    "utl_http",
+    "utl_inaddr",
+    "openrowset",
+    "opendatasource",
 ];
 
 struct Gates {
@@ -77,7 +91,7 @@ struct Gates {
 
 impl Gates {
     fn new() -> Self {
-        let lists: [(u64, &[&[&str]]); 19] = [
+        let lists: [(u64, &[&[&str]]); 20] = [
             (gate::JAVA, misc::JAVA_ANCHORS),
             (gate::SENSITIVE, &[path::SENSITIVE]),
             (gate::WRAPPER, &[path::WRAPPERS]),
@@ -97,6 +111,10 @@ impl Gates {
             (gate::PROTO, &[&["proto"]]),
             (gate::NODE, &[&["child_process", "__js_function"]]),
             (gate::COOKIE, &[&["cookie"]]),
+            (
+                gate::SQL_COMPARE,
+                &[&[" like ", " is ", " regexp ", " rlike "]],
+            ),
         ];
         let mut patterns: Vec<&str> = Vec::new();
         let mut bits: Vec<u64> = Vec::new();
@@ -238,13 +256,20 @@ impl Engines {
             encoded::inspect(raw, &self.base64, &mut scratch.decoded, sink);
         }
         if only_plain(f) {
+            // (A comparison of numbers, `42 like 42`, is plain text too.)
             if (f.contains(CharFlags::SPACE) && gates & gate::SQL_WORD != 0)
                 || gates & gate::SQL_CATALOGUE != 0
+                || (gates & gate::SQL_COMPARE != 0
+                    && lower.as_bytes().first().is_some_and(u8::is_ascii_digit))
             {
                 sqli::inspect(lower, false, false, &mut scratch.sql, sink);
             }
             if kind.is_name() {
                 misc::prototype_pollution(lower, kind, sink);
+            }
+            // `__js_function`, `_$$ND_FUNC$$_` markers are plain words.
+            if gates & gate::NODE != 0 {
+                misc::nodejs(lower, sink);
             }
             // Serialized objects in base64 or hex are letters and digits only.
             if f.contains(CharFlags::DIGIT) && lower.len() >= 8 && gates & gate::DESER != 0 {
@@ -267,6 +292,7 @@ impl Engines {
         }
         misc::control_characters(text, view.had_nul, f, kind, sink);
         let sql_punctuation = CharFlags::QUOTE
+            | CharFlags::BACKTICK
             | CharFlags::SEMICOLON
             | CharFlags::PAREN
             | CharFlags::EQUALS
@@ -277,8 +303,8 @@ impl Engines {
             | CharFlags::ANGLE
             | CharFlags::OPERATOR;
         if f.any(sql_punctuation)
-            || gates & gate::DASHES != 0
-            || (f.contains(CharFlags::SPACE) && gates & gate::UNION != 0)
+            || gates & (gate::DASHES | gate::SQL_CATALOGUE) != 0
+            || (f.contains(CharFlags::SPACE) && gates & (gate::UNION | gate::SQL_WORD) != 0)
         {
             let has_single = memchr::memchr(b'\'', lower.as_bytes()).is_some();
             let has_double = memchr::memchr(b'"', lower.as_bytes()).is_some();
@@ -290,7 +316,8 @@ impl Engines {
                 | CharFlags::PAREN
                 | CharFlags::BACKTICK
                 | CharFlags::BRACE
-                | CharFlags::BRACKET,
+                | CharFlags::BRACKET
+                | CharFlags::EQUALS,
         ) || gates & gate::DOCUMENT != 0
         {
             xss::inspect(lower, sink);

@@ -104,6 +104,34 @@ enum Context {
     Bare,
     Single,
     Double,
+    /// A MySQL quoted identifier (`` `name` ``).
+    Backtick,
+    /// A single-quoted literal where a backslash escapes nothing: standard
+    /// SQL (PostgreSQL, MSSQL, Oracle, SQLite), and what an application that
+    /// escapes quotes as `\'` turns `\'` into (`\\'` closes the literal).
+    SingleAnsi,
+    /// The same for a double-quoted literal.
+    DoubleAnsi,
+}
+
+impl Context {
+    /// The quote the value is assumed to continue, and whether a backslash
+    /// escapes the next character.
+    fn quote(self) -> Option<(u8, bool)> {
+        match self {
+            Context::Bare => None,
+            Context::Single => Some((b'\'', true)),
+            Context::Double => Some((b'"', true)),
+            Context::Backtick => Some((b'`', false)),
+            Context::SingleAnsi => Some((b'\'', false)),
+            Context::DoubleAnsi => Some((b'"', false)),
+        }
+    }
+
+    /// Whether backslashes escape inside literals of this reading.
+    fn backslash_escapes(self) -> bool {
+        !matches!(self, Context::SingleAnsi | Context::DoubleAnsi)
+    }
 }
 
 fn keyword(word: &str) -> Kw {
@@ -177,12 +205,9 @@ fn tokenize(s: &[u8], context: Context, out: &mut Vec<Token>, obfuscated: &mut u
             call: false,
         })
     };
-    if let Some(q) = match context {
-        Context::Single => Some(b'\''),
-        Context::Double => Some(b'"'),
-        Context::Bare => None,
-    } {
-        let (end, closed) = scan_string(s, 0, q);
+    let escapes = context.backslash_escapes();
+    if let Some((q, initial_escapes)) = context.quote() {
+        let (end, closed) = scan_string(s, 0, q, initial_escapes);
         push(out, Tk::Str { closed }, 0, end);
         i = end;
     }
@@ -195,7 +220,7 @@ fn tokenize(s: &[u8], context: Context, out: &mut Vec<Token>, obfuscated: &mut u
         }
         match b {
             b'\'' | b'"' => {
-                let (end, closed) = scan_string(s, i + 1, b);
+                let (end, closed) = scan_string(s, i + 1, b, escapes);
                 push(out, Tk::Str { closed }, start, end);
                 i = end;
             }
@@ -251,6 +276,14 @@ fn tokenize(s: &[u8], context: Context, out: &mut Vec<Token>, obfuscated: &mut u
                 }
                 let close = memchr::memmem::find(&s[i + 2..], b"*/");
                 let (end, closed) = close.map_or((s.len(), false), |p| (i + 4 + p, true));
+                // `/*+ index(t) */`: an optimizer hint, which only SQL reads.
+                let hint = s[i + 2..end.saturating_sub(2).max(i + 2)]
+                    .iter()
+                    .find(|b| !is_space(**b))
+                    == Some(&b'+');
+                if closed && hint {
+                    *obfuscated = (*obfuscated).max(1);
+                }
                 if closed {
                     // A comment is a blank to SQL; one glued between two words
                     // (`UNION/**/SELECT`, `SEL/**/ECT`) is an evasion.
@@ -315,9 +348,11 @@ fn tokenize(s: &[u8], context: Context, out: &mut Vec<Token>, obfuscated: &mut u
                 i += 2;
             }
             // `1+OR+1=1`: a plus between words is a space that was never decoded.
+            // (A backticked identifier is a word too: `` `t`+where ``.)
             b'+' if i > 0
-                && (s[i - 1].is_ascii_alphanumeric() || is_space(s[i - 1]))
-                && s.get(i + 1).is_some_and(|c| c.is_ascii_alphanumeric()) =>
+                && (s[i - 1].is_ascii_alphanumeric() || is_space(s[i - 1]) || s[i - 1] == b'`')
+                && s.get(i + 1)
+                    .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'`') =>
             {
                 i += 1;
             }
@@ -359,10 +394,10 @@ fn tokenize(s: &[u8], context: Context, out: &mut Vec<Token>, obfuscated: &mut u
     }
 }
 
-fn scan_string(s: &[u8], mut i: usize, quote: u8) -> (usize, bool) {
+fn scan_string(s: &[u8], mut i: usize, quote: u8, escapes: bool) -> (usize, bool) {
     while i < s.len() {
         match s[i] {
-            b'\\' => i += 2,
+            b'\\' if escapes => i += 2,
             c if c == quote => {
                 if s.get(i + 1) == Some(&quote) {
                     i += 2;
@@ -446,6 +481,9 @@ const STRONG_FUNCTIONS: &[&str] = &[
     "pg_read_binary_file",
     "lo_import",
     "lo_export",
+    "lo_get",
+    "lo_put",
+    "lo_from_bytea",
     "utl_http",
     "utl_inaddr",
     "utl_file",
@@ -466,6 +504,8 @@ const STRONG_FUNCTIONS: &[&str] = &[
     "sqlite_version",
     "load_extension",
     "current_setting",
+    "current_database",
+    "current_schema",
     "inet_server_addr",
     "version",
     "database",
@@ -565,7 +605,7 @@ fn is_weak_function(name: &str) -> bool {
     )
 }
 
-fn is_time_function(name: &str) -> bool {
+pub(crate) fn is_time_function(name: &str) -> bool {
     matches!(
         name,
         "sleep" | "pg_sleep" | "benchmark" | "randomblob" | "sleep_for" | "pg_sleep_for"
@@ -718,6 +758,11 @@ impl SqlAnalysis<'_> {
     }
 }
 
+/// Whether `quote` appears right after a backslash.
+fn escaped_quote(bytes: &[u8], quote: u8) -> bool {
+    memchr::memchr_iter(quote, bytes).any(|p| p > 0 && bytes[p - 1] == b'\\')
+}
+
 /// Inspects `lower` (the lower-cased normalized value).
 pub(crate) fn inspect(
     lower: &str,
@@ -726,10 +771,26 @@ pub(crate) fn inspect(
     toks: &mut Vec<Token>,
     sink: &mut Sink<'_>,
 ) {
+    let bytes = lower.as_bytes();
     let contexts = [
         (Context::Bare, true),
         (Context::Single, has_single),
         (Context::Double, has_double),
+        // Code spans in prose (`` `--verbose` ``) pair their backticks; a
+        // value that continues an identifier leaves one unmatched.
+        (
+            Context::Backtick,
+            memchr::memchr(b'`', bytes).is_some()
+                && memchr::memchr_iter(b'`', bytes).count() % 2 == 1,
+        ),
+        (
+            Context::SingleAnsi,
+            has_single && escaped_quote(bytes, b'\''),
+        ),
+        (
+            Context::DoubleAnsi,
+            has_double && escaped_quote(bytes, b'"'),
+        ),
     ];
     for (context, applies) in contexts {
         if !applies {
@@ -788,7 +849,11 @@ fn analyse(a: &SqlAnalysis<'_>, obfuscated: u8, sink: &mut Sink<'_>) {
                 report(&rules::SQLI_STACKED, a.span(i, i + 3), sink);
                 sql_signal = true;
             }
-            Tk::Word(Kw::Waitfor) if a.is_kw(i + 1, Kw::Delay) && a.is_literal(i + 2) => {
+            // (`waitfor delay +'0:0:5'`: a unary plus is still SQL.)
+            Tk::Word(Kw::Waitfor)
+                if a.is_kw(i + 1, Kw::Delay)
+                    && (a.is_literal(i + 2) || (a.word(i + 2) == "+" && a.is_literal(i + 3))) =>
+            {
                 report(&rules::SQLI_TIME, a.span(i, i + 2), sink);
                 sql_signal = true;
             }
@@ -833,8 +898,13 @@ fn analyse(a: &SqlAnalysis<'_>, obfuscated: u8, sink: &mut Sink<'_>) {
                         | "sp_executesql"
                         | "sp_oacreate"
                         | "sp_makewebtask"
+                        | "sp_password"
                         | "xp_regread"
                         | "xp_dirtree"
+                        | "utl_http"
+                        | "utl_inaddr"
+                        | "openrowset"
+                        | "opendatasource"
                 ) {
                     report(&rules::SQLI_FUNCTION, a.span(i, i + 1), sink);
                     sql_signal = true;
@@ -863,6 +933,10 @@ fn analyse(a: &SqlAnalysis<'_>, obfuscated: u8, sink: &mut Sink<'_>) {
                             | "bytea"
                             | "regclass"
                             | "oid"
+                            | "double"
+                            | "float"
+                            | "real"
+                            | "smallint"
                             | "char"
                             | "xml"
                     ) =>
@@ -973,6 +1047,50 @@ fn analyse(a: &SqlAnalysis<'_>, obfuscated: u8, sink: &mut Sink<'_>) {
             Some(Tk::Semi) if quoted && a.is_end(j + 1) && a.kind(j + 1).is_some() => {
                 report(&rules::SQLI_COMMENT, a.span(0, j + 1), sink);
                 sql_signal = true;
+            }
+            // `admin@example.com';`: a value, the literal closed, the
+            // statement ended (a lone `';` is a bare metacharacter probe).
+            Some(Tk::Semi) if quoted && a.kind(j + 1).is_none() && j == 1 && !leading_quote(a) => {
+                report(&rules::SQLI_COMMENT, a.span(0, j + 1), sink);
+                sql_signal = true;
+            }
+            // `id'is not-id--`, `x' mod id--`, `' notnull --`: the literal
+            // closed, an SQL predicate, the rest of the query cut off.
+            Some(_) if quoted && predicate_cut_off(a, j) => {
+                report(&rules::SQLI_BOOLEAN, a.span(j, a.toks.len()), sink);
+                sql_signal = true;
+            }
+            // `'alter a`, `" union/`: a value that opens with the quote and
+            // goes straight into a statement keyword, the quote never closed
+            // again (`'Union Square'` is a quoted name).
+            Some(Tk::Word(Kw::Union | Kw::Alter))
+                if quoted
+                    && j == 1
+                    && leading_quote(a)
+                    && a.kind(j + 1).is_some()
+                    && !a.toks[j..].iter().any(|t| matches!(t.kind, Tk::Str { .. })) =>
+            {
+                report(&rules::SQLI_CONDITION_FRAGMENT, a.span(0, j + 1), sink);
+            }
+            // `` ` AS `user_id` from ``: an alias clause after the literal.
+            Some(Tk::Word(Kw::As))
+                if quoted
+                    && matches!(a.kind(j + 1), Some(Tk::Word(_) | Tk::Str { closed: true }))
+                    && super::sqli_fragment::from_clause(
+                        &super::sqli_fragment::Tokens {
+                            text: a.text,
+                            toks: a.toks,
+                        },
+                        j + 2,
+                    ) =>
+            {
+                report(&rules::SQLI_CONDITION_FRAGMENT, a.span(j, j + 2), sink);
+            }
+            // `` ` regexp ``: a pattern operator right after the literal, ending the value.
+            Some(Tk::Word(Kw::Like))
+                if quoted && matches!(a.word(j), "regexp" | "rlike") && a.kind(j + 1).is_none() =>
+            {
+                report(&rules::SQLI_CONDITION_FRAGMENT, a.span(j, j), sink);
             }
             Some(Tk::Logic) => {
                 if let Some(rule) = condition_after_logic(a, j)
@@ -1138,6 +1256,10 @@ fn stacked_statement(a: &SqlAnalysis<'_>, i: usize) -> bool {
             (matches!(w, "sleep" | "pg_sleep" | "benchmark") && a.toks[i].call)
                 || matches!(w, "xp_cmdshell" | "sp_executesql" | "dbms_lock")
                 || (w == "copy" && a.kind(i + 1) == Some(Tk::Word(Kw::Bare)))
+                // `grant connect to name`: a privilege change.
+                || (w == "grant"
+                    && a.kind(i + 1) == Some(Tk::Word(Kw::Bare))
+                    && (i + 2..(i + 6).min(a.toks.len())).any(|k| a.word(k) == "to"))
         }
         _ => false,
     }
@@ -1209,6 +1331,10 @@ fn condition_after_logic(a: &SqlAnalysis<'_>, i: usize) -> Option<&'static Rule>
             while a.kind(right) == Some(Tk::LParen) {
                 right += 1;
             }
+            // `' and 1=(select count(*) from t)`: compared with a subquery.
+            if right > left_end + 1 && a.is_kw(right, Kw::Select) && select_list(a, right + 1) {
+                return Some(&rules::SQLI_BOOLEAN);
+            }
             let right_end = a
                 .operand_end(right)
                 .or_else(|| (a.kind(right) == Some(Tk::LParen)).then_some(right + 1))?;
@@ -1235,6 +1361,17 @@ fn condition_after_logic(a: &SqlAnalysis<'_>, i: usize) -> Option<&'static Rule>
                 None
             }
         }
+        // `or '{"a":"b"}' ? 'a'`, `or '[1,2]' -> '$[0]' = 1`: a JSON
+        // document tested with a PostgreSQL / MySQL JSON operator.
+        _ if matches!(a.kind(j), Some(Tk::Str { closed: true }))
+            && json_operator(a, left_end).is_some() =>
+        {
+            Some(if is_or {
+                &rules::SQLI_TAUTOLOGY
+            } else {
+                &rules::SQLI_BOOLEAN
+            })
+        }
         _ if left_is_sql_call => Some(&rules::SQLI_BOOLEAN),
         _ if a.is_literal(j)
             && left_end == j + 1
@@ -1253,6 +1390,78 @@ fn condition_after_logic(a: &SqlAnalysis<'_>, i: usize) -> Option<&'static Rule>
         }
         _ => None,
     }
+}
+
+/// A JSON operator at `k` (`->`, `->>`, `?`, `?|`, `?&`) applied to a JSON
+/// document literal just before it (`'{"a":1}'`, `'[1,2]'`) with a literal
+/// or an `array[...]` after it (`'red' or 'blue'? 'red'` is prose): the
+/// token after the operator.
+fn json_operator(a: &SqlAnalysis<'_>, k: usize) -> Option<usize> {
+    let document = k > 0
+        && matches!(a.kind(k - 1), Some(Tk::Str { closed: true }))
+        && a.word(k - 1)[1..].trim_start().starts_with(['{', '[']);
+    if !document {
+        return None;
+    }
+    let after = match (a.kind(k)?, a.word(k)) {
+        (Tk::Op, "-") if a.kind(k + 1) == Some(Tk::Cmp) && matches!(a.word(k + 1), ">" | ">>") => {
+            k + 2
+        }
+        (Tk::Other, "?") if matches!(a.word(k + 1), "|" | "&") => k + 2,
+        (Tk::Other, "?") => k + 1,
+        _ => return None,
+    };
+    let glued = a.toks[k + 1].start == a.toks[k].end || after == k + 1;
+    let right = a.is_literal(after) || (a.word(after) == "array" && a.word(after + 1) == "[");
+    (glued && right).then_some(after)
+}
+
+/// Whether the assumed literal is only its closing quote (the value opens
+/// with the quote, after blanks at most).
+fn leading_quote(a: &SqlAnalysis<'_>) -> bool {
+    a.toks
+        .first()
+        .is_some_and(|t| a.text[t.start..t.end.saturating_sub(1)].trim().is_empty())
+}
+
+/// After the literal closed at `j`: an SQL predicate (`is [not]`, `not
+/// like`, `regexp`, `mod`, `div`, the postfix `notnull` / `isnull`) on one
+/// operand, then a line comment that ends the value, glued to what it cuts
+/// off (`id'is not-id--`). Prose puts blanks around a dash
+/// (`James' is not -- really`).
+fn predicate_cut_off(a: &SqlAnalysis<'_>, j: usize) -> bool {
+    let n = a.toks.len();
+    if n < j + 2 || n > j + 7 || a.kind(n - 1) != Some(Tk::LineComment) {
+        return false;
+    }
+    let postfix = matches!(a.word(j), "notnull" | "isnull");
+    let predicate = match a.kind(j) {
+        Some(Tk::Word(Kw::Is | Kw::Not | Kw::Like | Kw::Between | Kw::In)) => true,
+        Some(Tk::Logic) => a.word(j) == "div",
+        Some(Tk::Word(Kw::Bare)) => postfix || a.word(j) == "mod",
+        _ => false,
+    };
+    if !predicate {
+        return false;
+    }
+    if postfix {
+        return n == j + 2;
+    }
+    let mut k = j + 1;
+    while matches!(a.kind(k), Some(Tk::Word(Kw::Not | Kw::Like | Kw::Is))) {
+        k += 1;
+    }
+    let operands = &a.toks[k..n - 1];
+    let mut words = 0;
+    for t in operands {
+        match t.kind {
+            Tk::Word(Kw::Bare) => words += 1,
+            Tk::Num | Tk::Str { .. } | Tk::Var | Tk::Op | Tk::Other | Tk::Word(Kw::Null) => {}
+            _ => return false,
+        }
+    }
+    let glued = a.toks[n - 1].start == a.toks[n - 2].end;
+    !operands.is_empty() && words <= 1 && glued
 }
 
 /// In an unquoted value, a condition only counts when both sides are
@@ -1274,6 +1483,9 @@ fn strict_literal_condition(a: &SqlAnalysis<'_>, i: usize) -> bool {
     let Some(left_end) = a.operand_end(j) else {
         return false;
     };
+    if a.is_literal(j) && json_operator(a, left_end).is_some() {
+        return true;
+    }
     if !matches!(a.kind(left_end), Some(Tk::Cmp)) {
         return a.is_literal(j)
             && a.kind(j) != Some(Tk::Str { closed: true })
@@ -1364,6 +1576,15 @@ fn statement(a: &SqlAnalysis<'_>, sink: &mut Sink<'_>) {
                 a.is_kw(i + 1, Kw::From)
                     && matches!(a.kind(i + 2), Some(Tk::Word(_)))
                     && (a.is_kw(i + 3, Kw::Where) || a.is_end(i + 3) && a.kind(i + 3).is_some())
+            }
+            // `ALTER TABLE t CHANGE ...`: a schema change names its action.
+            Some(Tk::Word(Kw::Alter)) => {
+                a.is_kw(i + 1, Kw::Table)
+                    && matches!(a.kind(i + 2), Some(Tk::Word(_)))
+                    && matches!(
+                        a.word(i + 3),
+                        "add" | "change" | "modify" | "rename" | "drop" | "alter" | "engine"
+                    )
             }
             Some(Tk::Word(Kw::Drop | Kw::Truncate)) => {
                 a.is_kw(i + 1, Kw::Table)
@@ -1492,6 +1713,172 @@ mod tests {
             "Table for 4 or 5 = fine",
         ] {
             assert_clean(benign);
+        }
+    }
+
+    #[test]
+    fn backslash_quote_breakouts() {
+        // Standard SQL does not escape with a backslash, and `\'` escaped
+        // once more (`\\'`) closes the literal.
+        for (v, rule) in [
+            ("admin@juice-sh.op\\' or json (id);", "sqli.boolean"),
+            ("admin@juice-sh.op\\'and likely (id)--", "sqli.boolean"),
+            ("\\'or'1", "sqli.tautology"),
+            ("\\\"or\"1", "sqli.tautology"),
+        ] {
+            assert_detects(v, rule);
+        }
+        for v in [
+            "O\\'Brien",
+            "it\\'s fine, isn\\'t it",
+            "say \\\"hi\\\" or wave",
+        ] {
+            assert_clean(v);
+        }
+    }
+
+    #[test]
+    fn identifier_breakouts() {
+        for (v, rule) in [
+            ("` AS `edit_user_id` from", "sqli.condition_fragment"),
+            ("` REGEXP ", "sqli.condition_fragment"),
+            ("admin@juice-sh.op`;", "sqli.comment_breakout"),
+            ("x` or 1=1--", "sqli.tautology"),
+        ] {
+            assert_detects(v, rule);
+        }
+        // Markdown code spans pair their backticks.
+        for v in [
+            "I think `--dry-run` returns `0.5em` when the list is empty",
+            "- [x] write tests for `#ff8800`\n- [ ] update `git pull --rebase`",
+            "use `a` as `b` from now on",
+        ] {
+            assert_clean(v);
+        }
+    }
+
+    #[test]
+    fn literal_closed_then_statement_end_or_predicate() {
+        for v in [
+            "admin@juice-sh.op';",
+            "admin@juice-sh.op\";",
+            "root@example.com'/* comment */;",
+            "id'is not-id--",
+            "id'not like id--",
+            "x' mod id--",
+            "'sounds like rowid--",
+            "' is not?--",
+            "' notnull --",
+        ] {
+            assert_detects(
+                v,
+                if v.ends_with(';') {
+                    "sqli.comment_breakout"
+                } else {
+                    "sqli.boolean"
+                },
+            );
+        }
+        for v in [
+            "';",
+            "He said 'hi';",
+            "James' is not -- really",
+            "James' is not home -- ok",
+            "the Beatles' sounds",
+            "Chris' like",
+        ] {
+            assert_clean(v);
+        }
+    }
+
+    #[test]
+    fn leading_quote_into_a_statement_keyword() {
+        for v in ["'alter a", "\" ALTER A", "' union/", "'UNION A"] {
+            assert_detects(v, "sqli.condition_fragment");
+        }
+        for v in ["'Union Square'", "\"Alter Ego\" is a film", "union station"] {
+            assert_clean(v);
+        }
+    }
+
+    #[test]
+    fn schema_changes_and_casts() {
+        assert_detects(
+            "ALTER TABLE `mass_mails` CHANGE `receivers` `receivers` ENUM('A','B') CHARACTER SET utf8",
+            "sqli.statement",
+        );
+        assert_detects("function(foo)::double precision", "sqli.function");
+        assert_detects("lo_get(16400)", "sqli.function");
+        for v in [
+            "alter table layout",
+            "Please alter the table plan",
+            "std::string",
+        ] {
+            assert_clean(v);
+        }
+    }
+
+    #[test]
+    fn json_operators_and_server_procedures() {
+        for v in [
+            "OR '{\"a\":2,\"c\":[4,5,{\"f\":7}]}' -> '$.c[2].f' = 7",
+            "OR '{\"a\":\"b\"}' ? 'a'",
+            "OR '[1,2]' ? '1'",
+            "OR '{\"name\":\"asd\"}' ?| array['a','name']",
+        ] {
+            assert_detects(v, "sqli.tautology");
+        }
+        for v in ["xp_cmdshell", "sp_password", "UTL_HTTP", "OPENROWSET"] {
+            assert_detects(v, "sqli.function");
+        }
+        for v in [
+            "Is it 'red' or 'blue'? 'red'",
+            "Either 'a' or 'b' -> 'c'",
+            "or '{}' is fine",
+            "open row set",
+        ] {
+            assert_clean(v);
+        }
+    }
+
+    #[test]
+    fn optimizer_hints_unary_delays_and_acute_quotes() {
+        for (v, rule) in [
+            ("9999 or /*+optimizer hint */ true", "sqli.obfuscated"),
+            ("\" WAITFOR DELAY +'0:0:5'", "sqli.time_based"),
+            (
+                "1\u{b4} OR \u{b4}1\u{b4}=\u{b4}x\u{b4}#;--()",
+                "sqli.tautology",
+            ),
+        ] {
+            assert_detects(v, rule);
+        }
+        for v in ["don\u{b4}t stop", "/* + */ note", "2 + 2 /* sum */"] {
+            assert_clean(v);
+        }
+    }
+
+    #[test]
+    fn subquery_comparisons_grants_and_server_functions() {
+        for (v, rule) in [
+            (
+                "1' and 1=(select count(*) from tablenames); --",
+                "sqli.boolean",
+            ),
+            (
+                "' grant connect to name; grant resource to name; --",
+                "sqli.stacked_query",
+            ),
+            ("select current_database();", "sqli.function"),
+        ] {
+            assert_detects(v, rule);
+        }
+        for v in [
+            "We grant access to members; see the FAQ",
+            "Tom's pick and 1=(select one) for me",
+            "current database: prod",
+        ] {
+            assert_clean(v);
         }
     }
 }

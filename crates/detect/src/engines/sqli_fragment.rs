@@ -89,6 +89,11 @@ fn is_sql_function(name: &str) -> bool {
             | "lcase"
             | "least"
             | "left"
+            | "compress"
+            | "uncompress"
+            | "decode"
+            | "encode"
+            | "insert"
             | "len"
             | "length"
             | "ln"
@@ -162,9 +167,9 @@ fn is_sql_function(name: &str) -> bool {
     )
 }
 
-struct Tokens<'a> {
-    text: &'a str,
-    toks: &'a [Token],
+pub(crate) struct Tokens<'a> {
+    pub(crate) text: &'a str,
+    pub(crate) toks: &'a [Token],
 }
 
 impl Tokens<'_> {
@@ -225,6 +230,12 @@ pub(crate) fn inspect(lower: &str, toks: &[Token], sink: &mut Sink<'_>) {
             Tk::Word(Kw::As | Kw::Order | Kw::Group | Kw::Having | Kw::Select | Kw::From)
                 if clause_probe(&t, i) =>
             {
+                sink.report(&rules::SQLI_CONDITION_FRAGMENT, lower, t.span(i, i + 3));
+            }
+            _ if statement_fragment(&t, i) => {
+                sink.report(&rules::SQLI_CONDITION_FRAGMENT, lower, t.span(i, i + 3));
+            }
+            Tk::Num | Tk::Str { .. } | Tk::Op if literal_comparison(&t, i) => {
                 sink.report(&rules::SQLI_CONDITION_FRAGMENT, lower, t.span(i, i + 3));
             }
             _ => {}
@@ -327,7 +338,21 @@ fn predicate_probe(t: &Tokens<'_>, i: usize) -> bool {
             let k = i + 1 + usize::from(w(i + 1) == Some(Tk::Word(Kw::Not)));
             w(k) == Some(Tk::Word(Kw::Null)) && end_after(k + 1)
         }
-        Some(Tk::Word(Kw::Like)) => w(i + 1) == Some(Tk::Word(Kw::Null)) && end_after(i + 2),
+        Some(Tk::Word(Kw::Like)) => {
+            (w(i + 1) == Some(Tk::Word(Kw::Null)) && end_after(i + 2))
+                // `name LIKE '` ending the value: the pattern's quote opened
+                // for the query's own closing quote (`I like 'em` has one).
+                || (i > 0
+                    && matches!(w(i - 1), Some(Tk::Word(Kw::Bare)))
+                    && w(i + 1) == Some(Tk::Str { closed: false })
+                    && t.word(i + 1).len() == 1
+                    && w(i + 2).is_none())
+                // `) like (`: a comparison between two parenthesised operands.
+                || (i > 0
+                    && w(i - 1) == Some(Tk::RParen)
+                    && w(i + 1) == Some(Tk::LParen)
+                    && t.is_end(i + 2))
+        }
         Some(Tk::Word(Kw::Not)) => w(i + 1) == Some(Tk::Word(Kw::In)) && in_list(t, i + 1),
         Some(Tk::Word(Kw::In)) => in_list(t, i),
         _ => false,
@@ -373,7 +398,16 @@ fn clause_probe(t: &Tokens<'_>, i: usize) -> bool {
             } else {
                 i + 1
             };
-            after_sql && k(from_at) == Some(Tk::Word(Kw::From))
+            after_sql && from_clause(t, from_at)
+        }
+        // `GROUP BY x HAVING COUNT(id) >= 9`: a grouped filter on an aggregate.
+        Some(Tk::Word(Kw::Group))
+            if k(i + 1) == Some(Tk::Word(Kw::By))
+                && k(i + 2) == Some(Tk::Word(Kw::Bare))
+                && k(i + 3) == Some(Tk::Word(Kw::Having)) =>
+        {
+            t.toks.get(i + 4).is_some_and(|x| x.call)
+                || (matches!(k(i + 4), Some(Tk::Word(_) | Tk::Num)) && k(i + 5) == Some(Tk::Cmp))
         }
         Some(Tk::Word(Kw::Order | Kw::Group)) => {
             k(i + 1) == Some(Tk::Word(Kw::By)) && t.is_end(i + 2) && k(i + 2).is_none()
@@ -381,6 +415,7 @@ fn clause_probe(t: &Tokens<'_>, i: usize) -> bool {
         Some(Tk::Word(Kw::Having)) => {
             matches!(k(i + 1), Some(Tk::Num | Tk::Str { .. })) && k(i + 2) == Some(Tk::Cmp)
         }
+
         Some(Tk::Word(Kw::Select)) => {
             k(i + 1) == Some(Tk::LParen) && k(i + 2) == Some(Tk::Word(Kw::Case))
         }
@@ -398,7 +433,12 @@ fn clause_probe(t: &Tokens<'_>, i: usize) -> bool {
                 Some(Tk::Word(Kw::Limit)) => t.is_end(j + 1) || k(j + 1) == Some(Tk::Num),
                 Some(Tk::Word(Kw::Group | Kw::Order)) => k(j + 1) == Some(Tk::Word(Kw::By)),
                 Some(Tk::Word(Kw::Where)) => {
-                    matches!(k(j + 1), Some(Tk::Word(_))) && k(j + 2) == Some(Tk::Cmp)
+                    // The column, possibly qualified (`t`.`id`).
+                    let mut c = j + 2;
+                    while k(c) == Some(Tk::Dot) && k(c + 1) == Some(Tk::Word(Kw::Bare)) {
+                        c += 2;
+                    }
+                    matches!(k(j + 1), Some(Tk::Word(_))) && k(c) == Some(Tk::Cmp)
                         || (k(j + 1) == Some(Tk::Word(Kw::Bare)) && k(j + 2) == Some(Tk::LParen))
                 }
                 _ => false,
@@ -406,6 +446,235 @@ fn clause_probe(t: &Tokens<'_>, i: usize) -> bool {
         }
         _ => false,
     }
+}
+
+/// Whether token `i` opens the value or follows SQL punctuation that can
+/// precede an expression.
+fn expression_start(t: &Tokens<'_>, i: usize) -> bool {
+    matches!(
+        i.checked_sub(1).and_then(|p| t.kind(p)),
+        None | Some(Tk::LParen | Tk::Comma | Tk::Cmp | Tk::Op | Tk::Logic | Tk::Semi)
+    )
+}
+
+/// The end of the value, or a comment, `;` or logic operator after which an
+/// injected comparison may stop.
+fn comparison_end(t: &Tokens<'_>, i: usize) -> bool {
+    t.is_end(i) || matches!(t.kind(i), Some(Tk::Logic | Tk::RParen | Tk::Comma))
+}
+
+/// A literal (`1`, `'a'`, `-1`) at `i`: the token after it.
+fn literal_at(t: &Tokens<'_>, i: usize) -> Option<usize> {
+    match t.kind(i)? {
+        Tk::Num | Tk::Str { .. } => Some(i + 1),
+        Tk::Op if t.word(i) == "-" && t.kind(i + 1) == Some(Tk::Num) => Some(i + 2),
+        _ => None,
+    }
+}
+
+fn literal_text<'t>(t: &'t Tokens<'_>, from: usize, to: usize) -> &'t str {
+    let r = t.span(from, to - 1);
+    t.text[r].trim_matches(|c| c == '\'' || c == '"').trim()
+}
+
+/// `1=1`, `42 like 42`, `11!=1`, `1 is not 2`, `'1' not regexp '2'`,
+/// `'{"a":2}' < '$.a' = 7`: two literals compared where a value or a list
+/// item starts, ending the value (or cut off), and holding — or a chain of
+/// comparisons, which only SQL writes. `1 = 2`, `5 > 3 stars` and `2+2=4`
+/// are not such comparisons.
+fn literal_comparison(t: &Tokens<'_>, i: usize) -> bool {
+    if !expression_start(t, i) || matches!(i.checked_sub(1).and_then(|p| t.kind(p)), Some(Tk::Op)) {
+        return false;
+    }
+    let Some(op) = literal_at(t, i) else {
+        return false;
+    };
+    // The comparator: `=`, `!=`, `<=>`, ..., or `[not] like|regexp`, `is [not]`.
+    let (negated, ordering, right) = match t.kind(op) {
+        Some(Tk::Cmp) => {
+            let w = t.word(op);
+            (
+                matches!(w, "!=" | "<>"),
+                matches!(w, "<" | ">" | "<=" | ">="),
+                op + 1,
+            )
+        }
+        Some(Tk::Word(Kw::Is)) => {
+            let not = t.kind(op + 1) == Some(Tk::Word(Kw::Not));
+            (not, false, op + 1 + usize::from(not))
+        }
+        Some(Tk::Word(Kw::Not)) if t.kind(op + 1) == Some(Tk::Word(Kw::Like)) => {
+            (true, false, op + 2)
+        }
+        Some(Tk::Word(Kw::Like)) if t.word(op) != "sounds" => (false, false, op + 1),
+        _ => return false,
+    };
+    let Some(after) = literal_at(t, right) else {
+        return false;
+    };
+    if t.kind(after) == Some(Tk::Cmp) && literal_at(t, after + 1).is_some() {
+        return true;
+    }
+    if ordering || !comparison_end(t, after) {
+        return false;
+    }
+    let same = literal_text(t, i, op) == literal_text(t, right, after);
+    same != negated
+}
+
+/// Statement pieces only SQL writes: `EXCEPT SELECT 1`, `in (select *`,
+/// `=(select` ending the value, `CASE WHEN x THEN`, `) when 234 then`,
+/// `procedure analyse(`, `declare @b`, `EXECUTE IMMEDIATE '`, `drop t;--`,
+/// `select pg_sleep`, `password::int`, the OLE DB provider of `OPENROWSET`
+/// (`'msdasql'`).
+fn statement_fragment(t: &Tokens<'_>, i: usize) -> bool {
+    let k = |j: usize| t.kind(j);
+    let select_item = |j: usize| {
+        matches!(k(j), Some(Tk::Num | Tk::Str { .. } | Tk::Var))
+            || (k(j) == Some(Tk::Op) && t.word(j) == "*")
+            || t.toks.get(j).is_some_and(|tok| tok.call)
+    };
+    match k(i) {
+        Some(Tk::Word(Kw::Bare)) => match t.word(i) {
+            "except" | "intersect" => {
+                (k(i + 1) == Some(Tk::Word(Kw::Select)) && select_item(i + 2))
+                    || (k(i + 1) == Some(Tk::Word(Kw::Values)) && t.toks[i + 1].call)
+            }
+            "then" => false,
+            w => {
+                // `password::int`, `current_user::int`: a PostgreSQL cast of a column.
+                k(i + 1) == Some(Tk::Op)
+                    && t.word(i + 1) == ":"
+                    && k(i + 2) == Some(Tk::Op)
+                    && t.word(i + 2) == ":"
+                    && t.toks[i + 1].start == t.toks[i].end
+                    && matches!(
+                        t.word(i + 3),
+                        "int"
+                            | "integer"
+                            | "bigint"
+                            | "smallint"
+                            | "numeric"
+                            | "varchar"
+                            | "bytea"
+                            | "regclass"
+                            | "oid"
+                            | "boolean"
+                            | "int4"
+                            | "int8"
+                            | "float8"
+                    )
+                    && t.is_end(i + 4)
+                    && !w.is_empty()
+            }
+        },
+        Some(Tk::Word(Kw::In)) => {
+            k(i + 1) == Some(Tk::LParen)
+                && k(i + 2) == Some(Tk::Word(Kw::Select))
+                && select_item(i + 3)
+        }
+        Some(Tk::LParen) => {
+            k(i + 1) == Some(Tk::Word(Kw::Select))
+                && k(i + 2).is_none()
+                && matches!(
+                    i.checked_sub(1).and_then(k),
+                    None | Some(Tk::Cmp | Tk::Logic | Tk::Comma | Tk::LParen)
+                )
+        }
+        Some(Tk::Word(Kw::Case)) => {
+            expression_start(t, i) && k(i + 1) == Some(Tk::Word(Kw::When)) && when_then(t, i + 1)
+        }
+        Some(Tk::RParen) => k(i + 1) == Some(Tk::Word(Kw::When)) && when_then(t, i + 1),
+        Some(Tk::Word(Kw::Procedure)) => {
+            matches!(t.word(i + 1), "analyse" | "analyze")
+                && t.toks.get(i + 1).is_some_and(|x| x.call)
+        }
+        Some(Tk::Word(Kw::Declare)) => {
+            i == 0
+                && k(i + 1) == Some(Tk::Var)
+                && t.word(i + 1).len() > 1
+                && (t.is_end(i + 2) || matches!(k(i + 2), Some(Tk::Comma | Tk::Word(_))))
+                && (t.is_end(i + 2) || t.is_end(i + 3) || k(i + 3) == Some(Tk::LParen))
+        }
+        Some(Tk::Word(Kw::Exec)) => {
+            t.word(i + 1) == "immediate" && matches!(k(i + 2), Some(Tk::Str { .. } | Tk::Var))
+        }
+        Some(Tk::Word(Kw::Drop | Kw::Truncate)) => {
+            i == 0
+                && k(i + 1) == Some(Tk::Word(Kw::Bare))
+                && k(i + 2) == Some(Tk::Semi)
+                && k(i + 3) == Some(Tk::LineComment)
+        }
+        Some(Tk::Word(Kw::Select)) => {
+            let w = t.word(i + 1);
+            ((k(i + 1) == Some(Tk::Word(Kw::Bare)) && super::sqli::is_time_function(w))
+                || (k(i + 1) == Some(Tk::Num) && w.starts_with("0x")))
+                && t.is_end(i + 2)
+        }
+        // `1.e(ascii ...`, `1.e.tables`: MySQL reads `1.e` as a number
+        // glued to what follows, a known way to split keywords from a WAF.
+        Some(Tk::Dot)
+            if i > 0
+                && matches!(k(i - 1), Some(Tk::Num | Tk::Word(Kw::Bare)))
+                && t.word(i - 1).bytes().all(|b| b.is_ascii_digit())
+                && t.word(i + 1) == "e"
+                && !t.spaced_after(i - 1)
+                && !t.spaced_after(i) =>
+        {
+            !t.spaced_after(i + 1)
+                && (t.toks.get(i + 1).is_some_and(|x| x.call)
+                    || (k(i + 2) == Some(Tk::Dot) && k(i + 3) == Some(Tk::Word(Kw::Bare))))
+        }
+        Some(Tk::Str { closed: true }) => matches!(
+            literal_text(t, i, i + 1),
+            "msdasql"
+                | "sqloledb"
+                | "sqlncli"
+                | "microsoft.jet.oledb.4.0"
+                | "microsoft.ace.oledb.12.0"
+        ),
+        _ => false,
+    }
+}
+
+/// `when <operand> [<cmp> <operand>] then`: a CASE branch (prose puts more
+/// than one word between them: "case when the lid is open then ...").
+fn when_then(t: &Tokens<'_>, when: usize) -> bool {
+    let operand = |j: usize| {
+        matches!(
+            t.kind(j),
+            Some(Tk::Num | Tk::Str { .. } | Tk::Var | Tk::Word(Kw::Bare | Kw::Null))
+        )
+    };
+    let mut j = when + 1;
+    if !operand(j) {
+        return false;
+    }
+    j += 1;
+    if t.kind(j) == Some(Tk::Cmp) && operand(j + 1) {
+        j += 2;
+    }
+    t.word(j) == "then"
+}
+
+/// `FROM` at `i` ending the value, or naming a table that the value ends
+/// on or follows with a clause (`from now on` is prose).
+pub(crate) fn from_clause(t: &Tokens<'_>, i: usize) -> bool {
+    if t.kind(i) != Some(Tk::Word(Kw::From)) {
+        return false;
+    }
+    if t.kind(i + 1).is_none() {
+        return true;
+    }
+    let mut j = i + 2;
+    while t.kind(j) == Some(Tk::Dot) && t.kind(j + 1) == Some(Tk::Word(Kw::Bare)) {
+        j += 2;
+    }
+    matches!(t.kind(i + 1), Some(Tk::Word(Kw::Bare)))
+        && !matches!(
+            t.kind(j),
+            Some(Tk::Word(Kw::Bare) | Tk::Num | Tk::Str { .. })
+        )
 }
 
 /// `;drop`, `;update users`: a statement keyword alone after `;`, or glued
@@ -423,6 +692,7 @@ fn statement_probe(t: &Tokens<'_>, i: usize) -> bool {
                 | Kw::Exec
                 | Kw::Declare
                 | Kw::Alter
+                | Kw::Select
         ))
     );
     // `; update me` in prose has a blank after the `;`; a probe glues them.
@@ -512,6 +782,112 @@ mod tests {
             "sort order by date",
             "from home limit 2 visits",
             "Fine as is, from me",
+        ] {
+            assert_clean(v);
+        }
+    }
+
+    #[test]
+    fn literal_comparisons() {
+        for v in [
+            "1=1",
+            "b,1=1",
+            "42 like 42",
+            "42<=>42",
+            "11!=1",
+            "1 is not 2",
+            "'1' not regexp '2'",
+            "'admin', '1'='1'",
+            "1='1' or-- -",
+            "'x'!='y",
+            "'{\"a\":2,\"c\":[4,5,{\"f\":7}]}' < '$.c[2].f' = 7",
+        ] {
+            assert_detects(v, "sqli.condition_fragment");
+        }
+        for v in [
+            "1 = 2",
+            "5 > 3 stars",
+            "2+2=4",
+            "x=1",
+            "5=5 stars",
+            "10 is the answer",
+            "3 like this one",
+            "page 2 of 10",
+        ] {
+            assert_clean(v);
+        }
+    }
+
+    #[test]
+    fn statement_fragments() {
+        for v in [
+            "in ( select * from",
+            "except \tselect.1,2",
+            "except values(1,2)",
+            "@example.com&name=(select",
+            ") when 234 then",
+            "procedure analyse (",
+            "declare @b",
+            "DECLARE/**/@x",
+            "EXECUTE IMMEDIATE \"",
+            "DROP sampletable;--",
+            "select pg_sleep",
+            "select 0x616263",
+            "1+current_user::int",
+            "'msdasql'",
+            "; select",
+            "FROM `we_tblErrorLog` WHERE `we_tblErrorLog`.`ID` = 25251 LIMIT",
+        ] {
+            assert_detects(v, "sqli.condition_fragment");
+        }
+        for v in [
+            "everything except select few",
+            "(select one)",
+            "in case when the lid is open then close it",
+            "declare @john the winner",
+            "drop off at 5",
+            "Execute immediately, please",
+            "select 2 plans",
+            "std::string",
+            "'ms access'",
+        ] {
+            assert_clean(v);
+        }
+    }
+
+    #[test]
+    fn grouped_filters_number_tricks_and_more_functions() {
+        for (v, rule) in [
+            (
+                "SELECT x GROUP BY SOMETHING HAVING COUNT(Id) >= 9",
+                "sqli.condition_fragment",
+            ),
+            ("1.e(ascii)", "sqli.condition_fragment"),
+            ("decode(", "sqli.function_fragment"),
+            ("Uncompress (", "sqli.function_fragment"),
+        ] {
+            assert_detects(v, rule);
+        }
+        for v in [
+            "group by age having fun",
+            "see 1.e (below)",
+            "Section 1.e. Tables",
+            "please decode (the message) later",
+        ] {
+            assert_clean(v);
+        }
+    }
+
+    #[test]
+    fn like_with_an_open_pattern() {
+        for v in ["something LIKE '", ") like (", ")like("] {
+            assert_detects(v, "sqli.condition_fragment");
+        }
+        for v in [
+            "I like 'em",
+            "I like (most of) it",
+            "looks like (see below) fine",
+            "like '",
         ] {
             assert_clean(v);
         }

@@ -95,7 +95,8 @@ pub(crate) fn inspect(lower: &str, whole_value_is_host: bool, sink: &mut Sink<'_
             sink.report(&rules::SSRF_SCHEME, lower, span.clone());
         }
         let host = host_of(authority);
-        judge_host(host, lower, span, sink);
+        judge_host(host, lower, span.clone(), sink);
+        confused_authority(&rest[..rest.len().min(300)], lower, span, sink);
     }
     seen_url |= slashless_urls(lower, sink);
     if !seen_url && whole_value_is_host {
@@ -148,6 +149,29 @@ fn slashless_urls(lower: &str, sink: &mut Sink<'_>) -> bool {
         judge_host(host, lower, start..span_end, sink);
     }
     found
+}
+
+/// `http://a.com:80 &@127.0.0.1:22/# @a.com/`: several `@` before the
+/// path, which URL parsers split differently (one library's user-info is
+/// another's host). Every host after an `@` there is judged.
+fn confused_authority(rest: &str, text: &str, span: std::ops::Range<usize>, sink: &mut Sink<'_>) {
+    let bytes = rest.as_bytes();
+    let region = &rest[..memchr::memchr(b'/', bytes).unwrap_or(rest.len())];
+    let ats = memchr::memchr_iter(b'@', region.as_bytes()).count();
+    if ats == 0 || (ats == 1 && memchr::memchr(b' ', region.as_bytes()).is_none()) {
+        return;
+    }
+    for (p, _) in region.match_indices('@') {
+        let after = &region[p + 1..];
+        let end = after
+            .find(|c: char| c.is_whitespace() || matches!(c, '#' | '&' | '?' | '@' | ':'))
+            .unwrap_or(after.len());
+        let (target, _) = classify(after[..end].trim_end_matches('.'), true);
+        if target.is_some_and(|t| t != Target::Public) {
+            sink.report(&rules::SSRF_OBFUSCATED, text, span);
+            return;
+        }
+    }
 }
 
 fn host_of(authority: &str) -> &str {
@@ -449,6 +473,34 @@ mod tests {
             "https://api.example.net/v2/items/127",
         ] {
             assert_clean(benign);
+        }
+    }
+
+    #[test]
+    fn idna_spellings_and_confused_authorities() {
+        for (v, rule) in [
+            ("acap://①②⑦.⓪.⓪.①", "ssrf.loopback"),
+            ("irc://ⓛⓞⓒⓐⓛⓗⓞⓢⓣ", "ssrf.loopback"),
+            ("http://169。254。169。254/", "ssrf.metadata"),
+            (
+                "http://google.com:80 &@google.com:80# @127.88.23.245:22/",
+                "ssrf.obfuscated_ip",
+            ),
+            (
+                "http://google.com:80 &@127.88.23.245:22/# @google.com:80/",
+                "ssrf.obfuscated_ip",
+            ),
+        ] {
+            assert_detects(v, rule);
+        }
+        for v in [
+            "https://例え.テスト/path",
+            "https://ⓔⓧⓐⓜⓟⓛⓔ.com/",
+            "① Preheat the oven ② Stir。Done。",
+            "https://user@example.com/a b@c",
+            "mail bob@example.com or ann@example.org via https://example.com",
+        ] {
+            assert_clean(v);
         }
     }
 }

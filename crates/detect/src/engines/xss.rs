@@ -258,6 +258,10 @@ pub(crate) fn inspect(lower: &str, sink: &mut Sink<'_>) {
     if memchr::memchr(b'=', s).is_some() {
         attribute_event_handler(lower, sink);
     }
+    // (Every declaration it looks for loads through `url(` or `binding`.)
+    if memchr::memchr(b':', s).is_some() && memchr::memchr(b'(', s).is_some() {
+        css_declarations(lower, sink);
+    }
     if crate::text::contains(lower, "{{") {
         template_gadgets(lower, sink);
     }
@@ -285,7 +289,18 @@ fn markup(lower: &str, sink: &mut Sink<'_>) {
             sink.report(rule, lower, open..(open + 10).min(s.len()));
             continue;
         }
-        if !first.is_ascii_alphabetic() {
+        // `<?import implementation=...>`: IE's behavior import.
+        if first == b'?' && lower[i + 1..].starts_with("import") {
+            sink.report(
+                &rules::XSS_DANGEROUS_TAG,
+                lower,
+                open..(open + 16).min(s.len()),
+            );
+            continue;
+        }
+        // `<:vmlframe`: a tag in the default namespace, prefix left empty.
+        let prefixed = first == b':' && s.get(i + 1).is_some_and(u8::is_ascii_alphabetic);
+        if !first.is_ascii_alphabetic() && !prefixed {
             continue;
         }
         let name_end = s[i..]
@@ -293,6 +308,8 @@ fn markup(lower: &str, sink: &mut Sink<'_>) {
             .position(|&b| !(b.is_ascii_alphanumeric() || matches!(b, b':' | b'-' | b'_')))
             .map_or(s.len(), |q| i + q);
         let name = &lower[i..name_end];
+        // What a namespace-aware parser sees (`<v:vmlframe>`, `<x:script>`).
+        let local = name.rsplit(':').next().unwrap_or(name);
         let mut j = name_end;
         let mut attributes = 0;
         let mut dangerous_attr = false;
@@ -372,6 +389,18 @@ fn markup(lower: &str, sink: &mut Sink<'_>) {
                     sink.report(&rules::XSS_CSS_EXPRESSION, lower, span.clone());
                     dangerous_attr = true;
                 }
+                // A validating XML parser fetches the schema named here.
+                if matches!(attr, "xsi:schemalocation" | "xsi:nonamespaceschemalocation")
+                    && crate::text::contains(v, "://")
+                {
+                    sink.report(&rules::XXE_XINCLUDE, lower, span.clone());
+                    dangerous_attr = true;
+                }
+                // IE data binding renders the bound field as markup.
+                if attr == "dataformatas" && crate::text::contains(v, "html") {
+                    sink.report(&rules::XSS_DANGEROUS_TAG, lower, span.clone());
+                    dangerous_attr = true;
+                }
                 if attr == "srcdoc" {
                     sink.report(&rules::XSS_DANGEROUS_TAG, lower, span.clone());
                     dangerous_attr = true;
@@ -387,9 +416,10 @@ fn markup(lower: &str, sink: &mut Sink<'_>) {
             }
         }
         let span = open..j.max(open + 1).min(s.len());
-        if name == "script" {
+        if name == "script" || local == "script" {
             sink.report(&rules::XSS_SCRIPT_TAG, lower, span.clone());
         } else if (is_dangerous_element(name) && (attributes > 0 || !is_container(name)))
+            || (local != name && matches!(local, "vmlframe" | "iframe" | "object" | "embed"))
             || (name == "meta" && attributes > 0)
             || (name == "link" && attributes > 0)
             || (name == "form" && lower[open..j.min(s.len())].contains("action"))
@@ -483,6 +513,17 @@ const EVENTS: &[&str] = &[
 
 fn attribute_event_handler(lower: &str, sink: &mut Sink<'_>) {
     let s = lower.as_bytes();
+    // `'formaction=`: a quote closed, then the attribute that points a
+    // form's submission (a `javascript:` URL) elsewhere.
+    if memchr::memchr2(b'"', b'\'', s).is_some() {
+        for (p, _) in crate::text::find_iter(lower, "formaction") {
+            let quoted = lower[..p].trim_end().ends_with(['"', '\'']);
+            if quoted && lower[p + 10..].trim_start().starts_with('=') {
+                sink.report(&rules::XSS_JS_URL, lower, p..(p + 24).min(s.len()));
+                return;
+            }
+        }
+    }
     for (p, _) in crate::text::find_iter(lower, "on") {
         let before_ok = p == 0
             || matches!(
@@ -504,13 +545,48 @@ fn attribute_event_handler(lower: &str, sink: &mut Sink<'_>) {
         if s.get(k) != Some(&b'=') || s.get(k + 1) == Some(&b'=') {
             continue;
         }
-        let quoted_context = p > 0 && matches!(s[p - 1], b'"' | b'\'' | b'/')
+        // (A slash inside a word is base64 or a path: `...Qo/onafe=`.)
+        let slash_context =
+            p > 0 && s[p - 1] == b'/' && (p < 2 || !s[p - 2].is_ascii_alphanumeric());
+        let quoted_context = p > 0 && matches!(s[p - 1], b'"' | b'\'')
+            || slash_context
             || lower[..p].trim_end().ends_with(['"', '\'']);
         if EVENTS.contains(&name)
             || (quoted_context && (3..=50).contains(&name_len))
             || (p < 4 && (3..=50).contains(&name_len) && lower[k + 1..].trim_start().is_empty())
         {
             sink.report(&rules::XSS_EVENT_HANDLER, lower, p..(k + 16).min(s.len()));
+            return;
+        }
+    }
+}
+
+/// CSS declarations that run script, outside a style attribute
+/// (`style=-moz-binding:url(...)`, `x:url(javascript` cut off before the
+/// colon, `behavior: url(a.htc)`): the property, a colon, then what loads.
+fn css_declarations(lower: &str, sink: &mut Sink<'_>) {
+    let s = lower.as_bytes();
+    for colon in memchr::memchr_iter(b':', s) {
+        let value = lower[colon + 1..].trim_start();
+        let property = lower[..colon].trim_end();
+        let binding = property.ends_with("-moz-binding")
+            || ((property.ends_with("behavior") || property.ends_with("behaviour"))
+                && value.starts_with("url("));
+        let script_url = value.strip_prefix("url(").is_some_and(|u| {
+            let u = u.trim_start_matches(['"', '\'', ' ']);
+            ["javascript", "vbscript"].iter().any(|scheme| {
+                u.strip_prefix(scheme)
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '&', '\\']))
+            })
+        });
+        if binding || script_url {
+            let start = property.rfind(|c: char| !c.is_ascii_alphanumeric() && c != '-');
+            let start = start.map_or(0, |p| p + 1);
+            sink.report(
+                &rules::XSS_CSS_EXPRESSION,
+                lower,
+                start..(colon + 24).min(s.len()),
+            );
             return;
         }
     }
@@ -863,6 +939,61 @@ mod tests {
             "email me at <jo@example.com>",
         ] {
             assert_clean(benign);
+        }
+    }
+
+    #[test]
+    fn namespaced_and_legacy_active_content() {
+        for (v, rule) in [
+            ("<v:vmlframe src=\"foo.com/sup.fml\"/>", "xss.dangerous_tag"),
+            ("<:vmlframe src=", "xss.dangerous_tag"),
+            ("<x:script>alert(1)</x:script>", "xss.script_tag"),
+            ("<?import implementation =\"", "xss.dangerous_tag"),
+            (
+                "<SPAN DATASRC=#I DATAFLD=C DATAFORMATAS=HTML></SPAN>",
+                "xss.dangerous_tag",
+            ),
+            (
+                "<aai xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:schemaLocation=\"http://a.b/ http://c5.example.net/aai.xsd\">aai</aai>",
+                "xxe.xinclude",
+            ),
+        ] {
+            crate::tests::assert_detects(v, rule);
+        }
+        for v in [
+            "<o:p>text</o:p>",
+            "see the xsi:schemaLocation attribute",
+            "<?xml version=\"1.0\"?>",
+        ] {
+            assert_clean(v);
+        }
+    }
+
+    #[test]
+    fn css_declarations_and_attribute_injection() {
+        for (v, rule) in [
+            ("STYLE=X:URL(JAVASCRIPT", "xss.css_expression"),
+            ("x=k:v;k:v;z:url(javascript", "xss.css_expression"),
+            (
+                "-moz-binding:url(http://example.com/xss.xml#xss)",
+                "xss.css_expression",
+            ),
+            ("behavior: url(a.htc)", "xss.css_expression"),
+            ("'formaction=", "xss.js_url"),
+            ("\"onzoom=", "xss.event_handler"),
+            ("  onload= ", "xss.event_handler"),
+        ] {
+            crate::tests::assert_detects(v, rule);
+        }
+        for v in [
+            "background:url(javascript-logo.png)",
+            "behavior: good",
+            "the formaction= attribute",
+            "a=b&c=d",
+            "color: red; font-size: 2em",
+            "upload=done",
+        ] {
+            assert_clean(v);
         }
     }
 }

@@ -50,12 +50,64 @@ impl RedisCluster {
     }
 
     pub fn start_on(ports: [u16; 3]) -> RedisCluster {
+        Self::start_nodes(&ports, 0)
+    }
+
+    /// Three masters and a replica of each (six nodes; the masters are
+    /// nodes 0-2 right after the start, as `redis-cli --cluster create`
+    /// makes the first three masters). A killed master is replaced by its
+    /// replica after the node timeout (1 s).
+    pub fn start_replicated() -> RedisCluster {
+        let ports: Vec<u16> = (0..6).map(|_| free_port_pair()).collect();
+        let cluster = Self::start_nodes(&ports, 1);
+        // Every replica attached and in sync before the test starts.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !(0..3).all(|i| {
+            redis_cli(cluster.ports[i], &["info", "replication"]).contains("connected_slaves:1")
+        }) {
+            assert!(Instant::now() < deadline, "the replicas did not attach");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        cluster
+    }
+
+    /// Waits until every replica has every write its master has.
+    pub fn wait_replicated(&self) {
+        let offset = |port: u16, field: &str| -> Option<u64> {
+            redis_cli(port, &["info", "replication"])
+                .lines()
+                .find_map(|l| l.trim().strip_prefix(field))
+                .and_then(|v| v.trim().parse().ok())
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        for (port, node) in self.ports.iter().zip(&self.nodes) {
+            if node.is_none() || !redis_cli(*port, &["info", "replication"]).contains("role:master")
+            {
+                continue;
+            }
+            loop {
+                let master = offset(*port, "master_repl_offset:");
+                let replica = redis_cli(*port, &["info", "replication"])
+                    .lines()
+                    .find(|l| l.starts_with("slave0:"))
+                    .and_then(|l| l.split(',').find_map(|f| f.strip_prefix("offset=")))
+                    .and_then(|v| v.parse::<u64>().ok());
+                if master.is_some() && master == replica {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "replication did not catch up");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+
+    fn start_nodes(ports: &[u16], replicas: usize) -> RedisCluster {
         let mut cluster = RedisCluster {
             nodes: Vec::new(),
             ports: Vec::new(),
             dirs: Vec::new(),
         };
-        for port in ports {
+        for &port in ports {
             let dir = std::env::temp_dir()
                 .join(format!("portcullis-cluster-{}-{port}", std::process::id()));
             let _ = std::fs::remove_dir_all(&dir);
@@ -74,7 +126,7 @@ impl RedisCluster {
         let status = Command::new("redis-cli")
             .args(["--cluster", "create"])
             .args(&addrs)
-            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()

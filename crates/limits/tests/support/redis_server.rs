@@ -14,6 +14,11 @@ pub struct RedisServer {
 #[allow(dead_code)] // each test crate uses some of it
 impl RedisServer {
     pub fn start_on(port: u16) -> RedisServer {
+        Self::start_with(port, &[])
+    }
+
+    /// On `port`, with extra `redis-server` arguments (`--requirepass`, ...).
+    pub fn start_with(port: u16, extra: &[&str]) -> RedisServer {
         let child = Command::new("redis-server")
             .args([
                 "--port",
@@ -25,6 +30,7 @@ impl RedisServer {
                 "--appendonly",
                 "no",
             ])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -39,18 +45,34 @@ impl RedisServer {
 
     /// On a free loopback port.
     pub fn start() -> RedisServer {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        Self::start_on(port)
+        Self::start_on(free_port())
     }
 
     pub fn stop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A loopback port nothing listens on (right now).
+#[allow(dead_code)]
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Runs `redis-cli -p PORT ARGS...` and returns its output.
+#[allow(dead_code)]
+pub fn cli(port: u16, args: &[&str]) -> String {
+    let out = Command::new("redis-cli")
+        .args(["-p", &port.to_string()])
+        .args(args)
+        .output()
+        .expect("redis-cli must be installed (scripts/test installs it)");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 impl Drop for RedisServer {
