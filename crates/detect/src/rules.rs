@@ -237,6 +237,8 @@ rules! {
     PHP_FUNCTION = "php.function_call", Php, 1, Critical, Medium, "PHP code: dangerous function call";
     PHP_VARIABLE_CALL = "php.variable_call", Php, 1, Critical, High, "PHP code: function called through a variable or string";
     PHP_VARIABLE = "php.variable", Php, 1, Critical, High, "PHP code: superglobal variable";
+    PHP_INI_DIRECTIVE = "php.ini_directive", Php, 2, Critical, Medium, "PHP configuration directive in a value";
+    PHP_VARIABLE_VARIABLE = "php.variable_variable", Php, 2, Critical, Medium, "PHP code: variable named by an expression";
     PHP_UPLOAD = "php.script_upload", Php, 1, Critical, High, "upload of a server-side script";
     JAVA_GADGET = "java.gadget_class", Java, 1, Critical, High, "Java gadget or runtime class";
     JAVA_OGNL = "java.ognl", Java, 1, Critical, High, "OGNL / Struts expression";
@@ -251,8 +253,15 @@ rules! {
     HTTP_RANGE = "http.range", Protocol, 1, Critical, Medium, "abusive byte range request";
     HTTP_METHOD_OVERRIDE = "http.method_override", Protocol, 2, Critical, Medium, "HTTP method override";
     HTTP_RESTRICTED_HEADER = "http.restricted_header", Protocol, 1, Critical, High, "header a client never sends";
-    HTTP_BODY_ON_GET = "http.body_on_get", Protocol, 3, Critical, Medium, "GET or HEAD request with a body";
-    HTTP_BODY_WITHOUT_TYPE = "http.body_without_type", Protocol, 3, Critical, Medium, "request body without a Content-Type";
+    HTTP_BODY_ON_GET = "http.body_on_get", Protocol, 2, Critical, Medium, "HEAD request with a body, or GET with a body that is not JSON";
+    HTTP_JSON_BODY_ON_GET = "http.json_body_on_get", Protocol, 3, Critical, Medium, "GET request with a JSON body";
+    HTTP_BODY_WITHOUT_TYPE = "http.body_without_type", Protocol, 2, Critical, Medium, "request body without a Content-Type";
+    HTTP_METHOD_SYNTAX = "http.method_syntax", Protocol, 2, Critical, Medium, "request method that is not a plain method name";
+    HTTP_CONNECTION_CONFLICT = "http.connection_conflict", Protocol, 2, Critical, Medium, "repeated or contradictory Connection options";
+    HTTP_LEGACY_COOKIE = "http.legacy_cookie", Protocol, 2, Critical, Medium, "RFC 2109 cookie attribute in a request";
+    HTTP_INVALID_ENCODING = "http.invalid_encoding", Protocol, 2, Critical, Medium, "malformed percent-encoding or invalid UTF-8";
+    HTTP_EVASIVE_ENCODING = "http.evasive_encoding", Protocol, 2, Critical, Medium, "escape of a letter or digit, or a %u escape: no client needs one";
+    HTTP_PROXY_SOCKET = "http.proxy_socket_target", Protocol, 1, Critical, High, "proxy target naming a Unix socket";
     HTTP_MULTIPART_NAME = "http.multipart_name", Protocol, 1, Critical, High, "multipart field or file name with separator characters";
     ANOMALY_CONTROL = "anomaly.control_character", Anomaly, 1, Critical, Medium, "control character in a value";
     ANOMALY_VALUE_TRUNCATED = "anomaly.value_truncated", Anomaly, 3, Notice, Low, "value longer than the inspection limit";

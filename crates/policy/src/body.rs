@@ -45,12 +45,18 @@ pub struct MultipartPart {
     pub filename: Option<String>,
     pub content_type: Option<String>,
     pub data: Bytes,
+    /// The `Content-Disposition` quoted a name with a backslash escape
+    /// (`name="cv.p\\d\\f"`): read here as RFC 9110 says (`cv.pdf`), but
+    /// taken literally by HTML-style parsers, so the two disagree.
+    pub escaped_name: bool,
 }
 
 /// Classifies a `Content-Type` value (parameters and case ignored).
 pub fn body_kind(content_type: Option<&str>) -> BodyKind {
+    // A body without a type is parsed by guesswork downstream (many
+    // frameworks sniff JSON): inspect it as text rather than not at all.
     let Some(ct) = content_type else {
-        return BodyKind::Binary;
+        return BodyKind::Text;
     };
     let essence = ct
         .split(';')
@@ -255,12 +261,14 @@ fn parse_multipart(body: &Bytes, boundary: &str) -> Result<Vec<MultipartPart>, S
             filename: None,
             content_type: None,
             data: body.slice(data_start..data_end),
+            escaped_name: false,
         };
         for line in head.split("\r\n") {
             let Some((name, value)) = line.split_once(':') else {
                 return Err("malformed multipart part header".to_owned());
             };
             if name.trim().eq_ignore_ascii_case("content-disposition") {
+                part.escaped_name |= quoted_backslash(value);
                 for (k, v) in disposition_params(value) {
                     match k.to_ascii_lowercase().as_str() {
                         "name" => part.name = v,
@@ -279,6 +287,17 @@ fn parse_multipart(body: &Bytes, boundary: &str) -> Result<Vec<MultipartPart>, S
         }
         pos = data_start + next + delimiter.len();
     }
+}
+
+/// Whether a quoted string in a header value holds a backslash.
+fn quoted_backslash(value: &str) -> bool {
+    let mut quoted = false;
+    value.bytes().any(|b| {
+        if b == b'"' {
+            quoted = !quoted;
+        }
+        quoted && b == b'\\'
+    })
 }
 
 /// The parameters of a `Content-Disposition` value (after its type), with
@@ -500,6 +519,20 @@ mod tests {
     }
 
     #[test]
+    fn backslash_escapes_in_quoted_names_are_flagged() {
+        let body = "--B\r\nContent-Disposition: form-data; name=\"cv.p\\d\\f\"; filename=\"cv.pdf\"\r\n\r\nx\r\n--B--\r\n";
+        let parsed = ParsedBody::parse(Some("multipart/form-data; boundary=B"), &Bytes::from(body));
+        let ParsedBody::Multipart(parts) = &parsed else {
+            panic!("expected multipart, got {parsed:?}");
+        };
+        assert_eq!(parts[0].name, "cv.pdf");
+        assert!(parts[0].escaped_name);
+        assert!(!quoted_backslash(
+            r#" form-data; name=a\b; filename="c.txt""#
+        ));
+    }
+
+    #[test]
     fn multipart_parts_and_filenames() {
         let body = "--XyZ\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nhello\r\n\
                     --XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"../a.txt\"\r\n\
@@ -512,6 +545,7 @@ mod tests {
             panic!("expected multipart, got {parsed:?}");
         };
         assert_eq!(parts.len(), 2);
+        assert!(parts.iter().all(|p| !p.escaped_name));
         assert_eq!(&parts[1].data[..], b"DATA");
         assert_eq!(parts[1].content_type.as_deref(), Some("text/plain"));
         let v = values("multipart/form-data; boundary=XyZ", body);

@@ -1594,6 +1594,8 @@ fn detection_trigger_cases() -> Vec<(&'static str, String, &'static str)> {
         ("php.open_tag", json("<?php echo 1; ?>")),
         ("php.function_call", json("phpinfo()")),
         ("php.variable", json("$_GET['x']")),
+        ("php.variable_variable", json("${'ff'}")),
+        ("php.ini_directive", json("allow_url_include=1")),
         ("php.script_upload", header("X-Filename", "shell.php")),
         ("java.gadget_class", json("java.lang.Runtime")),
         (
@@ -1614,7 +1616,32 @@ fn detection_trigger_cases() -> Vec<(&'static str, String, &'static str)> {
         ("http.restricted_header", header("Proxy", "http://192.0.2.1:8080")),
         (
             "http.body_on_get",
+            "GET /detect HTTP/1.1\r\nHost: a\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 3\r\n\r\na=b".to_owned(),
+        ),
+        (
+            "http.json_body_on_get",
             "GET /detect HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}".to_owned(),
+        ),
+        (
+            "http.method_syntax",
+            "REALLYLONGUNREALMETHOD /detect HTTP/1.1\r\nHost: a\r\n\r\n".to_owned(),
+        ),
+        (
+            "http.connection_conflict",
+            header("Connection", "keep-alive, close"),
+        ),
+        ("http.legacy_cookie", header("Cookie", "$Version=1; a=b")),
+        (
+            "http.invalid_encoding",
+            "GET /detect?v=%1G HTTP/1.1\r\nHost: a\r\n\r\n".to_owned(),
+        ),
+        (
+            "http.evasive_encoding",
+            "GET /detect?v=%uff0f HTTP/1.1\r\nHost: a\r\n\r\n".to_owned(),
+        ),
+        (
+            "http.proxy_socket_target",
+            "GET /detect?unix:AAAA|http://example.com/ HTTP/1.1\r\nHost: a\r\n\r\n".to_owned(),
         ),
         (
             "http.body_without_type",

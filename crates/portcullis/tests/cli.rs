@@ -353,7 +353,7 @@ fn check_takes_the_client_ip_and_reads_stdin() {
     assert_eq!(json["client_ip"], "127.0.0.2");
 
     // A body over the route's 64 KiB limit.
-    let mut big = b"POST /api/users HTTP/1.1\r\nHost: a\r\nContent-Length: 70000\r\n\r\n".to_vec();
+    let mut big = b"POST /api/users HTTP/1.1\r\nHost: a\r\nContent-Type: application/octet-stream\r\nContent-Length: 70000\r\n\r\n".to_vec();
     big.extend(std::iter::repeat_n(b'x', 70000));
     let (code, json, _) = check(&quickstart(), &big, &[]);
     assert_eq!(code, 1);
@@ -469,9 +469,15 @@ async fn the_quickstart_config_serves_the_demo_api() {
     )
     .await;
     assert_eq!(r.assert_problem(405)["rule"], "limits.method");
-    post(gw.addr, "/api/users", vec![b'x'; 70 * 1024])
-        .await
-        .assert_problem(413);
+    h1(
+        gw.addr,
+        request("POST", "/api/users")
+            .header("content-type", "application/octet-stream")
+            .body(TestBody::full(vec![b'x'; 70 * 1024]))
+            .unwrap(),
+    )
+    .await
+    .assert_problem(413);
 
     // 127.0.0.2 stands for the denied network (see the quickstart comments).
     let socket = tokio::net::TcpSocket::new_v4().unwrap();

@@ -3,7 +3,9 @@
 //! name and an XML document (XXE); look-alike values forwarded; monitor mode
 //! forwards and audits; an exception scoped to one location lets that value
 //! through while the same payload elsewhere is blocked; the paranoia level
-//! decides a paranoia-3 rule.
+//! decides a paranoia-3 rule; protocol shapes no client sends (a form body
+//! on GET, malformed or evasive encodings, an RFC 2109 cookie...) are
+//! blocked at the default level while their legitimate look-alikes pass.
 
 mod support;
 
@@ -350,4 +352,136 @@ async fn the_paranoia_level_decides_a_paranoia_three_rule() {
     })
     .await;
     assert_eq!(line["findings"][0]["severity"], "warning", "{line}");
+}
+
+/// Protocol-enforcement rules at the default paranoia level (2), sent as
+/// raw bytes so the request is exactly what a client put on the wire; the
+/// look-alikes that legitimate clients send are forwarded.
+#[tokio::test]
+async fn protocol_shapes_no_client_sends_are_blocked_at_the_default_level() {
+    let (gw, up, audit) = start().await;
+    let raw = |head: &str, body: &str| {
+        let mut req = format!("{head}\r\nHost: a\r\nConnection: close\r\n");
+        if !body.is_empty() {
+            req.push_str(&format!("Content-Length: {}\r\n", body.len()));
+        }
+        req.push_str("\r\n");
+        req.push_str(body);
+        req
+    };
+    let cases = [
+        (
+            raw(
+                "GET /det/a HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded",
+                "hi=test",
+            ),
+            "http.body_on_get",
+        ),
+        (
+            raw("POST /det/a HTTP/1.1", "test_data"),
+            "http.body_without_type",
+        ),
+        (raw("|GET /det/a HTTP/1.1", ""), "http.method_syntax"),
+        (
+            raw("GET /det/a?param=%c0%af HTTP/1.1", ""),
+            "http.invalid_encoding",
+        ),
+        (
+            raw("GET /det/a?test=%uff0f HTTP/1.1", ""),
+            "http.evasive_encoding",
+        ),
+        (
+            raw(
+                "POST /det/a HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded",
+                "testarg=%5Cu0061lert",
+            ),
+            "http.evasive_encoding",
+        ),
+        (
+            raw(
+                "GET /det/a HTTP/1.1\r\nCookie: $Version=1; s=\"a; PHPSESSID=b\"",
+                "",
+            ),
+            "http.legacy_cookie",
+        ),
+        (
+            raw("GET /det/a?unix:AAAAAAAA|http://example.com/ HTTP/1.1", ""),
+            "http.proxy_socket_target",
+        ),
+        (
+            raw(
+                "POST /det/a HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded",
+                "_method=DELETE&id=1",
+            ),
+            "http.method_override",
+        ),
+        (
+            raw(
+                "POST /det/a HTTP/1.1\r\nContent-Type: multipart/form-data; boundary=B",
+                "--B\r\nContent-Disposition: form-data; name=\"cv.p\\d\\f\"\r\n\r\nx\r\n--B--\r\n",
+            ),
+            "http.multipart_name",
+        ),
+        (
+            raw(
+                "GET /det/a?_CONF%5Bpath%5D=https%3A%2F%2Fexample.com%2Fx HTTP/1.1",
+                "",
+            ),
+            "rfi.url",
+        ),
+    ];
+    for (req, rule) in cases {
+        let reply = raw_request(gw.addr, req.as_bytes())
+            .await
+            .unwrap_or_else(|| panic!("no answer to {req:?}"));
+        assert_eq!(reply.status, 403, "{rule}: {}", reply.head);
+        let body: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+        assert_eq!(body["rule"], rule, "{req:?}: {body}");
+    }
+    assert_eq!(
+        up.count(),
+        0,
+        "a blocked request never reaches the upstream"
+    );
+    // The connection header is read by the gateway's HTTP layer too: check
+    // the finding in the audit log rather than only the answer.
+    let reply = raw_request(
+        gw.addr,
+        b"GET /det/a HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, close\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    assert_eq!(reply.status, 403, "{}", reply.head);
+    wait_for_json_line(&audit, "the connection conflict", |l| {
+        l["findings"][0]["rule"] == "http.connection_conflict"
+    })
+    .await;
+
+    let forwarded = [
+        raw(
+            "GET /det/search HTTP/1.1\r\nContent-Type: application/json",
+            r#"{"query":{"match_all":{}}}"#,
+        ),
+        raw("PUT /det/files/a.bin HTTP/1.1", "raw file bytes"),
+        raw(
+            "POST /det/a HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded",
+            "note=24%25+of+people&pct=5%+off",
+        ),
+        raw(
+            "GET /det/a?q=caf%C3%A9&next=%2Fhome%3Fa%3D1%2520b HTTP/1.1",
+            "",
+        ),
+        raw("PROPFIND /det/a HTTP/1.1", ""),
+        // A raw upload without a type, larger than what is buffered for
+        // inspection, streams through.
+        raw(
+            "PUT /det/files/big.bin HTTP/1.1",
+            &"x; cat /etc/passwd\n".repeat(16 * 1024),
+        ),
+    ];
+    for req in forwarded {
+        let reply = raw_request(gw.addr, req.as_bytes()).await.unwrap();
+        assert_eq!(reply.status, 200, "{req:?}: {}", reply.head);
+    }
+    assert_eq!(up.count(), 6);
 }

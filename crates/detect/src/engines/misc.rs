@@ -278,6 +278,31 @@ pub(crate) fn ldap(lower: &str, sink: &mut Sink<'_>) {
             return;
         }
     }
+    // `test) ( & `, `x)\t(\t|`: the same break-out with blanks between
+    // the parentheses and the operator (LDAP servers skip them).
+    for p in memchr::memchr_iter(b')', s) {
+        let blank = |b: &u8| matches!(b, b' ' | b'\t');
+        let mut k = p + 1;
+        let gap_start = k;
+        while s.get(k).is_some_and(blank) {
+            k += 1;
+        }
+        if k == gap_start || s.get(k) != Some(&b'(') {
+            continue;
+        }
+        k += 1;
+        while s.get(k).is_some_and(blank) {
+            k += 1;
+        }
+        if !matches!(s.get(k), Some(b'|' | b'&' | b'!')) {
+            continue;
+        }
+        let next = s[k + 1..].iter().find(|b| !blank(b));
+        if next != Some(&b')') {
+            sink.report(&rules::LDAP_FILTER, lower, p..(p + 16).min(s.len()));
+            return;
+        }
+    }
     // `val)&(cn=admin`, `x)|(uid=*`: the value's filter closed, then
     // combined with a filter of the attacker's.
     for op in [")&(", ")|(", ")!("] {
@@ -600,6 +625,7 @@ fn injected_header(rest: &str) -> Option<&'static rules::Rule> {
         "set-cookie" | "cookie" => value.contains('='),
         "location" | "content-location" | "refresh" => {
             value.starts_with("http")
+                || value.starts_with("www.")
                 || value.starts_with('/')
                 || value.as_bytes().first().is_some_and(u8::is_ascii_digit)
                 || value.starts_with("javascript")
@@ -635,10 +661,45 @@ fn injected_header(rest: &str) -> Option<&'static rules::Rule> {
     mail.then_some(&rules::CRLF_MAIL)
 }
 
+/// Whether `line` (a whole line, without its break) is an HTTP request
+/// line: `METHOD /target HTTP/1.1`, the method possibly glued to text
+/// before it (`barGET /a HTTP/1.1`: the body's first bytes end a request
+/// the front end already counted).
+fn request_line(line: &str) -> bool {
+    let line = line.trim_end_matches('\r');
+    let Some(head) = ["http/1.0", "http/1.1", "http/2", "http/2.0"]
+        .iter()
+        .find_map(|v| line.strip_suffix(v))
+        .and_then(|h| h.strip_suffix(' '))
+    else {
+        return false;
+    };
+    let Some((method_part, target)) = head.rsplit_once(' ') else {
+        return false;
+    };
+    (target.starts_with('/') || target.starts_with("http"))
+        && [
+            "get", "post", "put", "delete", "head", "options", "patch", "connect", "trace",
+        ]
+        .iter()
+        .any(|m| method_part.ends_with(m))
+}
+
 pub(crate) fn crlf(lower: &str, sink: &mut Sink<'_>) {
     let s = lower.as_bytes();
     let mut last_report = None;
+    let mut line_start = 0;
     for p in memchr::memchr2_iter(b'\r', b'\n', s) {
+        let line = &lower[line_start..p];
+        line_start = p + 1;
+        if line.len() < 256 && request_line(line) {
+            sink.report(
+                &rules::CRLF_SPLITTING,
+                lower,
+                p.saturating_sub(line.len())..p,
+            );
+            break;
+        }
         let mut k = p + 1;
         while k < s.len() && matches!(s[k], b'\r' | b'\n') {
             k += 1;
@@ -1037,6 +1098,9 @@ const PHP_STRONG: &[&str] = &[
     "pfsockopen",
     "stream_socket_client",
     "curl_exec",
+    "curl_init",
+    "bzdecompress",
+    "zlib_decode",
     "apache_setenv",
     "preg_replace",
     "var_dump",
@@ -1229,9 +1293,28 @@ pub(crate) fn php(text: &str, lower: &str, kind: ValueKind<'_>, sink: &mut Sink<
     }
     if lower.contains('(') {
         php_calls(lower, sink);
-        if let Some(p) = php_variable_call(lower).or_else(|| php_dynamic_call(lower)) {
+        if let Some(p) = super::php_code::extension_call(lower) {
+            sink.report(&rules::PHP_FUNCTION, text, p..(p + 32).min(text.len()));
+        }
+        if let Some(p) = php_variable_call(lower)
+            .or_else(|| php_dynamic_call(lower))
+            .or_else(|| super::php_code::quoted_function_call(lower))
+            .or_else(|| super::php_code::hidden_call(lower))
+        {
             sink.report(&rules::PHP_VARIABLE_CALL, text, p..(p + 32).min(text.len()));
         }
+    }
+    if lower.contains('{')
+        && let Some(p) = super::php_code::variable_variable(lower)
+    {
+        sink.report(
+            &rules::PHP_VARIABLE_VARIABLE,
+            text,
+            p..(p + 32).min(text.len()),
+        );
+    }
+    if bracket && let Some(p) = super::php_code::xml_short_tag(lower) {
+        sink.report(&rules::PHP_OPEN_TAG, text, p..(p + 16).min(text.len()));
     }
     let file_name = match kind {
         ValueKind::MultipartFilename => Some(lower),
@@ -1246,6 +1329,16 @@ pub(crate) fn php(text: &str, lower: &str, kind: ValueKind<'_>, sink: &mut Sink<
         _ => None,
     };
     if let Some(name) = file_name {
+        // An upload name is a name, not a path: a `..` component in it
+        // writes outside the upload directory (`..\\1.7z`, `../../x`).
+        if name
+            .split(['/', '\\'])
+            .rev()
+            .skip(1)
+            .any(|part| part.trim() == "..")
+        {
+            sink.report(&rules::PATH_TRAVERSAL, text, 0..text.len().min(64));
+        }
         let cleaned: String = name
             .chars()
             .filter(|c| !c.is_whitespace() && *c != '"' && *c != '\'')
@@ -1286,11 +1379,19 @@ pub(crate) fn php(text: &str, lower: &str, kind: ValueKind<'_>, sink: &mut Sink<
                 | "htaccess"
                 | "config"
                 | "war"
-        ) && cleaned.contains('.');
+        ) && cleaned.contains('.')
+            || ext
+                .strip_prefix("php")
+                .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()));
         let inner_php = crate::text::contains(cleaned, ".php.")
             || crate::text::contains(cleaned, ".php%00")
             || crate::text::contains(cleaned, ".php;");
-        if script || inner_php || cleaned.ends_with(".htaccess") || cleaned == "htaccess" {
+        if script
+            || inner_php
+            || cleaned.ends_with(".htaccess")
+            || cleaned == "htaccess"
+            || super::php_code::session_file(cleaned)
+        {
             sink.report(&rules::PHP_UPLOAD, text, 0..text.len().min(64));
         }
     }
@@ -1327,6 +1428,23 @@ fn php_gap(s: &[u8], mut i: usize) -> (usize, bool) {
         }
     }
     (i, crossed)
+}
+
+/// Offset of the bracket closing `s[0]` (`open`), nested pairs skipped
+/// (`[$_[1]]`).
+fn matching_close(s: &[u8], open: u8, close: u8) -> Option<usize> {
+    let mut depth = 0usize;
+    for (i, &b) in s.iter().enumerate() {
+        if b == open {
+            depth += 1;
+        } else if b == close {
+            depth = depth.saturating_sub(1);
+            if depth == 0 {
+                return Some(i);
+            }
+        }
+    }
+    None
 }
 
 /// A call through a variable: `$f(1)`, `$$b(2)`, `${@a}(10)`,
@@ -1367,7 +1485,7 @@ fn php_variable_call(lower: &str) -> Option<usize> {
             match s.get(j) {
                 Some(b'[') | Some(b'{') => {
                     let close = if s[j] == b'[' { b']' } else { b'}' };
-                    match memchr::memchr(close, &s[j..(j + 64).min(s.len())]) {
+                    match matching_close(&s[j..(j + 64).min(s.len())], s[j], close) {
                         // `$a[]()` / `$a{}()`: an empty subscript is no call.
                         Some(1) => break,
                         Some(e) => {
@@ -1394,26 +1512,36 @@ fn php_variable_call(lower: &str) -> Option<usize> {
 /// A string or an expression called as a function: `('system')('id')`,
 /// `"system"(ls)`, `(sy.(st).em)('uname')`, `[system][0](ls)` — when the
 /// call's argument is a shell command.
-fn php_dynamic_call(lower: &str) -> Option<usize> {
+pub(crate) fn php_dynamic_call(lower: &str) -> Option<usize> {
     let s = lower.as_bytes();
     for (p, _) in crate::text::find_iter(lower, "(") {
-        if p == 0 || !matches!(s[p - 1], b')' | b']' | b'\'' | b'"') {
+        if p == 0 || !matches!(s[p - 1], b')' | b']' | b'}' | b'\'' | b'"') {
             continue;
         }
-        let inner_end = memchr::memchr(b')', &s[p + 1..(p + 64).min(s.len())])?;
-        let arg = lower[p + 1..p + 1 + inner_end]
-            .trim()
-            .trim_matches(['\'', '"', '@', '`'])
-            .trim();
+        let Some(inner_end) = memchr::memchr(b')', &s[p + 1..(p + 64).min(s.len())]) else {
+            continue;
+        };
+        let raw_arg = lower[p + 1..p + 1 + inner_end].trim();
+        let quoted_arg = raw_arg.starts_with(['\'', '"']);
+        let arg = raw_arg.trim_matches(['\'', '"', '@', '`']).trim();
         let word = arg.split([' ', '\t']).next().unwrap_or("");
         if !word.is_empty() && super::rce::is_command_name(word) {
-            // The callee: a quoted name or a parenthesized / subscripted expression.
+            // The callee: a quoted name, a subscripted or braced expression,
+            // or a parenthesized one (`(x)('uname')`, `($f)('id')` when the
+            // command is a string: PHP calls the constant's or variable's value).
             let before = &lower[..p];
             let callee_ok = before.ends_with(['\'', '"'])
-                || before.ends_with(']')
+                || before.ends_with([']', '}'])
                 || before.rfind('(').is_some_and(|o| {
                     let callee = &before[o + 1..before.len() - 1];
-                    callee.contains(['.', '\'', '"']) || PHP_WEAK.contains(&callee)
+                    callee.contains(['.', '\'', '"'])
+                        || PHP_WEAK.contains(&callee)
+                        || (quoted_arg
+                            && !callee.is_empty()
+                            && callee
+                                .trim_start_matches('$')
+                                .bytes()
+                                .all(|b| b.is_ascii_alphanumeric() || b == b'_'))
                 });
             if callee_ok {
                 return Some(p.saturating_sub(16));
@@ -1421,6 +1549,11 @@ fn php_dynamic_call(lower: &str) -> Option<usize> {
         }
     }
     None
+}
+
+/// A name from the PHP function lists (the strong and the weak one).
+pub(crate) fn is_php_function(name: &str) -> bool {
+    PHP_STRONG.contains(&name) || PHP_WEAK.contains(&name) || name.starts_with("posix_")
 }
 
 fn php_calls(lower: &str, sink: &mut Sink<'_>) {
@@ -1493,14 +1626,19 @@ fn php_calls(lower: &str, sink: &mut Sink<'_>) {
                         | b'!'
                 )
             });
-            if PHP_STRONG.contains(&name) && (code_arg || code_before) {
+            // Every POSIX extension function reads or changes process
+            // identity (`posix_getegid`, `posix_kill`, `posix_setuid`).
+            let strong = PHP_STRONG.contains(&name) || name.starts_with("posix_");
+            if strong && (code_arg || code_before) {
                 sink.report(&rules::PHP_FUNCTION, lower, i..(k + 12).min(s.len()));
                 return;
             }
             // The whole value one call with a bare name argument
             // (`system(whoami)`, `unserialize(foo);`) is code too; with a
             // space before `(` it may be prose ("include (optional)").
-            let whole_call = before.is_none() && k == end && {
+            // A gap of more than one blank, a tab, a line break or a comment
+            // (`exec  (blah)`, `exec //c\n (blah)`) is code formatting, not prose.
+            let whole_call = before.is_none() && &s[end..k] != b" " && {
                 let rest = lower[k + 1..].trim_start();
                 let ident = rest
                     .bytes()
@@ -2132,9 +2270,24 @@ pub(crate) fn control_characters(
                 && rest.get(name) == Some(&b':')
                 && (in_header || rest[..name].contains(&b'-'))
         });
+        // A query value whose next line starts `name=` adds a parameter
+        // to whatever reads the value line by line (`test%0Anext=more`).
+        let parameter_line = !in_header
+            && memchr::memchr2_iter(b'\r', b'\n', s).any(|at| {
+                let rest = &s[at + 1..];
+                let rest = &rest[rest
+                    .iter()
+                    .take_while(|b| matches!(b, b'\r' | b'\n'))
+                    .count()..];
+                let name = rest
+                    .iter()
+                    .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+                    .count();
+                name >= 2 && rest.get(name) == Some(&b'=')
+            });
         if header_line {
             sink.report(&rules::CRLF_HEADER, text, p..(p + 24).min(text.len()));
-        } else if in_header {
+        } else if in_header || parameter_line {
             sink.report(&rules::CRLF_LINE_BREAK, text, p..(p + 24).min(text.len()));
         }
     }
@@ -2451,6 +2604,37 @@ mod ldap_combinator_tests {
         for v in ["(a)&(b)", "Tom & Jerry (cartoon)|(1990)", "x)&(y"] {
             assert_clean(v);
         }
+    }
+}
+
+#[cfg(test)]
+mod embedded_request_tests {
+    use crate::ValueKind;
+    use crate::tests::{assert_clean, assert_clean_in, assert_detects, assert_detects_in};
+
+    #[test]
+    fn request_lines_and_parameter_lines() {
+        assert_detects(
+            "barGET /a.html HTTP/1.1\r\nSomething: ",
+            "crlf.http_splitting",
+        );
+        assert_detects("x\nPOST /admin HTTP/1.0\n", "crlf.http_splitting");
+        assert_clean("we use HTTP/1.1\nand it works");
+        assert_clean("the GET method\nreturns data");
+        for v in ["test\rnext=more", "test\nnext=more", "test\n\rnext=more"] {
+            assert_detects_in(v, ValueKind::QueryValue, "crlf.line_break");
+        }
+        assert_clean_in("line one\nline two", ValueKind::QueryValue);
+        assert_clean_in("a = b\nc", ValueKind::QueryValue);
+        assert_detects("x\r\nRefresh: www.example.com", "crlf.header_injection");
+        let upload = ValueKind::MultipartFilename;
+        assert_detects_in("..\\1.7z", upload, "path.traversal");
+        assert_clean_in("report..final.pdf", upload);
+        assert_clean_in("notes...txt", upload);
+        assert_detects("test) ( & ", "ldap.filter_injection");
+        assert_detects("test)\t(\t|", "ldap.filter_injection");
+        assert_clean("a warning (a) (!) here");
+        assert_clean("see (a) (b) and (c)");
     }
 }
 

