@@ -49,6 +49,10 @@ mod gate {
     /// `child_process`, `__js_function`.
     pub(super) const NODE: u64 = 1 << 17;
     pub(super) const COOKIE: u64 = 1 << 18;
+    /// A fragment every session-id parameter name has
+    /// ([`misc::SESSION_NAME_FRAGMENTS`]): names without one skip the
+    /// session engine.
+    pub(super) const SESSION_NAME: u64 = 1 << 19;
 }
 
 const SQL_STATEMENT_WORDS: &[&str] = &[
@@ -76,7 +80,7 @@ struct Gates {
 
 impl Gates {
     fn new() -> Self {
-        let lists: [(u64, &[&[&str]]); 19] = [
+        let lists: [(u64, &[&[&str]]); 20] = [
             (gate::JAVA, misc::JAVA_ANCHORS),
             (gate::SENSITIVE, &[path::SENSITIVE]),
             (gate::WRAPPER, &[path::WRAPPERS]),
@@ -96,6 +100,7 @@ impl Gates {
             (gate::PROTO, &[&["proto"]]),
             (gate::NODE, &[&["child_process", "__js_function"]]),
             (gate::COOKIE, &[&["cookie"]]),
+            (gate::SESSION_NAME, &[misc::SESSION_NAME_FRAGMENTS]),
         ];
         let mut patterns: Vec<&str> = Vec::new();
         let mut bits: Vec<u64> = Vec::new();
@@ -219,10 +224,15 @@ impl Engines {
         if let Some(header) = kind.header_name() {
             misc::scanner(lower, header, &self.scanner, sink);
         }
-        if kind.is_name() || matches!(kind, ValueKind::PathSegment) {
+        let gates = self.gates.of(lower);
+        // Every name and path parameter the session engine knows has a
+        // session-name fragment, and every `Set-Cookie` shape it looks for
+        // has `cookie`.
+        if (kind.is_name() || matches!(kind, ValueKind::PathSegment))
+            && gates & (gate::SESSION_NAME | gate::COOKIE) != 0
+        {
             misc::session(lower, kind, sink);
         }
-        let gates = self.gates.of(lower);
         if kind.is_name()
             || matches!(kind, ValueKind::MultipartFilename)
             || gates & gate::HTTP_VERSION != 0
