@@ -15,6 +15,8 @@ mod xss;
 mod xss_js;
 pub(crate) mod xxe;
 
+use aho_corasick::automaton::Automaton as _;
+
 use crate::normalize::{CharFlags, View};
 use crate::{Sink, ValueKind};
 
@@ -71,8 +73,13 @@ const SQL_CATALOGUE_WORDS: &[&str] = &[
     "msdb",
 ];
 
+/// The automaton is walked byte by byte through its DFA's transition table
+/// rather than through an overlapping-search iterator: a value is read once,
+/// and a byte that ends no literal costs one table lookup and one compare
+/// (most values are short, where the iterator's per-match set-up dominated).
 struct Gates {
-    matcher: aho_corasick::AhoCorasick,
+    dfa: aho_corasick::dfa::DFA,
+    start: aho_corasick::automaton::StateID,
     /// The gate bits of each pattern (a literal listed under several gates
     /// is one pattern with all their bits).
     bits: Vec<u64>,
@@ -117,17 +124,33 @@ impl Gates {
                 }
             }
         }
-        Gates {
-            matcher: crate::text::literal_matcher(&patterns),
-            bits,
-        }
+        // Standard match semantics: every state carries the patterns of its
+        // failure chain too, so the walk sees every (overlapping) literal.
+        let dfa = aho_corasick::dfa::DFA::builder()
+            .match_kind(aho_corasick::MatchKind::Standard)
+            .start_kind(aho_corasick::StartKind::Unanchored)
+            .prefilter(false)
+            .build(&patterns)
+            .or_else(|_| aho_corasick::dfa::DFA::new(["\u{0}never"]))
+            .expect("one literal");
+        let start = dfa
+            .start_state(aho_corasick::Anchored::No)
+            .expect("an unanchored DFA has an unanchored start state");
+        Gates { dfa, start, bits }
     }
 
     /// The gates with at least one literal in `lower`.
     fn of(&self, lower: &str) -> u64 {
+        let dfa = &self.dfa;
+        let mut sid = self.start;
         let mut mask = 0;
-        for m in self.matcher.find_overlapping_iter(lower) {
-            mask |= self.bits[m.pattern().as_usize()];
+        for &b in lower.as_bytes() {
+            sid = dfa.next_state(aho_corasick::Anchored::No, sid, b);
+            if dfa.is_special(sid) && dfa.is_match(sid) {
+                for i in 0..dfa.match_len(sid) {
+                    mask |= self.bits[dfa.match_pattern(sid, i).as_usize()];
+                }
+            }
         }
         mask
     }
