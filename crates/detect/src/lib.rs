@@ -273,7 +273,11 @@ impl Inspector<'_> {
             .normalizer
             .normalize(value, settings.max_decode_rounds);
         sink.decoding = Decoding::Normalized;
+        let may_be_base64 = view.decoded || !view.flags.any(normalize::NOT_BASE64);
         engines.run(value, &view, kind, &mut buffers.scratch, sink);
+        if !may_be_base64 {
+            return;
+        }
         if let Some(decoded) = normalize::base64_candidate(value) {
             let view = buffers
                 .base64

@@ -607,6 +607,31 @@ fn replace_text(text: &mut String, bytes: &[u8]) {
     }
 }
 
+/// Flags of bytes that are neither base64 (letters, digits, `+`, `/`, `-`,
+/// `_`, `=`) nor white space: a value with any of them is not base64, so a
+/// value whose [`View::flags`] have one (and whose text is the value itself)
+/// need not be tried.
+pub(crate) const NOT_BASE64: CharFlags = CharFlags(
+    CharFlags::QUOTE.0
+        | CharFlags::SEMICOLON.0
+        | CharFlags::PAREN.0
+        | CharFlags::ANGLE.0
+        | CharFlags::PIPE_AMP.0
+        | CharFlags::DOLLAR.0
+        | CharFlags::BRACE.0
+        | CharFlags::BRACKET.0
+        | CharFlags::DOT.0
+        | CharFlags::HASH.0
+        | CharFlags::STAR.0
+        | CharFlags::COLON.0
+        | CharFlags::AT.0
+        | CharFlags::COMMA.0
+        | CharFlags::BACKSLASH.0
+        | CharFlags::TILDE.0
+        | CharFlags::QUESTION.0
+        | CharFlags::NUL.0,
+);
+
 /// Shortest value worth trying as base64 (9 bytes of payload).
 pub const MIN_BASE64_LEN: usize = 12;
 

@@ -265,6 +265,7 @@ impl Engines {
         // Base64 at any alignment: only the value as sent (the decoded
         // pass of a base64 value is not base64 again).
         if sink.decoding == crate::Decoding::Normalized
+            && (view.decoded || !f.any(crate::normalize::NOT_BASE64))
             && encoded::looks_like_base64(raw.trim().trim_end_matches('=').as_bytes())
         {
             encoded::inspect(raw, &self.base64, &mut scratch.decoded, sink);
