@@ -35,8 +35,9 @@ const ARENA_BYTES: usize = 32 * 1024;
 /// its length in the low 32.
 type Slot = u64;
 
-#[derive(Default)]
 pub(crate) struct SeenClean {
+    /// Values looked up before any is remembered (see [`WARM_UP_VALUES`]).
+    warm_up: u32,
     values: u32,
     slots: Vec<Slot>,
     /// Keys back to back: kind tag, kind context, 0xFF, value.
@@ -51,6 +52,21 @@ pub(crate) struct SeenClean {
 
 /// Most written slots [`SeenClean::clear`] resets one by one.
 const TOUCHED_SLOTS: usize = 32;
+
+impl Default for SeenClean {
+    /// A table for one request's values, used once the request has carried
+    /// [`WARM_UP_VALUES`] of them.
+    fn default() -> Self {
+        SeenClean {
+            warm_up: WARM_UP_VALUES,
+            values: 0,
+            slots: Vec::new(),
+            arena: Vec::new(),
+            last_slot: usize::MAX,
+            touched: None,
+        }
+    }
+}
 
 /// The kind as bytes: a tag and the header or parent-key name it carries.
 fn kind_key<'a>(kind: &ValueKind<'a>) -> (u8, &'a str) {
@@ -104,10 +120,30 @@ fn slot_of(tag: u8, context: &str, value: &str) -> usize {
 }
 
 impl SeenClean {
+    /// A table used from the first value on, for values that recur from
+    /// request to request (it is never [cleared](Self::clear), only
+    /// [forgotten](Self::forget)).
+    pub(crate) fn without_warm_up() -> Self {
+        SeenClean {
+            warm_up: 0,
+            ..SeenClean::default()
+        }
+    }
+
+    /// Forgets every value, whatever was written (keeps the allocations).
+    pub(crate) fn forget(&mut self) {
+        self.arena.clear();
+        self.slots.fill(0);
+        if let Some(touched) = &mut self.touched {
+            touched.clear();
+        }
+        self.values = 0;
+    }
+
     /// Forgets every value (keeps the allocations).
     pub(crate) fn clear(&mut self) {
         // Only a request past the warm-up wrote to the table.
-        if self.values > WARM_UP_VALUES {
+        if self.values > self.warm_up {
             self.arena.clear();
             match &mut self.touched {
                 Some(touched) => {
@@ -137,7 +173,7 @@ impl SeenClean {
     pub(crate) fn contains(&mut self, value: &str, kind: &ValueKind<'_>) -> bool {
         self.values = self.values.saturating_add(1);
         self.last_slot = usize::MAX;
-        if value.len() > MAX_VALUE_BYTES || self.values <= WARM_UP_VALUES {
+        if value.len() > MAX_VALUE_BYTES || self.values <= self.warm_up {
             return false;
         }
         let (tag, context) = kind_key(kind);
