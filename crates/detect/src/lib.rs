@@ -71,19 +71,16 @@ impl ValueKind<'_> {
     }
 
     /// Names and values a request head carries that recur from request to
-    /// request (path segments, query and cookie names, header values other
-    /// than credentials): an inspector remembers the clean ones across the
-    /// requests its thread serves. Body values, query and cookie values, and
-    /// headers whose name says they carry a secret (`auth`, `token`, `key`,
-    /// `secret`, `session`, `cookie`) are remembered for one request only.
+    /// request (path segments, query and cookie names, the values of the
+    /// standard headers that describe the client rather than the request):
+    /// an inspector remembers the clean ones across the requests its thread
+    /// serves. Body values, query and cookie values, and every other header
+    /// (credentials, tokens, ids, custom headers) are remembered for one
+    /// request only, so no secret outlives its request in the table.
     fn recurs_across_requests(&self) -> bool {
         match self {
             ValueKind::PathSegment | ValueKind::QueryName | ValueKind::CookieName => true,
-            ValueKind::HeaderValue { name } => {
-                !["auth", "token", "key", "secret", "session", "cookie"]
-                    .iter()
-                    .any(|secret| name.contains(secret))
-            }
+            ValueKind::HeaderValue { name } => recurring_header(name),
             _ => false,
         }
     }
@@ -94,6 +91,40 @@ impl ValueKind<'_> {
             _ => None,
         }
     }
+}
+
+/// The standard headers whose values describe the client rather than the
+/// request (see [`ValueKind::recurs_across_requests`]). Out of line: the
+/// per-value path of body values stays small.
+#[inline(never)]
+fn recurring_header(name: &str) -> bool {
+    matches!(
+        name,
+        "host"
+            | "user-agent"
+            | "accept"
+            | "accept-encoding"
+            | "accept-language"
+            | "accept-charset"
+            | "content-type"
+            | "content-encoding"
+            | "connection"
+            | "cache-control"
+            | "pragma"
+            | "origin"
+            | "te"
+            | "dnt"
+            | "upgrade-insecure-requests"
+            | "x-requested-with"
+            | "x-forwarded-proto"
+            | "sec-fetch-site"
+            | "sec-fetch-mode"
+            | "sec-fetch-dest"
+            | "sec-fetch-user"
+            | "sec-ch-ua"
+            | "sec-ch-ua-mobile"
+            | "sec-ch-ua-platform"
+    )
 }
 
 /// How the matched text was reached.
