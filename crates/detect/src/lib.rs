@@ -70,12 +70,61 @@ impl ValueKind<'_> {
         )
     }
 
+    /// Names and values a request head carries that recur from request to
+    /// request (path segments, query and cookie names, the values of the
+    /// standard headers that describe the client rather than the request):
+    /// an inspector remembers the clean ones across the requests its thread
+    /// serves. Body values, query and cookie values, and every other header
+    /// (credentials, tokens, ids, custom headers) are remembered for one
+    /// request only, so no secret outlives its request in the table.
+    fn recurs_across_requests(&self) -> bool {
+        match self {
+            ValueKind::PathSegment | ValueKind::QueryName | ValueKind::CookieName => true,
+            ValueKind::HeaderValue { name } => recurring_header(name),
+            _ => false,
+        }
+    }
+
     fn header_name(&self) -> Option<&str> {
         match self {
             ValueKind::HeaderValue { name } => Some(name),
             _ => None,
         }
     }
+}
+
+/// The standard headers whose values describe the client rather than the
+/// request (see [`ValueKind::recurs_across_requests`]). Out of line: the
+/// per-value path of body values stays small.
+#[inline(never)]
+fn recurring_header(name: &str) -> bool {
+    matches!(
+        name,
+        "host"
+            | "user-agent"
+            | "accept"
+            | "accept-encoding"
+            | "accept-language"
+            | "accept-charset"
+            | "content-type"
+            | "content-encoding"
+            | "connection"
+            | "cache-control"
+            | "pragma"
+            | "origin"
+            | "te"
+            | "dnt"
+            | "upgrade-insecure-requests"
+            | "x-requested-with"
+            | "x-forwarded-proto"
+            | "sec-fetch-site"
+            | "sec-fetch-mode"
+            | "sec-fetch-dest"
+            | "sec-fetch-user"
+            | "sec-ch-ua"
+            | "sec-ch-ua-mobile"
+            | "sec-ch-ua-platform"
+    )
 }
 
 /// How the matched text was reached.
@@ -139,7 +188,14 @@ impl Default for DetectorSettings {
 pub struct Detector {
     settings: DetectorSettings,
     engines: engines::Engines,
+    /// Unique in the process: the clean head values a thread keeps from
+    /// request to request belong to one detector (its settings decide what
+    /// is clean).
+    id: u64,
 }
+
+/// The next [`Detector::id`].
+static NEXT_DETECTOR_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl Detector {
     pub fn new(settings: &DetectorSettings) -> Detector {
@@ -149,6 +205,7 @@ impl Detector {
         Detector {
             engines: engines::Engines::new(),
             settings,
+            id: NEXT_DETECTOR_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         }
     }
 
@@ -160,7 +217,11 @@ impl Detector {
     /// buffers come from (and go back to, when it is dropped) a spare set
     /// kept by the thread, so a request does not grow them from nothing.
     pub fn inspector(&self) -> Inspector<'_> {
-        let buffers = SPARE_BUFFERS.with(|spare| spare.take()).unwrap_or_default();
+        let mut buffers = SPARE_BUFFERS.with(|spare| spare.take()).unwrap_or_default();
+        if buffers.seen_head_owner != self.id {
+            buffers.seen_head.forget();
+            buffers.seen_head_owner = self.id;
+        }
         Inspector {
             detector: self,
             buffers,
@@ -189,7 +250,6 @@ pub struct Inspector<'d> {
 }
 
 /// What an inspector reuses from value to value.
-#[derive(Default)]
 struct Buffers {
     normalizer: Normalizer,
     base64: Normalizer,
@@ -197,6 +257,24 @@ struct Buffers {
     /// Short values already found clean: inspecting them again would find
     /// nothing again (repeated JSON keys, enum-like values).
     seen_clean: seen::SeenClean,
+    /// Short head values ([`ValueKind::recurs_across_requests`]) found clean
+    /// by the detector `seen_head_owner`, kept from request to request (the
+    /// `Accept`, `Host` and `User-Agent` values, the API's path words).
+    seen_head: seen::SeenClean,
+    seen_head_owner: u64,
+}
+
+impl Default for Buffers {
+    fn default() -> Self {
+        Buffers {
+            normalizer: Normalizer::default(),
+            base64: Normalizer::default(),
+            scratch: engines::Scratch::default(),
+            seen_clean: seen::SeenClean::default(),
+            seen_head: seen::SeenClean::without_warm_up(),
+            seen_head_owner: 0,
+        }
+    }
 }
 
 /// Buffers kept for the thread's next inspector only up to this size, so a
@@ -209,6 +287,7 @@ impl Buffers {
             + self.base64.capacity()
             + self.scratch.capacity()
             + self.seen_clean.capacity()
+            + self.seen_head.capacity()
     }
 }
 
@@ -234,13 +313,24 @@ impl Drop for Inspector<'_> {
 impl Inspector<'_> {
     /// Inspects one value and appends what it finds to `out`.
     pub fn inspect(&mut self, value: &str, kind: ValueKind<'_>, out: &mut Vec<Detection>) {
-        if self.buffers.seen_clean.contains(value, &kind) {
+        let head = kind.recurs_across_requests();
+        let seen = if head {
+            &mut self.buffers.seen_head
+        } else {
+            &mut self.buffers.seen_clean
+        };
+        if seen.contains(value, &kind) {
             return;
         }
         let before = out.len();
         self.inspect_uncached(value, kind, out);
         if out.len() == before {
-            self.buffers.seen_clean.insert(value, &kind);
+            let seen = if head {
+                &mut self.buffers.seen_head
+            } else {
+                &mut self.buffers.seen_clean
+            };
+            seen.insert(value, &kind);
         }
     }
 
@@ -273,7 +363,11 @@ impl Inspector<'_> {
             .normalizer
             .normalize(value, settings.max_decode_rounds);
         sink.decoding = Decoding::Normalized;
+        let may_be_base64 = view.decoded || !view.flags.any(normalize::NOT_BASE64);
         engines.run(value, &view, kind, &mut buffers.scratch, sink);
+        if !may_be_base64 {
+            return;
+        }
         // Base64 as sent, or once backslash escapes are undone
         // (`\u0058\u0079QkTk...`).
         let candidate = normalize::base64_candidate(value).or_else(|| {

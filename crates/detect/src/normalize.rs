@@ -71,43 +71,61 @@ impl std::ops::BitOr for CharFlags {
     }
 }
 
-/// The flag of each ASCII byte.
-static BYTE_FLAGS: [u32; 128] = {
-    let mut t = [0u32; 128];
+/// Bits of [`BYTE_FLAGS`] that are not [`CharFlags`]: what the one scan of
+/// a value also tells [`Normalizer::normalize`] (never in a public flag set).
+const FLAGS_MASK: u32 = (1 << 30) - 1;
+/// A byte that normalization may change (`%`, `&`, `\\`, NUL): see
+/// `needs_work` in [`Normalizer::normalize`].
+const DECODES: u32 = 1 << 30;
+/// An upper-case ASCII letter: the lower-cased copy differs from the text.
+const UPPER: u32 = 1 << 31;
+
+/// The flags of each byte, with [`DECODES`] and [`UPPER`] (every byte
+/// from 0x80 up is [`CharFlags::NON_ASCII`]).
+static BYTE_FLAGS: [u32; 256] = {
+    let mut t = [CharFlags::NON_ASCII.0; 256];
     let mut i = 0;
     while i < 128 {
         let c = i as u8;
-        t[i] = match c {
-            b'\'' | b'"' => CharFlags::QUOTE.0,
-            b'`' => CharFlags::BACKTICK.0 | CharFlags::QUOTE.0,
-            b';' => CharFlags::SEMICOLON.0,
-            b'(' | b')' => CharFlags::PAREN.0,
-            b'<' | b'>' => CharFlags::ANGLE.0,
-            b'=' => CharFlags::EQUALS.0,
-            b'|' | b'&' => CharFlags::PIPE_AMP.0,
-            b'$' => CharFlags::DOLLAR.0,
-            b'{' | b'}' => CharFlags::BRACE.0,
-            b'[' | b']' => CharFlags::BRACKET.0,
-            b'/' => CharFlags::SLASH.0,
-            b'\\' => CharFlags::SLASH.0 | CharFlags::BACKSLASH.0,
-            b'.' => CharFlags::DOT.0,
-            b'-' => CharFlags::DASH.0,
-            b'#' => CharFlags::HASH.0,
-            b'*' => CharFlags::STAR.0,
-            b':' => CharFlags::COLON.0,
-            b'\r' | b'\n' => CharFlags::NEWLINE.0,
-            b'@' => CharFlags::AT.0,
-            b',' => CharFlags::COMMA.0,
-            b' ' | b'\t' => CharFlags::SPACE.0,
-            b'~' => CharFlags::TILDE.0,
-            b'?' => CharFlags::QUESTION.0,
-            b'+' | b'%' | b'^' | b'!' => CharFlags::OPERATOR.0,
-            b'0'..=b'9' => CharFlags::DIGIT.0,
-            b'a'..=b'z' | b'A'..=b'Z' => CharFlags::ALPHA.0,
-            0 => CharFlags::NUL.0 | CharFlags::CONTROL.0,
-            0..=31 | 127 => CharFlags::CONTROL.0,
-            _ => 0,
+        let extra = if matches!(c, b'%' | b'&' | b'\\' | 0) {
+            DECODES
+        } else if c.is_ascii_uppercase() {
+            UPPER
+        } else {
+            0
         };
+        t[i] = extra
+            | match c {
+                b'\'' | b'"' => CharFlags::QUOTE.0,
+                b'`' => CharFlags::BACKTICK.0 | CharFlags::QUOTE.0,
+                b';' => CharFlags::SEMICOLON.0,
+                b'(' | b')' => CharFlags::PAREN.0,
+                b'<' | b'>' => CharFlags::ANGLE.0,
+                b'=' => CharFlags::EQUALS.0,
+                b'|' | b'&' => CharFlags::PIPE_AMP.0,
+                b'$' => CharFlags::DOLLAR.0,
+                b'{' | b'}' => CharFlags::BRACE.0,
+                b'[' | b']' => CharFlags::BRACKET.0,
+                b'/' => CharFlags::SLASH.0,
+                b'\\' => CharFlags::SLASH.0 | CharFlags::BACKSLASH.0,
+                b'.' => CharFlags::DOT.0,
+                b'-' => CharFlags::DASH.0,
+                b'#' => CharFlags::HASH.0,
+                b'*' => CharFlags::STAR.0,
+                b':' => CharFlags::COLON.0,
+                b'\r' | b'\n' => CharFlags::NEWLINE.0,
+                b'@' => CharFlags::AT.0,
+                b',' => CharFlags::COMMA.0,
+                b' ' | b'\t' => CharFlags::SPACE.0,
+                b'~' => CharFlags::TILDE.0,
+                b'?' => CharFlags::QUESTION.0,
+                b'+' | b'%' | b'^' | b'!' => CharFlags::OPERATOR.0,
+                b'0'..=b'9' => CharFlags::DIGIT.0,
+                b'a'..=b'z' | b'A'..=b'Z' => CharFlags::ALPHA.0,
+                0 => CharFlags::NUL.0 | CharFlags::CONTROL.0,
+                0..=31 | 127 => CharFlags::CONTROL.0,
+                _ => 0,
+            };
         i += 1;
     }
     t
@@ -115,15 +133,16 @@ static BYTE_FLAGS: [u32; 128] = {
 
 /// Flags of a text.
 pub fn flags_of(text: &str) -> CharFlags {
-    let mut f = 0u32;
-    for &b in text.as_bytes() {
-        f |= if b < 128 {
-            BYTE_FLAGS[b as usize]
-        } else {
-            CharFlags::NON_ASCII.0
-        };
-    }
-    CharFlags(f)
+    CharFlags(scan(text.as_bytes()) & FLAGS_MASK)
+}
+
+/// The flags of `bytes` with the [`DECODES`] and [`UPPER`] bits: one
+/// table lookup per byte, so one read of a value tells
+/// [`Normalizer::normalize`] everything it needs to know.
+fn scan(bytes: &[u8]) -> u32 {
+    bytes
+        .iter()
+        .fold(0u32, |f, &b| f | BYTE_FLAGS[usize::from(b)])
 }
 
 /// `text` lower-cased with every non-ASCII byte replaced by `x`: the same
@@ -173,41 +192,54 @@ impl Normalizer {
         self.bytes.capacity() + self.spare.capacity() + self.text.capacity() + self.lower.capacity()
     }
 
-    pub fn normalize(&mut self, value: &str, max_rounds: u8) -> View<'_> {
+    /// Normalizes `value`. A value with nothing to decode (no `%`, `&`,
+    /// `\\`, NUL or non-ASCII byte: most of them) is its own text, and its
+    /// own lower-cased copy when it has no upper-case letter: the view then
+    /// borrows `value` and nothing is copied.
+    pub fn normalize<'a>(&'a mut self, value: &'a str, max_rounds: u8) -> View<'a> {
         let raw = value.as_bytes();
+        let raw_scan = scan(raw);
+        if raw_scan & (DECODES | CharFlags::NON_ASCII.0) == 0 {
+            let lower = if raw_scan & UPPER == 0 {
+                value
+            } else {
+                self.lower.clear();
+                self.lower.push_str(value);
+                self.lower.make_ascii_lowercase();
+                &self.lower
+            };
+            return View {
+                text: value,
+                lower,
+                flags: CharFlags(raw_scan & FLAGS_MASK),
+                decoded: false,
+                had_nul: false,
+            };
+        }
         self.bytes.clear();
-        let mut had_nul = false;
-        let needs_work = raw
-            .iter()
-            .any(|&b| matches!(b, b'%' | b'&' | b'\\' | 0) || b >= 0x80);
-        if needs_work {
-            self.bytes.extend_from_slice(raw);
-            percent_rounds(&mut self.bytes, &mut self.spare, max_rounds);
-            had_nul = memchr::memchr(0, &self.bytes).is_some();
-            let mut changed_text = false;
+        self.bytes.extend_from_slice(raw);
+        percent_rounds(&mut self.bytes, &mut self.spare, max_rounds);
+        let mut had_nul = memchr::memchr(0, &self.bytes).is_some();
+        let mut changed_text = false;
+        lenient_utf8(&self.bytes, &mut self.text);
+        // Twice: an XML or HTML layer escapes the `&` of an entity once
+        // more (`ja&amp;tab;vascript:`).
+        for _ in 0..2 {
+            if !self.text.contains('&') || !decode_entities(&mut self.text, &mut self.spare) {
+                break;
+            }
+            changed_text = true;
+        }
+        if self.text.contains('\\') {
+            changed_text |= decode_escapes(&mut self.text, &mut self.spare);
+        }
+        // An entity or escape can hide one more layer of percent encoding.
+        if changed_text && self.text.contains('%') {
+            self.bytes.clear();
+            self.bytes.extend_from_slice(self.text.as_bytes());
+            percent_rounds(&mut self.bytes, &mut self.spare, 2);
+            had_nul |= memchr::memchr(0, &self.bytes).is_some();
             lenient_utf8(&self.bytes, &mut self.text);
-            // Twice: an XML or HTML layer escapes the `&` of an entity once
-            // more (`ja&amp;tab;vascript:`).
-            for _ in 0..2 {
-                if !self.text.contains('&') || !decode_entities(&mut self.text, &mut self.spare) {
-                    break;
-                }
-                changed_text = true;
-            }
-            if self.text.contains('\\') {
-                changed_text |= decode_escapes(&mut self.text, &mut self.spare);
-            }
-            // An entity or escape can hide one more layer of percent encoding.
-            if changed_text && self.text.contains('%') {
-                self.bytes.clear();
-                self.bytes.extend_from_slice(self.text.as_bytes());
-                percent_rounds(&mut self.bytes, &mut self.spare, 2);
-                had_nul |= memchr::memchr(0, &self.bytes).is_some();
-                lenient_utf8(&self.bytes, &mut self.text);
-            }
-        } else {
-            self.text.clear();
-            self.text.push_str(value);
         }
         ascii_lower_into(&self.text, &mut self.lower);
         let mut flags = flags_of(&self.text);
@@ -587,6 +619,31 @@ fn replace_text(text: &mut String, bytes: &[u8]) {
     }
 }
 
+/// Flags of bytes that are neither base64 (letters, digits, `+`, `/`, `-`,
+/// `_`, `=`) nor white space: a value with any of them is not base64, so a
+/// value whose [`View::flags`] have one (and whose text is the value itself)
+/// need not be tried.
+pub(crate) const NOT_BASE64: CharFlags = CharFlags(
+    CharFlags::QUOTE.0
+        | CharFlags::SEMICOLON.0
+        | CharFlags::PAREN.0
+        | CharFlags::ANGLE.0
+        | CharFlags::PIPE_AMP.0
+        | CharFlags::DOLLAR.0
+        | CharFlags::BRACE.0
+        | CharFlags::BRACKET.0
+        | CharFlags::DOT.0
+        | CharFlags::HASH.0
+        | CharFlags::STAR.0
+        | CharFlags::COLON.0
+        | CharFlags::AT.0
+        | CharFlags::COMMA.0
+        | CharFlags::BACKSLASH.0
+        | CharFlags::TILDE.0
+        | CharFlags::QUESTION.0
+        | CharFlags::NUL.0,
+);
+
 /// Shortest value worth trying as base64 (9 bytes of payload).
 pub const MIN_BASE64_LEN: usize = 12;
 
@@ -689,6 +746,34 @@ mod tests {
         assert_eq!(norm("①②⑦。⓪。⓪。①"), "127.0.0.1");
         assert_eq!(norm("ⓛⓞⓒⓐⓛⓗⓞⓢⓣ"), "localhost");
         assert_eq!(norm("don\u{b4}t"), "don't");
+    }
+
+    #[test]
+    fn values_with_nothing_to_decode_are_their_own_view() {
+        let mut normalizer = Normalizer::default();
+        for value in [
+            "plain words",
+            "MixedCase-Value_1",
+            "a;b|c$(d)",
+            "",
+            "José",
+            "50%",
+        ] {
+            let view = normalizer.normalize(value, 4);
+            let text = view.text.to_owned();
+            let (flags, lower) = (view.flags, view.lower.to_owned());
+            assert_eq!(flags, flags_of(&text), "{value}");
+            let mut expected = String::new();
+            ascii_lower_into(&text, &mut expected);
+            assert_eq!(lower, expected, "{value}");
+            assert!(!flags.any(CharFlags(!FLAGS_MASK)), "{value}");
+        }
+        // Nothing to decode and nothing to lower-case: nothing is copied.
+        let value = String::from("no-upper; a=b");
+        let view = normalizer.normalize(&value, 4);
+        assert_eq!(view.text.as_ptr(), value.as_ptr());
+        assert_eq!(view.lower.as_ptr(), value.as_ptr());
+        assert!(!view.decoded);
     }
 
     #[test]

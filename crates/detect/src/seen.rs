@@ -35,14 +35,37 @@ const ARENA_BYTES: usize = 32 * 1024;
 /// its length in the low 32.
 type Slot = u64;
 
-#[derive(Default)]
 pub(crate) struct SeenClean {
+    /// Values looked up before any is remembered (see [`WARM_UP_VALUES`]).
+    warm_up: u32,
     values: u32,
     slots: Vec<Slot>,
     /// Keys back to back: kind tag, kind context, 0xFF, value.
     arena: Vec<u8>,
     /// The slot the last lookup hashed to, for the insert that follows it.
     last_slot: usize,
+    /// The slots written since the last clear, while there are at most
+    /// [`TOUCHED_SLOTS`] (a request just past the warm-up writes a few:
+    /// clearing those beats clearing the whole table); `None` past that.
+    touched: Option<Vec<u16>>,
+}
+
+/// Most written slots [`SeenClean::clear`] resets one by one.
+const TOUCHED_SLOTS: usize = 32;
+
+impl Default for SeenClean {
+    /// A table for one request's values, used once the request has carried
+    /// [`WARM_UP_VALUES`] of them.
+    fn default() -> Self {
+        SeenClean {
+            warm_up: WARM_UP_VALUES,
+            values: 0,
+            slots: Vec::new(),
+            arena: Vec::new(),
+            last_slot: usize::MAX,
+            touched: None,
+        }
+    }
 }
 
 /// The kind as bytes: a tag and the header or parent-key name it carries.
@@ -97,19 +120,52 @@ fn slot_of(tag: u8, context: &str, value: &str) -> usize {
 }
 
 impl SeenClean {
+    /// A table used from the first value on, for values that recur from
+    /// request to request (it is never [cleared](Self::clear), only
+    /// [forgotten](Self::forget)).
+    pub(crate) fn without_warm_up() -> Self {
+        SeenClean {
+            warm_up: 0,
+            ..SeenClean::default()
+        }
+    }
+
+    /// Forgets every value, whatever was written (keeps the allocations).
+    pub(crate) fn forget(&mut self) {
+        self.arena.clear();
+        self.slots.fill(0);
+        if let Some(touched) = &mut self.touched {
+            touched.clear();
+        }
+        self.values = 0;
+    }
+
     /// Forgets every value (keeps the allocations).
     pub(crate) fn clear(&mut self) {
         // Only a request past the warm-up wrote to the table.
-        if self.values > WARM_UP_VALUES {
+        if self.values > self.warm_up {
             self.arena.clear();
-            self.slots.fill(0);
+            match &mut self.touched {
+                Some(touched) => {
+                    for &index in touched.iter() {
+                        self.slots[usize::from(index)] = 0;
+                    }
+                    touched.clear();
+                }
+                None => {
+                    self.slots.fill(0);
+                    self.touched = Some(Vec::with_capacity(TOUCHED_SLOTS));
+                }
+            }
         }
         self.values = 0;
     }
 
     /// Bytes its buffers hold.
     pub(crate) fn capacity(&self) -> usize {
-        self.arena.capacity() + self.slots.capacity() * std::mem::size_of::<Slot>()
+        self.arena.capacity()
+            + self.slots.capacity() * std::mem::size_of::<Slot>()
+            + self.touched.as_ref().map_or(0, |t| t.capacity() * 2)
     }
 
     /// Whether `value` of `kind` was found clean before. Counts the value
@@ -117,7 +173,7 @@ impl SeenClean {
     pub(crate) fn contains(&mut self, value: &str, kind: &ValueKind<'_>) -> bool {
         self.values = self.values.saturating_add(1);
         self.last_slot = usize::MAX;
-        if value.len() > MAX_VALUE_BYTES || self.values <= WARM_UP_VALUES {
+        if value.len() > MAX_VALUE_BYTES || self.values <= self.warm_up {
             return false;
         }
         let (tag, context) = kind_key(kind);
@@ -151,12 +207,24 @@ impl SeenClean {
         if self.slots.is_empty() {
             self.slots = vec![0; SLOTS];
             self.arena.reserve(4096);
+            self.touched = Some(Vec::with_capacity(TOUCHED_SLOTS));
         }
         let (tag, context) = kind_key(kind);
         let len = 2 + context.len() + value.len();
         if self.arena.len() + len > ARENA_BYTES {
             self.arena.clear();
             self.slots.fill(0);
+            if let Some(touched) = &mut self.touched {
+                touched.clear();
+            }
+        }
+        if let Some(touched) = &mut self.touched {
+            if touched.len() < TOUCHED_SLOTS {
+                // `index < SLOTS`, which fits a `u16`.
+                touched.push(index as u16);
+            } else {
+                self.touched = None;
+            }
         }
         let start = self.arena.len();
         self.arena.push(tag);
@@ -238,6 +306,29 @@ mod tests {
             assert!(!seen.contains("GB", &ValueKind::JsonValue));
         }
         assert!(!seen.contains("GB", &ValueKind::JsonValue), "forgotten");
+    }
+
+    #[test]
+    fn a_clear_forgets_every_value_however_many_were_written() {
+        for written in [1, TOUCHED_SLOTS, TOUCHED_SLOTS + 1, 400] {
+            let mut seen = warm();
+            let values: Vec<String> = (0..written).map(|i| format!("v{i}")).collect();
+            for v in &values {
+                remember(&mut seen, v, ValueKind::JsonValue);
+            }
+            seen.clear();
+            assert!(seen.slots.iter().all(|&s| s == 0), "{written}");
+            let mut seen_again = seen;
+            for _ in 0..WARM_UP_VALUES {
+                seen_again.contains("warm-up", &ValueKind::JsonValue);
+            }
+            for v in &values {
+                assert!(
+                    !seen_again.contains(v, &ValueKind::JsonValue),
+                    "{written} {v}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -383,3 +383,73 @@ fn line_breaks_and_control_characters_in_parameters() {
         ids(&found)
     );
 }
+
+#[test]
+fn head_values_remembered_across_requests_belong_to_their_detector() {
+    // Clean at paranoia 1, a finding at paranoia 4: the second detector
+    // must inspect it although the thread's buffers saw it clean.
+    let value = "whoami";
+    let kind = ValueKind::HeaderValue { name: "user-agent" };
+    assert!(kind.recurs_across_requests());
+    let lenient = Detector::new(&DetectorSettings {
+        paranoia_level: 1,
+        ..DetectorSettings::default()
+    });
+    let strict = Detector::new(&DetectorSettings {
+        paranoia_level: 4,
+        ..DetectorSettings::default()
+    });
+    for _ in 0..3 {
+        for detector in [&lenient, &strict, &lenient] {
+            // One inspector per request, as the gateway keeps them.
+            let mut out = Vec::new();
+            detector.inspector().inspect(value, kind, &mut out);
+            if std::ptr::eq(detector, &strict) {
+                assert!(!out.is_empty(), "paranoia 4 reports {value:?}");
+            } else {
+                assert!(out.is_empty(), "paranoia 1: {:?}", ids(&out));
+            }
+        }
+    }
+    // A value with a finding is reported on every request.
+    for _ in 0..3 {
+        let mut out = Vec::new();
+        strict.inspector().inspect(value, kind, &mut out);
+        assert!(!out.is_empty());
+    }
+}
+
+#[test]
+fn credentials_and_body_values_are_not_remembered_across_requests() {
+    for name in [
+        "authorization",
+        "proxy-authorization",
+        "x-api-key",
+        "x-auth-token",
+        "x-request-id",
+        "referer",
+    ] {
+        assert!(
+            !ValueKind::HeaderValue { name }.recurs_across_requests(),
+            "{name}"
+        );
+    }
+    for kind in [
+        ValueKind::QueryValue,
+        ValueKind::CookieValue,
+        ValueKind::JsonValue,
+        ValueKind::JsonKey { parent: "" },
+        ValueKind::FormValue,
+    ] {
+        assert!(!kind.recurs_across_requests(), "{kind:?}");
+    }
+    for kind in [
+        ValueKind::PathSegment,
+        ValueKind::QueryName,
+        ValueKind::CookieName,
+        ValueKind::HeaderValue { name: "accept" },
+        ValueKind::HeaderValue { name: "user-agent" },
+    ] {
+        assert!(kind.recurs_across_requests(), "{kind:?}");
+    }
+}

@@ -2175,6 +2175,20 @@ fn framework_session_name(n: &str) -> bool {
     suffixed || matches!(n, "cakephp" | "shiny-token" | "cfsid" | "session-id")
 }
 
+/// Every name [`session`] reports as a session id contains one of these,
+/// and every `Set-Cookie` shape it looks for contains `cookie`: the
+/// dispatcher skips the engine for values with neither (keep this list in
+/// step with the names above).
+pub(crate) const SESSION_NAME_FRAGMENTS: &[&str] = &[
+    "sess",
+    "sid",
+    "cfid",
+    "cftoken",
+    "login_token",
+    "cakephp",
+    "shiny-token",
+];
+
 pub(crate) fn session(lower: &str, kind: ValueKind<'_>, sink: &mut Sink<'_>) {
     let session_name = |n: &str| {
         matches!(

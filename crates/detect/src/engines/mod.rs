@@ -16,6 +16,8 @@ mod xss;
 mod xss_js;
 pub(crate) mod xxe;
 
+use aho_corasick::automaton::Automaton as _;
+
 use crate::normalize::{CharFlags, View};
 use crate::{Sink, ValueKind};
 
@@ -52,6 +54,10 @@ mod gate {
     pub(super) const COOKIE: u64 = 1 << 18;
     /// SQL comparison words (`42 like 42`, `1 is not 2`).
     pub(super) const SQL_COMPARE: u64 = 1 << 19;
+    /// A fragment every session-id parameter name has
+    /// ([`misc::SESSION_NAME_FRAGMENTS`]): names without one skip the
+    /// session engine.
+    pub(super) const SESSION_NAME: u64 = 1 << 20;
 }
 
 const SQL_STATEMENT_WORDS: &[&str] = &[
@@ -82,8 +88,13 @@ const SQL_CATALOGUE_WORDS: &[&str] = &[
     "opendatasource",
 ];
 
+/// The automaton is walked byte by byte through its DFA's transition table
+/// rather than through an overlapping-search iterator: a value is read once,
+/// and a byte that ends no literal costs one table lookup and one compare
+/// (most values are short, where the iterator's per-match set-up dominated).
 struct Gates {
-    matcher: aho_corasick::AhoCorasick,
+    dfa: aho_corasick::dfa::DFA,
+    start: aho_corasick::automaton::StateID,
     /// The gate bits of each pattern (a literal listed under several gates
     /// is one pattern with all their bits).
     bits: Vec<u64>,
@@ -91,7 +102,7 @@ struct Gates {
 
 impl Gates {
     fn new() -> Self {
-        let lists: [(u64, &[&[&str]]); 20] = [
+        let lists: [(u64, &[&[&str]]); 21] = [
             (gate::JAVA, misc::JAVA_ANCHORS),
             (gate::SENSITIVE, &[path::SENSITIVE]),
             (gate::WRAPPER, &[path::WRAPPERS]),
@@ -115,6 +126,7 @@ impl Gates {
                 gate::SQL_COMPARE,
                 &[&[" like ", " is ", " regexp ", " rlike "]],
             ),
+            (gate::SESSION_NAME, &[misc::SESSION_NAME_FRAGMENTS]),
         ];
         let mut patterns: Vec<&str> = Vec::new();
         let mut bits: Vec<u64> = Vec::new();
@@ -131,17 +143,33 @@ impl Gates {
                 }
             }
         }
-        Gates {
-            matcher: crate::text::literal_matcher(&patterns),
-            bits,
-        }
+        // Standard match semantics: every state carries the patterns of its
+        // failure chain too, so the walk sees every (overlapping) literal.
+        let dfa = aho_corasick::dfa::DFA::builder()
+            .match_kind(aho_corasick::MatchKind::Standard)
+            .start_kind(aho_corasick::StartKind::Unanchored)
+            .prefilter(false)
+            .build(&patterns)
+            .or_else(|_| aho_corasick::dfa::DFA::new(["\u{0}never"]))
+            .expect("one literal");
+        let start = dfa
+            .start_state(aho_corasick::Anchored::No)
+            .expect("an unanchored DFA has an unanchored start state");
+        Gates { dfa, start, bits }
     }
 
     /// The gates with at least one literal in `lower`.
     fn of(&self, lower: &str) -> u64 {
+        let dfa = &self.dfa;
+        let mut sid = self.start;
         let mut mask = 0;
-        for m in self.matcher.find_overlapping_iter(lower) {
-            mask |= self.bits[m.pattern().as_usize()];
+        for &b in lower.as_bytes() {
+            sid = dfa.next_state(aho_corasick::Anchored::No, sid, b);
+            if dfa.is_special(sid) && dfa.is_match(sid) {
+                for i in 0..dfa.match_len(sid) {
+                    mask |= self.bits[dfa.match_pattern(sid, i).as_usize()];
+                }
+            }
         }
         mask
     }
@@ -238,10 +266,15 @@ impl Engines {
         if let Some(header) = kind.header_name() {
             misc::scanner(lower, header, &self.scanner, sink);
         }
-        if kind.is_name() || matches!(kind, ValueKind::PathSegment) {
+        let gates = self.gates.of(lower);
+        // Every name and path parameter the session engine knows has a
+        // session-name fragment, and every `Set-Cookie` shape it looks for
+        // has `cookie`.
+        if (kind.is_name() || matches!(kind, ValueKind::PathSegment))
+            && gates & (gate::SESSION_NAME | gate::COOKIE) != 0
+        {
             misc::session(lower, kind, sink);
         }
-        let gates = self.gates.of(lower);
         if kind.is_name()
             || matches!(kind, ValueKind::MultipartFilename)
             || gates & gate::HTTP_VERSION != 0
@@ -251,6 +284,7 @@ impl Engines {
         // Base64 at any alignment: only the value as sent (the decoded
         // pass of a base64 value is not base64 again).
         if sink.decoding == crate::Decoding::Normalized
+            && (view.decoded || !f.any(crate::normalize::NOT_BASE64))
             && encoded::looks_like_base64(raw.trim().trim_end_matches('=').as_bytes())
         {
             encoded::inspect(raw, &self.base64, &mut scratch.decoded, sink);
