@@ -251,7 +251,7 @@ pub struct RedisStore {
     conn: Connection,
     /// The decisions' own connection, on a standalone Redis over TCP.
     pipelined: Option<Pipelined>,
-    /// The encoded start of a GCRA and of a window decision.
+    /// The encoded start of a GCRA and of a window decision ([`decision_args`]).
     eval_heads: [Vec<u8>; 2],
     prefix: String,
     gcra: Script,
@@ -284,22 +284,23 @@ impl RedisStore {
     /// Must be called inside a Tokio runtime.
     pub fn new(config: &RedisConfig) -> Result<RedisStore, StoreError> {
         let conn = Connection::lazy(config)?;
+        let (gcra, window) = (Script::new(GCRA_LUA), Script::new(WINDOW_LUA));
         Ok(RedisStore {
             pipelined: pipelined_target(config)?.map(Pipelined::spawn),
-            eval_heads: [GCRA_LUA, WINDOW_LUA].map(|lua| {
+            eval_heads: [&gcra, &window].map(|script| {
                 // `EVALSHA <sha> 1`, the part of every decision that does not
                 // change: 8 arguments in all (key and 4 numbers follow).
                 let mut head = Vec::new();
                 resp::command(&mut head, 8);
                 resp::bulk(&mut head, b"EVALSHA");
-                resp::bulk(&mut head, Script::new(lua).get_hash().as_bytes());
+                resp::bulk(&mut head, script.get_hash().as_bytes());
                 resp::bulk(&mut head, b"1");
                 head
             }),
             conn,
             prefix: config.key_prefix.clone(),
-            gcra: Script::new(GCRA_LUA),
-            window: Script::new(WINDOW_LUA),
+            gcra,
+            window,
             lease: config.lease.max(1),
             lease_ttl_us: config.lease_ttl.as_micros() as u64,
             local: Mutex::new(HashMap::new()),
@@ -514,11 +515,8 @@ impl RedisStore {
     fn encode_evals(&self, batch: &[(&[u8], &Limit)], cost: u64, want: u64) -> Vec<u8> {
         let mut out = Vec::with_capacity(batch.len() * 160);
         for (key, limit) in batch {
-            let (head, a, b) = match limit {
-                Limit::Gcra(g) => (&self.eval_heads[0], g.emission_us, g.burst_us),
-                Limit::Window(w) => (&self.eval_heads[1], w.window_us, w.limit),
-            };
-            out.extend_from_slice(head);
+            let (script, a, b) = decision_args(limit);
+            out.extend_from_slice(&self.eval_heads[script]);
             resp::bulk_parts(&mut out, &[self.prefix.as_bytes(), key]);
             resp::bulk_int(&mut out, a);
             resp::bulk_int(&mut out, b);
@@ -571,10 +569,8 @@ impl RedisStore {
 
     /// `EVALSHA` of the limit's script on one key.
     fn eval_cmd(&self, key: &[u8], limit: &Limit, cost: u64, want: u64) -> Cmd {
-        let (script, a, b) = match limit {
-            Limit::Gcra(g) => (&self.gcra, g.emission_us, g.burst_us),
-            Limit::Window(w) => (&self.window, w.window_us, w.limit),
-        };
+        let (script, a, b) = decision_args(limit);
+        let script = [&self.gcra, &self.window][script];
         let mut cmd = redis::cmd("EVALSHA");
         cmd.arg(script.get_hash())
             .arg(1)
@@ -678,6 +674,15 @@ impl RedisStore {
             reset_after: Duration::from_micros(lease.reset_at.saturating_sub(now)),
             retry_after: Duration::ZERO,
         })
+    }
+}
+
+/// Which decision script a limit runs (0: GCRA, 1: window, the order of
+/// `eval_heads`) and its two parameters (ARGV[1] and ARGV[2]).
+fn decision_args(limit: &Limit) -> (usize, u64, u64) {
+    match limit {
+        Limit::Gcra(g) => (0, g.emission_us, g.burst_us),
+        Limit::Window(w) => (1, w.window_us, w.limit),
     }
 }
 
