@@ -15,6 +15,7 @@
 //! Pure and linear: each header value and raw string is read once, with
 //! no buffer.
 
+use crate::normalize::hex;
 use crate::{Decoding, Detection, Detector, Sink, rules};
 
 /// Charsets every inspection layer reads the same way (ASCII supersets).
@@ -195,15 +196,6 @@ fn legacy_cookie(value: &str) -> bool {
                 .any(|a| n.eq_ignore_ascii_case(a))
         })
     })
-}
-
-fn hex(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
 }
 
 fn hex_pair(s: &[u8], at: usize) -> Option<u8> {
