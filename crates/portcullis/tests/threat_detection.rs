@@ -186,6 +186,14 @@ async fn cookies_with_non_ascii_bytes_and_escaped_breakouts_are_inspected() {
         "{finding}"
     );
 
+    // Not UTF-8 at all (a Latin-1 byte): no cookie pairs can be read, so
+    // the header is inspected whole instead of skipped.
+    let latin1 = b"lang=fr\xe9<script>alert(1)</script>";
+    let cookie = http::HeaderValue::from_bytes(latin1).unwrap();
+    let r = send(&gw, request("GET", "/det/a").header("Cookie", cookie), "").await;
+    let finding = assert_blocked(&gw, &up, &audit, &r, "xss.script_tag").await;
+    assert_eq!(finding["location"], "header.cookie");
+
     // A quote escaped with a backslash still closes a standard SQL literal.
     let r = send(
         &gw,

@@ -303,7 +303,10 @@ impl Check for ThreatDetectionCheck {
             if !self.wants_header(name) {
                 continue;
             }
-            if name == header::COOKIE.as_str() {
+            // A Cookie header that is not UTF-8 (Latin-1 bytes) cannot be
+            // split into pairs: it is inspected whole, as any header, rather
+            // than not at all.
+            if name == header::COOKIE.as_str() && std::str::from_utf8(value.as_bytes()).is_ok() {
                 if !cookies_done {
                     cookies_done = true;
                     for (cname, cvalue) in ex.cookies() {
