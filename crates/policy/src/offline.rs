@@ -50,11 +50,8 @@ pub fn parse_raw_request(input: &[u8]) -> Result<RawRequest, RawRequestError> {
     };
     let method = Method::from_bytes(req.method.unwrap_or("").as_bytes())
         .map_err(|e| RawRequestError::Head(e.to_string()))?;
-    let uri: Uri = req
-        .path
-        .unwrap_or("")
-        .parse()
-        .map_err(|e: http::uri::InvalidUri| RawRequestError::Head(e.to_string()))?;
+    let uri: Uri = crate::protocol::parse_request_target(req.path.unwrap_or("").as_bytes())
+        .map_err(|e| RawRequestError::Head(e.to_string()))?;
     let version = if req.version == Some(0) {
         Version::HTTP_10
     } else {

@@ -4,7 +4,7 @@
 //! errors itself; these rules refuse the ambiguous ones a lenient parser would
 //! accept and a back end might read differently.
 
-use http::{HeaderMap, StatusCode, Version, header};
+use http::{HeaderMap, StatusCode, Uri, Version, header};
 
 use crate::config::{Mode, ProtocolLimits};
 use crate::finding::{Finding, Severity};
@@ -96,6 +96,49 @@ pub fn malformed_head(what: &'static str) -> Finding {
     );
     f.excerpt = Some(what.to_owned());
     f
+}
+
+/// Parses a request target, accepting the bytes RFC 3986 leaves out of a URI
+/// but that clients send as typed: curl and most HTTP libraries pass `{`,
+/// `}`, `|`, `"`, `<`, `>`, `\`, `^`, `` ` `` and UTF-8 through unencoded,
+/// and nginx or Node accept them. Such a target is percent-encoded byte by
+/// byte (nothing else changes; `%` stays as it is), so it routes, is
+/// inspected by every check and reaches the upstream as one valid URI
+/// instead of being refused unseen. Control bytes and spaces are never
+/// accepted (the head parser refuses them first).
+pub fn parse_request_target(target: &[u8]) -> Result<Uri, http::uri::InvalidUri> {
+    match Uri::try_from(target) {
+        Ok(uri) => Ok(uri),
+        Err(refused) => {
+            if !target.iter().any(|&b| needs_encoding(b))
+                || target.iter().any(|&b| b <= b' ' || b == 0x7f)
+            {
+                return Err(refused);
+            }
+            let mut encoded = Vec::with_capacity(target.len() + 16);
+            for &b in target {
+                if needs_encoding(b) {
+                    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+                    encoded.extend_from_slice(&[
+                        b'%',
+                        HEX[usize::from(b >> 4)],
+                        HEX[usize::from(b & 15)],
+                    ]);
+                } else {
+                    encoded.push(b);
+                }
+            }
+            Uri::from_maybe_shared(bytes::Bytes::from(encoded))
+        }
+    }
+}
+
+/// A printable byte a URI may not hold raw (RFC 3986 §2), or a non-ASCII one.
+fn needs_encoding(b: u8) -> bool {
+    matches!(
+        b,
+        b'"' | b'<' | b'>' | b'\\' | b'^' | b'`' | b'{' | b'|' | b'}'
+    ) || b >= 0x80
 }
 
 fn declared_length(headers: &HeaderMap) -> Option<u64> {
@@ -214,6 +257,24 @@ mod tests {
             );
         }
         h
+    }
+
+    #[test]
+    fn raw_target_bytes_clients_send_are_encoded_and_the_rest_kept() {
+        let uri = parse_request_target(b"/a?q={\"k\":\"<v>\"}|x&p=50%25&c=\xc3\xa9").unwrap();
+        assert_eq!(
+            uri.to_string(),
+            "/a?q=%7B%22k%22:%22%3Cv%3E%22%7D%7Cx&p=50%25&c=%C3%A9"
+        );
+        assert_eq!(uri.path(), "/a");
+        // A valid target is parsed as it is.
+        assert_eq!(
+            parse_request_target(b"/a/b?c=d").unwrap().to_string(),
+            "/a/b?c=d"
+        );
+        // Spaces and control bytes are never repaired.
+        assert!(parse_request_target(b"/a b").is_err());
+        assert!(parse_request_target(b"/a\x01<").is_err());
     }
 
     #[test]

@@ -493,3 +493,42 @@ async fn protocol_shapes_no_client_sends_are_blocked_at_the_default_level() {
     }
     assert_eq!(up.count(), 6);
 }
+
+/// Clients such as curl send `{`, `|`, `"`, `<` and UTF-8 in a request
+/// target as typed. Such a target is neither refused unseen (400) nor
+/// forwarded raw: it is percent-encoded, inspected like any other, and an
+/// attack in it is blocked by its detection rule.
+#[tokio::test]
+async fn raw_unencoded_request_targets_are_inspected_not_refused() {
+    let (gw, up, _audit) = start().await;
+    let blocked = [
+        "GET /det/a?x=<script>alert(1)</script> HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+        "GET /det/a?q=\"><img+src=x+onerror=alert(1)> HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    ];
+    for req in blocked {
+        let reply = raw_request(gw.addr, req.as_bytes()).await.unwrap();
+        assert_eq!(reply.status, 403, "{req:?}: {}", reply.head);
+        let body: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+        assert!(
+            body["rule"].as_str().unwrap_or("").starts_with("xss."),
+            "{req:?}: {body}"
+        );
+    }
+    assert_eq!(
+        up.count(),
+        0,
+        "a blocked request never reaches the upstream"
+    );
+    let reply = raw_request(
+        gw.addr,
+        "GET /det/a?filter={\"status\":\"open\"}|x&city=Zürich HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+            .as_bytes(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(reply.status, 200, "{}", reply.head);
+    assert_eq!(
+        up.last().uri,
+        "/det/a?filter=%7B%22status%22:%22open%22%7D%7Cx&city=Z%C3%BCrich"
+    );
+}
