@@ -86,6 +86,20 @@ fn content_type_problem(value: &str) -> Option<&'static rules::Rule> {
         if name == "boundary" && !multipart {
             return Some(&rules::HTTP_CONTENT_TYPE);
         }
+        // `boundary=  x`: parsers disagree on whether the blanks belong to
+        // the delimiter, so they split the body in different places.
+        if name == "boundary"
+            && rest.split(';').any(|p| {
+                p.split_once('=').is_some_and(|(n, v)| {
+                    n.trim().eq_ignore_ascii_case("boundary")
+                        && (v.starts_with([' ', '\t'])
+                            || v.ends_with([' ', '\t'])
+                            || n.ends_with([' ', '\t']))
+                })
+            })
+        {
+            return Some(&rules::HTTP_CONTENT_TYPE);
+        }
         if name == "charset" {
             charsets += 1;
             if !SAFE_CHARSETS.iter().any(|c| v.eq_ignore_ascii_case(c)) {
@@ -507,6 +521,11 @@ impl Detector {
                 "proxy" | "lock-token" | "content-range" | "if" => {
                     report(&rules::HTTP_RESTRICTED_HEADER, name, &text)
                 }
+                // Checks read a body as sent: a compressed one would pass
+                // them unread, and the back end inflates it.
+                "content-encoding" if !text.trim().eq_ignore_ascii_case("identity") => {
+                    report(&rules::HTTP_ENCODED_BODY, name, &text)
+                }
                 "connection" if connection_conflict(&text) => {
                     report(&rules::HTTP_CONNECTION_CONFLICT, name, &text)
                 }
@@ -675,6 +694,48 @@ mod tests {
             ["http.restricted_header"]
         );
         assert!(ids("POST", true, &[("content-type", "application/json")]).is_empty());
+        // A compressed request body would pass every check unread.
+        let gzip = [
+            ("content-type", "application/json"),
+            ("content-encoding", "gzip"),
+        ];
+        assert_eq!(ids("POST", true, &gzip), ["http.encoded_body"]);
+        assert_eq!(
+            ids("GET", false, &[("content-encoding", "deflate")]),
+            ["http.encoded_body"]
+        );
+        assert!(
+            ids(
+                "POST",
+                true,
+                &[
+                    ("content-type", "text/plain"),
+                    ("content-encoding", "identity")
+                ]
+            )
+            .is_empty()
+        );
+        // Blanks around a boundary: parsers split the body differently.
+        for spaced in [
+            "multipart/form-data; boundary=  x1",
+            "multipart/form-data; boundary =x1",
+        ] {
+            assert_eq!(
+                ids("POST", true, &[("content-type", spaced)]),
+                ["http.content_type"],
+                "{spaced}"
+            );
+        }
+        for fine in [
+            "multipart/form-data; boundary=----x1",
+            "multipart/form-data;boundary=x1",
+            "multipart/form-data; boundary=\"a b\"; charset=utf-8",
+        ] {
+            assert!(
+                ids("POST", true, &[("content-type", fine)]).is_empty(),
+                "{fine}"
+            );
+        }
     }
 
     fn encoding(raw: &str) -> Option<&'static str> {

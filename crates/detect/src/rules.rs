@@ -255,6 +255,7 @@ rules! {
     HTTP_RESTRICTED_HEADER = "http.restricted_header", Protocol, 1, Critical, High, "header a client never sends";
     HTTP_BODY_ON_GET = "http.body_on_get", Protocol, 2, Critical, Medium, "HEAD request with a body, or GET with a body that is not JSON";
     HTTP_JSON_BODY_ON_GET = "http.json_body_on_get", Protocol, 3, Critical, Medium, "GET request with a JSON body";
+    HTTP_ENCODED_BODY = "http.encoded_body", Protocol, 2, Critical, Medium, "request body in a content coding the inspection cannot read";
     HTTP_BODY_WITHOUT_TYPE = "http.body_without_type", Protocol, 2, Critical, Medium, "request body without a Content-Type";
     HTTP_METHOD_SYNTAX = "http.method_syntax", Protocol, 2, Critical, Medium, "request method that is not a plain method name";
     HTTP_CONNECTION_CONFLICT = "http.connection_conflict", Protocol, 2, Critical, Medium, "repeated or contradictory Connection options";

@@ -267,6 +267,11 @@ impl Engines {
             misc::scanner(lower, header, &self.scanner, sink);
         }
         let gates = self.gates.of(lower);
+        if f.contains(CharFlags::NON_ASCII)
+            && memchr::memmem::find(text.as_bytes(), "¼".as_bytes()).is_some()
+        {
+            xss::seven_bit(text, sink);
+        }
         // Every name and path parameter the session engine knows has a
         // session-name fragment, and every `Set-Cookie` shape it looks for
         // has `cookie`.

@@ -267,6 +267,45 @@ pub(crate) fn inspect(lower: &str, sink: &mut Sink<'_>) {
     }
 }
 
+/// The value as a 7-bit channel reads it (US-ASCII pages in old IE, mail
+/// gateways, serial links strip the high bit): `¼script¾alert(¢x¢)` is
+/// `<script>alert("x")`. Latin-1 characters whose low seven bits are markup
+/// punctuation become it; other Latin-1 characters (the lead byte of a
+/// UTF-8 pair spelled as `\xc2\xbc`) are dropped. `None` when no tag opens.
+fn seven_bit_markup(lower: &str) -> Option<String> {
+    let mut out = String::with_capacity(lower.len());
+    let mut opens = false;
+    for c in lower.chars() {
+        match u32::from(c) {
+            0x80..=0xff => {
+                let b = (u32::from(c) & 0x7f) as u8;
+                if matches!(b, b'<' | b'>' | b'"' | b'\'' | b'/' | b'=') {
+                    out.push(char::from(b));
+                }
+            }
+            _ => {
+                if out.ends_with('<') && c.is_ascii_alphabetic() {
+                    opens = true;
+                }
+                out.push(if c.is_ascii() {
+                    c.to_ascii_lowercase()
+                } else {
+                    'x'
+                });
+            }
+        }
+    }
+    opens.then_some(out)
+}
+
+/// Markup a 7-bit channel would read in `text` (the normalized value, not
+/// lower-cased), when it holds `¼` (`<` with the high bit set).
+pub(crate) fn seven_bit(text: &str, sink: &mut Sink<'_>) {
+    if let Some(stripped) = seven_bit_markup(text) {
+        markup(&stripped, sink);
+    }
+}
+
 fn markup(lower: &str, sink: &mut Sink<'_>) {
     let s = lower.as_bytes();
     let mut i = 0;
@@ -922,6 +961,25 @@ mod tests {
             "\\x3cscript\\x3ealert(1)\\x3c/script\\x3e",
             "xss.script_tag",
         );
+    }
+
+    #[test]
+    fn markup_read_through_a_seven_bit_channel() {
+        assert_detects("¼script¾alert(¢XSS¢)¼/script¾", "xss.script_tag");
+        assert_detects(
+            "\\xbcscript\\xbealert(1)\\xbc/script\\xbe",
+            "xss.script_tag",
+        );
+        assert_detects("\\xc2\\xbcscript\\xc2\\xbe", "xss.script_tag");
+        assert_detects("\\xd0\\xbcscript\\xd0\\xbe", "xss.script_tag");
+        for benign in [
+            "Add ¼ cup of milk and ¾ cup of flour",
+            "¼in bolts, ¾in nuts",
+            "Stake: ¼ of the shares, ¾ to the founders, ½ price",
+            "Größe ¼ Zoll, Länge ¾ Meter, café au lait",
+        ] {
+            assert_clean(benign);
+        }
     }
 
     #[test]
