@@ -729,8 +729,11 @@ fn statement_probe(t: &Tokens<'_>, i: usize) -> bool {
     );
     // `; update me` in prose has a blank after the `;`; a probe glues them.
     let glued = i > 0 && !t.spaced_after(i - 1);
+    // `;truncate[xx`: an MSSQL bracketed identifier glued to the keyword.
+    let bracketed = t.word(i + 1) == "[" && !t.spaced_after(i);
     keyword
         && (t.is_end(i + 1)
+            || (glued && bracketed)
             || (glued
                 && matches!(t.kind(i + 1), Some(Tk::Word(Kw::Bare | Kw::Table)))
                 && t.is_end(i + 2)))
@@ -756,6 +759,21 @@ mod tests {
             "file.e.txt",
             "ratio 3::4 in the plan",
             "https://example.com/a::b",
+        ] {
+            assert_clean(v);
+        }
+    }
+
+    #[test]
+    fn bracketed_identifier_after_stacked_keyword() {
+        for v in [";truncate[xx", "1;drop[users]"] {
+            assert_detects(v, "sqli.condition_fragment");
+        }
+        for v in [
+            "see notes; drop [optional] items",
+            "a;b[1]",
+            "x; update [draft]",
+            "foo;select [x",
         ] {
             assert_clean(v);
         }
