@@ -32,7 +32,8 @@ mod gate {
     pub(super) const DESER: u64 = 1 << 3;
     /// SQL statement words (`select`, `union`, ...), in plain text.
     pub(super) const SQL_WORD: u64 = 1 << 4;
-    /// System catalogue names (`information_schema`), SQL on their own.
+    /// System catalogue names (`information_schema`), SQL on their own, and
+    /// SQL syntax glued into one word ([`SQL_GLUED_SYNTAX`]).
     pub(super) const SQL_CATALOGUE: u64 = 1 << 5;
     pub(super) const HTTP_VERSION: u64 = 1 << 6;
     pub(super) const DASHES: u64 = 1 << 7;
@@ -88,6 +89,11 @@ const SQL_CATALOGUE_WORDS: &[&str] = &[
     "opendatasource",
 ];
 
+/// SQL written without any of the punctuation that sends a value to the SQL
+/// engine: a PostgreSQL cast (`password::int`) and MySQL's `1.e` number glued
+/// to a name (`1.e.tables`, `1.e(ascii`).
+const SQL_GLUED_SYNTAX: &[&str] = &["::", ".e.", ".e("];
+
 /// The automaton is walked byte by byte through its DFA's transition table
 /// rather than through an overlapping-search iterator: a value is read once,
 /// and a byte that ends no literal costs one table lookup and one compare
@@ -108,7 +114,10 @@ impl Gates {
             (gate::WRAPPER, &[path::WRAPPERS]),
             (gate::DESER, misc::DESER_ANCHORS),
             (gate::SQL_WORD, &[SQL_STATEMENT_WORDS]),
-            (gate::SQL_CATALOGUE, &[SQL_CATALOGUE_WORDS]),
+            (
+                gate::SQL_CATALOGUE,
+                &[SQL_CATALOGUE_WORDS, SQL_GLUED_SYNTAX],
+            ),
             (gate::HTTP_VERSION, &[&[" http/"]]),
             (gate::DASHES, &[&["--"]]),
             (gate::UNION, &[&["union"]]),

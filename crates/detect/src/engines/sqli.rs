@@ -1105,6 +1105,8 @@ fn analyse(a: &SqlAnalysis<'_>, obfuscated: u8, sink: &mut Sink<'_>) {
                     sql_signal = true;
                 } else if quoted && logic_probe(a, j) {
                     report(&rules::SQLI_CONDITION_FRAGMENT, a.span(j, j + 3), sink);
+                } else if escaped_quote_probe(a, j) {
+                    report(&rules::SQLI_CONDITION_FRAGMENT, a.span(0, j), sink);
                 }
             }
             // `x'|email--`, `x'-email--`, `x'>email--`: the literal closed,
@@ -1424,6 +1426,17 @@ fn leading_quote(a: &SqlAnalysis<'_>) -> bool {
         .is_some_and(|t| a.text[t.start..t.end.saturating_sub(1)].trim().is_empty())
 }
 
+/// `\'and`, `\"or`: the whole value is a backslash-escaped quote with a
+/// logic operator glued to it — a probe of whether the application's `\'`
+/// reaches a database that does not read the backslash as an escape.
+fn escaped_quote_probe(a: &SqlAnalysis<'_>, j: usize) -> bool {
+    matches!(a.context, Context::SingleAnsi | Context::DoubleAnsi)
+        && j == 1
+        && a.kind(j + 1).is_none()
+        && matches!(a.word(0), "\\'" | "\\\"")
+        && a.toks[1].start == a.toks[0].end
+}
+
 /// After the literal closed at `j`: an SQL predicate (`is [not]`, `not
 /// like`, `regexp`, `mod`, `div`, the postfix `notnull` / `isnull`) on one
 /// operand, then a line comment that ends the value, glued to what it cuts
@@ -1613,6 +1626,22 @@ fn statement(a: &SqlAnalysis<'_>, sink: &mut Sink<'_>) {
 #[cfg(test)]
 mod tests {
     use crate::tests::{assert_clean, assert_detects};
+
+    #[test]
+    fn escaped_quote_then_logic_operator() {
+        for v in ["\\'and", "\\'or", "\\\"xor"] {
+            assert_detects(v, "sqli.condition_fragment");
+        }
+        for v in [
+            "\\'and then\\'",
+            "\\'andrew\\'",
+            "it\\'s and",
+            "\\' and",
+            "rock \\'n\\' roll",
+        ] {
+            assert_clean(v);
+        }
+    }
 
     #[test]
     fn operator_on_a_column_then_comment() {

@@ -218,6 +218,9 @@ pub(crate) fn inspect(lower: &str, toks: &[Token], sink: &mut Sink<'_>) {
             Tk::Word(_) if tok.call && function_probe(&t, i, &mut is_prose) => {
                 sink.report(&rules::SQLI_FUNCTION_FRAGMENT, lower, t.span(i, i + 1));
             }
+            Tk::Logic if tok.call && integer_division(&t, i) => {
+                sink.report(&rules::SQLI_FUNCTION_FRAGMENT, lower, t.span(i, i + 5));
+            }
             Tk::Logic if condition_probe(&t, i) => {
                 sink.report(&rules::SQLI_CONDITION_FRAGMENT, lower, t.span(i, i + 3));
             }
@@ -275,6 +278,30 @@ fn function_probe(t: &Tokens<'_>, i: usize, is_prose: &mut Option<bool>) -> bool
         ),
         _ => false,
     }
+}
+
+/// `div(23,-2)`, `div (23.23 , 2)`: PostgreSQL's integer division called on
+/// two numbers where an expression starts, closing the value (MySQL's `DIV`
+/// operator spelled as a function, a way round filters of `/`).
+fn integer_division(t: &Tokens<'_>, i: usize) -> bool {
+    if t.word(i) != "div" || !expression_start(t, i) || t.kind(i + 1) != Some(Tk::LParen) {
+        return false;
+    }
+    let number = |j: usize| match t.kind(j) {
+        Some(Tk::Num) => Some(j + 1),
+        Some(Tk::Op) if t.word(j) == "-" && t.kind(j + 1) == Some(Tk::Num) => Some(j + 2),
+        _ => None,
+    };
+    let Some(comma) = number(i + 2) else {
+        return false;
+    };
+    if t.kind(comma) != Some(Tk::Comma) {
+        return false;
+    }
+    let Some(close) = number(comma + 1) else {
+        return false;
+    };
+    t.kind(close) == Some(Tk::RParen) && t.is_end(close + 1)
 }
 
 /// Three plain words in a row somewhere in the value: it is prose.
@@ -621,9 +648,14 @@ fn statement_fragment(t: &Tokens<'_>, i: usize) -> bool {
                 && !t.spaced_after(i - 1)
                 && !t.spaced_after(i) =>
         {
+            // (`see 1.e.g. below`, `clause 1.e.iv of the deed` are outlines.)
             !t.spaced_after(i + 1)
                 && (t.toks.get(i + 1).is_some_and(|x| x.call)
-                    || (k(i + 2) == Some(Tk::Dot) && k(i + 3) == Some(Tk::Word(Kw::Bare))))
+                    || (k(i + 2) == Some(Tk::Dot)
+                        && !t.spaced_after(i + 2)
+                        && k(i + 3) == Some(Tk::Word(Kw::Bare))
+                        && t.word(i + 3).len() > 1))
+                && !prose(t)
         }
         Some(Tk::Str { closed: true }) => matches!(
             literal_text(t, i, i + 1),
@@ -697,8 +729,11 @@ fn statement_probe(t: &Tokens<'_>, i: usize) -> bool {
     );
     // `; update me` in prose has a blank after the `;`; a probe glues them.
     let glued = i > 0 && !t.spaced_after(i - 1);
+    // `;truncate[xx`: an MSSQL bracketed identifier glued to the keyword.
+    let bracketed = t.word(i + 1) == "[" && !t.spaced_after(i);
     keyword
         && (t.is_end(i + 1)
+            || (glued && bracketed)
             || (glued
                 && matches!(t.kind(i + 1), Some(Tk::Word(Kw::Bare | Kw::Table)))
                 && t.is_end(i + 2)))
@@ -707,6 +742,58 @@ fn statement_probe(t: &Tokens<'_>, i: usize) -> bool {
 #[cfg(test)]
 mod tests {
     use crate::tests::{assert_clean, assert_detects};
+
+    #[test]
+    fn glued_sql_without_punctuation() {
+        // A cast or a `1.e` number alone in a value, no quote or parenthesis
+        // to send it to the SQL engine.
+        assert_detects("password::int", "sqli.condition_fragment");
+        assert_detects("1.e.tables", "sqli.condition_fragment");
+        for v in [
+            "fe80::1",
+            "std::vector::iter",
+            "Foo::Bar",
+            "see 1.e.g. below",
+            "clause 1.e.iv of the deed",
+            "v1.e.2",
+            "file.e.txt",
+            "ratio 3::4 in the plan",
+            "https://example.com/a::b",
+        ] {
+            assert_clean(v);
+        }
+    }
+
+    #[test]
+    fn bracketed_identifier_after_stacked_keyword() {
+        for v in [";truncate[xx", "1;drop[users]"] {
+            assert_detects(v, "sqli.condition_fragment");
+        }
+        for v in [
+            "see notes; drop [optional] items",
+            "a;b[1]",
+            "x; update [draft]",
+            "foo;select [x",
+        ] {
+            assert_clean(v);
+        }
+    }
+
+    #[test]
+    fn integer_division_call() {
+        for v in ["div(23,-2)", "div (23.23 , 2)", "1=div(7,2)"] {
+            assert_detects(v, "sqli.function_fragment");
+        }
+        for v in [
+            "div(23,-2) is the answer",
+            "<div (class, id)>",
+            "a div(2, 3, 4)",
+            "use div(a, b) here",
+            "the div (2 columns)",
+        ] {
+            assert_clean(v);
+        }
+    }
 
     #[test]
     fn function_fragments() {
