@@ -1633,6 +1633,42 @@ fn shell_only_expansion(lower: &str) -> Option<usize> {
     None
 }
 
+/// A variable assigned and then run as (part of) the next command's name:
+/// `g=cur[l];$g x`, `v='u';cu$v\\r\\l host`. The command is spelled
+/// nowhere, only put together by the shell.
+fn assigned_then_run(lower: &str) -> Option<usize> {
+    let mut segments = lower.split([';', '\n']).scan(0, |at, seg| {
+        let start = *at;
+        *at += seg.len() + 1;
+        Some((start, seg))
+    });
+    let mut previous = segments.next()?;
+    for (start, seg) in segments.take(16) {
+        let assignment = previous.1.trim();
+        if let Some((name, value)) = assignment.split_once('=')
+            && !name.is_empty()
+            && name.len() <= 32
+            && name.as_bytes()[0].is_ascii_alphabetic()
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            && !value.is_empty()
+            && !value.contains(' ')
+            && let Some(head) = seg.split_ascii_whitespace().next()
+        {
+            let used = crate::text::find_iter(head, "$").any(|(p, _)| {
+                let rest = head[p + 1..].trim_start_matches('{');
+                rest.strip_prefix(name).is_some_and(|after| {
+                    !after.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+                })
+            });
+            if used {
+                return Some(previous.0);
+            }
+        }
+        previous = (start, seg);
+    }
+    None
+}
+
 /// A whole value made of history references by relative position:
 /// `!-1`, `!-1!-2` (bash re-runs the commands before the current one).
 fn history_events(lower: &str) -> bool {
@@ -1798,6 +1834,9 @@ pub(crate) fn inspect(lower: &str, scratch: &mut ShellScratch, sink: &mut Sink<'
     }
     reverse_shells(lower, sink);
     powershell(lower, sink);
+    if let Some(p) = assigned_then_run(lower) {
+        sink.report(&rules::RCE_EVASION, lower, p..(p + 32).min(lower.len()));
+    }
     if let Some(p) = netcat_exec(lower) {
         sink.report(
             &rules::RCE_REVERSE_SHELL,
@@ -2862,6 +2901,26 @@ mod expansion_tests {
             "${count}#",
             "price: ${amount} #1",
             "C# ${x}",
+        ] {
+            assert_clean(v);
+        }
+    }
+
+    #[test]
+    fn variables_assigned_then_run() {
+        for v in [
+            "garb=adduse[r];$garb pizza\n",
+            "v='u';cu$v\\\\r\\l google.com\n",
+            "x=/bin/sh; ${x} -c id",
+        ] {
+            assert_detects(v, "rce.evasion");
+        }
+        for v in [
+            "a=1; b=2; total $5",
+            "total=5;$5 off today",
+            "a=b;c=$d",
+            "name=Bob; hello $name",
+            "q=shoes;size=$10",
         ] {
             assert_clean(v);
         }
