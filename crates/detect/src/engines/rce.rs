@@ -1581,6 +1581,11 @@ fn brace_command(lower: &str) -> Option<usize> {
         {
             return Some(open);
         }
+        // A builtin (not in the command table) spelled the same way with a
+        // path or option after it: `{,cd,/etc,}`.
+        if crafted && shaped_arg && matches!(base, "cd" | "eval" | "exec" | "source" | "export") {
+            return Some(open);
+        }
     }
     None
 }
@@ -2860,10 +2865,23 @@ mod expansion_tests {
 
     #[test]
     fn crafted_brace_expansion() {
-        for v in ["c{a,oun}t", "{id,}", "{,echo,#test}", "{,ls,-la,}"] {
+        for v in [
+            "c{a,oun}t",
+            "{id,}",
+            "{,echo,#test}",
+            "{,ls,-la,}",
+            "{,cd,/etc,}",
+        ] {
             assert_detects(v, "rce.evasion");
         }
-        for v in ["{fish,chips}", "{cat,dog}", "file{1,2}.txt", "{a,b,c}"] {
+        for v in [
+            "{fish,chips}",
+            "{cat,dog}",
+            "file{1,2}.txt",
+            "{a,b,c}",
+            "{cd,dvd,/vinyl}",
+            "{,cd,}",
+        ] {
             assert_clean(v);
         }
     }
