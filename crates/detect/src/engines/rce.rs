@@ -1642,6 +1642,10 @@ fn shell_only_expansion(lower: &str) -> Option<usize> {
 /// `g=cur[l];$g x`, `v='u';cu$v\\r\\l host`. The command is spelled
 /// nowhere, only put together by the shell.
 fn assigned_then_run(lower: &str) -> Option<usize> {
+    let s = lower.as_bytes();
+    if memchr::memchr(b'$', s).is_none() || memchr::memchr(b'=', s).is_none() {
+        return None;
+    }
     let mut segments = lower.split([';', '\n']).scan(0, |at, seg| {
         let start = *at;
         *at += seg.len() + 1;
@@ -1690,6 +1694,9 @@ fn history_events(lower: &str) -> bool {
 /// sh`, `ncat -l 80 -c /bin/bash` (the options may follow host and port).
 fn netcat_exec(lower: &str) -> Option<usize> {
     let s = lower.as_bytes();
+    if !memchr::memchr_iter(b'-', s).any(|p| matches!(s.get(p + 1), Some(b'e' | b'c'))) {
+        return None;
+    }
     for name in ["nc ", "ncat ", "netcat "] {
         for (p, _) in crate::text::find_iter(lower, name) {
             if p > 0 && (s[p - 1].is_ascii_alphanumeric() || matches!(s[p - 1], b'-' | b'_' | b'.'))
@@ -1752,7 +1759,8 @@ fn directory_stack_tilde(lower: &str) -> bool {
 /// placeholder (`${name}`, `${user.id}`, JavaScript's `${a % b}`) has
 /// neither.
 fn parameter_expansion(lower: &str) -> Option<usize> {
-    for p in memchr::memmem::find_iter(lower.as_bytes(), b"${") {
+    let s = lower.as_bytes();
+    for p in memchr::memchr_iter(b'$', s).filter(|p| s.get(p + 1) == Some(&b'{')) {
         let inner = window(lower, p + 2);
         let name = inner
             .bytes()
