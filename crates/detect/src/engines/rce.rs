@@ -1694,7 +1694,13 @@ fn history_events(lower: &str) -> bool {
 /// sh`, `ncat -l 80 -c /bin/bash` (the options may follow host and port).
 fn netcat_exec(lower: &str) -> Option<usize> {
     let s = lower.as_bytes();
-    if !memchr::memchr_iter(b'-', s).any(|p| matches!(s.get(p + 1), Some(b'e' | b'c'))) {
+    let option = |p: usize| {
+        p > 0
+            && s[p - 1] == b' '
+            && matches!(s.get(p + 1), Some(b'e' | b'c'))
+            && s.get(p + 2) == Some(&b' ')
+    };
+    if !memchr::memchr_iter(b'-', s).any(option) {
         return None;
     }
     for name in ["nc ", "ncat ", "netcat "] {
