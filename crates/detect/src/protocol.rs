@@ -330,6 +330,14 @@ impl SocketTarget {
     }
 }
 
+/// A `%` typed before a word in prose ("We%examine", "100%sure"): three
+/// letters or more, not an escape (`%1G`, `%w20`, `%u0F` stay malformed).
+/// Every decoder that accepts it keeps it literally.
+fn percent_before_word(after: &[u8]) -> bool {
+    let letters = after.iter().take_while(|b| b.is_ascii_alphabetic()).count();
+    letters >= 3 && !(after[0] | 0x20 == b'u' && hex_quad(after, 1))
+}
+
 /// What is wrong with the encoding of a raw `application/x-www-form-urlencoded`
 /// string (a query string or a form body), with the raw offset of the
 /// offending escape. One pass, no buffer.
@@ -356,6 +364,7 @@ fn urlencoded_problem(raw: &str) -> Option<(&'static rules::Rule, usize)> {
                 } else if s
                     .get(i + 1)
                     .is_some_and(|n| n.is_ascii_alphanumeric() || *n == b'%')
+                    && !percent_before_word(&s[i + 1..])
                 {
                     // `%1G`, `%w2`, `%%33`: decoders disagree on these.
                     return Some((&rules::HTTP_INVALID_ENCODING, at));
@@ -784,6 +793,8 @@ mod tests {
             "code=%5Cn+is+a+newline",
             "u=%5Cu00e9t%5Cu00e9",
             "x=unix+time",
+            "text=We%examine+this",
+            "q=100%sure",
             "",
         ] {
             assert_eq!(encoding(fine), None, "{fine}");

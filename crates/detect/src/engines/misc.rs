@@ -1394,7 +1394,37 @@ pub(crate) fn php(text: &str, lower: &str, kind: ValueKind<'_>, sink: &mut Sink<
         {
             sink.report(&rules::PHP_UPLOAD, text, 0..text.len().min(64));
         }
+        if restricted_upload_name(cleaned) {
+            sink.report(
+                &rules::PATH_RESTRICTED_EXTENSION,
+                text,
+                0..text.len().min(64),
+            );
+        }
     }
+}
+
+/// An upload named for a file the server or a tool reads its settings or
+/// credentials from: a copy of WordPress's `wp-config` in any spelling
+/// (`wp-config-php.bak`, `wp-config_php.txt`), an `.htpasswd`, or a
+/// credentials dotfile (`.boto`, `.env`, `.netrc`, `.pgpass`).
+fn restricted_upload_name(name: &str) -> bool {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
+    let wp_config = base
+        .strip_prefix("wp-config")
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '-', '_', '~', '(']));
+    wp_config
+        || matches!(
+            base,
+            ".htpasswd"
+                | ".htdigest"
+                | ".boto"
+                | ".env"
+                | ".netrc"
+                | ".pgpass"
+                | ".git-credentials"
+                | "authorized_keys"
+        )
 }
 
 /// Skips blanks and PHP comments from `i`; returns where code resumes and

@@ -391,6 +391,9 @@ impl Engines {
             || (f.contains(CharFlags::OPERATOR) && crate::text::contains(lower, "%"))
             || rce::starts_with_command(lower)
             || first_word.contains(['\'', '"'])
+            // `~+` (directory stack), `!-1` (history): a whole value.
+            || (f.any(CharFlags::TILDE | CharFlags::OPERATOR)
+                && lower.trim_start().starts_with(['~', '!']))
         {
             rce::inspect(lower, &mut scratch.shell, sink);
         }

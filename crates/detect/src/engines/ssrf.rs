@@ -94,6 +94,9 @@ pub(crate) fn inspect(lower: &str, whole_value_is_host: bool, sink: &mut Sink<'_
         if DANGEROUS_SCHEMES.contains(&scheme) {
             sink.report(&rules::SSRF_SCHEME, lower, span.clone());
         }
+        if escaped_host(rest) {
+            sink.report(&rules::SSRF_OBFUSCATED, lower, span.clone());
+        }
         let host = host_of(authority);
         judge_host(host, lower, span.clone(), sink);
         confused_authority(&rest[..rest.len().min(300)], lower, span, sink);
@@ -172,6 +175,35 @@ fn confused_authority(rest: &str, text: &str, span: std::ops::Range<usize>, sink
             return;
         }
     }
+}
+
+/// `http://\\l\\o\\c\\a\\l\\h\\o\\s\\t/`: a host spelled one escaped
+/// character at a time, which glibc's resolver unescapes (to `localhost`)
+/// while a filter sees backslashes. Three escaped characters in a row at
+/// the start of the authority; a UNC path (`file://\\\\server\\share`)
+/// escapes none.
+fn escaped_host(rest: &str) -> bool {
+    let s = rest.as_bytes();
+    let (mut i, mut escaped) = (0, 0);
+    while i < s.len() && s[i] == b'\\' {
+        let slashes = s[i..].iter().take_while(|b| **b == b'\\').count();
+        let Some(&c) = s.get(i + slashes) else {
+            break;
+        };
+        let single = s
+            .get(i + slashes + 1)
+            .is_none_or(|n| !n.is_ascii_alphanumeric());
+        if !c.is_ascii_alphanumeric() || !single {
+            break;
+        }
+        escaped += 1;
+        i += slashes + 1;
+        // `\\e.\\c`: a dot between escaped labels.
+        if s.get(i) == Some(&b'.') {
+            i += 1;
+        }
+    }
+    escaped >= 3
 }
 
 fn host_of(authority: &str) -> &str {
@@ -433,6 +465,17 @@ mod tests {
         assert_clean("http: the protocol");
         assert_clean("see https:example.com");
         assert_clean("phone 7147006462");
+    }
+
+    #[test]
+    fn hosts_spelled_with_escapes() {
+        assert_detects(
+            "http://\\\\l\\\\o\\\\c\\\\a\\\\l\\\\h\\\\o\\\\s\\\\t/",
+            "ssrf.obfuscated_ip",
+        );
+        assert_detects("http://\\g\\o\\o\\g\\l\\e.\\c\\o\\m/", "ssrf.obfuscated_ip");
+        assert_clean("see http://\\\\intranet\\docs for the form");
+        assert_clean("see https://example.com/a\\b\\c");
     }
 
     #[test]
