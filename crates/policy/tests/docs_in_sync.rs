@@ -1614,6 +1614,7 @@ fn detection_trigger_cases() -> Vec<(&'static str, String, &'static str)> {
         ("http.range", header("Request-Range", "bytes=0-1")),
         ("http.method_override", header("X-HTTP-Method-Override", "DELETE")),
         ("http.restricted_header", header("Proxy", "http://192.0.2.1:8080")),
+        ("http.encoded_body", header("Content-Encoding", "gzip")),
         (
             "http.body_on_get",
             "GET /detect HTTP/1.1\r\nHost: a\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 3\r\n\r\na=b".to_owned(),
