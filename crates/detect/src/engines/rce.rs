@@ -1304,6 +1304,17 @@ fn lex_word(s: &[u8], mut i: usize, out: &mut Lexed) -> usize {
                 evasive = true;
                 i += 2;
             }
+            // An empty process substitution glued inside a word
+            // (`pi<()ng`, `pi>()ng`): shell syntax that only hides a name.
+            b'<' | b'>'
+                if i > start
+                    && s[i - 1].is_ascii_alphanumeric()
+                    && s.get(i + 1..i + 3) == Some(b"()")
+                    && s.get(i + 3).is_some_and(u8::is_ascii_alphanumeric) =>
+            {
+                evasive = true;
+                i += 3;
+            }
             b' ' | b'\t' | b'\n' | b'\r' | b';' | b'|' | b'&' | b'<' | b'>' | b'`' | b')'
             | 0x0b | 0x0c => break,
             b'(' if i > start => break,
@@ -2845,6 +2856,8 @@ mod expansion_tests {
             "pi``ng 127.0.0.1",
             "ping$() 127.0.0.1",
             "pi$()ng 127.0.0.1",
+            "pi<()ng 127.0.0.1",
+            "pi>()ng 127.0.0.1",
             "uname$u -a",
         ] {
             assert_detects(v, "rce.evasion");
@@ -2872,6 +2885,8 @@ mod expansion_tests {
             "source code is open",
             "$name joined the team",
             "the $ sign",
+            "map<()> is a type",
+            "f<()>g in C++ templates",
         ] {
             assert_clean(v);
         }
