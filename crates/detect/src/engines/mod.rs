@@ -382,7 +382,15 @@ impl Engines {
             | CharFlags::BRACE
             | CharFlags::ANGLE
             | CharFlags::BACKSLASH;
-        let first_word = lower.trim_start().split([' ', '\t']).next().unwrap_or("");
+        // (Read only when nothing cheaper sent the value to the shell engine.)
+        let first_word_quoted = || {
+            lower
+                .trim_start()
+                .split([' ', '\t'])
+                .next()
+                .unwrap_or("")
+                .contains(['\'', '"'])
+        };
         // `/etc/pas[s]wd`, `/???/c?t`: a globbed path.
         let glob_path = f.contains(CharFlags::SLASH)
             && f.any(CharFlags::BRACKET | CharFlags::QUESTION | CharFlags::STAR);
@@ -390,7 +398,7 @@ impl Engines {
             || glob_path
             || (f.contains(CharFlags::OPERATOR) && crate::text::contains(lower, "%"))
             || rce::starts_with_command(lower)
-            || first_word.contains(['\'', '"'])
+            || first_word_quoted()
         {
             rce::inspect(lower, &mut scratch.shell, sink);
         }
