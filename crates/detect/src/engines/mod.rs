@@ -199,7 +199,6 @@ pub(crate) struct Scratch {
     shell: rce::ShellScratch,
     path: path::PathScratch,
     lookups: String,
-    decoded: Vec<u8>,
     batch: Vec<(usize, usize)>,
 }
 
@@ -210,7 +209,6 @@ impl Scratch {
             + self.shell.capacity()
             + self.path.capacity()
             + self.lookups.capacity()
-            + self.decoded.capacity()
             + self.batch.capacity() * std::mem::size_of::<(usize, usize)>()
     }
 }
@@ -301,7 +299,7 @@ impl Engines {
             && (view.decoded || !f.any(crate::normalize::NOT_BASE64))
             && encoded::looks_like_base64(raw.trim().trim_end_matches('=').as_bytes())
         {
-            encoded::inspect(raw, &self.base64, &mut scratch.decoded, sink);
+            encoded::inspect(raw, &self.base64, sink);
         }
         if only_plain(f) {
             // (A comparison of numbers, `42 like 42`, is plain text too.)
