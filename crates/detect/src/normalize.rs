@@ -334,10 +334,15 @@ fn lenient_utf8(input: &[u8], out: &mut String) {
     while i < input.len() {
         let b = input[i];
         if b < 0x80 {
-            if b != 0 {
-                out.push(b as char);
+            // A run of ASCII without NUL is copied as it is, in one go.
+            let run = input[i..]
+                .iter()
+                .position(|&c| c == 0 || c >= 0x80)
+                .map_or(input.len(), |p| i + p);
+            if let Ok(ascii) = std::str::from_utf8(&input[i..run]) {
+                out.push_str(ascii);
             }
-            i += 1;
+            i = run.max(i + 1);
             continue;
         }
         let (len, init) = match b {
@@ -651,6 +656,10 @@ pub const MIN_BASE64_LEN: usize = 12;
 /// When the whole value (ignoring an auth scheme word and padding) looks like
 /// base64 and decodes to text, the decoded text.
 pub fn base64_candidate(value: &str) -> Option<String> {
+    // Trimming only shortens: most keys and short values stop here.
+    if value.len() < MIN_BASE64_LEN {
+        return None;
+    }
     let mut v = value.trim();
     if let Some((scheme, rest)) = v.split_once(' ')
         && scheme.len() <= 8

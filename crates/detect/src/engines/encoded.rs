@@ -7,9 +7,11 @@
 //! out of such streams, so the decoder here reads the value's sextets with
 //! 0–3 leading zero sextets (every bit alignment of a byte boundary) and
 //! searches each decoding for the magic and the gadget names. Linear: four
-//! passes over the value into a reused buffer, one Aho-Corasick search each.
+//! passes over the value, each decoding it and walking one Aho-Corasick DFA
+//! over the decoded bytes as they come (nothing is allocated).
 
-use aho_corasick::AhoCorasick;
+use aho_corasick::Anchored;
+use aho_corasick::automaton::{Automaton as _, StateID};
 
 use crate::{Sink, rules};
 
@@ -41,15 +43,29 @@ const NEEDLES: &[&[u8]] = &[
 /// Index of `runtime` in [`NEEDLES`]: an ordinary word, so only paranoia 3.
 const RUNTIME: usize = NEEDLES.len() - 1;
 
+/// The needles' automaton, walked byte by byte through its DFA's transition
+/// table as the value is decoded (no decoded copy, no search set-up per
+/// alignment: the values that reach it are short ids and words).
 pub(crate) struct Base64Matcher {
-    needles: AhoCorasick,
+    dfa: aho_corasick::dfa::DFA,
+    start: StateID,
 }
 
 impl Base64Matcher {
     pub(crate) fn new() -> Self {
-        Base64Matcher {
-            needles: crate::text::literal_matcher(NEEDLES),
-        }
+        // Standard semantics: every state carries the needles of its failure
+        // chain, so the walk sees every (overlapping) needle.
+        let dfa = aho_corasick::dfa::DFA::builder()
+            .match_kind(aho_corasick::MatchKind::Standard)
+            .start_kind(aho_corasick::StartKind::Unanchored)
+            .prefilter(false)
+            .build(NEEDLES)
+            .or_else(|_| aho_corasick::dfa::DFA::new(["\u{0}never"]))
+            .expect("one literal");
+        let start = dfa
+            .start_state(Anchored::No)
+            .expect("an unanchored DFA has an unanchored start state");
+        Base64Matcher { dfa, start }
     }
 }
 
@@ -83,39 +99,34 @@ pub(crate) fn looks_like_base64(v: &[u8]) -> bool {
     u8::from(upper) + u8::from(lower) + u8::from(digit) >= 2
 }
 
-/// Decodes `v` with `shift` zero sextets in front into `out`, letters lower-cased.
-fn decode_shifted(v: &[u8], shift: usize, out: &mut Vec<u8>) {
-    out.clear();
+/// Decodes `v` with `shift` zero sextets in front, letters lower-cased, and
+/// reports every needle the decoding holds (in the order a left-to-right
+/// overlapping search finds them: by end, then by needle).
+fn search_shifted(v: &str, shift: usize, matcher: &Base64Matcher, sink: &mut Sink<'_>) {
+    let dfa = &matcher.dfa;
+    let mut sid = matcher.start;
     let mut acc: u32 = 0;
     let mut bits = 6 * shift as u32;
-    for &b in v {
+    // Bytes decoded so far.
+    let mut at = 0;
+    for &b in v.as_bytes() {
         let Some(x) = sextet(b) else { continue };
         acc = (acc << 6) | x as u32;
         bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push(((acc >> bits) as u8).to_ascii_lowercase());
-            acc &= (1 << bits) - 1;
+        if bits < 8 {
+            continue;
         }
-    }
-}
-
-/// Searches `value` (raw, not normalized: base64 is case sensitive).
-pub(crate) fn inspect(
-    value: &str,
-    matcher: &Base64Matcher,
-    buf: &mut Vec<u8>,
-    sink: &mut Sink<'_>,
-) {
-    let v = value.trim().trim_end_matches('=');
-    if !looks_like_base64(v.as_bytes()) {
-        return;
-    }
-    for shift in 0..4 {
-        decode_shifted(v.as_bytes(), shift, buf);
-        for m in matcher.needles.find_overlapping_iter(buf.as_slice()) {
-            let id = m.pattern().as_usize();
-            let rule = match id {
+        bits -= 8;
+        let byte = ((acc >> bits) as u8).to_ascii_lowercase();
+        acc &= (1 << bits) - 1;
+        at += 1;
+        sid = dfa.next_state(Anchored::No, sid, byte);
+        if !(dfa.is_special(sid) && dfa.is_match(sid)) {
+            continue;
+        }
+        for i in 0..dfa.match_len(sid) {
+            let pid = dfa.match_pattern(sid, i);
+            let rule = match pid.as_usize() {
                 0 => &rules::DESER_JAVA,
                 RUNTIME => &rules::JAVA_BASE64_RUNTIME,
                 _ => &rules::JAVA_GADGET,
@@ -123,11 +134,23 @@ pub(crate) fn inspect(
             if !sink.wants(rule) {
                 continue;
             }
+            let found_at = at - dfa.pattern_len(pid);
             // Where the match sits in the value: 4 characters per 3 bytes,
             // less the zero sextets put in front.
-            let start = (m.start() * 4 / 3).saturating_sub(shift).min(v.len());
+            let start = (found_at * 4 / 3).saturating_sub(shift).min(v.len());
             sink.report(rule, v, start..(start + 24).min(v.len()));
         }
+    }
+}
+
+/// Searches `value` (raw, not normalized: base64 is case sensitive).
+pub(crate) fn inspect(value: &str, matcher: &Base64Matcher, sink: &mut Sink<'_>) {
+    let v = value.trim().trim_end_matches('=');
+    if !looks_like_base64(v.as_bytes()) {
+        return;
+    }
+    for shift in 0..4 {
+        search_shifted(v, shift, matcher, sink);
     }
 }
 
@@ -143,7 +166,7 @@ mod tests {
         };
         let mut out: Vec<Detection> = Vec::new();
         let mut sink = Sink::new(&settings, &mut out, crate::Decoding::Base64);
-        inspect(value, &Base64Matcher::new(), &mut Vec::new(), &mut sink);
+        inspect(value, &Base64Matcher::new(), &mut sink);
         out.iter().map(|d| d.rule.id).collect()
     }
 

@@ -199,7 +199,6 @@ pub(crate) struct Scratch {
     shell: rce::ShellScratch,
     path: path::PathScratch,
     lookups: String,
-    decoded: Vec<u8>,
     batch: Vec<(usize, usize)>,
 }
 
@@ -210,7 +209,6 @@ impl Scratch {
             + self.shell.capacity()
             + self.path.capacity()
             + self.lookups.capacity()
-            + self.decoded.capacity()
             + self.batch.capacity() * std::mem::size_of::<(usize, usize)>()
     }
 }
@@ -301,7 +299,7 @@ impl Engines {
             && (view.decoded || !f.any(crate::normalize::NOT_BASE64))
             && encoded::looks_like_base64(raw.trim().trim_end_matches('=').as_bytes())
         {
-            encoded::inspect(raw, &self.base64, &mut scratch.decoded, sink);
+            encoded::inspect(raw, &self.base64, sink);
         }
         if only_plain(f) {
             // (A comparison of numbers, `42 like 42`, is plain text too.)
@@ -382,7 +380,15 @@ impl Engines {
             | CharFlags::BRACE
             | CharFlags::ANGLE
             | CharFlags::BACKSLASH;
-        let first_word = lower.trim_start().split([' ', '\t']).next().unwrap_or("");
+        // (Read only when nothing cheaper sent the value to the shell engine.)
+        let first_word_quoted = || {
+            lower
+                .trim_start()
+                .split([' ', '\t'])
+                .next()
+                .unwrap_or("")
+                .contains(['\'', '"'])
+        };
         // `/etc/pas[s]wd`, `/???/c?t`: a globbed path.
         let glob_path = f.contains(CharFlags::SLASH)
             && f.any(CharFlags::BRACKET | CharFlags::QUESTION | CharFlags::STAR);
@@ -390,10 +396,10 @@ impl Engines {
             || glob_path
             || (f.contains(CharFlags::OPERATOR) && crate::text::contains(lower, "%"))
             || rce::starts_with_command(lower)
-            || first_word.contains(['\'', '"'])
             // `~+` (directory stack), `!-1` (history): a whole value.
             || (f.any(CharFlags::TILDE | CharFlags::OPERATOR)
                 && lower.trim_start().starts_with(['~', '!']))
+            || first_word_quoted()
         {
             rce::inspect(lower, &mut scratch.shell, sink);
         }

@@ -134,55 +134,57 @@ impl Context {
     }
 }
 
-fn keyword(word: &str) -> Kw {
+/// The keyword `word` is (bytes: the lower-cased text is ASCII, and a
+/// word is matched without a UTF-8 check).
+fn keyword(word: &[u8]) -> Kw {
     match word {
-        "select" => Kw::Select,
-        "union" => Kw::Union,
-        "all" => Kw::All,
-        "distinct" | "distinctrow" => Kw::Distinct,
-        "from" => Kw::From,
-        "where" => Kw::Where,
-        "insert" | "replace" => Kw::Insert,
-        "into" => Kw::Into,
-        "values" => Kw::Values,
-        "update" => Kw::Update,
-        "set" => Kw::Set,
-        "delete" => Kw::Delete,
-        "drop" => Kw::Drop,
-        "table" => Kw::Table,
-        "database" | "schema" => Kw::Database,
-        "alter" => Kw::Alter,
-        "create" => Kw::Create,
-        "truncate" => Kw::Truncate,
-        "exec" | "execute" => Kw::Exec,
-        "declare" => Kw::Declare,
-        "waitfor" => Kw::Waitfor,
-        "delay" | "time" => Kw::Delay,
-        "order" => Kw::Order,
-        "group" => Kw::Group,
-        "by" => Kw::By,
-        "having" => Kw::Having,
-        "limit" | "offset" => Kw::Limit,
-        "procedure" => Kw::Procedure,
-        "shutdown" => Kw::Shutdown,
-        "null" => Kw::Null,
-        "true" => Kw::True,
-        "false" => Kw::False,
-        "like" | "rlike" | "regexp" | "glob" | "sounds" => Kw::Like,
-        "in" => Kw::In,
-        "between" => Kw::Between,
-        "is" => Kw::Is,
-        "not" => Kw::Not,
-        "case" => Kw::Case,
-        "when" => Kw::When,
-        "as" => Kw::As,
-        "outfile" | "dumpfile" => Kw::Outfile,
+        b"select" => Kw::Select,
+        b"union" => Kw::Union,
+        b"all" => Kw::All,
+        b"distinct" | b"distinctrow" => Kw::Distinct,
+        b"from" => Kw::From,
+        b"where" => Kw::Where,
+        b"insert" | b"replace" => Kw::Insert,
+        b"into" => Kw::Into,
+        b"values" => Kw::Values,
+        b"update" => Kw::Update,
+        b"set" => Kw::Set,
+        b"delete" => Kw::Delete,
+        b"drop" => Kw::Drop,
+        b"table" => Kw::Table,
+        b"database" | b"schema" => Kw::Database,
+        b"alter" => Kw::Alter,
+        b"create" => Kw::Create,
+        b"truncate" => Kw::Truncate,
+        b"exec" | b"execute" => Kw::Exec,
+        b"declare" => Kw::Declare,
+        b"waitfor" => Kw::Waitfor,
+        b"delay" | b"time" => Kw::Delay,
+        b"order" => Kw::Order,
+        b"group" => Kw::Group,
+        b"by" => Kw::By,
+        b"having" => Kw::Having,
+        b"limit" | b"offset" => Kw::Limit,
+        b"procedure" => Kw::Procedure,
+        b"shutdown" => Kw::Shutdown,
+        b"null" => Kw::Null,
+        b"true" => Kw::True,
+        b"false" => Kw::False,
+        b"like" | b"rlike" | b"regexp" | b"glob" | b"sounds" => Kw::Like,
+        b"in" => Kw::In,
+        b"between" => Kw::Between,
+        b"is" => Kw::Is,
+        b"not" => Kw::Not,
+        b"case" => Kw::Case,
+        b"when" => Kw::When,
+        b"as" => Kw::As,
+        b"outfile" | b"dumpfile" => Kw::Outfile,
         _ => Kw::Bare,
     }
 }
 
-fn is_logic_word(word: &str) -> bool {
-    matches!(word, "and" | "or" | "xor" | "div")
+fn is_logic_word(word: &[u8]) -> bool {
+    matches!(word, b"and" | b"or" | b"xor" | b"div")
 }
 
 fn is_space(b: u8) -> bool {
@@ -298,7 +300,8 @@ fn tokenize(s: &[u8], context: Context, out: &mut Vec<Token>, obfuscated: &mut u
                         let a = scan_word(s, end);
                         let mut joined = String::from_utf8_lossy(&s[b..start]).into_owned();
                         joined.push_str(&String::from_utf8_lossy(&s[end..a]));
-                        let split_keyword = keyword(&joined) != Kw::Bare || is_logic_word(&joined);
+                        let split_keyword = keyword(joined.as_bytes()) != Kw::Bare
+                            || is_logic_word(joined.as_bytes());
                         *obfuscated = (*obfuscated).max(if split_keyword { 2 } else { 1 });
                     }
                 } else {
@@ -362,7 +365,7 @@ fn tokenize(s: &[u8], context: Context, out: &mut Vec<Token>, obfuscated: &mut u
             }
             b if is_word_byte(b) => {
                 let end = scan_word(s, i);
-                let word = std::str::from_utf8(&s[i..end]).unwrap_or("");
+                let word = &s[i..end];
                 let kind = if is_logic_word(word) {
                     Tk::Logic
                 } else {

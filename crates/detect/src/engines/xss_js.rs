@@ -151,14 +151,20 @@ pub(crate) fn inspect(lower: &str, sink: &mut Sink<'_>) {
             );
             return;
         }
-        let after = skip_blank(s, i);
-        let sink_call = matches!(
+        let sink_name = matches!(
             word,
             "setinterval" | "settimeout" | "atob" | "btoa" | "eval" | "execscript" | "fromcharcode"
-        ) && s.get(after) == Some(&b'(');
+        );
         // `call`, `apply`, `bind`, `sort`, `map`... directly followed by a
         // template: a function called with a template as its arguments.
-        let tagged = matches!(word, "call" | "apply" | "bind" | "alert" | "eval")
+        let tag_name = matches!(word, "call" | "apply" | "bind" | "alert" | "eval");
+        if !sink_name && !tag_name {
+            // Most words are neither: no look-ahead past them.
+            continue;
+        }
+        let after = skip_blank(s, i);
+        let sink_call = sink_name && s.get(after) == Some(&b'(');
+        let tagged = tag_name
             && s.get(after) == Some(&b'`')
             && start > 0
             && (s[start - 1] == b'.' || skip_back_dot(s, start));
