@@ -119,3 +119,24 @@ pub(crate) fn literal_matcher<P: AsRef<[u8]>>(
         .build(patterns)
         .unwrap_or_else(|_| aho_corasick::AhoCorasick::new(["\u{0}never"]).expect("one literal"))
 }
+
+/// A DFA over fixed literals to walk byte by byte through its transition
+/// table, with its unanchored start state. Standard match semantics: every
+/// state carries the literals of its failure chain, so the walk sees every
+/// (overlapping) literal.
+pub(crate) fn walked_dfa<P: AsRef<[u8]>>(
+    patterns: impl IntoIterator<Item = P>,
+) -> (aho_corasick::dfa::DFA, aho_corasick::automaton::StateID) {
+    use aho_corasick::automaton::Automaton as _;
+    let dfa = aho_corasick::dfa::DFA::builder()
+        .match_kind(aho_corasick::MatchKind::Standard)
+        .start_kind(aho_corasick::StartKind::Unanchored)
+        .prefilter(false)
+        .build(patterns)
+        .or_else(|_| aho_corasick::dfa::DFA::new(["\u{0}never"]))
+        .expect("one literal");
+    let start = dfa
+        .start_state(aho_corasick::Anchored::No)
+        .expect("an unanchored DFA has an unanchored start state");
+    (dfa, start)
+}

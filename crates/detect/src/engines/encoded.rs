@@ -53,18 +53,7 @@ pub(crate) struct Base64Matcher {
 
 impl Base64Matcher {
     pub(crate) fn new() -> Self {
-        // Standard semantics: every state carries the needles of its failure
-        // chain, so the walk sees every (overlapping) needle.
-        let dfa = aho_corasick::dfa::DFA::builder()
-            .match_kind(aho_corasick::MatchKind::Standard)
-            .start_kind(aho_corasick::StartKind::Unanchored)
-            .prefilter(false)
-            .build(NEEDLES)
-            .or_else(|_| aho_corasick::dfa::DFA::new(["\u{0}never"]))
-            .expect("one literal");
-        let start = dfa
-            .start_state(Anchored::No)
-            .expect("an unanchored DFA has an unanchored start state");
+        let (dfa, start) = crate::text::walked_dfa(NEEDLES);
         Base64Matcher { dfa, start }
     }
 }

@@ -152,18 +152,7 @@ impl Gates {
                 }
             }
         }
-        // Standard match semantics: every state carries the patterns of its
-        // failure chain too, so the walk sees every (overlapping) literal.
-        let dfa = aho_corasick::dfa::DFA::builder()
-            .match_kind(aho_corasick::MatchKind::Standard)
-            .start_kind(aho_corasick::StartKind::Unanchored)
-            .prefilter(false)
-            .build(&patterns)
-            .or_else(|_| aho_corasick::dfa::DFA::new(["\u{0}never"]))
-            .expect("one literal");
-        let start = dfa
-            .start_state(aho_corasick::Anchored::No)
-            .expect("an unanchored DFA has an unanchored start state");
+        let (dfa, start) = crate::text::walked_dfa(&patterns);
         Gates { dfa, start, bits }
     }
 

@@ -1138,15 +1138,21 @@ pub(crate) fn starts_with_command(lower: &str) -> bool {
     let s = lower.trim_start();
     // Cut at ASCII bytes only, so every slice stays a `str` (no re-validation).
     let end = memchr::memchr2(b' ', b'\t', s.as_bytes()).unwrap_or(s.len());
-    let first = &s[..end];
-    let base_start = first
+    let base = program_name(&s[..end]);
+    !base.is_empty() && base.len() <= 20 && command(base).is_some()
+}
+
+/// The program a command word names: its last path component, without
+/// `.exe` (`/usr/bin/curl` → `curl`, `c:\\windows\\cmd.exe` → `cmd`).
+fn program_name(word: &str) -> &str {
+    // Cut at ASCII bytes only, so the slice stays a `str`.
+    let start = word
         .as_bytes()
         .iter()
         .rposition(|b| matches!(b, b'/' | b'\\'))
         .map_or(0, |p| p + 1);
-    let base = &first[base_start..];
-    let base = base.strip_suffix(".exe").unwrap_or(base);
-    !base.is_empty() && base.len() <= 20 && command(base).is_some()
+    let base = &word[start..];
+    base.strip_suffix(".exe").unwrap_or(base)
 }
 
 /// Commands that probe the host with no arguments at all (`;id`, `|ls`).
@@ -1732,10 +1738,8 @@ fn netcat_exec(lower: &str) -> Option<usize> {
                 {
                     // (An escaped line break written out, `sh\\n`, ends it.)
                     let program = program.split("\\n").next().unwrap_or(program);
-                    let base = program.rsplit(['/', '\\']).next().unwrap_or(program);
-                    let base = base.strip_suffix(".exe").unwrap_or(base);
                     if matches!(
-                        base,
+                        program_name(program),
                         "sh" | "bash"
                             | "dash"
                             | "zsh"
@@ -1874,10 +1878,7 @@ pub(crate) fn inspect(lower: &str, scratch: &mut ShellScratch, sink: &mut Sink<'
             p..(p + 32).min(lower.len()),
         );
     }
-    if history_events(lower) {
-        sink.report(&rules::RCE_SUBSTITUTION, lower, 0..lower.len().min(24));
-    }
-    if directory_stack_tilde(lower) {
+    if history_events(lower) || directory_stack_tilde(lower) {
         sink.report(&rules::RCE_SUBSTITUTION, lower, 0..lower.len().min(24));
     }
     if let Some(p) = shell_only_expansion(lower).or_else(|| parameter_expansion(lower)) {
@@ -2020,8 +2021,7 @@ fn commands(lower: &str, scratch: &mut ShellScratch, sink: &mut Sink<'_>) {
                 if crate::text::contains(word, "://") {
                     continue;
                 }
-                let base = word.rsplit(['/', '\\']).next().unwrap_or(word);
-                let base = base.strip_suffix(".exe").unwrap_or(base);
+                let base = program_name(word);
                 let known = command(base).or_else(|| command(strip_version(base)));
                 // A variable alone in command position (`;$a cat x`) is
                 // most likely unset, a blank before the real command.
