@@ -78,26 +78,26 @@ fn content_type_problem(value: &str) -> Option<&'static rules::Rule> {
         return Some(&rules::HTTP_CONTENT_TYPE);
     }
     let multipart = ty.eq_ignore_ascii_case("multipart");
+    // `boundary=  x`, `boundary =x`: parsers disagree on whether the blanks
+    // belong to the delimiter, so they split the body in different places.
+    // (Blanks around `;` are allowed, RFC 9110 §5.6.6.)
+    let spaced_boundary = multipart
+        && rest
+            .split(';')
+            .filter_map(|p| p.split_once('='))
+            .any(|(n, v)| {
+                n.trim().eq_ignore_ascii_case("boundary")
+                    && (n.ends_with([' ', '\t']) || v.starts_with([' ', '\t']))
+            });
+    if spaced_boundary {
+        return Some(&rules::HTTP_CONTENT_TYPE);
+    }
     let mut charsets = 0;
     for (name, v) in params(rest) {
         let name = name.to_ascii_lowercase();
         // Only a multipart body has parts to delimit: a boundary elsewhere
         // is there for a parser that guesses the type from it.
         if name == "boundary" && !multipart {
-            return Some(&rules::HTTP_CONTENT_TYPE);
-        }
-        // `boundary=  x`: parsers disagree on whether the blanks belong to
-        // the delimiter, so they split the body in different places.
-        if name == "boundary"
-            && rest.split(';').any(|p| {
-                p.split_once('=').is_some_and(|(n, v)| {
-                    n.trim().eq_ignore_ascii_case("boundary")
-                        && (v.starts_with([' ', '\t'])
-                            || v.ends_with([' ', '\t'])
-                            || n.ends_with([' ', '\t']))
-                })
-            })
-        {
             return Some(&rules::HTTP_CONTENT_TYPE);
         }
         if name == "charset" {
@@ -738,6 +738,7 @@ mod tests {
         for fine in [
             "multipart/form-data; boundary=----x1",
             "multipart/form-data;boundary=x1",
+            "multipart/form-data; boundary=x1 ; charset=utf-8",
             "multipart/form-data; boundary=\"a b\"; charset=utf-8",
         ] {
             assert!(
