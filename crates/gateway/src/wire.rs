@@ -160,12 +160,9 @@ pub fn parse_request_head(
         (method, span_of(base, path.as_bytes()), version)
     };
     let head = buf.split_to(head_len).freeze();
-    let target = head.slice(path_span.0..path_span.1);
-    let uri = match Uri::from_maybe_shared(target.clone()) {
-        Ok(uri) => uri,
-        Err(_) => portcullis_policy::protocol::parse_request_target(&target)
-            .map_err(|_| HeadError::Malformed("invalid request target"))?,
-    };
+    let uri =
+        portcullis_policy::protocol::parse_request_target(head.slice(path_span.0..path_span.1))
+            .map_err(|_| HeadError::Malformed("invalid request target"))?;
     let headers = build_headers(&head, &spans)?;
     let framing = request_framing(version, &fields);
     let keep_alive = fields.persistent(version);

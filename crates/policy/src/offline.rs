@@ -50,8 +50,10 @@ pub fn parse_raw_request(input: &[u8]) -> Result<RawRequest, RawRequestError> {
     };
     let method = Method::from_bytes(req.method.unwrap_or("").as_bytes())
         .map_err(|e| RawRequestError::Head(e.to_string()))?;
-    let uri: Uri = crate::protocol::parse_request_target(req.path.unwrap_or("").as_bytes())
-        .map_err(|e| RawRequestError::Head(e.to_string()))?;
+    let uri: Uri = crate::protocol::parse_request_target(bytes::Bytes::copy_from_slice(
+        req.path.unwrap_or("").as_bytes(),
+    ))
+    .map_err(|e| RawRequestError::Head(e.to_string()))?;
     let version = if req.version == Some(0) {
         Version::HTTP_10
     } else {
