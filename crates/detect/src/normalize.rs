@@ -421,8 +421,16 @@ fn fold(c: char) -> Option<char> {
     }
 }
 
+/// Characters dropped from the normalized text: zero-width ones and soft
+/// hyphens, which split a keyword without showing, and U+FFFD, what a lossy
+/// decoder (the gateway's form parser among them) makes of a byte that is
+/// not UTF-8. Dropped like the invalid bytes themselves, so `sel%E9ect`
+/// reads as `select` whichever decoder ran first.
 fn is_invisible(c: char) -> bool {
-    matches!(c as u32, 0x200B..=0x200D | 0xFEFF | 0x2060 | 0x00AD)
+    matches!(
+        c as u32,
+        0x200B..=0x200D | 0xFEFF | 0x2060 | 0x00AD | 0xFFFD
+    )
 }
 
 /// Named entities an attacker uses to spell markup and script.
@@ -731,6 +739,9 @@ mod tests {
         assert_eq!(norm("%e0%80%ae%e0%80%ae/"), "../");
         assert_eq!(norm("..%c1%9c"), "..\\");
         assert_eq!(norm("a%ffb%00c"), "abc");
+        // What a lossy decoder made of a Latin-1 byte is dropped the same way.
+        assert_eq!(norm("sel\u{FFFD}ect"), "select");
+        assert_eq!(norm("sel%ef%bf%bdect"), "select");
         assert_eq!(norm("José Zoë 王芳"), "José Zoë 王芳");
     }
 

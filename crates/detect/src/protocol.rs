@@ -229,6 +229,8 @@ struct Utf8State {
     need: u8,
     lo: u8,
     hi: u8,
+    /// Continuation bytes of the current sequence read so far.
+    got: u8,
 }
 
 impl Utf8State {
@@ -239,6 +241,7 @@ impl Utf8State {
                 return false;
             }
             self.need -= 1;
+            self.got += 1;
             (self.lo, self.hi) = (0x80, 0xBF);
             return true;
         }
@@ -253,7 +256,7 @@ impl Utf8State {
             0xF4 => (3, 0x80, 0x8F),
             _ => return false,
         };
-        (self.need, self.lo, self.hi) = (need, lo, hi);
+        (self.need, self.lo, self.hi, self.got) = (need, lo, hi, 0);
         true
     }
 }
@@ -351,6 +354,8 @@ fn urlencoded_problem(raw: &str) -> Option<(&'static rules::Rule, usize)> {
     };
     let mut socket = SocketTarget::default();
     let mut sequence_start = 0;
+    // Where the first byte that is not UTF-8 (and not evasive) began.
+    let mut legacy: Option<usize> = None;
     let mut i = 0;
     while i < s.len() {
         let at = i;
@@ -388,7 +393,35 @@ fn urlencoded_problem(raw: &str) -> Option<(&'static rules::Rule, usize)> {
             sequence_start = at;
         }
         if !utf8.push(b) {
-            return Some((&rules::HTTP_INVALID_ENCODING, sequence_start));
+            // A continuation byte outside the range its lead allows
+            // (`%e0%80%af`, `%ed%a0%80`: overlong forms, surrogates, code
+            // points past U+10FFFF), a sequence cut after its first
+            // continuation byte (`%e2%82x`), or a lead byte no UTF-8 has
+            // followed by a continuation byte (`%c0%af`, `%f5%80`): UTF-8
+            // written to decode differently in different decoders.
+            let in_sequence = utf8.need > 0;
+            let continuation = |c: u8| (0x80..=0xBF).contains(&c);
+            let no_lead = |c: u8| matches!(c, 0xC0 | 0xC1 | 0xF5..=0xFF);
+            if (in_sequence && (continuation(b) || utf8.got > 0))
+                || (!in_sequence && no_lead(b) && next_decoded(s, i).is_some_and(continuation))
+            {
+                return Some((&rules::HTTP_INVALID_ENCODING, sequence_start));
+            }
+            // Anything else is text in another charset (`caf%E9`, `%A7`:
+            // Latin-1 letters and symbols, which a continuation byte rarely
+            // follows): noted, and the byte read again as the start of a
+            // sequence.
+            legacy.get_or_insert(sequence_start);
+            utf8 = Utf8State::default();
+            if in_sequence {
+                sequence_start = at;
+                if !utf8.push(b) {
+                    if no_lead(b) && next_decoded(s, i).is_some_and(continuation) {
+                        return Some((&rules::HTTP_INVALID_ENCODING, at));
+                    }
+                    utf8 = Utf8State::default();
+                }
+            }
         }
         window.push(b, at);
         if let Some(at) = window.evasive_escape() {
@@ -402,7 +435,22 @@ fn urlencoded_problem(raw: &str) -> Option<(&'static rules::Rule, usize)> {
             window.len = 0;
         }
     }
-    (utf8.need > 0).then_some((&rules::HTTP_INVALID_ENCODING, sequence_start))
+    if utf8.need > 0 {
+        if utf8.got > 0 {
+            return Some((&rules::HTTP_INVALID_ENCODING, sequence_start));
+        }
+        legacy.get_or_insert(sequence_start);
+    }
+    legacy.map(|at| (&rules::HTTP_NON_UTF8, at))
+}
+
+/// The byte the form decoding of `s` yields at `i` (`%XX`, `+`, or the byte).
+fn next_decoded(s: &[u8], i: usize) -> Option<u8> {
+    match *s.get(i)? {
+        b'%' => hex_pair(s, i + 1),
+        b'+' => Some(b' '),
+        b => Some(b),
+    }
 }
 
 /// Whether a parameter name says its value is a local file or directory:
@@ -759,15 +807,40 @@ mod tests {
             "param=%1G",
             "param=%7%6F%6D",
             "param=%c0%af",
-            "param=%c0",
+            "param=%C1%81",
             "param=%F5%80%BF%BF",
+            "param=%e0%80%af",
+            "p=%ed%a0%80",
+            "p=%f4%90%80%80",
+            "test=%u0F",
+            // An evasive form after a Latin-1 byte is still found.
+            "q=caf%E9&x=%c0%af",
+            "q=%E9%c0%af",
+            // Cut after a continuation byte: UTF-8, not Latin-1.
             "param=%E2%A3",
             "a=%E2%A3&b=1",
-            "p=%ed%a0%80",
-            "test=%u0F",
+            "a=%F0%9F%98x",
         ] {
             assert_eq!(encoding(bad), Some("http.invalid_encoding"), "{bad}");
         }
+        // Bytes of another charset: Latin-1 letters, EBCDIC, a truncated
+        // sequence. Reported (at paranoia 3), not as an evasion.
+        for legacy in [
+            "q=caf%E9",
+            "q=%FCber+uns",
+            "param=%c0",
+            "param=%c0a",
+            "q=%E9t%E9+%E0+Paris",
+            "%89%95%97%A4%A3%F1=%A7%A7%A7%A7",
+            "test%FD=test1",
+        ] {
+            assert_eq!(encoding(legacy), Some("http.non_utf8"), "{legacy}");
+        }
+        assert_eq!(
+            encoding("q=%E9&x=%uff0f"),
+            Some("http.evasive_encoding"),
+            "an evasive escape after a Latin-1 byte"
+        );
         for evasive in [
             "test=%uff0F",
             "param=foo%uFF01",

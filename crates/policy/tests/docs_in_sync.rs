@@ -1637,6 +1637,10 @@ fn detection_trigger_cases() -> Vec<(&'static str, String, &'static str)> {
             "GET /detect?v=%1G HTTP/1.1\r\nHost: a\r\n\r\n".to_owned(),
         ),
         (
+            "http.non_utf8",
+            "GET /detect?v=caf%E9 HTTP/1.1\r\nHost: a\r\n\r\n".to_owned(),
+        ),
+        (
             "http.evasive_encoding",
             "GET /detect?v=%uff0f HTTP/1.1\r\nHost: a\r\n\r\n".to_owned(),
         ),

@@ -532,3 +532,33 @@ async fn raw_unencoded_request_targets_are_inspected_not_refused() {
         "/det/a?filter=%7B%22status%22:%22open%22%7D%7Cx&city=Z%C3%BCrich"
     );
 }
+
+/// Latin-1 form data is legacy text, not an evasion: it passes at the
+/// default paranoia level and is refused at 3 (`http.non_utf8`); an overlong
+/// UTF-8 `/` is refused at 2, and a Latin-1 byte spliced into a keyword
+/// hides nothing from the engines (it is dropped before matching).
+#[tokio::test]
+async fn latin1_escapes_pass_at_paranoia_2_and_evasive_utf8_does_not() {
+    let (gw, up, _audit) = start().await;
+    let r = gw.get("/det/a?city=Z%FCrich&q=caf%E9").await;
+    assert_eq!(r.status, 200, "Latin-1 at paranoia 2");
+    assert_eq!(up.count(), 1);
+    for (target, expected) in [
+        ("/pl3/a?q=caf%E9", "http.non_utf8"),
+        (
+            "/det/a?f=..%c0%af..%c0%afetc%c0%afpasswd",
+            "http.invalid_encoding",
+        ),
+        (
+            "/det/a?q=1%27+union+sel%E9ect+password+from+users--",
+            "sqli.",
+        ),
+    ] {
+        let json = gw.get(target).await.assert_problem(403);
+        assert!(
+            json["rule"].as_str().unwrap_or("").starts_with(expected),
+            "{target}: {json}"
+        );
+    }
+    assert_eq!(up.count(), 1, "blocked requests never reach the upstream");
+}
