@@ -211,7 +211,7 @@ impl Spec {
         }
         self.query(op, parts.query.unwrap_or(""), report);
         self.headers(op, parts.headers, extra_headers, report);
-        self.cookies(op, parts.cookies, report);
+        self.cookies(op, parts.cookies, parts.headers, report);
     }
 
     /// Types and validates one parsed parameter value.
@@ -413,12 +413,35 @@ impl Spec {
         }
     }
 
-    fn cookies(&self, op: &Operation, cookies: &[(&str, &str)], report: &mut RequestReport) {
+    fn cookies(
+        &self,
+        op: &Operation,
+        cookies: &[(&str, &str)],
+        headers: &HeaderMap,
+        report: &mut RequestReport,
+    ) {
         let declared: Vec<&Parameter> = op
             .parameters
             .iter()
             .filter(|p| p.location == ParamIn::Cookie)
             .collect();
+        // A `Cookie` header that is not UTF-8 cannot be split into the pairs
+        // `cookies` holds: its cookies would go unvalidated (and unknown ones
+        // unstripped) while the upstream reads them. Refused wherever
+        // cookies are checked at all.
+        let unreadable = headers
+            .get_all(http::header::COOKIE)
+            .iter()
+            .any(|v| std::str::from_utf8(v.as_bytes()).is_err());
+        if unreadable && (!declared.is_empty() || op.knobs.unknown_cookies != UnknownParams::Allow)
+        {
+            report.violations.push(Violation::new(
+                ViolationKind::CookieParameter,
+                "header.cookie",
+                "Cookie header is not UTF-8: its cookies cannot be validated",
+            ));
+            return;
+        }
         for p in &declared {
             let mine: Vec<&str> = cookies
                 .iter()

@@ -749,3 +749,51 @@ fn responses_status_type_schema_and_exposure() {
         r#"[{"id":1,"name":"A","email":"a@example.com"},{"id":2,"name":"B","email":"b@example.com"}]"#
     );
 }
+
+/// A `Cookie` header of Latin-1 bytes has no pairs the gateway can read: an
+/// operation that declares cookies (or refuses unknown ones) refuses it
+/// rather than letting the header through unvalidated; one that checks no
+/// cookies lets it pass.
+#[test]
+fn a_cookie_header_that_is_not_utf8_is_refused_where_cookies_are_checked() {
+    let run = |spec: &Spec, target: &str| {
+        let mut map = HeaderMap::new();
+        map.append(
+            http::header::COOKIE,
+            HeaderValue::from_bytes(b"session=caf\xe9").unwrap(),
+        );
+        map.append("x-api-key", HeaderValue::from_static("k"));
+        let matched = spec.route(&Method::GET, target).expect("routes");
+        let mut report = RequestReport::default();
+        let parts = RequestParts {
+            method: &Method::GET,
+            path: target,
+            query: None,
+            headers: &map,
+            // What the gateway reads from a header that is not UTF-8.
+            cookies: &[],
+        };
+        spec.validate_parameters(&matched, &parts, &[], &mut report);
+        kinds(&report)
+    };
+    let refused = [(ViolationKind::CookieParameter, "header.cookie".to_owned())];
+    let lenient = shop(&CompileOptions::default());
+    assert_eq!(
+        run(&lenient, "/v1/reports/2024.csv"),
+        refused,
+        "a declared cookie parameter"
+    );
+    assert_eq!(run(&lenient, "/v1/users"), [], "no cookie is checked here");
+    let strict = shop(&CompileOptions {
+        knobs: Knobs {
+            unknown_cookies: UnknownParams::Block,
+            ..Knobs::default()
+        },
+        ..CompileOptions::default()
+    });
+    assert_eq!(
+        run(&strict, "/v1/users"),
+        refused,
+        "unknown cookies refused"
+    );
+}
