@@ -453,3 +453,41 @@ fn credentials_and_body_values_are_not_remembered_across_requests() {
         assert!(kind.recurs_across_requests(), "{kind:?}");
     }
 }
+
+#[test]
+fn orm_filters_across_relations() {
+    let key = ValueKind::JsonKey { parent: "" };
+    for name in [
+        "created_by__departments__employees__user__username__startswith",
+        "user__profile__icontains",
+        "user__profile__nickname__istartswith",
+        "user__metadata__has_keys",
+        "author__password__regex",
+    ] {
+        assert_detects_in(name, ValueKind::QueryName, "nosql.orm_relation_lookup");
+        assert_detects_in(name, key, "nosql.orm_relation_lookup");
+    }
+    // A raw JSON text (a body sent as text/plain) is read by tokens.
+    assert_detects_in(
+        r#"{"user__profile__city__startswith":"p"}"#,
+        ValueKind::TextBody,
+        "nosql.orm_relation_lookup",
+    );
+    for name in [
+        "username__startswith",
+        "price__gte",
+        "name__icontains",
+        "__init__",
+        "__proto__x",
+        "a___b__in",
+        "user__profile__name",
+        "my__long__variable_name",
+    ] {
+        assert!(
+            !ids(&detect_in(name, ValueKind::QueryName)).contains(&"nosql.orm_relation_lookup"),
+            "{name}"
+        );
+    }
+    // Two single-field keys of one JSON text are not joined.
+    assert_clean_in(r#"{"name__exact":"a","city__in":"b"}"#, ValueKind::TextBody);
+}

@@ -1553,6 +1553,10 @@ fn detection_trigger_cases() -> Vec<(&'static str, String, &'static str)> {
         ("ssrf.scheme", json("gopher://example.com:70/_x")),
         ("nosql.operator", json_key("$ne")),
         ("nosql.js_injection", json("';return true;var x='")),
+        (
+            "nosql.orm_relation_lookup",
+            query_name("created_by__user__password__startswith"),
+        ),
         ("ldap.filter_injection", json("*)(uid=*))(|(uid=*")),
         ("ssti.expression", json("{{self.__class__.__mro__}}")),
         ("ssti.probe", json("{{7*7}}")),

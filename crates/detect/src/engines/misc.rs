@@ -67,6 +67,73 @@ fn operator_at(s: &str) -> Option<usize> {
         .then_some(word_len)
 }
 
+/// Field lookups of Django-style ORMs (`field__lookup`) that compare a
+/// field's content: enough to read it one guess at a time.
+const ORM_LOOKUPS: &[&str] = &[
+    "exact",
+    "iexact",
+    "contains",
+    "icontains",
+    "in",
+    "gt",
+    "gte",
+    "lt",
+    "lte",
+    "startswith",
+    "istartswith",
+    "endswith",
+    "iendswith",
+    "range",
+    "regex",
+    "iregex",
+    "isnull",
+    "has_key",
+    "has_keys",
+    "has_any_keys",
+    "contained_by",
+    "overlap",
+];
+
+/// An ORM filter that walks relations before its lookup
+/// (`created_by__user__password__startswith`, `user__profile__icontains`):
+/// a filter API that passes client names to `filter(**params)` lets it
+/// reach fields of other models (password hashes, tokens) and leak them by
+/// prefix. One field and a lookup (`price__gte`, `name__icontains`) is the
+/// ordinary django-filter idiom and passes; so do Python dunders
+/// (`__init__`). Read as tokens of `[a-z0-9_]`, so two separate keys of one
+/// JSON text (`{"name__exact":"a","city__in":"b"}`) are never joined.
+pub(crate) fn orm_relation_lookup(lower: &str, sink: &mut Sink<'_>) {
+    let s = lower.as_bytes();
+    let word = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_';
+    let mut i = 0;
+    while let Some(p) = crate::text::find(&lower[i..], "__") {
+        let hit = i + p;
+        let start = s[..hit]
+            .iter()
+            .rposition(|&b| !word(b))
+            .map_or(0, |q| q + 1);
+        let end = s[hit..]
+            .iter()
+            .position(|&b| !word(b))
+            .map_or(s.len(), |q| hit + q);
+        let token = &lower[start..end];
+        let well_formed = token
+            .split("__")
+            .all(|part| !part.is_empty() && !part.starts_with('_') && !part.ends_with('_'));
+        let parts = token.split("__").count();
+        let lookup = token.rsplit("__").next().unwrap_or("");
+        if well_formed
+            && parts >= 3
+            && token.starts_with(|c: char| c.is_ascii_lowercase())
+            && ORM_LOOKUPS.contains(&lookup)
+        {
+            sink.report(&rules::NOSQL_ORM_RELATION, lower, start..end);
+            return;
+        }
+        i = end.max(hit + 2);
+    }
+}
+
 pub(crate) fn nosql(lower: &str, kind: ValueKind<'_>, sink: &mut Sink<'_>) {
     if kind.is_name() {
         // `$ne` as a key, `user[$ne]` as a query or form name.

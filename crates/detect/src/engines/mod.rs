@@ -59,6 +59,8 @@ mod gate {
     /// ([`misc::SESSION_NAME_FRAGMENTS`]): names without one skip the
     /// session engine.
     pub(super) const SESSION_NAME: u64 = 1 << 20;
+    /// `__`: an ORM lookup across relations may be here.
+    pub(super) const ORM: u64 = 1 << 21;
 }
 
 const SQL_STATEMENT_WORDS: &[&str] = &[
@@ -108,7 +110,7 @@ struct Gates {
 
 impl Gates {
     fn new() -> Self {
-        let lists: [(u64, &[&[&str]]); 21] = [
+        let lists: [(u64, &[&[&str]]); 22] = [
             (gate::JAVA, misc::JAVA_ANCHORS),
             (gate::SENSITIVE, &[path::SENSITIVE]),
             (gate::WRAPPER, &[path::WRAPPERS]),
@@ -136,6 +138,7 @@ impl Gates {
                 &[&[" like ", " is ", " regexp ", " rlike "]],
             ),
             (gate::SESSION_NAME, &[misc::SESSION_NAME_FRAGMENTS]),
+            (gate::ORM, &[&["__"]]),
         ];
         let mut patterns: Vec<&str> = Vec::new();
         let mut bits: Vec<u64> = Vec::new();
@@ -263,6 +266,9 @@ impl Engines {
             misc::scanner(lower, header, &self.scanner, sink);
         }
         let gates = self.gates.of(lower);
+        if gates & gate::ORM != 0 {
+            misc::orm_relation_lookup(lower, sink);
+        }
         if f.contains(CharFlags::NON_ASCII)
             && memchr::memmem::find(text.as_bytes(), "¼".as_bytes()).is_some()
         {
