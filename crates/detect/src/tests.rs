@@ -491,3 +491,23 @@ fn orm_filters_across_relations() {
     // Two single-field keys of one JSON text are not joined.
     assert_clean_in(r#"{"name__exact":"a","city__in":"b"}"#, ValueKind::TextBody);
 }
+
+#[test]
+fn java_stream_headers_in_base64_at_every_alignment_inside_text() {
+    for v in [
+        "test=rO0ABQ",
+        "test=KztAAU",
+        "test=Cs7QAF",
+        r#"{"KztAAU": "test"}"#,
+        "payload Cs7QAFzcgAX",
+    ] {
+        assert_detects_in(v, ValueKind::TextBody, "deser.java");
+    }
+    // Base64 digits are case-sensitive: the lower-cased words are not it.
+    for v in ["test=kztaau", "cs7qaf", "the ro0ab route"] {
+        assert!(
+            !ids(&detect_in(v, ValueKind::TextBody)).contains(&"deser.java"),
+            "{v}"
+        );
+    }
+}

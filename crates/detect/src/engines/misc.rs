@@ -971,6 +971,8 @@ fn php_serialized(text: &str) -> Option<usize> {
 pub(crate) const DESER_ANCHORS: &[&[&str]] = &[
     &[
         "ro0ab",
+        "kztaau",
+        "cs7qaf",
         "aced0005",
         "xxxx\u{0}\u{5}",
         "o:",
@@ -1010,8 +1012,15 @@ const DESER_TAG_NEEDLES: &[&str] = &[
     "!!ruby/",
 ];
 
+/// The Java serialization stream header (`AC ED 00 05`) in base64, at each
+/// of the three alignments a 3-byte group can give it (case matters: these
+/// are base64 digits).
+pub(crate) const JAVA_STREAM_BASE64: [&str; 3] = ["rO0AB", "KztAAU", "Cs7QAF"];
+
 pub(crate) fn deserialization(text: &str, lower: &str, kind: ValueKind<'_>, sink: &mut Sink<'_>) {
-    if let Some(p) = crate::text::find(text, "rO0AB")
+    if let Some(p) = JAVA_STREAM_BASE64
+        .iter()
+        .find_map(|magic| crate::text::find(text, magic))
         .or_else(|| crate::text::find(lower, "aced0005"))
         .or_else(|| crate::text::find(text, "\u{AC}\u{ED}\u{0}\u{5}"))
     {

@@ -61,6 +61,8 @@ mod gate {
     pub(super) const SESSION_NAME: u64 = 1 << 20;
     /// `__`: an ORM lookup across relations may be here.
     pub(super) const ORM: u64 = 1 << 21;
+    /// A Java serialization stream in base64 ([`misc::JAVA_STREAM_BASE64`]).
+    pub(super) const JAVA_STREAM: u64 = 1 << 22;
 }
 
 const SQL_STATEMENT_WORDS: &[&str] = &[
@@ -110,7 +112,7 @@ struct Gates {
 
 impl Gates {
     fn new() -> Self {
-        let lists: [(u64, &[&[&str]]); 22] = [
+        let lists: [(u64, &[&[&str]]); 23] = [
             (gate::JAVA, misc::JAVA_ANCHORS),
             (gate::SENSITIVE, &[path::SENSITIVE]),
             (gate::WRAPPER, &[path::WRAPPERS]),
@@ -139,6 +141,7 @@ impl Gates {
             ),
             (gate::SESSION_NAME, &[misc::SESSION_NAME_FRAGMENTS]),
             (gate::ORM, &[&["__"]]),
+            (gate::JAVA_STREAM, &[&["ro0ab", "kztaau", "cs7qaf"]]),
         ];
         let mut patterns: Vec<&str> = Vec::new();
         let mut bits: Vec<u64> = Vec::new();
@@ -313,7 +316,9 @@ impl Engines {
                 misc::nodejs(lower, sink);
             }
             // Serialized objects in base64 or hex are letters and digits only.
-            if f.contains(CharFlags::DIGIT) && lower.len() >= 8 && gates & gate::DESER != 0 {
+            if (f.contains(CharFlags::DIGIT) && lower.len() >= 8 && gates & gate::DESER != 0)
+                || gates & gate::JAVA_STREAM != 0
+            {
                 misc::deserialization(text, lower, kind, sink);
             }
             // A command with plain arguments (`net view`, `sleep 5`), or a bare
@@ -456,14 +461,15 @@ impl Engines {
         if f.contains(CharFlags::DOLLAR) && f.contains(CharFlags::BRACE) {
             misc::jndi(lower, &mut scratch.lookups, sink);
         }
-        if gates & gate::DESER != 0
+        if (gates & gate::DESER != 0
             && f.any(
                 CharFlags::DIGIT
                     | CharFlags::COLON
                     | CharFlags::NEWLINE
                     | CharFlags::OPERATOR
                     | CharFlags::SLASH,
-            )
+            ))
+            || gates & gate::JAVA_STREAM != 0
         {
             misc::deserialization(text, lower, kind, sink);
         }
