@@ -511,3 +511,26 @@ fn java_stream_headers_in_base64_at_every_alignment_inside_text() {
         );
     }
 }
+
+#[test]
+fn flight_references_through_the_prototype_chain() {
+    for v in [
+        r#"{"then":"$1:__proto__:then","status":"resolved_model"}"#,
+        "$7:Module:prototype:_compile",
+        r#"{"_formData":{"get":"$1:constructor:constructor"}}"#,
+    ] {
+        assert_detects_in(v, ValueKind::JsonValue, "proto.pollution");
+    }
+    for v in [
+        "$2:then",
+        "$b:map",
+        "$5:total",
+        "costs $5: constructor fees",
+        "$prototype:x",
+    ] {
+        assert!(
+            !ids(&detect_in(v, ValueKind::JsonValue)).contains(&"proto.pollution"),
+            "{v}"
+        );
+    }
+}

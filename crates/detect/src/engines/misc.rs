@@ -847,7 +847,45 @@ pub(crate) fn prototype_pollution(lower: &str, kind: ValueKind<'_>, sink: &mut S
         && parent.eq_ignore_ascii_case("constructor")
     {
         sink.report(&rules::PROTO_POLLUTION, lower, 0..lower.len());
+        return;
     }
+    if let Some(span) = flight_reference_through_prototype(lower) {
+        sink.report(&rules::PROTO_POLLUTION, lower, span);
+    }
+}
+
+/// A React Server Components (Flight) reference, `$<hex id>:<name>:<name>...`,
+/// whose path walks the prototype chain (`$1:__proto__:then`,
+/// `$7:Module:prototype:_compile`, `$1:constructor:constructor`): the
+/// decoder reads each name as a property, so such a path reaches
+/// `Function` and runs code (CVE-2025-55182). Ordinary references name
+/// model fields (`$2:then`, `$b:map`) and pass.
+fn flight_reference_through_prototype(lower: &str) -> Option<std::ops::Range<usize>> {
+    let s = lower.as_bytes();
+    for (p, _) in lower.match_indices('$') {
+        let id = s[p + 1..]
+            .iter()
+            .take_while(|b| b.is_ascii_hexdigit())
+            .count();
+        if id == 0 || s.get(p + 1 + id) != Some(&b':') {
+            continue;
+        }
+        let path_start = p + 2 + id;
+        // (Bounded, so a value of many `$1:` stays linear.)
+        let path_len = s[path_start..]
+            .iter()
+            .take(128)
+            .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b':' | b'$'))
+            .count();
+        let path = &lower[path_start..path_start + path_len];
+        if path
+            .split(':')
+            .any(|name| matches!(name, "__proto__" | "prototype" | "constructor"))
+        {
+            return Some(p..path_start + path_len);
+        }
+    }
+    None
 }
 
 // ── Log4Shell ───────────────────────────────────────────────────────────

@@ -132,7 +132,7 @@ impl Gates {
             (gate::TEMPLATE, &[&["<%", "@(", "<#"]]),
             (gate::SSI, &[&["<!--#"]]),
             (gate::XML, &[&["<!", "xi:", "xsl:"]]),
-            (gate::PROTO, &[&["proto"]]),
+            (gate::PROTO, &[&["proto", "constructor"]]),
             (gate::NODE, &[&["child_process", "__js_function"]]),
             (gate::COOKIE, &[&["cookie"]]),
             (
