@@ -534,3 +534,25 @@ fn flight_references_through_the_prototype_chain() {
         );
     }
 }
+
+#[test]
+fn cookie_strings_with_attributes_after_a_cookie_property() {
+    for v in [
+        ".cookie;expires=",
+        "x.cookie; expires=Thu, 01 Jan 2030",
+        "document.cookie = 'sid=abc; domain=.example.com'",
+        "a.cookie=\"sid=1; path=/\"",
+    ] {
+        assert_detects_in(v, ValueKind::QueryValue, "session.fixation");
+    }
+    for v in [
+        "fortune.cookie; expires soon",
+        "the cookie; expires=never",
+        "chocolate cookies; domain knowledge",
+    ] {
+        assert!(
+            !ids(&detect_in(v, ValueKind::QueryValue)).contains(&"session.fixation"),
+            "{v}"
+        );
+    }
+}

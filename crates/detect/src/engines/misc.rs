@@ -2385,7 +2385,42 @@ pub(crate) fn session(lower: &str, kind: ValueKind<'_>, sink: &mut Sink<'_>) {
                 lower,
                 p.saturating_sub(8)..(p + needle.len() + 8).min(lower.len()),
             );
-            break;
+            return;
+        }
+    }
+    // A cookie string with its attributes after a `.cookie` property
+    // (`x.cookie;expires=...`, `.cookie = "sid=1; domain=..."`): the shape
+    // of a script setting a cookie for the victim's browser.
+    if let Some(p) = crate::text::find(lower, ".cookie")
+        && !lower
+            .as_bytes()
+            .get(p + 7)
+            .is_some_and(u8::is_ascii_alphanumeric)
+    {
+        let rest = &lower[p + 7..];
+        // (A few blanks or quotes at most between `;` and the attribute,
+        // and after it: each `;` costs a bounded look.)
+        let attribute = rest.match_indices(';').any(|(q, _)| {
+            let after = &rest.as_bytes()[q + 1..];
+            let skip = after
+                .iter()
+                .take(3)
+                .take_while(|b| !b.is_ascii_alphanumeric())
+                .count();
+            let after = &after[skip..];
+            [&b"expires"[..], b"domain", b"path", b"max-age"]
+                .iter()
+                .any(|a| {
+                    after.starts_with(a)
+                        && after[a.len()..].iter().take(3).find(|b| **b != b' ') == Some(&b'=')
+                })
+        });
+        if attribute {
+            sink.report(
+                &rules::SESSION_COOKIE_SET,
+                lower,
+                p..(p + 24).min(lower.len()),
+            );
         }
     }
 }
