@@ -995,40 +995,66 @@ pub(crate) fn deserialization(text: &str, lower: &str, kind: ValueKind<'_>, sink
 
 // ── Node.js ─────────────────────────────────────────────────────────────
 
+/// What the Node.js check looks for; see [`nodejs`].
+const NODE_NEEDLES: &[&str] = &[
+    "_$$nd_func$$_",
+    "__js_function",
+    "child_process",
+    "process.env",
+    "process.mainmodule",
+    "process.binding(",
+    "process.kill(",
+    "process.exit(",
+    "process[",
+    "module.exports",
+    "require(",
+    "require[",
+    "new function(",
+    "new function (",
+    "function() {",
+    "function(){",
+    "constructor.constructor",
+    "console.info(",
+    "console.log(",
+    "console.info.",
+    "global.process",
+    "this.constructor",
+    "fs.readfilesync(",
+    "execsync(",
+    "spawnsync(",
+    // Ruby's `Process.spawn("id")`.
+    "process.spawn(",
+    "globalthis.",
+    "import(",
+];
+
+/// Whether any of [`NODE_NEEDLES`] occurs in `lower`, overlapping or not:
+/// one transition-table lookup per byte (the leftmost-first search in
+/// [`nodejs`] costs several times that, and benign values hold none).
+fn any_node_needle(lower: &str) -> bool {
+    use aho_corasick::automaton::Automaton as _;
+    type Walked = (aho_corasick::dfa::DFA, aho_corasick::automaton::StateID);
+    static DFA: std::sync::OnceLock<Walked> = std::sync::OnceLock::new();
+    let (dfa, start) = DFA.get_or_init(|| crate::text::walked_dfa(NODE_NEEDLES));
+    let mut sid = *start;
+    for &b in lower.as_bytes() {
+        sid = dfa.next_state(aho_corasick::Anchored::No, sid, b);
+        if dfa.is_special(sid) && dfa.is_match(sid) {
+            return true;
+        }
+    }
+    false
+}
+
 /// Server-side JavaScript: Node's process and module objects, function
 /// constructors and the node-serialize function marker.
 pub(crate) fn nodejs(lower: &str, sink: &mut Sink<'_>) {
-    static NEEDLES_3: crate::text::NeedleSet = crate::text::NeedleSet::new(&[
-        "_$$nd_func$$_",
-        "__js_function",
-        "child_process",
-        "process.env",
-        "process.mainmodule",
-        "process.binding(",
-        "process.kill(",
-        "process.exit(",
-        "process[",
-        "module.exports",
-        "require(",
-        "require[",
-        "new function(",
-        "new function (",
-        "function() {",
-        "function(){",
-        "constructor.constructor",
-        "console.info(",
-        "console.log(",
-        "console.info.",
-        "global.process",
-        "this.constructor",
-        "fs.readfilesync(",
-        "execsync(",
-        "spawnsync(",
-        // Ruby's `Process.spawn("id")`.
-        "process.spawn(",
-        "globalthis.",
-        "import(",
-    ]);
+    static NEEDLES_3: crate::text::NeedleSet = crate::text::NeedleSet::new(NODE_NEEDLES);
+    // Every report is at a match of the search below, and the search
+    // matches only where a needle occurs.
+    if !any_node_needle(lower) {
+        return;
+    }
     for (p, needle) in NEEDLES_3.find_iter(lower) {
         {
             // `require(` and `import(` need a module name argument.
@@ -1216,7 +1242,9 @@ pub(crate) fn php(text: &str, lower: &str, kind: ValueKind<'_>, sink: &mut Sink<
             break;
         }
     }
-    for (p, _) in crate::text::find_iter(lower, "<?") {
+    // `<?` holds a `<`, which `bracket` looks for: without one, nothing to search.
+    let tag_haystack = if bracket { lower } else { "" };
+    for (p, _) in crate::text::find_iter(tag_haystack, "<?") {
         let rest = &lower[p + 2..];
         // Code must follow the tag: `<?php` alone, or `<? should` in prose, is not PHP.
         let after_php = rest.trim_start_matches(['\t', ' ']).strip_prefix("php");
@@ -1606,6 +1634,10 @@ fn php_calls(lower: &str, sink: &mut Sink<'_>) {
         loop {
             while k < s.len() && s[k].is_ascii_whitespace() {
                 k += 1;
+            }
+            // (Every comment opens with `/` or `#`.)
+            if !matches!(s.get(k), Some(b'/' | b'#')) {
+                break;
             }
             // Bounded: a comment longer than this ends the look-ahead.
             let window = &lower[k..(k + 256).min(s.len())];

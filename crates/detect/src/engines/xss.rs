@@ -740,24 +740,36 @@ fn js_sinks(lower: &str, sink: &mut Sink<'_>) {
             continue;
         }
         let mut end = i;
-        while end < s.len()
-            && (s[end].is_ascii_alphanumeric() || matches!(s[end], b'_' | b'$' | b'.'))
-        {
+        let mut dotted = false;
+        while end < s.len() {
+            match s[end] {
+                b'.' => dotted = true,
+                b if b.is_ascii_alphanumeric() || b == b'_' || b == b'$' => {}
+                _ => break,
+            }
             end += 1;
         }
-        let ident = lower[i..end].trim_end_matches('.');
-        let last = ident.rsplit('.').next().unwrap_or(ident);
         let before = s[..i]
             .iter()
             .rev()
             .find(|b| !b.is_ascii_whitespace())
             .copied();
+        let breakout = before.is_none_or(is_breakout);
+        // Every report below needs a breakout character before the
+        // identifier (a sink call or passed sink, a global's subscript) or a
+        // dot inside it (every DOM name listed has one, and so do
+        // `.innerhtml` / `.outerhtml`): a word of prose has neither.
+        if !breakout && !dotted {
+            i = end;
+            continue;
+        }
+        let ident = lower[i..end].trim_end_matches('.');
+        let last = ident.rsplit('.').next().unwrap_or(ident);
         let after_pos = s[end..]
             .iter()
             .position(|b| !b.is_ascii_whitespace())
             .map(|p| end + p);
         let after = after_pos.map(|p| s[p]);
-        let breakout = before.is_none_or(is_breakout);
         let is_sink = SINKS.contains(&last) || SINKS.contains(&ident);
         if is_sink && breakout {
             let call = match after {
