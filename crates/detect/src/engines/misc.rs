@@ -1614,18 +1614,39 @@ pub(crate) fn is_php_function(name: &str) -> bool {
     PHP_STRONG.contains(&name) || PHP_WEAK.contains(&name) || name.starts_with("posix_")
 }
 
+/// Byte classes of the name scan in [`php_calls`], one table lookup per byte.
+const PHP_NAME_START: u8 = 1;
+const PHP_NAME: u8 = 2;
+const PHP_VARIABLE_SIGIL: u8 = 4;
+static PHP_NAME_CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        if c.is_ascii_alphabetic() || c == b'_' {
+            t[b] = PHP_NAME_START | PHP_NAME;
+        } else if c.is_ascii_digit() {
+            t[b] = PHP_NAME;
+        }
+        b += 1;
+    }
+    t[b'$' as usize] = PHP_VARIABLE_SIGIL;
+    t
+};
+
 fn php_calls(lower: &str, sink: &mut Sink<'_>) {
+    let class = |b: u8| PHP_NAME_CLASS[usize::from(b)];
     let s = lower.as_bytes();
     let mut i = 0;
     while i < s.len() {
-        if !(s[i].is_ascii_alphabetic() || s[i] == b'_')
-            || (i > 0 && (s[i - 1].is_ascii_alphanumeric() || s[i - 1] == b'_' || s[i - 1] == b'$'))
+        if class(s[i]) & PHP_NAME_START == 0
+            || (i > 0 && class(s[i - 1]) & (PHP_NAME | PHP_VARIABLE_SIGIL) != 0)
         {
             i += 1;
             continue;
         }
         let mut end = i;
-        while end < s.len() && (s[end].is_ascii_alphanumeric() || s[end] == b'_') {
+        while end < s.len() && class(s[end]) & PHP_NAME != 0 {
             end += 1;
         }
         let name = &lower[i..end];

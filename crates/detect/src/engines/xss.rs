@@ -730,21 +730,37 @@ fn is_breakout(b: u8) -> bool {
 /// expression (`";alert(1)//`, `'-prompt(1)-'`, `(alert)(1)`), and
 /// dynamic property access on the global object (`top['al'+'ert']`).
 fn js_sinks(lower: &str, sink: &mut Sink<'_>) {
+    /// Bytes of a JavaScript identifier (`a-z0-9_$`) and the dot, one
+    /// table lookup per byte of the scan.
+    const IDENT: u8 = 1;
+    const DOT: u8 = 2;
+    static CLASS: [u8; 256] = {
+        let mut t = [0u8; 256];
+        let mut b = 0;
+        while b < 256 {
+            let c = b as u8;
+            if c.is_ascii_alphanumeric() || c == b'_' || c == b'$' {
+                t[b] = IDENT;
+            }
+            b += 1;
+        }
+        t[b'.' as usize] = DOT;
+        t
+    };
+    let class = |b: u8| CLASS[usize::from(b)];
     let s = lower.as_bytes();
     let mut i = 0;
     while i < s.len() {
-        if !s[i].is_ascii_alphabetic()
-            || (i > 0 && (s[i - 1].is_ascii_alphanumeric() || s[i - 1] == b'_' || s[i - 1] == b'$'))
-        {
+        if !s[i].is_ascii_alphabetic() || (i > 0 && class(s[i - 1]) & IDENT != 0) {
             i += 1;
             continue;
         }
         let mut end = i;
         let mut dotted = false;
         while end < s.len() {
-            match s[end] {
-                b'.' => dotted = true,
-                b if b.is_ascii_alphanumeric() || b == b'_' || b == b'$' => {}
+            match class(s[end]) {
+                IDENT => {}
+                DOT => dotted = true,
                 _ => break,
             }
             end += 1;
