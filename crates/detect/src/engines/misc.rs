@@ -1319,7 +1319,7 @@ pub(crate) fn php(text: &str, lower: &str, kind: ValueKind<'_>, sink: &mut Sink<
             break;
         }
     }
-    if lower.contains('(') {
+    if memchr::memchr(b'(', lower.as_bytes()).is_some() {
         php_calls(lower, sink);
         if let Some(p) = super::php_code::extension_call(lower) {
             sink.report(&rules::PHP_FUNCTION, text, p..(p + 32).min(text.len()));
@@ -1332,7 +1332,9 @@ pub(crate) fn php(text: &str, lower: &str, kind: ValueKind<'_>, sink: &mut Sink<
             sink.report(&rules::PHP_VARIABLE_CALL, text, p..(p + 32).min(text.len()));
         }
     }
-    if lower.contains('{')
+    // (`bracket` looks for `{` among others.)
+    if bracket
+        && memchr::memchr(b'{', lower.as_bytes()).is_some()
         && let Some(p) = super::php_code::variable_variable(lower)
     {
         sink.report(

@@ -734,12 +734,16 @@ fn js_sinks(lower: &str, sink: &mut Sink<'_>) {
     /// table lookup per byte of the scan.
     const IDENT: u8 = 1;
     const DOT: u8 = 2;
+    /// Letters, which may start an identifier (with [`IDENT`] set too).
+    const LETTER: u8 = 4;
     static CLASS: [u8; 256] = {
         let mut t = [0u8; 256];
         let mut b = 0;
         while b < 256 {
             let c = b as u8;
-            if c.is_ascii_alphanumeric() || c == b'_' || c == b'$' {
+            if c.is_ascii_alphabetic() {
+                t[b] = IDENT | LETTER;
+            } else if c.is_ascii_digit() || c == b'_' || c == b'$' {
                 t[b] = IDENT;
             }
             b += 1;
@@ -751,7 +755,7 @@ fn js_sinks(lower: &str, sink: &mut Sink<'_>) {
     let s = lower.as_bytes();
     let mut i = 0;
     while i < s.len() {
-        if !s[i].is_ascii_alphabetic() || (i > 0 && class(s[i - 1]) & IDENT != 0) {
+        if class(s[i]) & LETTER == 0 || (i > 0 && class(s[i - 1]) & IDENT != 0) {
             i += 1;
             continue;
         }
@@ -759,8 +763,8 @@ fn js_sinks(lower: &str, sink: &mut Sink<'_>) {
         let mut dotted = false;
         while end < s.len() {
             match class(s[end]) {
-                IDENT => {}
                 DOT => dotted = true,
+                c if c & IDENT != 0 => {}
                 _ => break,
             }
             end += 1;
