@@ -1109,40 +1109,66 @@ pub(crate) fn deserialization(text: &str, lower: &str, kind: ValueKind<'_>, sink
 
 // ── Node.js ─────────────────────────────────────────────────────────────
 
+/// What the Node.js check looks for; see [`nodejs`].
+const NODE_NEEDLES: &[&str] = &[
+    "_$$nd_func$$_",
+    "__js_function",
+    "child_process",
+    "process.env",
+    "process.mainmodule",
+    "process.binding(",
+    "process.kill(",
+    "process.exit(",
+    "process[",
+    "module.exports",
+    "require(",
+    "require[",
+    "new function(",
+    "new function (",
+    "function() {",
+    "function(){",
+    "constructor.constructor",
+    "console.info(",
+    "console.log(",
+    "console.info.",
+    "global.process",
+    "this.constructor",
+    "fs.readfilesync(",
+    "execsync(",
+    "spawnsync(",
+    // Ruby's `Process.spawn("id")`.
+    "process.spawn(",
+    "globalthis.",
+    "import(",
+];
+
+/// Whether any of [`NODE_NEEDLES`] occurs in `lower`, overlapping or not:
+/// one transition-table lookup per byte (the leftmost-first search in
+/// [`nodejs`] costs several times that, and benign values hold none).
+fn any_node_needle(lower: &str) -> bool {
+    use aho_corasick::automaton::Automaton as _;
+    type Walked = (aho_corasick::dfa::DFA, aho_corasick::automaton::StateID);
+    static DFA: std::sync::OnceLock<Walked> = std::sync::OnceLock::new();
+    let (dfa, start) = DFA.get_or_init(|| crate::text::walked_dfa(NODE_NEEDLES));
+    let mut sid = *start;
+    for &b in lower.as_bytes() {
+        sid = dfa.next_state(aho_corasick::Anchored::No, sid, b);
+        if dfa.is_special(sid) && dfa.is_match(sid) {
+            return true;
+        }
+    }
+    false
+}
+
 /// Server-side JavaScript: Node's process and module objects, function
 /// constructors and the node-serialize function marker.
 pub(crate) fn nodejs(lower: &str, sink: &mut Sink<'_>) {
-    static NEEDLES_3: crate::text::NeedleSet = crate::text::NeedleSet::new(&[
-        "_$$nd_func$$_",
-        "__js_function",
-        "child_process",
-        "process.env",
-        "process.mainmodule",
-        "process.binding(",
-        "process.kill(",
-        "process.exit(",
-        "process[",
-        "module.exports",
-        "require(",
-        "require[",
-        "new function(",
-        "new function (",
-        "function() {",
-        "function(){",
-        "constructor.constructor",
-        "console.info(",
-        "console.log(",
-        "console.info.",
-        "global.process",
-        "this.constructor",
-        "fs.readfilesync(",
-        "execsync(",
-        "spawnsync(",
-        // Ruby's `Process.spawn("id")`.
-        "process.spawn(",
-        "globalthis.",
-        "import(",
-    ]);
+    static NEEDLES_3: crate::text::NeedleSet = crate::text::NeedleSet::new(NODE_NEEDLES);
+    // Every report is at a match of the search below, and the search
+    // matches only where a needle occurs.
+    if !any_node_needle(lower) {
+        return;
+    }
     for (p, needle) in NEEDLES_3.find_iter(lower) {
         {
             // `require(` and `import(` need a module name argument.
@@ -1330,7 +1356,9 @@ pub(crate) fn php(text: &str, lower: &str, kind: ValueKind<'_>, sink: &mut Sink<
             break;
         }
     }
-    for (p, _) in crate::text::find_iter(lower, "<?") {
+    // `<?` holds a `<`, which `bracket` looks for: without one, nothing to search.
+    let tag_haystack = if bracket { lower } else { "" };
+    for (p, _) in crate::text::find_iter(tag_haystack, "<?") {
         let rest = &lower[p + 2..];
         // Code must follow the tag: `<?php` alone, or `<? should` in prose, is not PHP.
         let after_php = rest.trim_start_matches(['\t', ' ']).strip_prefix("php");
@@ -1405,7 +1433,7 @@ pub(crate) fn php(text: &str, lower: &str, kind: ValueKind<'_>, sink: &mut Sink<
             break;
         }
     }
-    if lower.contains('(') {
+    if memchr::memchr(b'(', lower.as_bytes()).is_some() {
         php_calls(lower, sink);
         if let Some(p) = super::php_code::extension_call(lower) {
             sink.report(&rules::PHP_FUNCTION, text, p..(p + 32).min(text.len()));
@@ -1418,7 +1446,9 @@ pub(crate) fn php(text: &str, lower: &str, kind: ValueKind<'_>, sink: &mut Sink<
             sink.report(&rules::PHP_VARIABLE_CALL, text, p..(p + 32).min(text.len()));
         }
     }
-    if lower.contains('{')
+    // (`bracket` looks for `{` among others.)
+    if bracket
+        && memchr::memchr(b'{', lower.as_bytes()).is_some()
         && let Some(p) = super::php_code::variable_variable(lower)
     {
         sink.report(
@@ -1700,18 +1730,39 @@ pub(crate) fn is_php_function(name: &str) -> bool {
     PHP_STRONG.contains(&name) || PHP_WEAK.contains(&name) || name.starts_with("posix_")
 }
 
+/// Byte classes of the name scan in [`php_calls`], one table lookup per byte.
+const PHP_NAME_START: u8 = 1;
+const PHP_NAME: u8 = 2;
+const PHP_VARIABLE_SIGIL: u8 = 4;
+static PHP_NAME_CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        if c.is_ascii_alphabetic() || c == b'_' {
+            t[b] = PHP_NAME_START | PHP_NAME;
+        } else if c.is_ascii_digit() {
+            t[b] = PHP_NAME;
+        }
+        b += 1;
+    }
+    t[b'$' as usize] = PHP_VARIABLE_SIGIL;
+    t
+};
+
 fn php_calls(lower: &str, sink: &mut Sink<'_>) {
+    let class = |b: u8| PHP_NAME_CLASS[usize::from(b)];
     let s = lower.as_bytes();
     let mut i = 0;
     while i < s.len() {
-        if !(s[i].is_ascii_alphabetic() || s[i] == b'_')
-            || (i > 0 && (s[i - 1].is_ascii_alphanumeric() || s[i - 1] == b'_' || s[i - 1] == b'$'))
+        if class(s[i]) & PHP_NAME_START == 0
+            || (i > 0 && class(s[i - 1]) & (PHP_NAME | PHP_VARIABLE_SIGIL) != 0)
         {
             i += 1;
             continue;
         }
         let mut end = i;
-        while end < s.len() && (s[end].is_ascii_alphanumeric() || s[end] == b'_') {
+        while end < s.len() && class(s[end]) & PHP_NAME != 0 {
             end += 1;
         }
         let name = &lower[i..end];
@@ -1720,6 +1771,10 @@ fn php_calls(lower: &str, sink: &mut Sink<'_>) {
         loop {
             while k < s.len() && s[k].is_ascii_whitespace() {
                 k += 1;
+            }
+            // (Every comment opens with `/` or `#`.)
+            if !matches!(s.get(k), Some(b'/' | b'#')) {
+                break;
             }
             // Bounded: a comment longer than this ends the look-ahead.
             let window = &lower[k..(k + 256).min(s.len())];

@@ -187,12 +187,31 @@ fn is_logic_word(word: &[u8]) -> bool {
     matches!(word, b"and" | b"or" | b"xor" | b"div")
 }
 
+/// Byte classes of the tokenizer, one table lookup per byte.
+const SPACE: u8 = 1;
+const WORD: u8 = 2;
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        if matches!(c, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c) {
+            t[b] = SPACE;
+        }
+        if c.is_ascii_alphanumeric() || matches!(c, b'_' | b'$') || c >= 0x80 {
+            t[b] = WORD;
+        }
+        b += 1;
+    }
+    t
+};
+
 fn is_space(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
+    CLASS[usize::from(b)] & SPACE != 0
 }
 
 fn is_word_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'$') || b >= 0x80
+    CLASS[usize::from(b)] & WORD != 0
 }
 
 /// Tokenizes `s` (lower-cased) as SQL, optionally starting inside a literal.
@@ -559,6 +578,33 @@ const STRONG_FUNCTIONS: &[&str] = &[
     "randomblob",
 ];
 
+/// Whether `name` is one of [`STRONG_FUNCTIONS`]: a hash lookup (a call's
+/// name is looked up for every word followed by `(`, prose included).
+fn is_strong_function(name: &str) -> bool {
+    type Set = std::collections::HashSet<
+        &'static str,
+        std::hash::BuildHasherDefault<crate::text::FnvHasher>,
+    >;
+    static SET: std::sync::OnceLock<Set> = std::sync::OnceLock::new();
+    name.len() <= LONGEST_STRONG_FUNCTION
+        && SET
+            .get_or_init(|| STRONG_FUNCTIONS.iter().copied().collect())
+            .contains(name)
+}
+
+/// The length of the longest of [`STRONG_FUNCTIONS`].
+const LONGEST_STRONG_FUNCTION: usize = {
+    let mut longest = 0;
+    let mut i = 0;
+    while i < STRONG_FUNCTIONS.len() {
+        if STRONG_FUNCTIONS[i].len() > longest {
+            longest = STRONG_FUNCTIONS[i].len();
+        }
+        i += 1;
+    }
+    longest
+};
+
 /// Of [`STRONG_FUNCTIONS`], those that are also ordinary words or
 /// spreadsheet/programming functions: they count only after a breakout or
 /// next to other SQL syntax.
@@ -813,7 +859,77 @@ pub(crate) fn inspect(
     }
 }
 
+/// Server procedures and packages named on their own (no call needed).
+fn is_server_procedure(name: &str) -> bool {
+    matches!(
+        name,
+        "xp_cmdshell"
+            | "sp_executesql"
+            | "sp_oacreate"
+            | "sp_makewebtask"
+            | "sp_password"
+            | "xp_regread"
+            | "xp_dirtree"
+            | "utl_http"
+            | "utl_inaddr"
+            | "openrowset"
+            | "opendatasource"
+    )
+}
+
+/// Whether the value taken as it stands (the bare context) has a token
+/// that some report of [`analyse`] needs. Without one, none can fire:
+///
+/// - the per-token shapes need a statement keyword (`union`, `waitfor`,
+///   `into`, `order`, `group`), a `;`, a call, a catalogue or procedure
+///   name, a `::` pair or an `@@` variable;
+/// - the breakout shapes after the value's start need a logic operator or
+///   `having` / `where` (every other one needs a quoted context);
+/// - the later conditions need a logic operator;
+/// - obfuscation needs a comment (`obfuscated`, checked by the caller);
+/// - a whole statement opens with `select`, `create`, `insert`, `delete`,
+///   `alter`, `drop`, `truncate`, `update` or `exec`.
+///
+/// Most free text (`+1 (555) 010-4477`, `O'Reilly & Sons, Ltd.`) has none.
+fn bare_may_report(a: &SqlAnalysis<'_>) -> bool {
+    a.toks.iter().enumerate().any(|(i, t)| match t.kind {
+        Tk::Word(_) if t.call => true,
+        Tk::Word(
+            Kw::Union
+            | Kw::Waitfor
+            | Kw::Into
+            | Kw::Order
+            | Kw::Group
+            | Kw::Having
+            | Kw::Where
+            | Kw::Select
+            | Kw::Create
+            | Kw::Insert
+            | Kw::Delete
+            | Kw::Alter
+            | Kw::Drop
+            | Kw::Truncate
+            | Kw::Update
+            | Kw::Exec,
+        ) => true,
+        Tk::Word(Kw::Bare) => {
+            let name = a.word(i);
+            is_catalogue(name) || is_server_procedure(name)
+        }
+        Tk::Semi | Tk::Logic => true,
+        Tk::Var => {
+            let v = a.word(i);
+            v.starts_with("@@") && v.len() > 3
+        }
+        Tk::Op => a.word(i) == ":" && a.kind(i + 1) == Some(Tk::Op) && a.word(i + 1) == ":",
+        _ => false,
+    })
+}
+
 fn analyse(a: &SqlAnalysis<'_>, obfuscated: u8, sink: &mut Sink<'_>) {
+    if a.context == Context::Bare && obfuscated == 0 && !bare_may_report(a) {
+        return;
+    }
     let n = a.toks.len();
     // Where the value leaves the literal it was assumed to be in.
     let breakout = match a.context {
@@ -876,7 +992,7 @@ fn analyse(a: &SqlAnalysis<'_>, obfuscated: u8, sink: &mut Sink<'_>) {
                 } else if is_error_function(name) && error_call(a, i) {
                     report(&rules::SQLI_ERROR, a.span(i, i + 4), sink);
                     sql_signal = true;
-                } else if STRONG_FUNCTIONS.contains(&name) && !is_weak_function(name) {
+                } else if is_strong_function(name) && !is_weak_function(name) {
                     report(&rules::SQLI_FUNCTION, a.span(i, i + 2), sink);
                     sql_signal = true;
                 } else if name == "convert"
@@ -895,20 +1011,7 @@ fn analyse(a: &SqlAnalysis<'_>, obfuscated: u8, sink: &mut Sink<'_>) {
                 if is_catalogue(name) && catalogue_use(a, i) {
                     report(&rules::SQLI_SCHEMA, a.span(i, i + 2), sink);
                     sql_signal = true;
-                } else if matches!(
-                    name,
-                    "xp_cmdshell"
-                        | "sp_executesql"
-                        | "sp_oacreate"
-                        | "sp_makewebtask"
-                        | "sp_password"
-                        | "xp_regread"
-                        | "xp_dirtree"
-                        | "utl_http"
-                        | "utl_inaddr"
-                        | "openrowset"
-                        | "opendatasource"
-                ) {
+                } else if is_server_procedure(name) {
                     report(&rules::SQLI_FUNCTION, a.span(i, i + 1), sink);
                     sql_signal = true;
                 }
@@ -1142,7 +1245,7 @@ fn analyse(a: &SqlAnalysis<'_>, obfuscated: u8, sink: &mut Sink<'_>) {
                 let next_is_sql = match a.kind(k) {
                     Some(Tk::LParen) => a.is_kw(k + 1, Kw::Select),
                     Some(Tk::Word(_)) if a.toks[k].call => {
-                        STRONG_FUNCTIONS.contains(&a.word(k)) || is_time_function(a.word(k))
+                        is_strong_function(a.word(k)) || is_time_function(a.word(k))
                     }
                     Some(Tk::Var) => true,
                     _ => false,
@@ -1312,7 +1415,7 @@ fn condition_after_logic(a: &SqlAnalysis<'_>, i: usize) -> Option<&'static Rule>
     }
     let left_is_sql_call = a.kind(j).is_some_and(|k| matches!(k, Tk::Word(_)))
         && a.toks[j].call
-        && (STRONG_FUNCTIONS.contains(&a.word(j))
+        && (is_strong_function(a.word(j))
             || is_time_function(a.word(j))
             || is_error_function(a.word(j)));
     match a.kind(left_end) {
@@ -1492,7 +1595,7 @@ fn strict_literal_condition(a: &SqlAnalysis<'_>, i: usize) -> bool {
     }
     if a.is_kw(j, Kw::Select)
         || (a.toks.get(j).is_some_and(|t| t.call)
-            && (STRONG_FUNCTIONS.contains(&a.word(j)) || is_time_function(a.word(j))))
+            && (is_strong_function(a.word(j)) || is_time_function(a.word(j))))
     {
         return true;
     }
@@ -1554,7 +1657,7 @@ fn statement(a: &SqlAnalysis<'_>, sink: &mut Sink<'_>) {
             // `select version();`, `select current_user;`: a query of the server itself.
             Some(Tk::Word(Kw::Select))
                 if (a.toks.get(i + 1).is_some_and(|t| t.call)
-                    && STRONG_FUNCTIONS.contains(&a.word(i + 1))
+                    && is_strong_function(a.word(i + 1))
                     && a.is_end(a.skip_call(i + 1)))
                     || (matches!(
                         a.word(i + 1),
@@ -1711,6 +1814,23 @@ mod tests {
         assert_detects("user'collate nocase--", "sqli.boolean");
         assert_detects("'  xor  abcdefg!", "sqli.condition_fragment");
         assert_detects("'or     12356789<", "sqli.condition_fragment");
+    }
+
+    #[test]
+    fn one_trigger_token_is_enough_past_the_bare_gates() {
+        // Each value has a single token of the kinds `bare_may_report` and
+        // `sqli_fragment::may_report` look for.
+        for (v, rule) in [
+            ("@@version", "sqli.function"),
+            ("5 or 6=6", "sqli.tautology"),
+            ("x from users where id=", "sqli.condition_fragment"),
+            ("1.e(ascii", "sqli.condition_fragment"),
+            ("'msdasql'", "sqli.condition_fragment"),
+            ("tempdb", "sqli.schema_probe"),
+            ("is null", "sqli.condition_fragment"),
+        ] {
+            assert_detects(v, rule);
+        }
     }
 
     #[test]

@@ -211,6 +211,9 @@ pub(crate) fn inspect(lower: &str, toks: &[Token], sink: &mut Sink<'_>) {
         return;
     }
     let t = Tokens { text: lower, toks };
+    if !may_report(&t) {
+        return;
+    }
     // Computed once, when a call is first judged.
     let mut is_prose = None;
     for (i, tok) in toks.iter().enumerate() {
@@ -244,6 +247,51 @@ pub(crate) fn inspect(lower: &str, toks: &[Token], sink: &mut Sink<'_>) {
             _ => {}
         }
     }
+}
+
+/// Whether the stream has a token that some probe below needs. Without
+/// one, none can fire:
+///
+/// - a function probe needs a call, and the logic probes a logic operator;
+/// - the predicate, clause and statement probes open on `is`, `like`,
+///   `in`, `not`, `as`, `order`, `group`, `having`, `select`, `from`, `;`;
+/// - the statement fragments need `select` or `values` after `except` /
+///   `intersect`, a `::` pair (a cast), `in`, `select` after `(`, `case`,
+///   `when` after `)`, `procedure`, `declare`, `exec`, `drop`, `truncate`,
+///   `select`, a dot before `e` (`1.e(`) or a closed string (a provider
+///   name);
+/// - a literal comparison needs a comparison operator or `is`, `not`,
+///   `like` after the literal.
+///
+/// Most free text (`+1 (555) 010-4477`, `O'Reilly & Sons, Ltd.`) has none.
+fn may_report(t: &Tokens<'_>) -> bool {
+    t.toks.iter().enumerate().any(|(i, tok)| match tok.kind {
+        _ if tok.call => true,
+        Tk::Logic | Tk::Semi | Tk::Cmp | Tk::Str { closed: true } => true,
+        Tk::Word(
+            Kw::Is
+            | Kw::Like
+            | Kw::In
+            | Kw::Not
+            | Kw::As
+            | Kw::Order
+            | Kw::Group
+            | Kw::Having
+            | Kw::Select
+            | Kw::From
+            | Kw::Values
+            | Kw::Case
+            | Kw::When
+            | Kw::Procedure
+            | Kw::Declare
+            | Kw::Exec
+            | Kw::Drop
+            | Kw::Truncate,
+        ) => true,
+        Tk::Op => t.word(i) == ":" && t.kind(i + 1) == Some(Tk::Op) && t.word(i + 1) == ":",
+        Tk::Dot => t.word(i + 1) == "e",
+        _ => false,
+    })
 }
 
 /// `SUBSTR(`, `'||version(`, `=round (`: a function call where SQL puts one.

@@ -730,34 +730,66 @@ fn is_breakout(b: u8) -> bool {
 /// expression (`";alert(1)//`, `'-prompt(1)-'`, `(alert)(1)`), and
 /// dynamic property access on the global object (`top['al'+'ert']`).
 fn js_sinks(lower: &str, sink: &mut Sink<'_>) {
+    /// Bytes of a JavaScript identifier (`a-z0-9_$`) and the dot, one
+    /// table lookup per byte of the scan.
+    const IDENT: u8 = 1;
+    const DOT: u8 = 2;
+    /// Letters, which may start an identifier (with [`IDENT`] set too).
+    const LETTER: u8 = 4;
+    static CLASS: [u8; 256] = {
+        let mut t = [0u8; 256];
+        let mut b = 0;
+        while b < 256 {
+            let c = b as u8;
+            if c.is_ascii_alphabetic() {
+                t[b] = IDENT | LETTER;
+            } else if c.is_ascii_digit() || c == b'_' || c == b'$' {
+                t[b] = IDENT;
+            }
+            b += 1;
+        }
+        t[b'.' as usize] = DOT;
+        t
+    };
+    let class = |b: u8| CLASS[usize::from(b)];
     let s = lower.as_bytes();
     let mut i = 0;
     while i < s.len() {
-        if !s[i].is_ascii_alphabetic()
-            || (i > 0 && (s[i - 1].is_ascii_alphanumeric() || s[i - 1] == b'_' || s[i - 1] == b'$'))
-        {
+        if class(s[i]) & LETTER == 0 || (i > 0 && class(s[i - 1]) & IDENT != 0) {
             i += 1;
             continue;
         }
         let mut end = i;
-        while end < s.len()
-            && (s[end].is_ascii_alphanumeric() || matches!(s[end], b'_' | b'$' | b'.'))
-        {
+        let mut dotted = false;
+        while end < s.len() {
+            match class(s[end]) {
+                DOT => dotted = true,
+                c if c & IDENT != 0 => {}
+                _ => break,
+            }
             end += 1;
         }
-        let ident = lower[i..end].trim_end_matches('.');
-        let last = ident.rsplit('.').next().unwrap_or(ident);
         let before = s[..i]
             .iter()
             .rev()
             .find(|b| !b.is_ascii_whitespace())
             .copied();
+        let breakout = before.is_none_or(is_breakout);
+        // Every report below needs a breakout character before the
+        // identifier (a sink call or passed sink, a global's subscript) or a
+        // dot inside it (every DOM name listed has one, and so do
+        // `.innerhtml` / `.outerhtml`): a word of prose has neither.
+        if !breakout && !dotted {
+            i = end;
+            continue;
+        }
+        let ident = lower[i..end].trim_end_matches('.');
+        let last = ident.rsplit('.').next().unwrap_or(ident);
         let after_pos = s[end..]
             .iter()
             .position(|b| !b.is_ascii_whitespace())
             .map(|p| end + p);
         let after = after_pos.map(|p| s[p]);
-        let breakout = before.is_none_or(is_breakout);
         let is_sink = SINKS.contains(&last) || SINKS.contains(&ident);
         if is_sink && breakout {
             let call = match after {

@@ -64,8 +64,29 @@ fn dangerous_member(global: &str, member: &str) -> bool {
     ) && !(global == "top" && member == "url")
 }
 
+/// Byte classes of the scan in [`inspect`], one table lookup per byte.
+const IDENT: u8 = 1;
+const PLUS: u8 = 2;
+const LINE_BREAK: u8 = 4;
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        if c.is_ascii_alphanumeric() || c == b'_' || c == b'$' {
+            t[b] = IDENT;
+        }
+        b += 1;
+    }
+    t[b'+' as usize] = PLUS;
+    t[b'\t' as usize] = LINE_BREAK;
+    t[b'\n' as usize] = LINE_BREAK;
+    t[b'\r' as usize] = LINE_BREAK;
+    t
+};
+
 fn is_ident(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_' || b == b'$'
+    CLASS[usize::from(b)] & IDENT != 0
 }
 
 /// Skips blanks and closed `/* */` comments from `i`.
@@ -122,6 +143,10 @@ fn member_after(lower: &str, mut i: usize) -> Option<&str> {
 
 pub(crate) fn inspect(lower: &str, sink: &mut Sink<'_>) {
     let s = lower.as_bytes();
+    // The classes of the bytes the loop steps on: every byte but those of
+    // identifiers, so every `+` and line break (what the UTF-7 and
+    // split-scheme checks at the end need).
+    let mut seen = 0u8;
     let mut i = 0;
     while i < s.len() {
         let b = s[i];
@@ -131,12 +156,30 @@ pub(crate) fn inspect(lower: &str, sink: &mut Sink<'_>) {
                 sink.report(&rules::XSS_JS_INJECTION, lower, i..(i + 24).min(s.len()));
                 return;
             }
+            seen |= CLASS[usize::from(b)];
             i += 1;
             continue;
         }
         let start = i;
         while i < s.len() && is_ident(s[i]) {
             i += 1;
+        }
+        // Every report below needs, past blanks and comments after the
+        // word, a `.` or `[` (a global's member, possibly after a closing
+        // parenthesis: see `member_after`), a `(` (a sink call) or a
+        // backtick (a tagged template): a word of prose is followed by a
+        // blank and another word.
+        // (Blanks skipped here first: `skip_blank` is only needed when a
+        // comment may follow.)
+        let mut next = i;
+        while next < s.len() && matches!(s[next], b' ' | b'\t' | b'\n' | b'\r') {
+            next += 1;
+        }
+        if s.get(next) == Some(&b'/') {
+            next = skip_blank(s, i);
+        }
+        if !matches!(s.get(next), Some(b'.' | b'[' | b')' | b'(' | b'`')) {
+            continue;
         }
         let word = &lower[start..i];
         if GLOBALS.contains(&word)
@@ -177,12 +220,13 @@ pub(crate) fn inspect(lower: &str, sink: &mut Sink<'_>) {
             return;
         }
     }
-    if let Some(p) = crate::text::find(lower, "+adw-")
+    if seen & PLUS != 0
+        && let Some(p) = crate::text::find(lower, "+adw-")
         && crate::text::contains(&lower[p..], "+ad4-")
     {
         sink.report(&rules::XSS_DANGEROUS_TAG, lower, p..(p + 24).min(s.len()));
     }
-    if memchr::memchr3(b'\t', b'\n', b'\r', s).is_some() && split_script_scheme(s) {
+    if seen & LINE_BREAK != 0 && split_script_scheme(s) {
         sink.report(&rules::XSS_JS_URL, lower, 0..s.len().min(32));
     }
 }
