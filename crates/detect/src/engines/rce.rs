@@ -42,26 +42,99 @@ enum Piece {
 }
 
 /// Command table: name → (ambiguous English word?, Windows-only?), built
-/// once from the lists below.
+/// once from the lists below. Names longer than 20 bytes are never looked
+/// up (none is a command).
 fn command(name: &str) -> Option<(bool, bool)> {
     static TABLE: std::sync::OnceLock<CommandTable> = std::sync::OnceLock::new();
     if name.is_empty() || name.len() > 20 {
         return None;
     }
-    TABLE.get_or_init(command_table).get(name).copied()
+    TABLE.get_or_init(CommandTable::new).get(name.as_bytes())
 }
 
-type CommandTable = std::collections::HashMap<
-    &'static str,
-    (bool, bool),
-    std::hash::BuildHasherDefault<crate::text::FnvHasher>,
->;
+/// An open-addressing table of the command names, keyed by the bytes of a
+/// name read as at most three machine words ([`name_key`]): a lookup is a
+/// few loads, a multiply and a compare of words, with no per-byte hashing
+/// and no call to compare strings (it runs for the first word of nearly
+/// every value and for every word in command position).
+struct CommandTable {
+    /// Index + 1 into `entries` per slot, 0 for an empty slot.
+    slots: Vec<u16>,
+    /// Key, length and value of each name.
+    entries: Vec<([u64; 3], usize, (bool, bool))>,
+}
 
-fn command_table() -> CommandTable {
-    ALL_COMMANDS
-        .iter()
-        .filter_map(|name| command_uncached(name).map(|v| (*name, v)))
-        .collect()
+/// Slots of [`CommandTable`]: a power of two, about twice the names.
+const COMMAND_SLOTS: usize = 2048;
+
+impl CommandTable {
+    fn new() -> Self {
+        let mut table = CommandTable {
+            slots: vec![0; COMMAND_SLOTS],
+            entries: Vec::new(),
+        };
+        for name in ALL_COMMANDS {
+            let Some(value) = command_uncached(name) else {
+                continue;
+            };
+            if name.len() > 20 || table.get(name.as_bytes()).is_some() {
+                continue;
+            }
+            let key = name_key(name.as_bytes());
+            let mut slot = command_slot(&key);
+            while table.slots[slot] != 0 {
+                slot = (slot + 1) % COMMAND_SLOTS;
+            }
+            table.entries.push((key, name.len(), value));
+            table.slots[slot] = u16::try_from(table.entries.len()).unwrap_or(u16::MAX);
+        }
+        table
+    }
+
+    /// `name` must be 1 to 20 bytes long.
+    fn get(&self, name: &[u8]) -> Option<(bool, bool)> {
+        let key = name_key(name);
+        let mut slot = command_slot(&key);
+        loop {
+            let index = usize::from(self.slots[slot]);
+            let (k, len, value) = self.entries.get(index.checked_sub(1)?)?;
+            if *k == key && *len == name.len() {
+                return Some(*value);
+            }
+            slot = (slot + 1) % COMMAND_SLOTS;
+        }
+    }
+}
+
+/// The bytes of a 1 to 20 byte name as three words that differ for any two
+/// different names of one length: loads that together cover every byte
+/// (overlapping where the length is not a multiple of the load size), and
+/// the length where a word is left over. (Names of different lengths may
+/// share a key: the table compares lengths too.)
+fn name_key(b: &[u8]) -> [u64; 3] {
+    let n = b.len();
+    let word = |at: usize| u64::from_le_bytes(b[at..at + 8].try_into().unwrap_or([0; 8]));
+    let half = |at: usize| {
+        u64::from(u32::from_le_bytes(
+            b[at..at + 4].try_into().unwrap_or([0; 4]),
+        ))
+    };
+    if n > 16 {
+        [word(0), word(8), word(n - 8)]
+    } else if n >= 8 {
+        [word(0), word(n - 8), n as u64]
+    } else if n >= 4 {
+        [half(0) | (half(n - 4) << 32), 0, n as u64]
+    } else {
+        let short = u64::from(b[0]) | (u64::from(b[n / 2]) << 8) | (u64::from(b[n - 1]) << 16);
+        [short, 0, n as u64]
+    }
+}
+
+fn command_slot(key: &[u64; 3]) -> usize {
+    let h = (key[0] ^ key[1].rotate_left(23) ^ key[2].rotate_left(47))
+        .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    (h >> (64 - COMMAND_SLOTS.trailing_zeros())) as usize
 }
 
 const ALL_COMMANDS: &[&str] = &[
@@ -1136,9 +1209,25 @@ pub(crate) fn is_command_name(name: &str) -> bool {
 /// plain-text values).
 pub(crate) fn starts_with_command(lower: &str) -> bool {
     let s = lower.trim_start();
+    // One pass to the first blank, noting where the last path component
+    // starts (what `program_name` would cut): most first words are short,
+    // where a vectorised search's set-up costs more than the loop.
+    let bytes = s.as_bytes();
+    let mut end = bytes.len();
+    let mut component = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        match b {
+            b' ' | b'\t' => {
+                end = i;
+                break;
+            }
+            b'/' | b'\\' => component = i + 1,
+            _ => {}
+        }
+    }
     // Cut at ASCII bytes only, so every slice stays a `str` (no re-validation).
-    let end = memchr::memchr2(b' ', b'\t', s.as_bytes()).unwrap_or(s.len());
-    let base = program_name(&s[..end]);
+    let base = &s[component..end];
+    let base = base.strip_suffix(".exe").unwrap_or(base);
     !base.is_empty() && base.len() <= 20 && command(base).is_some()
 }
 
@@ -2661,6 +2750,28 @@ mod round2_tests {
             &mut sink,
         );
         out.iter().map(|d| d.rule.id).collect()
+    }
+
+    #[test]
+    fn command_table_agrees_with_the_lists() {
+        let mut words: Vec<String> = Vec::new();
+        for name in ALL_COMMANDS {
+            for cut in 0..=name.len() {
+                words.push(name[..cut].to_owned());
+                words.push(name[cut..].to_owned());
+            }
+            words.push(format!("{name}s"));
+            words.push(format!("{name}\0"));
+            words.push(format!("x{name}"));
+        }
+        for w in &words {
+            let expected = if w.is_empty() || w.len() > 20 {
+                None
+            } else {
+                command_uncached(w)
+            };
+            assert_eq!(command(w), expected, "{w:?}");
+        }
     }
 
     #[test]
