@@ -1977,12 +1977,18 @@ pub(crate) fn inspect(lower: &str, scratch: &mut ShellScratch, sink: &mut Sink<'
             p..(p + 24).min(lower.len()),
         );
     }
-    commands(lower, scratch, sink);
+    if commands_may_report(lower) {
+        commands(lower, scratch, sink);
+    }
     // The value may land inside a quoted argument: what follows its first
     // quote is then shell syntax again (`';id;'`, `"|id|"`).
-    for quote in ['\'', '"'] {
-        if let Some(p) = lower.find(quote) {
-            commands(&lower[p + 1..], scratch, sink);
+    for quote in [b'\'', b'"'] {
+        if let Some(p) = memchr::memchr(quote, lower.as_bytes()) {
+            // (A quote is ASCII: the slice stays a `str`.)
+            let rest = &lower[p + 1..];
+            if commands_may_report(rest) {
+                commands(rest, scratch, sink);
+            }
         }
     }
     // cmd's FOR loop runs a command per item: `for /f %v in (...) do ...`.
@@ -2026,6 +2032,197 @@ pub(crate) fn inspect(lower: &str, scratch: &mut ShellScratch, sink: &mut Sink<'
             sink.report(&rules::RCE_WINDOWS_COMMAND, lower, p..p + var.len());
         }
     }
+}
+
+/// Byte classes of [`commands_may_report`].
+mod class {
+    /// Ends a lexer word when unquoted (blanks, `;`, `|`, `&`, `)`, a line
+    /// break), or may end one (the [`SOFT`] bytes).
+    pub(super) const SPLIT: u8 = 1;
+    /// A split byte that ends a word only sometimes: a brace list's `,` and
+    /// `}`, a `{` that opens one, a `(` that opens a subshell. Otherwise it
+    /// is part of the word.
+    pub(super) const SOFT: u8 = 2;
+    /// A split byte that may be (the end of) an operator after which a
+    /// word is in command position: `;` `|` `&` `(` `{` a line break, and
+    /// `)` (which keeps the position an operator before it gave: `a; ) id`).
+    pub(super) const OPERATOR: u8 = 4;
+    pub(super) const QUOTE: u8 = 8;
+    /// Bytes that can make a word's shell text differ from its bytes other
+    /// than by dropping quotes, or start a word anywhere: `$` expansions
+    /// (`$IFS`, `$SHELL`, `$a$b`), `\` escapes and Windows paths, cmd's
+    /// `^`, empty substitutions joining a word (`pi``ng`, `pi<()ng`), and
+    /// the `<` `>` `` ` `` operators.
+    pub(super) const REWRITES: u8 = 16;
+    pub(super) const GLOB: u8 = 32;
+    pub(super) const SLASH: u8 = 64;
+
+    pub(super) const OF: [u8; 256] = {
+        let mut t = [0u8; 256];
+        let bytes: [(&[u8], u8); 7] = [
+            (b" \t\r\x0b\x0c", SPLIT),
+            (b"\n;|&)", SPLIT | OPERATOR),
+            (b",}", SPLIT | SOFT),
+            (b"({", SPLIT | SOFT | OPERATOR),
+            (b"'\"", QUOTE),
+            (b"$\\^`<>", REWRITES),
+            (b"?*[", GLOB),
+        ];
+        let mut set = 0;
+        while set < bytes.len() {
+            let (list, class) = bytes[set];
+            let mut i = 0;
+            while i < list.len() {
+                t[list[i] as usize] = class;
+                i += 1;
+            }
+            set += 1;
+        }
+        t[b'/' as usize] = SLASH;
+        t
+    };
+}
+
+/// Whether [`commands`] can report anything on `s`: `false` only when it
+/// provably cannot, so the lexing is skipped (most values, and most text
+/// after a value's first quote, put no command where a shell runs one).
+///
+/// Every report of `commands` is made for a word `w` (its shell text) that
+/// is (a) a globbed path (`glob` set by an unquoted `?` `*` `[`, and `w`
+/// starts with `/`), in any position, or, in command position, (b) made of
+/// `$` variables (`variable_names`, the assigned-variable spacer), or (c) a
+/// known command: `command` of `program_name(w)` or of its
+/// `strip_version`; every other word is passed over (`known.is_none()` and
+/// not a globbed path: `continue`; a globbed path that is no command
+/// reaches only the `known`-guarded reports).
+///
+/// Without a [`class::REWRITES`] byte (anywhere, quoted or not) there is
+/// no `$` (so no (b)), and the text of a word is its bytes minus the quotes
+/// that delimit it or are unmatched: a quote runs to the next same quote
+/// (all bytes between are text) or, with none, is dropped; both are
+/// followed here exactly. Every word starts at the start of `s` or right
+/// after an unquoted [`class::SPLIT`] byte, and ends at one. So cut `s` at
+/// unquoted split bytes into pieces; a word starts where a piece does, and
+/// spans more than one only across [`class::SOFT`] bytes.
+///
+/// (a) then needs a piece whose first byte other than a quote is `/`, and
+/// a glob byte anywhere. For (c): no command name has a split byte or a
+/// quote (a test checks), so `program_name(w)` has none, hence lies in the
+/// last piece the word touches, after that piece's last `/`: it is that
+/// piece's last path component with its quotes dropped (or it keeps a quote
+/// and is no command), looked up here exactly as `commands` does. And the
+/// word is in command position only if it is the first, or the lexer piece
+/// before it is an operator (only blanks between: an [`class::OPERATOR`]
+/// byte is in the gap before its first piece), or the word before it is a
+/// wrapper (`is_wrapper` of its `program_name`, which lies in the last
+/// piece before this word's first); the later pieces of a word that spans
+/// soft bytes inherit its position.
+fn commands_may_report(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut has_glob = false;
+    let mut slash_first = false;
+    // The open quote, 0 when none.
+    let mut quote = 0u8;
+    // The current piece: where it starts, whether only quotes were read so
+    // far, where its last path component starts and whether that has a
+    // quote.
+    let mut piece = 0;
+    let mut leading = true;
+    let mut component = 0;
+    let mut component_quoted = false;
+    // Whether the current piece may be (part of) a word in command
+    // position; of the last piece: that, and whether it was a wrapper; of
+    // the split bytes since it: whether one was an operator or soft.
+    let mut position = true;
+    let mut last_position = false;
+    let mut last_wrapper = false;
+    let mut gap_operator = true;
+    let mut gap_soft = false;
+    let mut i = 0;
+    while i <= b.len() {
+        // A run of bytes of no class (letters, digits, most punctuation).
+        let run = i;
+        while i < b.len() && class::OF[usize::from(b[i])] == 0 {
+            i += 1;
+        }
+        leading &= i == run;
+        let k = match b.get(i) {
+            Some(c) => class::OF[usize::from(*c)],
+            None => class::SPLIT,
+        };
+        let at = i;
+        i += 1;
+        if k & class::REWRITES != 0 {
+            return true;
+        }
+        if k & class::QUOTE != 0 {
+            component_quoted = true;
+            if quote == b[at] {
+                quote = 0;
+            } else if quote == 0 && memchr::memchr(b[at], &b[at + 1..]).is_some() {
+                quote = b[at];
+            } else if quote != 0 {
+                leading = false;
+            }
+            continue;
+        }
+        if k & class::SLASH != 0 {
+            slash_first |= leading;
+            leading = false;
+            component = at + 1;
+            component_quoted = false;
+            continue;
+        }
+        if k & class::GLOB != 0 {
+            has_glob = true;
+        }
+        if k & class::SPLIT == 0 || quote != 0 {
+            leading = false;
+            continue;
+        }
+        if piece < at {
+            let mut buf = [0; 64];
+            let Some(base) = component_name(&s[component..at], component_quoted, &mut buf) else {
+                return true;
+            };
+            if position && (command(base).is_some() || command(strip_version(base)).is_some()) {
+                return true;
+            }
+            last_position = position;
+            last_wrapper = is_wrapper(base);
+            gap_operator = false;
+            gap_soft = false;
+        }
+        gap_operator |= k & class::OPERATOR != 0;
+        gap_soft |= k & class::SOFT != 0;
+        position = gap_operator || last_wrapper || (gap_soft && last_position);
+        piece = at + 1;
+        leading = true;
+        component = at + 1;
+        component_quoted = false;
+    }
+    has_glob && slash_first
+}
+
+/// The last path component of a piece ([`commands_may_report`]) with its
+/// quotes and a `.exe` dropped, as `program_name` would give it (copied to
+/// `buf` when there are quotes to drop); `None` when too long to copy (the
+/// caller then assumes the worst).
+fn component_name<'a>(component: &'a str, quoted: bool, buf: &'a mut [u8; 64]) -> Option<&'a str> {
+    let name = if quoted {
+        let mut n = 0;
+        for &c in component.as_bytes() {
+            if class::OF[usize::from(c)] != class::QUOTE {
+                *buf.get_mut(n)? = c;
+                n += 1;
+            }
+        }
+        // Dropping ASCII quotes from a `str` leaves a `str`.
+        std::str::from_utf8(&buf[..n]).ok()?
+    } else {
+        component
+    };
+    Some(name.strip_suffix(".exe").unwrap_or(name))
 }
 
 fn commands(lower: &str, scratch: &mut ShellScratch, sink: &mut Sink<'_>) {
@@ -2772,6 +2969,120 @@ mod round2_tests {
             };
             assert_eq!(command(w), expected, "{w:?}");
         }
+    }
+
+    /// `commands_may_report` may only say "no" where `commands` reports
+    /// nothing: checked on every value built from shell-shaped fragments.
+    #[test]
+    fn skipped_lexing_never_hides_a_report() {
+        for name in ALL_COMMANDS {
+            assert!(
+                name.bytes().all(|c| class::OF[usize::from(c)] == 0),
+                "{name}"
+            );
+        }
+        let fragments = [
+            "c'a't",
+            "/???/c?t",
+            "id",
+            ";",
+            "|",
+            " ",
+            "'",
+            "\"",
+            "(",
+            ")",
+            ",",
+            "{",
+            "}",
+            "/bin/",
+            "cat",
+            "/etc/passwd",
+            "python3.10",
+            "x",
+            "-la",
+            "&&",
+            "a=b",
+            "/",
+            "*",
+            "ls.exe",
+            "\"i\"d",
+            "o'brien",
+            "it's",
+            "&",
+            "\n",
+            "who",
+            "ami",
+            "[",
+            "?",
+            "sleep",
+            "5",
+            "net",
+            "user",
+            "/usr/bin/",
+            "wget",
+            "http://x/y",
+            ".",
+            "cmd",
+            "/c",
+            "(50%",
+            "'/",
+            "e??/p*d",
+            "nohup",
+            "sudo",
+            "{,",
+            "x(",
+            " (",
+            "a,b",
+            "{",
+            "}",
+            "}(",
+            ",",
+            "\t",
+            "\"'",
+            "'\"",
+            "time ",
+            "at",
+            "ls",
+            "l",
+            "s",
+            "py",
+            "thon3.9",
+            "\"/",
+        ];
+        let settings = DetectorSettings::default();
+        let mut scratch = ShellScratch::default();
+        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut value = String::new();
+        let rounds: usize = std::env::var("SKIP_ROUNDS")
+            .ok()
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(40_000);
+        let (mut reported, mut skipped) = (0, 0);
+        for _ in 0..rounds {
+            value.clear();
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            for _ in 0..1 + (seed >> 60) % 7 {
+                seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                value.push_str(fragments[((seed >> 33) % fragments.len() as u64) as usize]);
+            }
+            let mut out: Vec<Detection> = Vec::new();
+            let mut sink = Sink::new(&settings, &mut out, crate::Decoding::Normalized);
+            commands(&value, &mut scratch, &mut sink);
+            let may = commands_may_report(&value);
+            assert!(out.is_empty() || may, "{value:?}: {out:?}");
+            reported += usize::from(!out.is_empty());
+            skipped += usize::from(!may);
+        }
+        // Both answers are exercised.
+        assert!(
+            reported > rounds / 20 && skipped > rounds / 20,
+            "{reported} {skipped}"
+        );
+        assert!(!commands_may_report(
+            "please drop off at 5pm; select the plan (50% off?)"
+        ));
+        assert!(!commands_may_report("reilly & sons, ltd."));
     }
 
     #[test]
