@@ -1946,8 +1946,96 @@ fn arithmetic(inner: &str) -> bool {
     })
 }
 
+/// The bytes [`inspect`]'s checks are gated on, each with a bit of a
+/// [`Present`] mask: every check below runs only when a byte its every
+/// report needs is in the value, found in one pass over it instead of a
+/// scan per check (most values reaching this engine have few of them).
+const GATE_BYTES: &[u8] = b"{-(:$=!~<>[/%.;\n|vx'\"";
+
+/// Which [`GATE_BYTES`] a value has.
+#[derive(Clone, Copy)]
+struct Present(u32);
+
+impl Present {
+    const BIT: [u32; 256] = {
+        let mut t = [0u32; 256];
+        let mut i = 0;
+        while i < GATE_BYTES.len() {
+            t[GATE_BYTES[i] as usize] = 1 << i;
+            i += 1;
+        }
+        t
+    };
+
+    fn of(s: &str) -> Self {
+        Present(
+            s.bytes()
+                .fold(0, |mask, c| mask | Self::BIT[usize::from(c)]),
+        )
+    }
+
+    /// Whether `c` may be in the value (always, for a byte not gated on).
+    fn has(self, c: u8) -> bool {
+        let bit = Self::BIT[usize::from(c)];
+        bit == 0 || self.0 & bit != 0
+    }
+}
+
+/// A needle list grouped by one byte each needle has (the one benign text
+/// has least often, by [`ANCHOR_RARITY`]), with its offset in the needle:
+/// a needle occurs only where its anchor byte does, so looking at the
+/// anchors' occurrences alone says whether any needle occurs.
+struct Anchored {
+    groups: Vec<(u8, Vec<(usize, &'static str)>)>,
+}
+
+/// Gated bytes from rare to common in benign text.
+const ANCHOR_RARITY: &[u8] = b"<>[|{$~!%;:=x(v/-.";
+
+impl Anchored {
+    fn new(needles: &'static [&'static str]) -> Self {
+        let mut groups: Vec<(u8, Vec<(usize, &'static str)>)> = Vec::new();
+        for needle in needles {
+            let b = needle.as_bytes();
+            let anchor = ANCHOR_RARITY
+                .iter()
+                .find(|c| b.contains(c))
+                .or(b.first())
+                .copied()
+                .unwrap_or(0);
+            let offset = b.iter().position(|c| *c == anchor).unwrap_or(0);
+            match groups.iter_mut().find(|(c, _)| *c == anchor) {
+                Some((_, list)) => list.push((offset, needle)),
+                None => groups.push((anchor, vec![(offset, needle)])),
+            }
+        }
+        Anchored { groups }
+    }
+
+    /// Whether one of the needles occurs in `s` (which has `present`).
+    fn occurs(&self, s: &str, present: Present) -> bool {
+        let s = s.as_bytes();
+        self.groups.iter().any(|(anchor, list)| {
+            present.has(*anchor)
+                && memchr::memchr_iter(*anchor, s).any(|p| {
+                    list.iter().any(|(offset, needle)| {
+                        p >= *offset && s[p - offset..].starts_with(needle.as_bytes())
+                    })
+                })
+        })
+    }
+}
+
 pub(crate) fn inspect(lower: &str, scratch: &mut ShellScratch, sink: &mut Sink<'_>) {
-    if memchr::memchr(b'{', lower.as_bytes()).is_some() {
+    static REVERSE_SHELL_ANCHORS: std::sync::OnceLock<Anchored> = std::sync::OnceLock::new();
+    static POWERSHELL_ANCHORS: std::sync::OnceLock<Anchored> = std::sync::OnceLock::new();
+    let present = Present::of(lower);
+    let has = |c: u8| present.has(c);
+    // Each check below runs only when a byte that all its reports need is
+    // present (the reason is given with each); skipping the others changes
+    // no verdict, and the reports keep their order.
+    // Both find a `{` first.
+    if has(b'{') {
         if let Some(p) = fork_bomb(lower) {
             sink.report(&rules::RCE_FORK_BOMB, lower, p..(p + 24).min(lower.len()));
         }
@@ -1955,22 +2043,48 @@ pub(crate) fn inspect(lower: &str, scratch: &mut ShellScratch, sink: &mut Sink<'
             sink.report(&rules::RCE_EVASION, lower, p..(p + 24).min(lower.len()));
         }
     }
-    reverse_shells(lower, sink);
-    powershell(lower, sink);
-    if let Some(p) = assigned_then_run(lower) {
+    // Both report only a needle of their list they found (`Anchored` says
+    // whether one occurs, a test checks it against the automaton).
+    if REVERSE_SHELL_ANCHORS
+        .get_or_init(|| Anchored::new(REVERSE_SHELL_NEEDLES))
+        .occurs(lower, present)
+    {
+        reverse_shells(lower, sink);
+    }
+    // (`powershell` also returns early without `-`, `::`, `iex` or `(`.)
+    if (has(b'-') || has(b'(') || has(b':') || has(b'x'))
+        && POWERSHELL_ANCHORS
+            .get_or_init(|| Anchored::new(POWERSHELL_NEEDLES))
+            .occurs(lower, present)
+    {
+        powershell(lower, sink);
+    }
+    // `assigned_then_run` returns at once without both.
+    if has(b'$')
+        && has(b'=')
+        && let Some(p) = assigned_then_run(lower)
+    {
         sink.report(&rules::RCE_EVASION, lower, p..(p + 32).min(lower.len()));
     }
-    if let Some(p) = netcat_exec(lower) {
+    // `netcat_exec` needs an option ` -e ` or ` -c `.
+    if has(b'-')
+        && let Some(p) = netcat_exec(lower)
+    {
         sink.report(
             &rules::RCE_REVERSE_SHELL,
             lower,
             p..(p + 32).min(lower.len()),
         );
     }
-    if history_events(lower) || directory_stack_tilde(lower) {
+    // A value starting `!-` or `~`.
+    if (has(b'!') || has(b'~')) && (history_events(lower) || directory_stack_tilde(lower)) {
         sink.report(&rules::RCE_SUBSTITUTION, lower, 0..lower.len().min(24));
     }
-    if let Some(p) = shell_only_expansion(lower).or_else(|| parameter_expansion(lower)) {
+    // `<(` `>(` `$((` `$[` (`shell_only_expansion`) and `${`
+    // (`parameter_expansion`).
+    if (has(b'$') || (has(b'(') && (has(b'<') || has(b'>'))))
+        && let Some(p) = shell_only_expansion(lower).or_else(|| parameter_expansion(lower))
+    {
         sink.report(
             &rules::RCE_SUBSTITUTION,
             lower,
@@ -1983,7 +2097,9 @@ pub(crate) fn inspect(lower: &str, scratch: &mut ShellScratch, sink: &mut Sink<'
     // The value may land inside a quoted argument: what follows its first
     // quote is then shell syntax again (`';id;'`, `"|id|"`).
     for quote in [b'\'', b'"'] {
-        if let Some(p) = memchr::memchr(quote, lower.as_bytes()) {
+        if has(quote)
+            && let Some(p) = memchr::memchr(quote, lower.as_bytes())
+        {
             // (A quote is ASCII: the slice stays a `str`.)
             let rest = &lower[p + 1..];
             if commands_may_report(rest) {
@@ -1992,7 +2108,8 @@ pub(crate) fn inspect(lower: &str, scratch: &mut ShellScratch, sink: &mut Sink<'
         }
     }
     // cmd's FOR loop runs a command per item: `for /f %v in (...) do ...`.
-    if let Some(p) = crate::text::find(lower, "for /")
+    if has(b'/')
+        && let Some(p) = crate::text::find(lower, "for /")
         && let Some(rest) = lower.get(p + 5..)
         && rest.starts_with(['l', 'f', 'd', 'r'])
         && crate::text::contains(rest, " in (")
@@ -2006,7 +2123,8 @@ pub(crate) fn inspect(lower: &str, scratch: &mut ShellScratch, sink: &mut Sink<'
     }
     // The plain loop over a set: `for %v in (set) do cmd` (`%%v` in a
     // batch file); no prose puts a `%` name between `for` and `in (`.
-    if let Some(p) = crate::text::find(lower, "for %")
+    if has(b'%')
+        && let Some(p) = crate::text::find(lower, "for %")
         && let Some(rest) = lower.get(p + 5..(p + 128).min(lower.len()))
         && let Some(var) = rest.trim_start_matches('%').split(' ').next()
         && !var.is_empty()
@@ -2020,7 +2138,11 @@ pub(crate) fn inspect(lower: &str, scratch: &mut ShellScratch, sink: &mut Sink<'
             p..(p + 32).min(lower.len()),
         );
     }
-    if let Some(p) = sqlite_dot_command(lower) {
+    // A `.` after a `;` or a line break.
+    if has(b'.')
+        && (has(b';') || has(b'\n'))
+        && let Some(p) = sqlite_dot_command(lower)
+    {
         sink.report(
             &rules::RCE_COMMAND_CHAIN,
             lower,
@@ -2028,7 +2150,9 @@ pub(crate) fn inspect(lower: &str, scratch: &mut ShellScratch, sink: &mut Sink<'
         );
     }
     for var in ["%comspec%", "%systemroot%", "%windir%", "%programfiles%"] {
-        if let Some(p) = crate::text::find(lower, var) {
+        if has(b'%')
+            && let Some(p) = crate::text::find(lower, var)
+        {
             sink.report(&rules::RCE_WINDOWS_COMMAND, lower, p..p + var.len());
         }
     }
@@ -2843,33 +2967,36 @@ fn table_cell(lower: &str, start: usize, end: usize, sep: Op) -> bool {
     before_space && after_space
 }
 
+/// Literals of reverse shells and listeners.
+const REVERSE_SHELL_NEEDLES: &[&str] = &[
+    "/dev/tcp/",
+    "/dev/udp/",
+    "bash -i",
+    "sh -i",
+    "nc -e",
+    "nc -c",
+    "ncat -e",
+    "nc.traditional",
+    "mkfifo /tmp",
+    "socket(s,pf_inet",
+    "fsockopen(",
+    "pty.spawn(",
+    "0<&196",
+    "exec 5<>",
+    "-e /bin/sh",
+    "-e /bin/bash",
+    "-e cmd.exe",
+    "socket.socket(",
+    "tcpsocket.new(",
+    "tcpsocket.open(",
+    "new socket(",
+    "lvnp ",
+    "-lvp ",
+    "-lvvp ",
+];
+
 fn reverse_shells(lower: &str, sink: &mut Sink<'_>) {
-    static NEEDLES_1: crate::text::NeedleSet = crate::text::NeedleSet::new(&[
-        "/dev/tcp/",
-        "/dev/udp/",
-        "bash -i",
-        "sh -i",
-        "nc -e",
-        "nc -c",
-        "ncat -e",
-        "nc.traditional",
-        "mkfifo /tmp",
-        "socket(s,pf_inet",
-        "fsockopen(",
-        "pty.spawn(",
-        "0<&196",
-        "exec 5<>",
-        "-e /bin/sh",
-        "-e /bin/bash",
-        "-e cmd.exe",
-        "socket.socket(",
-        "tcpsocket.new(",
-        "tcpsocket.open(",
-        "new socket(",
-        "lvnp ",
-        "-lvp ",
-        "-lvvp ",
-    ]);
+    static NEEDLES_1: crate::text::NeedleSet = crate::text::NeedleSet::new(REVERSE_SHELL_NEEDLES);
     if let Some((p, needle)) = NEEDLES_1.find_iter(lower).next() {
         sink.report(
             &rules::RCE_REVERSE_SHELL,
@@ -2879,6 +3006,44 @@ fn reverse_shells(lower: &str, sink: &mut Sink<'_>) {
     }
 }
 
+/// Literals of PowerShell download cradles, evasion flags and cmdlets.
+const POWERSHELL_NEEDLES: &[&str] = &[
+    "invoke-expression",
+    "invoke-webrequest",
+    "invoke-restmethod",
+    "invoke-command",
+    "invoke-mimikatz",
+    "invoke-shellcode",
+    "downloadstring(",
+    "downloadfile(",
+    "downloaddata(",
+    "net.webclient",
+    "-encodedcommand",
+    "-executionpolicy bypass",
+    "-exec bypass",
+    "-ep bypass",
+    "-windowstyle hidden",
+    "-w hidden",
+    "-nop ",
+    "start-process",
+    "frombase64string(",
+    "set-mppreference",
+    "new-object system.",
+    "new-object io.",
+    "get-wmiobject",
+    "[system.diagnostics.process]",
+    "[diagnostics.process]",
+    "iex(",
+    "iex (",
+    "| iex",
+    "|iex",
+    "powershell -e ",
+    "powershell.exe -e",
+    "add-mppreference",
+    "get-content c:",
+    "invoke-item",
+];
+
 fn powershell(lower: &str, sink: &mut Sink<'_>) {
     if !lower.contains('-')
         && !crate::text::contains(lower, "::")
@@ -2887,42 +3052,7 @@ fn powershell(lower: &str, sink: &mut Sink<'_>) {
     {
         return;
     }
-    static NEEDLES_2: crate::text::NeedleSet = crate::text::NeedleSet::new(&[
-        "invoke-expression",
-        "invoke-webrequest",
-        "invoke-restmethod",
-        "invoke-command",
-        "invoke-mimikatz",
-        "invoke-shellcode",
-        "downloadstring(",
-        "downloadfile(",
-        "downloaddata(",
-        "net.webclient",
-        "-encodedcommand",
-        "-executionpolicy bypass",
-        "-exec bypass",
-        "-ep bypass",
-        "-windowstyle hidden",
-        "-w hidden",
-        "-nop ",
-        "start-process",
-        "frombase64string(",
-        "set-mppreference",
-        "new-object system.",
-        "new-object io.",
-        "get-wmiobject",
-        "[system.diagnostics.process]",
-        "[diagnostics.process]",
-        "iex(",
-        "iex (",
-        "| iex",
-        "|iex",
-        "powershell -e ",
-        "powershell.exe -e",
-        "add-mppreference",
-        "get-content c:",
-        "invoke-item",
-    ]);
+    static NEEDLES_2: crate::text::NeedleSet = crate::text::NeedleSet::new(POWERSHELL_NEEDLES);
     if let Some((p, needle)) = NEEDLES_2.find_iter(lower).next() {
         sink.report(
             &rules::RCE_POWERSHELL,
@@ -3083,6 +3213,37 @@ mod round2_tests {
             "please drop off at 5pm; select the plan (50% off?)"
         ));
         assert!(!commands_may_report("reilly & sons, ltd."));
+    }
+
+    /// The anchor test finds a needle wherever the automaton does: on every
+    /// needle alone, inside text, cut short, and glued to others.
+    #[test]
+    fn anchored_needles_agree_with_the_automaton() {
+        for needles in [REVERSE_SHELL_NEEDLES, POWERSHELL_NEEDLES] {
+            let anchored = Anchored::new(needles);
+            let automaton = crate::text::literal_matcher(needles);
+            let mut values: Vec<String> = Vec::new();
+            for (i, n) in needles.iter().enumerate() {
+                let other = needles[(i * 7 + 3) % needles.len()];
+                values.push((*n).to_owned());
+                values.push(format!("x {n} y"));
+                values.push(format!(
+                    "{}{}",
+                    &n[..n.len() / 2],
+                    &other[other.len() / 2..]
+                ));
+                values.push(format!("{n}{other}"));
+                values.push(n[1..].to_owned());
+                values.push(n[..n.len() - 1].to_owned());
+            }
+            for v in &values {
+                assert_eq!(
+                    anchored.occurs(v, Present::of(v)),
+                    automaton.is_match(v.as_str()),
+                    "{v:?}"
+                );
+            }
+        }
     }
 
     #[test]
