@@ -1983,10 +1983,35 @@ impl Present {
 
 /// A needle list grouped by one byte each needle has (the one benign text
 /// has least often, by [`ANCHOR_RARITY`]), with its offset in the needle:
-/// a needle occurs only where its anchor byte does, so looking at the
-/// anchors' occurrences alone says whether any needle occurs.
+/// a needle occurs only where its anchor byte does, with the needle's
+/// neighbour of that byte beside it, so looking at the anchors' occurrences
+/// alone says whether any needle occurs.
 struct Anchored {
-    groups: Vec<(u8, Vec<(usize, &'static str)>)>,
+    groups: Vec<AnchorGroup>,
+}
+
+struct AnchorGroup {
+    anchor: u8,
+    /// The bytes after the anchor in the needles that go on after it, and
+    /// before it in those that end with it.
+    next: ByteSet,
+    previous: ByteSet,
+    /// (Offset of the anchor, needle.)
+    needles: Vec<(usize, &'static str)>,
+}
+
+/// A set of bytes.
+#[derive(Default)]
+struct ByteSet([u64; 4]);
+
+impl ByteSet {
+    fn insert(&mut self, c: u8) {
+        self.0[usize::from(c >> 6)] |= 1 << (c & 63);
+    }
+
+    fn contains(&self, c: u8) -> bool {
+        self.0[usize::from(c >> 6)] & (1 << (c & 63)) != 0
+    }
 }
 
 /// Gated bytes from rare to common in benign text.
@@ -1994,7 +2019,7 @@ const ANCHOR_RARITY: &[u8] = b"<>[|{$~!%;:=x(v/-.";
 
 impl Anchored {
     fn new(needles: &'static [&'static str]) -> Self {
-        let mut groups: Vec<(u8, Vec<(usize, &'static str)>)> = Vec::new();
+        let mut groups: Vec<AnchorGroup> = Vec::new();
         for needle in needles {
             let b = needle.as_bytes();
             let anchor = ANCHOR_RARITY
@@ -2004,10 +2029,24 @@ impl Anchored {
                 .copied()
                 .unwrap_or(0);
             let offset = b.iter().position(|c| *c == anchor).unwrap_or(0);
-            match groups.iter_mut().find(|(c, _)| *c == anchor) {
-                Some((_, list)) => list.push((offset, needle)),
-                None => groups.push((anchor, vec![(offset, needle)])),
+            let group = match groups.iter().position(|g| g.anchor == anchor) {
+                Some(g) => &mut groups[g],
+                None => {
+                    groups.push(AnchorGroup {
+                        anchor,
+                        next: ByteSet::default(),
+                        previous: ByteSet::default(),
+                        needles: Vec::new(),
+                    });
+                    groups.last_mut().expect("just pushed")
+                }
+            };
+            // (No needle is one byte long: each has a neighbour.)
+            match b.get(offset + 1) {
+                Some(&c) => group.next.insert(c),
+                None => group.previous.insert(b[offset.saturating_sub(1)]),
             }
+            group.needles.push((offset, needle));
         }
         Anchored { groups }
     }
@@ -2015,12 +2054,15 @@ impl Anchored {
     /// Whether one of the needles occurs in `s` (which has `present`).
     fn occurs(&self, s: &str, present: Present) -> bool {
         let s = s.as_bytes();
-        self.groups.iter().any(|(anchor, list)| {
-            present.has(*anchor)
-                && memchr::memchr_iter(*anchor, s).any(|p| {
-                    list.iter().any(|(offset, needle)| {
-                        p >= *offset && s[p - offset..].starts_with(needle.as_bytes())
-                    })
+        self.groups.iter().any(|g| {
+            present.has(g.anchor)
+                && memchr::memchr_iter(g.anchor, s).any(|p| {
+                    let beside = s.get(p + 1).is_some_and(|c| g.next.contains(*c))
+                        || (p > 0 && g.previous.contains(s[p - 1]));
+                    beside
+                        && g.needles.iter().any(|(offset, needle)| {
+                            p >= *offset && s[p - offset..].starts_with(needle.as_bytes())
+                        })
                 })
         })
     }
@@ -3220,6 +3262,7 @@ mod round2_tests {
     #[test]
     fn anchored_needles_agree_with_the_automaton() {
         for needles in [REVERSE_SHELL_NEEDLES, POWERSHELL_NEEDLES] {
+            assert!(needles.iter().all(|n| n.len() >= 2));
             let anchored = Anchored::new(needles);
             let automaton = crate::text::literal_matcher(needles);
             let mut values: Vec<String> = Vec::new();
