@@ -2304,6 +2304,8 @@ fn commands_may_report(s: &str) -> bool {
     let mut last_wrapper = false;
     let mut gap_operator = true;
     let mut gap_soft = false;
+    // Where a quoted component is copied without its quotes.
+    let mut buf = [0; 64];
     let mut i = 0;
     while i <= b.len() {
         // A run of bytes of no class (letters, digits, most punctuation).
@@ -2347,11 +2349,19 @@ fn commands_may_report(s: &str) -> bool {
             continue;
         }
         if piece < at {
-            let mut buf = [0; 64];
             let Some(base) = component_name(&s[component..at], component_quoted, &mut buf) else {
                 return true;
             };
-            if position && (command(base).is_some() || command(strip_version(base)).is_some()) {
+            // (`strip_version` leaves nothing of a name that does not end
+            // in a digit or a dot.)
+            if position
+                && (command(base).is_some()
+                    || (base
+                        .as_bytes()
+                        .last()
+                        .is_some_and(|c| c.is_ascii_digit() || *c == b'.')
+                        && command(strip_version(base)).is_some()))
+            {
                 return true;
             }
             last_position = position;
@@ -2734,7 +2744,6 @@ fn bracket(pattern: &[u8], c: u8) -> Option<(usize, bool)> {
     Some((close + 1, hit != negate))
 }
 
-/// Commands that run the command after them (`time sh -c id`).
 /// How many `$name` references a word is made of, when it is nothing else
 /// (`$a` → 1, `$c1$c2$c3` → 3, `$5`, `a$b` → none).
 fn variable_names(word: &str) -> Option<usize> {
@@ -2752,10 +2761,35 @@ fn variable_names(word: &str) -> Option<usize> {
     Some(n)
 }
 
+/// Commands that run the command after them (`time sh -c id`). `.` and
+/// `source` run a file: `. rm -rf /` still reads as a command. (The same
+/// as `is_wrapper` matches, a test checks: the list shapes its filter.)
+const WRAPPERS: &[&str] = &[
+    ".", "source", "time", "nohup", "strace", "ltrace", "sudo", "doas", "env", "exec", "command",
+    "builtin", "setsid", "unbuffer", "stdbuf", "nice", "ionice", "xargs", "watch", "pkexec",
+    "runuser",
+];
+
 fn is_wrapper(name: &str) -> bool {
-    matches!(
+    /// Per length, the first bytes of the wrappers that long (one bit per
+    /// byte modulo 64): most words are rejected without a compare.
+    const SHAPES: [u64; 9] = {
+        let mut t = [0u64; 9];
+        let mut i = 0;
+        while i < WRAPPERS.len() {
+            let w = WRAPPERS[i].as_bytes();
+            t[w.len()] |= 1 << (w[0] & 63);
+            i += 1;
+        }
+        t
+    };
+    let b = name.as_bytes();
+    b.first().is_some_and(|c| {
+        SHAPES
+            .get(b.len())
+            .is_some_and(|shape| shape & (1 << (c & 63)) != 0)
+    }) && matches!(
         name,
-        // `.` and `source` run a file: `. rm -rf /` still reads as a command.
         "." | "source"
             | "time"
             | "nohup"
@@ -3287,6 +3321,17 @@ mod round2_tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn wrapper_shapes_keep_every_wrapper() {
+        for w in WRAPPERS {
+            assert!(is_wrapper(w), "{w}");
+        }
+        for name in ALL_COMMANDS {
+            assert_eq!(is_wrapper(name), WRAPPERS.contains(name), "{name}");
+        }
+        assert!(!is_wrapper("") && !is_wrapper("please") && !is_wrapper("sources"));
     }
 
     #[test]
