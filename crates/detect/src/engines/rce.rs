@@ -1208,7 +1208,16 @@ pub(crate) fn is_command_name(name: &str) -> bool {
 /// Whether the first word of `lower` is a known command (a cheap test for
 /// plain-text values).
 pub(crate) fn starts_with_command(lower: &str) -> bool {
-    let s = lower.trim_start();
+    // (Most values start with a printable ASCII byte: nothing to trim.)
+    let s = if lower
+        .as_bytes()
+        .first()
+        .is_some_and(|c| (0x21..0x80).contains(c))
+    {
+        lower
+    } else {
+        lower.trim_start()
+    };
     // One pass to the first blank, noting where the last path component
     // starts (what `program_name` would cut): most first words are short,
     // where a vectorised search's set-up costs more than the loop.
@@ -1225,10 +1234,11 @@ pub(crate) fn starts_with_command(lower: &str) -> bool {
             _ => {}
         }
     }
-    // Cut at ASCII bytes only, so every slice stays a `str` (no re-validation).
-    let base = &s[component..end];
-    let base = base.strip_suffix(".exe").unwrap_or(base);
-    !base.is_empty() && base.len() <= 20 && command(base).is_some()
+    if bytes[component..end].ends_with(b".exe") {
+        end -= 4;
+    }
+    // Cut at ASCII bytes only, so the slice stays a `str` (no re-validation).
+    (1..=20).contains(&(end - component)) && command(&s[component..end]).is_some()
 }
 
 /// The program a command word names: its last path component, without
@@ -3320,6 +3330,40 @@ mod round2_tests {
                     "{v:?}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn starts_with_command_reads_the_first_program_name() {
+        let reference = |lower: &str| {
+            let s = lower.trim_start();
+            let end = s.find([' ', '\t']).unwrap_or(s.len());
+            let base = program_name(&s[..end]);
+            !base.is_empty() && base.len() <= 20 && command(base).is_some()
+        };
+        for v in [
+            "",
+            " ",
+            "id",
+            " id",
+            "\u{a0}id",
+            "\x0bid -a",
+            "\tcurl x",
+            "/usr/bin/curl x",
+            "c:\\windows\\cmd.exe /c",
+            "cmd.exe",
+            ".exe",
+            "/",
+            "a/",
+            "ls/",
+            "é ls",
+            "x/y/ls\tz",
+            "syncappvpublishingserver",
+            "please drop off",
+            "2026-11-28",
+            "/bin/sh.exe",
+        ] {
+            assert_eq!(starts_with_command(v), reference(v), "{v:?}");
         }
     }
 
