@@ -42,26 +42,99 @@ enum Piece {
 }
 
 /// Command table: name → (ambiguous English word?, Windows-only?), built
-/// once from the lists below.
+/// once from the lists below. Names longer than 20 bytes are never looked
+/// up (none is a command).
 fn command(name: &str) -> Option<(bool, bool)> {
     static TABLE: std::sync::OnceLock<CommandTable> = std::sync::OnceLock::new();
     if name.is_empty() || name.len() > 20 {
         return None;
     }
-    TABLE.get_or_init(command_table).get(name).copied()
+    TABLE.get_or_init(CommandTable::new).get(name.as_bytes())
 }
 
-type CommandTable = std::collections::HashMap<
-    &'static str,
-    (bool, bool),
-    std::hash::BuildHasherDefault<crate::text::FnvHasher>,
->;
+/// An open-addressing table of the command names, keyed by the bytes of a
+/// name read as at most three machine words ([`name_key`]): a lookup is a
+/// few loads, a multiply and a compare of words, with no per-byte hashing
+/// and no call to compare strings (it runs for the first word of nearly
+/// every value and for every word in command position).
+struct CommandTable {
+    /// Index + 1 into `entries` per slot, 0 for an empty slot.
+    slots: Vec<u16>,
+    /// Key, length and value of each name.
+    entries: Vec<([u64; 3], usize, (bool, bool))>,
+}
 
-fn command_table() -> CommandTable {
-    ALL_COMMANDS
-        .iter()
-        .filter_map(|name| command_uncached(name).map(|v| (*name, v)))
-        .collect()
+/// Slots of [`CommandTable`]: a power of two, about twice the names.
+const COMMAND_SLOTS: usize = 2048;
+
+impl CommandTable {
+    fn new() -> Self {
+        let mut table = CommandTable {
+            slots: vec![0; COMMAND_SLOTS],
+            entries: Vec::new(),
+        };
+        for name in ALL_COMMANDS {
+            let Some(value) = command_uncached(name) else {
+                continue;
+            };
+            if name.len() > 20 || table.get(name.as_bytes()).is_some() {
+                continue;
+            }
+            let key = name_key(name.as_bytes());
+            let mut slot = command_slot(&key);
+            while table.slots[slot] != 0 {
+                slot = (slot + 1) % COMMAND_SLOTS;
+            }
+            table.entries.push((key, name.len(), value));
+            table.slots[slot] = u16::try_from(table.entries.len()).unwrap_or(u16::MAX);
+        }
+        table
+    }
+
+    /// `name` must be 1 to 20 bytes long.
+    fn get(&self, name: &[u8]) -> Option<(bool, bool)> {
+        let key = name_key(name);
+        let mut slot = command_slot(&key);
+        loop {
+            let index = usize::from(self.slots[slot]);
+            let (k, len, value) = self.entries.get(index.checked_sub(1)?)?;
+            if *k == key && *len == name.len() {
+                return Some(*value);
+            }
+            slot = (slot + 1) % COMMAND_SLOTS;
+        }
+    }
+}
+
+/// The bytes of a 1 to 20 byte name as three words that differ for any two
+/// different names of one length: loads that together cover every byte
+/// (overlapping where the length is not a multiple of the load size), and
+/// the length where a word is left over. (Names of different lengths may
+/// share a key: the table compares lengths too.)
+fn name_key(b: &[u8]) -> [u64; 3] {
+    let n = b.len();
+    let word = |at: usize| u64::from_le_bytes(b[at..at + 8].try_into().unwrap_or([0; 8]));
+    let half = |at: usize| {
+        u64::from(u32::from_le_bytes(
+            b[at..at + 4].try_into().unwrap_or([0; 4]),
+        ))
+    };
+    if n > 16 {
+        [word(0), word(8), word(n - 8)]
+    } else if n >= 8 {
+        [word(0), word(n - 8), n as u64]
+    } else if n >= 4 {
+        [half(0) | (half(n - 4) << 32), 0, n as u64]
+    } else {
+        let short = u64::from(b[0]) | (u64::from(b[n / 2]) << 8) | (u64::from(b[n - 1]) << 16);
+        [short, 0, n as u64]
+    }
+}
+
+fn command_slot(key: &[u64; 3]) -> usize {
+    let h = (key[0] ^ key[1].rotate_left(23) ^ key[2].rotate_left(47))
+        .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    (h >> (64 - COMMAND_SLOTS.trailing_zeros())) as usize
 }
 
 const ALL_COMMANDS: &[&str] = &[
@@ -1135,11 +1208,37 @@ pub(crate) fn is_command_name(name: &str) -> bool {
 /// Whether the first word of `lower` is a known command (a cheap test for
 /// plain-text values).
 pub(crate) fn starts_with_command(lower: &str) -> bool {
-    let s = lower.trim_start();
-    // Cut at ASCII bytes only, so every slice stays a `str` (no re-validation).
-    let end = memchr::memchr2(b' ', b'\t', s.as_bytes()).unwrap_or(s.len());
-    let base = program_name(&s[..end]);
-    !base.is_empty() && base.len() <= 20 && command(base).is_some()
+    // (Most values start with a printable ASCII byte: nothing to trim.)
+    let s = if lower
+        .as_bytes()
+        .first()
+        .is_some_and(|c| (0x21..0x80).contains(c))
+    {
+        lower
+    } else {
+        lower.trim_start()
+    };
+    // One pass to the first blank, noting where the last path component
+    // starts (what `program_name` would cut): most first words are short,
+    // where a vectorised search's set-up costs more than the loop.
+    let bytes = s.as_bytes();
+    let mut end = bytes.len();
+    let mut component = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        match b {
+            b' ' | b'\t' => {
+                end = i;
+                break;
+            }
+            b'/' | b'\\' => component = i + 1,
+            _ => {}
+        }
+    }
+    if bytes[component..end].ends_with(b".exe") {
+        end -= 4;
+    }
+    // Cut at ASCII bytes only, so the slice stays a `str` (no re-validation).
+    (1..=20).contains(&(end - component)) && command(&s[component..end]).is_some()
 }
 
 /// The program a command word names: its last path component, without
@@ -1857,8 +1956,138 @@ fn arithmetic(inner: &str) -> bool {
     })
 }
 
+/// The bytes [`inspect`]'s checks are gated on, each with a bit of a
+/// [`Present`] mask: every check below runs only when a byte its every
+/// report needs is in the value, found in one pass over it instead of a
+/// scan per check (most values reaching this engine have few of them).
+const GATE_BYTES: &[u8] = b"{-(:$=!~<>[/%.;\n|vx'\"";
+
+/// Which [`GATE_BYTES`] a value has.
+#[derive(Clone, Copy)]
+struct Present(u32);
+
+impl Present {
+    const BIT: [u32; 256] = {
+        let mut t = [0u32; 256];
+        let mut i = 0;
+        while i < GATE_BYTES.len() {
+            t[GATE_BYTES[i] as usize] = 1 << i;
+            i += 1;
+        }
+        t
+    };
+
+    fn of(s: &str) -> Self {
+        Present(
+            s.bytes()
+                .fold(0, |mask, c| mask | Self::BIT[usize::from(c)]),
+        )
+    }
+
+    /// Whether `c` may be in the value (always, for a byte not gated on).
+    fn has(self, c: u8) -> bool {
+        let bit = Self::BIT[usize::from(c)];
+        bit == 0 || self.0 & bit != 0
+    }
+}
+
+/// A needle list grouped by one byte each needle has (the one benign text
+/// has least often, by [`ANCHOR_RARITY`]), with its offset in the needle:
+/// a needle occurs only where its anchor byte does, with the needle's
+/// neighbour of that byte beside it, so looking at the anchors' occurrences
+/// alone says whether any needle occurs.
+struct Anchored {
+    groups: Vec<AnchorGroup>,
+}
+
+struct AnchorGroup {
+    anchor: u8,
+    /// The bytes after the anchor in the needles that go on after it, and
+    /// before it in those that end with it.
+    next: ByteSet,
+    previous: ByteSet,
+    /// (Offset of the anchor, needle.)
+    needles: Vec<(usize, &'static str)>,
+}
+
+/// A set of bytes.
+#[derive(Default)]
+struct ByteSet([u64; 4]);
+
+impl ByteSet {
+    fn insert(&mut self, c: u8) {
+        self.0[usize::from(c >> 6)] |= 1 << (c & 63);
+    }
+
+    fn contains(&self, c: u8) -> bool {
+        self.0[usize::from(c >> 6)] & (1 << (c & 63)) != 0
+    }
+}
+
+/// Gated bytes from rare to common in benign text.
+const ANCHOR_RARITY: &[u8] = b"<>[|{$~!%;:=x(v/-.";
+
+impl Anchored {
+    fn new(needles: &'static [&'static str]) -> Self {
+        let mut groups: Vec<AnchorGroup> = Vec::new();
+        for needle in needles {
+            let b = needle.as_bytes();
+            let anchor = ANCHOR_RARITY
+                .iter()
+                .find(|c| b.contains(c))
+                .or(b.first())
+                .copied()
+                .unwrap_or(0);
+            let offset = b.iter().position(|c| *c == anchor).unwrap_or(0);
+            let group = match groups.iter().position(|g| g.anchor == anchor) {
+                Some(g) => &mut groups[g],
+                None => {
+                    groups.push(AnchorGroup {
+                        anchor,
+                        next: ByteSet::default(),
+                        previous: ByteSet::default(),
+                        needles: Vec::new(),
+                    });
+                    groups.last_mut().expect("just pushed")
+                }
+            };
+            // (No needle is one byte long: each has a neighbour.)
+            match b.get(offset + 1) {
+                Some(&c) => group.next.insert(c),
+                None => group.previous.insert(b[offset.saturating_sub(1)]),
+            }
+            group.needles.push((offset, needle));
+        }
+        Anchored { groups }
+    }
+
+    /// Whether one of the needles occurs in `s` (which has `present`).
+    fn occurs(&self, s: &str, present: Present) -> bool {
+        let s = s.as_bytes();
+        self.groups.iter().any(|g| {
+            present.has(g.anchor)
+                && memchr::memchr_iter(g.anchor, s).any(|p| {
+                    let beside = s.get(p + 1).is_some_and(|c| g.next.contains(*c))
+                        || (p > 0 && g.previous.contains(s[p - 1]));
+                    beside
+                        && g.needles.iter().any(|(offset, needle)| {
+                            p >= *offset && s[p - offset..].starts_with(needle.as_bytes())
+                        })
+                })
+        })
+    }
+}
+
 pub(crate) fn inspect(lower: &str, scratch: &mut ShellScratch, sink: &mut Sink<'_>) {
-    if memchr::memchr(b'{', lower.as_bytes()).is_some() {
+    static REVERSE_SHELL_ANCHORS: std::sync::OnceLock<Anchored> = std::sync::OnceLock::new();
+    static POWERSHELL_ANCHORS: std::sync::OnceLock<Anchored> = std::sync::OnceLock::new();
+    let present = Present::of(lower);
+    let has = |c: u8| present.has(c);
+    // Each check below runs only when a byte that all its reports need is
+    // present (the reason is given with each); skipping the others changes
+    // no verdict, and the reports keep their order.
+    // Both find a `{` first.
+    if has(b'{') {
         if let Some(p) = fork_bomb(lower) {
             sink.report(&rules::RCE_FORK_BOMB, lower, p..(p + 24).min(lower.len()));
         }
@@ -1866,38 +2095,73 @@ pub(crate) fn inspect(lower: &str, scratch: &mut ShellScratch, sink: &mut Sink<'
             sink.report(&rules::RCE_EVASION, lower, p..(p + 24).min(lower.len()));
         }
     }
-    reverse_shells(lower, sink);
-    powershell(lower, sink);
-    if let Some(p) = assigned_then_run(lower) {
+    // Both report only a needle of their list they found (`Anchored` says
+    // whether one occurs, a test checks it against the automaton).
+    if REVERSE_SHELL_ANCHORS
+        .get_or_init(|| Anchored::new(REVERSE_SHELL_NEEDLES))
+        .occurs(lower, present)
+    {
+        reverse_shells(lower, sink);
+    }
+    // (`powershell` also returns early without `-`, `::`, `iex` or `(`.)
+    if (has(b'-') || has(b'(') || has(b':') || has(b'x'))
+        && POWERSHELL_ANCHORS
+            .get_or_init(|| Anchored::new(POWERSHELL_NEEDLES))
+            .occurs(lower, present)
+    {
+        powershell(lower, sink);
+    }
+    // `assigned_then_run` returns at once without both.
+    if has(b'$')
+        && has(b'=')
+        && let Some(p) = assigned_then_run(lower)
+    {
         sink.report(&rules::RCE_EVASION, lower, p..(p + 32).min(lower.len()));
     }
-    if let Some(p) = netcat_exec(lower) {
+    // `netcat_exec` needs an option ` -e ` or ` -c `.
+    if has(b'-')
+        && let Some(p) = netcat_exec(lower)
+    {
         sink.report(
             &rules::RCE_REVERSE_SHELL,
             lower,
             p..(p + 32).min(lower.len()),
         );
     }
-    if history_events(lower) || directory_stack_tilde(lower) {
+    // A value starting `!-` or `~`.
+    if (has(b'!') || has(b'~')) && (history_events(lower) || directory_stack_tilde(lower)) {
         sink.report(&rules::RCE_SUBSTITUTION, lower, 0..lower.len().min(24));
     }
-    if let Some(p) = shell_only_expansion(lower).or_else(|| parameter_expansion(lower)) {
+    // `<(` `>(` `$((` `$[` (`shell_only_expansion`) and `${`
+    // (`parameter_expansion`).
+    if (has(b'$') || (has(b'(') && (has(b'<') || has(b'>'))))
+        && let Some(p) = shell_only_expansion(lower).or_else(|| parameter_expansion(lower))
+    {
         sink.report(
             &rules::RCE_SUBSTITUTION,
             lower,
             p..(p + 24).min(lower.len()),
         );
     }
-    commands(lower, scratch, sink);
+    if commands_may_report(lower) {
+        commands(lower, scratch, sink);
+    }
     // The value may land inside a quoted argument: what follows its first
     // quote is then shell syntax again (`';id;'`, `"|id|"`).
-    for quote in ['\'', '"'] {
-        if let Some(p) = lower.find(quote) {
-            commands(&lower[p + 1..], scratch, sink);
+    for quote in [b'\'', b'"'] {
+        if has(quote)
+            && let Some(p) = memchr::memchr(quote, lower.as_bytes())
+        {
+            // (A quote is ASCII: the slice stays a `str`.)
+            let rest = &lower[p + 1..];
+            if commands_may_report(rest) {
+                commands(rest, scratch, sink);
+            }
         }
     }
     // cmd's FOR loop runs a command per item: `for /f %v in (...) do ...`.
-    if let Some(p) = crate::text::find(lower, "for /")
+    if has(b'/')
+        && let Some(p) = crate::text::find(lower, "for /")
         && let Some(rest) = lower.get(p + 5..)
         && rest.starts_with(['l', 'f', 'd', 'r'])
         && crate::text::contains(rest, " in (")
@@ -1911,7 +2175,8 @@ pub(crate) fn inspect(lower: &str, scratch: &mut ShellScratch, sink: &mut Sink<'
     }
     // The plain loop over a set: `for %v in (set) do cmd` (`%%v` in a
     // batch file); no prose puts a `%` name between `for` and `in (`.
-    if let Some(p) = crate::text::find(lower, "for %")
+    if has(b'%')
+        && let Some(p) = crate::text::find(lower, "for %")
         && let Some(rest) = lower.get(p + 5..(p + 128).min(lower.len()))
         && let Some(var) = rest.trim_start_matches('%').split(' ').next()
         && !var.is_empty()
@@ -1925,7 +2190,11 @@ pub(crate) fn inspect(lower: &str, scratch: &mut ShellScratch, sink: &mut Sink<'
             p..(p + 32).min(lower.len()),
         );
     }
-    if let Some(p) = sqlite_dot_command(lower) {
+    // A `.` after a `;` or a line break.
+    if has(b'.')
+        && (has(b';') || has(b'\n'))
+        && let Some(p) = sqlite_dot_command(lower)
+    {
         sink.report(
             &rules::RCE_COMMAND_CHAIN,
             lower,
@@ -1933,10 +2202,213 @@ pub(crate) fn inspect(lower: &str, scratch: &mut ShellScratch, sink: &mut Sink<'
         );
     }
     for var in ["%comspec%", "%systemroot%", "%windir%", "%programfiles%"] {
-        if let Some(p) = crate::text::find(lower, var) {
+        if has(b'%')
+            && let Some(p) = crate::text::find(lower, var)
+        {
             sink.report(&rules::RCE_WINDOWS_COMMAND, lower, p..p + var.len());
         }
     }
+}
+
+/// Byte classes of [`commands_may_report`].
+mod class {
+    /// Ends a lexer word when unquoted (blanks, `;`, `|`, `&`, `)`, a line
+    /// break), or may end one (the [`SOFT`] bytes).
+    pub(super) const SPLIT: u8 = 1;
+    /// A split byte that ends a word only sometimes: a brace list's `,` and
+    /// `}`, a `{` that opens one, a `(` that opens a subshell. Otherwise it
+    /// is part of the word.
+    pub(super) const SOFT: u8 = 2;
+    /// A split byte that may be (the end of) an operator after which a
+    /// word is in command position: `;` `|` `&` `(` `{` a line break, and
+    /// `)` (which keeps the position an operator before it gave: `a; ) id`).
+    pub(super) const OPERATOR: u8 = 4;
+    pub(super) const QUOTE: u8 = 8;
+    /// Bytes that can make a word's shell text differ from its bytes other
+    /// than by dropping quotes, or start a word anywhere: `$` expansions
+    /// (`$IFS`, `$SHELL`, `$a$b`), `\` escapes and Windows paths, cmd's
+    /// `^`, empty substitutions joining a word (`pi``ng`, `pi<()ng`), and
+    /// the `<` `>` `` ` `` operators.
+    pub(super) const REWRITES: u8 = 16;
+    pub(super) const GLOB: u8 = 32;
+    pub(super) const SLASH: u8 = 64;
+
+    pub(super) const OF: [u8; 256] = {
+        let mut t = [0u8; 256];
+        let bytes: [(&[u8], u8); 7] = [
+            (b" \t\r\x0b\x0c", SPLIT),
+            (b"\n;|&)", SPLIT | OPERATOR),
+            (b",}", SPLIT | SOFT),
+            (b"({", SPLIT | SOFT | OPERATOR),
+            (b"'\"", QUOTE),
+            (b"$\\^`<>", REWRITES),
+            (b"?*[", GLOB),
+        ];
+        let mut set = 0;
+        while set < bytes.len() {
+            let (list, class) = bytes[set];
+            let mut i = 0;
+            while i < list.len() {
+                t[list[i] as usize] = class;
+                i += 1;
+            }
+            set += 1;
+        }
+        t[b'/' as usize] = SLASH;
+        t
+    };
+}
+
+/// Whether [`commands`] can report anything on `s`: `false` only when it
+/// provably cannot, so the lexing is skipped (most values, and most text
+/// after a value's first quote, put no command where a shell runs one).
+///
+/// Every report of `commands` is made for a word `w` (its shell text) that
+/// is (a) a globbed path (`glob` set by an unquoted `?` `*` `[`, and `w`
+/// starts with `/`), in any position, or, in command position, (b) made of
+/// `$` variables (`variable_names`, the assigned-variable spacer), or (c) a
+/// known command: `command` of `program_name(w)` or of its
+/// `strip_version`; every other word is passed over (`known.is_none()` and
+/// not a globbed path: `continue`; a globbed path that is no command
+/// reaches only the `known`-guarded reports).
+///
+/// Without a [`class::REWRITES`] byte (anywhere, quoted or not) there is
+/// no `$` (so no (b)), and the text of a word is its bytes minus the quotes
+/// that delimit it or are unmatched: a quote runs to the next same quote
+/// (all bytes between are text) or, with none, is dropped; both are
+/// followed here exactly. Every word starts at the start of `s` or right
+/// after an unquoted [`class::SPLIT`] byte, and ends at one. So cut `s` at
+/// unquoted split bytes into pieces; a word starts where a piece does, and
+/// spans more than one only across [`class::SOFT`] bytes.
+///
+/// (a) then needs a piece whose first byte other than a quote is `/`, and
+/// a glob byte anywhere. For (c): no command name has a split byte or a
+/// quote (a test checks), so `program_name(w)` has none, hence lies in the
+/// last piece the word touches, after that piece's last `/`: it is that
+/// piece's last path component with its quotes dropped (or it keeps a quote
+/// and is no command), looked up here exactly as `commands` does. And the
+/// word is in command position only if it is the first, or the lexer piece
+/// before it is an operator (only blanks between: an [`class::OPERATOR`]
+/// byte is in the gap before its first piece), or the word before it is a
+/// wrapper (`is_wrapper` of its `program_name`, which lies in the last
+/// piece before this word's first); the later pieces of a word that spans
+/// soft bytes inherit its position.
+fn commands_may_report(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut has_glob = false;
+    let mut slash_first = false;
+    // The open quote, 0 when none.
+    let mut quote = 0u8;
+    // The current piece: where it starts, whether only quotes were read so
+    // far, where its last path component starts and whether that has a
+    // quote.
+    let mut piece = 0;
+    let mut leading = true;
+    let mut component = 0;
+    let mut component_quoted = false;
+    // Whether the current piece may be (part of) a word in command
+    // position; of the last piece: that, and whether it was a wrapper; of
+    // the split bytes since it: whether one was an operator or soft.
+    let mut position = true;
+    let mut last_position = false;
+    let mut last_wrapper = false;
+    let mut gap_operator = true;
+    let mut gap_soft = false;
+    // Where a quoted component is copied without its quotes.
+    let mut buf = [0; 64];
+    let mut i = 0;
+    while i <= b.len() {
+        // A run of bytes of no class (letters, digits, most punctuation).
+        let run = i;
+        while i < b.len() && class::OF[usize::from(b[i])] == 0 {
+            i += 1;
+        }
+        leading &= i == run;
+        let k = match b.get(i) {
+            Some(c) => class::OF[usize::from(*c)],
+            None => class::SPLIT,
+        };
+        let at = i;
+        i += 1;
+        if k & class::REWRITES != 0 {
+            return true;
+        }
+        if k & class::QUOTE != 0 {
+            component_quoted = true;
+            if quote == b[at] {
+                quote = 0;
+            } else if quote == 0 && memchr::memchr(b[at], &b[at + 1..]).is_some() {
+                quote = b[at];
+            } else if quote != 0 {
+                leading = false;
+            }
+            continue;
+        }
+        if k & class::SLASH != 0 {
+            slash_first |= leading;
+            leading = false;
+            component = at + 1;
+            component_quoted = false;
+            continue;
+        }
+        if k & class::GLOB != 0 {
+            has_glob = true;
+        }
+        if k & class::SPLIT == 0 || quote != 0 {
+            leading = false;
+            continue;
+        }
+        if piece < at {
+            let Some(base) = component_name(&s[component..at], component_quoted, &mut buf) else {
+                return true;
+            };
+            // (`strip_version` leaves nothing of a name that does not end
+            // in a digit or a dot.)
+            if position
+                && (command(base).is_some()
+                    || (base
+                        .as_bytes()
+                        .last()
+                        .is_some_and(|c| c.is_ascii_digit() || *c == b'.')
+                        && command(strip_version(base)).is_some()))
+            {
+                return true;
+            }
+            last_position = position;
+            last_wrapper = is_wrapper(base);
+            gap_operator = false;
+            gap_soft = false;
+        }
+        gap_operator |= k & class::OPERATOR != 0;
+        gap_soft |= k & class::SOFT != 0;
+        position = gap_operator || last_wrapper || (gap_soft && last_position);
+        piece = at + 1;
+        leading = true;
+        component = at + 1;
+        component_quoted = false;
+    }
+    has_glob && slash_first
+}
+
+/// The last path component of a piece ([`commands_may_report`]) with its
+/// quotes and a `.exe` dropped, as `program_name` would give it (copied to
+/// `buf` when there are quotes to drop); `None` when too long to copy (the
+/// caller then assumes the worst).
+fn component_name<'a>(component: &'a str, quoted: bool, buf: &'a mut [u8; 64]) -> Option<&'a str> {
+    let name = if quoted {
+        let mut n = 0;
+        for &c in component.as_bytes() {
+            if class::OF[usize::from(c)] != class::QUOTE {
+                *buf.get_mut(n)? = c;
+                n += 1;
+            }
+        }
+        // Dropping ASCII quotes from a `str` leaves a `str`.
+        std::str::from_utf8(&buf[..n]).ok()?
+    } else {
+        component
+    };
+    Some(name.strip_suffix(".exe").unwrap_or(name))
 }
 
 fn commands(lower: &str, scratch: &mut ShellScratch, sink: &mut Sink<'_>) {
@@ -2282,7 +2754,6 @@ fn bracket(pattern: &[u8], c: u8) -> Option<(usize, bool)> {
     Some((close + 1, hit != negate))
 }
 
-/// Commands that run the command after them (`time sh -c id`).
 /// How many `$name` references a word is made of, when it is nothing else
 /// (`$a` → 1, `$c1$c2$c3` → 3, `$5`, `a$b` → none).
 fn variable_names(word: &str) -> Option<usize> {
@@ -2300,10 +2771,35 @@ fn variable_names(word: &str) -> Option<usize> {
     Some(n)
 }
 
+/// Commands that run the command after them (`time sh -c id`). `.` and
+/// `source` run a file: `. rm -rf /` still reads as a command. (The same
+/// as `is_wrapper` matches, a test checks: the list shapes its filter.)
+const WRAPPERS: &[&str] = &[
+    ".", "source", "time", "nohup", "strace", "ltrace", "sudo", "doas", "env", "exec", "command",
+    "builtin", "setsid", "unbuffer", "stdbuf", "nice", "ionice", "xargs", "watch", "pkexec",
+    "runuser",
+];
+
 fn is_wrapper(name: &str) -> bool {
-    matches!(
+    /// Per length, the first bytes of the wrappers that long (one bit per
+    /// byte modulo 64): most words are rejected without a compare.
+    const SHAPES: [u64; 9] = {
+        let mut t = [0u64; 9];
+        let mut i = 0;
+        while i < WRAPPERS.len() {
+            let w = WRAPPERS[i].as_bytes();
+            t[w.len()] |= 1 << (w[0] & 63);
+            i += 1;
+        }
+        t
+    };
+    let b = name.as_bytes();
+    b.first().is_some_and(|c| {
+        SHAPES
+            .get(b.len())
+            .is_some_and(|shape| shape & (1 << (c & 63)) != 0)
+    }) && matches!(
         name,
-        // `.` and `source` run a file: `. rm -rf /` still reads as a command.
         "." | "source"
             | "time"
             | "nohup"
@@ -2557,33 +3053,36 @@ fn table_cell(lower: &str, start: usize, end: usize, sep: Op) -> bool {
     before_space && after_space
 }
 
+/// Literals of reverse shells and listeners.
+const REVERSE_SHELL_NEEDLES: &[&str] = &[
+    "/dev/tcp/",
+    "/dev/udp/",
+    "bash -i",
+    "sh -i",
+    "nc -e",
+    "nc -c",
+    "ncat -e",
+    "nc.traditional",
+    "mkfifo /tmp",
+    "socket(s,pf_inet",
+    "fsockopen(",
+    "pty.spawn(",
+    "0<&196",
+    "exec 5<>",
+    "-e /bin/sh",
+    "-e /bin/bash",
+    "-e cmd.exe",
+    "socket.socket(",
+    "tcpsocket.new(",
+    "tcpsocket.open(",
+    "new socket(",
+    "lvnp ",
+    "-lvp ",
+    "-lvvp ",
+];
+
 fn reverse_shells(lower: &str, sink: &mut Sink<'_>) {
-    static NEEDLES_1: crate::text::NeedleSet = crate::text::NeedleSet::new(&[
-        "/dev/tcp/",
-        "/dev/udp/",
-        "bash -i",
-        "sh -i",
-        "nc -e",
-        "nc -c",
-        "ncat -e",
-        "nc.traditional",
-        "mkfifo /tmp",
-        "socket(s,pf_inet",
-        "fsockopen(",
-        "pty.spawn(",
-        "0<&196",
-        "exec 5<>",
-        "-e /bin/sh",
-        "-e /bin/bash",
-        "-e cmd.exe",
-        "socket.socket(",
-        "tcpsocket.new(",
-        "tcpsocket.open(",
-        "new socket(",
-        "lvnp ",
-        "-lvp ",
-        "-lvvp ",
-    ]);
+    static NEEDLES_1: crate::text::NeedleSet = crate::text::NeedleSet::new(REVERSE_SHELL_NEEDLES);
     if let Some((p, needle)) = NEEDLES_1.find_iter(lower).next() {
         sink.report(
             &rules::RCE_REVERSE_SHELL,
@@ -2593,6 +3092,44 @@ fn reverse_shells(lower: &str, sink: &mut Sink<'_>) {
     }
 }
 
+/// Literals of PowerShell download cradles, evasion flags and cmdlets.
+const POWERSHELL_NEEDLES: &[&str] = &[
+    "invoke-expression",
+    "invoke-webrequest",
+    "invoke-restmethod",
+    "invoke-command",
+    "invoke-mimikatz",
+    "invoke-shellcode",
+    "downloadstring(",
+    "downloadfile(",
+    "downloaddata(",
+    "net.webclient",
+    "-encodedcommand",
+    "-executionpolicy bypass",
+    "-exec bypass",
+    "-ep bypass",
+    "-windowstyle hidden",
+    "-w hidden",
+    "-nop ",
+    "start-process",
+    "frombase64string(",
+    "set-mppreference",
+    "new-object system.",
+    "new-object io.",
+    "get-wmiobject",
+    "[system.diagnostics.process]",
+    "[diagnostics.process]",
+    "iex(",
+    "iex (",
+    "| iex",
+    "|iex",
+    "powershell -e ",
+    "powershell.exe -e",
+    "add-mppreference",
+    "get-content c:",
+    "invoke-item",
+];
+
 fn powershell(lower: &str, sink: &mut Sink<'_>) {
     if !lower.contains('-')
         && !crate::text::contains(lower, "::")
@@ -2601,42 +3138,7 @@ fn powershell(lower: &str, sink: &mut Sink<'_>) {
     {
         return;
     }
-    static NEEDLES_2: crate::text::NeedleSet = crate::text::NeedleSet::new(&[
-        "invoke-expression",
-        "invoke-webrequest",
-        "invoke-restmethod",
-        "invoke-command",
-        "invoke-mimikatz",
-        "invoke-shellcode",
-        "downloadstring(",
-        "downloadfile(",
-        "downloaddata(",
-        "net.webclient",
-        "-encodedcommand",
-        "-executionpolicy bypass",
-        "-exec bypass",
-        "-ep bypass",
-        "-windowstyle hidden",
-        "-w hidden",
-        "-nop ",
-        "start-process",
-        "frombase64string(",
-        "set-mppreference",
-        "new-object system.",
-        "new-object io.",
-        "get-wmiobject",
-        "[system.diagnostics.process]",
-        "[diagnostics.process]",
-        "iex(",
-        "iex (",
-        "| iex",
-        "|iex",
-        "powershell -e ",
-        "powershell.exe -e",
-        "add-mppreference",
-        "get-content c:",
-        "invoke-item",
-    ]);
+    static NEEDLES_2: crate::text::NeedleSet = crate::text::NeedleSet::new(POWERSHELL_NEEDLES);
     if let Some((p, needle)) = NEEDLES_2.find_iter(lower).next() {
         sink.report(
             &rules::RCE_POWERSHELL,
@@ -2661,6 +3163,219 @@ mod round2_tests {
             &mut sink,
         );
         out.iter().map(|d| d.rule.id).collect()
+    }
+
+    #[test]
+    fn command_table_agrees_with_the_lists() {
+        let mut words: Vec<String> = Vec::new();
+        for name in ALL_COMMANDS {
+            for cut in 0..=name.len() {
+                words.push(name[..cut].to_owned());
+                words.push(name[cut..].to_owned());
+            }
+            words.push(format!("{name}s"));
+            words.push(format!("{name}\0"));
+            words.push(format!("x{name}"));
+        }
+        for w in &words {
+            let expected = if w.is_empty() || w.len() > 20 {
+                None
+            } else {
+                command_uncached(w)
+            };
+            assert_eq!(command(w), expected, "{w:?}");
+        }
+    }
+
+    /// `commands_may_report` may only say "no" where `commands` reports
+    /// nothing: checked on every value built from shell-shaped fragments.
+    #[test]
+    fn skipped_lexing_never_hides_a_report() {
+        for name in ALL_COMMANDS {
+            assert!(
+                name.bytes().all(|c| class::OF[usize::from(c)] == 0),
+                "{name}"
+            );
+        }
+        let fragments = [
+            "c'a't",
+            "/???/c?t",
+            "id",
+            ";",
+            "|",
+            " ",
+            "'",
+            "\"",
+            "(",
+            ")",
+            ",",
+            "{",
+            "}",
+            "/bin/",
+            "cat",
+            "/etc/passwd",
+            "python3.10",
+            "x",
+            "-la",
+            "&&",
+            "a=b",
+            "/",
+            "*",
+            "ls.exe",
+            "\"i\"d",
+            "o'brien",
+            "it's",
+            "&",
+            "\n",
+            "who",
+            "ami",
+            "[",
+            "?",
+            "sleep",
+            "5",
+            "net",
+            "user",
+            "/usr/bin/",
+            "wget",
+            "http://x/y",
+            ".",
+            "cmd",
+            "/c",
+            "(50%",
+            "'/",
+            "e??/p*d",
+            "nohup",
+            "sudo",
+            "{,",
+            "x(",
+            " (",
+            "a,b",
+            "{",
+            "}",
+            "}(",
+            ",",
+            "\t",
+            "\"'",
+            "'\"",
+            "time ",
+            "at",
+            "ls",
+            "l",
+            "s",
+            "py",
+            "thon3.9",
+            "\"/",
+        ];
+        let settings = DetectorSettings::default();
+        let mut scratch = ShellScratch::default();
+        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut value = String::new();
+        let rounds: usize = std::env::var("SKIP_ROUNDS")
+            .ok()
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(40_000);
+        let (mut reported, mut skipped) = (0, 0);
+        for _ in 0..rounds {
+            value.clear();
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            for _ in 0..1 + (seed >> 60) % 7 {
+                seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                value.push_str(fragments[((seed >> 33) % fragments.len() as u64) as usize]);
+            }
+            let mut out: Vec<Detection> = Vec::new();
+            let mut sink = Sink::new(&settings, &mut out, crate::Decoding::Normalized);
+            commands(&value, &mut scratch, &mut sink);
+            let may = commands_may_report(&value);
+            assert!(out.is_empty() || may, "{value:?}: {out:?}");
+            reported += usize::from(!out.is_empty());
+            skipped += usize::from(!may);
+        }
+        // Both answers are exercised.
+        assert!(
+            reported > rounds / 20 && skipped > rounds / 20,
+            "{reported} {skipped}"
+        );
+        assert!(!commands_may_report(
+            "please drop off at 5pm; select the plan (50% off?)"
+        ));
+        assert!(!commands_may_report("reilly & sons, ltd."));
+    }
+
+    /// The anchor test finds a needle wherever the automaton does: on every
+    /// needle alone, inside text, cut short, and glued to others.
+    #[test]
+    fn anchored_needles_agree_with_the_automaton() {
+        for needles in [REVERSE_SHELL_NEEDLES, POWERSHELL_NEEDLES] {
+            assert!(needles.iter().all(|n| n.len() >= 2));
+            let anchored = Anchored::new(needles);
+            let automaton = crate::text::literal_matcher(needles);
+            let mut values: Vec<String> = Vec::new();
+            for (i, n) in needles.iter().enumerate() {
+                let other = needles[(i * 7 + 3) % needles.len()];
+                values.push((*n).to_owned());
+                values.push(format!("x {n} y"));
+                values.push(format!(
+                    "{}{}",
+                    &n[..n.len() / 2],
+                    &other[other.len() / 2..]
+                ));
+                values.push(format!("{n}{other}"));
+                values.push(n[1..].to_owned());
+                values.push(n[..n.len() - 1].to_owned());
+            }
+            for v in &values {
+                assert_eq!(
+                    anchored.occurs(v, Present::of(v)),
+                    automaton.is_match(v.as_str()),
+                    "{v:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn starts_with_command_reads_the_first_program_name() {
+        let reference = |lower: &str| {
+            let s = lower.trim_start();
+            let end = s.find([' ', '\t']).unwrap_or(s.len());
+            let base = program_name(&s[..end]);
+            !base.is_empty() && base.len() <= 20 && command(base).is_some()
+        };
+        for v in [
+            "",
+            " ",
+            "id",
+            " id",
+            "\u{a0}id",
+            "\x0bid -a",
+            "\tcurl x",
+            "/usr/bin/curl x",
+            "c:\\windows\\cmd.exe /c",
+            "cmd.exe",
+            ".exe",
+            "/",
+            "a/",
+            "ls/",
+            "é ls",
+            "x/y/ls\tz",
+            "syncappvpublishingserver",
+            "please drop off",
+            "2026-11-28",
+            "/bin/sh.exe",
+        ] {
+            assert_eq!(starts_with_command(v), reference(v), "{v:?}");
+        }
+    }
+
+    #[test]
+    fn wrapper_shapes_keep_every_wrapper() {
+        for w in WRAPPERS {
+            assert!(is_wrapper(w), "{w}");
+        }
+        for name in ALL_COMMANDS {
+            assert_eq!(is_wrapper(name), WRAPPERS.contains(name), "{name}");
+        }
+        assert!(!is_wrapper("") && !is_wrapper("please") && !is_wrapper("sources"));
     }
 
     #[test]
