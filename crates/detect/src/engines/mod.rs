@@ -59,6 +59,9 @@ mod gate {
     /// ([`misc::SESSION_NAME_FRAGMENTS`]): names without one skip the
     /// session engine.
     pub(super) const SESSION_NAME: u64 = 1 << 20;
+    /// A literal every path report outside a path segment needs, besides a
+    /// sensitive entry or a wrapper ([`path::REPORT_LITERALS`]).
+    pub(super) const PATH: u64 = 1 << 21;
 }
 
 const SQL_STATEMENT_WORDS: &[&str] = &[
@@ -108,7 +111,7 @@ struct Gates {
 
 impl Gates {
     fn new() -> Self {
-        let lists: [(u64, &[&[&str]]); 21] = [
+        let lists: [(u64, &[&[&str]]); 22] = [
             (gate::JAVA, misc::JAVA_ANCHORS),
             (gate::SENSITIVE, &[path::SENSITIVE]),
             (gate::WRAPPER, &[path::WRAPPERS]),
@@ -136,6 +139,7 @@ impl Gates {
                 &[&[" like ", " is ", " regexp ", " rlike "]],
             ),
             (gate::SESSION_NAME, &[misc::SESSION_NAME_FRAGMENTS]),
+            (gate::PATH, &[path::REPORT_LITERALS]),
         ];
         let mut patterns: Vec<&str> = Vec::new();
         let mut bits: Vec<u64> = Vec::new();
@@ -397,10 +401,16 @@ impl Engines {
         }
         // `etc` + `passwd` behind undecodable separators has neither slash nor dot.
         let spelled_path = gates & gate::SPELLED_PATH != 0;
-        if f.any(CharFlags::SLASH | CharFlags::DOT | CharFlags::COLON) || spelled_path {
+        // Outside a path segment, no path report without one of these
+        // literals (why: at `path::REPORT_LITERALS`).
+        let path_segment = matches!(kind, ValueKind::PathSegment);
+        let path_literal = gates & (gate::PATH | gate::SENSITIVE | gate::WRAPPER) != 0;
+        if (f.any(CharFlags::SLASH | CharFlags::DOT | CharFlags::COLON) || spelled_path)
+            && (path_segment || path_literal)
+        {
             path::inspect(
                 lower,
-                matches!(kind, ValueKind::PathSegment),
+                path_segment,
                 gates & gate::SENSITIVE != 0,
                 gates & gate::WRAPPER != 0,
                 &mut scratch.path,

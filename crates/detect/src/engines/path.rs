@@ -371,6 +371,48 @@ pub(crate) const WRAPPERS: &[&str] = &[
     "input://",
 ];
 
+/// Outside a path segment, every report [`inspect`] makes needs one of
+/// these literals in `lower`, a [`SENSITIVE`] entry or a [`WRAPPERS`]
+/// scheme; the dispatcher skips values with none. Why, report by report
+/// (`v` is the path view, which only folds `\` to `/`, drops a `/` after a
+/// `/` and turns a spelled `0x2e`/`0x2f`/`0x5c` into `.`/`/`: so letters
+/// adjacent in `v` are adjacent in `lower`, and so are a `.` and what
+/// follows it unless the `.` was spelled `0x2e`):
+/// - traversal counts `..` in `v`: `..` or `0x2e` in `lower`;
+/// - the sensitive-file search runs on a [`SENSITIVE`] gate hit or when the
+///   view differs from `lower`, which needs `\`, `//` or a spelled separator;
+/// - the junk-separated system file needs `etc`, `.ini`, `.bat` or `.dat` in
+///   `v` (each also in `lower`, or `0x2e` is);
+/// - a config file's stem contains one of the stem words of [`config_file`],
+///   each of which contains one of the letter-only words below;
+/// - remote inclusion needs `://` (so `//`) in `lower`;
+/// - wrappers need a [`WRAPPERS`] scheme; restricted extensions and hidden
+///   files are path-segment reports.
+pub(crate) const REPORT_LITERALS: &[&str] = &[
+    "..",
+    "//",
+    "\\",
+    "0x2e",
+    "0x2f",
+    "0x5c",
+    "etc",
+    ".ini",
+    ".bat",
+    ".dat",
+    // Config-file stems ([`config_file`]).
+    "conf",
+    "db",
+    "database",
+    "settings",
+    "setup",
+    "install",
+    "connect",
+    "credentials",
+    "secret",
+    "passw",
+    "global",
+];
+
 /// `sensitive` / `wrapper`: whether the dispatcher's anchor pass found a
 /// [`SENSITIVE`] entry / a [`WRAPPERS`] scheme in `lower`; when false, those
 /// searches are skipped (the sensitive-file search still runs when the path
@@ -751,6 +793,7 @@ fn config_file(v: &str) -> bool {
         return false;
     }
     let stem = stem.trim_start_matches(['_', '.']);
+    // Each contains a word of [`REPORT_LITERALS`] (the dispatcher's gate).
     let stems = [
         "config",
         "configuration",
@@ -923,6 +966,22 @@ mod tests {
             crate::tests::assert_clean_in(benign, crate::ValueKind::PathSegment);
         }
         assert_clean("the sys/admin team");
+    }
+
+    /// Values with few of the dispatcher's path literals (`REPORT_LITERALS`).
+    #[test]
+    fn values_with_one_path_literal_reach_the_engine() {
+        for (v, rule) in [
+            ("db.sql", "path.sensitive_file"),
+            ("credentials.json", "path.sensitive_file"),
+            ("backup/global.asa", "path.sensitive_file"),
+            ("etc%c0%afpasswd", "path.sensitive_file"),
+            ("c:boot.ini", "path.sensitive_file"),
+            ("http://192.0.2.10/x.txt", "rfi.url"),
+            ("ftp://example.com/x", "rfi.url"),
+        ] {
+            assert_detects(v, rule);
+        }
     }
 
     #[test]
