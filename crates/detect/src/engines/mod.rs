@@ -62,6 +62,12 @@ mod gate {
     /// A literal every path report outside a path segment needs, besides a
     /// sensitive entry or a wrapper ([`path::REPORT_LITERALS`]).
     pub(super) const PATH: u64 = 1 << 21;
+    /// `://`, `http:`, `https:` ([`ssrf::URL_LITERALS`]).
+    pub(super) const SSRF_URL: u64 = 1 << 22;
+    /// [`ssrf::METADATA_ADDRESSES`].
+    pub(super) const SSRF_METADATA_ADDRESS: u64 = 1 << 23;
+    /// [`ssrf::INTERNAL_NAME_LITERALS`].
+    pub(super) const SSRF_INTERNAL_NAME: u64 = 1 << 24;
 }
 
 const SQL_STATEMENT_WORDS: &[&str] = &[
@@ -111,7 +117,7 @@ struct Gates {
 
 impl Gates {
     fn new() -> Self {
-        let lists: [(u64, &[&[&str]]); 22] = [
+        let lists: [(u64, &[&[&str]]); 25] = [
             (gate::JAVA, misc::JAVA_ANCHORS),
             (gate::SENSITIVE, &[path::SENSITIVE]),
             (gate::WRAPPER, &[path::WRAPPERS]),
@@ -140,6 +146,9 @@ impl Gates {
             ),
             (gate::SESSION_NAME, &[misc::SESSION_NAME_FRAGMENTS]),
             (gate::PATH, &[path::REPORT_LITERALS]),
+            (gate::SSRF_URL, &[ssrf::URL_LITERALS]),
+            (gate::SSRF_METADATA_ADDRESS, &[ssrf::METADATA_ADDRESSES]),
+            (gate::SSRF_INTERNAL_NAME, &[ssrf::INTERNAL_NAME_LITERALS]),
         ];
         let mut patterns: Vec<&str> = Vec::new();
         let mut bits: Vec<u64> = Vec::new();
@@ -429,7 +438,12 @@ impl Engines {
             || lower.starts_with("localhost")
             || lower.starts_with("ip6-");
         if host_like && !own_url {
-            ssrf::inspect(lower, !f.contains(CharFlags::SPACE), sink);
+            let literals = ssrf::Literals {
+                url: gates & gate::SSRF_URL != 0,
+                metadata_address: gates & gate::SSRF_METADATA_ADDRESS != 0,
+                internal_name: gates & gate::SSRF_INTERNAL_NAME != 0,
+            };
+            ssrf::inspect(lower, !f.contains(CharFlags::SPACE), literals, sink);
         }
         if f.any(CharFlags::DOLLAR | CharFlags::EQUALS | CharFlags::SEMICOLON | CharFlags::PIPE_AMP)
             || gates & gate::THIS != 0
