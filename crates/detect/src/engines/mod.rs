@@ -59,15 +59,20 @@ mod gate {
     /// ([`misc::SESSION_NAME_FRAGMENTS`]): names without one skip the
     /// session engine.
     pub(super) const SESSION_NAME: u64 = 1 << 20;
-    /// A literal every path report outside a path segment needs, besides a
-    /// sensitive entry or a wrapper ([`path::REPORT_LITERALS`]).
-    pub(super) const PATH: u64 = 1 << 21;
+    /// `..`, `0x2e` ([`path::DOT_LITERALS`]).
+    pub(super) const PATH_DOTS: u64 = 1 << 21;
+    /// [`path::FOLD_LITERALS`].
+    pub(super) const PATH_FOLD: u64 = 1 << 22;
+    /// `//`.
+    pub(super) const PATH_SLASHES: u64 = 1 << 23;
+    /// [`path::FILE_WORD_LITERALS`].
+    pub(super) const PATH_FILE_WORD: u64 = 1 << 24;
     /// `://`, `http:`, `https:` ([`ssrf::URL_LITERALS`]).
-    pub(super) const SSRF_URL: u64 = 1 << 22;
+    pub(super) const SSRF_URL: u64 = 1 << 25;
     /// [`ssrf::METADATA_ADDRESSES`].
-    pub(super) const SSRF_METADATA_ADDRESS: u64 = 1 << 23;
+    pub(super) const SSRF_METADATA_ADDRESS: u64 = 1 << 26;
     /// [`ssrf::INTERNAL_NAME_LITERALS`].
-    pub(super) const SSRF_INTERNAL_NAME: u64 = 1 << 24;
+    pub(super) const SSRF_INTERNAL_NAME: u64 = 1 << 27;
 }
 
 const SQL_STATEMENT_WORDS: &[&str] = &[
@@ -117,7 +122,7 @@ struct Gates {
 
 impl Gates {
     fn new() -> Self {
-        let lists: [(u64, &[&[&str]]); 25] = [
+        let lists: [(u64, &[&[&str]]); 28] = [
             (gate::JAVA, misc::JAVA_ANCHORS),
             (gate::SENSITIVE, &[path::SENSITIVE]),
             (gate::WRAPPER, &[path::WRAPPERS]),
@@ -145,7 +150,10 @@ impl Gates {
                 &[&[" like ", " is ", " regexp ", " rlike "]],
             ),
             (gate::SESSION_NAME, &[misc::SESSION_NAME_FRAGMENTS]),
-            (gate::PATH, &[path::REPORT_LITERALS]),
+            (gate::PATH_DOTS, &[path::DOT_LITERALS]),
+            (gate::PATH_FOLD, &[path::FOLD_LITERALS]),
+            (gate::PATH_SLASHES, &[path::SLASHES]),
+            (gate::PATH_FILE_WORD, &[path::FILE_WORD_LITERALS]),
             (gate::SSRF_URL, &[ssrf::URL_LITERALS]),
             (gate::SSRF_METADATA_ADDRESS, &[ssrf::METADATA_ADDRESSES]),
             (gate::SSRF_INTERNAL_NAME, &[ssrf::INTERNAL_NAME_LITERALS]),
@@ -411,20 +419,20 @@ impl Engines {
         // `etc` + `passwd` behind undecodable separators has neither slash nor dot.
         let spelled_path = gates & gate::SPELLED_PATH != 0;
         // Outside a path segment, no path report without one of these
-        // literals (why: at `path::REPORT_LITERALS`).
+        // literals (why: at `path::DOT_LITERALS`).
         let path_segment = matches!(kind, ValueKind::PathSegment);
-        let path_literal = gates & (gate::PATH | gate::SENSITIVE | gate::WRAPPER) != 0;
+        let path_literals = path::Literals {
+            sensitive: gates & gate::SENSITIVE != 0,
+            wrapper: gates & gate::WRAPPER != 0,
+            dots: gates & gate::PATH_DOTS != 0,
+            fold: gates & gate::PATH_FOLD != 0,
+            slashes: gates & gate::PATH_SLASHES != 0,
+            file_word: gates & gate::PATH_FILE_WORD != 0,
+        };
         if (f.any(CharFlags::SLASH | CharFlags::DOT | CharFlags::COLON) || spelled_path)
-            && (path_segment || path_literal)
+            && (path_segment || path_literals.any())
         {
-            path::inspect(
-                lower,
-                path_segment,
-                gates & gate::SENSITIVE != 0,
-                gates & gate::WRAPPER != 0,
-                &mut scratch.path,
-                sink,
-            );
+            path::inspect(lower, path_segment, path_literals, &mut scratch.path, sink);
         }
         // A Referer or Origin names the site the client came from, often the
         // gateway's own (loopback in development): not a fetch target.
