@@ -498,7 +498,13 @@ pub(crate) fn inspect(
         }
     }
     static WRAPPER_SET: crate::text::NeedleSet = crate::text::NeedleSet::new(WRAPPERS);
-    for (p, w) in WRAPPER_SET.find_iter(if literals.wrapper { lower } else { "" }) {
+    // Without a wrapper in `lower`, no search is even set up.
+    for (p, w) in literals
+        .wrapper
+        .then(|| WRAPPER_SET.find_iter(lower))
+        .into_iter()
+        .flatten()
+    {
         {
             // `file:/` alone is too short a needle for text; a path must follow.
             if w == "file:/" && !lower[p + 6..].starts_with(|c: char| c.is_ascii_alphanumeric()) {

@@ -293,14 +293,30 @@ fn host_of(authority: &str) -> &str {
 
 /// A value that is just `host`, `host:port` or an address.
 fn judge_bare(v: &str, names: bool, text: &str, sink: &mut Sink<'_>) {
-    // `localhost/admin`: a host followed by a path is still a host.
-    let v = v.split('/').next().unwrap_or("");
+    // `localhost/admin`: a host followed by a path is still a host. One
+    // byte pass finds the end of the first segment and its colons (bare
+    // values are short, where a search call per question cost more).
+    let (mut end, mut colons, mut first_colon) = (v.len(), 0, None);
+    for (i, &b) in v.as_bytes().iter().enumerate() {
+        match b {
+            b'/' => {
+                end = i;
+                break;
+            }
+            b':' => {
+                colons += 1;
+                first_colon = first_colon.or(Some(i));
+            }
+            _ => {}
+        }
+    }
+    let v = &v[..end];
     let host = if v.starts_with('[') {
         host_of(v)
-    } else if v.matches(':').count() > 1 {
+    } else if colons > 1 {
         v
     } else {
-        v.split(':').next().unwrap_or("")
+        &v[..first_colon.unwrap_or(v.len())]
     };
     // Every report below needs `classify` to know the host.
     if host.is_empty() || !may_be_address_or_internal(host, names) {
@@ -311,8 +327,8 @@ fn judge_bare(v: &str, names: bool, text: &str, sink: &mut Sink<'_>) {
     let named = !host
         .bytes()
         .all(|b| b.is_ascii_hexdigit() || b == b'.' || b == b':');
-    let dotted = host.split('.').count() == 4;
-    if host.contains('.') && !dotted && !named && !host.starts_with("0x") && !v.contains(':') {
+    let dots = host.bytes().filter(|&b| b == b'.').count();
+    if dots > 0 && dots != 3 && !named && !host.starts_with("0x") && colons == 0 {
         return;
     }
     let (target, obfuscated) = classify(host, false, names);
