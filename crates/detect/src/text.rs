@@ -116,3 +116,27 @@ pub(crate) fn walked_dfa<P: AsRef<[u8]>>(
         .expect("an unanchored DFA has an unanchored start state");
     (dfa, start)
 }
+
+/// FNV-1a: a fast hash for the engines' small keyword tables (short keys,
+/// built once, never keyed by anything a client chooses the size of).
+#[derive(Default)]
+pub(crate) struct FnvHasher(u64);
+
+impl std::hash::Hasher for FnvHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for &b in bytes {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}

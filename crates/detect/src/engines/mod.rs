@@ -59,10 +59,24 @@ mod gate {
     /// ([`misc::SESSION_NAME_FRAGMENTS`]): names without one skip the
     /// session engine.
     pub(super) const SESSION_NAME: u64 = 1 << 20;
+    /// `..`, `0x2e` ([`path::DOT_LITERALS`]).
+    pub(super) const PATH_DOTS: u64 = 1 << 21;
+    /// [`path::FOLD_LITERALS`].
+    pub(super) const PATH_FOLD: u64 = 1 << 22;
+    /// `//`.
+    pub(super) const PATH_SLASHES: u64 = 1 << 23;
+    /// [`path::FILE_WORD_LITERALS`].
+    pub(super) const PATH_FILE_WORD: u64 = 1 << 24;
+    /// `://`, `http:`, `https:` ([`ssrf::URL_LITERALS`]).
+    pub(super) const SSRF_URL: u64 = 1 << 25;
+    /// [`ssrf::METADATA_ADDRESSES`].
+    pub(super) const SSRF_METADATA_ADDRESS: u64 = 1 << 26;
+    /// [`ssrf::INTERNAL_NAME_LITERALS`].
+    pub(super) const SSRF_INTERNAL_NAME: u64 = 1 << 27;
     /// `__`: an ORM lookup across relations may be here.
-    pub(super) const ORM: u64 = 1 << 21;
+    pub(super) const ORM: u64 = 1 << 28;
     /// A Java serialization stream in base64 ([`misc::JAVA_STREAM_BASE64`]).
-    pub(super) const JAVA_STREAM: u64 = 1 << 22;
+    pub(super) const JAVA_STREAM: u64 = 1 << 29;
 }
 
 const SQL_STATEMENT_WORDS: &[&str] = &[
@@ -112,7 +126,7 @@ struct Gates {
 
 impl Gates {
     fn new() -> Self {
-        let lists: [(u64, &[&[&str]]); 23] = [
+        let lists: [(u64, &[&[&str]]); 30] = [
             (gate::JAVA, misc::JAVA_ANCHORS),
             (gate::SENSITIVE, &[path::SENSITIVE]),
             (gate::WRAPPER, &[path::WRAPPERS]),
@@ -140,6 +154,13 @@ impl Gates {
                 &[&[" like ", " is ", " regexp ", " rlike "]],
             ),
             (gate::SESSION_NAME, &[misc::SESSION_NAME_FRAGMENTS]),
+            (gate::PATH_DOTS, &[path::DOT_LITERALS]),
+            (gate::PATH_FOLD, &[path::FOLD_LITERALS]),
+            (gate::PATH_SLASHES, &[path::SLASHES]),
+            (gate::PATH_FILE_WORD, &[path::FILE_WORD_LITERALS]),
+            (gate::SSRF_URL, &[ssrf::URL_LITERALS]),
+            (gate::SSRF_METADATA_ADDRESS, &[ssrf::METADATA_ADDRESSES]),
+            (gate::SSRF_INTERNAL_NAME, &[ssrf::INTERNAL_NAME_LITERALS]),
             (gate::ORM, &[&["__"]]),
             (gate::JAVA_STREAM, &[&["ro0ab", "kztaau", "cs7qaf"]]),
         ];
@@ -408,15 +429,21 @@ impl Engines {
         }
         // `etc` + `passwd` behind undecodable separators has neither slash nor dot.
         let spelled_path = gates & gate::SPELLED_PATH != 0;
-        if f.any(CharFlags::SLASH | CharFlags::DOT | CharFlags::COLON) || spelled_path {
-            path::inspect(
-                lower,
-                matches!(kind, ValueKind::PathSegment),
-                gates & gate::SENSITIVE != 0,
-                gates & gate::WRAPPER != 0,
-                &mut scratch.path,
-                sink,
-            );
+        // Outside a path segment, no path report without one of these
+        // literals (why: at `path::DOT_LITERALS`).
+        let path_segment = matches!(kind, ValueKind::PathSegment);
+        let path_literals = path::Literals {
+            sensitive: gates & gate::SENSITIVE != 0,
+            wrapper: gates & gate::WRAPPER != 0,
+            dots: gates & gate::PATH_DOTS != 0,
+            fold: gates & gate::PATH_FOLD != 0,
+            slashes: gates & gate::PATH_SLASHES != 0,
+            file_word: gates & gate::PATH_FILE_WORD != 0,
+        };
+        if (f.any(CharFlags::SLASH | CharFlags::DOT | CharFlags::COLON) || spelled_path)
+            && (path_segment || path_literals.any())
+        {
+            path::inspect(lower, path_segment, path_literals, &mut scratch.path, sink);
         }
         // A Referer or Origin names the site the client came from, often the
         // gateway's own (loopback in development): not a fetch target.
@@ -430,7 +457,12 @@ impl Engines {
             || lower.starts_with("localhost")
             || lower.starts_with("ip6-");
         if host_like && !own_url {
-            ssrf::inspect(lower, !f.contains(CharFlags::SPACE), sink);
+            let literals = ssrf::Literals {
+                url: gates & gate::SSRF_URL != 0,
+                metadata_address: gates & gate::SSRF_METADATA_ADDRESS != 0,
+                internal_name: gates & gate::SSRF_INTERNAL_NAME != 0,
+            };
+            ssrf::inspect(lower, !f.contains(CharFlags::SPACE), literals, sink);
         }
         if f.any(CharFlags::DOLLAR | CharFlags::EQUALS | CharFlags::SEMICOLON | CharFlags::PIPE_AMP)
             || gates & gate::THIS != 0

@@ -371,79 +371,140 @@ pub(crate) const WRAPPERS: &[&str] = &[
     "input://",
 ];
 
-/// `sensitive` / `wrapper`: whether the dispatcher's anchor pass found a
-/// [`SENSITIVE`] entry / a [`WRAPPERS`] scheme in `lower`; when false, those
-/// searches are skipped (the sensitive-file search still runs when the path
-/// view differs from `lower`, since folding `\\` and `//` can make an entry).
+/// Outside a path segment, every report [`inspect`] makes needs a
+/// [`SENSITIVE`] entry, a [`WRAPPERS`] scheme or a literal of the lists
+/// below in `lower`; the dispatcher skips values with none. Why, report by
+/// report (`v` is the path view, which only folds `\` to `/`, drops a `/`
+/// after a `/` and turns a spelled `0x2e`/`0x2f`/`0x5c` into `.`/`/`: so
+/// letters adjacent in `v` are adjacent in `lower`, and so are a `.` and
+/// what follows it unless the `.` was spelled `0x2e`):
+/// - traversal counts `..` in `v`: `..` or `0x2e` in `lower`
+///   ([`DOT_LITERALS`]);
+/// - the sensitive-file search needs an entry in `v`: one in `lower`, or
+///   one the view makes, which needs a fold ([`FOLD_LITERALS`]) or a
+///   squeezed `//` ([`SLASHES`]; see [`squeeze_may_make_entry`]);
+/// - the junk-separated system file needs `etc`, `.ini`, `.bat` or `.dat` in
+///   `v` (each also in `lower`, or `0x2e` is), and a config file's stem one
+///   of the stem words of [`config_file`], each of which contains one of the
+///   letter-only words of [`FILE_WORD_LITERALS`];
+/// - remote inclusion needs `://` (so [`SLASHES`]) in `lower`;
+/// - wrappers need a [`WRAPPERS`] scheme; restricted extensions and hidden
+///   files are path-segment reports.
+pub(crate) const DOT_LITERALS: &[&str] = &["..", "0x2e"];
+
+/// What the path view folds into a separator or a dot.
+pub(crate) const FOLD_LITERALS: &[&str] = &["\\", "0x2e", "0x2f", "0x5c"];
+
+/// What the path view squeezes (and every URL has).
+pub(crate) const SLASHES: &[&str] = &["//"];
+
+/// System-file words and config-file stems ([`config_file`]).
+pub(crate) const FILE_WORD_LITERALS: &[&str] = &[
+    "etc",
+    ".ini",
+    ".bat",
+    ".dat",
+    "0x2e",
+    "conf",
+    "db",
+    "database",
+    "settings",
+    "setup",
+    "install",
+    "connect",
+    "credentials",
+    "secret",
+    "passw",
+    "global",
+];
+
+/// Which literals `lower` holds (the dispatcher's gate automaton answers, in
+/// its one pass over the value).
+#[derive(Clone, Copy)]
+pub(crate) struct Literals {
+    /// A [`SENSITIVE`] entry.
+    pub(crate) sensitive: bool,
+    /// A [`WRAPPERS`] scheme.
+    pub(crate) wrapper: bool,
+    /// A [`DOT_LITERALS`] entry.
+    pub(crate) dots: bool,
+    /// A [`FOLD_LITERALS`] entry.
+    pub(crate) fold: bool,
+    /// `//`.
+    pub(crate) slashes: bool,
+    /// A [`FILE_WORD_LITERALS`] entry.
+    pub(crate) file_word: bool,
+}
+
+impl Literals {
+    /// Whether a value outside a path segment can be reported at all.
+    pub(crate) fn any(self) -> bool {
+        self.sensitive || self.wrapper || self.dots || self.fold || self.slashes || self.file_word
+    }
+}
+
+/// Whether squeezing the `//` runs of `lower` can make a [`SENSITIVE`]
+/// entry that `lower` lacks. The squeeze keeps a run's first `/`; an entry
+/// that appears only after it must hold that `/` with a character after it,
+/// and so start with it or hold the character before the run. No entry
+/// starts with `/` or holds a `:` (a test checks), so runs at the start of
+/// the value or after `:` (`https://host`) make none.
+fn squeeze_may_make_entry(lower: &str) -> bool {
+    let s = lower.as_bytes();
+    memchr::memmem::find_iter(s, b"//").any(|p| p > 0 && !matches!(s[p - 1], b':' | b'/'))
+}
+
+/// `literals`: which of the literal lists above `lower` holds; a search
+/// whose literal is missing is skipped (see [`DOT_LITERALS`]).
 pub(crate) fn inspect(
     lower: &str,
     is_path_segment: bool,
-    sensitive: bool,
-    wrapper: bool,
+    literals: Literals,
     scratch: &mut PathScratch,
     sink: &mut Sink<'_>,
 ) {
-    let view = &mut scratch.view;
-    view.clear();
-    let mut last_slash = false;
-    // Some decoders take `0x2f` / `0x5c` for the separators they encode.
-    let separators_spelled_out = crate::text::contains(lower, "0x")
-        && (crate::text::contains(lower, "0x2f")
-            || crate::text::contains(lower, "0x5c")
-            || crate::text::contains(lower, "0x2e"));
-    // The path view folds `\` to `/` and squeezes `//`: most values have
-    // neither, and are their own view.
-    let needs_view = separators_spelled_out
-        || memchr::memchr(b'\\', lower.as_bytes()).is_some()
-        || memchr::memmem::find(lower.as_bytes(), b"//").is_some();
-    let mut chars = lower.char_indices().peekable();
-    while needs_view && let Some((at, c)) = chars.next() {
-        let c = if separators_spelled_out
-            && (lower[at..].starts_with("0x2f")
-                || lower[at..].starts_with("0x5c")
-                || lower[at..].starts_with("0x2e"))
-        {
-            let spelled = if lower[at..].starts_with("0x2e") {
-                '.'
-            } else {
-                '/'
-            };
-            for _ in 0..3 {
-                chars.next();
-            }
-            spelled
-        } else {
-            c
-        };
-        let c = if c == '\\' { '/' } else { c };
-        if c == '/' && last_slash {
-            continue;
-        }
-        last_slash = c == '/';
-        view.push(c);
-    }
-    let v = if needs_view { view.as_str() } else { lower };
-    let traversal = traversal_steps(v);
-    if traversal > 0 {
-        sink.report(&rules::PATH_TRAVERSAL, v, 0..v.len().min(64));
-    }
-    if sensitive || needs_view {
-        sensitive_files(v, traversal > 0, sink);
-    }
-    let system_file_words = || {
-        crate::text::contains(v, "etc")
-            || crate::text::contains(v, ".ini")
-            || crate::text::contains(v, ".bat")
-            || crate::text::contains(v, ".dat")
+    // Every report on the path view needs one of these (see DOT_LITERALS);
+    // without, neither the view nor its searches are needed (a URL).
+    let view_reports = is_path_segment
+        || literals.dots
+        || literals.file_word
+        || literals.sensitive
+        || literals.fold
+        || (literals.slashes && squeeze_may_make_entry(lower));
+    let (v, needs_view) = if view_reports {
+        path_view(lower, &mut scratch.view)
+    } else {
+        ("", false)
     };
-    if !v.contains(' ') && system_file_words() && junk_separated_system_file(v) {
-        sink.report(&rules::PATH_SENSITIVE_FILE, v, 0..v.len().min(64));
-    }
-    if config_file(v) {
-        sink.report(&rules::PATH_SENSITIVE_FILE, v, 0..v.len());
+    if view_reports {
+        let traversal = traversal_steps(v);
+        if traversal > 0 {
+            sink.report(&rules::PATH_TRAVERSAL, v, 0..v.len().min(64));
+        }
+        if literals.sensitive || needs_view {
+            sensitive_files(v, traversal > 0, sink);
+        }
+        let system_file_words = || {
+            crate::text::contains(v, "etc")
+                || crate::text::contains(v, ".ini")
+                || crate::text::contains(v, ".bat")
+                || crate::text::contains(v, ".dat")
+        };
+        if !v.contains(' ') && system_file_words() && junk_separated_system_file(v) {
+            sink.report(&rules::PATH_SENSITIVE_FILE, v, 0..v.len().min(64));
+        }
+        if config_file(v) {
+            sink.report(&rules::PATH_SENSITIVE_FILE, v, 0..v.len());
+        }
     }
     static WRAPPER_SET: crate::text::NeedleSet = crate::text::NeedleSet::new(WRAPPERS);
-    for (p, w) in WRAPPER_SET.find_iter(if wrapper { lower } else { "" }) {
+    // Without a wrapper in `lower`, no search is even set up.
+    for (p, w) in literals
+        .wrapper
+        .then(|| WRAPPER_SET.find_iter(lower))
+        .into_iter()
+        .flatten()
+    {
         {
             // `file:/` alone is too short a needle for text; a path must follow.
             if w == "file:/" && !lower[p + 6..].starts_with(|c: char| c.is_ascii_alphanumeric()) {
@@ -469,6 +530,53 @@ pub(crate) fn inspect(
         sink.report(&rules::PATH_HIDDEN_FILE, v, 0..v.len());
     }
     remote_inclusion(lower, sink);
+}
+
+/// The path view of `lower` (`view` when it differs, else `lower` itself)
+/// and whether it differs.
+fn path_view<'a>(lower: &'a str, view: &'a mut String) -> (&'a str, bool) {
+    view.clear();
+    let mut last_slash = false;
+    // Some decoders take `0x2f` / `0x5c` for the separators they encode.
+    let separators_spelled_out = crate::text::contains(lower, "0x")
+        && (crate::text::contains(lower, "0x2f")
+            || crate::text::contains(lower, "0x5c")
+            || crate::text::contains(lower, "0x2e"));
+    // The path view folds `\` to `/` and squeezes `//`: most values have
+    // neither, and are their own view.
+    let needs_view = separators_spelled_out
+        || memchr::memchr(b'\\', lower.as_bytes()).is_some()
+        || memchr::memmem::find(lower.as_bytes(), b"//").is_some();
+    if !needs_view {
+        return (lower, false);
+    }
+    let mut chars = lower.char_indices().peekable();
+    while let Some((at, c)) = chars.next() {
+        let c = if separators_spelled_out
+            && (lower[at..].starts_with("0x2f")
+                || lower[at..].starts_with("0x5c")
+                || lower[at..].starts_with("0x2e"))
+        {
+            let spelled = if lower[at..].starts_with("0x2e") {
+                '.'
+            } else {
+                '/'
+            };
+            for _ in 0..3 {
+                chars.next();
+            }
+            spelled
+        } else {
+            c
+        };
+        let c = if c == '\\' { '/' } else { c };
+        if c == '/' && last_slash {
+            continue;
+        }
+        last_slash = c == '/';
+        view.push(c);
+    }
+    (view.as_str(), true)
 }
 
 /// A path segment naming a backup, database, key, log or server-side
@@ -751,6 +859,7 @@ fn config_file(v: &str) -> bool {
         return false;
     }
     let stem = stem.trim_start_matches(['_', '.']);
+    // Each contains a word of [`FILE_WORD_LITERALS`] (the dispatcher's gate).
     let stems = [
         "config",
         "configuration",
@@ -923,6 +1032,43 @@ mod tests {
             crate::tests::assert_clean_in(benign, crate::ValueKind::PathSegment);
         }
         assert_clean("the sys/admin team");
+    }
+
+    /// `squeeze_may_make_entry` relies on it.
+    #[test]
+    fn no_sensitive_entry_starts_with_a_slash_or_holds_a_colon() {
+        for e in super::SENSITIVE {
+            assert!(!e.starts_with('/') && !e.contains(':'), "{e}");
+        }
+    }
+
+    /// A `//` after a name squeezes into an entry; a URL's does not need to.
+    #[test]
+    fn squeezed_slashes_make_entries() {
+        assert_detects("x/etc//passwd", "path.sensitive_file");
+        assert_detects("foo/boot//grub", "path.sensitive_file");
+        assert_detects("http://example.com/../x", "path.traversal");
+        assert_detects("https://example.com/config.php.bak", "path.sensitive_file");
+        assert!(!super::squeeze_may_make_entry("https://example.com/a"));
+        assert!(super::squeeze_may_make_entry("https://example.com//a"));
+        assert!(!super::squeeze_may_make_entry("//x:///y"));
+        assert!(super::squeeze_may_make_entry("a//b"));
+    }
+
+    /// Values with few of the dispatcher's path literals (`DOT_LITERALS`).
+    #[test]
+    fn values_with_one_path_literal_reach_the_engine() {
+        for (v, rule) in [
+            ("db.sql", "path.sensitive_file"),
+            ("credentials.json", "path.sensitive_file"),
+            ("backup/global.asa", "path.sensitive_file"),
+            ("etc%c0%afpasswd", "path.sensitive_file"),
+            ("c:boot.ini", "path.sensitive_file"),
+            ("http://192.0.2.10/x.txt", "rfi.url"),
+            ("ftp://example.com/x", "rfi.url"),
+        ] {
+            assert_detects(v, rule);
+        }
     }
 
     #[test]

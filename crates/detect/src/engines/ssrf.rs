@@ -63,6 +63,46 @@ const LOOPBACK_NAMES: &[&str] = &[
     "host.containers.internal",
 ];
 
+/// Literals every report on a URL needs: the loop over URLs reads only
+/// `scheme://`, [`slashless_urls`] only `http:` and `https:`.
+pub(crate) const URL_LITERALS: &[&str] = &["://", "http:", "https:"];
+
+/// Metadata addresses reported wherever they appear in a value.
+pub(crate) const METADATA_ADDRESSES: &[&str] =
+    &["169.254.169.254", "fd00:ec2::254", "100.100.100.200"];
+
+/// A literal in every host name [`classify`] reads as other than an
+/// unknown name: every [`METADATA_HOSTS`] entry (`metadata`,
+/// `instance-data`, `kubernetes.default`), every [`LOOPBACK_NAMES`] entry
+/// and loopback suffix (`localhost`, `loopback`, `.internal`), the private
+/// suffixes (`.svc.cluster.local`, `.internal`) and the wildcard-DNS names
+/// (`.nip.io`, `.sslip.io`, `.xip.io` have `ip.io`; `localtest.me`,
+/// `lvh.me`). Any other host is judged only as a numeric address.
+pub(crate) const INTERNAL_NAME_LITERALS: &[&str] = &[
+    "metadata",
+    "instance-data",
+    "kubernetes.default",
+    "localhost",
+    "loopback",
+    ".internal",
+    ".svc.cluster.local",
+    "ip.io",
+    "localtest.me",
+    "lvh.me",
+];
+
+/// Which of the literal lists above `lower` has an entry of (the
+/// dispatcher's gate automaton answers, in its one pass over the value).
+#[derive(Clone, Copy)]
+pub(crate) struct Literals {
+    /// A [`URL_LITERALS`] entry.
+    pub(crate) url: bool,
+    /// A [`METADATA_ADDRESSES`] entry.
+    pub(crate) metadata_address: bool,
+    /// An [`INTERNAL_NAME_LITERALS`] entry.
+    pub(crate) internal_name: bool,
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Target {
     Metadata,
@@ -71,10 +111,23 @@ enum Target {
     Public,
 }
 
-pub(crate) fn inspect(lower: &str, whole_value_is_host: bool, sink: &mut Sink<'_>) {
+/// Reports, in order: each `scheme://` URL, each slashless `http:` URL,
+/// the whole value as a bare host (when no URL was seen), then a metadata
+/// address anywhere. Without a [`URL_LITERALS`] entry the first two find no
+/// URL (nor set `seen_url`); without a [`METADATA_ADDRESSES`] entry the last
+/// finds none; so a value with neither is judged as a bare host alone.
+pub(crate) fn inspect(
+    lower: &str,
+    whole_value_is_host: bool,
+    literals: Literals,
+    sink: &mut Sink<'_>,
+) {
+    let names = literals.internal_name;
     let mut from = 0;
     let mut seen_url = false;
-    while let Some(p) = crate::text::find(&lower[from..], "://") {
+    while literals.url
+        && let Some(p) = crate::text::find(&lower[from..], "://")
+    {
         let at = from + p;
         from = at + 3;
         seen_url = true;
@@ -98,28 +151,46 @@ pub(crate) fn inspect(lower: &str, whole_value_is_host: bool, sink: &mut Sink<'_
             sink.report(&rules::SSRF_OBFUSCATED, lower, span.clone());
         }
         let host = host_of(authority);
-        judge_host(host, lower, span.clone(), sink);
-        confused_authority(&rest[..rest.len().min(300)], lower, span, sink);
+        judge_host(host, names, lower, span.clone(), sink);
+        confused_authority(&rest[..rest.len().min(300)], names, lower, span, sink);
     }
-    seen_url |= slashless_urls(lower, sink);
+    if literals.url {
+        seen_url |= slashless_urls(lower, names, sink);
+    }
     if !seen_url && whole_value_is_host {
         let v = lower.trim();
         if v.len() <= 300 && !v.contains(' ') {
-            judge_bare(v, lower, sink);
+            judge_bare(v, names, lower, sink);
         }
     }
-    if let Some(p) = crate::text::find(lower, "169.254.169.254")
-        .or_else(|| crate::text::find(lower, "fd00:ec2::254"))
-        .or_else(|| crate::text::find(lower, "100.100.100.200"))
+    if literals.metadata_address
+        && let Some(p) = METADATA_ADDRESSES
+            .iter()
+            .find_map(|a| crate::text::find(lower, a))
     {
         sink.report(&rules::SSRF_METADATA, lower, p..(p + 15).min(lower.len()));
     }
 }
 
+/// Whether [`classify`] can read `host` as anything but an unknown name:
+/// only a host with an [`INTERNAL_NAME_LITERALS`] entry (`names`: `lower`,
+/// which every host is cut from, has one) or one spelled like an address,
+/// whose part before any `%` zone has only the bytes of IPv4 in any
+/// `inet_aton` form (hex digits, `.`, `x`) and of IPv6 (hex digits, `:`,
+/// `.`). Dates, e-mail addresses and domain names fail at their first
+/// letter past `f`.
+fn may_be_address_or_internal(host: &str, names: bool) -> bool {
+    names
+        || host
+            .bytes()
+            .take_while(|&b| b != b'%')
+            .all(|b| b.is_ascii_hexdigit() || matches!(b, b'.' | b':' | b'x'))
+}
+
 /// `http:2852039166`, `http:/127.0.0.1`: WHATWG URL parsers read an
 /// `http`/`https` URL without its `//` as if it had them, so the host after
 /// the colon is judged like any other. Returns whether one was found.
-fn slashless_urls(lower: &str, sink: &mut Sink<'_>) -> bool {
+fn slashless_urls(lower: &str, names: bool, sink: &mut Sink<'_>) -> bool {
     let mut found = false;
     let mut from = 0;
     while let Some(p) = crate::text::find(&lower[from..], "http") {
@@ -149,7 +220,7 @@ fn slashless_urls(lower: &str, sink: &mut Sink<'_>) -> bool {
         }
         found = true;
         let span_end = (lower.len() - rest.len() + end).min(lower.len());
-        judge_host(host, lower, start..span_end, sink);
+        judge_host(host, names, lower, start..span_end, sink);
     }
     found
 }
@@ -157,7 +228,13 @@ fn slashless_urls(lower: &str, sink: &mut Sink<'_>) -> bool {
 /// `http://a.com:80 &@127.0.0.1:22/# @a.com/`: several `@` before the
 /// path, which URL parsers split differently (one library's user-info is
 /// another's host). Every host after an `@` there is judged.
-fn confused_authority(rest: &str, text: &str, span: std::ops::Range<usize>, sink: &mut Sink<'_>) {
+fn confused_authority(
+    rest: &str,
+    names: bool,
+    text: &str,
+    span: std::ops::Range<usize>,
+    sink: &mut Sink<'_>,
+) {
     let bytes = rest.as_bytes();
     let region = &rest[..memchr::memchr(b'/', bytes).unwrap_or(rest.len())];
     let ats = memchr::memchr_iter(b'@', region.as_bytes()).count();
@@ -169,7 +246,7 @@ fn confused_authority(rest: &str, text: &str, span: std::ops::Range<usize>, sink
         let end = after
             .find(|c: char| c.is_whitespace() || matches!(c, '#' | '&' | '?' | '@' | ':'))
             .unwrap_or(after.len());
-        let (target, _) = classify(after[..end].trim_end_matches('.'), true);
+        let (target, _) = classify(after[..end].trim_end_matches('.'), true, names);
         if target.is_some_and(|t| t != Target::Public) {
             sink.report(&rules::SSRF_OBFUSCATED, text, span);
             return;
@@ -215,17 +292,34 @@ fn host_of(authority: &str) -> &str {
 }
 
 /// A value that is just `host`, `host:port` or an address.
-fn judge_bare(v: &str, text: &str, sink: &mut Sink<'_>) {
-    // `localhost/admin`: a host followed by a path is still a host.
-    let v = v.split('/').next().unwrap_or("");
+fn judge_bare(v: &str, names: bool, text: &str, sink: &mut Sink<'_>) {
+    // `localhost/admin`: a host followed by a path is still a host. One
+    // byte pass finds the end of the first segment and its colons (bare
+    // values are short, where a search call per question cost more).
+    let (mut end, mut colons, mut first_colon) = (v.len(), 0, None);
+    for (i, &b) in v.as_bytes().iter().enumerate() {
+        match b {
+            b'/' => {
+                end = i;
+                break;
+            }
+            b':' => {
+                colons += 1;
+                first_colon = first_colon.or(Some(i));
+            }
+            _ => {}
+        }
+    }
+    let v = &v[..end];
     let host = if v.starts_with('[') {
         host_of(v)
-    } else if v.matches(':').count() > 1 {
+    } else if colons > 1 {
         v
     } else {
-        v.split(':').next().unwrap_or("")
+        &v[..first_colon.unwrap_or(v.len())]
     };
-    if host.is_empty() {
+    // Every report below needs `classify` to know the host.
+    if host.is_empty() || !may_be_address_or_internal(host, names) {
         return;
     }
     // A bare value is only read as an address in forms numbers do not take:
@@ -233,11 +327,11 @@ fn judge_bare(v: &str, text: &str, sink: &mut Sink<'_>) {
     let named = !host
         .bytes()
         .all(|b| b.is_ascii_hexdigit() || b == b'.' || b == b':');
-    let dotted = host.split('.').count() == 4;
-    if host.contains('.') && !dotted && !named && !host.starts_with("0x") && !v.contains(':') {
+    let dots = host.bytes().filter(|&b| b == b'.').count();
+    if dots > 0 && dots != 3 && !named && !host.starts_with("0x") && colons == 0 {
         return;
     }
-    let (target, obfuscated) = classify(host, false);
+    let (target, obfuscated) = classify(host, false, names);
     // A bare public address or a canonical private one in a value is
     // ordinary data; only internal targets in non-canonical form, loopback
     // names and metadata addresses are reported.
@@ -251,11 +345,17 @@ fn judge_bare(v: &str, text: &str, sink: &mut Sink<'_>) {
     }
 }
 
-fn judge_host(host: &str, text: &str, span: std::ops::Range<usize>, sink: &mut Sink<'_>) {
+fn judge_host(
+    host: &str,
+    names: bool,
+    text: &str,
+    span: std::ops::Range<usize>,
+    sink: &mut Sink<'_>,
+) {
     if host.is_empty() {
         return;
     }
-    let (target, obfuscated) = classify(host, true);
+    let (target, obfuscated) = classify(host, true, names);
     if obfuscated && target.is_some() {
         sink.report(&rules::SSRF_OBFUSCATED, text, span.clone());
     }
@@ -270,8 +370,14 @@ fn judge_host(host: &str, text: &str, span: std::ops::Range<usize>, sink: &mut S
 /// The kind of target a host names, and whether it was spelled in a
 /// non-canonical numeric form. `in_url`: the host of a URL, where a number
 /// too large for 32 bits is an address too (parsers that keep the low 32
-/// bits read `7147006462` as `169.254.169.254`).
-fn classify(host: &str, in_url: bool) -> (Option<Target>, bool) {
+/// bits read `7147006462` as `169.254.169.254`). `names`: whether the value
+/// has an [`INTERNAL_NAME_LITERALS`] entry.
+fn classify(host: &str, in_url: bool, names: bool) -> (Option<Target>, bool) {
+    // Every branch below that returns a target needs a name literal or an
+    // address spelling (see `may_be_address_or_internal`).
+    if !may_be_address_or_internal(host, names) {
+        return (None, false);
+    }
     if METADATA_HOSTS.contains(&host)
         || host.starts_with("kubernetes.default.svc.")
         || host == "kubernetes.default"
@@ -502,6 +608,26 @@ mod tests {
             "lvh.men",
         ] {
             assert_clean(benign);
+        }
+    }
+
+    /// Hosts that reach `classify` only through an address spelling or a
+    /// name literal (`may_be_address_or_internal`).
+    #[test]
+    fn addresses_and_internal_names_pass_the_prefilter() {
+        for (v, rule) in [
+            ("http://[fe80::1%eth0]/", "ssrf.private_address"),
+            ("0x7f.1", "ssrf.obfuscated_ip"),
+            ("http://[::ffff:7f00:1]:8080/", "ssrf.loopback"),
+            ("127.0.0.1.nip.io", "ssrf.obfuscated_ip"),
+            ("http://10-0-0-1.sslip.io/", "ssrf.obfuscated_ip"),
+            ("http://metadata/computeMetadata/v1/", "ssrf.metadata"),
+            ("instance-data:80", "ssrf.metadata"),
+            ("http://api.svc.cluster.local/", "ssrf.private_address"),
+            ("http:localhost", "ssrf.loopback"),
+            ("x=http://169.254.169.254", "ssrf.metadata"),
+        ] {
+            assert_detects(v, rule);
         }
     }
 
