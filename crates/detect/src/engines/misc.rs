@@ -325,8 +325,23 @@ fn whole_filter(t: &str) -> bool {
     depth == 0
 }
 
+/// What every LDAP report below needs, in one look at each parenthesis: a
+/// `*` (`*(|`, `*()&`, a leading `*)`), a `)` followed by `(`, an operator
+/// or a blank (`)(`, `)&(`, `) (`), or a `(` followed by an operator
+/// (`(|(`). Prose parentheses (`(555) 010`, `(50% off?).`) mostly have none.
+fn may_break_out_of_filter(s: &[u8]) -> bool {
+    memchr::memchr(b'*', s).is_some()
+        || memchr::memchr2_iter(b'(', b')', s).any(|p| {
+            matches!(
+                (s[p], s.get(p + 1)),
+                (b')', Some(b'(' | b'&' | b'|' | b'!' | b' ' | b'\t'))
+                    | (b'(', Some(b'&' | b'|' | b'!'))
+            )
+        })
+}
+
 pub(crate) fn ldap(lower: &str, sink: &mut Sink<'_>) {
-    if whole_filter(lower.trim()) {
+    if !may_break_out_of_filter(lower.as_bytes()) || whole_filter(lower.trim()) {
         return;
     }
     let s = lower.as_bytes();

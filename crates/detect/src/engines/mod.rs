@@ -329,7 +329,9 @@ impl Engines {
             {
                 sqli::inspect(lower, false, false, &mut scratch.sql, sink);
             }
-            if kind.is_name() {
+            // Every prototype-pollution report names `proto` or `constructor`;
+            // a plain value (`__proto__` as a JSON string) is not a key.
+            if kind.is_name() && gates & gate::PROTO != 0 {
                 misc::prototype_pollution(lower, kind, sink);
             }
             // `__js_function`, `_$$ND_FUNC$$_` markers are plain words.
@@ -487,7 +489,7 @@ impl Engines {
             misc::crlf(lower, sink);
             mail::inspect(lower, sink);
         }
-        if gates & gate::PROTO != 0 || kind.is_name() {
+        if gates & gate::PROTO != 0 {
             misc::prototype_pollution(lower, kind, sink);
         }
         if f.contains(CharFlags::DOLLAR) && f.contains(CharFlags::BRACE) {
