@@ -556,3 +556,13 @@ fn cookie_strings_with_attributes_after_a_cookie_property() {
         );
     }
 }
+
+#[test]
+fn short_base64_values_still_show_the_stream_magic_at_any_alignment() {
+    // The magic after one and two bytes of something else, and a gadget
+    // name just long enough (14 characters) to be decoded.
+    for v in ["QaztAAVR", "/6ztAAX", "QUGs7QAF", "rO0ABVFR"] {
+        assert_detects_in(v, ValueKind::JsonValue, "deser.java");
+    }
+    assert_detects_in("Zm9yY2xvc3VyZQ", ValueKind::JsonValue, "java.gadget_class");
+}

@@ -43,6 +43,20 @@ const NEEDLES: &[&[u8]] = &[
 /// Index of `runtime` in [`NEEDLES`]: an ordinary word, so only paranoia 3.
 const RUNTIME: usize = NEEDLES.len() - 1;
 
+/// What the base64 text of the stream magic `AC ED 00 05` holds at each
+/// byte alignment, whatever the bytes around it (`rO0AB...`, `?ztAA?`,
+/// `?s7QAF`), lower-cased as the dispatcher's gate sees them.
+pub(crate) const MAGIC_RUNS: &[&str] = &["ro0ab", "ztaa", "s7qa"];
+
+/// Whether a base64 value of `len` characters can decode to a needle
+/// other than the magic: the shortest gadget names are 10 bytes (80 bits,
+/// 14 characters), `runtime` (paranoia 3 only) 7 bytes (10 characters).
+/// A shorter value can only hold the magic, which takes a [`MAGIC_RUNS`]
+/// run of characters.
+pub(crate) fn long_enough_for_a_name(len: usize, paranoia: u8) -> bool {
+    len >= if paranoia >= 3 { 10 } else { 14 }
+}
+
 /// The needles' automaton, walked byte by byte through its DFA's transition
 /// table as the value is decoded (no decoded copy, no search set-up per
 /// alignment: the values that reach it are short ids and words).

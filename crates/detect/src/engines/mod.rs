@@ -75,7 +75,8 @@ mod gate {
     pub(super) const SSRF_INTERNAL_NAME: u64 = 1 << 27;
     /// `__`: an ORM lookup across relations may be here.
     pub(super) const ORM: u64 = 1 << 28;
-    /// A Java serialization stream in base64 ([`misc::JAVA_STREAM_BASE64`]).
+    /// A Java serialization stream in base64 ([`encoded::MAGIC_RUNS`]: every
+    /// form of [`misc::JAVA_STREAM_BASE64`] holds one).
     pub(super) const JAVA_STREAM: u64 = 1 << 29;
 }
 
@@ -162,7 +163,7 @@ impl Gates {
             (gate::SSRF_METADATA_ADDRESS, &[ssrf::METADATA_ADDRESSES]),
             (gate::SSRF_INTERNAL_NAME, &[ssrf::INTERNAL_NAME_LITERALS]),
             (gate::ORM, &[&["__"]]),
-            (gate::JAVA_STREAM, &[&["ro0ab", "kztaau", "cs7qaf"]]),
+            (gate::JAVA_STREAM, &[encoded::MAGIC_RUNS]),
         ];
         let mut patterns: Vec<&str> = Vec::new();
         let mut bits: Vec<u64> = Vec::new();
@@ -314,9 +315,15 @@ impl Engines {
         }
         // Base64 at any alignment: only the value as sent (the decoded
         // pass of a base64 value is not base64 again).
+        // A value too short to decode to a gadget name can only hold the
+        // stream magic, and then holds one of its runs (the JAVA_STREAM
+        // gate: a base64 value is its own lower-cased view).
+        let base64 = raw.trim().trim_end_matches('=');
         if sink.decoding == crate::Decoding::Normalized
             && (view.decoded || !f.any(crate::normalize::NOT_BASE64))
-            && encoded::looks_like_base64(raw.trim().trim_end_matches('=').as_bytes())
+            && (gates & gate::JAVA_STREAM != 0
+                || encoded::long_enough_for_a_name(base64.len(), sink.paranoia()))
+            && encoded::looks_like_base64(base64.as_bytes())
         {
             encoded::inspect(raw, &self.base64, sink);
         }
