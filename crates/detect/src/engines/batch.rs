@@ -192,14 +192,18 @@ pub(crate) fn inspect(lower: &str, toks: &mut Vec<(usize, usize)>, sink: &mut Si
             b' ' | b'\t' | b'@' => boundary,
             _ => false,
         };
-        let keyword = if s[i..].starts_with(b"for") {
+        // (The keyword is looked for only where a statement may start: most
+        // bytes are mid-word.)
+        let keyword = if !at_start {
+            0
+        } else if s[i..].starts_with(b"for") {
             3
         } else if s[i..].starts_with(b"if") {
             2
         } else {
             0
         };
-        if at_start && keyword > 0 && matches!(s.get(i + keyword), Some(b' ' | b'\t' | b'/')) {
+        if keyword > 0 && matches!(s.get(i + keyword), Some(b' ' | b'\t' | b'/')) {
             let rest = &lower[i..];
             let line_end = memchr::memchr2(b'\n', b'&', rest.as_bytes()).unwrap_or(rest.len());
             // `&` chains statements, but a FOR set may hold one inside quotes.

@@ -1998,7 +1998,14 @@ impl Present {
 /// alone says whether any needle occurs.
 struct Anchored {
     groups: Vec<AnchorGroup>,
+    /// Per byte, 1 + the index of the group it anchors, 0 when none.
+    group_of: [u8; 256],
 }
+
+/// Values up to this long are looked through in one pass over their bytes
+/// (a table look-up each); longer ones with a vectorised search per anchor
+/// byte, whose set-up costs more than a short value's pass.
+const ANCHOR_PASS_MAX: usize = 256;
 
 struct AnchorGroup {
     anchor: u8,
@@ -2058,22 +2065,37 @@ impl Anchored {
             }
             group.needles.push((offset, needle));
         }
-        Anchored { groups }
+        let mut group_of = [0u8; 256];
+        for (index, group) in groups.iter().enumerate() {
+            group_of[usize::from(group.anchor)] = u8::try_from(index + 1).unwrap_or(u8::MAX);
+        }
+        Anchored { groups, group_of }
+    }
+
+    /// Whether a needle of `group` occurs with its anchor at `p`.
+    fn occurs_at(group: &AnchorGroup, s: &[u8], p: usize) -> bool {
+        let beside = s.get(p + 1).is_some_and(|c| group.next.contains(*c))
+            || (p > 0 && group.previous.contains(s[p - 1]));
+        beside
+            && group.needles.iter().any(|(offset, needle)| {
+                p >= *offset && s[p - offset..].starts_with(needle.as_bytes())
+            })
     }
 
     /// Whether one of the needles occurs in `s` (which has `present`).
     fn occurs(&self, s: &str, present: Present) -> bool {
         let s = s.as_bytes();
+        // Both ways test every occurrence of every anchor byte (a needle
+        // occurs only with its anchor), so they give the same answer.
+        if s.len() <= ANCHOR_PASS_MAX {
+            return s.iter().enumerate().any(|(p, &c)| {
+                let g = usize::from(self.group_of[usize::from(c)]);
+                g != 0 && Self::occurs_at(&self.groups[g - 1], s, p)
+            });
+        }
         self.groups.iter().any(|g| {
             present.has(g.anchor)
-                && memchr::memchr_iter(g.anchor, s).any(|p| {
-                    let beside = s.get(p + 1).is_some_and(|c| g.next.contains(*c))
-                        || (p > 0 && g.previous.contains(s[p - 1]));
-                    beside
-                        && g.needles.iter().any(|(offset, needle)| {
-                            p >= *offset && s[p - offset..].starts_with(needle.as_bytes())
-                        })
-                })
+                && memchr::memchr_iter(g.anchor, s).any(|p| Self::occurs_at(g, s, p))
         })
     }
 }
@@ -3323,6 +3345,10 @@ mod round2_tests {
                 values.push(n[1..].to_owned());
                 values.push(n[..n.len() - 1].to_owned());
             }
+            // The same past `ANCHOR_PASS_MAX`, where the search differs.
+            let padding = "a ".repeat(ANCHOR_PASS_MAX / 2);
+            let long: Vec<String> = values.iter().map(|v| format!("{padding}{v}")).collect();
+            values.extend(long);
             for v in &values {
                 assert_eq!(
                     anchored.occurs(v, Present::of(v)),
