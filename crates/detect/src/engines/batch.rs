@@ -186,12 +186,27 @@ pub(crate) fn inspect(lower: &str, toks: &mut Vec<(usize, usize)>, sink: &mut Si
     let mut boundary = true;
     let mut i = 0;
     while i < s.len() {
-        let at_start = boundary;
-        boundary = match s[i] {
-            b'&' | b'|' | b';' | b'(' | b'\n' | b'\r' => true,
-            b' ' | b'\t' | b'@' => boundary,
-            _ => false,
-        };
+        // Mid-word, a statement can start only after the next separator (a
+        // byte before it leaves `boundary` false and looks for no keyword):
+        // go straight past it.
+        if !boundary {
+            match s[i..]
+                .iter()
+                .position(|c| matches!(c, b'&' | b'|' | b';' | b'(' | b'\n' | b'\r'))
+            {
+                Some(p) => {
+                    i += p + 1;
+                    boundary = true;
+                    continue;
+                }
+                None => return,
+            }
+        }
+        // (Here a statement may start.)
+        boundary = matches!(
+            s[i],
+            b'&' | b'|' | b';' | b'(' | b'\n' | b'\r' | b' ' | b'\t' | b'@'
+        );
         let keyword = if s[i..].starts_with(b"for") {
             3
         } else if s[i..].starts_with(b"if") {
@@ -199,7 +214,7 @@ pub(crate) fn inspect(lower: &str, toks: &mut Vec<(usize, usize)>, sink: &mut Si
         } else {
             0
         };
-        if at_start && keyword > 0 && matches!(s.get(i + keyword), Some(b' ' | b'\t' | b'/')) {
+        if keyword > 0 && matches!(s.get(i + keyword), Some(b' ' | b'\t' | b'/')) {
             let rest = &lower[i..];
             let line_end = memchr::memchr2(b'\n', b'&', rest.as_bytes()).unwrap_or(rest.len());
             // `&` chains statements, but a FOR set may hold one inside quotes.

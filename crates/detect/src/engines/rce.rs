@@ -62,6 +62,11 @@ struct CommandTable {
     slots: Vec<u16>,
     /// Key, length and value of each name.
     entries: Vec<([u64; 3], usize, (bool, bool))>,
+    /// Per length, per first byte (modulo 32), the last bytes (one bit
+    /// each, modulo 32) of the names with that length and first byte: a
+    /// name's bit is set when it is inserted, so a name whose bit is clear
+    /// is none (most words are turned away here, before the hashing).
+    shapes: [[u32; 32]; 21],
 }
 
 /// Slots of [`CommandTable`]: a power of two, about twice the names.
@@ -72,6 +77,7 @@ impl CommandTable {
         let mut table = CommandTable {
             slots: vec![0; COMMAND_SLOTS],
             entries: Vec::new(),
+            shapes: [[0; 32]; 21],
         };
         for name in ALL_COMMANDS {
             let Some(value) = command_uncached(name) else {
@@ -85,6 +91,8 @@ impl CommandTable {
             while table.slots[slot] != 0 {
                 slot = (slot + 1) % COMMAND_SLOTS;
             }
+            let b = name.as_bytes();
+            table.shapes[b.len()][usize::from(b[0] & 31)] |= 1 << (b[b.len() - 1] & 31);
             table.entries.push((key, name.len(), value));
             table.slots[slot] = u16::try_from(table.entries.len()).unwrap_or(u16::MAX);
         }
@@ -93,6 +101,10 @@ impl CommandTable {
 
     /// `name` must be 1 to 20 bytes long.
     fn get(&self, name: &[u8]) -> Option<(bool, bool)> {
+        let (first, last) = (name.first()?, name.last()?);
+        if self.shapes.get(name.len())?[usize::from(first & 31)] & (1 << (last & 31)) == 0 {
+            return None;
+        }
         let key = name_key(name);
         let mut slot = command_slot(&key);
         loop {
@@ -1205,6 +1217,10 @@ pub(crate) fn is_command_name(name: &str) -> bool {
     command(name).is_some_and(|(ambiguous, _)| !ambiguous) || is_probe(name)
 }
 
+/// Values up to this long are read a byte at a time by
+/// [`starts_with_command`].
+const FIRST_WORD_LOOP_MAX: usize = 32;
+
 /// Whether the first word of `lower` is a known command (a cheap test for
 /// plain-text values).
 pub(crate) fn starts_with_command(lower: &str) -> bool {
@@ -1224,14 +1240,21 @@ pub(crate) fn starts_with_command(lower: &str) -> bool {
     let bytes = s.as_bytes();
     let mut end = bytes.len();
     let mut component = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        match b {
-            b' ' | b'\t' => {
-                end = i;
-                break;
+    if bytes.len() > FIRST_WORD_LOOP_MAX {
+        // A long value (a URL, an id) often is one long word: the same
+        // blank and last path separator, found with vectorised searches.
+        end = memchr::memchr2(b' ', b'\t', bytes).unwrap_or(end);
+        component = memchr::memrchr2(b'/', b'\\', &bytes[..end]).map_or(0, |p| p + 1);
+    } else {
+        for (i, &b) in bytes.iter().enumerate() {
+            match b {
+                b' ' | b'\t' => {
+                    end = i;
+                    break;
+                }
+                b'/' | b'\\' => component = i + 1,
+                _ => {}
             }
-            b'/' | b'\\' => component = i + 1,
-            _ => {}
         }
     }
     if bytes[component..end].ends_with(b".exe") {
@@ -1998,7 +2021,14 @@ impl Present {
 /// alone says whether any needle occurs.
 struct Anchored {
     groups: Vec<AnchorGroup>,
+    /// Per byte, 1 + the index of the group it anchors, 0 when none.
+    group_of: [u8; 256],
 }
+
+/// Values up to this long are looked through in one pass over their bytes
+/// (a table look-up each); longer ones with a vectorised search per anchor
+/// byte, whose set-up costs more than a short value's pass.
+const ANCHOR_PASS_MAX: usize = 256;
 
 struct AnchorGroup {
     anchor: u8,
@@ -2058,22 +2088,37 @@ impl Anchored {
             }
             group.needles.push((offset, needle));
         }
-        Anchored { groups }
+        let mut group_of = [0u8; 256];
+        for (index, group) in groups.iter().enumerate() {
+            group_of[usize::from(group.anchor)] = u8::try_from(index + 1).unwrap_or(u8::MAX);
+        }
+        Anchored { groups, group_of }
+    }
+
+    /// Whether a needle of `group` occurs with its anchor at `p`.
+    fn occurs_at(group: &AnchorGroup, s: &[u8], p: usize) -> bool {
+        let beside = s.get(p + 1).is_some_and(|c| group.next.contains(*c))
+            || (p > 0 && group.previous.contains(s[p - 1]));
+        beside
+            && group.needles.iter().any(|(offset, needle)| {
+                p >= *offset && s[p - offset..].starts_with(needle.as_bytes())
+            })
     }
 
     /// Whether one of the needles occurs in `s` (which has `present`).
     fn occurs(&self, s: &str, present: Present) -> bool {
         let s = s.as_bytes();
+        // Both ways test every occurrence of every anchor byte (a needle
+        // occurs only with its anchor), so they give the same answer.
+        if s.len() <= ANCHOR_PASS_MAX {
+            return s.iter().enumerate().any(|(p, &c)| {
+                let g = usize::from(self.group_of[usize::from(c)]);
+                g != 0 && Self::occurs_at(&self.groups[g - 1], s, p)
+            });
+        }
         self.groups.iter().any(|g| {
             present.has(g.anchor)
-                && memchr::memchr_iter(g.anchor, s).any(|p| {
-                    let beside = s.get(p + 1).is_some_and(|c| g.next.contains(*c))
-                        || (p > 0 && g.previous.contains(s[p - 1]));
-                    beside
-                        && g.needles.iter().any(|(offset, needle)| {
-                            p >= *offset && s[p - offset..].starts_with(needle.as_bytes())
-                        })
-                })
+                && memchr::memchr_iter(g.anchor, s).any(|p| Self::occurs_at(g, s, p))
         })
     }
 }
@@ -2782,22 +2827,25 @@ const WRAPPERS: &[&str] = &[
 
 fn is_wrapper(name: &str) -> bool {
     /// Per length, the first bytes of the wrappers that long (one bit per
-    /// byte modulo 64): most words are rejected without a compare.
-    const SHAPES: [u64; 9] = {
-        let mut t = [0u64; 9];
+    /// byte modulo 64), and their last bytes: a wrapper has both, so most
+    /// words are rejected without a compare.
+    const SHAPES: [(u64, u64); 9] = {
+        let mut t = [(0u64, 0u64); 9];
         let mut i = 0;
         while i < WRAPPERS.len() {
             let w = WRAPPERS[i].as_bytes();
-            t[w.len()] |= 1 << (w[0] & 63);
+            t[w.len()].0 |= 1 << (w[0] & 63);
+            t[w.len()].1 |= 1 << (w[w.len() - 1] & 63);
             i += 1;
         }
         t
     };
     let b = name.as_bytes();
-    b.first().is_some_and(|c| {
-        SHAPES
-            .get(b.len())
-            .is_some_and(|shape| shape & (1 << (c & 63)) != 0)
+    let (Some(first), Some(last)) = (b.first(), b.last()) else {
+        return false;
+    };
+    SHAPES.get(b.len()).is_some_and(|(firsts, lasts)| {
+        firsts & (1 << (first & 63)) != 0 && lasts & (1 << (last & 63)) != 0
     }) && matches!(
         name,
         "." | "source"
@@ -3323,6 +3371,10 @@ mod round2_tests {
                 values.push(n[1..].to_owned());
                 values.push(n[..n.len() - 1].to_owned());
             }
+            // The same past `ANCHOR_PASS_MAX`, where the search differs.
+            let padding = "a ".repeat(ANCHOR_PASS_MAX / 2);
+            let long: Vec<String> = values.iter().map(|v| format!("{padding}{v}")).collect();
+            values.extend(long);
             for v in &values {
                 assert_eq!(
                     anchored.occurs(v, Present::of(v)),
@@ -3362,6 +3414,15 @@ mod round2_tests {
             "please drop off",
             "2026-11-28",
             "/bin/sh.exe",
+            // Past `FIRST_WORD_LOOP_MAX`.
+            "/usr/local/very/long/path/to/bin/curl -s http://x",
+            "/usr/local/very/long/path/to/bin/curl",
+            "c:\\windows\\system32\\windowspowershell\\v1.0\\powershell.exe -nop",
+            "curl\thttps://www.example.org/a/very/long/path/x",
+            "https://www.example.org/blog/best-tea-2026?utm_source=newsletter",
+            "https://www.example.org/blog/best-tea-2026?utm_source=news/ls",
+            "c2f1a8e4-9b7d-4c3e-8f21-000000000001",
+            " \u{a0}   /usr/local/very/long/path/to/bin/id",
         ] {
             assert_eq!(starts_with_command(v), reference(v), "{v:?}");
         }
