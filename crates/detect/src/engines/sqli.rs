@@ -926,8 +926,74 @@ fn bare_may_report(a: &SqlAnalysis<'_>) -> bool {
     })
 }
 
+/// Whether a quoted reading (the value continuing a literal) has a token
+/// that some report of [`analyse`] needs. Without one, none can fire:
+///
+/// - the per-token shapes need `union`, `waitfor`, `into`, `order`,
+///   `group`, a `;`, a call to a function of [`STRONG_FUNCTIONS`], a time
+///   or an error function (the only names the call shape reports), a
+///   catalogue or procedure name, a `::` pair or an `@@` variable;
+/// - the shapes after the literal closes look at the token `j` after it
+///   (and its closing parentheses): a call there needs a time function; a
+///   new statement, a predicate cut off and the comment shapes need a `--`
+///   / `#` comment, an unclosed `/*` comment or a `;` somewhere; the
+///   others need at `j` a logic operator, an operator, a comparison,
+///   `group` / `order` / `union` / `alter` / `as` / `like` / `having` /
+///   `where`, or `collate`;
+/// - the later conditions (and every condition helper) need a logic operator;
+/// - obfuscation needs a comment (`obfuscated`, checked by the caller).
+///
+/// Prose with an apostrophe (`O'Brien`, `nobody's home.`) has none.
+fn quoted_may_report(a: &SqlAnalysis<'_>) -> bool {
+    let anywhere = a.toks.iter().enumerate().any(|(i, t)| match t.kind {
+        Tk::Word(_) if t.call => {
+            let name = a.word(i);
+            is_strong_function(name) || is_time_function(name) || is_error_function(name)
+        }
+        Tk::Word(Kw::Union | Kw::Waitfor | Kw::Into | Kw::Order | Kw::Group) => true,
+        Tk::Word(Kw::Bare) => {
+            let name = a.word(i);
+            is_catalogue(name) || is_server_procedure(name)
+        }
+        Tk::Semi | Tk::Logic | Tk::LineComment | Tk::BlockComment { .. } => true,
+        Tk::Var => {
+            let v = a.word(i);
+            v.starts_with("@@") && v.len() > 3
+        }
+        Tk::Op => a.word(i) == ":" && a.kind(i + 1) == Some(Tk::Op) && a.word(i + 1) == ":",
+        _ => false,
+    });
+    if anywhere {
+        return true;
+    }
+    // The token after the literal, as the breakout shapes find it (a
+    // superset: they only look when the literal closes at token 0).
+    let mut j = 1;
+    while a.kind(j) == Some(Tk::RParen) {
+        j += 1;
+    }
+    match a.kind(j) {
+        Some(Tk::Op | Tk::Cmp) => true,
+        Some(Tk::Word(
+            Kw::Group
+            | Kw::Order
+            | Kw::Union
+            | Kw::Alter
+            | Kw::As
+            | Kw::Like
+            | Kw::Having
+            | Kw::Where,
+        )) => true,
+        Some(Tk::Word(Kw::Bare)) => a.word(j) == "collate",
+        _ => false,
+    }
+}
+
 fn analyse(a: &SqlAnalysis<'_>, obfuscated: u8, sink: &mut Sink<'_>) {
     if a.context == Context::Bare && obfuscated == 0 && !bare_may_report(a) {
+        return;
+    }
+    if a.context != Context::Bare && obfuscated == 0 && !quoted_may_report(a) {
         return;
     }
     let n = a.toks.len();
@@ -1768,6 +1834,29 @@ mod tests {
             "x'-email",
         ] {
             crate::tests::assert_clean(v);
+        }
+    }
+
+    /// The quoted readings skip their analysis without a token some report
+    /// needs (`quoted_may_report`): shapes whose only such token is the one
+    /// right after the literal, or a call, are still found.
+    #[test]
+    fn quoted_reading_gate_keeps_breakout_shapes() {
+        assert_detects("x'||(select 'a')||'", "sqli.boolean");
+        assert_detects("x'-sleep(5)-'", "sqli.boolean");
+        assert_detects("' sleep(5) '", "sqli.time_based");
+        assert_detects("x' having 1=1", "sqli.boolean");
+        assert_detects("x' where 1=1", "sqli.boolean");
+        assert_detects("'alter a", "sqli.condition_fragment");
+        assert_detects("' union/", "sqli.condition_fragment");
+        assert_detects("x' group by password", "sqli.order_by");
+        assert_detects("x'+convert(int,@@version)+'", "sqli.function");
+        for v in [
+            "Miles O'Brien",
+            "O'Reilly & Sons, Ltd.",
+            "nobody's home (ask).",
+        ] {
+            assert_clean(v);
         }
     }
 
