@@ -881,14 +881,22 @@ fn is_server_procedure(name: &str) -> bool {
 /// that some report of [`analyse`] needs. Without one, none can fire:
 ///
 /// - the per-token shapes need a statement keyword (`union`, `waitfor`,
-///   `into`, `order`, `group`), a `;`, a call, a catalogue or procedure
-///   name, a `::` pair or an `@@` variable;
+///   `into`, `order` / `group` followed by `by`), a `;` opening a stacked
+///   statement, a call, a catalogue or procedure name, a `::` pair or an
+///   `@@` variable;
 /// - the breakout shapes after the value's start need a logic operator or
 ///   `having` / `where` (every other one needs a quoted context);
 /// - the later conditions need a logic operator;
 /// - obfuscation needs a comment (`obfuscated`, checked by the caller);
-/// - a whole statement opens with `select`, `create`, `insert`, `delete`,
-///   `alter`, `drop`, `truncate`, `update` or `exec`.
+/// - a whole statement opens with `select` (followed by a select list, a
+///   call or one of the server's own names, the only ones [`statement`]
+///   reads after it), `create`, `insert`, `delete`, `alter`, `drop`,
+///   `truncate`, `update` or `exec`.
+///
+/// Elsewhere in the bare reading a `;`, `order`, `group` or `select` is
+/// read only inside shapes that need a token listed above (a logic
+/// operator, `union`, a call) or a quoted reading. So `en-GB,en;q=0.9`,
+/// `would order again` and `5pm; select the blue plan` need no analysis.
 ///
 /// Most free text (`+1 (555) 010-4477`, `O'Reilly & Sons, Ltd.`) has none.
 fn bare_may_report(a: &SqlAnalysis<'_>) -> bool {
@@ -898,11 +906,8 @@ fn bare_may_report(a: &SqlAnalysis<'_>) -> bool {
             Kw::Union
             | Kw::Waitfor
             | Kw::Into
-            | Kw::Order
-            | Kw::Group
             | Kw::Having
             | Kw::Where
-            | Kw::Select
             | Kw::Create
             | Kw::Insert
             | Kw::Delete
@@ -916,7 +921,22 @@ fn bare_may_report(a: &SqlAnalysis<'_>) -> bool {
             let name = a.word(i);
             is_catalogue(name) || is_server_procedure(name)
         }
-        Tk::Semi | Tk::Logic => true,
+        Tk::Word(Kw::Order | Kw::Group) => a.is_kw(i + 1, Kw::By),
+        Tk::Word(Kw::Select) => {
+            select_list(a, i + 1)
+                || a.toks.get(i + 1).is_some_and(|t| t.call)
+                || matches!(
+                    a.word(i + 1),
+                    "current_user"
+                        | "session_user"
+                        | "system_user"
+                        | "user"
+                        | "current_database"
+                        | "current_schema"
+                )
+        }
+        Tk::Semi => stacked_statement(a, i + 1),
+        Tk::Logic => true,
         Tk::Var => {
             let v = a.word(i);
             v.starts_with("@@") && v.len() > 3
@@ -926,8 +946,74 @@ fn bare_may_report(a: &SqlAnalysis<'_>) -> bool {
     })
 }
 
+/// Whether a quoted reading (the value continuing a literal) has a token
+/// that some report of [`analyse`] needs. Without one, none can fire:
+///
+/// - the per-token shapes need `union`, `waitfor`, `into`, `order`,
+///   `group`, a `;`, a call to a function of [`STRONG_FUNCTIONS`], a time
+///   or an error function (the only names the call shape reports), a
+///   catalogue or procedure name, a `::` pair or an `@@` variable;
+/// - the shapes after the literal closes look at the token `j` after it
+///   (and its closing parentheses): a call there needs a time function; a
+///   new statement, a predicate cut off and the comment shapes need a `--`
+///   / `#` comment, an unclosed `/*` comment or a `;` somewhere; the
+///   others need at `j` a logic operator, an operator, a comparison,
+///   `group` / `order` / `union` / `alter` / `as` / `like` / `having` /
+///   `where`, or `collate`;
+/// - the later conditions (and every condition helper) need a logic operator;
+/// - obfuscation needs a comment (`obfuscated`, checked by the caller).
+///
+/// Prose with an apostrophe (`O'Brien`, `nobody's home.`) has none.
+fn quoted_may_report(a: &SqlAnalysis<'_>) -> bool {
+    let anywhere = a.toks.iter().enumerate().any(|(i, t)| match t.kind {
+        Tk::Word(_) if t.call => {
+            let name = a.word(i);
+            is_strong_function(name) || is_time_function(name) || is_error_function(name)
+        }
+        Tk::Word(Kw::Union | Kw::Waitfor | Kw::Into | Kw::Order | Kw::Group) => true,
+        Tk::Word(Kw::Bare) => {
+            let name = a.word(i);
+            is_catalogue(name) || is_server_procedure(name)
+        }
+        Tk::Semi | Tk::Logic | Tk::LineComment | Tk::BlockComment { .. } => true,
+        Tk::Var => {
+            let v = a.word(i);
+            v.starts_with("@@") && v.len() > 3
+        }
+        Tk::Op => a.word(i) == ":" && a.kind(i + 1) == Some(Tk::Op) && a.word(i + 1) == ":",
+        _ => false,
+    });
+    if anywhere {
+        return true;
+    }
+    // The token after the literal, as the breakout shapes find it (a
+    // superset: they only look when the literal closes at token 0).
+    let mut j = 1;
+    while a.kind(j) == Some(Tk::RParen) {
+        j += 1;
+    }
+    match a.kind(j) {
+        Some(Tk::Op | Tk::Cmp) => true,
+        Some(Tk::Word(
+            Kw::Group
+            | Kw::Order
+            | Kw::Union
+            | Kw::Alter
+            | Kw::As
+            | Kw::Like
+            | Kw::Having
+            | Kw::Where,
+        )) => true,
+        Some(Tk::Word(Kw::Bare)) => a.word(j) == "collate",
+        _ => false,
+    }
+}
+
 fn analyse(a: &SqlAnalysis<'_>, obfuscated: u8, sink: &mut Sink<'_>) {
     if a.context == Context::Bare && obfuscated == 0 && !bare_may_report(a) {
+        return;
+    }
+    if a.context != Context::Bare && obfuscated == 0 && !quoted_may_report(a) {
         return;
     }
     let n = a.toks.len();
@@ -1771,6 +1857,29 @@ mod tests {
         }
     }
 
+    /// The quoted readings skip their analysis without a token some report
+    /// needs (`quoted_may_report`): shapes whose only such token is the one
+    /// right after the literal, or a call, are still found.
+    #[test]
+    fn quoted_reading_gate_keeps_breakout_shapes() {
+        assert_detects("x'||(select 'a')||'", "sqli.boolean");
+        assert_detects("x'-sleep(5)-'", "sqli.boolean");
+        assert_detects("' sleep(5) '", "sqli.time_based");
+        assert_detects("x' having 1=1", "sqli.boolean");
+        assert_detects("x' where 1=1", "sqli.boolean");
+        assert_detects("'alter a", "sqli.condition_fragment");
+        assert_detects("' union/", "sqli.condition_fragment");
+        assert_detects("x' group by password", "sqli.order_by");
+        assert_detects("x'+convert(int,@@version)+'", "sqli.function");
+        for v in [
+            "Miles O'Brien",
+            "O'Reilly & Sons, Ltd.",
+            "nobody's home (ask).",
+        ] {
+            assert_clean(v);
+        }
+    }
+
     #[test]
     fn classic_injections() {
         assert_detects("' or '1'='1", "sqli.tautology");
@@ -1837,6 +1946,25 @@ mod tests {
     fn statements_at_paranoia_two() {
         assert_detects("select username, password from users", "sqli.statement");
         assert_detects("insert into users values (1,'a')", "sqli.statement");
+    }
+
+    /// The bare reading reads `;`, `order` / `group` and `select` only in
+    /// the shapes `bare_may_report` lists: those shapes are still found.
+    #[test]
+    fn bare_gate_keeps_semicolon_order_and_select_shapes() {
+        assert_detects("1; select * from users", "sqli.stacked_query");
+        assert_detects("1;shutdown", "sqli.stacked_query");
+        assert_detects("1) order by 5", "sqli.order_by");
+        assert_detects("1 group by 2--", "sqli.order_by");
+        assert_detects("select current_user;", "sqli.statement");
+        assert_detects("select version();", "sqli.statement");
+        for v in [
+            "en-GB,en;q=0.9",
+            "Would order again - 5/5",
+            "5pm; select the blue plan",
+        ] {
+            assert_clean(v);
+        }
     }
 
     #[test]

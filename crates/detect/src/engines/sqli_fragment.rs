@@ -254,7 +254,9 @@ pub(crate) fn inspect(lower: &str, toks: &[Token], sink: &mut Sink<'_>) {
 ///
 /// - a function probe needs a call, and the logic probes a logic operator;
 /// - the predicate, clause and statement probes open on `is`, `like`,
-///   `in`, `not`, `as`, `order`, `group`, `having`, `select`, `from`, `;`;
+///   `in`, `not`, `as`, `order` / `group` followed by `by` (the only
+///   shapes of [`clause_probe`] that open on them; it reads them after
+///   `from` too, which is listed), `having`, `select`, `from`, `;`;
 /// - the statement fragments need `select` or `values` after `except` /
 ///   `intersect`, a `::` pair (a cast), `in`, `select` after `(`, `case`,
 ///   `when` after `)`, `procedure`, `declare`, `exec`, `drop`, `truncate`,
@@ -274,8 +276,6 @@ fn may_report(t: &Tokens<'_>) -> bool {
             | Kw::In
             | Kw::Not
             | Kw::As
-            | Kw::Order
-            | Kw::Group
             | Kw::Having
             | Kw::Select
             | Kw::From
@@ -289,6 +289,7 @@ fn may_report(t: &Tokens<'_>) -> bool {
             | Kw::Truncate,
         ) => true,
         Tk::Op => t.word(i) == ":" && t.kind(i + 1) == Some(Tk::Op) && t.word(i + 1) == ":",
+        Tk::Word(Kw::Order | Kw::Group) => t.kind(i + 1) == Some(Tk::Word(Kw::By)),
         Tk::Dot => t.word(i + 1) == "e",
         _ => false,
     })
@@ -790,6 +791,19 @@ fn statement_probe(t: &Tokens<'_>, i: usize) -> bool {
 #[cfg(test)]
 mod tests {
     use crate::tests::{assert_clean, assert_detects};
+
+    /// `may_report` counts `order` / `group` only before `by`: the clause
+    /// probes that open on them are still found.
+    #[test]
+    fn order_and_group_by_still_probed() {
+        assert_detects("ORDER BY", "sqli.condition_fragment");
+        assert_detects("group by", "sqli.condition_fragment");
+        assert_detects(
+            "x GROUP BY tag HAVING COUNT(id) >= 9",
+            "sqli.condition_fragment",
+        );
+        assert_clean("Would order again - 5/5");
+    }
 
     #[test]
     fn glued_sql_without_punctuation() {
