@@ -931,3 +931,30 @@ async fn headers_only_responses_stream_their_bodies_unchecked() {
         "{audit}"
     );
 }
+
+/// A `Cookie` header of Latin-1 bytes cannot be split into the pairs the
+/// spec validates: an operation with a cookie parameter refuses it (400,
+/// `openapi.cookie.schema` at `header.cookie`) instead of forwarding its
+/// cookies unvalidated; the same bytes as UTF-8 pass.
+#[tokio::test]
+async fn a_cookie_header_that_is_not_utf8_is_refused_where_cookies_are_validated() {
+    let (gw, up) = start().await;
+    let reply = raw_request(
+        gw.addr,
+        b"GET /v1/reports/2024.csv HTTP/1.1\r\nHost: a\r\nCookie: session=caf\xe9\r\nConnection: close\r\n\r\n",
+    )
+    .await
+    .expect("an answer");
+    assert_eq!(reply.status, 400, "{}", reply.head);
+    let body: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+    assert_eq!(body["rule"], "openapi.cookie.schema", "{body}");
+    assert_eq!(up.count(), 0, "refused before the upstream");
+    let reply = raw_request(
+        gw.addr,
+        "GET /v1/reports/2024.csv HTTP/1.1\r\nHost: a\r\nCookie: session=café\r\nConnection: close\r\n\r\n".as_bytes(),
+    )
+    .await
+    .expect("an answer");
+    assert_eq!(reply.status, 200, "{}", reply.head);
+    assert_eq!(up.count(), 1);
+}
