@@ -566,3 +566,32 @@ fn short_base64_values_still_show_the_stream_magic_at_any_alignment() {
     }
     assert_detects_in("Zm9yY2xvc3VyZQ", ValueKind::JsonValue, "java.gadget_class");
 }
+
+#[test]
+fn whole_values_under_system_directories() {
+    for v in [
+        "/etc/inetd.conf",
+        "/etc/wu-ftpd/ftpusers",
+        "/var/log",
+        "/var/lib/mlocate/mlocate.db",
+        "C:/windows/iis6.log",
+        "c:\\windows\\notepad.exe",
+        "/proc/cpuinfo",
+    ] {
+        assert_detects(v, "path.sensitive_file");
+    }
+    for v in [
+        "files in /etc/ are root-owned",
+        "/etcetera",
+        "/var/logs-archive",
+        "/usr/local/share/doc",
+        "/var/library",
+        "C:/windowsapps",
+        "/api/v1/etc/status",
+    ] {
+        assert!(
+            !ids(&detect_with(v, 2)).contains(&"path.sensitive_file"),
+            "{v}"
+        );
+    }
+}

@@ -158,7 +158,10 @@ impl Gates {
             (gate::PATH_DOTS, &[path::DOT_LITERALS]),
             (gate::PATH_FOLD, &[path::FOLD_LITERALS]),
             (gate::PATH_SLASHES, &[path::SLASHES]),
-            (gate::PATH_FILE_WORD, &[path::FILE_WORD_LITERALS]),
+            (
+                gate::PATH_FILE_WORD,
+                &[path::FILE_WORD_LITERALS, path::SYSTEM_ROOTS],
+            ),
             (gate::SSRF_URL, &[ssrf::URL_LITERALS]),
             (gate::SSRF_METADATA_ADDRESS, &[ssrf::METADATA_ADDRESSES]),
             (gate::SSRF_INTERNAL_NAME, &[ssrf::INTERNAL_NAME_LITERALS]),

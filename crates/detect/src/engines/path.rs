@@ -387,6 +387,8 @@ pub(crate) const WRAPPERS: &[&str] = &[
 ///   `v` (each also in `lower`, or `0x2e` is), and a config file's stem one
 ///   of the stem words of [`config_file`], each of which contains one of the
 ///   letter-only words of [`FILE_WORD_LITERALS`];
+/// - a whole value under a system directory needs a [`SYSTEM_ROOTS`] entry
+///   (the same gate as [`FILE_WORD_LITERALS`]), each also in `lower` or made by a fold;
 /// - remote inclusion needs `://` (so [`SLASHES`]) in `lower`;
 /// - wrappers need a [`WRAPPERS`] scheme; restricted extensions and hidden
 ///   files are path-segment reports.
@@ -398,7 +400,48 @@ pub(crate) const FOLD_LITERALS: &[&str] = &["\\", "0x2e", "0x2f", "0x5c"];
 /// What the path view squeezes (and every URL has).
 pub(crate) const SLASHES: &[&str] = &["//"];
 
-/// System-file words and config-file stems ([`config_file`]).
+/// Directories of the operating system itself: configuration, kernel
+/// views, logs and spools, the administrator's home, Windows' own folder
+/// (the path view has folded `\\` to `/`). No API client names a file
+/// there; `/usr` (shared programs, ports, documentation) and web roots are
+/// left out.
+pub(crate) const SYSTEM_ROOTS: &[&str] = &[
+    "/etc/",
+    "/proc/",
+    "/sys/",
+    "/boot/",
+    "/root/",
+    "/var/log",
+    "/var/adm",
+    "/var/spool",
+    "/var/lib/",
+    "/var/run/",
+    "/var/cron",
+    "c:/windows",
+];
+
+/// A whole value that is an absolute path under a [`SYSTEM_ROOTS`]
+/// directory (`/etc/inetd.conf`, `/var/log`, `c:\windows\notepad.exe`):
+/// a file the application should never be asked to open. One token only
+/// (no blank), so prose that mentions `/etc/` passes.
+fn under_system_root(v: &str) -> bool {
+    let t = v.trim();
+    !t.contains([' ', '\t'])
+        && SYSTEM_ROOTS.iter().any(|root| {
+            t.strip_prefix(root).is_some_and(|rest| {
+                // `/etc/` and `/var/lib/` need a name after them; `/var/log`
+                // is the directory itself or a path below it.
+                if root.ends_with('/') {
+                    !rest.is_empty()
+                } else {
+                    rest.is_empty() || rest.starts_with('/')
+                }
+            })
+        })
+}
+
+/// System-file words and config-file stems ([`config_file`]), and the
+/// system directories of [`under_system_root`].
 pub(crate) const FILE_WORD_LITERALS: &[&str] = &[
     "etc",
     ".ini",
@@ -432,7 +475,7 @@ pub(crate) struct Literals {
     pub(crate) fold: bool,
     /// `//`.
     pub(crate) slashes: bool,
-    /// A [`FILE_WORD_LITERALS`] entry.
+    /// A [`FILE_WORD_LITERALS`] or [`SYSTEM_ROOTS`] entry.
     pub(crate) file_word: bool,
 }
 
@@ -495,6 +538,9 @@ pub(crate) fn inspect(
         }
         if config_file(v) {
             sink.report(&rules::PATH_SENSITIVE_FILE, v, 0..v.len());
+        }
+        if (literals.file_word || literals.fold) && under_system_root(v) {
+            sink.report(&rules::PATH_SENSITIVE_FILE, v, 0..v.len().min(64));
         }
     }
     static WRAPPER_SET: crate::text::NeedleSet = crate::text::NeedleSet::new(WRAPPERS);
