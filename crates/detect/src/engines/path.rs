@@ -401,10 +401,10 @@ pub(crate) const FOLD_LITERALS: &[&str] = &["\\", "0x2e", "0x2f", "0x5c"];
 pub(crate) const SLASHES: &[&str] = &["//"];
 
 /// Directories of the operating system itself: configuration, kernel
-/// views, logs and spools, the administrator's home, Windows' own folder
-/// (the path view has folded `\\` to `/`). No API client names a file
-/// there; `/usr` (shared programs, ports, documentation) and web roots are
-/// left out.
+/// views, logs and spools, the administrator's home. No API client names a
+/// file there; `/usr` (shared programs, ports, documentation), web roots
+/// and Windows paths (`C:\\Windows\\System32\\...`, which Windows clients
+/// send as ordinary file names) are left out.
 pub(crate) const SYSTEM_ROOTS: &[&str] = &[
     "/etc/",
     "/proc/",
@@ -417,7 +417,6 @@ pub(crate) const SYSTEM_ROOTS: &[&str] = &[
     "/var/lib/",
     "/var/run/",
     "/var/cron",
-    "c:/windows",
 ];
 
 /// A whole value that is an absolute path under a [`SYSTEM_ROOTS`]
