@@ -401,9 +401,9 @@ fn urlencoded_problem(raw: &str) -> Option<(&'static rules::Rule, usize)> {
             // written to decode differently in different decoders.
             let in_sequence = utf8.need > 0;
             let continuation = |c: u8| (0x80..=0xBF).contains(&c);
-            let no_lead = |c: u8| matches!(c, 0xC0 | 0xC1 | 0xF5..=0xFF);
-            if (in_sequence && (continuation(b) || utf8.got > 0))
-                || (!in_sequence && no_lead(b) && next_decoded(s, i).is_some_and(continuation))
+            let overlong_lead = matches!(b, 0xC0 | 0xC1 | 0xF5..=0xFF)
+                && next_decoded(s, i).is_some_and(continuation);
+            if (in_sequence && (continuation(b) || utf8.got > 0)) || (!in_sequence && overlong_lead)
             {
                 return Some((&rules::HTTP_INVALID_ENCODING, sequence_start));
             }
@@ -416,7 +416,7 @@ fn urlencoded_problem(raw: &str) -> Option<(&'static rules::Rule, usize)> {
             if in_sequence {
                 sequence_start = at;
                 if !utf8.push(b) {
-                    if no_lead(b) && next_decoded(s, i).is_some_and(continuation) {
+                    if overlong_lead {
                         return Some((&rules::HTTP_INVALID_ENCODING, at));
                     }
                     utf8 = Utf8State::default();

@@ -117,11 +117,12 @@ pub(crate) fn orm_relation_lookup(lower: &str, sink: &mut Sink<'_>) {
             .position(|&b| !word(b))
             .map_or(s.len(), |q| hit + q);
         let token = &lower[start..end];
-        let well_formed = token
-            .split("__")
-            .all(|part| !part.is_empty() && !part.starts_with('_') && !part.ends_with('_'));
-        let parts = token.split("__").count();
-        let lookup = token.rsplit("__").next().unwrap_or("");
+        let (mut parts, mut well_formed, mut lookup) = (0, true, "");
+        for part in token.split("__") {
+            parts += 1;
+            well_formed &= !part.is_empty() && !part.starts_with('_') && !part.ends_with('_');
+            lookup = part;
+        }
         if well_formed
             && parts >= 3
             && token.starts_with(|c: char| c.is_ascii_lowercase())

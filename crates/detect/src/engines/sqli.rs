@@ -925,15 +925,7 @@ fn bare_may_report(a: &SqlAnalysis<'_>) -> bool {
         Tk::Word(Kw::Select) => {
             select_list(a, i + 1)
                 || a.toks.get(i + 1).is_some_and(|t| t.call)
-                || matches!(
-                    a.word(i + 1),
-                    "current_user"
-                        | "session_user"
-                        | "system_user"
-                        | "user"
-                        | "current_database"
-                        | "current_schema"
-                )
+                || is_server_identity(a.word(i + 1))
         }
         Tk::Semi => stacked_statement(a, i + 1),
         Tk::Logic => true,
@@ -1735,6 +1727,20 @@ fn catalogue_use(a: &SqlAnalysis<'_>, i: usize) -> bool {
 }
 
 /// A whole SQL statement in a value (paranoia 2): `select x, y from t`,
+/// The niladic names a bare `select` reads the server itself with
+/// (`select current_user;`).
+fn is_server_identity(word: &str) -> bool {
+    matches!(
+        word,
+        "current_user"
+            | "session_user"
+            | "system_user"
+            | "user"
+            | "current_database"
+            | "current_schema"
+    )
+}
+
 /// `insert into t values`, `drop table t`, `delete from t where ...`.
 fn statement(a: &SqlAnalysis<'_>, sink: &mut Sink<'_>) {
     let n = a.toks.len();
@@ -1745,15 +1751,8 @@ fn statement(a: &SqlAnalysis<'_>, sink: &mut Sink<'_>) {
                 if (a.toks.get(i + 1).is_some_and(|t| t.call)
                     && is_strong_function(a.word(i + 1))
                     && a.is_end(a.skip_call(i + 1)))
-                    || (matches!(
-                        a.word(i + 1),
-                        "current_user"
-                            | "session_user"
-                            | "system_user"
-                            | "user"
-                            | "current_database"
-                            | "current_schema"
-                    ) && a.is_end(i + 2)
+                    || (is_server_identity(a.word(i + 1))
+                        && a.is_end(i + 2)
                         && a.kind(i + 2).is_some()) =>
             {
                 true
