@@ -332,6 +332,17 @@ fn tokenize(s: &[u8], context: Context, out: &mut Vec<Token>, obfuscated: &mut u
                 // The end of an executable comment.
                 i += 2;
             }
+            // `{if expr}`, `{x 1}=1`: ODBC escape braces, whose first word
+            // MySQL reads as a name and ignores, evaluating the rest.
+            b'{' if s.get(i + 1).is_some_and(|c| c.is_ascii_alphabetic()) => {
+                let end = scan_word(s, i + 1);
+                if s.get(end).is_some_and(|c| is_space(*c)) {
+                    i = end;
+                } else {
+                    push(out, Tk::Other, start, i + 1);
+                    i += 1;
+                }
+            }
             b'(' => {
                 push(out, Tk::LParen, start, i + 1);
                 i += 1;
@@ -1441,6 +1452,17 @@ fn stacked_statement(a: &SqlAnalysis<'_>, i: usize) -> bool {
             let w = next_word(i);
             (matches!(w, "sleep" | "pg_sleep" | "benchmark") && a.toks[i].call)
                 || matches!(w, "xp_cmdshell" | "sp_executesql" | "dbms_lock")
+                // `';print @@version--`, `';print'`: T-SQL's print of one
+                // operand, the statement ending there, right after the
+                // literal is closed or of a variable (`done; print 3` and
+                // `; print 3 copies` are prose).
+                || (w == "print"
+                    && match a.kind(i + 1) {
+                        Some(Tk::Var) => true,
+                        Some(Tk::Str { .. } | Tk::Num) => i == 2 && a.context.quote().is_some(),
+                        _ => false,
+                    }
+                    && a.is_end(i + 2))
                 || (w == "copy" && a.kind(i + 1) == Some(Tk::Word(Kw::Bare)))
                 // `grant connect to name`: a privilege change.
                 || (w == "grant"
@@ -2156,6 +2178,34 @@ mod tests {
             "We grant access to members; see the FAQ",
             "Tom's pick and 1=(select one) for me",
             "current database: prod",
+        ] {
+            assert_clean(v);
+        }
+    }
+
+    #[test]
+    fn odbc_braces_and_tsql_print() {
+        for (v, rule) in [
+            ("9999 or {if 1=1}", "sqli.tautology"),
+            (
+                "9999 or {if length((/* !5000select username/*!50000from*/user where id=1))>0}",
+                "sqli.boolean",
+            ),
+            ("1' or {fn version()}='", "sqli.boolean"),
+            ("';print'", "sqli.stacked_query"),
+            ("x';print 'a'--", "sqli.stacked_query"),
+            ("';print @@version", "sqli.stacked_query"),
+        ] {
+            assert_detects(v, rule);
+        }
+        for v in [
+            "Use {curly braces} and stuff",
+            "{if you want} or not",
+            "Hello {name}, or {other}",
+            "Done; print 3 copies",
+            "Done; print 3",
+            "ok; print 'x'",
+            "It's done; print 2",
         ] {
             assert_clean(v);
         }
