@@ -1650,7 +1650,10 @@ fn escaped_quote_probe(a: &SqlAnalysis<'_>, j: usize) -> bool {
 /// (`James' is not -- really`).
 fn predicate_cut_off(a: &SqlAnalysis<'_>, j: usize) -> bool {
     let n = a.toks.len();
-    if n < j + 2 || n > j + 7 || a.kind(n - 1) != Some(Tk::LineComment) {
+    // A final `;` ends the statement as a comment does, on a literal
+    // operand only (`'glob 1;`; `the kids' like it;` is prose).
+    let semi = a.kind(n.wrapping_sub(1)) == Some(Tk::Semi);
+    if n < j + 2 || n > j + 7 || !(a.kind(n - 1) == Some(Tk::LineComment) || semi) {
         return false;
     }
     let postfix = matches!(a.word(j), "notnull" | "isnull");
@@ -1680,7 +1683,7 @@ fn predicate_cut_off(a: &SqlAnalysis<'_>, j: usize) -> bool {
         }
     }
     let glued = a.toks[n - 1].start == a.toks[n - 2].end;
-    !operands.is_empty() && words <= 1 && glued
+    !operands.is_empty() && words <= usize::from(!semi) && glued
 }
 
 /// In an unquoted value, a condition only counts when both sides are
@@ -2087,8 +2090,14 @@ mod tests {
             "James' is not home -- ok",
             "the Beatles' sounds",
             "Chris' like",
+            "the kids' like it;",
+            "Chris' like me;",
         ] {
             assert_clean(v);
+        }
+        // A final `;` cuts a predicate on a literal off as a comment does.
+        for v in ["'glob 1;", "' like '%';", "x' is not null;"] {
+            assert_detects(v, "sqli.boolean");
         }
     }
 
