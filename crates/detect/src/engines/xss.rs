@@ -227,6 +227,50 @@ fn script_scheme(value: &str) -> bool {
 }
 
 fn css_is_active(value: &str) -> bool {
+    css_is_active_as_written(value)
+        || (memchr::memchr(b'\\', value.as_bytes()).is_some()
+            && css_is_active_as_written(&css_unescaped(value)))
+}
+
+/// `value` with CSS escapes undone as a browser's CSS parser does: `\` and
+/// one to six hex digits (then one optional blank) is that code point,
+/// `\` and any other character is the character
+/// (`\0075\0072\006c\0028` is `url(`, `\ja\vasc\ript` is `javascript`).
+fn css_unescaped(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let mut chars = value.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        let mut code = 0u32;
+        let mut digits = 0;
+        while digits < 6
+            && let Some(d) = chars.peek().and_then(|d| d.to_digit(16))
+        {
+            code = code * 16 + d;
+            digits += 1;
+            chars.next();
+        }
+        if digits == 0 {
+            if let Some(next) = chars.next() {
+                out.push(next);
+            }
+            continue;
+        }
+        if chars
+            .peek()
+            .is_some_and(|b| matches!(b, ' ' | '\t' | '\n' | '\r' | '\x0c'))
+        {
+            chars.next();
+        }
+        out.extend(char::from_u32(code).map(|c| c.to_ascii_lowercase()));
+    }
+    out
+}
+
+fn css_is_active_as_written(value: &str) -> bool {
     crate::text::contains(value, "expression(")
         || crate::text::contains(value, "expression (")
         || crate::text::contains(value, "javascript:")
@@ -1082,6 +1126,26 @@ mod tests {
             "a=b&c=d",
             "color: red; font-size: 2em",
             "upload=done",
+        ] {
+            assert_clean(v);
+        }
+    }
+
+    #[test]
+    fn css_escapes_in_a_style_attribute() {
+        crate::tests::assert_detects(
+            "<div style=\"background-image:\\0075\\0072\\006C\\0028'\\006a\\0061\\0076\\0061\\0073\\0063\\0072\\0069\\0070\\0074\\003a\\0061\\006c\\0065\\0072\\0074\\0028.1027\\0058\">",
+            "xss.css_expression",
+        );
+        crate::tests::assert_detects(
+            "<p style=\"x:\\65 xpression(alert(1))\">",
+            "xss.css_expression",
+        );
+        assert_eq!(super::css_unescaped("\\ja\\vasc\\ript:"), "javascript:");
+        assert_eq!(super::css_unescaped("\\75 rl("), "url(");
+        for v in [
+            "<div style=\"font-family:\\5FAE\\8F6F\\96C5\\9ED1\">x</div>",
+            "<p style=\"content:\\201C\">",
         ] {
             assert_clean(v);
         }
