@@ -1125,8 +1125,9 @@ pub(crate) fn deserialization(text: &str, lower: &str, kind: ValueKind<'_>, sink
 
 // ── Node.js ─────────────────────────────────────────────────────────────
 
-/// What the Node.js check looks for; see [`nodejs`].
-const NODE_NEEDLES: &[&str] = &[
+/// What the Node.js check looks for; see [`nodejs`]. Also the dispatcher's
+/// SERVER_SCRIPT gate: a value holding none of them skips [`nodejs`].
+pub(crate) const NODE_NEEDLES: &[&str] = &[
     "_$$nd_func$$_",
     "__js_function",
     "child_process",
@@ -1158,33 +1159,14 @@ const NODE_NEEDLES: &[&str] = &[
     "import(",
 ];
 
-/// Whether any of [`NODE_NEEDLES`] occurs in `lower`, overlapping or not:
-/// one transition-table lookup per byte (the leftmost-first search in
-/// [`nodejs`] costs several times that, and benign values hold none).
-fn any_node_needle(lower: &str) -> bool {
-    use aho_corasick::automaton::Automaton as _;
-    type Walked = (aho_corasick::dfa::DFA, aho_corasick::automaton::StateID);
-    static DFA: std::sync::OnceLock<Walked> = std::sync::OnceLock::new();
-    let (dfa, start) = DFA.get_or_init(|| crate::text::walked_dfa(NODE_NEEDLES));
-    let mut sid = *start;
-    for &b in lower.as_bytes() {
-        sid = dfa.next_state(aho_corasick::Anchored::No, sid, b);
-        if dfa.is_special(sid) && dfa.is_match(sid) {
-            return true;
-        }
-    }
-    false
-}
-
 /// Server-side JavaScript: Node's process and module objects, function
 /// constructors and the node-serialize function marker.
+///
+/// Every report is at a match of the search below, and the search matches
+/// only where one of [`NODE_NEEDLES`] occurs: the dispatcher calls this only
+/// for a value whose SERVER_SCRIPT gate (which holds them all) is set.
 pub(crate) fn nodejs(lower: &str, sink: &mut Sink<'_>) {
     static NEEDLES_3: crate::text::NeedleSet = crate::text::NeedleSet::new(NODE_NEEDLES);
-    // Every report is at a match of the search below, and the search
-    // matches only where a needle occurs.
-    if !any_node_needle(lower) {
-        return;
-    }
     for (p, needle) in NEEDLES_3.find_iter(lower) {
         {
             // `require(` and `import(` need a module name argument.
@@ -2591,6 +2573,14 @@ fn never_true(cond: &str) -> bool {
     truthy == (negations % 2 == 1)
 }
 
+/// What every report of [`script_loops_and_interpolation`] is at: the
+/// interpolation opener and the loop keyword (also the dispatcher's
+/// SERVER_SCRIPT gate: a value holding neither skips the check).
+pub(crate) const SCRIPT_LOOP_LITERALS: &[&str] = &["@{", "while"];
+
+/// Reports only at a match of `@{` or `while` (both loops below search for
+/// nothing else first), so only a value holding one of
+/// [`SCRIPT_LOOP_LITERALS`] can report.
 pub(crate) fn script_loops_and_interpolation(lower: &str, sink: &mut Sink<'_>) {
     // `@{[ system "id" ]}`, blanks allowed (Perl skips them), or a call
     // in the `[ ]` when the closing `}` is cut off (`@{[system 'id']x`).
@@ -2698,6 +2688,10 @@ fn has_name_separator(name: &str) -> bool {
 /// Protocol shapes in single values: separator characters in a multipart field or file
 /// name (`name="a;b"`, `filename="x=.txt"`: parsers split there), and an
 /// HTTP request line inside a value (`GET http://x HTTP/1.1`: smuggling).
+///
+/// The dispatcher calls it only for a multipart name or a value holding
+/// ` http/`: the separator report needs one of those two kinds, and the
+/// request-line report is at a match of ` http/`.
 pub(crate) fn protocol_values(lower: &str, kind: ValueKind<'_>, sink: &mut Sink<'_>) {
     if matches!(
         kind,

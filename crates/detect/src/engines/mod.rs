@@ -78,6 +78,10 @@ mod gate {
     /// A Java serialization stream in base64 ([`encoded::MAGIC_RUNS`]: every
     /// form of [`misc::JAVA_STREAM_BASE64`] holds one).
     pub(super) const JAVA_STREAM: u64 = 1 << 29;
+    /// Server-side script markers: every literal the Node.js check looks
+    /// for ([`misc::NODE_NEEDLES`]) and those of the constant-loop and
+    /// Perl-interpolation check ([`misc::SCRIPT_LOOP_LITERALS`]).
+    pub(super) const SERVER_SCRIPT: u64 = 1 << 42;
 }
 
 const SQL_STATEMENT_WORDS: &[&str] = &[
@@ -127,7 +131,7 @@ struct Gates {
 
 impl Gates {
     fn new() -> Self {
-        let lists: [(u64, &[&[&str]]); 30] = [
+        let lists: [(u64, &[&[&str]]); 31] = [
             (gate::JAVA, misc::JAVA_ANCHORS),
             (gate::SENSITIVE, &[path::SENSITIVE]),
             (gate::WRAPPER, &[path::WRAPPERS]),
@@ -167,6 +171,10 @@ impl Gates {
             (gate::SSRF_INTERNAL_NAME, &[ssrf::INTERNAL_NAME_LITERALS]),
             (gate::ORM, &[&["__"]]),
             (gate::JAVA_STREAM, &[encoded::MAGIC_RUNS]),
+            (
+                gate::SERVER_SCRIPT,
+                &[misc::NODE_NEEDLES, misc::SCRIPT_LOOP_LITERALS],
+            ),
         ];
         let mut patterns: Vec<&str> = Vec::new();
         let mut bits: Vec<u64> = Vec::new();
@@ -310,9 +318,12 @@ impl Engines {
         {
             misc::session(lower, kind, sink);
         }
-        if kind.is_name()
-            || matches!(kind, ValueKind::MultipartFilename)
-            || gates & gate::HTTP_VERSION != 0
+        // Its separator report is for multipart names only, and its
+        // request-line report is at a ` http/` (the HTTP_VERSION literal).
+        if matches!(
+            kind,
+            ValueKind::MultipartName | ValueKind::MultipartFilename
+        ) || gates & gate::HTTP_VERSION != 0
         {
             misc::protocol_values(lower, kind, sink);
         }
@@ -345,7 +356,7 @@ impl Engines {
                 misc::prototype_pollution(lower, kind, sink);
             }
             // `__js_function`, `_$$ND_FUNC$$_` markers are plain words.
-            if gates & gate::NODE != 0 {
+            if gates & gate::NODE != 0 && gates & gate::SERVER_SCRIPT != 0 {
                 misc::nodejs(lower, sink);
             }
             // Serialized objects in base64 or hex are letters and digits only.
@@ -539,8 +550,12 @@ impl Engines {
         if gates & gate::JAVA != 0 {
             misc::java(lower, &self.java, sink);
         }
-        if f.any(CharFlags::DOT | CharFlags::PAREN | CharFlags::BRACKET | CharFlags::DOLLAR)
-            || gates & gate::NODE != 0
+        // Both report only at a match of one of their literals (the
+        // SERVER_SCRIPT gate; why: at `misc::nodejs` and
+        // `misc::script_loops_and_interpolation`).
+        if (f.any(CharFlags::DOT | CharFlags::PAREN | CharFlags::BRACKET | CharFlags::DOLLAR)
+            || gates & gate::NODE != 0)
+            && gates & gate::SERVER_SCRIPT != 0
         {
             misc::nodejs(lower, sink);
             misc::script_loops_and_interpolation(lower, sink);
