@@ -82,6 +82,8 @@ mod gate {
     /// for ([`misc::NODE_NEEDLES`]) and those of the constant-loop and
     /// Perl-interpolation check ([`misc::SCRIPT_LOOP_LITERALS`]).
     pub(super) const SERVER_SCRIPT: u64 = 1 << 42;
+    /// Browser script without markup ([`xss_js::GATE_LITERALS`]).
+    pub(super) const BROWSER_SCRIPT: u64 = 1 << 41;
 }
 
 const SQL_STATEMENT_WORDS: &[&str] = &[
@@ -131,7 +133,7 @@ struct Gates {
 
 impl Gates {
     fn new() -> Self {
-        let lists: [(u64, &[&[&str]]); 31] = [
+        let lists: [(u64, &[&[&str]]); 32] = [
             (gate::JAVA, misc::JAVA_ANCHORS),
             (gate::SENSITIVE, &[path::SENSITIVE]),
             (gate::WRAPPER, &[path::WRAPPERS]),
@@ -175,6 +177,7 @@ impl Gates {
                 gate::SERVER_SCRIPT,
                 &[misc::NODE_NEEDLES, misc::SCRIPT_LOOP_LITERALS],
             ),
+            (gate::BROWSER_SCRIPT, xss_js::GATE_LITERALS),
         ];
         let mut patterns: Vec<&str> = Vec::new();
         let mut bits: Vec<u64> = Vec::new();
@@ -561,8 +564,10 @@ impl Engines {
             misc::script_loops_and_interpolation(lower, sink);
         }
         // Not in a path segment: `/javascript-manual/document.cookie` and
-        // `/eval(` name pages, no page runs them.
+        // `/eval(` name pages, no page runs them. Every report needs one of
+        // its literals or a backtick (why: at `xss_js::GATE_LITERALS`).
         if !matches!(kind, ValueKind::PathSegment)
+            && (gates & gate::BROWSER_SCRIPT != 0 || f.contains(CharFlags::BACKTICK))
             && f.any(
                 CharFlags::DOT
                     | CharFlags::PAREN
