@@ -84,6 +84,11 @@ mod gate {
     pub(super) const SERVER_SCRIPT: u64 = 1 << 42;
     /// Browser script without markup ([`xss_js::GATE_LITERALS`]).
     pub(super) const BROWSER_SCRIPT: u64 = 1 << 41;
+    /// A function a call injection names: JavaScript sinks and DOM names
+    /// ([`xss::SINK_NAME_LITERALS`]), PHP functions ([`misc::PHP_STRONG`],
+    /// [`misc::PHP_CALL_LITERALS`]). Without one, `xss::inspect` skips its
+    /// sink scan and `misc::php` its named-call scan.
+    pub(super) const CALLEE: u64 = 1 << 40;
 }
 
 const SQL_STATEMENT_WORDS: &[&str] = &[
@@ -133,7 +138,7 @@ struct Gates {
 
 impl Gates {
     fn new() -> Self {
-        let lists: [(u64, &[&[&str]]); 32] = [
+        let lists: [(u64, &[&[&str]]); 34] = [
             (gate::JAVA, misc::JAVA_ANCHORS),
             (gate::SENSITIVE, &[path::SENSITIVE]),
             (gate::WRAPPER, &[path::WRAPPERS]),
@@ -178,6 +183,8 @@ impl Gates {
                 &[misc::NODE_NEEDLES, misc::SCRIPT_LOOP_LITERALS],
             ),
             (gate::BROWSER_SCRIPT, xss_js::GATE_LITERALS),
+            (gate::CALLEE, xss::SINK_NAME_LITERALS),
+            (gate::CALLEE, &[misc::PHP_STRONG, misc::PHP_CALL_LITERALS]),
         ];
         let mut patterns: Vec<&str> = Vec::new();
         let mut bits: Vec<u64> = Vec::new();
@@ -379,7 +386,7 @@ impl Engines {
             }
             // A PHP session file name (`sess_<id>`) as an upload name.
             if head.starts_with("sess_") {
-                misc::php(text, lower, kind, sink);
+                misc::php(text, lower, kind, f, gates & gate::CALLEE != 0, sink);
             }
             return;
         }
@@ -413,7 +420,7 @@ impl Engines {
                 | CharFlags::EQUALS,
         ) || gates & gate::DOCUMENT != 0
         {
-            xss::inspect(lower, sink);
+            xss::inspect(lower, f, gates & gate::CALLEE != 0, sink);
         }
         // Shell syntax needs an operator or an expansion character; without
         // one, only a value that starts with a command (`uname -a`,
@@ -545,7 +552,7 @@ impl Engines {
             kind,
             ValueKind::MultipartFilename | ValueKind::HeaderValue { .. }
         ) {
-            misc::php(text, lower, kind, sink);
+            misc::php(text, lower, kind, f, gates & gate::CALLEE != 0, sink);
         }
         if f.contains(CharFlags::EQUALS) {
             php_code::inspect_ini(text, lower, sink);
@@ -597,7 +604,7 @@ pub(crate) fn sqli_for_fuzzing(lower: &str, tokens: &mut Vec<sqli::Token>, sink:
 }
 
 pub(crate) fn xss_for_fuzzing(lower: &str, sink: &mut Sink<'_>) {
-    xss::inspect(lower, sink);
+    xss::inspect(lower, crate::normalize::flags_of(lower), true, sink);
 }
 
 pub(crate) fn shell_for_fuzzing(lower: &str, sink: &mut Sink<'_>) {
