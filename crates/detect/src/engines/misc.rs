@@ -1125,8 +1125,9 @@ pub(crate) fn deserialization(text: &str, lower: &str, kind: ValueKind<'_>, sink
 
 // ── Node.js ─────────────────────────────────────────────────────────────
 
-/// What the Node.js check looks for; see [`nodejs`].
-const NODE_NEEDLES: &[&str] = &[
+/// What the Node.js check looks for; see [`nodejs`]. Also the dispatcher's
+/// SERVER_SCRIPT gate: a value holding none of them skips [`nodejs`].
+pub(crate) const NODE_NEEDLES: &[&str] = &[
     "_$$nd_func$$_",
     "__js_function",
     "child_process",
@@ -1158,33 +1159,14 @@ const NODE_NEEDLES: &[&str] = &[
     "import(",
 ];
 
-/// Whether any of [`NODE_NEEDLES`] occurs in `lower`, overlapping or not:
-/// one transition-table lookup per byte (the leftmost-first search in
-/// [`nodejs`] costs several times that, and benign values hold none).
-fn any_node_needle(lower: &str) -> bool {
-    use aho_corasick::automaton::Automaton as _;
-    type Walked = (aho_corasick::dfa::DFA, aho_corasick::automaton::StateID);
-    static DFA: std::sync::OnceLock<Walked> = std::sync::OnceLock::new();
-    let (dfa, start) = DFA.get_or_init(|| crate::text::walked_dfa(NODE_NEEDLES));
-    let mut sid = *start;
-    for &b in lower.as_bytes() {
-        sid = dfa.next_state(aho_corasick::Anchored::No, sid, b);
-        if dfa.is_special(sid) && dfa.is_match(sid) {
-            return true;
-        }
-    }
-    false
-}
-
 /// Server-side JavaScript: Node's process and module objects, function
 /// constructors and the node-serialize function marker.
+///
+/// Every report is at a match of the search below, and the search matches
+/// only where one of [`NODE_NEEDLES`] occurs: the dispatcher calls this only
+/// for a value whose SERVER_SCRIPT gate (which holds them all) is set.
 pub(crate) fn nodejs(lower: &str, sink: &mut Sink<'_>) {
     static NEEDLES_3: crate::text::NeedleSet = crate::text::NeedleSet::new(NODE_NEEDLES);
-    // Every report is at a match of the search below, and the search
-    // matches only where a needle occurs.
-    if !any_node_needle(lower) {
-        return;
-    }
     for (p, needle) in NEEDLES_3.find_iter(lower) {
         {
             // `require(` and `import(` need a module name argument.
@@ -1226,7 +1208,9 @@ pub(crate) fn shellshock(lower: &str, sink: &mut Sink<'_>) {
 
 // ── PHP ─────────────────────────────────────────────────────────────────
 
-const PHP_STRONG: &[&str] = &[
+/// Functions reported when called with code around them (and [`PHP_DL`]).
+/// Also literals of the dispatcher's CALLEE gate.
+pub(crate) const PHP_STRONG: &[&str] = &[
     "phpinfo",
     "shell_exec",
     "passthru",
@@ -1310,8 +1294,12 @@ const PHP_STRONG: &[&str] = &[
     "parse_str",
     "putenv",
     "proc_nice",
-    "dl",
 ];
+
+/// `dl` (loads an extension), strong like [`PHP_STRONG`] but kept apart:
+/// two letters inside many words (`handle`, `friendly`), so the gate looks
+/// for it with what may follow it before its `(` ([`PHP_CALL_LITERALS`]).
+const PHP_DL: &str = "dl";
 
 const PHP_WEAK: &[&str] = &[
     "system",
@@ -1359,8 +1347,101 @@ const PHP_WEAK: &[&str] = &[
     "shuffle",
 ];
 
-pub(crate) fn php(text: &str, lower: &str, kind: ValueKind<'_>, sink: &mut Sink<'_>) {
-    let bracket = memchr::memchr3(b'[', b'{', b'<', lower.as_bytes()).is_some();
+/// With [`PHP_STRONG`], names of which every report of [`php_calls`] holds
+/// one: `posix_`, [`PHP_DL`] followed by what may stand between a name and
+/// its `(` (a blank, or a comment's `/` or `#`), and each name of
+/// [`PHP_WEAK`] that [`php_calls`] reports (not one of
+/// [`PHP_WEAK_NEEDS_MORE`]). A unit test checks the lists agree. With the
+/// JavaScript sink names they are the dispatcher's CALLEE gate.
+pub(crate) const PHP_CALL_LITERALS: &[&str] = &[
+    "posix_",
+    "dl(",
+    "dl ",
+    "dl\t",
+    "dl\n",
+    "dl\x0c",
+    "dl\r",
+    "dl/",
+    "dl#",
+    "system",
+    "exec",
+    "eval",
+    "assert",
+    "include",
+    "require",
+    "popen",
+    "readfile",
+    "fopen",
+    "fwrite",
+    "fputs",
+    "unserialize",
+    "symlink",
+    "unlink",
+];
+
+/// Names of [`PHP_WEAK`] that [`php_calls`] does not report on their own
+/// (prose and formatting functions: `print(`, `file(s)`, `mail(`).
+const PHP_WEAK_NEEDS_MORE: &[&str] = &[
+    "print",
+    "echo",
+    "file",
+    "md5",
+    "chr",
+    "ord",
+    "substr",
+    "sprintf",
+    "printf",
+    "sleep",
+    "usleep",
+    "header",
+    "die",
+    "exit",
+    "link",
+    "touch",
+    "copy",
+    "mkdir",
+    "shuffle",
+    "crypt",
+    "implode",
+    "str_replace",
+    "strrev",
+    "serialize",
+    "glob",
+    "rename",
+    "mail",
+    "rmdir",
+    "chgrp",
+];
+
+/// Whether some `(` follows, past blanks, a `)`, `]`, `}`, a quote or a
+/// `/`: every call [`php_dynamic_call`], [`super::php_code::quoted_function_call`]
+/// and [`super::php_code::hidden_call`] report is at such a `(` (the first
+/// two need one of the first five right before it, the last starts only
+/// from its `candidate`, this very test).
+fn call_after_expression(s: &[u8]) -> bool {
+    memchr::memchr_iter(b'(', s).any(|p| {
+        s[..p]
+            .iter()
+            .rposition(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+            .is_some_and(|q| matches!(s[q], b')' | b']' | b'}' | b'\'' | b'"' | b'/'))
+    })
+}
+
+/// PHP code in a value whose byte classes are `flags`. `call_named` is
+/// false only when `lower` holds none of [`PHP_STRONG`] and
+/// [`PHP_CALL_LITERALS`] (then [`php_calls`] cannot report). (Each flag
+/// tested below is set by the byte then looked for, and for a bracket by
+/// its closing partner too: a missing flag means a missing byte.)
+pub(crate) fn php(
+    text: &str,
+    lower: &str,
+    kind: ValueKind<'_>,
+    flags: CharFlags,
+    call_named: bool,
+    sink: &mut Sink<'_>,
+) {
+    let bracket = flags.any(CharFlags::BRACKET | CharFlags::BRACE | CharFlags::ANGLE)
+        && memchr::memchr3(b'[', b'{', b'<', lower.as_bytes()).is_some();
     for tag in [
         "[php]", "[/php]", "{php}", "{/php}", "[\\php]", "<?xml :", "<?xml:",
     ] {
@@ -1420,8 +1501,8 @@ pub(crate) fn php(text: &str, lower: &str, kind: ValueKind<'_>, sink: &mut Sink<
             break;
         }
     }
-    let variable =
-        memchr::memchr(b'$', lower.as_bytes()).is_some() || crate::text::contains(lower, "php:");
+    let variable = flags.contains(CharFlags::DOLLAR)
+        || (flags.contains(CharFlags::COLON) && crate::text::contains(lower, "php:"));
     for var in [
         "$_get",
         "$_post",
@@ -1449,21 +1530,29 @@ pub(crate) fn php(text: &str, lower: &str, kind: ValueKind<'_>, sink: &mut Sink<
             break;
         }
     }
-    if memchr::memchr(b'(', lower.as_bytes()).is_some() {
-        php_calls(lower, sink);
+    if flags.contains(CharFlags::PAREN) && memchr::memchr(b'(', lower.as_bytes()).is_some() {
+        if call_named {
+            php_calls(lower, sink);
+        }
         if let Some(p) = super::php_code::extension_call(lower) {
             sink.report(&rules::PHP_FUNCTION, text, p..(p + 32).min(text.len()));
         }
-        if let Some(p) = php_variable_call(lower)
-            .or_else(|| php_dynamic_call(lower))
-            .or_else(|| super::php_code::quoted_function_call(lower))
-            .or_else(|| super::php_code::hidden_call(lower))
-        {
+        let after_expression = || call_after_expression(lower.as_bytes());
+        if let Some(p) = php_variable_call(lower).or_else(|| {
+            after_expression()
+                .then(|| {
+                    php_dynamic_call(lower)
+                        .or_else(|| super::php_code::quoted_function_call(lower))
+                        .or_else(|| super::php_code::hidden_call(lower))
+                })
+                .flatten()
+        }) {
             sink.report(&rules::PHP_VARIABLE_CALL, text, p..(p + 32).min(text.len()));
         }
     }
     // (`bracket` looks for `{` among others.)
     if bracket
+        && flags.contains(CharFlags::BRACE)
         && memchr::memchr(b'{', lower.as_bytes()).is_some()
         && let Some(p) = super::php_code::variable_variable(lower)
     {
@@ -1743,7 +1832,10 @@ pub(crate) fn php_dynamic_call(lower: &str) -> Option<usize> {
 
 /// A name from the PHP function lists (the strong and the weak one).
 pub(crate) fn is_php_function(name: &str) -> bool {
-    PHP_STRONG.contains(&name) || PHP_WEAK.contains(&name) || name.starts_with("posix_")
+    PHP_STRONG.contains(&name)
+        || name == PHP_DL
+        || PHP_WEAK.contains(&name)
+        || name.starts_with("posix_")
 }
 
 /// Byte classes of the name scan in [`php_calls`], one table lookup per byte.
@@ -1843,7 +1935,7 @@ fn php_calls(lower: &str, sink: &mut Sink<'_>) {
             });
             // Every POSIX extension function reads or changes process
             // identity (`posix_getegid`, `posix_kill`, `posix_setuid`).
-            let strong = PHP_STRONG.contains(&name) || name.starts_with("posix_");
+            let strong = PHP_STRONG.contains(&name) || name == PHP_DL || name.starts_with("posix_");
             if strong && (code_arg || code_before) {
                 sink.report(&rules::PHP_FUNCTION, lower, i..(k + 12).min(s.len()));
                 return;
@@ -1864,38 +1956,7 @@ fn php_calls(lower: &str, sink: &mut Sink<'_>) {
             if PHP_WEAK.contains(&name)
                 && (code_arg || whole_call)
                 && code_before
-                && !matches!(
-                    name,
-                    "print"
-                        | "echo"
-                        | "file"
-                        | "md5"
-                        | "chr"
-                        | "ord"
-                        | "substr"
-                        | "sprintf"
-                        | "printf"
-                        | "sleep"
-                        | "usleep"
-                        | "header"
-                        | "die"
-                        | "exit"
-                        | "link"
-                        | "touch"
-                        | "copy"
-                        | "mkdir"
-                        | "shuffle"
-                        | "crypt"
-                        | "implode"
-                        | "str_replace"
-                        | "strrev"
-                        | "serialize"
-                        | "glob"
-                        | "rename"
-                        | "mail"
-                        | "rmdir"
-                        | "chgrp"
-                )
+                && !PHP_WEAK_NEEDS_MORE.contains(&name)
             {
                 sink.report(&rules::PHP_FUNCTION, lower, i..(k + 12).min(s.len()));
                 return;
@@ -2591,6 +2652,14 @@ fn never_true(cond: &str) -> bool {
     truthy == (negations % 2 == 1)
 }
 
+/// What every report of [`script_loops_and_interpolation`] is at: the
+/// interpolation opener and the loop keyword (also the dispatcher's
+/// SERVER_SCRIPT gate: a value holding neither skips the check).
+pub(crate) const SCRIPT_LOOP_LITERALS: &[&str] = &["@{", "while"];
+
+/// Reports only at a match of `@{` or `while` (both loops below search for
+/// nothing else first), so only a value holding one of
+/// [`SCRIPT_LOOP_LITERALS`] can report.
 pub(crate) fn script_loops_and_interpolation(lower: &str, sink: &mut Sink<'_>) {
     // `@{[ system "id" ]}`, blanks allowed (Perl skips them), or a call
     // in the `[ ]` when the closing `}` is cut off (`@{[system 'id']x`).
@@ -2698,6 +2767,10 @@ fn has_name_separator(name: &str) -> bool {
 /// Protocol shapes in single values: separator characters in a multipart field or file
 /// name (`name="a;b"`, `filename="x=.txt"`: parsers split there), and an
 /// HTTP request line inside a value (`GET http://x HTTP/1.1`: smuggling).
+///
+/// The dispatcher calls it only for a multipart name or a value holding
+/// ` http/`: the separator report needs one of those two kinds, and the
+/// request-line report is at a match of ` http/`.
 pub(crate) fn protocol_values(lower: &str, kind: ValueKind<'_>, sink: &mut Sink<'_>) {
     if matches!(
         kind,
@@ -2756,6 +2829,33 @@ pub(crate) fn protocol_values(lower: &str, kind: ValueKind<'_>, sink: &mut Sink<
 #[cfg(test)]
 mod php_call_tests {
     use super::*;
+
+    /// The CALLEE gate's PHP literals cover every name `php_calls` reports.
+    #[test]
+    fn every_reported_php_name_holds_a_gate_literal() {
+        let reported = PHP_STRONG
+            .iter()
+            .chain([&PHP_DL])
+            .chain(PHP_WEAK.iter().filter(|n| !PHP_WEAK_NEEDS_MORE.contains(n)))
+            .map(|n| n.to_string())
+            .chain(["posix_kill".to_owned()]);
+        for name in reported {
+            // What may follow the name before its `(`.
+            for gap in ["(", " (", "\t(", "\n(", "\x0c(", "\r(", "/**/(", "#\n("] {
+                let call = format!("{name}{gap}");
+                assert!(
+                    PHP_STRONG
+                        .iter()
+                        .chain(PHP_CALL_LITERALS)
+                        .any(|l| call.contains(l)),
+                    "{call:?}"
+                );
+            }
+        }
+        for name in PHP_WEAK_NEEDS_MORE {
+            assert!(PHP_WEAK.contains(name), "{name}");
+        }
+    }
 
     #[test]
     fn constant_loops_and_perl_interpolation() {
@@ -2839,6 +2939,12 @@ mod php_whole_call_tests {
             "exec(blah)",
             "fopen(blah);",
             "unserialize(foo)",
+            // Names the CALLEE gate finds with what follows them.
+            "dl('x.so');",
+            "dl /* c */ ('x.so');",
+            "dl#c\n('x.so');",
+            ":phpversion();",
+            "@posix_kill(1, 9);",
         ] {
             assert_detects(v, "php.function_call");
         }

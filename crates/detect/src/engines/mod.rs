@@ -78,6 +78,17 @@ mod gate {
     /// A Java serialization stream in base64 ([`encoded::MAGIC_RUNS`]: every
     /// form of [`misc::JAVA_STREAM_BASE64`] holds one).
     pub(super) const JAVA_STREAM: u64 = 1 << 29;
+    /// Server-side script markers: every literal the Node.js check looks
+    /// for ([`misc::NODE_NEEDLES`]) and those of the constant-loop and
+    /// Perl-interpolation check ([`misc::SCRIPT_LOOP_LITERALS`]).
+    pub(super) const SERVER_SCRIPT: u64 = 1 << 42;
+    /// Browser script without markup ([`xss_js::GATE_LITERALS`]).
+    pub(super) const BROWSER_SCRIPT: u64 = 1 << 41;
+    /// A function a call injection names: JavaScript sinks and DOM names
+    /// ([`xss::SINK_NAME_LITERALS`]), PHP functions ([`misc::PHP_STRONG`],
+    /// [`misc::PHP_CALL_LITERALS`]). Without one, `xss::inspect` skips its
+    /// sink scan and `misc::php` its named-call scan.
+    pub(super) const CALLEE: u64 = 1 << 40;
 }
 
 const SQL_STATEMENT_WORDS: &[&str] = &[
@@ -127,7 +138,7 @@ struct Gates {
 
 impl Gates {
     fn new() -> Self {
-        let lists: [(u64, &[&[&str]]); 30] = [
+        let lists: [(u64, &[&[&str]]); 34] = [
             (gate::JAVA, misc::JAVA_ANCHORS),
             (gate::SENSITIVE, &[path::SENSITIVE]),
             (gate::WRAPPER, &[path::WRAPPERS]),
@@ -167,6 +178,13 @@ impl Gates {
             (gate::SSRF_INTERNAL_NAME, &[ssrf::INTERNAL_NAME_LITERALS]),
             (gate::ORM, &[&["__"]]),
             (gate::JAVA_STREAM, &[encoded::MAGIC_RUNS]),
+            (
+                gate::SERVER_SCRIPT,
+                &[misc::NODE_NEEDLES, misc::SCRIPT_LOOP_LITERALS],
+            ),
+            (gate::BROWSER_SCRIPT, xss_js::GATE_LITERALS),
+            (gate::CALLEE, xss::SINK_NAME_LITERALS),
+            (gate::CALLEE, &[misc::PHP_STRONG, misc::PHP_CALL_LITERALS]),
         ];
         let mut patterns: Vec<&str> = Vec::new();
         let mut bits: Vec<u64> = Vec::new();
@@ -310,9 +328,12 @@ impl Engines {
         {
             misc::session(lower, kind, sink);
         }
-        if kind.is_name()
-            || matches!(kind, ValueKind::MultipartFilename)
-            || gates & gate::HTTP_VERSION != 0
+        // Its separator report is for multipart names only, and its
+        // request-line report is at a ` http/` (the HTTP_VERSION literal).
+        if matches!(
+            kind,
+            ValueKind::MultipartName | ValueKind::MultipartFilename
+        ) || gates & gate::HTTP_VERSION != 0
         {
             misc::protocol_values(lower, kind, sink);
         }
@@ -345,7 +366,7 @@ impl Engines {
                 misc::prototype_pollution(lower, kind, sink);
             }
             // `__js_function`, `_$$ND_FUNC$$_` markers are plain words.
-            if gates & gate::NODE != 0 {
+            if gates & gate::NODE != 0 && gates & gate::SERVER_SCRIPT != 0 {
                 misc::nodejs(lower, sink);
             }
             // Serialized objects in base64 or hex are letters and digits only.
@@ -365,7 +386,7 @@ impl Engines {
             }
             // A PHP session file name (`sess_<id>`) as an upload name.
             if head.starts_with("sess_") {
-                misc::php(text, lower, kind, sink);
+                misc::php(text, lower, kind, f, gates & gate::CALLEE != 0, sink);
             }
             return;
         }
@@ -399,7 +420,7 @@ impl Engines {
                 | CharFlags::EQUALS,
         ) || gates & gate::DOCUMENT != 0
         {
-            xss::inspect(lower, sink);
+            xss::inspect(lower, f, gates & gate::CALLEE != 0, sink);
         }
         // Shell syntax needs an operator or an expansion character; without
         // one, only a value that starts with a command (`uname -a`,
@@ -531,7 +552,7 @@ impl Engines {
             kind,
             ValueKind::MultipartFilename | ValueKind::HeaderValue { .. }
         ) {
-            misc::php(text, lower, kind, sink);
+            misc::php(text, lower, kind, f, gates & gate::CALLEE != 0, sink);
         }
         if f.contains(CharFlags::EQUALS) {
             php_code::inspect_ini(text, lower, sink);
@@ -539,15 +560,21 @@ impl Engines {
         if gates & gate::JAVA != 0 {
             misc::java(lower, &self.java, sink);
         }
-        if f.any(CharFlags::DOT | CharFlags::PAREN | CharFlags::BRACKET | CharFlags::DOLLAR)
-            || gates & gate::NODE != 0
+        // Both report only at a match of one of their literals (the
+        // SERVER_SCRIPT gate; why: at `misc::nodejs` and
+        // `misc::script_loops_and_interpolation`).
+        if (f.any(CharFlags::DOT | CharFlags::PAREN | CharFlags::BRACKET | CharFlags::DOLLAR)
+            || gates & gate::NODE != 0)
+            && gates & gate::SERVER_SCRIPT != 0
         {
             misc::nodejs(lower, sink);
             misc::script_loops_and_interpolation(lower, sink);
         }
         // Not in a path segment: `/javascript-manual/document.cookie` and
-        // `/eval(` name pages, no page runs them.
+        // `/eval(` name pages, no page runs them. Every report needs one of
+        // its literals or a backtick (why: at `xss_js::GATE_LITERALS`).
         if !matches!(kind, ValueKind::PathSegment)
+            && (gates & gate::BROWSER_SCRIPT != 0 || f.contains(CharFlags::BACKTICK))
             && f.any(
                 CharFlags::DOT
                     | CharFlags::PAREN
@@ -577,7 +604,7 @@ pub(crate) fn sqli_for_fuzzing(lower: &str, tokens: &mut Vec<sqli::Token>, sink:
 }
 
 pub(crate) fn xss_for_fuzzing(lower: &str, sink: &mut Sink<'_>) {
-    xss::inspect(lower, sink);
+    xss::inspect(lower, crate::normalize::flags_of(lower), true, sink);
 }
 
 pub(crate) fn shell_for_fuzzing(lower: &str, sink: &mut Sink<'_>) {

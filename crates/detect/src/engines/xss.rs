@@ -12,6 +12,7 @@
 //! bounded.
 
 use crate::Sink;
+use crate::normalize::CharFlags;
 use crate::rules;
 
 /// Elements that run script or load active content by themselves.
@@ -284,29 +285,56 @@ fn css_is_active_as_written(value: &str) -> bool {
         || crate::text::contains(value, "url('javascript")
 }
 
-/// Inspects `lower` (the lower-cased normalized value).
-pub(crate) fn inspect(lower: &str, sink: &mut Sink<'_>) {
+/// Names of which every report of [`js_sinks`] but a global's subscript
+/// (which needs a `[`) holds one: a sink call names one of [`SINKS`] (its
+/// identifier, or the identifier's last part), and every DOM name it
+/// reports holds `document.`, `location`, `localstorage`, `innerhtml` or
+/// `outerhtml`. With the PHP call names they are the dispatcher's CALLEE
+/// gate.
+pub(crate) const SINK_NAME_LITERALS: &[&[&str]] = &[
+    SINKS,
+    &[
+        "document.",
+        "location",
+        "localstorage",
+        "innerhtml",
+        "outerhtml",
+    ],
+];
+
+/// Inspects `lower` (the lower-cased normalized value), whose byte classes
+/// are `flags`; `sink_named` is false only when `lower` holds none of
+/// [`SINK_NAME_LITERALS`]. (Each flag tested below is set by the byte the
+/// check then looks for, and for a bracket by its closing partner too: a
+/// missing flag means a missing byte.)
+pub(crate) fn inspect(lower: &str, flags: CharFlags, sink_named: bool, sink: &mut Sink<'_>) {
     let s = lower.as_bytes();
-    if memchr::memchr(b'<', s).is_some() {
+    let paren = || flags.contains(CharFlags::PAREN) && memchr::memchr(b'(', s).is_some();
+    if flags.contains(CharFlags::ANGLE) && memchr::memchr(b'<', s).is_some() {
         markup(lower, sink);
     }
-    if memchr::memchr(b':', s).is_some() {
+    let colon = flags.contains(CharFlags::COLON);
+    if colon {
         script_urls(lower, sink);
     }
-    if memchr::memchr2(b'(', b'`', s).is_some()
-        || memchr::memchr(b'[', s).is_some()
-        || crate::text::contains(lower, "document.")
+    // A global's subscript needs a `[`; every other report of `js_sinks`
+    // names a sink or a DOM name.
+    if (flags.contains(CharFlags::BRACKET) && memchr::memchr(b'[', s).is_some())
+        || (sink_named
+            && (paren()
+                || flags.contains(CharFlags::BACKTICK)
+                || crate::text::contains(lower, "document.")))
     {
         js_sinks(lower, sink);
     }
-    if memchr::memchr(b'=', s).is_some() {
+    if flags.contains(CharFlags::EQUALS) {
         attribute_event_handler(lower, sink);
     }
     // (Every declaration it looks for loads through `url(` or `binding`.)
-    if memchr::memchr(b':', s).is_some() && memchr::memchr(b'(', s).is_some() {
+    if colon && paren() {
         css_declarations(lower, sink);
     }
-    if crate::text::contains(lower, "{{") {
+    if flags.contains(CharFlags::BRACE) && crate::text::contains(lower, "{{") {
         template_gadgets(lower, sink);
     }
 }
@@ -719,6 +747,7 @@ fn script_urls(lower: &str, sink: &mut Sink<'_>) {
     }
 }
 
+/// What [`js_sinks`] reports called (see [`SINK_NAME_LITERALS`]).
 const SINKS: &[&str] = &[
     "alert",
     "prompt",
@@ -1029,6 +1058,10 @@ mod tests {
         assert_detects("(alert)(1)", "xss.js_injection");
         assert_detects("alert`1`", "xss.js_injection");
         assert_detects("top['al'+'ert'](1)", "xss.js_injection");
+        // DOM names the CALLEE gate finds (no sink called).
+        assert_detects("';(location.href='//evil.example/')", "xss.js_injection");
+        assert_detects("x=(elem.innerHTML)", "xss.js_injection");
+        assert_detects("\";confirm(1)//", "xss.js_injection");
         assert_detects(
             "{{constructor.constructor('alert(1)')()}}",
             "xss.template_gadget",

@@ -20,6 +20,7 @@
 use crate::Sink;
 use crate::rules;
 
+/// Browser globals whose members [`inspect`] reads.
 const GLOBALS: &[&str] = &[
     "document",
     "window",
@@ -30,6 +31,30 @@ const GLOBALS: &[&str] = &[
     "globalthis",
     "opener",
 ];
+
+/// Sinks reported when called (`setTimeout(`, `atob(`).
+const SINK_CALLS: &[&str] = &[
+    "setinterval",
+    "settimeout",
+    "atob",
+    "btoa",
+    "eval",
+    "execscript",
+    "fromcharcode",
+];
+
+/// Literals of which every report of [`inspect`] but the tagged template
+/// (which needs a backtick) holds one: the dispatcher skips a value with
+/// neither one of them nor a backtick. Why each report needs one:
+///
+/// - JSFuck's `![]` holds `![`;
+/// - a global's member is read after a whole word of [`GLOBALS`];
+/// - a sink call is a whole word of [`SINK_CALLS`];
+/// - UTF-7 markup is found at `+adw-`;
+/// - a split script scheme is looked for only when a tab or a line break
+///   was stepped on (`seen & LINE_BREAK`).
+pub(crate) const GATE_LITERALS: &[&[&str]] =
+    &[GLOBALS, SINK_CALLS, &["![", "+adw-", "\t", "\n", "\r"]];
 
 fn dangerous_member(global: &str, member: &str) -> bool {
     matches!(
@@ -141,6 +166,8 @@ fn member_after(lower: &str, mut i: usize) -> Option<&str> {
     }
 }
 
+/// Reports only on a value holding one of [`GATE_LITERALS`] or a backtick
+/// (the dispatcher calls it for no other).
 pub(crate) fn inspect(lower: &str, sink: &mut Sink<'_>) {
     let s = lower.as_bytes();
     // The classes of the bytes the loop steps on: every byte but those of
@@ -194,10 +221,7 @@ pub(crate) fn inspect(lower: &str, sink: &mut Sink<'_>) {
             );
             return;
         }
-        let sink_name = matches!(
-            word,
-            "setinterval" | "settimeout" | "atob" | "btoa" | "eval" | "execscript" | "fromcharcode"
-        );
+        let sink_name = SINK_CALLS.contains(&word);
         // `call`, `apply`, `bind`, `sort`, `map`... directly followed by a
         // template: a function called with a template as its arguments.
         let tag_name = matches!(word, "call" | "apply" | "bind" | "alert" | "eval");
