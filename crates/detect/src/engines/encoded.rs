@@ -148,7 +148,7 @@ fn search_shifted(v: &str, shift: usize, matcher: &Base64Matcher, sink: &mut Sin
 
 /// Searches `value` (raw, not normalized: base64 is case sensitive).
 pub(crate) fn inspect(value: &str, matcher: &Base64Matcher, sink: &mut Sink<'_>) {
-    let v = value.trim().trim_end_matches('=');
+    let v = crate::text::trim(value).trim_end_matches('=');
     if !looks_like_base64(v.as_bytes()) {
         return;
     }
