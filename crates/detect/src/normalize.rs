@@ -279,11 +279,26 @@ fn push_char(out: &mut Vec<u8>, c: char) {
     out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
 }
 
+/// Whether `input[i]` (a `%`) starts an escape [`percent_once`] decodes.
+fn percent_escape_at(input: &[u8], i: usize) -> bool {
+    let hex_at = |j: usize| input.get(j).copied().and_then(hex).is_some();
+    (hex_at(i + 1) && hex_at(i + 2))
+        || (matches!(input.get(i + 1), Some(b'u' | b'U')) && hex4(&input[i + 2..]).is_some())
+}
+
 /// One pass of `%XX` / `%uXXXX` decoding; returns whether anything changed.
 fn percent_once(input: &[u8], out: &mut Vec<u8>) -> bool {
     out.clear();
+    // Most `%` in benign text escape nothing (`50% off`): find the first
+    // one that does before copying anything, and copy the text before it
+    // in one go (the loop below would copy it byte by byte, unchanged).
+    let Some(first) = memchr::memchr_iter(b'%', input).find(|&i| percent_escape_at(input, i))
+    else {
+        return false;
+    };
+    out.extend_from_slice(&input[..first]);
     let mut changed = false;
-    let mut i = 0;
+    let mut i = first;
     while i < input.len() {
         let b = input[i];
         if b == b'%' {
@@ -487,8 +502,16 @@ const ENTITIES: &[(&str, char)] = &[
 fn decode_entities(text: &mut String, spare: &mut Vec<u8>) -> bool {
     let src = text.as_bytes();
     spare.clear();
+    // Most `&` in benign text start no reference (`O'Reilly & Sons`, a
+    // query string's separators): find the first that does before copying
+    // anything, and copy the text before it in one go.
+    let Some(first) = memchr::memchr_iter(b'&', src).find(|&i| entity_at(&src[i + 1..]).is_some())
+    else {
+        return false;
+    };
+    spare.extend_from_slice(&src[..first]);
     let mut changed = false;
-    let mut i = 0;
+    let mut i = first;
     while i < src.len() {
         if src[i] != b'&' {
             spare.push(src[i]);

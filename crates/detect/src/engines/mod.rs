@@ -310,9 +310,15 @@ impl Engines {
         {
             misc::session(lower, kind, sink);
         }
-        if kind.is_name()
-            || matches!(kind, ValueKind::MultipartFilename)
-            || gates & gate::HTTP_VERSION != 0
+        // `protocol_values` reports a multipart name or file name with a
+        // separator in it (those two kinds only), and request splitting,
+        // which it looks for only at a ` http/` (the HTTP_VERSION literal,
+        // walked over the same `lower`): any other value, the names of
+        // JSON, query, form and cookie fields among them, cannot report.
+        if matches!(
+            kind,
+            ValueKind::MultipartName | ValueKind::MultipartFilename
+        ) || gates & gate::HTTP_VERSION != 0
         {
             misc::protocol_values(lower, kind, sink);
         }
