@@ -509,3 +509,29 @@ pub mod fuzzing {
         (view.text.to_owned(), view.lower.to_owned())
     }
 }
+
+#[cfg(test)]
+mod dispatch_tests {
+    use super::*;
+
+    /// Names reach the protocol checks only through the ` http/` gate (or
+    /// as multipart names): a request line smuggled into a name is still
+    /// request splitting.
+    #[test]
+    fn request_lines_in_names_are_still_splitting() {
+        let detector = Detector::new(&DetectorSettings::default());
+        for kind in [
+            ValueKind::JsonKey { parent: "" },
+            ValueKind::QueryName,
+            ValueKind::FormName,
+            ValueKind::CookieName,
+        ] {
+            let mut out = Vec::new();
+            detector.inspect("GET /admin HTTP/1.1", kind, &mut out);
+            assert!(
+                out.iter().any(|d| d.rule.id == "crlf.http_splitting"),
+                "{kind:?}: {out:?}"
+            );
+        }
+    }
+}

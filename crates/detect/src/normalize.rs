@@ -196,9 +196,9 @@ impl Normalizer {
     /// `\\`, NUL or non-ASCII byte: most of them) is its own text, and its
     /// own lower-cased copy when it has no upper-case letter: the view then
     /// borrows `value` and nothing is copied.
+    #[inline]
     pub fn normalize<'a>(&'a mut self, value: &'a str, max_rounds: u8) -> View<'a> {
-        let raw = value.as_bytes();
-        let raw_scan = scan(raw);
+        let raw_scan = scan(value.as_bytes());
         if raw_scan & (DECODES | CharFlags::NON_ASCII.0) == 0 {
             let lower = if raw_scan & UPPER == 0 {
                 value
@@ -216,6 +216,14 @@ impl Normalizer {
                 had_nul: false,
             };
         }
+        self.decode(value, max_rounds)
+    }
+
+    /// [`Normalizer::normalize`] of a value with something to decode (out
+    /// of line: the common path above stays small enough to inline).
+    #[inline(never)]
+    fn decode<'a>(&'a mut self, value: &'a str, max_rounds: u8) -> View<'a> {
+        let raw = value.as_bytes();
         self.bytes.clear();
         self.bytes.extend_from_slice(raw);
         percent_rounds(&mut self.bytes, &mut self.spare, max_rounds);
@@ -271,11 +279,26 @@ fn push_char(out: &mut Vec<u8>, c: char) {
     out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
 }
 
+/// Whether `input[i]` (a `%`) starts an escape [`percent_once`] decodes.
+fn percent_escape_at(input: &[u8], i: usize) -> bool {
+    let hex_at = |j: usize| input.get(j).copied().and_then(hex).is_some();
+    (hex_at(i + 1) && hex_at(i + 2))
+        || (matches!(input.get(i + 1), Some(b'u' | b'U')) && hex4(&input[i + 2..]).is_some())
+}
+
 /// One pass of `%XX` / `%uXXXX` decoding; returns whether anything changed.
 fn percent_once(input: &[u8], out: &mut Vec<u8>) -> bool {
     out.clear();
+    // Most `%` in benign text escape nothing (`50% off`): find the first
+    // one that does before copying anything, and copy the text before it
+    // in one go (the loop below would copy it byte by byte, unchanged).
+    let Some(first) = memchr::memchr_iter(b'%', input).find(|&i| percent_escape_at(input, i))
+    else {
+        return false;
+    };
+    out.extend_from_slice(&input[..first]);
     let mut changed = false;
-    let mut i = 0;
+    let mut i = first;
     while i < input.len() {
         let b = input[i];
         if b == b'%' {
@@ -479,8 +502,16 @@ const ENTITIES: &[(&str, char)] = &[
 fn decode_entities(text: &mut String, spare: &mut Vec<u8>) -> bool {
     let src = text.as_bytes();
     spare.clear();
+    // Most `&` in benign text start no reference (`O'Reilly & Sons`, a
+    // query string's separators): find the first that does before copying
+    // anything, and copy the text before it in one go.
+    let Some(first) = memchr::memchr_iter(b'&', src).find(|&i| entity_at(&src[i + 1..]).is_some())
+    else {
+        return false;
+    };
+    spare.extend_from_slice(&src[..first]);
     let mut changed = false;
-    let mut i = 0;
+    let mut i = first;
     while i < src.len() {
         if src[i] != b'&' {
             spare.push(src[i]);
@@ -661,14 +692,34 @@ pub(crate) const NOT_BASE64: CharFlags = CharFlags(
 /// Shortest value worth trying as base64 (9 bytes of payload).
 pub const MIN_BASE64_LEN: usize = 12;
 
+/// How [`base64_candidate`] decodes: padding optional, trailing bits
+/// ignored. Built at compile time (building an engine fills its decode
+/// table).
+const BASE64_CONFIG: base64::engine::GeneralPurposeConfig =
+    base64::engine::GeneralPurposeConfig::new()
+        .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent)
+        .with_decode_allow_trailing_bits(true);
+static BASE64_STANDARD: base64::engine::GeneralPurpose =
+    base64::engine::GeneralPurpose::new(&base64::alphabet::STANDARD, BASE64_CONFIG);
+static BASE64_URL_SAFE: base64::engine::GeneralPurpose =
+    base64::engine::GeneralPurpose::new(&base64::alphabet::URL_SAFE, BASE64_CONFIG);
+
 /// When the whole value (ignoring an auth scheme word and padding) looks like
 /// base64 and decodes to text, the decoded text.
+#[inline]
 pub fn base64_candidate(value: &str) -> Option<String> {
-    // Trimming only shortens: most keys and short values stop here.
+    // Trimming only shortens: most keys and short values stop here (inline:
+    // the test costs less than a call).
     if value.len() < MIN_BASE64_LEN {
         return None;
     }
-    let mut v = value.trim();
+    decoded_base64(value)
+}
+
+/// [`base64_candidate`] of a value long enough to be one.
+#[inline(never)]
+fn decoded_base64(value: &str) -> Option<String> {
+    let mut v = crate::text::trim(value);
     if let Some((scheme, rest)) = v.split_once(' ')
         && scheme.len() <= 8
         && scheme.bytes().all(|b| b.is_ascii_alphabetic())
@@ -696,17 +747,12 @@ pub fn base64_candidate(value: &str) -> Option<String> {
     }
     let usable = v.len() - v.len() % 4 * usize::from(v.len() % 4 == 1);
     let v = &v[..usable];
-    let config = base64::engine::GeneralPurposeConfig::new()
-        .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent)
-        .with_decode_allow_trailing_bits(true);
-    let alphabet = if url_safe {
-        &base64::alphabet::URL_SAFE
+    let engine = if url_safe {
+        &BASE64_URL_SAFE
     } else {
-        &base64::alphabet::STANDARD
+        &BASE64_STANDARD
     };
-    let bytes = base64::engine::GeneralPurpose::new(alphabet, config)
-        .decode(v)
-        .ok()?;
+    let bytes = engine.decode(v).ok()?;
     let text = String::from_utf8(bytes).ok()?;
     let controls = text
         .bytes()

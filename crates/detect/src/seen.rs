@@ -170,12 +170,21 @@ impl SeenClean {
 
     /// Whether `value` of `kind` was found clean before. Counts the value
     /// towards the warm-up either way, and keeps its slot for [`Self::insert`].
+    /// (The warm-up and length tests inline: most values of most requests
+    /// stop there, and a call costs more than they do.)
+    #[inline]
     pub(crate) fn contains(&mut self, value: &str, kind: &ValueKind<'_>) -> bool {
         self.values = self.values.saturating_add(1);
         self.last_slot = usize::MAX;
         if value.len() > MAX_VALUE_BYTES || self.values <= self.warm_up {
             return false;
         }
+        self.look_up(value, kind)
+    }
+
+    /// [`Self::contains`] past its warm-up and length tests.
+    #[inline(never)]
+    fn look_up(&mut self, value: &str, kind: &ValueKind<'_>) -> bool {
         let (tag, context) = kind_key(kind);
         if context.len() > MAX_CONTEXT_BYTES {
             return false;
@@ -199,11 +208,18 @@ impl SeenClean {
 
     /// Remembers that the value of the last [`Self::contains`] call, `value`
     /// of `kind`, is clean.
+    #[inline]
     pub(crate) fn insert(&mut self, value: &str, kind: &ValueKind<'_>) {
         let index = self.last_slot;
         if index == usize::MAX {
             return;
         }
+        self.remember(index, value, kind);
+    }
+
+    /// [`Self::insert`] of a value whose lookup hashed it to slot `index`.
+    #[inline(never)]
+    fn remember(&mut self, index: usize, value: &str, kind: &ValueKind<'_>) {
         if self.slots.is_empty() {
             self.slots = vec![0; SLOTS];
             self.arena.reserve(4096);

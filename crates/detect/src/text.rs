@@ -39,6 +39,31 @@ where
     })
 }
 
+/// `s.trim()`, without decoding a character when `s` starts and ends with
+/// a printable ASCII byte (most values: nothing to trim).
+#[inline]
+pub(crate) fn trim(s: &str) -> &str {
+    match (s.as_bytes().first(), s.as_bytes().last()) {
+        (Some(&a), Some(&z)) if printable_ascii(a) && printable_ascii(z) => s,
+        _ => s.trim(),
+    }
+}
+
+/// `s.trim_start()`, without decoding a character when `s` starts with a
+/// printable ASCII byte.
+#[inline]
+pub(crate) fn trim_start(s: &str) -> &str {
+    match s.as_bytes().first() {
+        Some(&a) if printable_ascii(a) => s,
+        _ => s.trim_start(),
+    }
+}
+
+/// A byte that is neither white space nor part of a multi-byte character.
+fn printable_ascii(b: u8) -> bool {
+    (0x21..0x80).contains(&b)
+}
+
 /// A fixed list of literals searched in one Aho-Corasick pass (built on
 /// first use and shared): replaces a loop of substring searches.
 pub(crate) struct NeedleSet {
@@ -138,5 +163,52 @@ impl std::hash::Hasher for FnvHasher {
             h = h.wrapping_mul(0x0100_0000_01b3);
         }
         self.0 = h;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn find_agrees_with_the_standard_search() {
+        let haystacks = [
+            "",
+            "a",
+            "while while",
+            "GET / HTTP/1.1 http/2 http/",
+            "x http/",
+            " http/ at the start",
+            "aaaaab",
+            "abababac",
+            "José while(1)",
+        ];
+        let needles = [
+            "a", "b", "ab", "ac", "while", " http/", "http", "(", "aab", "é", "José w", "zz",
+        ];
+        for h in haystacks {
+            for n in needles {
+                assert_eq!(find(h, n), h.find(n), "{h:?} {n:?}");
+                let ours: Vec<usize> = find_iter(h, n).map(|(p, _)| p).collect();
+                let std: Vec<usize> = h.match_indices(n).map(|(p, _)| p).collect();
+                assert_eq!(ours, std, "{h:?} {n:?}");
+            }
+        }
+        let long = "x".repeat(5000) + " http/";
+        for v in [
+            "",
+            " ",
+            "a",
+            " a ",
+            "\u{3000}a\u{3000}",
+            "\ta",
+            "a\n",
+            "é",
+            "a b",
+        ] {
+            assert_eq!(trim(v), v.trim(), "{v:?}");
+            assert_eq!(trim_start(v), v.trim_start(), "{v:?}");
+        }
+        assert_eq!(find(&long, " http/"), Some(5000));
     }
 }

@@ -72,15 +72,31 @@ impl Base64Matcher {
     }
 }
 
+/// The sextet of each base64 character (either alphabet), [`NOT_SEXTET`]
+/// for every other byte: one lookup per character in the decoding loop.
+static SEXTETS: [u8; 256] = {
+    let mut t = [NOT_SEXTET; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = match b {
+            b'A'..=b'Z' => b - b'A',
+            b'a'..=b'z' => b - b'a' + 26,
+            b'0'..=b'9' => b - b'0' + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            _ => NOT_SEXTET,
+        };
+        i += 1;
+    }
+    t
+};
+
+const NOT_SEXTET: u8 = 0xFF;
+
 fn sextet(b: u8) -> Option<u8> {
-    Some(match b {
-        b'A'..=b'Z' => b - b'A',
-        b'a'..=b'z' => b - b'a' + 26,
-        b'0'..=b'9' => b - b'0' + 52,
-        b'+' | b'-' => 62,
-        b'/' | b'_' => 63,
-        _ => return None,
-    })
+    let x = SEXTETS[usize::from(b)];
+    (x != NOT_SEXTET).then_some(x)
 }
 
 /// Whether `v` can be (a slice of) base64 worth decoding: only base64
@@ -148,7 +164,7 @@ fn search_shifted(v: &str, shift: usize, matcher: &Base64Matcher, sink: &mut Sin
 
 /// Searches `value` (raw, not normalized: base64 is case sensitive).
 pub(crate) fn inspect(value: &str, matcher: &Base64Matcher, sink: &mut Sink<'_>) {
-    let v = value.trim().trim_end_matches('=');
+    let v = crate::text::trim(value).trim_end_matches('=');
     if !looks_like_base64(v.as_bytes()) {
         return;
     }

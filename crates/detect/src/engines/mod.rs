@@ -328,8 +328,11 @@ impl Engines {
         {
             misc::session(lower, kind, sink);
         }
-        // Its separator report is for multipart names only, and its
-        // request-line report is at a ` http/` (the HTTP_VERSION literal).
+        // `protocol_values` reports a multipart name or file name with a
+        // separator in it (those two kinds only), and request splitting,
+        // which it looks for only at a ` http/` (the HTTP_VERSION literal,
+        // walked over the same `lower`): any other value, the names of
+        // JSON, query, form and cookie fields among them, cannot report.
         if matches!(
             kind,
             ValueKind::MultipartName | ValueKind::MultipartFilename
@@ -342,14 +345,16 @@ impl Engines {
         // A value too short to decode to a gadget name can only hold the
         // stream magic, and then holds one of its runs (the JAVA_STREAM
         // gate: a base64 value is its own lower-cased view).
-        let base64 = raw.trim().trim_end_matches('=');
         if sink.decoding == crate::Decoding::Normalized
             && (view.decoded || !f.any(crate::normalize::NOT_BASE64))
-            && (gates & gate::JAVA_STREAM != 0
-                || encoded::long_enough_for_a_name(base64.len(), sink.paranoia()))
-            && encoded::looks_like_base64(base64.as_bytes())
         {
-            encoded::inspect(raw, &self.base64, sink);
+            let base64 = crate::text::trim(raw).trim_end_matches('=');
+            if (gates & gate::JAVA_STREAM != 0
+                || encoded::long_enough_for_a_name(base64.len(), sink.paranoia()))
+                && encoded::looks_like_base64(base64.as_bytes())
+            {
+                encoded::inspect(raw, &self.base64, sink);
+            }
         }
         if only_plain(f) {
             // (A comparison of numbers, `42 like 42`, is plain text too.)
@@ -380,7 +385,7 @@ impl Engines {
             if sink.paranoia() >= 3 || rce::starts_with_command(lower) {
                 rce::inspect(lower, &mut scratch.shell, sink);
             }
-            let head = lower.trim_start();
+            let head = crate::text::trim_start(lower);
             if head.starts_with("if ") || head.starts_with("for ") {
                 batch::inspect(lower, &mut scratch.batch, sink);
             }
@@ -436,8 +441,7 @@ impl Engines {
             | CharFlags::BACKSLASH;
         // (Read only when nothing cheaper sent the value to the shell engine.)
         let first_word_quoted = || {
-            lower
-                .trim_start()
+            crate::text::trim_start(lower)
                 .split([' ', '\t'])
                 .next()
                 .unwrap_or("")
@@ -452,7 +456,7 @@ impl Engines {
             || rce::starts_with_command(lower)
             // `~+` (directory stack), `!-1` (history): a whole value.
             || (f.any(CharFlags::TILDE | CharFlags::OPERATOR)
-                && lower.trim_start().starts_with(['~', '!']))
+                && crate::text::trim_start(lower).starts_with(['~', '!']))
             || first_word_quoted()
         {
             rce::inspect(lower, &mut scratch.shell, sink);
