@@ -12,6 +12,7 @@
 //! Never backtracks: one lexing pass, bounded look-ahead per command.
 
 use crate::Sink;
+use crate::normalize::CharFlags;
 use crate::rules;
 
 const MAX_WORDS: usize = 1024;
@@ -1262,6 +1263,45 @@ pub(crate) fn starts_with_command(lower: &str) -> bool {
     }
     // Cut at ASCII bytes only, so the slice stays a `str` (no re-validation).
     (1..=20).contains(&(end - component)) && command(&s[component..end]).is_some()
+}
+
+/// The longest first word [`starts_with_command_in`] needs to read: a
+/// command name of 20 bytes and `.exe`.
+const FIRST_WORD_MAX: usize = 20 + ".exe".len();
+
+/// [`starts_with_command`] of a value (`lower`, the view whose text has
+/// `flags`). Most values have no path separator and no blank but a space or
+/// a tab (`active`, `london`, `union station pickup`); their first word is
+/// found without the general search:
+///
+/// - `lower` is ASCII (the normalizer replaces every other byte), so its
+///   only whitespace is ASCII, and without a [`CharFlags::NEWLINE`] or
+///   [`CharFlags::CONTROL`] byte that is a space or a tab: `trim_start` is
+///   trimming those.
+/// - Without a [`CharFlags::SLASH`] byte (`/` and `\\`) the program name
+///   is the whole first word.
+/// - The first word ends at the first space or tab; when none is among the
+///   first [`FIRST_WORD_MAX`] + 1 bytes the word is longer than any name
+///   with `.exe`, and so is what is looked up instead (the whole value, at
+///   least as long): both are rejected.
+pub(crate) fn starts_with_command_in(lower: &str, flags: CharFlags) -> bool {
+    if flags.any(CharFlags::SLASH | CharFlags::NEWLINE | CharFlags::CONTROL) {
+        return starts_with_command(lower);
+    }
+    let s = lower.trim_start_matches([' ', '\t']);
+    let b = s.as_bytes();
+    let end = if flags.contains(CharFlags::SPACE) {
+        b[..b.len().min(FIRST_WORD_MAX + 1)]
+            .iter()
+            .position(|c| matches!(c, b' ' | b'\t'))
+            .unwrap_or(b.len())
+    } else {
+        b.len()
+    };
+    // (A blank is ASCII: the slice stays a `str`.)
+    let word = &s[..end];
+    let name = word.strip_suffix(".exe").unwrap_or(word);
+    (1..=20).contains(&name.len()) && command(name).is_some()
 }
 
 /// The program a command word names: its last path component, without
@@ -3472,7 +3512,38 @@ mod round2_tests {
             " \u{a0}   /usr/local/very/long/path/to/bin/id",
         ] {
             assert_eq!(starts_with_command(v), reference(v), "{v:?}");
+            let flags = crate::normalize::flags_of(v);
+            if v.is_ascii() {
+                assert_eq!(starts_with_command_in(v, flags), reference(v), "{v:?}");
+            }
         }
+        // The shortcut's own cases: blanks, `.exe` around its read limit.
+        for v in [
+            "active",
+            "union station pickup",
+            "  ls -la",
+            "\tcurl x",
+            "whoami.exe",
+            "whoami.exe x",
+            "register-cimprovider x",
+            "register-cimprovider.exe x",
+            "register-cimprovider.exe",
+            "register-cimprovider.exe\tx",
+            "xregister-cimprovider.exe x",
+            "syncappvpublishingserver x",
+            "nc\t-e",
+            "curl,x",
+            "ls_x y",
+            "x",
+            "",
+        ] {
+            let flags = crate::normalize::flags_of(v);
+            assert_eq!(starts_with_command_in(v, flags), reference(v), "{v:?}");
+        }
+        assert!(starts_with_command_in(
+            "register-cimprovider.exe x",
+            crate::normalize::flags_of("register-cimprovider.exe x")
+        ));
     }
 
     #[test]
