@@ -2444,9 +2444,10 @@ fn commands_may_report(s: &str) -> bool {
     while i <= b.len() {
         // A run of bytes of no class (letters, digits, most punctuation).
         let run = i;
-        while i < b.len() && class::OF[usize::from(b[i])] == 0 {
-            i += 1;
-        }
+        i += b[i..]
+            .iter()
+            .position(|c| class::OF[usize::from(*c)] != 0)
+            .unwrap_or(b.len() - i);
         leading &= i == run;
         let k = match b.get(i) {
             Some(c) => class::OF[usize::from(*c)],
@@ -2499,7 +2500,7 @@ fn commands_may_report(s: &str) -> bool {
                 return true;
             }
             last_position = position;
-            last_wrapper = is_wrapper(base);
+            last_wrapper = wrapper_shaped(base) && is_wrapper_name(base);
             gap_operator = false;
             gap_soft = false;
         }
@@ -2905,9 +2906,16 @@ const WRAPPERS: &[&str] = &[
 ];
 
 fn is_wrapper(name: &str) -> bool {
+    wrapper_shaped(name) && is_wrapper_name(name)
+}
+
+/// Whether `name` has the length, first and last byte of a wrapper: most
+/// words are turned away here without a compare. (Inlined: it runs for
+/// every word [`commands_may_report`] reads.)
+#[inline]
+fn wrapper_shaped(name: &str) -> bool {
     /// Per length, the first bytes of the wrappers that long (one bit per
-    /// byte modulo 64), and their last bytes: a wrapper has both, so most
-    /// words are rejected without a compare.
+    /// byte modulo 64), and their last bytes: a wrapper has both.
     const SHAPES: [(u64, u64); 9] = {
         let mut t = [(0u64, 0u64); 9];
         let mut i = 0;
@@ -2925,7 +2933,12 @@ fn is_wrapper(name: &str) -> bool {
     };
     SHAPES.get(b.len()).is_some_and(|(firsts, lasts)| {
         firsts & (1 << (first & 63)) != 0 && lasts & (1 << (last & 63)) != 0
-    }) && matches!(
+    })
+}
+
+/// Whether `name` is one of the [`WRAPPERS`].
+fn is_wrapper_name(name: &str) -> bool {
+    matches!(
         name,
         "." | "source"
             | "time"
