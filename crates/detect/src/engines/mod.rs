@@ -382,7 +382,7 @@ impl Engines {
             }
             // A command with plain arguments (`net view`, `sleep 5`), or a bare
             // command name at paranoia 3, is plain text too.
-            if sink.paranoia() >= 3 || rce::starts_with_command(lower) {
+            if sink.paranoia() >= 3 || rce::starts_with_command_in(lower, f) {
                 rce::inspect(lower, &mut scratch.shell, sink);
             }
             let head = crate::text::trim_start(lower);
@@ -453,7 +453,7 @@ impl Engines {
         if f.any(shell)
             || glob_path
             || (f.contains(CharFlags::OPERATOR) && crate::text::contains(lower, "%"))
-            || rce::starts_with_command(lower)
+            || rce::starts_with_command_in(lower, f)
             // `~+` (directory stack), `!-1` (history): a whole value.
             || (f.any(CharFlags::TILDE | CharFlags::OPERATOR)
                 && crate::text::trim_start(lower).starts_with(['~', '!']))

@@ -12,6 +12,7 @@
 //! Never backtracks: one lexing pass, bounded look-ahead per command.
 
 use crate::Sink;
+use crate::normalize::CharFlags;
 use crate::rules;
 
 const MAX_WORDS: usize = 1024;
@@ -1281,6 +1282,45 @@ fn parameter_list(rest: &str) -> bool {
     name > 0 && rest.as_bytes().get(name) == Some(&b'=')
 }
 
+/// The longest first word [`starts_with_command_in`] needs to read: a
+/// command name of 20 bytes and `.exe`.
+const FIRST_WORD_MAX: usize = 20 + ".exe".len();
+
+/// [`starts_with_command`] of a value (`lower`, the view whose text has
+/// `flags`). Most values have no path separator and no blank but a space or
+/// a tab (`active`, `london`, `union station pickup`); their first word is
+/// found without the general search:
+///
+/// - `lower` is ASCII (the normalizer replaces every other byte), so its
+///   only whitespace is ASCII, and without a [`CharFlags::NEWLINE`] or
+///   [`CharFlags::CONTROL`] byte that is a space or a tab: `trim_start` is
+///   trimming those.
+/// - Without a [`CharFlags::SLASH`] byte (`/` and `\\`) the program name
+///   is the whole first word.
+/// - The first word ends at the first space or tab; when none is among the
+///   first [`FIRST_WORD_MAX`] + 1 bytes the word is longer than any name
+///   with `.exe`, and so is what is looked up instead (the whole value, at
+///   least as long): both are rejected.
+pub(crate) fn starts_with_command_in(lower: &str, flags: CharFlags) -> bool {
+    if flags.any(CharFlags::SLASH | CharFlags::NEWLINE | CharFlags::CONTROL) {
+        return starts_with_command(lower);
+    }
+    let s = lower.trim_start_matches([' ', '\t']);
+    let b = s.as_bytes();
+    let end = if flags.contains(CharFlags::SPACE) {
+        b[..b.len().min(FIRST_WORD_MAX + 1)]
+            .iter()
+            .position(|c| matches!(c, b' ' | b'\t'))
+            .unwrap_or(b.len())
+    } else {
+        b.len()
+    };
+    // (A blank is ASCII: the slice stays a `str`.)
+    let word = &s[..end];
+    let name = word.strip_suffix(".exe").unwrap_or(word);
+    (1..=20).contains(&name.len()) && command(name).is_some()
+}
+
 /// The program a command word names: its last path component, without
 /// `.exe` (`/usr/bin/curl` → `curl`, `c:\\windows\\cmd.exe` → `cmd`).
 fn program_name(word: &str) -> &str {
@@ -2033,15 +2073,24 @@ impl Present {
     }
 }
 
-/// A needle list grouped by one byte each needle has (the one benign text
+/// The needle lists [`Anchored`] looks for, one bit each.
+mod list {
+    pub(super) const REVERSE_SHELL: u8 = 1;
+    pub(super) const POWERSHELL: u8 = 2;
+}
+
+/// Needle lists grouped by one byte each needle has (the one benign text
 /// has least often, by [`ANCHOR_RARITY`]), with its offset in the needle:
 /// a needle occurs only where its anchor byte does, with the needle's
 /// neighbour of that byte beside it, so looking at the anchors' occurrences
-/// alone says whether any needle occurs.
+/// alone says whether any needle occurs. Several lists share one pass (each
+/// needle keeps its list's bit).
 struct Anchored {
     groups: Vec<AnchorGroup>,
     /// Per byte, 1 + the index of the group it anchors, 0 when none.
     group_of: [u8; 256],
+    /// The bits of all the lists.
+    all: u8,
 }
 
 /// Values up to this long are looked through in one pass over their bytes
@@ -2055,8 +2104,8 @@ struct AnchorGroup {
     /// before it in those that end with it.
     next: ByteSet,
     previous: ByteSet,
-    /// (Offset of the anchor, needle.)
-    needles: Vec<(usize, &'static str)>,
+    /// (Offset of the anchor, needle, bit of its list.)
+    needles: Vec<(usize, &'static str, u8)>,
 }
 
 /// A set of bytes.
@@ -2077,75 +2126,112 @@ impl ByteSet {
 const ANCHOR_RARITY: &[u8] = b"<>[|{$~!%;:=x(v/-.";
 
 impl Anchored {
-    fn new(needles: &'static [&'static str]) -> Self {
+    fn new(lists: &[(&'static [&'static str], u8)]) -> Self {
         let mut groups: Vec<AnchorGroup> = Vec::new();
-        for needle in needles {
-            let b = needle.as_bytes();
-            let anchor = ANCHOR_RARITY
-                .iter()
-                .find(|c| b.contains(c))
-                .or(b.first())
-                .copied()
-                .unwrap_or(0);
-            let offset = b.iter().position(|c| *c == anchor).unwrap_or(0);
-            let group = match groups.iter().position(|g| g.anchor == anchor) {
-                Some(g) => &mut groups[g],
-                None => {
-                    groups.push(AnchorGroup {
-                        anchor,
-                        next: ByteSet::default(),
-                        previous: ByteSet::default(),
-                        needles: Vec::new(),
-                    });
-                    groups.last_mut().expect("just pushed")
+        let mut all = 0;
+        for &(needles, bit) in lists {
+            all |= bit;
+            for needle in needles {
+                let b = needle.as_bytes();
+                let anchor = ANCHOR_RARITY
+                    .iter()
+                    .find(|c| b.contains(c))
+                    .or(b.first())
+                    .copied()
+                    .unwrap_or(0);
+                let offset = b.iter().position(|c| *c == anchor).unwrap_or(0);
+                let group = match groups.iter().position(|g| g.anchor == anchor) {
+                    Some(g) => &mut groups[g],
+                    None => {
+                        groups.push(AnchorGroup {
+                            anchor,
+                            next: ByteSet::default(),
+                            previous: ByteSet::default(),
+                            needles: Vec::new(),
+                        });
+                        groups.last_mut().expect("just pushed")
+                    }
+                };
+                // (No needle is one byte long: each has a neighbour.)
+                match b.get(offset + 1) {
+                    Some(&c) => group.next.insert(c),
+                    None => group.previous.insert(b[offset.saturating_sub(1)]),
                 }
-            };
-            // (No needle is one byte long: each has a neighbour.)
-            match b.get(offset + 1) {
-                Some(&c) => group.next.insert(c),
-                None => group.previous.insert(b[offset.saturating_sub(1)]),
+                group.needles.push((offset, needle, bit));
             }
-            group.needles.push((offset, needle));
         }
         let mut group_of = [0u8; 256];
         for (index, group) in groups.iter().enumerate() {
             group_of[usize::from(group.anchor)] = u8::try_from(index + 1).unwrap_or(u8::MAX);
         }
-        Anchored { groups, group_of }
+        Anchored {
+            groups,
+            group_of,
+            all,
+        }
     }
 
-    /// Whether a needle of `group` occurs with its anchor at `p`.
-    fn occurs_at(group: &AnchorGroup, s: &[u8], p: usize) -> bool {
+    /// The lists with a needle of `group` that occurs with its anchor at
+    /// `p`.
+    fn occurs_at(group: &AnchorGroup, s: &[u8], p: usize) -> u8 {
         let beside = s.get(p + 1).is_some_and(|c| group.next.contains(*c))
             || (p > 0 && group.previous.contains(s[p - 1]));
-        beside
-            && group.needles.iter().any(|(offset, needle)| {
+        if !beside {
+            return 0;
+        }
+        group
+            .needles
+            .iter()
+            .filter(|(offset, needle, _)| {
                 p >= *offset && s[p - offset..].starts_with(needle.as_bytes())
             })
+            .fold(0, |found, (_, _, bit)| found | bit)
     }
 
-    /// Whether one of the needles occurs in `s` (which has `present`).
-    fn occurs(&self, s: &str, present: Present) -> bool {
-        let s = s.as_bytes();
+    /// The [`GATE_BYTES`] `s` has, and the lists with a needle in `s`.
+    fn scan(&self, s: &str) -> (Present, u8) {
+        let b = s.as_bytes();
         // Both ways test every occurrence of every anchor byte (a needle
         // occurs only with its anchor), so they give the same answer.
-        if s.len() <= ANCHOR_PASS_MAX {
-            return s.iter().enumerate().any(|(p, &c)| {
+        if b.len() <= ANCHOR_PASS_MAX {
+            // One pass for the present bytes and the anchors.
+            let mut mask = 0;
+            let mut found = 0;
+            for (p, &c) in b.iter().enumerate() {
+                mask |= Present::BIT[usize::from(c)];
                 let g = usize::from(self.group_of[usize::from(c)]);
-                g != 0 && Self::occurs_at(&self.groups[g - 1], s, p)
-            });
+                if g != 0 {
+                    found |= Self::occurs_at(&self.groups[g - 1], b, p);
+                }
+            }
+            return (Present(mask), found);
         }
-        self.groups.iter().any(|g| {
-            present.has(g.anchor)
-                && memchr::memchr_iter(g.anchor, s).any(|p| Self::occurs_at(g, s, p))
-        })
+        let present = Present::of(s);
+        let mut found = 0;
+        for g in &self.groups {
+            if found == self.all {
+                break;
+            }
+            if present.has(g.anchor) {
+                for p in memchr::memchr_iter(g.anchor, b) {
+                    found |= Self::occurs_at(g, b, p);
+                }
+            }
+        }
+        (present, found)
     }
 }
 
 pub(crate) fn inspect(lower: &str, scratch: &mut ShellScratch, sink: &mut Sink<'_>) {
-    static REVERSE_SHELL_ANCHORS: std::sync::OnceLock<Anchored> = std::sync::OnceLock::new();
-    static POWERSHELL_ANCHORS: std::sync::OnceLock<Anchored> = std::sync::OnceLock::new();
-    let present = Present::of(lower);
+    static ANCHORS: std::sync::OnceLock<Anchored> = std::sync::OnceLock::new();
+    let (present, needles) = ANCHORS
+        .get_or_init(|| {
+            Anchored::new(&[
+                (REVERSE_SHELL_NEEDLES, list::REVERSE_SHELL),
+                (POWERSHELL_NEEDLES, list::POWERSHELL),
+            ])
+        })
+        .scan(lower);
     let has = |c: u8| present.has(c);
     // Each check below runs only when a byte that all its reports need is
     // present (the reason is given with each); skipping the others changes
@@ -2161,18 +2247,11 @@ pub(crate) fn inspect(lower: &str, scratch: &mut ShellScratch, sink: &mut Sink<'
     }
     // Both report only a needle of their list they found (`Anchored` says
     // whether one occurs, a test checks it against the automaton).
-    if REVERSE_SHELL_ANCHORS
-        .get_or_init(|| Anchored::new(REVERSE_SHELL_NEEDLES))
-        .occurs(lower, present)
-    {
+    if needles & list::REVERSE_SHELL != 0 {
         reverse_shells(lower, sink);
     }
     // (`powershell` also returns early without `-`, `::`, `iex` or `(`.)
-    if (has(b'-') || has(b'(') || has(b':') || has(b'x'))
-        && POWERSHELL_ANCHORS
-            .get_or_init(|| Anchored::new(POWERSHELL_NEEDLES))
-            .occurs(lower, present)
-    {
+    if (has(b'-') || has(b'(') || has(b':') || has(b'x')) && needles & list::POWERSHELL != 0 {
         powershell(lower, sink);
     }
     // `assigned_then_run` returns at once without both.
@@ -2384,9 +2463,10 @@ fn commands_may_report(s: &str) -> bool {
     while i <= b.len() {
         // A run of bytes of no class (letters, digits, most punctuation).
         let run = i;
-        while i < b.len() && class::OF[usize::from(b[i])] == 0 {
-            i += 1;
-        }
+        i += b[i..]
+            .iter()
+            .position(|c| class::OF[usize::from(*c)] != 0)
+            .unwrap_or(b.len() - i);
         leading &= i == run;
         let k = match b.get(i) {
             Some(c) => class::OF[usize::from(*c)],
@@ -2439,7 +2519,7 @@ fn commands_may_report(s: &str) -> bool {
                 return true;
             }
             last_position = position;
-            last_wrapper = is_wrapper(base);
+            last_wrapper = wrapper_shaped(base) && is_wrapper_name(base);
             gap_operator = false;
             gap_soft = false;
         }
@@ -2862,9 +2942,16 @@ const WRAPPERS: &[&str] = &[
 ];
 
 fn is_wrapper(name: &str) -> bool {
+    wrapper_shaped(name) && is_wrapper_name(name)
+}
+
+/// Whether `name` has the length, first and last byte of a wrapper: most
+/// words are turned away here without a compare. (Inlined: it runs for
+/// every word [`commands_may_report`] reads.)
+#[inline]
+fn wrapper_shaped(name: &str) -> bool {
     /// Per length, the first bytes of the wrappers that long (one bit per
-    /// byte modulo 64), and their last bytes: a wrapper has both, so most
-    /// words are rejected without a compare.
+    /// byte modulo 64), and their last bytes: a wrapper has both.
     const SHAPES: [(u64, u64); 9] = {
         let mut t = [(0u64, 0u64); 9];
         let mut i = 0;
@@ -2882,7 +2969,12 @@ fn is_wrapper(name: &str) -> bool {
     };
     SHAPES.get(b.len()).is_some_and(|(firsts, lasts)| {
         firsts & (1 << (first & 63)) != 0 && lasts & (1 << (last & 63)) != 0
-    }) && matches!(
+    })
+}
+
+/// Whether `name` is one of the [`WRAPPERS`].
+fn is_wrapper_name(name: &str) -> bool {
+    matches!(
         name,
         "." | "source"
             | "time"
@@ -3393,9 +3485,15 @@ mod round2_tests {
     /// needle alone, inside text, cut short, and glued to others.
     #[test]
     fn anchored_needles_agree_with_the_automaton() {
+        let both = Anchored::new(&[
+            (REVERSE_SHELL_NEEDLES, list::REVERSE_SHELL),
+            (POWERSHELL_NEEDLES, list::POWERSHELL),
+        ]);
+        let reverse = crate::text::literal_matcher(REVERSE_SHELL_NEEDLES);
+        let powershell = crate::text::literal_matcher(POWERSHELL_NEEDLES);
         for needles in [REVERSE_SHELL_NEEDLES, POWERSHELL_NEEDLES] {
             assert!(needles.iter().all(|n| n.len() >= 2));
-            let anchored = Anchored::new(needles);
+            let anchored = Anchored::new(&[(needles, 1)]);
             let automaton = crate::text::literal_matcher(needles);
             let mut values: Vec<String> = Vec::new();
             for (i, n) in needles.iter().enumerate() {
@@ -3416,11 +3514,13 @@ mod round2_tests {
             let long: Vec<String> = values.iter().map(|v| format!("{padding}{v}")).collect();
             values.extend(long);
             for v in &values {
-                assert_eq!(
-                    anchored.occurs(v, Present::of(v)),
-                    automaton.is_match(v.as_str()),
-                    "{v:?}"
-                );
+                let (present, found) = anchored.scan(v);
+                assert_eq!(found != 0, automaton.is_match(v.as_str()), "{v:?}");
+                assert_eq!(present.0, Present::of(v).0, "{v:?}");
+                // The lists sharing a pass keep their own answers.
+                let expected = (u8::from(reverse.is_match(v.as_str())) * list::REVERSE_SHELL)
+                    | (u8::from(powershell.is_match(v.as_str())) * list::POWERSHELL);
+                assert_eq!(both.scan(v).1, expected, "{v:?}");
             }
         }
     }
@@ -3465,7 +3565,38 @@ mod round2_tests {
             " \u{a0}   /usr/local/very/long/path/to/bin/id",
         ] {
             assert_eq!(starts_with_command(v), reference(v), "{v:?}");
+            let flags = crate::normalize::flags_of(v);
+            if v.is_ascii() {
+                assert_eq!(starts_with_command_in(v, flags), reference(v), "{v:?}");
+            }
         }
+        // The shortcut's own cases: blanks, `.exe` around its read limit.
+        for v in [
+            "active",
+            "union station pickup",
+            "  ls -la",
+            "\tcurl x",
+            "whoami.exe",
+            "whoami.exe x",
+            "register-cimprovider x",
+            "register-cimprovider.exe x",
+            "register-cimprovider.exe",
+            "register-cimprovider.exe\tx",
+            "xregister-cimprovider.exe x",
+            "syncappvpublishingserver x",
+            "nc\t-e",
+            "curl,x",
+            "ls_x y",
+            "x",
+            "",
+        ] {
+            let flags = crate::normalize::flags_of(v);
+            assert_eq!(starts_with_command_in(v, flags), reference(v), "{v:?}");
+        }
+        assert!(starts_with_command_in(
+            "register-cimprovider.exe x",
+            crate::normalize::flags_of("register-cimprovider.exe x")
+        ));
     }
 
     #[test]
