@@ -878,36 +878,54 @@ fn is_server_procedure(name: &str) -> bool {
 }
 
 /// Whether the value taken as it stands (the bare context) has a token
-/// that some report of [`analyse`] needs. Without one, none can fire:
+/// that some report of [`analyse`] needs. Without one, none can fire (the
+/// bare reading never takes the quoted branches of [`analyse`]):
 ///
-/// - the per-token shapes need a statement keyword (`union`, `waitfor`,
-///   `into`, `order` / `group` followed by `by`), a `;` opening a stacked
-///   statement, a call, a catalogue or procedure name, a `::` pair or an
-///   `@@` variable;
-/// - the breakout shapes after the value's start need a logic operator or
-///   `having` / `where` (every other one needs a quoted context);
-/// - the later conditions need a logic operator;
+/// - the per-token shapes need `union` before (`all`, `distinct`, `(`)
+///   `select` ([`union_select`], the union shape itself), `waitfor`,
+///   `into`, `order` / `group` followed by `by`, a `;` opening a stacked
+///   statement, a catalogue or procedure name, a `::` pair, an `@@`
+///   variable, or a call whose name is a strong, time or error function
+///   (the only names the call shape reports: `convert` and `char` / `chr` /
+///   `nchar` are strong names). A call is read elsewhere only inside
+///   shapes opened by another token of this list (a condition after a
+///   logic operator, a select list, a stacked statement), so `available
+///   (50% off?)` needs no analysis;
+/// - the breakout shapes read the value's start: a logic operator or
+///   `having` before a literal at token 0, or, after a number (`-` and a
+///   number) and closing parentheses, a logic operator or `having` /
+///   `where` before a literal (every other breakout shape is quoted-only);
+///   such a `having` / `where` follows a number or `)` or opens the value;
+/// - the later conditions need a logic operator after a number, a `)` or
+///   a closed literal;
 /// - obfuscation needs a comment (`obfuscated`, checked by the caller);
-/// - a whole statement opens with `select` (followed by a select list, a
-///   call or one of the server's own names, the only ones [`statement`]
-///   reads after it), `create`, `insert`, `delete`, `alter`, `drop`,
-///   `truncate`, `update` or `exec`.
+/// - a whole statement ([`statement`]) needs the keyword [`statement_at`]
+///   accepts, checked here as it is there.
 ///
-/// Elsewhere in the bare reading a `;`, `order`, `group` or `select` is
-/// read only inside shapes that need a token listed above (a logic
-/// operator, `union`, a call) or a quoted reading. So `en-GB,en;q=0.9`,
-/// `would order again` and `5pm; select the blue plan` need no analysis.
+/// Elsewhere in the bare reading a `;`, `order`, `group`, `select`,
+/// `union` or a logic operator is read only inside shapes that need a
+/// token listed above or a quoted reading. So `en-GB,en;q=0.9`, `would
+/// order again`, `union station`, `tea or coffee` and `5pm; select the
+/// blue plan` need no analysis.
 ///
 /// Most free text (`+1 (555) 010-4477`, `O'Reilly & Sons, Ltd.`) has none.
 fn bare_may_report(a: &SqlAnalysis<'_>) -> bool {
     a.toks.iter().enumerate().any(|(i, t)| match t.kind {
-        Tk::Word(_) if t.call => true,
+        Tk::Word(_)
+            if t.call && {
+                let name = a.word(i);
+                is_strong_function(name) || is_time_function(name) || is_error_function(name)
+            } =>
+        {
+            true
+        }
+        Tk::Word(Kw::Union) => union_select(a, i).is_some(),
+        Tk::Word(Kw::Waitfor | Kw::Into) => true,
+        Tk::Word(Kw::Having | Kw::Where) => {
+            a.is_literal(i + 1) && (i == 0 || matches!(a.kind(i - 1), Some(Tk::Num | Tk::RParen)))
+        }
         Tk::Word(
-            Kw::Union
-            | Kw::Waitfor
-            | Kw::Into
-            | Kw::Having
-            | Kw::Where
+            Kw::Select
             | Kw::Create
             | Kw::Insert
             | Kw::Delete
@@ -916,19 +934,20 @@ fn bare_may_report(a: &SqlAnalysis<'_>) -> bool {
             | Kw::Truncate
             | Kw::Update
             | Kw::Exec,
-        ) => true,
+        ) => statement_at(a, i),
         Tk::Word(Kw::Bare) => {
             let name = a.word(i);
             is_catalogue(name) || is_server_procedure(name)
         }
         Tk::Word(Kw::Order | Kw::Group) => a.is_kw(i + 1, Kw::By),
-        Tk::Word(Kw::Select) => {
-            select_list(a, i + 1)
-                || a.toks.get(i + 1).is_some_and(|t| t.call)
-                || is_server_identity(a.word(i + 1))
-        }
         Tk::Semi => stacked_statement(a, i + 1),
-        Tk::Logic => true,
+        Tk::Logic => {
+            i == 0
+                || matches!(
+                    a.kind(i - 1),
+                    Some(Tk::Num | Tk::RParen | Tk::Str { closed: true })
+                )
+        }
         Tk::Var => {
             let v = a.word(i);
             v.starts_with("@@") && v.len() > 3
@@ -936,6 +955,16 @@ fn bare_may_report(a: &SqlAnalysis<'_>) -> bool {
         Tk::Op => a.word(i) == ":" && a.kind(i + 1) == Some(Tk::Op) && a.word(i + 1) == ":",
         _ => false,
     })
+}
+
+/// `union` at `i` followed by `select` (after `all`, `distinct` and
+/// opening parentheses): the `select` token.
+fn union_select(a: &SqlAnalysis<'_>, i: usize) -> Option<usize> {
+    let mut j = i + 1;
+    while a.is_kw(j, Kw::All) || a.is_kw(j, Kw::Distinct) || a.kind(j) == Some(Tk::LParen) {
+        j += 1;
+    }
+    a.is_kw(j, Kw::Select).then_some(j)
 }
 
 /// Whether a quoted reading (the value continuing a literal) has a token
@@ -1029,15 +1058,8 @@ fn analyse(a: &SqlAnalysis<'_>, obfuscated: u8, sink: &mut Sink<'_>) {
         let t = a.toks[i];
         match t.kind {
             Tk::Word(Kw::Union) => {
-                let mut j = i + 1;
-                while a.is_kw(j, Kw::All)
-                    || a.is_kw(j, Kw::Distinct)
-                    || a.kind(j) == Some(Tk::LParen)
-                {
-                    j += 1;
-                }
                 // `union select` ending the value is the probe itself.
-                if a.is_kw(j, Kw::Select) {
+                if let Some(j) = union_select(a, i) {
                     report(&rules::SQLI_UNION, a.span(i, j + 1), sink);
                     sql_signal = true;
                 }
@@ -1743,74 +1765,75 @@ fn is_server_identity(word: &str) -> bool {
 
 /// `insert into t values`, `drop table t`, `delete from t where ...`.
 fn statement(a: &SqlAnalysis<'_>, sink: &mut Sink<'_>) {
+    if let Some(i) = (0..a.toks.len()).find(|&i| statement_at(a, i)) {
+        sink.report(&rules::SQLI_STATEMENT, a.text, a.span(i, i + 3));
+    }
+}
+
+/// Whether a whole statement ([`statement`]) opens at token `i`.
+fn statement_at(a: &SqlAnalysis<'_>, i: usize) -> bool {
     let n = a.toks.len();
-    for i in 0..n {
-        let found = match a.kind(i) {
-            // `select version();`, `select current_user;`: a query of the server itself.
-            Some(Tk::Word(Kw::Select))
-                if (a.toks.get(i + 1).is_some_and(|t| t.call)
-                    && is_strong_function(a.word(i + 1))
-                    && a.is_end(a.skip_call(i + 1)))
-                    || (is_server_identity(a.word(i + 1))
-                        && a.is_end(i + 2)
-                        && a.kind(i + 2).is_some()) =>
-            {
-                true
-            }
-            Some(Tk::Word(Kw::Create)) => {
-                matches!(
-                    a.word(i + 1),
-                    "table" | "user" | "database" | "function" | "procedure" | "login"
-                ) && matches!(a.kind(i + 2), Some(Tk::Word(_)))
-                    && matches!(a.kind(i + 3), Some(Tk::LParen) | Some(Tk::Word(_)))
-            }
-            Some(Tk::Word(Kw::Select)) => {
-                select_list(a, i + 1)
-                    && (i + 2..n.min(i + 40))
-                        .any(|k| a.is_kw(k, Kw::From) && matches!(a.kind(k + 1), Some(Tk::Word(_))))
-            }
-            Some(Tk::Word(Kw::Insert)) => {
-                a.is_kw(i + 1, Kw::Into)
-                    && matches!(a.kind(i + 2), Some(Tk::Word(_)))
-                    && (a.is_kw(i + 3, Kw::Values)
-                        || a.kind(i + 3) == Some(Tk::LParen)
-                        || a.is_kw(i + 3, Kw::Select))
-            }
-            Some(Tk::Word(Kw::Delete)) => {
-                a.is_kw(i + 1, Kw::From)
-                    && matches!(a.kind(i + 2), Some(Tk::Word(_)))
-                    && (a.is_kw(i + 3, Kw::Where) || a.is_end(i + 3) && a.kind(i + 3).is_some())
-            }
-            // `ALTER TABLE t CHANGE ...`: a schema change names its action.
-            Some(Tk::Word(Kw::Alter)) => {
-                a.is_kw(i + 1, Kw::Table)
-                    && matches!(a.kind(i + 2), Some(Tk::Word(_)))
-                    && matches!(
-                        a.word(i + 3),
-                        "add" | "change" | "modify" | "rename" | "drop" | "alter" | "engine"
-                    )
-            }
-            Some(Tk::Word(Kw::Drop | Kw::Truncate)) => {
-                a.is_kw(i + 1, Kw::Table)
-                    && matches!(a.kind(i + 2), Some(Tk::Word(_)))
-                    && (a.is_end(i + 3) || a.kind(i + 3) == Some(Tk::Comma))
-            }
-            Some(Tk::Word(Kw::Update)) => {
-                matches!(a.kind(i + 1), Some(Tk::Word(Kw::Bare)))
-                    && a.is_kw(i + 2, Kw::Set)
-                    && matches!(a.kind(i + 3), Some(Tk::Word(_)))
-                    && a.kind(i + 4) == Some(Tk::Cmp)
-            }
-            Some(Tk::Word(Kw::Exec)) => {
-                let w = a.word(i + 1);
-                w.starts_with("xp_") || w.starts_with("sp_") || w == "master" || w == "sys"
-            }
-            _ => false,
-        };
-        if found {
-            sink.report(&rules::SQLI_STATEMENT, a.text, a.span(i, i + 3));
-            return;
+    match a.kind(i) {
+        // `select version();`, `select current_user;`: a query of the server itself.
+        Some(Tk::Word(Kw::Select))
+            if (a.toks.get(i + 1).is_some_and(|t| t.call)
+                && is_strong_function(a.word(i + 1))
+                && a.is_end(a.skip_call(i + 1)))
+                || (is_server_identity(a.word(i + 1))
+                    && a.is_end(i + 2)
+                    && a.kind(i + 2).is_some()) =>
+        {
+            true
         }
+        Some(Tk::Word(Kw::Create)) => {
+            matches!(
+                a.word(i + 1),
+                "table" | "user" | "database" | "function" | "procedure" | "login"
+            ) && matches!(a.kind(i + 2), Some(Tk::Word(_)))
+                && matches!(a.kind(i + 3), Some(Tk::LParen) | Some(Tk::Word(_)))
+        }
+        Some(Tk::Word(Kw::Select)) => {
+            select_list(a, i + 1)
+                && (i + 2..n.min(i + 40))
+                    .any(|k| a.is_kw(k, Kw::From) && matches!(a.kind(k + 1), Some(Tk::Word(_))))
+        }
+        Some(Tk::Word(Kw::Insert)) => {
+            a.is_kw(i + 1, Kw::Into)
+                && matches!(a.kind(i + 2), Some(Tk::Word(_)))
+                && (a.is_kw(i + 3, Kw::Values)
+                    || a.kind(i + 3) == Some(Tk::LParen)
+                    || a.is_kw(i + 3, Kw::Select))
+        }
+        Some(Tk::Word(Kw::Delete)) => {
+            a.is_kw(i + 1, Kw::From)
+                && matches!(a.kind(i + 2), Some(Tk::Word(_)))
+                && (a.is_kw(i + 3, Kw::Where) || a.is_end(i + 3) && a.kind(i + 3).is_some())
+        }
+        // `ALTER TABLE t CHANGE ...`: a schema change names its action.
+        Some(Tk::Word(Kw::Alter)) => {
+            a.is_kw(i + 1, Kw::Table)
+                && matches!(a.kind(i + 2), Some(Tk::Word(_)))
+                && matches!(
+                    a.word(i + 3),
+                    "add" | "change" | "modify" | "rename" | "drop" | "alter" | "engine"
+                )
+        }
+        Some(Tk::Word(Kw::Drop | Kw::Truncate)) => {
+            a.is_kw(i + 1, Kw::Table)
+                && matches!(a.kind(i + 2), Some(Tk::Word(_)))
+                && (a.is_end(i + 3) || a.kind(i + 3) == Some(Tk::Comma))
+        }
+        Some(Tk::Word(Kw::Update)) => {
+            matches!(a.kind(i + 1), Some(Tk::Word(Kw::Bare)))
+                && a.is_kw(i + 2, Kw::Set)
+                && matches!(a.kind(i + 3), Some(Tk::Word(_)))
+                && a.kind(i + 4) == Some(Tk::Cmp)
+        }
+        Some(Tk::Word(Kw::Exec)) => {
+            let w = a.word(i + 1);
+            w.starts_with("xp_") || w.starts_with("sp_") || w == "master" || w == "sys"
+        }
+        _ => false,
     }
 }
 
