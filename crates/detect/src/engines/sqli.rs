@@ -214,9 +214,47 @@ fn is_word_byte(b: u8) -> bool {
     CLASS[usize::from(b)] & WORD != 0
 }
 
+/// Which readings have a token some report of [`analyse`] or
+/// [`super::sqli_fragment::inspect`] needs, as the tokenizer sees them go
+/// by (see [`inspect`] for why each is enough).
+#[derive(Clone, Copy, Default)]
+struct Seen {
+    /// A token that [`bare_may_report`] or the fragment gate
+    /// (`sqli_fragment::may_report`) may count.
+    bare: bool,
+    /// A token that [`quoted_may_report`] may count anywhere in the stream.
+    quoted: bool,
+}
+
+/// Keywords that neither [`bare_may_report`] nor the fragment gate counts
+/// on their own (`order` / `group` count only before `by`, noted at `by`).
+fn inert_keyword(kw: Kw) -> bool {
+    matches!(
+        kw,
+        Kw::Bare
+            | Kw::All
+            | Kw::Distinct
+            | Kw::Set
+            | Kw::Table
+            | Kw::Database
+            | Kw::Delay
+            | Kw::Order
+            | Kw::Group
+            | Kw::By
+            | Kw::Limit
+            | Kw::Shutdown
+            | Kw::Null
+            | Kw::True
+            | Kw::False
+            | Kw::Between
+            | Kw::Outfile
+    )
+}
+
 /// Tokenizes `s` (lower-cased) as SQL, optionally starting inside a literal.
-fn tokenize(s: &[u8], context: Context, out: &mut Vec<Token>, obfuscated: &mut u8) {
+fn tokenize(s: &[u8], context: Context, out: &mut Vec<Token>, obfuscated: &mut u8) -> Seen {
     out.clear();
+    let mut seen = Seen::default();
     let mut i = 0;
     let push = |out: &mut Vec<Token>, kind, start, end| {
         out.push(Token {
@@ -242,6 +280,7 @@ fn tokenize(s: &[u8], context: Context, out: &mut Vec<Token>, obfuscated: &mut u
         match b {
             b'\'' | b'"' => {
                 let (end, closed) = scan_string(s, i + 1, b, escapes);
+                seen.bare |= closed;
                 push(out, Tk::Str { closed }, start, end);
                 i = end;
             }
@@ -272,16 +311,23 @@ fn tokenize(s: &[u8], context: Context, out: &mut Vec<Token>, obfuscated: &mut u
                     end += 1;
                 }
                 let wend = scan_word(s, end);
+                if end - i >= 2 && wend > i + 3 {
+                    // An `@@` variable (`v.starts_with("@@") && v.len() > 3`).
+                    seen.bare = true;
+                    seen.quoted = true;
+                }
                 push(out, Tk::Var, start, wend.max(end));
                 i = wend.max(end);
             }
             b'-' if s.get(i + 1) == Some(&b'-') => {
                 let end = memchr::memchr(b'\n', &s[i..]).map_or(s.len(), |p| i + p);
+                seen.quoted = true;
                 push(out, Tk::LineComment, start, end);
                 i = end;
             }
             b'#' => {
                 let end = memchr::memchr(b'\n', &s[i..]).map_or(s.len(), |p| i + p);
+                seen.quoted = true;
                 push(out, Tk::LineComment, start, end);
                 i = end;
             }
@@ -324,6 +370,7 @@ fn tokenize(s: &[u8], context: Context, out: &mut Vec<Token>, obfuscated: &mut u
                         *obfuscated = (*obfuscated).max(if split_keyword { 2 } else { 1 });
                     }
                 } else {
+                    seen.quoted = true;
                     push(out, Tk::BlockComment { closed }, start, end);
                 }
                 i = end;
@@ -345,6 +392,8 @@ fn tokenize(s: &[u8], context: Context, out: &mut Vec<Token>, obfuscated: &mut u
                 i += 1;
             }
             b';' => {
+                seen.bare = true;
+                seen.quoted = true;
                 push(out, Tk::Semi, start, i + 1);
                 i += 1;
             }
@@ -360,12 +409,15 @@ fn tokenize(s: &[u8], context: Context, out: &mut Vec<Token>, obfuscated: &mut u
                 let kind = if end == i + 1 && b == b'!' {
                     Tk::Op
                 } else {
+                    seen.bare = true;
                     Tk::Cmp
                 };
                 push(out, kind, start, end);
                 i = end;
             }
             b'&' | b'|' if s.get(i + 1) == Some(&b) => {
+                seen.bare = true;
+                seen.quoted = true;
                 push(out, Tk::Logic, start, i + 2);
                 i += 2;
             }
@@ -379,6 +431,15 @@ fn tokenize(s: &[u8], context: Context, out: &mut Vec<Token>, obfuscated: &mut u
                 i += 1;
             }
             b'+' | b'-' | b'*' | b'/' | b'%' | b'^' | b'&' | b'|' | b'~' | b':' => {
+                // The second of a `::` pair (a cast).
+                if b == b':'
+                    && out
+                        .last()
+                        .is_some_and(|t| t.kind == Tk::Op && s[t.start] == b':')
+                {
+                    seen.bare = true;
+                    seen.quoted = true;
+                }
                 push(out, Tk::Op, start, i + 1);
                 i += 1;
             }
@@ -395,6 +456,27 @@ fn tokenize(s: &[u8], context: Context, out: &mut Vec<Token>, obfuscated: &mut u
                     next += 1;
                 }
                 let call = s.get(next) == Some(&b'(');
+                let previous = out.last().map(|t| t.kind);
+                match kind {
+                    Tk::Word(kw) => {
+                        seen.bare |= call
+                            || !inert_keyword(kw)
+                            || (kw == Kw::By
+                                && matches!(previous, Some(Tk::Word(Kw::Order | Kw::Group))))
+                            // `1.e(`, `1.e.tables`: a dot before the word `e`.
+                            || (word == b"e" && previous == Some(Tk::Dot));
+                        seen.quoted |= call
+                            || matches!(
+                                kw,
+                                Kw::Union | Kw::Waitfor | Kw::Into | Kw::Order | Kw::Group
+                            );
+                    }
+                    _ => {
+                        // A logic operator.
+                        seen.bare = true;
+                        seen.quoted = true;
+                    }
+                }
                 out.push(Token {
                     kind,
                     start,
@@ -414,6 +496,7 @@ fn tokenize(s: &[u8], context: Context, out: &mut Vec<Token>, obfuscated: &mut u
             }
         }
     }
+    seen
 }
 
 fn scan_string(s: &[u8], mut i: usize, quote: u8, escapes: bool) -> (usize, bool) {
@@ -681,53 +764,82 @@ fn is_error_function(name: &str) -> bool {
     )
 }
 
+/// System catalogues: tables and schemas that describe the database.
+const CATALOGUES: &[&str] = &[
+    "information_schema",
+    "sysobjects",
+    "syscolumns",
+    "sysdatabases",
+    "sysusers",
+    "syslogins",
+    "sysprocesses",
+    "sysservers",
+    "sys",
+    "pg_catalog",
+    "pg_tables",
+    "pg_user",
+    "pg_shadow",
+    "pg_database",
+    "pg_class",
+    "pg_namespace",
+    "sqlite_master",
+    "sqlite_schema",
+    "sqlite_temp_master",
+    "all_tables",
+    "all_tab_columns",
+    "user_tables",
+    "user_tab_columns",
+    "dba_users",
+    "dba_tables",
+    "all_users",
+    "user_objects",
+    "v$version",
+    "v$instance",
+    "msysaccessobjects",
+    "msysobjects",
+    "msysqueries",
+    "mysql",
+    "performance_schema",
+    "tempdb",
+    "msdb",
+    "dual",
+];
+
 fn is_catalogue(name: &str) -> bool {
-    matches!(
-        name,
-        "information_schema"
-            | "sysobjects"
-            | "syscolumns"
-            | "sysdatabases"
-            | "sysusers"
-            | "syslogins"
-            | "sysprocesses"
-            | "sysservers"
-            | "sys"
-            | "pg_catalog"
-            | "pg_tables"
-            | "pg_user"
-            | "pg_shadow"
-            | "pg_database"
-            | "pg_class"
-            | "pg_namespace"
-            | "sqlite_master"
-            | "sqlite_schema"
-            | "sqlite_temp_master"
-            | "all_tables"
-            | "all_tab_columns"
-            | "user_tables"
-            | "user_tab_columns"
-            | "dba_users"
-            | "dba_tables"
-            | "all_users"
-            | "user_objects"
-            | "v$version"
-            | "v$instance"
-            | "msysaccessobjects"
-            | "msysobjects"
-            | "msysqueries"
-            | "mysql"
-            | "performance_schema"
-            | "tempdb"
-            | "msdb"
-            | "dual"
-    )
+    CATALOGUES.contains(&name)
 }
+
+/// Literals one of which every name of [`CATALOGUES`] and
+/// [`SERVER_PROCEDURES`] holds (a unit test checks it): the dispatcher
+/// tells [`inspect`] whether the value holds one, and without one no token
+/// can be such a name (a token is a piece of the value).
+pub(crate) const NAME_LITERALS: &[&str] = &[
+    "_schema",
+    "sys",
+    "pg_",
+    "sqlite_",
+    "all_",
+    "user_",
+    "dba_",
+    "v$",
+    "mysql",
+    "tempdb",
+    "msdb",
+    "dual",
+    "xp_",
+    "sp_",
+    "utl_",
+    "openrowset",
+    "opendatasource",
+];
 
 pub(crate) struct SqlAnalysis<'a> {
     text: &'a str,
     toks: &'a [Token],
     context: Context,
+    /// The value holds one of [`NAME_LITERALS`]: without one, no word is a
+    /// catalogue or server procedure name, and none is looked up.
+    names: bool,
 }
 
 impl SqlAnalysis<'_> {
@@ -812,33 +924,64 @@ fn escaped_quote(bytes: &[u8], quote: u8) -> bool {
     memchr::memchr_iter(quote, bytes).any(|p| p > 0 && bytes[p - 1] == b'\\')
 }
 
+/// What the dispatcher already knows about a value, from its byte classes
+/// and gate literals.
+#[derive(Clone, Copy)]
+pub(crate) struct Hints {
+    /// The value holds a `'`.
+    pub(crate) single: bool,
+    /// The value holds a `"`.
+    pub(crate) double: bool,
+    /// The value holds a `` ` ``.
+    pub(crate) backtick: bool,
+    /// The value holds one of [`NAME_LITERALS`].
+    pub(crate) names: bool,
+}
+
+impl Hints {
+    /// The hints read from `lower` itself.
+    pub(crate) fn of(lower: &str) -> Self {
+        Hints {
+            single: lower.contains('\''),
+            double: lower.contains('"'),
+            backtick: lower.contains('`'),
+            names: NAME_LITERALS.iter().any(|l| lower.contains(l)),
+        }
+    }
+}
+
 /// Inspects `lower` (the lower-cased normalized value).
-pub(crate) fn inspect(
-    lower: &str,
-    has_single: bool,
-    has_double: bool,
-    toks: &mut Vec<Token>,
-    sink: &mut Sink<'_>,
-) {
+///
+/// A reading is analysed only when the tokenizer saw a token its gate may
+/// count ([`Seen`]): every token [`bare_may_report`] and the fragment gate
+/// count is a closed literal, `@@` variable, `;`, comparison operator,
+/// logic operator, second `:` of a pair, call, keyword other than
+/// [`inert_keyword`]s, `by` after `order` / `group`, `e` after a dot, or
+/// a catalogue or procedure name (possible only with `hints.names`); every
+/// token [`quoted_may_report`] counts anywhere is a call, `union`,
+/// `waitfor`, `into`, `order`, `group`, `;`, logic operator, comment,
+/// `@@` variable, second `:` of a pair or such a name, and the rest of it
+/// reads the token after the literal ([`after_literal_may_report`], asked
+/// here). Obfuscation is judged on the comments the tokenizer reports.
+pub(crate) fn inspect(lower: &str, hints: Hints, toks: &mut Vec<Token>, sink: &mut Sink<'_>) {
     let bytes = lower.as_bytes();
     let contexts = [
         (Context::Bare, true),
-        (Context::Single, has_single),
-        (Context::Double, has_double),
+        (Context::Single, hints.single),
+        (Context::Double, hints.double),
         // Code spans in prose (`` `--verbose` ``) pair their backticks; a
         // value that continues an identifier leaves one unmatched.
         (
             Context::Backtick,
-            memchr::memchr(b'`', bytes).is_some()
-                && memchr::memchr_iter(b'`', bytes).count() % 2 == 1,
+            hints.backtick && memchr::memchr_iter(b'`', bytes).count() % 2 == 1,
         ),
         (
             Context::SingleAnsi,
-            has_single && escaped_quote(bytes, b'\''),
+            hints.single && escaped_quote(bytes, b'\''),
         ),
         (
             Context::DoubleAnsi,
-            has_double && escaped_quote(bytes, b'"'),
+            hints.double && escaped_quote(bytes, b'"'),
         ),
     ];
     for (context, applies) in contexts {
@@ -846,35 +989,43 @@ pub(crate) fn inspect(
             continue;
         }
         let mut obfuscated = 0;
-        tokenize(lower.as_bytes(), context, toks, &mut obfuscated);
+        let seen = tokenize(lower.as_bytes(), context, toks, &mut obfuscated);
         let a = SqlAnalysis {
             text: lower,
             toks,
             context,
+            names: hints.names,
         };
-        analyse(&a, obfuscated, sink);
         if context == Context::Bare {
-            super::sqli_fragment::inspect(lower, toks, sink);
+            if obfuscated > 0 || seen.bare || hints.names {
+                analyse(&a, obfuscated, sink);
+            }
+            if seen.bare || hints.names {
+                super::sqli_fragment::inspect(lower, toks, sink);
+            }
+        } else if obfuscated > 0 || seen.quoted || hints.names || after_literal_may_report(&a) {
+            analyse(&a, obfuscated, sink);
         }
     }
 }
 
 /// Server procedures and packages named on their own (no call needed).
+const SERVER_PROCEDURES: &[&str] = &[
+    "xp_cmdshell",
+    "sp_executesql",
+    "sp_oacreate",
+    "sp_makewebtask",
+    "sp_password",
+    "xp_regread",
+    "xp_dirtree",
+    "utl_http",
+    "utl_inaddr",
+    "openrowset",
+    "opendatasource",
+];
+
 fn is_server_procedure(name: &str) -> bool {
-    matches!(
-        name,
-        "xp_cmdshell"
-            | "sp_executesql"
-            | "sp_oacreate"
-            | "sp_makewebtask"
-            | "sp_password"
-            | "xp_regread"
-            | "xp_dirtree"
-            | "utl_http"
-            | "utl_inaddr"
-            | "openrowset"
-            | "opendatasource"
-    )
+    SERVER_PROCEDURES.contains(&name)
 }
 
 /// Whether the value taken as it stands (the bare context) has a token
@@ -935,7 +1086,7 @@ fn bare_may_report(a: &SqlAnalysis<'_>) -> bool {
             | Kw::Update
             | Kw::Exec,
         ) => statement_at(a, i),
-        Tk::Word(Kw::Bare) => {
+        Tk::Word(Kw::Bare) if a.names => {
             let name = a.word(i);
             is_catalogue(name) || is_server_procedure(name)
         }
@@ -992,7 +1143,7 @@ fn quoted_may_report(a: &SqlAnalysis<'_>) -> bool {
             is_strong_function(name) || is_time_function(name) || is_error_function(name)
         }
         Tk::Word(Kw::Union | Kw::Waitfor | Kw::Into | Kw::Order | Kw::Group) => true,
-        Tk::Word(Kw::Bare) => {
+        Tk::Word(Kw::Bare) if a.names => {
             let name = a.word(i);
             is_catalogue(name) || is_server_procedure(name)
         }
@@ -1004,11 +1155,13 @@ fn quoted_may_report(a: &SqlAnalysis<'_>) -> bool {
         Tk::Op => a.word(i) == ":" && a.kind(i + 1) == Some(Tk::Op) && a.word(i + 1) == ":",
         _ => false,
     });
-    if anywhere {
-        return true;
-    }
-    // The token after the literal, as the breakout shapes find it (a
-    // superset: they only look when the literal closes at token 0).
+    anywhere || after_literal_may_report(a)
+}
+
+/// The part of [`quoted_may_report`] that reads the token after the
+/// literal, as the breakout shapes find it (a superset: they only look
+/// when the literal closes at token 0).
+fn after_literal_may_report(a: &SqlAnalysis<'_>) -> bool {
     let mut j = 1;
     while a.kind(j) == Some(Tk::RParen) {
         j += 1;
@@ -1106,7 +1259,7 @@ fn analyse(a: &SqlAnalysis<'_>, obfuscated: u8, sink: &mut Sink<'_>) {
                     sql_signal = true;
                 }
             }
-            Tk::Word(Kw::Bare) => {
+            Tk::Word(Kw::Bare) if a.names => {
                 let name = a.word(i);
                 if is_catalogue(name) && catalogue_use(a, i) {
                     report(&rules::SQLI_SCHEMA, a.span(i, i + 2), sink);
@@ -1959,6 +2112,43 @@ mod tests {
             ("'msdasql'", "sqli.condition_fragment"),
             ("tempdb", "sqli.schema_probe"),
             ("is null", "sqli.condition_fragment"),
+        ] {
+            assert_detects(v, rule);
+        }
+    }
+
+    /// The dispatcher's name gate: every catalogue and procedure name holds
+    /// one of its literals, and a name alone is still found through it.
+    #[test]
+    fn name_literals_cover_every_catalogue_and_procedure() {
+        for name in super::CATALOGUES.iter().chain(super::SERVER_PROCEDURES) {
+            assert!(
+                super::NAME_LITERALS.iter().any(|l| name.contains(l)),
+                "{name} holds no name literal"
+            );
+        }
+        for (v, rule) in [
+            ("msysobjects", "sqli.schema_probe"),
+            ("x' union all select 1 from sysusers--", "sqli.union"),
+            ("opendatasource", "sqli.function"),
+        ] {
+            assert_detects(v, rule);
+        }
+    }
+
+    /// The tokenizer's notes of what a reading holds ([`super::Seen`]): a
+    /// reading with one counted token only is still analysed.
+    #[test]
+    fn one_seen_token_is_enough() {
+        for (v, rule) in [
+            ("x'--", "sqli.comment_breakout"),
+            ("x'/*", "sqli.comment_breakout"),
+            ("1 order by 3--", "sqli.order_by"),
+            ("password::int", "sqli.condition_fragment"),
+            ("1.e.tables", "sqli.condition_fragment"),
+            ("'msdasql'", "sqli.condition_fragment"),
+            ("@@version", "sqli.function"),
+            ("1 && 1=1", "sqli.boolean"),
         ] {
             assert_detects(v, rule);
         }
