@@ -962,7 +962,9 @@ impl Hints {
 /// `waitfor`, `into`, `order`, `group`, `;`, logic operator, comment,
 /// `@@` variable, second `:` of a pair or such a name, and the rest of it
 /// reads the token after the literal ([`after_literal_may_report`], asked
-/// here). Obfuscation is judged on the comments the tokenizer reports.
+/// here). Obfuscation is judged on the comments the tokenizer reports. A
+/// quoted reading is not even tokenized when its bytes show it can hold
+/// none of those tokens ([`quoted_may_hold`]).
 pub(crate) fn inspect(lower: &str, hints: Hints, toks: &mut Vec<Token>, sink: &mut Sink<'_>) {
     let bytes = lower.as_bytes();
     let contexts = [
@@ -988,6 +990,12 @@ pub(crate) fn inspect(lower: &str, hints: Hints, toks: &mut Vec<Token>, sink: &m
         if !applies {
             continue;
         }
+        if let Some((quote, escapes)) = context.quote()
+            && !hints.names
+            && !quoted_may_hold(bytes, quote, escapes)
+        {
+            continue;
+        }
         let mut obfuscated = 0;
         let seen = tokenize(lower.as_bytes(), context, toks, &mut obfuscated);
         let a = SqlAnalysis {
@@ -1007,6 +1015,145 @@ pub(crate) fn inspect(lower: &str, hints: Hints, toks: &mut Vec<Token>, sink: &m
             analyse(&a, obfuscated, sink);
         }
     }
+}
+
+/// Whether the reading of `s` as the continuation of a literal closed by
+/// `quote` (`escapes`: whether a backslash escapes in it) may hold a token
+/// [`quoted_may_report`] counts, or a comment: read from the bytes after
+/// the literal, without tokenizing. Every token of that reading after the
+/// literal lies in those bytes, and:
+///
+/// - a literal never closed is the only token (nothing after it to count);
+/// - the token after the literal (and its closing parentheses) is an
+///   operator or a comparison only if it opens with one of their bytes, and
+///   a word of [`after_literal_may_report`] only as a whole run of word
+///   bytes (a run that opens with a digit is a number or a plain word);
+/// - a `;`, `#`, `--`, `/*`, `&&`, `||`, `@@` token or comment opens with
+///   those bytes, and a `::` pair is two `:` apart by blanks at most;
+/// - a call is a word, blanks and `(`: the word is the run of word bytes
+///   before the blanks, unless a number cut it (a run opening with a
+///   digit, counted on its own below);
+/// - a keyword or logic word is a whole run of word bytes, except after a
+///   hexadecimal number or a `.5`-style one (`0x1for`, `.5or`: a run that
+///   opens with a digit and is not all digits, counted), or after `/*!`
+///   (counted as a comment).
+///
+/// Catalogue names are the caller's (`Hints::names`).
+fn quoted_may_hold(s: &[u8], quote: u8, escapes: bool) -> bool {
+    let (end, closed) = scan_string(s, 0, quote, escapes);
+    if !closed {
+        return false;
+    }
+    let rest = &s[end..];
+    let mut k = 0;
+    while k < rest.len() && (is_space(rest[k]) || rest[k] == b')') {
+        k += 1;
+    }
+    if let Some(&c) = rest.get(k) {
+        if matches!(
+            c,
+            b'=' | b'<'
+                | b'>'
+                | b'!'
+                | b'+'
+                | b'-'
+                | b'*'
+                | b'/'
+                | b'%'
+                | b'^'
+                | b'&'
+                | b'|'
+                | b'~'
+                | b':'
+        ) {
+            return true;
+        }
+        if is_word_byte(c) && !c.is_ascii_digit() {
+            let word = &rest[k..scan_word(rest, k)];
+            if matches!(
+                word,
+                b"group"
+                    | b"order"
+                    | b"union"
+                    | b"alter"
+                    | b"as"
+                    | b"like"
+                    | b"rlike"
+                    | b"regexp"
+                    | b"glob"
+                    | b"sounds"
+                    | b"having"
+                    | b"where"
+                    | b"collate"
+            ) {
+                return true;
+            }
+        }
+    }
+    let mut i = 0;
+    while i < rest.len() {
+        let b = rest[i];
+        if is_word_byte(b) {
+            let e = scan_word(rest, i);
+            let word = &rest[i..e];
+            let counted = if b.is_ascii_digit() {
+                !word.iter().all(u8::is_ascii_digit)
+            } else {
+                matches!(
+                    word,
+                    b"and"
+                        | b"or"
+                        | b"xor"
+                        | b"div"
+                        | b"union"
+                        | b"waitfor"
+                        | b"into"
+                        | b"order"
+                        | b"group"
+                )
+            };
+            if counted {
+                return true;
+            }
+            i = e;
+            continue;
+        }
+        match b {
+            b';' | b'#' => return true,
+            b'&' | b'|' | b'-' | b'@' if rest.get(i + 1) == Some(&b) => return true,
+            b'/' if rest.get(i + 1) == Some(&b'*') => return true,
+            b':' => {
+                let mut n = i + 1;
+                while n < rest.len() && is_space(rest[n]) {
+                    n += 1;
+                }
+                if rest.get(n) == Some(&b':') {
+                    return true;
+                }
+            }
+            b'(' => {
+                let mut p = i;
+                while p > 0 && is_space(rest[p - 1]) {
+                    p -= 1;
+                }
+                let mut q = p;
+                while q > 0 && is_word_byte(rest[q - 1]) {
+                    q -= 1;
+                }
+                if let Ok(name) = std::str::from_utf8(&rest[q..p])
+                    && !name.is_empty()
+                    && (is_strong_function(name)
+                        || is_time_function(name)
+                        || is_error_function(name))
+                {
+                    return true;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    false
 }
 
 /// Server procedures and packages named on their own (no call needed).
@@ -2149,6 +2296,10 @@ mod tests {
             ("'msdasql'", "sqli.condition_fragment"),
             ("@@version", "sqli.function"),
             ("1 && 1=1", "sqli.boolean"),
+            ("x' )) union select 1--", "sqli.union"),
+            ("x') or ('a'='a", "sqli.tautology"),
+            ("x' or 0x1f=0x1f--", "sqli.tautology"),
+            ("x' and sleep (5)", "sqli.time_based"),
         ] {
             assert_detects(v, rule);
         }
