@@ -183,6 +183,9 @@ fn keyword(word: &[u8]) -> Kw {
     }
 }
 
+/// The length of the longest word [`keyword`] knows (`distinctrow`).
+const LONGEST_KEYWORD: usize = 11;
+
 fn is_logic_word(word: &[u8]) -> bool {
     matches!(word, b"and" | b"or" | b"xor" | b"div")
 }
@@ -392,7 +395,8 @@ fn tokenize(s: &[u8], context: Context, out: &mut Vec<Token>, obfuscated: &mut u
                 i += 1;
             }
             b';' => {
-                seen.bare = true;
+                // (The bare gates count a `;` only before the word opening a
+                // statement: noted at that word.)
                 seen.quoted = true;
                 push(out, Tk::Semi, start, i + 1);
                 i += 1;
@@ -409,7 +413,9 @@ fn tokenize(s: &[u8], context: Context, out: &mut Vec<Token>, obfuscated: &mut u
                 let kind = if end == i + 1 && b == b'!' {
                     Tk::Op
                 } else {
-                    seen.bare = true;
+                    // The fragment gate counts a comparison after a literal only.
+                    seen.bare |=
+                        matches!(out.last().map(|t| t.kind), Some(Tk::Num | Tk::Str { .. }));
                     Tk::Cmp
                 };
                 push(out, kind, start, end);
@@ -446,25 +452,47 @@ fn tokenize(s: &[u8], context: Context, out: &mut Vec<Token>, obfuscated: &mut u
             b if is_word_byte(b) => {
                 let end = scan_word(s, i);
                 let word = &s[i..end];
-                let kind = if is_logic_word(word) {
+                // (No keyword is longer than `distinctrow`, no logic word than `xor`.)
+                let kind = if word.len() <= 3 && is_logic_word(word) {
                     Tk::Logic
-                } else {
+                } else if word.len() <= LONGEST_KEYWORD {
                     Tk::Word(keyword(word))
+                } else {
+                    Tk::Word(Kw::Bare)
                 };
                 let mut next = end;
                 while next < s.len() && is_space(s[next]) {
                     next += 1;
                 }
                 let call = s.get(next) == Some(&b'(');
-                let previous = out.last().map(|t| t.kind);
                 match kind {
+                    // Most words: only `e` after a dot counts (`1.e(`, `1.e.tables`).
+                    Tk::Word(Kw::Bare) if !call => {
+                        seen.bare |= match out.last().map(|t| t.kind) {
+                            Some(Tk::Dot) => word == b"e",
+                            // The plain words a stacked statement opens with.
+                            Some(Tk::Semi) => matches!(
+                                word,
+                                b"sleep"
+                                    | b"pg_sleep"
+                                    | b"benchmark"
+                                    | b"xp_cmdshell"
+                                    | b"sp_executesql"
+                                    | b"dbms_lock"
+                                    | b"copy"
+                                    | b"grant"
+                            ),
+                            _ => false,
+                        };
+                    }
                     Tk::Word(kw) => {
+                        let previous = out.last().map(|t| t.kind);
                         seen.bare |= call
                             || !inert_keyword(kw)
                             || (kw == Kw::By
                                 && matches!(previous, Some(Tk::Word(Kw::Order | Kw::Group))))
-                            // `1.e(`, `1.e.tables`: a dot before the word `e`.
-                            || (word == b"e" && previous == Some(Tk::Dot));
+                            // A keyword after `;` (`; set @x`, `;shutdown`).
+                            || previous == Some(Tk::Semi);
                         seen.quoted |= call
                             || matches!(
                                 kw,
@@ -518,7 +546,7 @@ fn scan_string(s: &[u8], mut i: usize, quote: u8, escapes: bool) -> (usize, bool
 
 fn scan_number(s: &[u8], i: usize) -> usize {
     let mut end = i;
-    if s[i..].starts_with(b"0x") || s[i..].starts_with(b"0b") {
+    if s.get(i) == Some(&b'0') && matches!(s.get(i + 1), Some(b'x' | b'b')) {
         end += 2;
         while end < s.len() && s[end].is_ascii_hexdigit() {
             end += 1;
@@ -954,10 +982,17 @@ impl Hints {
 ///
 /// A reading is analysed only when the tokenizer saw a token its gate may
 /// count ([`Seen`]): every token [`bare_may_report`] and the fragment gate
-/// count is a closed literal, `@@` variable, `;`, comparison operator,
-/// logic operator, second `:` of a pair, call, keyword other than
-/// [`inert_keyword`]s, `by` after `order` / `group`, `e` after a dot, or
-/// a catalogue or procedure name (possible only with `hints.names`); every
+/// count is a closed literal, `@@` variable, comparison operator after a
+/// number or a literal (the fragment gate's own condition), logic
+/// operator, second `:` of a pair, call, keyword other than
+/// [`inert_keyword`]s, `by` after `order` / `group`, `e` after a dot, a
+/// catalogue or procedure name (possible only with `hints.names`), or a
+/// `;` before a word a statement opens with (both gates read a `;` only
+/// through [`stacked_statement`] and `sqli_fragment::statement_probe`,
+/// which need a keyword or, for a stacked statement, one of the plain
+/// words `sleep`, `pg_sleep`, `benchmark`, `xp_cmdshell`,
+/// `sp_executesql`, `dbms_lock`, `copy`, `grant` right after it; noted at
+/// that word); every
 /// token [`quoted_may_report`] counts anywhere is a call, `union`,
 /// `waitfor`, `into`, `order`, `group`, `;`, logic operator, comment,
 /// `@@` variable, second `:` of a pair or such a name, and the rest of it
@@ -2300,9 +2335,20 @@ mod tests {
             ("x') or ('a'='a", "sqli.tautology"),
             ("x' or 0x1f=0x1f--", "sqli.tautology"),
             ("x' and sleep (5)", "sqli.time_based"),
+            ("1=1", "sqli.condition_fragment"),
+            (";drop", "sqli.condition_fragment"),
+            ("1;shutdown", "sqli.stacked_query"),
         ] {
             assert_detects(v, rule);
         }
+    }
+
+    /// The tokenizer asks [`super::keyword`] only about words up to
+    /// `LONGEST_KEYWORD` long.
+    #[test]
+    fn longest_keyword_is_distinctrow() {
+        assert_eq!(super::keyword(b"distinctrow"), super::Kw::Distinct);
+        assert_eq!(super::LONGEST_KEYWORD, "distinctrow".len());
     }
 
     #[test]
