@@ -89,6 +89,8 @@ mod gate {
     /// [`misc::PHP_CALL_LITERALS`]). Without one, `xss::inspect` skips its
     /// sink scan and `misc::php` its named-call scan.
     pub(super) const CALLEE: u64 = 1 << 40;
+    /// [`sqli::NAME_LITERALS`]: a catalogue or server procedure name may be here.
+    pub(super) const SQL_NAME: u64 = 1 << 34;
 }
 
 const SQL_STATEMENT_WORDS: &[&str] = &[
@@ -138,7 +140,7 @@ struct Gates {
 
 impl Gates {
     fn new() -> Self {
-        let lists: [(u64, &[&[&str]]); 34] = [
+        let lists: [(u64, &[&[&str]]); 35] = [
             (gate::JAVA, misc::JAVA_ANCHORS),
             (gate::SENSITIVE, &[path::SENSITIVE]),
             (gate::WRAPPER, &[path::WRAPPERS]),
@@ -185,6 +187,7 @@ impl Gates {
             (gate::BROWSER_SCRIPT, xss_js::GATE_LITERALS),
             (gate::CALLEE, xss::SINK_NAME_LITERALS),
             (gate::CALLEE, &[misc::PHP_STRONG, misc::PHP_CALL_LITERALS]),
+            (gate::SQL_NAME, &[sqli::NAME_LITERALS]),
         ];
         let mut patterns: Vec<&str> = Vec::new();
         let mut bits: Vec<u64> = Vec::new();
@@ -363,7 +366,14 @@ impl Engines {
                 || (gates & gate::SQL_COMPARE != 0
                     && lower.as_bytes().first().is_some_and(u8::is_ascii_digit))
             {
-                sqli::inspect(lower, false, false, &mut scratch.sql, sink);
+                // (Plain text has no quote or backtick.)
+                let hints = sqli::Hints {
+                    single: false,
+                    double: false,
+                    backtick: false,
+                    names: gates & gate::SQL_NAME != 0,
+                };
+                sqli::inspect(lower, hints, &mut scratch.sql, sink);
             }
             // Every prototype-pollution report names `proto` or `constructor`;
             // a plain value (`__proto__` as a JSON string) is not a key.
@@ -411,9 +421,15 @@ impl Engines {
             || gates & (gate::DASHES | gate::SQL_CATALOGUE) != 0
             || (f.contains(CharFlags::SPACE) && gates & (gate::UNION | gate::SQL_WORD) != 0)
         {
-            let has_single = memchr::memchr(b'\'', lower.as_bytes()).is_some();
-            let has_double = memchr::memchr(b'"', lower.as_bytes()).is_some();
-            sqli::inspect(lower, has_single, has_double, &mut scratch.sql, sink);
+            // (`QUOTE` is the class of all three quotes.)
+            let quoted = f.contains(CharFlags::QUOTE);
+            let hints = sqli::Hints {
+                single: quoted && memchr::memchr(b'\'', lower.as_bytes()).is_some(),
+                double: quoted && memchr::memchr(b'"', lower.as_bytes()).is_some(),
+                backtick: f.contains(CharFlags::BACKTICK),
+                names: gates & gate::SQL_NAME != 0,
+            };
+            sqli::inspect(lower, hints, &mut scratch.sql, sink);
         }
         if f.any(
             CharFlags::ANGLE
@@ -598,13 +614,7 @@ impl Engines {
 }
 
 pub(crate) fn sqli_for_fuzzing(lower: &str, tokens: &mut Vec<sqli::Token>, sink: &mut Sink<'_>) {
-    sqli::inspect(
-        lower,
-        lower.contains('\''),
-        lower.contains('"'),
-        tokens,
-        sink,
-    );
+    sqli::inspect(lower, sqli::Hints::of(lower), tokens, sink);
 }
 
 pub(crate) fn xss_for_fuzzing(lower: &str, sink: &mut Sink<'_>) {

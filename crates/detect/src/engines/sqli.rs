@@ -183,6 +183,9 @@ fn keyword(word: &[u8]) -> Kw {
     }
 }
 
+/// The length of the longest word [`keyword`] knows (`distinctrow`).
+const LONGEST_KEYWORD: usize = 11;
+
 fn is_logic_word(word: &[u8]) -> bool {
     matches!(word, b"and" | b"or" | b"xor" | b"div")
 }
@@ -214,9 +217,47 @@ fn is_word_byte(b: u8) -> bool {
     CLASS[usize::from(b)] & WORD != 0
 }
 
+/// Which readings have a token some report of [`analyse`] or
+/// [`super::sqli_fragment::inspect`] needs, as the tokenizer sees them go
+/// by (see [`inspect`] for why each is enough).
+#[derive(Clone, Copy, Default)]
+struct Seen {
+    /// A token that [`bare_may_report`] or the fragment gate
+    /// (`sqli_fragment::may_report`) may count.
+    bare: bool,
+    /// A token that [`quoted_may_report`] may count anywhere in the stream.
+    quoted: bool,
+}
+
+/// Keywords that neither [`bare_may_report`] nor the fragment gate counts
+/// on their own (`order` / `group` count only before `by`, noted at `by`).
+fn inert_keyword(kw: Kw) -> bool {
+    matches!(
+        kw,
+        Kw::Bare
+            | Kw::All
+            | Kw::Distinct
+            | Kw::Set
+            | Kw::Table
+            | Kw::Database
+            | Kw::Delay
+            | Kw::Order
+            | Kw::Group
+            | Kw::By
+            | Kw::Limit
+            | Kw::Shutdown
+            | Kw::Null
+            | Kw::True
+            | Kw::False
+            | Kw::Between
+            | Kw::Outfile
+    )
+}
+
 /// Tokenizes `s` (lower-cased) as SQL, optionally starting inside a literal.
-fn tokenize(s: &[u8], context: Context, out: &mut Vec<Token>, obfuscated: &mut u8) {
+fn tokenize(s: &[u8], context: Context, out: &mut Vec<Token>, obfuscated: &mut u8) -> Seen {
     out.clear();
+    let mut seen = Seen::default();
     let mut i = 0;
     let push = |out: &mut Vec<Token>, kind, start, end| {
         out.push(Token {
@@ -242,6 +283,7 @@ fn tokenize(s: &[u8], context: Context, out: &mut Vec<Token>, obfuscated: &mut u
         match b {
             b'\'' | b'"' => {
                 let (end, closed) = scan_string(s, i + 1, b, escapes);
+                seen.bare |= closed;
                 push(out, Tk::Str { closed }, start, end);
                 i = end;
             }
@@ -272,16 +314,23 @@ fn tokenize(s: &[u8], context: Context, out: &mut Vec<Token>, obfuscated: &mut u
                     end += 1;
                 }
                 let wend = scan_word(s, end);
+                if end - i >= 2 && wend > i + 3 {
+                    // An `@@` variable (`v.starts_with("@@") && v.len() > 3`).
+                    seen.bare = true;
+                    seen.quoted = true;
+                }
                 push(out, Tk::Var, start, wend.max(end));
                 i = wend.max(end);
             }
             b'-' if s.get(i + 1) == Some(&b'-') => {
                 let end = memchr::memchr(b'\n', &s[i..]).map_or(s.len(), |p| i + p);
+                seen.quoted = true;
                 push(out, Tk::LineComment, start, end);
                 i = end;
             }
             b'#' => {
                 let end = memchr::memchr(b'\n', &s[i..]).map_or(s.len(), |p| i + p);
+                seen.quoted = true;
                 push(out, Tk::LineComment, start, end);
                 i = end;
             }
@@ -324,6 +373,7 @@ fn tokenize(s: &[u8], context: Context, out: &mut Vec<Token>, obfuscated: &mut u
                         *obfuscated = (*obfuscated).max(if split_keyword { 2 } else { 1 });
                     }
                 } else {
+                    seen.quoted = true;
                     push(out, Tk::BlockComment { closed }, start, end);
                 }
                 i = end;
@@ -356,6 +406,9 @@ fn tokenize(s: &[u8], context: Context, out: &mut Vec<Token>, obfuscated: &mut u
                 i += 1;
             }
             b';' => {
+                // (The bare gates count a `;` only before the word opening a
+                // statement: noted at that word.)
+                seen.quoted = true;
                 push(out, Tk::Semi, start, i + 1);
                 i += 1;
             }
@@ -371,12 +424,17 @@ fn tokenize(s: &[u8], context: Context, out: &mut Vec<Token>, obfuscated: &mut u
                 let kind = if end == i + 1 && b == b'!' {
                     Tk::Op
                 } else {
+                    // The fragment gate counts a comparison after a literal only.
+                    seen.bare |=
+                        matches!(out.last().map(|t| t.kind), Some(Tk::Num | Tk::Str { .. }));
                     Tk::Cmp
                 };
                 push(out, kind, start, end);
                 i = end;
             }
             b'&' | b'|' if s.get(i + 1) == Some(&b) => {
+                seen.bare = true;
+                seen.quoted = true;
                 push(out, Tk::Logic, start, i + 2);
                 i += 2;
             }
@@ -390,22 +448,75 @@ fn tokenize(s: &[u8], context: Context, out: &mut Vec<Token>, obfuscated: &mut u
                 i += 1;
             }
             b'+' | b'-' | b'*' | b'/' | b'%' | b'^' | b'&' | b'|' | b'~' | b':' => {
+                // The second of a `::` pair (a cast).
+                if b == b':'
+                    && out
+                        .last()
+                        .is_some_and(|t| t.kind == Tk::Op && s[t.start] == b':')
+                {
+                    seen.bare = true;
+                    seen.quoted = true;
+                }
                 push(out, Tk::Op, start, i + 1);
                 i += 1;
             }
             b if is_word_byte(b) => {
                 let end = scan_word(s, i);
                 let word = &s[i..end];
-                let kind = if is_logic_word(word) {
+                // (No keyword is longer than `distinctrow`, no logic word than `xor`.)
+                let kind = if word.len() <= 3 && is_logic_word(word) {
                     Tk::Logic
-                } else {
+                } else if word.len() <= LONGEST_KEYWORD {
                     Tk::Word(keyword(word))
+                } else {
+                    Tk::Word(Kw::Bare)
                 };
                 let mut next = end;
                 while next < s.len() && is_space(s[next]) {
                     next += 1;
                 }
                 let call = s.get(next) == Some(&b'(');
+                match kind {
+                    // Most words: only `e` after a dot counts (`1.e(`, `1.e.tables`).
+                    Tk::Word(Kw::Bare) if !call => {
+                        seen.bare |= match out.last().map(|t| t.kind) {
+                            Some(Tk::Dot) => word == b"e",
+                            // The plain words a stacked statement opens with.
+                            Some(Tk::Semi) => matches!(
+                                word,
+                                b"sleep"
+                                    | b"pg_sleep"
+                                    | b"benchmark"
+                                    | b"xp_cmdshell"
+                                    | b"sp_executesql"
+                                    | b"dbms_lock"
+                                    | b"copy"
+                                    | b"grant"
+                                    | b"print"
+                            ),
+                            _ => false,
+                        };
+                    }
+                    Tk::Word(kw) => {
+                        let previous = out.last().map(|t| t.kind);
+                        seen.bare |= call
+                            || !inert_keyword(kw)
+                            || (kw == Kw::By
+                                && matches!(previous, Some(Tk::Word(Kw::Order | Kw::Group))))
+                            // A keyword after `;` (`; set @x`, `;shutdown`).
+                            || previous == Some(Tk::Semi);
+                        seen.quoted |= call
+                            || matches!(
+                                kw,
+                                Kw::Union | Kw::Waitfor | Kw::Into | Kw::Order | Kw::Group
+                            );
+                    }
+                    _ => {
+                        // A logic operator.
+                        seen.bare = true;
+                        seen.quoted = true;
+                    }
+                }
                 out.push(Token {
                     kind,
                     start,
@@ -425,6 +536,7 @@ fn tokenize(s: &[u8], context: Context, out: &mut Vec<Token>, obfuscated: &mut u
             }
         }
     }
+    seen
 }
 
 fn scan_string(s: &[u8], mut i: usize, quote: u8, escapes: bool) -> (usize, bool) {
@@ -446,7 +558,7 @@ fn scan_string(s: &[u8], mut i: usize, quote: u8, escapes: bool) -> (usize, bool
 
 fn scan_number(s: &[u8], i: usize) -> usize {
     let mut end = i;
-    if s[i..].starts_with(b"0x") || s[i..].starts_with(b"0b") {
+    if s.get(i) == Some(&b'0') && matches!(s.get(i + 1), Some(b'x' | b'b')) {
         end += 2;
         while end < s.len() && s[end].is_ascii_hexdigit() {
             end += 1;
@@ -692,53 +804,82 @@ fn is_error_function(name: &str) -> bool {
     )
 }
 
+/// System catalogues: tables and schemas that describe the database.
+const CATALOGUES: &[&str] = &[
+    "information_schema",
+    "sysobjects",
+    "syscolumns",
+    "sysdatabases",
+    "sysusers",
+    "syslogins",
+    "sysprocesses",
+    "sysservers",
+    "sys",
+    "pg_catalog",
+    "pg_tables",
+    "pg_user",
+    "pg_shadow",
+    "pg_database",
+    "pg_class",
+    "pg_namespace",
+    "sqlite_master",
+    "sqlite_schema",
+    "sqlite_temp_master",
+    "all_tables",
+    "all_tab_columns",
+    "user_tables",
+    "user_tab_columns",
+    "dba_users",
+    "dba_tables",
+    "all_users",
+    "user_objects",
+    "v$version",
+    "v$instance",
+    "msysaccessobjects",
+    "msysobjects",
+    "msysqueries",
+    "mysql",
+    "performance_schema",
+    "tempdb",
+    "msdb",
+    "dual",
+];
+
 fn is_catalogue(name: &str) -> bool {
-    matches!(
-        name,
-        "information_schema"
-            | "sysobjects"
-            | "syscolumns"
-            | "sysdatabases"
-            | "sysusers"
-            | "syslogins"
-            | "sysprocesses"
-            | "sysservers"
-            | "sys"
-            | "pg_catalog"
-            | "pg_tables"
-            | "pg_user"
-            | "pg_shadow"
-            | "pg_database"
-            | "pg_class"
-            | "pg_namespace"
-            | "sqlite_master"
-            | "sqlite_schema"
-            | "sqlite_temp_master"
-            | "all_tables"
-            | "all_tab_columns"
-            | "user_tables"
-            | "user_tab_columns"
-            | "dba_users"
-            | "dba_tables"
-            | "all_users"
-            | "user_objects"
-            | "v$version"
-            | "v$instance"
-            | "msysaccessobjects"
-            | "msysobjects"
-            | "msysqueries"
-            | "mysql"
-            | "performance_schema"
-            | "tempdb"
-            | "msdb"
-            | "dual"
-    )
+    CATALOGUES.contains(&name)
 }
+
+/// Literals one of which every name of [`CATALOGUES`] and
+/// [`SERVER_PROCEDURES`] holds (a unit test checks it): the dispatcher
+/// tells [`inspect`] whether the value holds one, and without one no token
+/// can be such a name (a token is a piece of the value).
+pub(crate) const NAME_LITERALS: &[&str] = &[
+    "_schema",
+    "sys",
+    "pg_",
+    "sqlite_",
+    "all_",
+    "user_",
+    "dba_",
+    "v$",
+    "mysql",
+    "tempdb",
+    "msdb",
+    "dual",
+    "xp_",
+    "sp_",
+    "utl_",
+    "openrowset",
+    "opendatasource",
+];
 
 pub(crate) struct SqlAnalysis<'a> {
     text: &'a str,
     toks: &'a [Token],
     context: Context,
+    /// The value holds one of [`NAME_LITERALS`]: without one, no word is a
+    /// catalogue or server procedure name, and none is looked up.
+    names: bool,
 }
 
 impl SqlAnalysis<'_> {
@@ -823,102 +964,313 @@ fn escaped_quote(bytes: &[u8], quote: u8) -> bool {
     memchr::memchr_iter(quote, bytes).any(|p| p > 0 && bytes[p - 1] == b'\\')
 }
 
+/// What the dispatcher already knows about a value, from its byte classes
+/// and gate literals.
+#[derive(Clone, Copy)]
+pub(crate) struct Hints {
+    /// The value holds a `'`.
+    pub(crate) single: bool,
+    /// The value holds a `"`.
+    pub(crate) double: bool,
+    /// The value holds a `` ` ``.
+    pub(crate) backtick: bool,
+    /// The value holds one of [`NAME_LITERALS`].
+    pub(crate) names: bool,
+}
+
+impl Hints {
+    /// The hints read from `lower` itself.
+    pub(crate) fn of(lower: &str) -> Self {
+        Hints {
+            single: lower.contains('\''),
+            double: lower.contains('"'),
+            backtick: lower.contains('`'),
+            names: NAME_LITERALS.iter().any(|l| lower.contains(l)),
+        }
+    }
+}
+
 /// Inspects `lower` (the lower-cased normalized value).
-pub(crate) fn inspect(
-    lower: &str,
-    has_single: bool,
-    has_double: bool,
-    toks: &mut Vec<Token>,
-    sink: &mut Sink<'_>,
-) {
+///
+/// A reading is analysed only when the tokenizer saw a token its gate may
+/// count ([`Seen`]): every token [`bare_may_report`] and the fragment gate
+/// count is a closed literal, `@@` variable, comparison operator after a
+/// number or a literal (the fragment gate's own condition), logic
+/// operator, second `:` of a pair, call, keyword other than
+/// [`inert_keyword`]s, `by` after `order` / `group`, `e` after a dot, a
+/// catalogue or procedure name (possible only with `hints.names`), or a
+/// `;` before a word a statement opens with (both gates read a `;` only
+/// through [`stacked_statement`] and `sqli_fragment::statement_probe`,
+/// which need a keyword or, for a stacked statement, one of the plain
+/// words `sleep`, `pg_sleep`, `benchmark`, `xp_cmdshell`,
+/// `sp_executesql`, `dbms_lock`, `copy`, `grant` right after it; noted at
+/// that word); every
+/// token [`quoted_may_report`] counts anywhere is a call, `union`,
+/// `waitfor`, `into`, `order`, `group`, `;`, logic operator, comment,
+/// `@@` variable, second `:` of a pair or such a name, and the rest of it
+/// reads the token after the literal ([`after_literal_may_report`], asked
+/// here). Obfuscation is judged on the comments the tokenizer reports. A
+/// quoted reading is not even tokenized when its bytes show it can hold
+/// none of those tokens ([`quoted_may_hold`]).
+pub(crate) fn inspect(lower: &str, hints: Hints, toks: &mut Vec<Token>, sink: &mut Sink<'_>) {
     let bytes = lower.as_bytes();
     let contexts = [
         (Context::Bare, true),
-        (Context::Single, has_single),
-        (Context::Double, has_double),
+        (Context::Single, hints.single),
+        (Context::Double, hints.double),
         // Code spans in prose (`` `--verbose` ``) pair their backticks; a
         // value that continues an identifier leaves one unmatched.
         (
             Context::Backtick,
-            memchr::memchr(b'`', bytes).is_some()
-                && memchr::memchr_iter(b'`', bytes).count() % 2 == 1,
+            hints.backtick && memchr::memchr_iter(b'`', bytes).count() % 2 == 1,
         ),
         (
             Context::SingleAnsi,
-            has_single && escaped_quote(bytes, b'\''),
+            hints.single && escaped_quote(bytes, b'\''),
         ),
         (
             Context::DoubleAnsi,
-            has_double && escaped_quote(bytes, b'"'),
+            hints.double && escaped_quote(bytes, b'"'),
         ),
     ];
     for (context, applies) in contexts {
         if !applies {
             continue;
         }
+        if let Some((quote, escapes)) = context.quote()
+            && !hints.names
+            && !quoted_may_hold(bytes, quote, escapes)
+        {
+            continue;
+        }
         let mut obfuscated = 0;
-        tokenize(lower.as_bytes(), context, toks, &mut obfuscated);
+        let seen = tokenize(lower.as_bytes(), context, toks, &mut obfuscated);
         let a = SqlAnalysis {
             text: lower,
             toks,
             context,
+            names: hints.names,
         };
-        analyse(&a, obfuscated, sink);
         if context == Context::Bare {
-            super::sqli_fragment::inspect(lower, toks, sink);
+            if obfuscated > 0 || seen.bare || hints.names {
+                analyse(&a, obfuscated, sink);
+            }
+            if seen.bare || hints.names {
+                super::sqli_fragment::inspect(lower, toks, sink);
+            }
+        } else if obfuscated > 0 || seen.quoted || hints.names || after_literal_may_report(&a) {
+            analyse(&a, obfuscated, sink);
         }
     }
 }
 
+/// Whether the reading of `s` as the continuation of a literal closed by
+/// `quote` (`escapes`: whether a backslash escapes in it) may hold a token
+/// [`quoted_may_report`] counts, or a comment: read from the bytes after
+/// the literal, without tokenizing. Every token of that reading after the
+/// literal lies in those bytes, and:
+///
+/// - a literal never closed is the only token (nothing after it to count);
+/// - the token after the literal (and its closing parentheses) is an
+///   operator or a comparison only if it opens with one of their bytes, and
+///   a word of [`after_literal_may_report`] only as a whole run of word
+///   bytes (a run that opens with a digit is a number or a plain word);
+/// - a `;`, `#`, `--`, `/*`, `&&`, `||`, `@@` token or comment opens with
+///   those bytes, and a `::` pair is two `:` apart by blanks at most;
+/// - a call is a word, blanks and `(`: the word is the run of word bytes
+///   before the blanks, unless a number cut it (a run opening with a
+///   digit, counted on its own below);
+/// - a keyword or logic word is a whole run of word bytes, except after a
+///   hexadecimal number or a `.5`-style one (`0x1for`, `.5or`: a run that
+///   opens with a digit and is not all digits, counted), or after `/*!`
+///   (counted as a comment).
+///
+/// Catalogue names are the caller's (`Hints::names`).
+fn quoted_may_hold(s: &[u8], quote: u8, escapes: bool) -> bool {
+    let (end, closed) = scan_string(s, 0, quote, escapes);
+    if !closed {
+        return false;
+    }
+    let rest = &s[end..];
+    let mut k = 0;
+    while k < rest.len() && (is_space(rest[k]) || rest[k] == b')') {
+        k += 1;
+    }
+    if let Some(&c) = rest.get(k) {
+        if matches!(
+            c,
+            b'=' | b'<'
+                | b'>'
+                | b'!'
+                | b'+'
+                | b'-'
+                | b'*'
+                | b'/'
+                | b'%'
+                | b'^'
+                | b'&'
+                | b'|'
+                | b'~'
+                | b':'
+        ) {
+            return true;
+        }
+        if is_word_byte(c) && !c.is_ascii_digit() {
+            let word = &rest[k..scan_word(rest, k)];
+            if matches!(
+                word,
+                b"group"
+                    | b"order"
+                    | b"union"
+                    | b"alter"
+                    | b"as"
+                    | b"like"
+                    | b"rlike"
+                    | b"regexp"
+                    | b"glob"
+                    | b"sounds"
+                    | b"having"
+                    | b"where"
+                    | b"collate"
+            ) {
+                return true;
+            }
+        }
+    }
+    let mut i = 0;
+    while i < rest.len() {
+        let b = rest[i];
+        if is_word_byte(b) {
+            let e = scan_word(rest, i);
+            let word = &rest[i..e];
+            let counted = if b.is_ascii_digit() {
+                !word.iter().all(u8::is_ascii_digit)
+            } else {
+                matches!(
+                    word,
+                    b"and"
+                        | b"or"
+                        | b"xor"
+                        | b"div"
+                        | b"union"
+                        | b"waitfor"
+                        | b"into"
+                        | b"order"
+                        | b"group"
+                )
+            };
+            if counted {
+                return true;
+            }
+            i = e;
+            continue;
+        }
+        match b {
+            b';' | b'#' => return true,
+            b'&' | b'|' | b'-' | b'@' if rest.get(i + 1) == Some(&b) => return true,
+            b'/' if rest.get(i + 1) == Some(&b'*') => return true,
+            b':' => {
+                let mut n = i + 1;
+                while n < rest.len() && is_space(rest[n]) {
+                    n += 1;
+                }
+                if rest.get(n) == Some(&b':') {
+                    return true;
+                }
+            }
+            b'(' => {
+                let mut p = i;
+                while p > 0 && is_space(rest[p - 1]) {
+                    p -= 1;
+                }
+                let mut q = p;
+                while q > 0 && is_word_byte(rest[q - 1]) {
+                    q -= 1;
+                }
+                if let Ok(name) = std::str::from_utf8(&rest[q..p])
+                    && !name.is_empty()
+                    && (is_strong_function(name)
+                        || is_time_function(name)
+                        || is_error_function(name))
+                {
+                    return true;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    false
+}
+
 /// Server procedures and packages named on their own (no call needed).
+const SERVER_PROCEDURES: &[&str] = &[
+    "xp_cmdshell",
+    "sp_executesql",
+    "sp_oacreate",
+    "sp_makewebtask",
+    "sp_password",
+    "xp_regread",
+    "xp_dirtree",
+    "utl_http",
+    "utl_inaddr",
+    "openrowset",
+    "opendatasource",
+];
+
 fn is_server_procedure(name: &str) -> bool {
-    matches!(
-        name,
-        "xp_cmdshell"
-            | "sp_executesql"
-            | "sp_oacreate"
-            | "sp_makewebtask"
-            | "sp_password"
-            | "xp_regread"
-            | "xp_dirtree"
-            | "utl_http"
-            | "utl_inaddr"
-            | "openrowset"
-            | "opendatasource"
-    )
+    SERVER_PROCEDURES.contains(&name)
 }
 
 /// Whether the value taken as it stands (the bare context) has a token
-/// that some report of [`analyse`] needs. Without one, none can fire:
+/// that some report of [`analyse`] needs. Without one, none can fire (the
+/// bare reading never takes the quoted branches of [`analyse`]):
 ///
-/// - the per-token shapes need a statement keyword (`union`, `waitfor`,
-///   `into`, `order` / `group` followed by `by`), a `;` opening a stacked
-///   statement, a call, a catalogue or procedure name, a `::` pair or an
-///   `@@` variable;
-/// - the breakout shapes after the value's start need a logic operator or
-///   `having` / `where` (every other one needs a quoted context);
-/// - the later conditions need a logic operator;
+/// - the per-token shapes need `union` before (`all`, `distinct`, `(`)
+///   `select` ([`union_select`], the union shape itself), `waitfor`,
+///   `into`, `order` / `group` followed by `by`, a `;` opening a stacked
+///   statement, a catalogue or procedure name, a `::` pair, an `@@`
+///   variable, or a call whose name is a strong, time or error function
+///   (the only names the call shape reports: `convert` and `char` / `chr` /
+///   `nchar` are strong names). A call is read elsewhere only inside
+///   shapes opened by another token of this list (a condition after a
+///   logic operator, a select list, a stacked statement), so `available
+///   (50% off?)` needs no analysis;
+/// - the breakout shapes read the value's start: a logic operator or
+///   `having` before a literal at token 0, or, after a number (`-` and a
+///   number) and closing parentheses, a logic operator or `having` /
+///   `where` before a literal (every other breakout shape is quoted-only);
+///   such a `having` / `where` follows a number or `)` or opens the value;
+/// - the later conditions need a logic operator after a number, a `)` or
+///   a closed literal;
 /// - obfuscation needs a comment (`obfuscated`, checked by the caller);
-/// - a whole statement opens with `select` (followed by a select list, a
-///   call or one of the server's own names, the only ones [`statement`]
-///   reads after it), `create`, `insert`, `delete`, `alter`, `drop`,
-///   `truncate`, `update` or `exec`.
+/// - a whole statement ([`statement`]) needs the keyword [`statement_at`]
+///   accepts, checked here as it is there.
 ///
-/// Elsewhere in the bare reading a `;`, `order`, `group` or `select` is
-/// read only inside shapes that need a token listed above (a logic
-/// operator, `union`, a call) or a quoted reading. So `en-GB,en;q=0.9`,
-/// `would order again` and `5pm; select the blue plan` need no analysis.
+/// Elsewhere in the bare reading a `;`, `order`, `group`, `select`,
+/// `union` or a logic operator is read only inside shapes that need a
+/// token listed above or a quoted reading. So `en-GB,en;q=0.9`, `would
+/// order again`, `union station`, `tea or coffee` and `5pm; select the
+/// blue plan` need no analysis.
 ///
 /// Most free text (`+1 (555) 010-4477`, `O'Reilly & Sons, Ltd.`) has none.
 fn bare_may_report(a: &SqlAnalysis<'_>) -> bool {
     a.toks.iter().enumerate().any(|(i, t)| match t.kind {
-        Tk::Word(_) if t.call => true,
+        Tk::Word(_)
+            if t.call && {
+                let name = a.word(i);
+                is_strong_function(name) || is_time_function(name) || is_error_function(name)
+            } =>
+        {
+            true
+        }
+        Tk::Word(Kw::Union) => union_select(a, i).is_some(),
+        Tk::Word(Kw::Waitfor | Kw::Into) => true,
+        Tk::Word(Kw::Having | Kw::Where) => {
+            a.is_literal(i + 1) && (i == 0 || matches!(a.kind(i - 1), Some(Tk::Num | Tk::RParen)))
+        }
         Tk::Word(
-            Kw::Union
-            | Kw::Waitfor
-            | Kw::Into
-            | Kw::Having
-            | Kw::Where
+            Kw::Select
             | Kw::Create
             | Kw::Insert
             | Kw::Delete
@@ -927,19 +1279,20 @@ fn bare_may_report(a: &SqlAnalysis<'_>) -> bool {
             | Kw::Truncate
             | Kw::Update
             | Kw::Exec,
-        ) => true,
-        Tk::Word(Kw::Bare) => {
+        ) => statement_at(a, i),
+        Tk::Word(Kw::Bare) if a.names => {
             let name = a.word(i);
             is_catalogue(name) || is_server_procedure(name)
         }
         Tk::Word(Kw::Order | Kw::Group) => a.is_kw(i + 1, Kw::By),
-        Tk::Word(Kw::Select) => {
-            select_list(a, i + 1)
-                || a.toks.get(i + 1).is_some_and(|t| t.call)
-                || is_server_identity(a.word(i + 1))
-        }
         Tk::Semi => stacked_statement(a, i + 1),
-        Tk::Logic => true,
+        Tk::Logic => {
+            i == 0
+                || matches!(
+                    a.kind(i - 1),
+                    Some(Tk::Num | Tk::RParen | Tk::Str { closed: true })
+                )
+        }
         Tk::Var => {
             let v = a.word(i);
             v.starts_with("@@") && v.len() > 3
@@ -947,6 +1300,16 @@ fn bare_may_report(a: &SqlAnalysis<'_>) -> bool {
         Tk::Op => a.word(i) == ":" && a.kind(i + 1) == Some(Tk::Op) && a.word(i + 1) == ":",
         _ => false,
     })
+}
+
+/// `union` at `i` followed by `select` (after `all`, `distinct` and
+/// opening parentheses): the `select` token.
+fn union_select(a: &SqlAnalysis<'_>, i: usize) -> Option<usize> {
+    let mut j = i + 1;
+    while a.is_kw(j, Kw::All) || a.is_kw(j, Kw::Distinct) || a.kind(j) == Some(Tk::LParen) {
+        j += 1;
+    }
+    a.is_kw(j, Kw::Select).then_some(j)
 }
 
 /// Whether a quoted reading (the value continuing a literal) has a token
@@ -974,7 +1337,7 @@ fn quoted_may_report(a: &SqlAnalysis<'_>) -> bool {
             is_strong_function(name) || is_time_function(name) || is_error_function(name)
         }
         Tk::Word(Kw::Union | Kw::Waitfor | Kw::Into | Kw::Order | Kw::Group) => true,
-        Tk::Word(Kw::Bare) => {
+        Tk::Word(Kw::Bare) if a.names => {
             let name = a.word(i);
             is_catalogue(name) || is_server_procedure(name)
         }
@@ -986,11 +1349,13 @@ fn quoted_may_report(a: &SqlAnalysis<'_>) -> bool {
         Tk::Op => a.word(i) == ":" && a.kind(i + 1) == Some(Tk::Op) && a.word(i + 1) == ":",
         _ => false,
     });
-    if anywhere {
-        return true;
-    }
-    // The token after the literal, as the breakout shapes find it (a
-    // superset: they only look when the literal closes at token 0).
+    anywhere || after_literal_may_report(a)
+}
+
+/// The part of [`quoted_may_report`] that reads the token after the
+/// literal, as the breakout shapes find it (a superset: they only look
+/// when the literal closes at token 0).
+fn after_literal_may_report(a: &SqlAnalysis<'_>) -> bool {
     let mut j = 1;
     while a.kind(j) == Some(Tk::RParen) {
         j += 1;
@@ -1040,15 +1405,8 @@ fn analyse(a: &SqlAnalysis<'_>, obfuscated: u8, sink: &mut Sink<'_>) {
         let t = a.toks[i];
         match t.kind {
             Tk::Word(Kw::Union) => {
-                let mut j = i + 1;
-                while a.is_kw(j, Kw::All)
-                    || a.is_kw(j, Kw::Distinct)
-                    || a.kind(j) == Some(Tk::LParen)
-                {
-                    j += 1;
-                }
                 // `union select` ending the value is the probe itself.
-                if a.is_kw(j, Kw::Select) {
+                if let Some(j) = union_select(a, i) {
                     report(&rules::SQLI_UNION, a.span(i, j + 1), sink);
                     sql_signal = true;
                 }
@@ -1095,7 +1453,7 @@ fn analyse(a: &SqlAnalysis<'_>, obfuscated: u8, sink: &mut Sink<'_>) {
                     sql_signal = true;
                 }
             }
-            Tk::Word(Kw::Bare) => {
+            Tk::Word(Kw::Bare) if a.names => {
                 let name = a.word(i);
                 if is_catalogue(name) && catalogue_use(a, i) {
                     report(&rules::SQLI_SCHEMA, a.span(i, i + 2), sink);
@@ -1768,74 +2126,75 @@ fn is_server_identity(word: &str) -> bool {
 
 /// `insert into t values`, `drop table t`, `delete from t where ...`.
 fn statement(a: &SqlAnalysis<'_>, sink: &mut Sink<'_>) {
+    if let Some(i) = (0..a.toks.len()).find(|&i| statement_at(a, i)) {
+        sink.report(&rules::SQLI_STATEMENT, a.text, a.span(i, i + 3));
+    }
+}
+
+/// Whether a whole statement ([`statement`]) opens at token `i`.
+fn statement_at(a: &SqlAnalysis<'_>, i: usize) -> bool {
     let n = a.toks.len();
-    for i in 0..n {
-        let found = match a.kind(i) {
-            // `select version();`, `select current_user;`: a query of the server itself.
-            Some(Tk::Word(Kw::Select))
-                if (a.toks.get(i + 1).is_some_and(|t| t.call)
-                    && is_strong_function(a.word(i + 1))
-                    && a.is_end(a.skip_call(i + 1)))
-                    || (is_server_identity(a.word(i + 1))
-                        && a.is_end(i + 2)
-                        && a.kind(i + 2).is_some()) =>
-            {
-                true
-            }
-            Some(Tk::Word(Kw::Create)) => {
-                matches!(
-                    a.word(i + 1),
-                    "table" | "user" | "database" | "function" | "procedure" | "login"
-                ) && matches!(a.kind(i + 2), Some(Tk::Word(_)))
-                    && matches!(a.kind(i + 3), Some(Tk::LParen) | Some(Tk::Word(_)))
-            }
-            Some(Tk::Word(Kw::Select)) => {
-                select_list(a, i + 1)
-                    && (i + 2..n.min(i + 40))
-                        .any(|k| a.is_kw(k, Kw::From) && matches!(a.kind(k + 1), Some(Tk::Word(_))))
-            }
-            Some(Tk::Word(Kw::Insert)) => {
-                a.is_kw(i + 1, Kw::Into)
-                    && matches!(a.kind(i + 2), Some(Tk::Word(_)))
-                    && (a.is_kw(i + 3, Kw::Values)
-                        || a.kind(i + 3) == Some(Tk::LParen)
-                        || a.is_kw(i + 3, Kw::Select))
-            }
-            Some(Tk::Word(Kw::Delete)) => {
-                a.is_kw(i + 1, Kw::From)
-                    && matches!(a.kind(i + 2), Some(Tk::Word(_)))
-                    && (a.is_kw(i + 3, Kw::Where) || a.is_end(i + 3) && a.kind(i + 3).is_some())
-            }
-            // `ALTER TABLE t CHANGE ...`: a schema change names its action.
-            Some(Tk::Word(Kw::Alter)) => {
-                a.is_kw(i + 1, Kw::Table)
-                    && matches!(a.kind(i + 2), Some(Tk::Word(_)))
-                    && matches!(
-                        a.word(i + 3),
-                        "add" | "change" | "modify" | "rename" | "drop" | "alter" | "engine"
-                    )
-            }
-            Some(Tk::Word(Kw::Drop | Kw::Truncate)) => {
-                a.is_kw(i + 1, Kw::Table)
-                    && matches!(a.kind(i + 2), Some(Tk::Word(_)))
-                    && (a.is_end(i + 3) || a.kind(i + 3) == Some(Tk::Comma))
-            }
-            Some(Tk::Word(Kw::Update)) => {
-                matches!(a.kind(i + 1), Some(Tk::Word(Kw::Bare)))
-                    && a.is_kw(i + 2, Kw::Set)
-                    && matches!(a.kind(i + 3), Some(Tk::Word(_)))
-                    && a.kind(i + 4) == Some(Tk::Cmp)
-            }
-            Some(Tk::Word(Kw::Exec)) => {
-                let w = a.word(i + 1);
-                w.starts_with("xp_") || w.starts_with("sp_") || w == "master" || w == "sys"
-            }
-            _ => false,
-        };
-        if found {
-            sink.report(&rules::SQLI_STATEMENT, a.text, a.span(i, i + 3));
-            return;
+    match a.kind(i) {
+        // `select version();`, `select current_user;`: a query of the server itself.
+        Some(Tk::Word(Kw::Select))
+            if (a.toks.get(i + 1).is_some_and(|t| t.call)
+                && is_strong_function(a.word(i + 1))
+                && a.is_end(a.skip_call(i + 1)))
+                || (is_server_identity(a.word(i + 1))
+                    && a.is_end(i + 2)
+                    && a.kind(i + 2).is_some()) =>
+        {
+            true
         }
+        Some(Tk::Word(Kw::Create)) => {
+            matches!(
+                a.word(i + 1),
+                "table" | "user" | "database" | "function" | "procedure" | "login"
+            ) && matches!(a.kind(i + 2), Some(Tk::Word(_)))
+                && matches!(a.kind(i + 3), Some(Tk::LParen) | Some(Tk::Word(_)))
+        }
+        Some(Tk::Word(Kw::Select)) => {
+            select_list(a, i + 1)
+                && (i + 2..n.min(i + 40))
+                    .any(|k| a.is_kw(k, Kw::From) && matches!(a.kind(k + 1), Some(Tk::Word(_))))
+        }
+        Some(Tk::Word(Kw::Insert)) => {
+            a.is_kw(i + 1, Kw::Into)
+                && matches!(a.kind(i + 2), Some(Tk::Word(_)))
+                && (a.is_kw(i + 3, Kw::Values)
+                    || a.kind(i + 3) == Some(Tk::LParen)
+                    || a.is_kw(i + 3, Kw::Select))
+        }
+        Some(Tk::Word(Kw::Delete)) => {
+            a.is_kw(i + 1, Kw::From)
+                && matches!(a.kind(i + 2), Some(Tk::Word(_)))
+                && (a.is_kw(i + 3, Kw::Where) || a.is_end(i + 3) && a.kind(i + 3).is_some())
+        }
+        // `ALTER TABLE t CHANGE ...`: a schema change names its action.
+        Some(Tk::Word(Kw::Alter)) => {
+            a.is_kw(i + 1, Kw::Table)
+                && matches!(a.kind(i + 2), Some(Tk::Word(_)))
+                && matches!(
+                    a.word(i + 3),
+                    "add" | "change" | "modify" | "rename" | "drop" | "alter" | "engine"
+                )
+        }
+        Some(Tk::Word(Kw::Drop | Kw::Truncate)) => {
+            a.is_kw(i + 1, Kw::Table)
+                && matches!(a.kind(i + 2), Some(Tk::Word(_)))
+                && (a.is_end(i + 3) || a.kind(i + 3) == Some(Tk::Comma))
+        }
+        Some(Tk::Word(Kw::Update)) => {
+            matches!(a.kind(i + 1), Some(Tk::Word(Kw::Bare)))
+                && a.is_kw(i + 2, Kw::Set)
+                && matches!(a.kind(i + 3), Some(Tk::Word(_)))
+                && a.kind(i + 4) == Some(Tk::Cmp)
+        }
+        Some(Tk::Word(Kw::Exec)) => {
+            let w = a.word(i + 1);
+            w.starts_with("xp_") || w.starts_with("sp_") || w == "master" || w == "sys"
+        }
+        _ => false,
     }
 }
 
@@ -1964,6 +2323,58 @@ mod tests {
         ] {
             assert_detects(v, rule);
         }
+    }
+
+    /// The dispatcher's name gate: every catalogue and procedure name holds
+    /// one of its literals, and a name alone is still found through it.
+    #[test]
+    fn name_literals_cover_every_catalogue_and_procedure() {
+        for name in super::CATALOGUES.iter().chain(super::SERVER_PROCEDURES) {
+            assert!(
+                super::NAME_LITERALS.iter().any(|l| name.contains(l)),
+                "{name} holds no name literal"
+            );
+        }
+        for (v, rule) in [
+            ("msysobjects", "sqli.schema_probe"),
+            ("x' union all select 1 from sysusers--", "sqli.union"),
+            ("opendatasource", "sqli.function"),
+        ] {
+            assert_detects(v, rule);
+        }
+    }
+
+    /// The tokenizer's notes of what a reading holds ([`super::Seen`]): a
+    /// reading with one counted token only is still analysed.
+    #[test]
+    fn one_seen_token_is_enough() {
+        for (v, rule) in [
+            ("x'--", "sqli.comment_breakout"),
+            ("x'/*", "sqli.comment_breakout"),
+            ("1 order by 3--", "sqli.order_by"),
+            ("password::int", "sqli.condition_fragment"),
+            ("1.e.tables", "sqli.condition_fragment"),
+            ("'msdasql'", "sqli.condition_fragment"),
+            ("@@version", "sqli.function"),
+            ("1 && 1=1", "sqli.boolean"),
+            ("x' )) union select 1--", "sqli.union"),
+            ("x') or ('a'='a", "sqli.tautology"),
+            ("x' or 0x1f=0x1f--", "sqli.tautology"),
+            ("x' and sleep (5)", "sqli.time_based"),
+            ("1=1", "sqli.condition_fragment"),
+            (";drop", "sqli.condition_fragment"),
+            ("1;shutdown", "sqli.stacked_query"),
+        ] {
+            assert_detects(v, rule);
+        }
+    }
+
+    /// The tokenizer asks [`super::keyword`] only about words up to
+    /// `LONGEST_KEYWORD` long.
+    #[test]
+    fn longest_keyword_is_distinctrow() {
+        assert_eq!(super::keyword(b"distinctrow"), super::Kw::Distinct);
+        assert_eq!(super::LONGEST_KEYWORD, "distinctrow".len());
     }
 
     #[test]
@@ -2204,6 +2615,7 @@ mod tests {
             ("';print'", "sqli.stacked_query"),
             ("x';print 'a'--", "sqli.stacked_query"),
             ("';print @@version", "sqli.stacked_query"),
+            ("1;print @x", "sqli.stacked_query"),
         ] {
             assert_detects(v, rule);
         }

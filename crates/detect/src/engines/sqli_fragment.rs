@@ -249,45 +249,64 @@ pub(crate) fn inspect(lower: &str, toks: &[Token], sink: &mut Sink<'_>) {
     }
 }
 
-/// Whether the stream has a token that some probe below needs. Without
-/// one, none can fire:
+/// Whether the stream has a token at which some probe of [`inspect`] could
+/// report, or that such a probe needs. Without one, none can fire. Each
+/// probe of [`inspect`] opens on one token kind, and is checked here on it
+/// (the same predicate, or a cheaper one it implies):
 ///
-/// - a function probe needs a call, and the logic probes a logic operator;
-/// - the predicate, clause and statement probes open on `is`, `like`,
-///   `in`, `not`, `as`, `order` / `group` followed by `by` (the only
-///   shapes of [`clause_probe`] that open on them; it reads them after
-///   `from` too, which is listed), `having`, `select`, `from`, `;`;
-/// - the statement fragments need `select` or `values` after `except` /
-///   `intersect`, a `::` pair (a cast), `in`, `select` after `(`, `case`,
-///   `when` after `)`, `procedure`, `declare`, `exec`, `drop`, `truncate`,
-///   `select`, a dot before `e` (`1.e(`) or a closed string (a provider
-///   name);
-/// - a literal comparison needs a comparison operator or `is`, `not`,
-///   `like` after the literal.
+/// - a function probe needs a call to one of [`is_sql_function`] (a call
+///   to another name, `available (50% off?)`, is read by no probe but as
+///   the operand of a shape opened on a token listed here);
+/// - a logic operator reports only through [`condition_probe`] or
+///   [`integer_division`] (both checked here); `tea or coffee` has neither;
+/// - a `;` reports only through [`statement_probe`] (checked);
+/// - `is`, `like`, `in`, `not` report through [`predicate_probe`] or
+///   [`statement_fragment`] (checked), or are the comparator of a literal
+///   comparison, which follows its literal (a number or a string);
+/// - a literal comparison ([`literal_comparison`], opening on the literal)
+///   needs a comparator right after the literal (or after `-` and a
+///   number): a comparison operator after a number or a string, or `is`,
+///   `not`, `like`, listed above;
+/// - `as`, `having`, `from` report only through [`clause_probe`]
+///   (checked); `order` / `group` only before `by` (the only shapes of
+///   [`clause_probe`] that open on them);
+/// - `select` reports through [`clause_probe`] or [`statement_fragment`]
+///   (checked) and is read by the statement fragments opened on `(`
+///   before it and on `except` / `intersect` before it (listed by the
+///   token before `select`); `in (select` opens on `in`, `; select` on `;`;
+/// - `values` is read after `except` / `intersect` (listed);
+/// - `case`, `procedure`, `declare`, `exec`, `drop`, `truncate` and a
+///   closed string (a provider name) report only through
+///   [`statement_fragment`] (checked); `when` is read only by the
+///   statement fragment opened on the token before it (`case` or `)`),
+///   checked on that token;
+/// - the other statement fragments need a `::` pair (a cast) or a dot
+///   before `e` (`1.e(`).
 ///
-/// Most free text (`+1 (555) 010-4477`, `O'Reilly & Sons, Ltd.`) has none.
+/// A comparison between words (`q=0.9`, `utm_source=newsletter`) and most
+/// free text (`+1 (555) 010-4477`, `O'Reilly & Sons, Ltd.`) have none.
 fn may_report(t: &Tokens<'_>) -> bool {
+    let after_literal = |i: usize| i > 0 && matches!(t.kind(i - 1), Some(Tk::Num | Tk::Str { .. }));
     t.toks.iter().enumerate().any(|(i, tok)| match tok.kind {
-        _ if tok.call => true,
-        Tk::Logic | Tk::Semi | Tk::Cmp | Tk::Str { closed: true } => true,
-        Tk::Word(
-            Kw::Is
-            | Kw::Like
-            | Kw::In
-            | Kw::Not
-            | Kw::As
-            | Kw::Having
-            | Kw::Select
-            | Kw::From
-            | Kw::Values
-            | Kw::Case
-            | Kw::When
-            | Kw::Procedure
-            | Kw::Declare
-            | Kw::Exec
-            | Kw::Drop
-            | Kw::Truncate,
-        ) => true,
+        Tk::Word(_) if tok.call && is_sql_function(t.word(i)) => true,
+        Tk::Logic => (tok.call && integer_division(t, i)) || condition_probe(t, i),
+        Tk::Semi => statement_probe(t, i + 1),
+        Tk::Cmp => after_literal(i),
+        Tk::Word(Kw::Is | Kw::Like | Kw::In | Kw::Not) => {
+            after_literal(i) || predicate_probe(t, i) || statement_fragment(t, i)
+        }
+        Tk::Word(Kw::As | Kw::Having | Kw::From) => clause_probe(t, i),
+        Tk::Word(Kw::Select) => {
+            clause_probe(t, i)
+                || statement_fragment(t, i)
+                || (i > 0
+                    && (t.kind(i - 1) == Some(Tk::LParen)
+                        || matches!(t.word(i - 1), "except" | "intersect")))
+        }
+        Tk::Word(Kw::Values) => i > 0 && matches!(t.word(i - 1), "except" | "intersect"),
+        Tk::Word(Kw::Case | Kw::Procedure | Kw::Declare | Kw::Exec | Kw::Drop | Kw::Truncate)
+        | Tk::Str { closed: true } => statement_fragment(t, i),
+        Tk::Word(Kw::When) => i > 0 && statement_fragment(t, i - 1),
         Tk::Op => t.word(i) == ":" && t.kind(i + 1) == Some(Tk::Op) && t.word(i + 1) == ":",
         Tk::Word(Kw::Order | Kw::Group) => t.kind(i + 1) == Some(Tk::Word(Kw::By)),
         Tk::Dot => t.word(i + 1) == "e",
