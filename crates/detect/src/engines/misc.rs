@@ -677,6 +677,14 @@ pub(crate) fn ssi(lower: &str, sink: &mut Sink<'_>) {
             return;
         }
     }
+    // `<!--esi $(HTTP_COOKIE) -->`: an ESI processor strips the comment
+    // markers and runs what is inside; a browser shows nothing.
+    for (p, _) in crate::text::find_iter(lower, "<!--esi") {
+        if lower[p + 7..].starts_with(|c: char| c.is_ascii_whitespace() || c == '<' || c == '$') {
+            sink.report(&rules::SSI_DIRECTIVE, lower, p..(p + 40).min(lower.len()));
+            return;
+        }
+    }
     for (p, _) in crate::text::find_iter(lower, "<!--#") {
         let rest = lower[p + 5..].trim_start();
         if [
@@ -688,6 +696,41 @@ pub(crate) fn ssi(lower: &str, sink: &mut Sink<'_>) {
         {
             sink.report(&rules::SSI_DIRECTIVE, lower, p..(p + 40).min(lower.len()));
             return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod ssi_tests {
+    use crate::tests::{assert_clean, assert_detects};
+
+    /// Edge Side Include tags and the ESI comment form reach the engine
+    /// (the dispatcher's SSI gate lists `<esi:` and `<!--esi`).
+    #[test]
+    fn edge_side_includes() {
+        for attack in [
+            "<esi:include src=http://google.com/>",
+            "<esi:include src=\"http://host/poc.xml\" dca=\"xslt\" stylesheet=\"http://x/poc.xsl\" />",
+            "<esi:debug/>",
+            "<ESI:vars>$(HTTP_COOKIE)</esi:vars>",
+            "<esi:assign name=\"var1\" value=\"'x'\"/>",
+            "x<esi:when test=\"$(HTTP_HOST)=='x'\">",
+            "<!--esi $(HTTP_COOKIE) -->",
+            "<!--esi<esi:include src=\"http://evil/\"/>-->",
+            "%3Cesi%3Ainclude%20src%3D%22http%3A%2F%2Fevil%2F%22%2F%3E",
+            "<!--#exec cmd=\"ls\" -->",
+        ] {
+            assert_detects(attack, "ssi.directive");
+        }
+        for benign in [
+            "<esi> is our internal codename",
+            "the esi:include tag is documented on the wiki",
+            "<esim:item>",
+            "<!--esimate-->",
+            "<!-- comment -->",
+            "our ESI cache (esi: edge side includes) is on",
+        ] {
+            assert_clean(benign);
         }
     }
 }

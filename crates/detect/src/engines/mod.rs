@@ -46,6 +46,8 @@ mod gate {
     pub(super) const THIS: u64 = 1 << 12;
     /// `<%`, `@(`, `<#`: template syntax without braces.
     pub(super) const TEMPLATE: u64 = 1 << 13;
+    /// `<!--#` (server-side includes), `<esi:`, `<!--esi` (Edge Side
+    /// Includes): every report of `misc::ssi` starts with one.
     pub(super) const SSI: u64 = 1 << 14;
     /// `<!`, `xi:`, `xsl:`.
     pub(super) const XML: u64 = 1 << 15;
@@ -145,7 +147,7 @@ impl Gates {
             (gate::SPELLED_PATH, &[&["etc", "0x2"]]),
             (gate::THIS, &[&["this."]]),
             (gate::TEMPLATE, &[&["<%", "@(", "<#"]]),
-            (gate::SSI, &[&["<!--#"]]),
+            (gate::SSI, &[&["<!--#", "<esi:", "<!--esi"]]),
             (gate::XML, &[&["<!", "xi:", "xsl:"]]),
             (gate::PROTO, &[&["proto", "constructor"]]),
             (gate::NODE, &[&["child_process", "__js_function"]]),
