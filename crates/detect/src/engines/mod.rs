@@ -369,6 +369,11 @@ impl Engines {
             if head.starts_with("sess_") {
                 misc::php(text, lower, kind, sink);
             }
+            // `etc` and a system file behind separators that decoded to
+            // letters, digits or non-ASCII (`etc0x2fpasswd`, `%uEFC8`).
+            if gates & gate::SPELLED_PATH != 0 {
+                path::inspect_as_sent(raw, lower, &mut scratch.path, sink);
+            }
             return;
         }
         misc::control_characters(text, view.had_nul, f, kind, sink);
@@ -458,6 +463,15 @@ impl Engines {
             && (path_segment || path_literals.any())
         {
             path::inspect(lower, path_segment, path_literals, &mut scratch.path, sink);
+        }
+        // A `%` that decoding left behind: a fuzzer's junk separator, whose
+        // decoding may have garbled the name after it (`%%32%%66etc`); or a
+        // system file behind escapes that decoded to letters
+        // (`%c0%fe%c1%afboot.ini`).
+        if view.decoded
+            && (gates & gate::SENSITIVE != 0 || memchr::memchr(b'%', lower.as_bytes()).is_some())
+        {
+            path::inspect_as_sent(raw, lower, &mut scratch.path, sink);
         }
         // A Referer or Origin names the site the client came from, often the
         // gateway's own (loopback in development): not a fetch target.
