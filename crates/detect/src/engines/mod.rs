@@ -465,11 +465,12 @@ impl Engines {
             path::inspect(lower, path_segment, path_literals, &mut scratch.path, sink);
         }
         // A `%` that decoding left behind: a fuzzer's junk separator, whose
-        // decoding may have garbled the name after it (`%%32%%66etc`); or a
+        // decoding may have garbled the name after it (`%%32%%66etc`); a
         // system file behind escapes that decoded to letters
-        // (`%c0%fe%c1%afboot.ini`).
+        // (`%c0%fe%c1%afboot.ini`); a `..` whose separator decoded to one.
         if view.decoded
-            && (gates & gate::SENSITIVE != 0 || memchr::memchr(b'%', lower.as_bytes()).is_some())
+            && (gates & (gate::SENSITIVE | gate::PATH_DOTS) != 0
+                || memchr::memchr(b'%', lower.as_bytes()).is_some())
         {
             path::inspect_as_sent(raw, lower, &mut scratch.path, sink);
         }

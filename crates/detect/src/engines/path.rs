@@ -915,7 +915,11 @@ fn junk_separated(v: &[u8], escape_between: bool) -> bool {
 ///   `%uEFC8`, `%c1%af`) leaves a value of plain words that reaches no
 ///   engine. Only a run between `etc` and the name that holds an escape
 ///   counts here (`etcdhosts` is a word), and neither form may hold a
-///   space (`etc%20passwd%20reset` is prose).
+///   space (`etc%20passwd%20reset` is prose);
+/// - a dot-dot segment closed by an IIS `%u` escape of a non-ASCII
+///   character (`/..%uEFC8..%uEFC8`): decoded, the separator is a letter to
+///   [`traversal_steps`], but only a server that reads `%u` as a separator
+///   is sent one (an ASCII `%u002f` decodes to `/` and is seen already).
 pub(crate) fn inspect_as_sent(
     raw: &str,
     lower: &str,
@@ -931,6 +935,17 @@ pub(crate) fn inspect_as_sent(
     let v = scratch.view.as_bytes();
     if junk_separated(v, true) {
         sink.report(&rules::PATH_SENSITIVE_FILE, raw, 0..raw.len().min(64));
+    }
+    let dot_dot_escape = memchr::memmem::find_iter(v, b"..%u").any(|p| {
+        let before_ok = p == 0 || matches!(v[p - 1], b'/' | b'\\' | b'=');
+        let code = v
+            .get(p + 4..p + 8)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u32::from_str_radix(h, 16).ok());
+        before_ok && code.is_some_and(|c| c >= 0x80)
+    });
+    if dot_dot_escape {
+        sink.report(&rules::PATH_TRAVERSAL, raw, 0..raw.len().min(64));
     }
 }
 
@@ -1200,6 +1215,22 @@ mod tests {
             "caf%C3%A9%2Fhosts",
             "R%C3%A9boot.ini",
         ] {
+            assert_clean(benign);
+        }
+    }
+
+    /// `..` and an IIS `%u` escape of a non-ASCII separator, as sent.
+    #[test]
+    fn dot_dot_before_an_iis_escape() {
+        for attack in [
+            "/..%uEFC8",
+            "/..%uF025..%uF025..%uF025",
+            "..%uEFC8..%uEFC8etc",
+            "file=..%uF025..%uF025",
+        ] {
+            assert_detects(attack, "path.traversal");
+        }
+        for benign in ["wait..%u00e9 what", "1..%u00e9", "caf%u00e9", "..."] {
             assert_clean(benign);
         }
     }
