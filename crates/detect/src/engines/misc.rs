@@ -217,20 +217,50 @@ pub(crate) fn nosql(lower: &str, kind: ValueKind<'_>, sink: &mut Sink<'_>) {
             .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
             .count();
         let after = &rest[coll..];
-        if coll > 0
+        // `db.getCollectionNames()`, `db.dropDatabase()`: a call on the
+        // database object itself, `db` a whole word.
+        let word_start = p == 0 || !(s[p - 1].is_ascii_alphanumeric() || s[p - 1] == b'_');
+        let database_call = word_start
             && [
-                "find(",
-                "insert(",
-                "remove(",
-                "update(",
-                "drop(",
-                "aggregate(",
-                "deletemany(",
-                "insertone(",
-                "findone(",
+                "getcollectionnames(",
+                "getcollectioninfos(",
+                "getcollection(",
+                "dropdatabase(",
+                "getsiblingdb(",
+                "runcommand(",
+                "admincommand(",
+                "eval(",
+                "createuser(",
+                "getusers(",
+                "serverstatus(",
             ]
             .iter()
-            .any(|m| after.strip_prefix('.').is_some_and(|a| a.starts_with(m)))
+            .any(|m| rest.starts_with(m));
+        if database_call
+            || coll > 0
+                && [
+                    "find(",
+                    "insert(",
+                    "remove(",
+                    "update(",
+                    "drop(",
+                    "aggregate(",
+                    "deletemany(",
+                    "deleteone(",
+                    "insertone(",
+                    "insertmany(",
+                    "updateone(",
+                    "updatemany(",
+                    "replaceone(",
+                    "findone(",
+                    "findoneandupdate(",
+                    "findoneanddelete(",
+                    "mapreduce(",
+                    "distinct(",
+                    "renamecollection(",
+                ]
+                .iter()
+                .any(|m| after.strip_prefix('.').is_some_and(|a| a.starts_with(m)))
         {
             sink.report(
                 &rules::NOSQL_JS,
@@ -278,6 +308,39 @@ pub(crate) fn nosql(lower: &str, kind: ValueKind<'_>, sink: &mut Sink<'_>) {
         && lower.trim_start().starts_with(['\'', '"', ';'])
     {
         sink.report(&rules::NOSQL_JS, lower, p..(p + 12).min(lower.len()));
+    }
+}
+
+#[cfg(test)]
+mod nosql_tests {
+    use crate::tests::{assert_clean, assert_detects};
+
+    /// MongoDB shell calls reach the engine without any of the operator
+    /// characters (the dispatcher's `db.` gate literal).
+    #[test]
+    fn mongo_shell_calls() {
+        for attack in [
+            "db.users.find({})",
+            "db.users.drop()",
+            "db.injection.remove({})",
+            "db.getCollectionNames()",
+            "db.dropDatabase()",
+            "db.accounts.updateMany({}, {x: 1})",
+            "x=db.getSiblingDB('admin')",
+            "db.injection.insert({success:1});",
+        ] {
+            assert_detects(attack, "nosql.js_injection");
+        }
+        for benign in [
+            "db.example.com",
+            "mydb.sqlite",
+            "see db.users for the schema",
+            "db.users",
+            "db.getcollectionnames is documented here",
+            "mongodb.eval is deprecated",
+        ] {
+            assert_clean(benign);
+        }
     }
 }
 

@@ -43,6 +43,7 @@ mod gate {
     pub(super) const BATCH: u64 = 1 << 10;
     /// `etc` or `0x2`: a path spelled without separators.
     pub(super) const SPELLED_PATH: u64 = 1 << 11;
+    /// `this.`, `db.`: server-side JavaScript of a NoSQL query.
     pub(super) const THIS: u64 = 1 << 12;
     /// `<%`, `@(`, `<#`: template syntax without braces.
     pub(super) const TEMPLATE: u64 = 1 << 13;
@@ -145,7 +146,7 @@ impl Gates {
             (gate::DOCUMENT, &[&["document."]]),
             (gate::BATCH, &[&["if", "for"]]),
             (gate::SPELLED_PATH, &[&["etc", "0x2"]]),
-            (gate::THIS, &[&["this."]]),
+            (gate::THIS, &[&["this.", "db."]]),
             (gate::TEMPLATE, &[&["<%", "@(", "<#"]]),
             (gate::SSI, &[&["<!--#", "<esi:", "<!--esi"]]),
             (gate::XML, &[&["<!", "xi:", "xsl:"]]),
