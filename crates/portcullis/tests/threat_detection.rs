@@ -545,10 +545,10 @@ async fn latin1_escapes_pass_at_paranoia_2_and_evasive_utf8_does_not() {
     assert_eq!(up.count(), 1);
     for (target, expected) in [
         ("/pl3/a?q=caf%E9", "http.non_utf8"),
-        (
-            "/det/a?f=..%c0%af..%c0%afetc%c0%afpasswd",
-            "http.invalid_encoding",
-        ),
+        // (An overlong `/` alone: with a path behind it, the traversal
+        // and sensitive-file rules report too.)
+        ("/det/a?q=caf%c0%afe", "http.invalid_encoding"),
+        ("/det/a?f=..%c0%af..%c0%afetc%c0%afpasswd", "path."),
         (
             "/det/a?q=1%27+union+sel%E9ect+password+from+users--",
             "sqli.",
