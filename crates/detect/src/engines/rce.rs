@@ -2434,8 +2434,11 @@ mod class {
 /// before it is an operator (only blanks between: an [`class::OPERATOR`]
 /// byte is in the gap before its first piece), or the word before it is a
 /// wrapper (`is_wrapper` of its `program_name`, which lies in the last
-/// piece before this word's first); the later pieces of a word that spans
-/// soft bytes inherit its position.
+/// piece before this word's first) that is itself in command position
+/// (`commands` sets `wrapped` only past its `in_command_position` check);
+/// the later pieces of a word that spans soft bytes inherit its position,
+/// so its last piece may be in command position whenever the word is. A
+/// piece that may not be is therefore never named.
 fn commands_may_report(s: &str) -> bool {
     let b = s.as_bytes();
     let mut has_glob = false;
@@ -2503,23 +2506,28 @@ fn commands_may_report(s: &str) -> bool {
             continue;
         }
         if piece < at {
-            let Some(base) = component_name(&s[component..at], component_quoted, &mut buf) else {
-                return true;
-            };
-            // (`strip_version` leaves nothing of a name that does not end
-            // in a digit or a dot.)
-            if position
-                && (command(base).is_some()
+            // A piece out of command position is neither a command nor a
+            // wrapper that counts, so it is not named at all.
+            last_wrapper = false;
+            if position {
+                let Some(base) = component_name(&s[component..at], component_quoted, &mut buf)
+                else {
+                    return true;
+                };
+                // (`strip_version` leaves nothing of a name that does not
+                // end in a digit or a dot.)
+                if command(base).is_some()
                     || (base
                         .as_bytes()
                         .last()
                         .is_some_and(|c| c.is_ascii_digit() || *c == b'.')
-                        && command(strip_version(base)).is_some()))
-            {
-                return true;
+                        && command(strip_version(base)).is_some())
+                {
+                    return true;
+                }
+                last_wrapper = wrapper_shaped(base) && is_wrapper_name(base);
             }
             last_position = position;
-            last_wrapper = wrapper_shaped(base) && is_wrapper_name(base);
             gap_operator = false;
             gap_soft = false;
         }
