@@ -162,10 +162,52 @@ fn search_shifted(v: &str, shift: usize, matcher: &Base64Matcher, sink: &mut Sin
     }
 }
 
-/// Searches `value` (raw, not normalized: base64 is case sensitive).
+/// Whether any of the four decodings [`search_shifted`] reads reaches a
+/// match state of the needles' DFA: the same four decoders (same sextets,
+/// same bytes, same DFA steps), run side by side in one pass over `v`, so
+/// a value that holds no needle (nearly every one) is read once, not four
+/// times. `search_shifted` reports only at a match state, so when this is
+/// false none of its passes can report.
+fn any_shift_matches(v: &str, matcher: &Base64Matcher) -> bool {
+    let dfa = &matcher.dfa;
+    let mut sid = [matcher.start; 4];
+    let mut acc = [0u32; 4];
+    // `search_shifted`'s starting bit counts, `6 * shift`.
+    let mut bits = [0u32, 6, 12, 18];
+    for &b in v.as_bytes() {
+        let Some(x) = sextet(b) else { continue };
+        for shift in 0..4 {
+            acc[shift] = (acc[shift] << 6) | x as u32;
+            bits[shift] += 6;
+            if bits[shift] < 8 {
+                continue;
+            }
+            bits[shift] -= 8;
+            let byte = ((acc[shift] >> bits[shift]) as u8).to_ascii_lowercase();
+            acc[shift] &= (1 << bits[shift]) - 1;
+            sid[shift] = dfa.next_state(Anchored::No, sid[shift], byte);
+            if dfa.is_special(sid[shift]) && dfa.is_match(sid[shift]) {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// Searches `value` (raw, not normalized: base64 is case sensitive). The
+/// dispatcher trims and tests the value itself and calls [`inspect_trimmed`].
+#[cfg(test)]
 pub(crate) fn inspect(value: &str, matcher: &Base64Matcher, sink: &mut Sink<'_>) {
     let v = crate::text::trim(value).trim_end_matches('=');
-    if !looks_like_base64(v.as_bytes()) {
+    if looks_like_base64(v.as_bytes()) {
+        inspect_trimmed(v, matcher, sink);
+    }
+}
+
+/// [`inspect`] of a value already trimmed of white space and `=` padding
+/// that [`looks_like_base64`] (the dispatcher has tested both).
+pub(crate) fn inspect_trimmed(v: &str, matcher: &Base64Matcher, sink: &mut Sink<'_>) {
+    if !any_shift_matches(v, matcher) {
         return;
     }
     for shift in 0..4 {
@@ -210,6 +252,24 @@ mod tests {
         // `runtime` is an ordinary word: paranoia 3 only.
         assert!(ids("BydW50aW1l", 2).is_empty());
         assert_eq!(ids("BydW50aW1l", 3), ["java.base64_runtime"]);
+    }
+
+    #[test]
+    fn the_one_pass_test_sees_what_the_four_passes_report() {
+        let matcher = Base64Matcher::new();
+        for v in [
+            "rO0ABQ",
+            "KztAAU",
+            "Cs7QAF",
+            "Y2xvbmV0cmFuc2Zvcm1lcg",
+            "GNsb25ldHJhbnNmb3JtZXI",
+            "BjbG9uZXRyYW5zZm9ybWVy",
+            "BydW50aW1l",
+            "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9",
+            "c2f1a8e4-9b7d-4c3e-8f21-000000000001",
+        ] {
+            assert_eq!(any_shift_matches(v, &matcher), !ids(v, 4).is_empty(), "{v}");
+        }
     }
 
     #[test]

@@ -359,7 +359,7 @@ impl Engines {
                 || encoded::long_enough_for_a_name(base64.len(), sink.paranoia()))
                 && encoded::looks_like_base64(base64.as_bytes())
             {
-                encoded::inspect(raw, &self.base64, sink);
+                encoded::inspect_trimmed(base64, &self.base64, sink);
             }
         }
         if only_plain(f) {
