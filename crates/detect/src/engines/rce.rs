@@ -1180,6 +1180,7 @@ fn command_uncached(name: &str) -> Option<(bool, bool)> {
                 | "dsquery"
                 | "vssadmin"
                 | "bcdedit"
+                | "bcdboot"
                 | "icacls"
                 | "cacls"
                 | "ipconfig"
@@ -2439,6 +2440,12 @@ mod class {
 /// the later pieces of a word that spans soft bytes inherit its position,
 /// so its last piece may be in command position whenever the word is. A
 /// piece that may not be is therefore never named.
+///
+/// (d) A word in command position whose text before its first `/` is a
+/// Windows command (`ipconfig/all`, cmd.exe's glued switch): that name has
+/// no split byte, so it lies in the word's first piece, before that piece's
+/// first `/` (or holds a soft byte, and is no command); it is looked up at
+/// that slash (with quotes and a `.exe` dropped, a superset).
 fn commands_may_report(s: &str) -> bool {
     let b = s.as_bytes();
     let mut has_glob = false;
@@ -2492,6 +2499,17 @@ fn commands_may_report(s: &str) -> bool {
             continue;
         }
         if k & class::SLASH != 0 {
+            // (d): the text before the first `/` of a piece in command
+            // position, a Windows command glued to a switch.
+            if position && component == piece && at > piece {
+                match component_name(&s[component..at], component_quoted, &mut buf) {
+                    None => return true,
+                    Some(name) if command(name).is_some_and(|(_, windows)| windows) => {
+                        return true;
+                    }
+                    Some(_) => {}
+                }
+            }
             slash_first |= leading;
             leading = false;
             component = at + 1;
@@ -2643,6 +2661,24 @@ fn commands(lower: &str, scratch: &mut ShellScratch, sink: &mut Sink<'_>) {
                 at_start = false;
                 // A URL is an argument, never a command (`file:///etc/passwd`).
                 if crate::text::contains(word, "://") {
+                    continue;
+                }
+                // cmd.exe ends a command name at `/`: `ipconfig/all`,
+                // `&bcdboot/r x` (a Windows command glued to its switch;
+                // English words such as `type/b` are left out).
+                if let Some((name, switch)) = word.split_once('/')
+                    && (1..=12).contains(&switch.len())
+                    && switch
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'?' | b':' | b'-'))
+                    && command(name) == Some((false, true))
+                    && (position.is_some() || leading)
+                {
+                    sink.report(
+                        &rules::RCE_WINDOWS_COMMAND,
+                        lower,
+                        *start..(*end + 24).min(lower.len()),
+                    );
                     continue;
                 }
                 let base = program_name(word);
@@ -3794,6 +3830,21 @@ mod tests {
             "She said: \"set the table\"",
             "A/B testing (phase 2)",
             "id 12345",
+        ] {
+            assert_clean(benign);
+        }
+    }
+
+    #[test]
+    fn windows_commands_glued_to_a_switch() {
+        assert_detects("x&ipconfig/all", "rce.windows_command");
+        assert_detects("image.jpg&bcdboot/r file.txt", "rce.windows_command");
+        assert_detects("x|netsh/?", "rce.windows_command");
+        for benign in [
+            "Type A & type/B blood",
+            "docs/readme",
+            "copy/paste",
+            "a & net/http",
         ] {
             assert_clean(benign);
         }
