@@ -1407,7 +1407,10 @@ pub(crate) const PHP_STRONG: &[&str] = &[
 /// for it with what may follow it before its `(` ([`PHP_CALL_LITERALS`]).
 const PHP_DL: &str = "dl";
 
-const PHP_WEAK: &[&str] = &[
+/// Weak names (words or common helpers too) that [`php_calls`] reports
+/// when called with code around them; with [`PHP_WEAK_NEEDS_MORE`], the
+/// weak list ([`is_php_weak`]).
+pub(crate) const PHP_WEAK_REPORTED: &[&str] = &[
     "system",
     "exec",
     "eval",
@@ -1421,71 +1424,19 @@ const PHP_WEAK: &[&str] = &[
     "fputs",
     "unserialize",
     "symlink",
-    "glob",
     "unlink",
-    "copy",
-    "rename",
-    "mail",
-    "print",
-    "echo",
-    "die",
-    "header",
-    "file",
-    "touch",
-    "mkdir",
-    "rmdir",
-    "link",
-    "chgrp",
-    "exit",
-    "md5",
-    "chr",
-    "ord",
-    "strrev",
-    "implode",
-    "str_replace",
-    "substr",
-    "sprintf",
-    "printf",
-    "crypt",
-    "serialize",
-    "sleep",
-    "usleep",
-    "shuffle",
 ];
 
-/// With [`PHP_STRONG`], names of which every report of [`php_calls`] holds
-/// one: `posix_`, [`PHP_DL`] followed by what may stand between a name and
-/// its `(` (a blank, or a comment's `/` or `#`), and each name of
-/// [`PHP_WEAK`] that [`php_calls`] reports (not one of
-/// [`PHP_WEAK_NEEDS_MORE`]). A unit test checks the lists agree. With the
-/// JavaScript sink names they are the dispatcher's CALLEE gate.
+/// With [`PHP_STRONG`] and [`PHP_WEAK_REPORTED`], literals of which every
+/// report of [`php_calls`] holds one: `posix_` and [`PHP_DL`] followed by
+/// what may stand between a name and its `(` (a blank, or a comment's `/`
+/// or `#`). A unit test checks the lists agree. With the JavaScript sink
+/// names they are the dispatcher's CALLEE gate.
 pub(crate) const PHP_CALL_LITERALS: &[&str] = &[
-    "posix_",
-    "dl(",
-    "dl ",
-    "dl\t",
-    "dl\n",
-    "dl\x0c",
-    "dl\r",
-    "dl/",
-    "dl#",
-    "system",
-    "exec",
-    "eval",
-    "assert",
-    "include",
-    "require",
-    "popen",
-    "readfile",
-    "fopen",
-    "fwrite",
-    "fputs",
-    "unserialize",
-    "symlink",
-    "unlink",
+    "posix_", "dl(", "dl ", "dl\t", "dl\n", "dl\x0c", "dl\r", "dl/", "dl#",
 ];
 
-/// Names of [`PHP_WEAK`] that [`php_calls`] does not report on their own
+/// Weak names that [`php_calls`] does not report on their own
 /// (prose and formatting functions: `print(`, `file(s)`, `mail(`).
 const PHP_WEAK_NEEDS_MORE: &[&str] = &[
     "print",
@@ -1920,7 +1871,7 @@ pub(crate) fn php_dynamic_call(lower: &str) -> Option<usize> {
                 || before.rfind('(').is_some_and(|o| {
                     let callee = &before[o + 1..before.len() - 1];
                     callee.contains(['.', '\'', '"'])
-                        || PHP_WEAK.contains(&callee)
+                        || is_php_weak(callee)
                         || (quoted_arg
                             && !callee.is_empty()
                             && callee
@@ -1938,10 +1889,12 @@ pub(crate) fn php_dynamic_call(lower: &str) -> Option<usize> {
 
 /// A name from the PHP function lists (the strong and the weak one).
 pub(crate) fn is_php_function(name: &str) -> bool {
-    PHP_STRONG.contains(&name)
-        || name == PHP_DL
-        || PHP_WEAK.contains(&name)
-        || name.starts_with("posix_")
+    PHP_STRONG.contains(&name) || name == PHP_DL || is_php_weak(name) || name.starts_with("posix_")
+}
+
+/// A name of the weak PHP list: reported with code around it, or needing more.
+fn is_php_weak(name: &str) -> bool {
+    PHP_WEAK_REPORTED.contains(&name) || PHP_WEAK_NEEDS_MORE.contains(&name)
 }
 
 /// Byte classes of the name scan in [`php_calls`], one table lookup per byte.
@@ -2059,11 +2012,7 @@ fn php_calls(lower: &str, sink: &mut Sink<'_>) {
                     .count();
                 ident > 0 && matches!(rest[ident..].trim(), ")" | ");")
             };
-            if PHP_WEAK.contains(&name)
-                && (code_arg || whole_call)
-                && code_before
-                && !PHP_WEAK_NEEDS_MORE.contains(&name)
-            {
+            if PHP_WEAK_REPORTED.contains(&name) && (code_arg || whole_call) && code_before {
                 sink.report(&rules::PHP_FUNCTION, lower, i..(k + 12).min(s.len()));
                 return;
             }
@@ -2942,7 +2891,7 @@ mod php_call_tests {
         let reported = PHP_STRONG
             .iter()
             .chain([&PHP_DL])
-            .chain(PHP_WEAK.iter().filter(|n| !PHP_WEAK_NEEDS_MORE.contains(n)))
+            .chain(PHP_WEAK_REPORTED)
             .map(|n| n.to_string())
             .chain(["posix_kill".to_owned()]);
         for name in reported {
@@ -2952,6 +2901,7 @@ mod php_call_tests {
                 assert!(
                     PHP_STRONG
                         .iter()
+                        .chain(PHP_WEAK_REPORTED)
                         .chain(PHP_CALL_LITERALS)
                         .any(|l| call.contains(l)),
                     "{call:?}"
@@ -2959,7 +2909,7 @@ mod php_call_tests {
             }
         }
         for name in PHP_WEAK_NEEDS_MORE {
-            assert!(PHP_WEAK.contains(name), "{name}");
+            assert!(!PHP_WEAK_REPORTED.contains(name), "{name}");
         }
     }
 

@@ -89,7 +89,7 @@ mod gate {
     pub(super) const BROWSER_SCRIPT: u64 = 1 << 41;
     /// A function a call injection names: JavaScript sinks and DOM names
     /// ([`xss::SINK_NAME_LITERALS`]), PHP functions ([`misc::PHP_STRONG`],
-    /// [`misc::PHP_CALL_LITERALS`]). Without one, `xss::inspect` skips its
+    /// [`misc::PHP_WEAK_REPORTED`], [`misc::PHP_CALL_LITERALS`]). Without one, `xss::inspect` skips its
     /// sink scan and `misc::php` its named-call scan.
     pub(super) const CALLEE: u64 = 1 << 40;
     /// [`sqli::NAME_LITERALS`]: a catalogue or server procedure name may be here.
@@ -189,7 +189,14 @@ impl Gates {
             ),
             (gate::BROWSER_SCRIPT, xss_js::GATE_LITERALS),
             (gate::CALLEE, xss::SINK_NAME_LITERALS),
-            (gate::CALLEE, &[misc::PHP_STRONG, misc::PHP_CALL_LITERALS]),
+            (
+                gate::CALLEE,
+                &[
+                    misc::PHP_STRONG,
+                    misc::PHP_WEAK_REPORTED,
+                    misc::PHP_CALL_LITERALS,
+                ],
+            ),
             (gate::SQL_NAME, &[sqli::NAME_LITERALS]),
         ];
         let mut patterns: Vec<&str> = Vec::new();
