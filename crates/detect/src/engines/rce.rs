@@ -2743,8 +2743,10 @@ fn commands(lower: &str, scratch: &mut ShellScratch, sink: &mut Sink<'_>) {
                 }
                 let args = &args_buf[..n_args];
                 let next = pieces.get(idx + 1);
-                // `cd` takes one argument: `{cd,dvd,/vinyl}` is a list.
-                let shell_args = (base != "cd" || args.len() == 1)
+                // `cd` takes one argument: `{cd,dvd,/vinyl}` is a list and
+                // `CD / DVD player` prose.
+                let arity_fits = base != "cd" || args.len() == 1;
+                let shell_args = arity_fits
                     && args.iter().any(|p| match p {
                         Piece::Op(Op::Redirect) => true,
                         Piece::Word { .. } => shell_shaped(word_text(p), base),
@@ -2836,8 +2838,7 @@ fn commands(lower: &str, scratch: &mut ShellScratch, sink: &mut Sink<'_>) {
                                     .trim_start_matches([' ', '\t'])
                                     .starts_with('\n'))
                             && !parameter_list(&lower[*end..]);
-                        // `cd` takes one argument: `CD / DVD player` is prose.
-                        let first_shaped = first_shaped && (base != "cd" || args.len() == 1);
+                        let first_shaped = first_shaped && arity_fits;
                         if first_shaped || timing_probe || distinctive_call || chained {
                             let rule = if windows {
                                 &rules::RCE_WINDOWS_COMMAND
