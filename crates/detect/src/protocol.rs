@@ -201,6 +201,29 @@ fn connection_conflict(value: &str) -> bool {
 /// A `Cookie` header in the RFC 2109 form (`$Version=1; a="b; c=d"`):
 /// parsers that still honour it read quoted values across `;` and so see
 /// other cookies than the application's.
+/// The longest content-coding name a client asks for: the IANA registry's
+/// longest is `pack200-gzip` (12 bytes).
+const MAX_CODING_NAME: usize = 32;
+
+/// Whether an `Accept-Encoding` value is outside RFC 9110 §12.5.3's
+/// `#( codings [ weight ] )`, or names a coding longer than any there is:
+/// the oversized, junk-filled header of CVE-2022-21907 (HTTP.sys) and its
+/// kin. Unknown short names are allowed; a server ignores them.
+fn accept_encoding_problem(value: &str) -> bool {
+    value.split(',').any(|element| {
+        let mut parts = element.split(';');
+        let coding = parts.next().unwrap_or("").trim();
+        let params_ok = parts.all(|p| {
+            p.split_once('=')
+                .is_some_and(|(n, v)| is_token(n.trim()) && is_token(v.trim()))
+        });
+        !params_ok
+            || coding.len() > MAX_CODING_NAME
+            || (!coding.is_empty() && !is_token(coding))
+            || (coding.is_empty() && element.contains(';'))
+    })
+}
+
 fn legacy_cookie(value: &str) -> bool {
     value.split(';').any(|pair| {
         let name = pair.split('=').next().unwrap_or("").trim();
@@ -587,6 +610,9 @@ impl Detector {
                     report(&rules::HTTP_CONNECTION_CONFLICT, name, &text)
                 }
                 "cookie" if legacy_cookie(&text) => report(&rules::HTTP_LEGACY_COOKIE, name, &text),
+                "accept-encoding" if accept_encoding_problem(&text) => {
+                    report(&rules::HTTP_ACCEPT_ENCODING, name, &text)
+                }
                 _ => {}
             }
         }
@@ -923,6 +949,37 @@ mod tests {
             ["http.legacy_cookie"]
         );
         assert!(ids("GET", false, &[("cookie", "session=abc; version=2; $x=1")]).is_empty());
+        let long_junk = format!(
+            "{},{}&AA&**{}",
+            "A".repeat(24),
+            "A".repeat(60),
+            "A".repeat(20)
+        );
+        for bad in [
+            long_junk.as_str(),
+            "gzip;;q=1",
+            "gzip, de flate",
+            "gzip; q",
+            "br;q=\"1\"",
+        ] {
+            assert_eq!(
+                ids("GET", false, &[("accept-encoding", bad)]),
+                ["http.accept_encoding"],
+                "{bad}"
+            );
+        }
+        for good in [
+            "",
+            "gzip, deflate, br",
+            "gzip;q=1.0, identity; q=0.5, *;q=0",
+            "aes128gcm, br, compress, deflate, exi, identity, pack200-gzip, x-compress, x-gzip, zstd",
+            "gzip,,deflate",
+        ] {
+            assert!(
+                ids("GET", false, &[("accept-encoding", good)]).is_empty(),
+                "{good}"
+            );
+        }
         for header in ["content-range", "if"] {
             assert_eq!(
                 ids("GET", false, &[(header, "test")]),

@@ -261,6 +261,7 @@ rules! {
     HTTP_METHOD_SYNTAX = "http.method_syntax", Protocol, 2, Critical, Medium, "request method that is not a plain method name";
     HTTP_CONNECTION_CONFLICT = "http.connection_conflict", Protocol, 2, Critical, Medium, "repeated or contradictory Connection options";
     HTTP_LEGACY_COOKIE = "http.legacy_cookie", Protocol, 2, Critical, Medium, "RFC 2109 cookie attribute in a request";
+    HTTP_ACCEPT_ENCODING = "http.accept_encoding", Protocol, 2, Critical, Medium, "Accept-Encoding outside the header's syntax or naming no real coding";
     HTTP_INVALID_ENCODING = "http.invalid_encoding", Protocol, 2, Critical, Medium, "malformed percent-encoding, or an overlong or surrogate UTF-8 form";
     HTTP_NON_UTF8 = "http.non_utf8", Protocol, 3, Critical, Low, "percent-escapes of a charset other than UTF-8";
     HTTP_EVASIVE_ENCODING = "http.evasive_encoding", Protocol, 2, Critical, Medium, "escape of a letter or digit, or a %u escape: no client needs one";

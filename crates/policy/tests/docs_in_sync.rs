@@ -1637,6 +1637,10 @@ fn detection_trigger_cases() -> Vec<(&'static str, String, &'static str)> {
         ),
         ("http.legacy_cookie", header("Cookie", "$Version=1; a=b")),
         (
+            "http.accept_encoding",
+            header("Accept-Encoding", &"A".repeat(40)),
+        ),
+        (
             "http.invalid_encoding",
             "GET /detect?v=%1G HTTP/1.1\r\nHost: a\r\n\r\n".to_owned(),
         ),

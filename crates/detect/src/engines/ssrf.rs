@@ -466,11 +466,26 @@ fn target_v6(ip: &Ipv6Addr) -> Target {
         Target::Loopback
     } else if s[0] == 0xfd00 && s[1] == 0x0ec2 && s[7] == 0x254 {
         Target::Metadata
-    } else if (s[0] & 0xfe00) == 0xfc00 || (s[0] & 0xffc0) == 0xfe80 {
+    } else if s[0] == 0x0064 && s[1] == 0xff9b && s[2..6].iter().all(|x| *x == 0) {
+        // NAT64's well-known prefix (RFC 6052): the translator connects to
+        // the IPv4 address in the last 32 bits.
+        target_v4(embedded_v4(s[6], s[7]))
+    } else if s[0] == 0x2002 {
+        // 6to4 (RFC 3056): the relay reaches the IPv4 address in bits 16–47.
+        target_v4(embedded_v4(s[1], s[2]))
+    } else if (s[0] & 0xe000) != 0x2000 {
+        // Outside global unicast (2000::/3) no public host has an address:
+        // unique-local fc00::/7, link-local fe80::/10, the deprecated
+        // site-local fec0::/10, multicast and the IETF-reserved rest
+        // (`[a::]`, `[dead:beef::]`) only reach something on the inside.
         Target::Private
     } else {
         Target::Public
     }
+}
+
+fn embedded_v4(high: u16, low: u16) -> Ipv4Addr {
+    Ipv4Addr::new((high >> 8) as u8, high as u8, (low >> 8) as u8, low as u8)
 }
 
 /// `inet_aton` semantics: 1–4 parts, each decimal, `0x` hex or `0` octal,
@@ -556,6 +571,33 @@ mod tests {
         assert_detects("http://user@10.0.0.5:8080/", "ssrf.private_address");
         assert_detects("gopher://example.com:6379/_INFO", "ssrf.scheme");
         assert_detects("dict://example.com:11211/stat", "ssrf.scheme");
+    }
+
+    #[test]
+    fn ipv6_hosts_outside_global_unicast_and_embedded_ipv4() {
+        for (v, rule) in [
+            ("http://[a::]", "ssrf.private_address"),
+            ("http://[a::b]/", "ssrf.private_address"),
+            (
+                "http://[dead:beef:dead::beef:dead:beef:dead]",
+                "ssrf.private_address",
+            ),
+            ("http://[fec0::1]/", "ssrf.private_address"),
+            ("http://[ff02::1]/", "ssrf.private_address"),
+            ("http://[64:ff9b::7f00:1]/", "ssrf.loopback"),
+            ("http://[64:ff9b::a9fe:a9fe]/latest", "ssrf.metadata"),
+            ("http://[2002:a00:1::]/", "ssrf.private_address"),
+        ] {
+            assert_detects(v, rule);
+        }
+        for public in [
+            "http://[2001:4860:4860::8888]/",
+            "https://[2606:4700::1111]:443/dns-query",
+            "http://[64:ff9b::808:808]/",
+            "http://[2002:808:808::1]/",
+        ] {
+            assert_clean(public);
+        }
     }
 
     #[test]
