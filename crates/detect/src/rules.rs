@@ -212,6 +212,7 @@ rules! {
     SSRF_PRIVATE = "ssrf.private_address", Ssrf, 2, Critical, Medium, "server-side request forgery: private or link-local address";
     SSRF_OBFUSCATED = "ssrf.obfuscated_ip", Ssrf, 1, Critical, High, "server-side request forgery: obfuscated IP address";
     SSRF_SCHEME = "ssrf.scheme", Ssrf, 1, Critical, High, "server-side request forgery: dangerous URL scheme";
+    SSRF_PINGBACK = "ssrf.pingback", Ssrf, 2, Critical, Medium, "server-side request forgery: XML-RPC pingback call";
     NOSQL_OPERATOR = "nosql.operator", Nosql, 1, Critical, High, "NoSQL injection: query operator";
     NOSQL_ORM_RELATION = "nosql.orm_relation_lookup", Nosql, 2, Critical, Medium, "ORM filter across relations: it can read other models' fields";
     NOSQL_JS = "nosql.js_injection", Nosql, 1, Critical, Medium, "NoSQL injection: server-side JavaScript";

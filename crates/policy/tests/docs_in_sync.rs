@@ -1551,6 +1551,10 @@ fn detection_trigger_cases() -> Vec<(&'static str, String, &'static str)> {
         ("ssrf.private_address", json("http://10.0.0.5/")),
         ("ssrf.obfuscated_ip", json("http://2130706433/")),
         ("ssrf.scheme", json("gopher://example.com:70/_x")),
+        (
+            "ssrf.pingback",
+            json("<methodCall><methodName>pingback.ping</methodName></methodCall>"),
+        ),
         ("nosql.operator", json_key("$ne")),
         ("nosql.js_injection", json("';return true;var x='")),
         (

@@ -162,7 +162,10 @@ impl Gates {
             (gate::THIS, &[&["this.", "db."]]),
             (gate::TEMPLATE, &[&["<%", "@(", "<#"]]),
             (gate::SSI, &[&["<!--#", "<esi:", "<!--esi"]]),
-            (gate::XML, &[&["<!", "xi:", "xsl:"]]),
+            (
+                gate::XML,
+                &[&["<!", "xi:", "xsl:", "<?xml-s", "pingback.ping"]],
+            ),
             (gate::PROTO, &[&["proto", "constructor"]]),
             (gate::NODE, &[&["child_process", "__js_function"]]),
             (gate::COOKIE, &[&["cookie"]]),

@@ -379,7 +379,8 @@ pub(crate) const WRAPPERS: &[&str] = &[
 /// letters adjacent in `v` are adjacent in `lower`, and so are a `.` and
 /// what follows it unless the `.` was spelled `0x2e`):
 /// - traversal counts `..` in `v`: `..` or `0x2e` in `lower`
-///   ([`DOT_LITERALS`]);
+///   ([`DOT_LITERALS`]); the dot-segment probe needs a `\`
+///   ([`FOLD_LITERALS`]);
 /// - the sensitive-file search needs an entry in `v`: one in `lower`, or
 ///   one the view makes, which needs a fold ([`FOLD_LITERALS`]) or a
 ///   squeezed `//` ([`SLASHES`]; see [`squeeze_may_make_entry`]);
@@ -520,7 +521,7 @@ pub(crate) fn inspect(
     };
     if view_reports {
         let traversal = traversal_steps(v);
-        if traversal > 0 {
+        if traversal > 0 || (literals.fold && dot_segment_probe(lower)) {
             sink.report(&rules::PATH_TRAVERSAL, v, 0..v.len().min(64));
         }
         if literals.sensitive || needs_view {
@@ -724,17 +725,43 @@ fn traversal_steps(v: &str) -> usize {
             );
         let mut after = end;
         if s.get(after) == Some(&b';') {
+            // A `;` path parameter (`..;jsessionid=x/`, `..;./`) is dropped
+            // by Tomcat and Spring before the segment is resolved.
             after += 1;
+            while after < s.len() && !matches!(s[after], b'/' | b'%') {
+                after += 1;
+            }
         }
         // A `%` left after decoding is an escape some later decoder undoes.
         let after_ok = matches!(s.get(after), Some(b'/' | b'%'))
-            || (after == s.len() && start > 0 && s[start - 1] == b'/');
+            || (after == s.len() && start > 0 && s[start - 1] == b'/')
+            || hex_separator_step(&s[after..]);
         if before_ok && after_ok {
             steps += 1;
         }
         i = end;
     }
     steps
+}
+
+/// `..2f..2f`, `..2fvar2flog`: a separator spelled as its hex code with the
+/// `%` lost (payload lists and filters that strip `%`), counted when another
+/// such code follows, so a lone `..2f` in text is not a step.
+fn hex_separator_step(rest: &[u8]) -> bool {
+    let spelled = |b: &[u8]| b.starts_with(b"2f") || b.starts_with(b"5c");
+    spelled(rest) && rest[2..].windows(2).any(|w| w == b"2f" || w == b"5c")
+}
+
+/// `/./\/./`, `/.\/\.\`: a value of nothing but dots and both kinds of
+/// slash, the probe that maps how a server folds separators and dot
+/// segments before it resolves a path.
+fn dot_segment_probe(lower: &str) -> bool {
+    let b = lower.as_bytes();
+    b.len() >= 6
+        && b.iter().all(|c| matches!(c, b'.' | b'/' | b'\\'))
+        && b.contains(&b'/')
+        && b.contains(&b'\\')
+        && b.iter().filter(|c| **c == b'.').count() >= 2
 }
 
 fn sensitive_matcher() -> &'static aho_corasick::AhoCorasick {
@@ -1112,6 +1139,18 @@ mod tests {
         assert_detects("..%c0%af..%c0%afetc", "path.traversal");
         assert_detects("....//....//etc/issue", "path.traversal");
         assert_detects("%uff0e%uff0e%u2215", "path.traversal");
+        assert_detects("..2f..2f..2fvar2flog2fapache2faccess.log", "path.traversal");
+        assert_detects("..5c..5cwindows5cwin.ini", "path.traversal");
+        assert_clean("see section 1..2f of the spec");
+        assert_detects("/./\\/././\\/./", "path.traversal");
+        assert_detects("/.\\/\\.\\.\\/\\.\\", "path.traversal");
+        assert_clean("./a/b.txt");
+        assert_clean("C:\\Users\\a.b\\c.txt");
+        // Tomcat and Spring drop a `;` path parameter before resolving `..`.
+        assert_detects("..;/..;/etc", "path.traversal");
+        assert_detects("..;.\\.;\\.", "path.traversal");
+        assert_detects("/app/..;jsessionid=1/admin", "path.traversal");
+        assert_clean("wait..;) see /docs");
         assert_detects("/etc/passwd", "path.sensitive_file");
         assert_detects("C:\\Windows\\win.ini", "path.sensitive_file");
         assert_detects("/proc/self/environ", "path.sensitive_file");

