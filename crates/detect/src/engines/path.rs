@@ -402,10 +402,11 @@ pub(crate) const FOLD_LITERALS: &[&str] = &["\\", "0x2e", "0x2f", "0x5c"];
 pub(crate) const SLASHES: &[&str] = &["//"];
 
 /// Directories of the operating system itself: configuration, kernel
-/// views, logs and spools, the administrator's home. No API client names a
-/// file there; `/usr` (shared programs, ports, documentation), web roots
-/// and Windows paths (`C:\\Windows\\System32\\...`, which Windows clients
-/// send as ordinary file names) are left out.
+/// views, logs and spools, the administrator's home, the Windows directory
+/// (`c:/windows/...` after a drive letter; a program in `System32`, which
+/// Windows clients send as an ordinary file name, passes: see
+/// [`system_program`]). No API client names a file there; `/usr` (shared
+/// programs, ports, documentation) and web roots are left out.
 pub(crate) const SYSTEM_ROOTS: &[&str] = &[
     "/etc/",
     "/proc/",
@@ -418,6 +419,7 @@ pub(crate) const SYSTEM_ROOTS: &[&str] = &[
     "/var/lib/",
     "/var/run/",
     "/var/cron",
+    ":/windows/",
 ];
 
 /// A whole value that is an absolute path under a [`SYSTEM_ROOTS`]
@@ -426,18 +428,28 @@ pub(crate) const SYSTEM_ROOTS: &[&str] = &[
 /// (no blank), so prose that mentions `/etc/` passes.
 fn under_system_root(v: &str) -> bool {
     let t = v.trim();
-    !t.contains([' ', '\t'])
-        && SYSTEM_ROOTS.iter().any(|root| {
-            t.strip_prefix(root).is_some_and(|rest| {
-                // `/etc/` and `/var/lib/` need a name after them; `/var/log`
-                // is the directory itself or a path below it.
-                if root.ends_with('/') {
-                    !rest.is_empty()
-                } else {
-                    rest.is_empty() || rest.starts_with('/')
-                }
-            })
+    if t.contains([' ', '\t']) {
+        return false;
+    }
+    let b = t.as_bytes();
+    if b.len() > 11
+        && b[0].is_ascii_alphabetic()
+        && t[1..].starts_with(":/windows/")
+        && !system_program(t)
+    {
+        return true;
+    }
+    SYSTEM_ROOTS.iter().any(|root| {
+        t.strip_prefix(root).is_some_and(|rest| {
+            // `/etc/` and `/var/lib/` need a name after them; `/var/log`
+            // is the directory itself or a path below it.
+            if root.ends_with('/') {
+                !rest.is_empty()
+            } else {
+                rest.is_empty() || rest.starts_with('/')
+            }
         })
+    })
 }
 
 /// System-file words and config-file stems ([`config_file`]), and the
@@ -1181,6 +1193,26 @@ mod tests {
             crate::tests::assert_clean_in(benign, crate::ValueKind::PathSegment);
         }
         assert_clean("the sys/admin team");
+    }
+
+    #[test]
+    fn files_in_the_windows_directory() {
+        for attack in [
+            "C:/windows/iis7.log",
+            "c:\\windows\\notepad.exe",
+            "C:/windows/csc/v2.0.6/sm",
+            "D:\\Windows\\WindowsUpdate.log",
+        ] {
+            assert_detects(attack, "path.sensitive_file");
+        }
+        for benign in [
+            "C:\\Windows\\System32\\ls",
+            "C:\\Users\\me\\Documents\\report.pdf",
+            "c:/windows/",
+            "my notes on C:/windows/setup for class",
+        ] {
+            assert_clean(benign);
+        }
     }
 
     /// `squeeze_may_make_entry` relies on it.
