@@ -3177,6 +3177,23 @@ fn is_distinctive(name: &str) -> bool {
                 | "nikto"
                 | "mimikatz"
                 | "psexec"
+                | "netsh"
+                | "xcopy"
+                | "robocopy"
+                | "findstr"
+                | "cmdkey"
+                | "forfiles"
+                | "wevtutil"
+                | "takeown"
+                | "cacls"
+                | "nltest"
+                | "dsquery"
+                | "rundll32"
+                | "regsvr32"
+                | "systeminfo"
+                | "qwinsta"
+                | "nmap"
+                | "pipx"
         )
 }
 
@@ -3204,6 +3221,12 @@ fn shell_shaped(arg: &str, command: &str) -> bool {
                     || b[1].is_ascii_alphanumeric()
                     || b[1] == b'.'
                     || b[1] == b'?')
+        }
+        // `set +e`, `alias +g+`: the `+` form turns a builtin's option off.
+        Some(b'+') => {
+            b.len() <= 3
+                && b.get(1).is_some_and(u8::is_ascii_alphabetic)
+                && b[2..].iter().all(|c| *c == b'+' || c.is_ascii_alphabetic())
         }
         Some(b'~' | b'$' | b'\\') => true,
         Some(b'.') => arg.starts_with("./") || arg.starts_with("../") || arg.starts_with(".\\"),
@@ -3759,6 +3782,12 @@ mod round2_tests {
             "ansible-vault decrypt secret",
             ";gcc10.1<<<void main(){}",
             "alias a=b",
+            "alias +m a=b",
+            "alias +g+ a=b",
+            "netsh firewall set opmode disable",
+            "netsh advfirewall set allprofiles state off",
+            "rundll32 comsvcs.dll MiniDump 624 lsass.dmp full",
+            "pipx install something",
         ] {
             assert!(!ids(v).is_empty(), "{v}");
         }
@@ -3768,6 +3797,8 @@ mod round2_tests {
             "python developer wanted",
             "go home; time to rest",
             "chef report nodes",
+            "top +rated picks",
+            "set +10 points",
         ] {
             assert!(ids(v).is_empty(), "{v}: {:?}", ids(v));
         }
