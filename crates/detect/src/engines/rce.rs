@@ -2287,7 +2287,8 @@ pub(crate) fn inspect(lower: &str, scratch: &mut ShellScratch, sink: &mut Sink<'
             p..(p + 24).min(lower.len()),
         );
     }
-    if commands_may_report(lower) {
+    // (A lone word can only be a bare command: see `lone_word`.)
+    if commands_may_report(lower) && (sink.wants(&rules::RCE_BARE_COMMAND) || !lone_word(lower)) {
         commands(lower, scratch, sink);
     }
     // The value may land inside a quoted argument: what follows its first
@@ -2352,6 +2353,21 @@ pub(crate) fn inspect(lower: &str, scratch: &mut ShellScratch, sink: &mut Sink<'
             sink.report(&rules::RCE_WINDOWS_COMMAND, lower, p..p + var.len());
         }
     }
+}
+
+/// Whether `s` is one word of letters, digits, `.`, `-` and `_` (a key
+/// such as `id`, `date`, `type`), on which [`commands`] can report only
+/// [`rules::RCE_BARE_COMMAND`]: every byte is a plain word byte to the
+/// lexer, so it lexes to that one word, its text its bytes, neither
+/// evasive nor globbed, at the start, with no piece after it. So no glob
+/// report; `://`, a `/`, `$` names (`variable_names`), `=` and a path are
+/// absent; no wrapper takes effect (no next word); and with the position
+/// `None` at the start, no arguments and no next piece, `first_shaped`,
+/// `timing_probe`, `distinctive_call` and `chained` are all false: what is
+/// left is the bare-command report.
+fn lone_word(s: &str) -> bool {
+    s.bytes()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'_'))
 }
 
 /// Byte classes of [`commands_may_report`].
@@ -3524,6 +3540,40 @@ mod round2_tests {
             "please drop off at 5pm; select the plan (50% off?)"
         ));
         assert!(!commands_may_report("reilly & sons, ltd."));
+    }
+
+    /// A lone word is at most a bare command (`lone_word`), at paranoia 4.
+    #[test]
+    fn a_lone_word_is_at_most_a_bare_command() {
+        let settings = DetectorSettings {
+            paranoia_level: 4,
+            ..DetectorSettings::default()
+        };
+        let mut scratch = ShellScratch::default();
+        let mut bare = 0;
+        for name in ALL_COMMANDS {
+            for word in [
+                (*name).to_owned(),
+                format!("{name}.exe"),
+                format!("{name}3.9"),
+                format!("{name}-x"),
+                format!("_{name}"),
+            ] {
+                if !lone_word(&word) {
+                    continue;
+                }
+                let mut out: Vec<Detection> = Vec::new();
+                let mut sink = Sink::new(&settings, &mut out, crate::Decoding::Normalized);
+                commands(&word, &mut scratch, &mut sink);
+                assert!(
+                    out.iter()
+                        .all(|d| std::ptr::eq(d.rule, &rules::RCE_BARE_COMMAND)),
+                    "{word:?}: {out:?}"
+                );
+                bare += out.len();
+            }
+        }
+        assert!(bare > 100, "{bare}");
     }
 
     /// The anchor test finds a needle wherever the automaton does: on every
