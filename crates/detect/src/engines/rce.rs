@@ -44,14 +44,35 @@ enum Piece {
 
 /// Command table: name → (ambiguous English word?, Windows-only?), built
 /// once from the lists below. Names longer than 20 bytes are never looked
-/// up (none is a command).
+/// up (none is a command). Inlined: most names are turned away by
+/// [`NAME_SHAPES`] without a call.
+#[inline]
 fn command(name: &str) -> Option<(bool, bool)> {
     static TABLE: std::sync::OnceLock<CommandTable> = std::sync::OnceLock::new();
-    if name.is_empty() || name.len() > 20 {
+    let b = name.as_bytes();
+    let (&first, &last) = (b.first()?, b.last()?);
+    if NAME_SHAPES.get(b.len())?[usize::from(first & 31)] & (1 << (last & 31)) == 0 {
         return None;
     }
-    TABLE.get_or_init(CommandTable::new).get(name.as_bytes())
+    TABLE.get_or_init(CommandTable::new).get(b)
 }
+
+/// Per length (up to 20), per first byte (modulo 32), the last bytes (one
+/// bit each, modulo 32) of the names in [`ALL_COMMANDS`]: the table holds
+/// only names from that list, so a name whose bit is clear is none (most
+/// words are turned away here, before the hashing).
+const NAME_SHAPES: [[u32; 32]; 21] = {
+    let mut t = [[0u32; 32]; 21];
+    let mut i = 0;
+    while i < ALL_COMMANDS.len() {
+        let b = ALL_COMMANDS[i].as_bytes();
+        if !b.is_empty() && b.len() <= 20 {
+            t[b.len()][(b[0] & 31) as usize] |= 1 << (b[b.len() - 1] & 31);
+        }
+        i += 1;
+    }
+    t
+};
 
 /// An open-addressing table of the command names, keyed by the bytes of a
 /// name read as at most three machine words ([`name_key`]): a lookup is a
@@ -63,11 +84,6 @@ struct CommandTable {
     slots: Vec<u16>,
     /// Key, length and value of each name.
     entries: Vec<([u64; 3], usize, (bool, bool))>,
-    /// Per length, per first byte (modulo 32), the last bytes (one bit
-    /// each, modulo 32) of the names with that length and first byte: a
-    /// name's bit is set when it is inserted, so a name whose bit is clear
-    /// is none (most words are turned away here, before the hashing).
-    shapes: [[u32; 32]; 21],
 }
 
 /// Slots of [`CommandTable`]: a power of two, about twice the names.
@@ -78,13 +94,12 @@ impl CommandTable {
         let mut table = CommandTable {
             slots: vec![0; COMMAND_SLOTS],
             entries: Vec::new(),
-            shapes: [[0; 32]; 21],
         };
         for name in ALL_COMMANDS {
             let Some(value) = command_uncached(name) else {
                 continue;
             };
-            if name.len() > 20 || table.get(name.as_bytes()).is_some() {
+            if name.is_empty() || name.len() > 20 || table.get(name.as_bytes()).is_some() {
                 continue;
             }
             let key = name_key(name.as_bytes());
@@ -92,8 +107,6 @@ impl CommandTable {
             while table.slots[slot] != 0 {
                 slot = (slot + 1) % COMMAND_SLOTS;
             }
-            let b = name.as_bytes();
-            table.shapes[b.len()][usize::from(b[0] & 31)] |= 1 << (b[b.len() - 1] & 31);
             table.entries.push((key, name.len(), value));
             table.slots[slot] = u16::try_from(table.entries.len()).unwrap_or(u16::MAX);
         }
@@ -102,10 +115,6 @@ impl CommandTable {
 
     /// `name` must be 1 to 20 bytes long.
     fn get(&self, name: &[u8]) -> Option<(bool, bool)> {
-        let (first, last) = (name.first()?, name.last()?);
-        if self.shapes.get(name.len())?[usize::from(first & 31)] & (1 << (last & 31)) == 0 {
-            return None;
-        }
         let key = name_key(name);
         let mut slot = command_slot(&key);
         loop {
@@ -1306,20 +1315,21 @@ pub(crate) fn starts_with_command_in(lower: &str, flags: CharFlags) -> bool {
     if flags.any(CharFlags::SLASH | CharFlags::NEWLINE | CharFlags::CONTROL) {
         return starts_with_command(lower);
     }
-    let s = lower.trim_start_matches([' ', '\t']);
-    let b = s.as_bytes();
-    let end = if flags.contains(CharFlags::SPACE) {
-        b[..b.len().min(FIRST_WORD_MAX + 1)]
+    // (Without a [`CharFlags::SPACE`] byte there is no blank to trim.)
+    let word = if flags.contains(CharFlags::SPACE) {
+        let s = lower.trim_start_matches([' ', '\t']);
+        let b = s.as_bytes();
+        let end = b[..b.len().min(FIRST_WORD_MAX + 1)]
             .iter()
             .position(|c| matches!(c, b' ' | b'\t'))
-            .unwrap_or(b.len())
+            .unwrap_or(b.len());
+        // (A blank is ASCII: the slice stays a `str`.)
+        &s[..end]
     } else {
-        b.len()
+        lower
     };
-    // (A blank is ASCII: the slice stays a `str`.)
-    let word = &s[..end];
-    let name = word.strip_suffix(".exe").unwrap_or(word);
-    (1..=20).contains(&name.len()) && command(name).is_some()
+    // (`command` turns away names of more than 20 bytes.)
+    command(word.strip_suffix(".exe").unwrap_or(word)).is_some()
 }
 
 /// The program a command word names: its last path component, without
@@ -2287,7 +2297,8 @@ pub(crate) fn inspect(lower: &str, scratch: &mut ShellScratch, sink: &mut Sink<'
             p..(p + 24).min(lower.len()),
         );
     }
-    if commands_may_report(lower) {
+    // (A lone word can only be a bare command: see `lone_word`.)
+    if commands_may_report(lower) && (sink.wants(&rules::RCE_BARE_COMMAND) || !lone_word(lower)) {
         commands(lower, scratch, sink);
     }
     // The value may land inside a quoted argument: what follows its first
@@ -2352,6 +2363,21 @@ pub(crate) fn inspect(lower: &str, scratch: &mut ShellScratch, sink: &mut Sink<'
             sink.report(&rules::RCE_WINDOWS_COMMAND, lower, p..p + var.len());
         }
     }
+}
+
+/// Whether `s` is one word of letters, digits, `.`, `-` and `_` (a key
+/// such as `id`, `date`, `type`), on which [`commands`] can report only
+/// [`rules::RCE_BARE_COMMAND`]: every byte is a plain word byte to the
+/// lexer, so it lexes to that one word, its text its bytes, neither
+/// evasive nor globbed, at the start, with no piece after it. So no glob
+/// report; `://`, a `/`, `$` names (`variable_names`), `=` and a path are
+/// absent; no wrapper takes effect (no next word); and with the position
+/// `None` at the start, no arguments and no next piece, `first_shaped`,
+/// `timing_probe`, `distinctive_call` and `chained` are all false: what is
+/// left is the bare-command report.
+fn lone_word(s: &str) -> bool {
+    s.bytes()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'_'))
 }
 
 /// Byte classes of [`commands_may_report`].
@@ -3547,6 +3573,40 @@ mod round2_tests {
             "please drop off at 5pm; select the plan (50% off?)"
         ));
         assert!(!commands_may_report("reilly & sons, ltd."));
+    }
+
+    /// A lone word is at most a bare command (`lone_word`), at paranoia 4.
+    #[test]
+    fn a_lone_word_is_at_most_a_bare_command() {
+        let settings = DetectorSettings {
+            paranoia_level: 4,
+            ..DetectorSettings::default()
+        };
+        let mut scratch = ShellScratch::default();
+        let mut bare = 0;
+        for name in ALL_COMMANDS {
+            for word in [
+                (*name).to_owned(),
+                format!("{name}.exe"),
+                format!("{name}3.9"),
+                format!("{name}-x"),
+                format!("_{name}"),
+            ] {
+                if !lone_word(&word) {
+                    continue;
+                }
+                let mut out: Vec<Detection> = Vec::new();
+                let mut sink = Sink::new(&settings, &mut out, crate::Decoding::Normalized);
+                commands(&word, &mut scratch, &mut sink);
+                assert!(
+                    out.iter()
+                        .all(|d| std::ptr::eq(d.rule, &rules::RCE_BARE_COMMAND)),
+                    "{word:?}: {out:?}"
+                );
+                bare += out.len();
+            }
+        }
+        assert!(bare > 100, "{bare}");
     }
 
     /// The anchor test finds a needle wherever the automaton does: on every
