@@ -2647,6 +2647,10 @@ pub(crate) fn session(lower: &str, kind: ValueKind<'_>, sink: &mut Sink<'_>) {
 
 // ── Control characters ──────────────────────────────────────────────────
 
+/// Control characters and line breaks where they do not belong. Inline:
+/// nearly every value has neither, and the test costs less than the call
+/// (the scan itself is [`control_characters_in`]).
+#[inline]
 pub(crate) fn control_characters(
     text: &str,
     had_nul: bool,
@@ -2654,9 +2658,15 @@ pub(crate) fn control_characters(
     kind: ValueKind<'_>,
     sink: &mut Sink<'_>,
 ) {
-    if !had_nul && !flags.any(CharFlags::CONTROL | CharFlags::NEWLINE) {
-        return;
+    if had_nul || flags.any(CharFlags::CONTROL | CharFlags::NEWLINE) {
+        control_characters_in(text, had_nul, kind, sink);
     }
+}
+
+/// [`control_characters`] of a value with a NUL, a control character or a
+/// line break.
+#[inline(never)]
+fn control_characters_in(text: &str, had_nul: bool, kind: ValueKind<'_>, sink: &mut Sink<'_>) {
     // A header or cookie value never carries a line break of its own: one
     // there (sent as `%0d%0a`) is aimed at a header or log line. A query
     // value may be multi-line text, but not one whose next line is a
