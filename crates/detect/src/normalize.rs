@@ -200,30 +200,54 @@ impl Normalizer {
     pub fn normalize<'a>(&'a mut self, value: &'a str, max_rounds: u8) -> View<'a> {
         let raw_scan = scan(value.as_bytes());
         if raw_scan & (DECODES | CharFlags::NON_ASCII.0) == 0 {
-            let lower = if raw_scan & UPPER == 0 {
-                value
-            } else {
-                self.lower.clear();
-                self.lower.push_str(value);
-                self.lower.make_ascii_lowercase();
-                &self.lower
-            };
-            return View {
-                text: value,
-                lower,
-                flags: CharFlags(raw_scan & FLAGS_MASK),
-                decoded: false,
-                had_nul: false,
-            };
+            return self.as_is(value, raw_scan);
         }
-        self.decode(value, max_rounds)
+        self.decode(value, raw_scan, max_rounds)
     }
 
-    /// [`Normalizer::normalize`] of a value with something to decode (out
-    /// of line: the common path above stays small enough to inline).
+    /// The view of a value that normalization leaves as it is (`raw_scan`
+    /// its [`scan`]): the value itself, lower-cased into a buffer only when
+    /// it has an upper-case letter.
+    #[inline]
+    fn as_is<'a>(&'a mut self, value: &'a str, raw_scan: u32) -> View<'a> {
+        let lower = if raw_scan & UPPER == 0 {
+            value
+        } else {
+            self.lower.clear();
+            self.lower.push_str(value);
+            self.lower.make_ascii_lowercase();
+            &self.lower
+        };
+        View {
+            text: value,
+            lower,
+            flags: CharFlags(raw_scan & FLAGS_MASK),
+            decoded: false,
+            had_nul: false,
+        }
+    }
+
+    /// [`Normalizer::normalize`] of a value with a byte that may decode
+    /// (out of line: the common path above stays small enough to inline).
     #[inline(never)]
-    fn decode<'a>(&'a mut self, value: &'a str, max_rounds: u8) -> View<'a> {
+    fn decode<'a>(&'a mut self, value: &'a str, raw_scan: u32, max_rounds: u8) -> View<'a> {
         let raw = value.as_bytes();
+        // Most `%` and `&` in benign text decode nothing (`50% off`,
+        // `O'Reilly & Sons`, a query string's separators). An ASCII value
+        // without NUL or `\\` whose every `%` starts no escape
+        // ([`percent_escape_at`]) and every `&` no reference ([`entity_at`])
+        // comes out of the passes below as it went in: the first percent
+        // round finds no escape and stops, `lenient_utf8` copies ASCII
+        // without NUL unchanged, `decode_entities` finds no reference,
+        // there is no escape to decode, so no second percent pass; `text`
+        // is then `value` (not `decoded`, no NUL), its flags `raw_scan`'s.
+        let kept_as_is = CharFlags::NON_ASCII.0 | CharFlags::NUL.0 | CharFlags::BACKSLASH.0;
+        if raw_scan & kept_as_is == 0
+            && memchr::memchr_iter(b'%', raw).all(|i| !percent_escape_at(raw, i))
+            && memchr::memchr_iter(b'&', raw).all(|i| entity_at(&raw[i + 1..]).is_none())
+        {
+            return self.as_is(value, raw_scan);
+        }
         self.bytes.clear();
         self.bytes.extend_from_slice(raw);
         percent_rounds(&mut self.bytes, &mut self.spare, max_rounds);
@@ -498,6 +522,22 @@ const ENTITIES: &[(&str, char)] = &[
     ("lowbar", '_'),
 ];
 
+/// The bit of an ASCII letter of either case in [`ENTITY_INITIALS`].
+const fn initial_bit(letter: u8) -> u32 {
+    1 << (letter.to_ascii_lowercase().wrapping_sub(b'a') & 31)
+}
+
+/// The first letters of the [`ENTITIES`] names, one bit each.
+const ENTITY_INITIALS: u32 = {
+    let mut bits = 0;
+    let mut i = 0;
+    while i < ENTITIES.len() {
+        bits |= initial_bit(ENTITIES[i].0.as_bytes()[0]);
+        i += 1;
+    }
+    bits
+};
+
 /// Decodes HTML character references in place; returns whether any was found.
 fn decode_entities(text: &mut String, spare: &mut Vec<u8>) -> bool {
     let src = text.as_bytes();
@@ -569,6 +609,14 @@ fn entity_at(s: &[u8]) -> Option<(char, usize)> {
         .take_while(|b| b.is_ascii_alphabetic())
         .count();
     let name = &s[..name_len];
+    // Every entity name is letters and matches from its first one: a name
+    // whose first letter starts none (`& Sons`, `&utm_medium`) is none.
+    if name
+        .first()
+        .is_none_or(|b| ENTITY_INITIALS & initial_bit(*b) == 0)
+    {
+        return None;
+    }
     // Without `;` browsers still decode the legacy names (`&lt`, `&quot`...):
     // accept the longest known prefix.
     for &(entity, c) in ENTITIES {
@@ -689,6 +737,55 @@ pub(crate) const NOT_BASE64: CharFlags = CharFlags(
         | CharFlags::NUL.0,
 );
 
+/// Bits of [`B64_CLASSES`]: an upper-case letter, a lower-case one, a
+/// digit, `-` or `_` (the URL-safe alphabet), `+` or `/`.
+const B64_UPPER: u8 = 1;
+const B64_LOWER: u8 = 2;
+const B64_DIGIT: u8 = 4;
+const B64_URL_SAFE: u8 = 8;
+const B64_STANDARD: u8 = 16;
+
+/// The class bit of each character of either base64 alphabet, 0 for every
+/// other byte: one lookup per character.
+static B64_CLASSES: [u8; 256] = {
+    let mut t = [0; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = match i as u8 {
+            b'A'..=b'Z' => B64_UPPER,
+            b'a'..=b'z' => B64_LOWER,
+            b'0'..=b'9' => B64_DIGIT,
+            b'-' | b'_' => B64_URL_SAFE,
+            b'+' | b'/' => B64_STANDARD,
+            _ => 0,
+        };
+        i += 1;
+    }
+    t
+};
+
+/// The [`B64_CLASSES`] bits of the characters of `v`, or `None` at the
+/// first byte that is in neither base64 alphabet.
+#[inline]
+pub(crate) fn base64_classes(v: &[u8]) -> Option<u8> {
+    let mut classes = 0;
+    for &b in v {
+        let class = B64_CLASSES[usize::from(b)];
+        if class == 0 {
+            return None;
+        }
+        classes |= class;
+    }
+    Some(classes)
+}
+
+/// Whether `classes` ([`base64_classes`]) hold at least two of upper-case
+/// letters, lower-case letters and digits.
+#[inline]
+pub(crate) fn two_letter_cases_or_digits(classes: u8) -> bool {
+    (classes & (B64_UPPER | B64_LOWER | B64_DIGIT)).count_ones() >= 2
+}
+
 /// Shortest value worth trying as base64 (9 bytes of payload).
 pub const MIN_BASE64_LEN: usize = 12;
 
@@ -730,21 +827,11 @@ fn decoded_base64(value: &str) -> Option<String> {
     if v.len() < MIN_BASE64_LEN || v.len() > 1 << 20 {
         return None;
     }
-    let (mut upper, mut lower, mut digit) = (false, false, false);
-    let mut url_safe = false;
-    for b in v.bytes() {
-        match b {
-            b'A'..=b'Z' => upper = true,
-            b'a'..=b'z' => lower = true,
-            b'0'..=b'9' => digit = true,
-            b'+' | b'/' => {}
-            b'-' | b'_' => url_safe = true,
-            _ => return None,
-        }
-    }
-    if [upper, lower, digit].iter().filter(|x| **x).count() < 2 {
+    let classes = base64_classes(v.as_bytes())?;
+    if !two_letter_cases_or_digits(classes) {
         return None;
     }
+    let url_safe = classes & B64_URL_SAFE != 0;
     let usable = v.len() - v.len() % 4 * usize::from(v.len() % 4 == 1);
     let v = &v[..usable];
     let engine = if url_safe {
@@ -752,13 +839,33 @@ fn decoded_base64(value: &str) -> Option<String> {
     } else {
         &BASE64_STANDARD
     };
+    // Most values that get this far decode to bytes that are not UTF-8
+    // (ids, hex, words): a short one is decoded on the stack, and a `String`
+    // made only of text that passes (the same decoder, the same bytes: a
+    // buffer of the decoder's own estimate, `v.len() / 4 * 3` rounded up,
+    // never runs short).
+    let mut stack = [0u8; SHORT_BASE64_LEN / 4 * 3];
+    if v.len() <= SHORT_BASE64_LEN {
+        let len = engine.decode_slice(v, &mut stack).ok()?;
+        let text = std::str::from_utf8(&stack[..len]).ok()?;
+        return mostly_printable(text).then(|| text.to_owned());
+    }
     let bytes = engine.decode(v).ok()?;
     let text = String::from_utf8(bytes).ok()?;
+    mostly_printable(&text).then_some(text)
+}
+
+/// Longest base64 [`decoded_base64`] decodes on the stack.
+const SHORT_BASE64_LEN: usize = 512;
+
+/// Whether at most one byte in 20 of decoded `text` is a control character
+/// other than a tab or a line break.
+fn mostly_printable(text: &str) -> bool {
     let controls = text
         .bytes()
         .filter(|b| *b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r'))
         .count();
-    (controls * 20 <= text.len()).then_some(text)
+    controls * 20 <= text.len()
 }
 
 #[cfg(test)]

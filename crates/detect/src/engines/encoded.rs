@@ -102,20 +102,9 @@ fn sextet(b: u8) -> Option<u8> {
 /// Whether `v` can be (a slice of) base64 worth decoding: only base64
 /// characters, and at least two of upper case, lower case and digits.
 pub(crate) fn looks_like_base64(v: &[u8]) -> bool {
-    if v.len() < MIN_LEN {
-        return false;
-    }
-    let (mut upper, mut lower, mut digit) = (false, false, false);
-    for &b in v {
-        match b {
-            b'A'..=b'Z' => upper = true,
-            b'a'..=b'z' => lower = true,
-            b'0'..=b'9' => digit = true,
-            b'+' | b'/' | b'-' | b'_' => {}
-            _ => return false,
-        }
-    }
-    u8::from(upper) + u8::from(lower) + u8::from(digit) >= 2
+    v.len() >= MIN_LEN
+        && crate::normalize::base64_classes(v)
+            .is_some_and(crate::normalize::two_letter_cases_or_digits)
 }
 
 /// Decodes `v` with `shift` zero sextets in front, letters lower-cased, and
@@ -162,31 +151,81 @@ fn search_shifted(v: &str, shift: usize, matcher: &Base64Matcher, sink: &mut Sin
     }
 }
 
-/// Whether any of the four decodings [`search_shifted`] reads reaches a
-/// match state of the needles' DFA: the same four decoders (same sextets,
-/// same bytes, same DFA steps), run side by side in one pass over `v`, so
-/// a value that holds no needle (nearly every one) is read once, not four
-/// times. `search_shifted` reports only at a match state, so when this is
-/// false none of its passes can report.
+/// Whether any of the four decodings [`search_shifted`] reads may reach a
+/// match state of the needles' DFA, in one pass over `v` that steps each
+/// of the four decoders' DFA states with the same bytes in the same order.
+/// `search_shifted` reports only at a match state, so when this is false
+/// none of its passes can report.
+///
+/// The decodings are the value's bit stream cut into bytes at four
+/// alignments: with `shift` zero sextets in front, byte `j` ends at bit
+/// `8 * j + 8 - 6 * shift` of the value. Every even bit position is the end
+/// of a byte of exactly one of them (the one with `2 * shift` congruent to
+/// it mod 8), so each character (6 bits) completes three bytes, one each of
+/// three decodings, and the bytes made only of the zero sextets (one for
+/// shift 2, two for shift 3) are stepped first. (`search_shifted` steps
+/// one byte per character at most, so for a value of fewer than 6 sextets
+/// it may stop short of the last bytes stepped here: it then reads a
+/// prefix of the same bytes, and reaches no match state where this does
+/// not.)
 fn any_shift_matches(v: &str, matcher: &Base64Matcher) -> bool {
     let dfa = &matcher.dfa;
-    let mut sid = [matcher.start; 4];
-    let mut acc = [0u32; 4];
-    // `search_shifted`'s starting bit counts, `6 * shift`.
-    let mut bits = [0u32, 6, 12, 18];
-    for &b in v.as_bytes() {
+    let matches = |sid: StateID| dfa.is_special(sid) && dfa.is_match(sid);
+    // Steps `sid` with the byte that ends `unread` bits before the end of `acc`.
+    let step = |sid: &mut StateID, acc: u64, unread: u32| {
+        let byte = ((acc >> unread) as u8).to_ascii_lowercase();
+        *sid = dfa.next_state(Anchored::No, *sid, byte);
+        matches(*sid)
+    };
+    let zero = dfa.next_state(Anchored::No, matcher.start, 0);
+    let zero_zero = dfa.next_state(Anchored::No, zero, 0);
+    if matches(zero) || matches(zero_zero) {
+        return true;
+    }
+    let mut sid = [matcher.start, matcher.start, zero, zero_zero];
+    let mut acc: u64 = 0;
+    let bytes = v.as_bytes();
+    // Four sextets at a time: 24 bits, whose bytes end 2, 4, 6, ... 24 bits
+    // in, and so belong to shifts 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0.
+    let mut read = 0;
+    while let Some(group) = bytes.get(read..read + 4) {
+        let x = [0, 1, 2, 3].map(|i| SEXTETS[usize::from(group[i])]);
+        if x.contains(&NOT_SEXTET) {
+            break;
+        }
+        acc = (acc << 24)
+            | u64::from(x[0]) << 18
+            | u64::from(x[1]) << 12
+            | u64::from(x[2]) << 6
+            | u64::from(x[3]);
+        let [s0, s1, s2, s3] = &mut sid;
+        if step(s1, acc, 22)
+            || step(s2, acc, 20)
+            || step(s3, acc, 18)
+            || step(s0, acc, 16)
+            || step(s1, acc, 14)
+            || step(s2, acc, 12)
+            || step(s3, acc, 10)
+            || step(s0, acc, 8)
+            || step(s1, acc, 6)
+            || step(s2, acc, 4)
+            || step(s3, acc, 2)
+            || step(s0, acc, 0)
+        {
+            return true;
+        }
+        read += 4;
+    }
+    // The rest a sextet at a time. `end` is the bit position where the last
+    // byte stepped ends: 24 bits per group read.
+    let mut end = read / 4 * 24;
+    for &b in &bytes[read..] {
         let Some(x) = sextet(b) else { continue };
-        for shift in 0..4 {
-            acc[shift] = (acc[shift] << 6) | x as u32;
-            bits[shift] += 6;
-            if bits[shift] < 8 {
-                continue;
-            }
-            bits[shift] -= 8;
-            let byte = ((acc[shift] >> bits[shift]) as u8).to_ascii_lowercase();
-            acc[shift] &= (1 << bits[shift]) - 1;
-            sid[shift] = dfa.next_state(Anchored::No, sid[shift], byte);
-            if dfa.is_special(sid[shift]) && dfa.is_match(sid[shift]) {
+        acc = (acc << 6) | u64::from(x);
+        // The bytes ending 4, 2 and 0 bits before the end of this sextet.
+        for unread in [4, 2, 0] {
+            end += 2;
+            if step(&mut sid[(end >> 1) & 3], acc, unread) {
                 return true;
             }
         }
@@ -270,6 +309,77 @@ mod tests {
         ] {
             assert_eq!(any_shift_matches(v, &matcher), !ids(v, 4).is_empty(), "{v}");
         }
+    }
+
+    /// Whether the four passes, run without the one-pass test in front,
+    /// report anything (at paranoia 4 every needle's rule reports).
+    fn four_passes_report(v: &str, matcher: &Base64Matcher) -> bool {
+        let settings = DetectorSettings {
+            paranoia_level: 4,
+            ..DetectorSettings::default()
+        };
+        let mut out: Vec<Detection> = Vec::new();
+        let mut sink = Sink::new(&settings, &mut out, crate::Decoding::Base64);
+        for shift in 0..4 {
+            search_shifted(v, shift, matcher, &mut sink);
+        }
+        !out.is_empty()
+    }
+
+    #[test]
+    fn the_one_pass_test_agrees_with_the_four_passes_on_generated_values() {
+        use base64::Engine as _;
+        let matcher = Base64Matcher::new();
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (seed >> 33) as usize
+        };
+        const ALPHABET: &[u8] =
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_.";
+        let mut reports = 0;
+        for round in 0..20_000 {
+            let v: String = if round % 2 == 0 {
+                // Random characters (and a `.`, which the decoders skip).
+                let len = next() % 40;
+                (0..len)
+                    .map(|_| ALPHABET[next() % ALPHABET.len()] as char)
+                    .collect()
+            } else {
+                // A needle (or a cut of one), in either case, between
+                // random bytes, encoded.
+                let needle = NEEDLES[next() % NEEDLES.len()];
+                let cut = needle.len() - next() % 3 * usize::from(next() % 2 == 0);
+                let mut bytes: Vec<u8> = (0..next() % 5).map(|_| next() as u8).collect();
+                for &b in &needle[..cut] {
+                    bytes.push(if next() % 2 == 0 {
+                        b.to_ascii_uppercase()
+                    } else {
+                        b
+                    });
+                }
+                bytes.extend((0..next() % 5).map(|_| next() as u8));
+                let encoded = base64::engine::general_purpose::STANDARD_NO_PAD.encode(&bytes);
+                // Sometimes cut its first characters off, sometimes put a
+                // `.` in.
+                let mut encoded = encoded[next() % 3..].to_owned();
+                if next() % 4 == 0 {
+                    encoded.insert(next() % (encoded.len() + 1), '.');
+                }
+                encoded
+            };
+            let reported = four_passes_report(&v, &matcher);
+            reports += usize::from(reported);
+            if v.bytes().filter(|&b| sextet(b).is_some()).count() >= MIN_LEN {
+                assert_eq!(any_shift_matches(&v, &matcher), reported, "{v}");
+            } else {
+                assert!(!reported || any_shift_matches(&v, &matcher), "{v}");
+            }
+        }
+        // (The generator hides needles that survive in most values.)
+        assert!(reports > 5_000, "{reports}");
     }
 
     #[test]

@@ -135,7 +135,32 @@ pub(crate) fn orm_relation_lookup(lower: &str, sink: &mut Sink<'_>) {
     }
 }
 
+/// What every NoSQL report below needs, in one look at each `$`, `=`, `;`
+/// and `.`: a `$` (both operator scans), a `;` followed past white space by
+/// `return` (the `return` scan reports only where the text before it ends,
+/// past white space, with `;`), `==` (the breakout test), `this.` or `db.`
+/// (their scans start at one), or a value that starts, past white space,
+/// with a quote or `;` (the quoted-statement and `sleep(` tests). Prose and
+/// URLs (`en;q=0.9`, `a=b&c=d`, `Ltd.`) have none of them.
+fn may_be_nosql(lower: &str) -> bool {
+    let s = lower.as_bytes();
+    lower.trim_start().starts_with(['\'', '"', ';'])
+        || memchr::memchr3_iter(b'$', b'=', b';', s).any(|p| match s[p] {
+            b'$' => true,
+            b'=' => s.get(p + 1) == Some(&b'='),
+            // (`;` is one byte: `p + 1` is a character boundary.)
+            _ => lower[p + 1..].trim_start().starts_with("return"),
+        })
+        || memchr::memchr_iter(b'.', s).any(|p| {
+            let before = &s[..p];
+            before.ends_with(b"db") || before.ends_with(b"this")
+        })
+}
+
 pub(crate) fn nosql(lower: &str, kind: ValueKind<'_>, sink: &mut Sink<'_>) {
+    if !may_be_nosql(lower) {
+        return;
+    }
     if kind.is_name() {
         // `$ne` as a key, `user[$ne]` as a query or form name.
         for (p, _) in lower.match_indices('$') {
@@ -390,17 +415,22 @@ fn whole_filter(t: &str) -> bool {
 }
 
 /// What every LDAP report below needs, in one look at each parenthesis: a
-/// `*` (`*(|`, `*()&`, a leading `*)`), a `)` followed by `(`, an operator
-/// or a blank (`)(`, `)&(`, `) (`), or a `(` followed by an operator
-/// (`(|(`). Prose parentheses (`(555) 010`, `(50% off?).`) mostly have none.
+/// `*` (`*(|`, `*()&`, a leading `*)`), a `)` followed by an operator
+/// (`)&(`) or, past blanks (spaces and tabs), by `(` (`)(`, `) (`), or a
+/// `(` followed by an operator (`(|(`). Prose parentheses (`(555) 010`,
+/// `(50% off?).`) have none.
 fn may_break_out_of_filter(s: &[u8]) -> bool {
     memchr::memchr(b'*', s).is_some()
-        || memchr::memchr2_iter(b'(', b')', s).any(|p| {
-            matches!(
-                (s[p], s.get(p + 1)),
-                (b')', Some(b'(' | b'&' | b'|' | b'!' | b' ' | b'\t'))
-                    | (b'(', Some(b'&' | b'|' | b'!'))
-            )
+        || memchr::memchr2_iter(b'(', b')', s).any(|p| match (s[p], s.get(p + 1)) {
+            (b'(', next) => matches!(next, Some(b'&' | b'|' | b'!')),
+            (_, Some(b'&' | b'|' | b'!')) => true,
+            _ => {
+                let blanks = s[p + 1..]
+                    .iter()
+                    .take_while(|b| matches!(b, b' ' | b'\t'))
+                    .count();
+                s.get(p + 1 + blanks) == Some(&b'(')
+            }
         })
 }
 
@@ -1484,6 +1514,33 @@ fn call_after_expression(s: &[u8]) -> bool {
     })
 }
 
+/// Bracketed PHP tags (BBCode and Smarty blocks) and XML declarations
+/// PHP's short tags read as code; [`php`] reports the first found.
+const PHP_TAGS: [&str; 7] = [
+    "[php]", "[/php]", "{php}", "{/php}", "[\\php]", "<?xml :", "<?xml:",
+];
+
+/// Superglobals and input streams; [`php`] reports the first found.
+const PHP_VARIABLES: [&str; 17] = [
+    "$_get",
+    "$_post",
+    "$_request",
+    "$_server",
+    "$_cookie",
+    "$_files",
+    "$_env",
+    "$_session",
+    "$globals",
+    "$http_raw_post_data",
+    "$http_get_vars",
+    "$http_post_vars",
+    "$http_server_vars",
+    "$http_cookie_vars",
+    "php://input",
+    "php://stdin",
+    "php://fd",
+];
+
 /// PHP code in a value whose byte classes are `flags`. `call_named` is
 /// false only when `lower` holds none of [`PHP_STRONG`] and
 /// [`PHP_CALL_LITERALS`] (then [`php_calls`] cannot report). (Each flag
@@ -1499,16 +1556,12 @@ pub(crate) fn php(
 ) {
     let bracket = flags.any(CharFlags::BRACKET | CharFlags::BRACE | CharFlags::ANGLE)
         && memchr::memchr3(b'[', b'{', b'<', lower.as_bytes()).is_some();
-    for tag in [
-        "[php]", "[/php]", "{php}", "{/php}", "[\\php]", "<?xml :", "<?xml:",
-    ] {
-        if !bracket {
-            break;
-        }
-        if let Some(p) = crate::text::find(lower, tag) {
-            sink.report(&rules::PHP_OPEN_TAG, text, p..(p + 16).min(text.len()));
-            break;
-        }
+    if bracket
+        && let Some(p) = PHP_TAGS
+            .iter()
+            .find_map(|tag| crate::text::find(lower, tag))
+    {
+        sink.report(&rules::PHP_OPEN_TAG, text, p..(p + 16).min(text.len()));
     }
     // `<?` holds a `<`, which `bracket` looks for: without one, nothing to search.
     let tag_haystack = if bracket { lower } else { "" };
@@ -1560,32 +1613,12 @@ pub(crate) fn php(
     }
     let variable = flags.contains(CharFlags::DOLLAR)
         || (flags.contains(CharFlags::COLON) && crate::text::contains(lower, "php:"));
-    for var in [
-        "$_get",
-        "$_post",
-        "$_request",
-        "$_server",
-        "$_cookie",
-        "$_files",
-        "$_env",
-        "$_session",
-        "$globals",
-        "$http_raw_post_data",
-        "$http_get_vars",
-        "$http_post_vars",
-        "$http_server_vars",
-        "$http_cookie_vars",
-        "php://input",
-        "php://stdin",
-        "php://fd",
-    ] {
-        if !variable {
-            break;
-        }
-        if let Some(p) = crate::text::find(lower, var) {
-            sink.report(&rules::PHP_VARIABLE, text, p..p + var.len());
-            break;
-        }
+    if variable
+        && let Some((p, var)) = PHP_VARIABLES
+            .iter()
+            .find_map(|var| crate::text::find(lower, var).map(|p| (p, var)))
+    {
+        sink.report(&rules::PHP_VARIABLE, text, p..p + var.len());
     }
     if flags.contains(CharFlags::PAREN) && memchr::memchr(b'(', lower.as_bytes()).is_some() {
         if call_named {
@@ -2614,6 +2647,10 @@ pub(crate) fn session(lower: &str, kind: ValueKind<'_>, sink: &mut Sink<'_>) {
 
 // ── Control characters ──────────────────────────────────────────────────
 
+/// Control characters and line breaks where they do not belong. Inline:
+/// nearly every value has neither, and the test costs less than the call
+/// (the scan itself is [`control_characters_in`]).
+#[inline]
 pub(crate) fn control_characters(
     text: &str,
     had_nul: bool,
@@ -2621,9 +2658,15 @@ pub(crate) fn control_characters(
     kind: ValueKind<'_>,
     sink: &mut Sink<'_>,
 ) {
-    if !had_nul && !flags.any(CharFlags::CONTROL | CharFlags::NEWLINE) {
-        return;
+    if had_nul || flags.any(CharFlags::CONTROL | CharFlags::NEWLINE) {
+        control_characters_in(text, had_nul, kind, sink);
     }
+}
+
+/// [`control_characters`] of a value with a NUL, a control character or a
+/// line break.
+#[inline(never)]
+fn control_characters_in(text: &str, had_nul: bool, kind: ValueKind<'_>, sink: &mut Sink<'_>) {
     // A header or cookie value never carries a line break of its own: one
     // there (sent as `%0d%0a`) is aimed at a header or log line. A query
     // value may be multi-line text, but not one whose next line is a
