@@ -575,6 +575,7 @@ fn whole_values_under_system_directories() {
         "/var/log",
         "/var/lib/mlocate/mlocate.db",
         "/proc/cpuinfo",
+        "C:\\Windows\\notepad.exe",
     ] {
         assert_detects(v, "path.sensitive_file");
     }
@@ -584,7 +585,8 @@ fn whole_values_under_system_directories() {
         "/var/logs-archive",
         "/usr/local/share/doc",
         "/var/library",
-        "C:\\Windows\\notepad.exe",
+        "C:\\Windows\\System32\\ls",
+        "C:\\Users\\ada\\notepad.exe",
         "/api/v1/etc/status",
     ] {
         assert!(
