@@ -378,6 +378,7 @@ impl Engines {
                 || gates & gate::SQL_CATALOGUE != 0
                 || (gates & gate::SQL_COMPARE != 0
                     && lower.as_bytes().first().is_some_and(u8::is_ascii_digit))
+                || sqli_fragment::opens_with_logic_word(lower)
             {
                 // (Plain text has no quote or backtick.)
                 let hints = sqli::Hints {
@@ -438,6 +439,7 @@ impl Engines {
         if f.any(sql_punctuation)
             || gates & (gate::DASHES | gate::SQL_CATALOGUE) != 0
             || (f.contains(CharFlags::SPACE) && gates & (gate::UNION | gate::SQL_WORD) != 0)
+            || (f.contains(CharFlags::SPACE) && sqli_fragment::opens_with_logic_word(lower))
         {
             // (`QUOTE` is the class of all three quotes.)
             let quoted = f.contains(CharFlags::QUOTE);

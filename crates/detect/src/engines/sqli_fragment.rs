@@ -393,6 +393,9 @@ fn condition_probe(t: &Tokens<'_>, i: usize) -> bool {
     if t.word(i) == "div" {
         return false;
     }
+    if i == 0 && leading_condition(t) {
+        return true;
+    }
     let mut j = i + 1;
     if t.kind(j) == Some(Tk::LParen) {
         j += 1;
@@ -418,6 +421,42 @@ fn condition_probe(t: &Tokens<'_>, i: usize) -> bool {
         }
         Some(Tk::Word(Kw::Null | Kw::True | Kw::False)) => {
             t.is_end(r + 1) || t.kind(r + 1) == Some(Tk::RParen)
+        }
+        _ => false,
+    }
+}
+
+/// Whether a value opens with `or` / `xor` and a blank: what a value without
+/// SQL punctuation (`or 88`, `xor 5-`) needs for [`leading_condition`] to
+/// report, which the dispatcher otherwise sends to no SQL reading.
+pub(crate) fn opens_with_logic_word(lower: &str) -> bool {
+    let t = crate::text::trim_start(lower);
+    let rest = t
+        .strip_prefix("or")
+        .or_else(|| t.strip_prefix("xor"))
+        .unwrap_or("");
+    rest.starts_with([' ', '\t'])
+}
+
+/// A whole value that is a condition appended to a query's own: `or 88`,
+/// `xor 5-`, ` or true`, ` OR x=y#` — an `or` / `xor` / `||` opening the
+/// value, then one literal (a number, `true`, `false`) or one comparison,
+/// then the end (a comment or a `;` included) or a dangling `-`. Prose
+/// that starts with `or` goes on with words (`or more`, `or true love`).
+fn leading_condition(t: &Tokens<'_>) -> bool {
+    if !matches!(t.word(0), "or" | "xor" | "||") {
+        return false;
+    }
+    let ends = |k: usize| {
+        t.is_end(k) || (t.kind(k) == Some(Tk::Op) && t.word(k) == "-" && t.kind(k + 1).is_none())
+    };
+    match t.kind(1) {
+        Some(Tk::Num | Tk::Word(Kw::True | Kw::False)) if ends(2) => true,
+        Some(Tk::Word(Kw::Bare) | Tk::Num) if t.kind(2) == Some(Tk::Cmp) => {
+            matches!(
+                t.kind(3),
+                Some(Tk::Word(Kw::Bare) | Tk::Num | Tk::Str { closed: true })
+            ) && ends(4)
         }
         _ => false,
     }
@@ -856,6 +895,26 @@ mod tests {
             "x; update [draft]",
             "foo;select [x",
         ] {
+            assert_clean(v);
+        }
+    }
+
+    #[test]
+    fn a_condition_opening_the_value() {
+        for v in [
+            "or 88",
+            "xor 5",
+            "or 5-",
+            "xor 5-",
+            " or true",
+            " OR x=y",
+            " OR x=y#",
+            " OR x=y-- ",
+            "|| 1=1",
+        ] {
+            assert_detects(v, "sqli.condition_fragment");
+        }
+        for v in ["or more", "or true love", "Or 2 others", "or x", "and 5"] {
             assert_clean(v);
         }
     }
