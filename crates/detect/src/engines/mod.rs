@@ -494,7 +494,18 @@ impl Engines {
         {
             rce::inspect(lower, &mut scratch.shell, sink);
         }
-        if gates & gate::BATCH != 0 {
+        // `batch` starts a statement only at the value's start (after blanks
+        // and `@`) or after `&`, `|`, `;`, `(` or a line break: without one
+        // of those bytes, only a value opening with `if` / `for` can hold one
+        // (`Leave ... at #6 if nobody's home` cannot).
+        if gates & gate::BATCH != 0
+            && (f.any(
+                CharFlags::PIPE_AMP | CharFlags::SEMICOLON | CharFlags::PAREN | CharFlags::NEWLINE,
+            ) || matches!(
+                lower.bytes().find(|b| !matches!(b, b' ' | b'\t' | b'@')),
+                Some(b'i' | b'f')
+            ))
+        {
             batch::inspect(lower, &mut scratch.batch, sink);
         }
         // `etc` + `passwd` behind undecodable separators has neither slash nor dot.
