@@ -337,7 +337,8 @@ fn bare_may_count(s: &[u8]) -> bool {
                 if word.len() <= 3 && is_logic_word(word) {
                     return true;
                 }
-                let kw = if word.len() <= LONGEST_KEYWORD {
+                // (Every keyword has two letters at least.)
+                let kw = if (2..=LONGEST_KEYWORD).contains(&word.len()) {
                     keyword(word)
                 } else {
                     Kw::Bare
@@ -2607,6 +2608,10 @@ mod tests {
     fn longest_keyword_is_distinctrow() {
         assert_eq!(super::keyword(b"distinctrow"), super::Kw::Distinct);
         assert_eq!(super::LONGEST_KEYWORD, "distinctrow".len());
+        // `bare_may_count` asks only about words of two bytes or more.
+        for b in 0..=u8::MAX {
+            assert_eq!(super::keyword(&[b]), super::Kw::Bare);
+        }
     }
 
     #[test]
