@@ -224,7 +224,7 @@ impl Detector {
         }
         Inspector {
             detector: self,
-            buffers,
+            buffers: Some(buffers),
         }
     }
 
@@ -246,7 +246,10 @@ impl Detector {
 /// A [`Detector`] plus the buffers it reuses from value to value.
 pub struct Inspector<'d> {
     detector: &'d Detector,
-    buffers: Buffers,
+    /// Boxed, so that handing them from the thread's spare slot to the
+    /// inspector and back moves a pointer, not the whole set; `None` only
+    /// once [`Drop`] has given them back.
+    buffers: Option<Box<Buffers>>,
 }
 
 /// What an inspector reuses from value to value.
@@ -293,12 +296,14 @@ impl Buffers {
 
 thread_local! {
     /// The buffers of the thread's last inspector, for its next one.
-    static SPARE_BUFFERS: std::cell::Cell<Option<Buffers>> = const { std::cell::Cell::new(None) };
+    static SPARE_BUFFERS: std::cell::Cell<Option<Box<Buffers>>> = const { std::cell::Cell::new(None) };
 }
 
 impl Drop for Inspector<'_> {
     fn drop(&mut self) {
-        let mut buffers = std::mem::take(&mut self.buffers);
+        let Some(mut buffers) = self.buffers.take() else {
+            return;
+        };
         if buffers.capacity() > SPARE_BUFFER_BYTES {
             return;
         }
@@ -314,10 +319,11 @@ impl Inspector<'_> {
     /// Inspects one value and appends what it finds to `out`.
     pub fn inspect(&mut self, value: &str, kind: ValueKind<'_>, out: &mut Vec<Detection>) {
         let head = kind.recurs_across_requests();
+        let buffers = self.buffers.get_or_insert_with(Box::default);
         let seen = if head {
-            &mut self.buffers.seen_head
+            &mut buffers.seen_head
         } else {
-            &mut self.buffers.seen_clean
+            &mut buffers.seen_clean
         };
         if seen.contains(value, &kind) {
             return;
@@ -325,10 +331,11 @@ impl Inspector<'_> {
         let before = out.len();
         self.inspect_uncached(value, kind, out);
         if out.len() == before {
+            let buffers = self.buffers.get_or_insert_with(Box::default);
             let seen = if head {
-                &mut self.buffers.seen_head
+                &mut buffers.seen_head
             } else {
-                &mut self.buffers.seen_clean
+                &mut buffers.seen_clean
             };
             seen.insert(value, &kind);
         }
@@ -358,7 +365,7 @@ impl Inspector<'_> {
     fn inspect_part(&mut self, value: &str, kind: ValueKind<'_>, sink: &mut Sink<'_>) {
         let settings = &self.detector.settings;
         let engines = &self.detector.engines;
-        let buffers = &mut self.buffers;
+        let buffers = self.buffers.get_or_insert_with(Box::default);
         let view = buffers
             .normalizer
             .normalize(value, settings.max_decode_rounds);

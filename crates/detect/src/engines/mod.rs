@@ -475,13 +475,15 @@ impl Engines {
             | CharFlags::BRACE
             | CharFlags::ANGLE
             | CharFlags::BACKSLASH;
-        // (Read only when nothing cheaper sent the value to the shell engine.)
+        // (Read only when nothing cheaper sent the value to the shell engine,
+        // and only when the value holds a quote at all.)
         let first_word_quoted = || {
-            crate::text::trim_start(lower)
-                .split([' ', '\t'])
-                .next()
-                .unwrap_or("")
-                .contains(['\'', '"'])
+            f.contains(CharFlags::QUOTE)
+                && crate::text::trim_start(lower)
+                    .split([' ', '\t'])
+                    .next()
+                    .unwrap_or("")
+                    .contains(['\'', '"'])
         };
         // `/etc/pas[s]wd`, `/???/c?t`: a globbed path.
         let glob_path = f.contains(CharFlags::SLASH)
@@ -497,7 +499,18 @@ impl Engines {
         {
             rce::inspect(lower, &mut scratch.shell, sink);
         }
-        if gates & gate::BATCH != 0 {
+        // `batch` starts a statement only at the value's start (after blanks
+        // and `@`) or after `&`, `|`, `;`, `(` or a line break: without one
+        // of those bytes, only a value opening with `if` / `for` can hold one
+        // (`Leave ... at #6 if nobody's home` cannot).
+        if gates & gate::BATCH != 0
+            && (f.any(
+                CharFlags::PIPE_AMP | CharFlags::SEMICOLON | CharFlags::PAREN | CharFlags::NEWLINE,
+            ) || matches!(
+                lower.bytes().find(|b| !matches!(b, b' ' | b'\t' | b'@')),
+                Some(b'i' | b'f')
+            ))
+        {
             batch::inspect(lower, &mut scratch.batch, sink);
         }
         // `etc` + `passwd` behind undecodable separators has neither slash nor dot.
@@ -547,8 +560,20 @@ impl Engines {
             };
             ssrf::inspect(lower, !f.contains(CharFlags::SPACE), literals, sink);
         }
-        if f.any(CharFlags::DOLLAR | CharFlags::EQUALS | CharFlags::SEMICOLON | CharFlags::PIPE_AMP)
+        // Every report of `misc::nosql` needs a `$` (an operator), `this.`
+        // or `db.` (the THIS gate), `==` with `||` or `&&`, a `(` with a
+        // `;` or a quote (`sleep(` after either; a closed quote, `;` and a
+        // call), or a `;` before `return`: a value with none (`O'Reilly &
+        // Sons`, `en-GB,en;q=0.9`) is not looked at.
+        let nosql_may_report = f.contains(CharFlags::DOLLAR)
             || gates & gate::THIS != 0
+            || (f.contains(CharFlags::EQUALS) && f.contains(CharFlags::PIPE_AMP))
+            || (f.contains(CharFlags::PAREN) && f.any(CharFlags::SEMICOLON | CharFlags::QUOTE))
+            || (f.contains(CharFlags::SEMICOLON) && crate::text::contains(lower, "return"));
+        if (f.any(
+            CharFlags::DOLLAR | CharFlags::EQUALS | CharFlags::SEMICOLON | CharFlags::PIPE_AMP,
+        ) || gates & gate::THIS != 0)
+            && nosql_may_report
         {
             misc::nosql(lower, kind, sink);
         }

@@ -254,6 +254,161 @@ fn inert_keyword(kw: Kw) -> bool {
     )
 }
 
+/// The plain words (no keyword) a stacked statement opens with.
+fn opens_stacked_statement(word: &[u8]) -> bool {
+    matches!(
+        word,
+        b"sleep"
+            | b"pg_sleep"
+            | b"benchmark"
+            | b"xp_cmdshell"
+            | b"sp_executesql"
+            | b"dbms_lock"
+            | b"copy"
+            | b"grant"
+            | b"print"
+    )
+}
+
+/// The first byte at or after `i` that is not a blank (or `s.len()`).
+fn skip_blanks(s: &[u8], mut i: usize) -> usize {
+    while i < s.len() && is_space(s[i]) {
+        i += 1;
+    }
+    i
+}
+
+/// Whether the bare reading of `s` (the value as it stands) may note a
+/// token [`Seen::bare`] counts or an obfuscation, read from the bytes
+/// without tokenizing: `false` only when [`tokenize`] in
+/// [`Context::Bare`] would return `bare == false` with `obfuscated == 0`
+/// (a unit test compares the two). Why each test is enough:
+///
+/// - tokens are cut at non-word bytes, so a run of word bytes is one
+///   token, or lies inside one (a literal, comment, backtick name or
+///   variable: checking it anyway only errs towards `true`), except where
+///   a comment is skipped (`/*`, `*/`, `/*!50000select`: `true` at any
+///   `/*` or `*/`, which every obfuscation needs too), an ODBC brace word
+///   is skipped (`{`: `true`), or a number ends inside the run: a run
+///   starting with a digit holds a word token only after a hexadecimal
+///   number (`0x1for`) or a number that began at a `.` (`.5or`, `.5e-5or`,
+///   `.5.5or`), so only when it is not all digits and starts with `0x` /
+///   `0b` or follows a `.`, `-` or `+` (`true`); otherwise it is a number
+///   or a plain word with no call;
+/// - a word token that starts a run is counted when it is a logic word, a
+///   keyword other than the [`inert_keyword`]s, `by` (`true` after the run
+///   `order` / `group` whatever lies between), `e`, a call (the run, blanks
+///   and `(`), or, right after a `;` (blanks or `+` between), a keyword or
+///   [`opens_stacked_statement`] word;
+/// - a closed literal needs two of its quote (`true` at the second `'` or
+///   `"`), `@@`, `&&`, `||` and a `::` pair (blanks between) need those
+///   bytes;
+/// - a comparison (`=`, `<`, `>`, or `!` before one) counts after a number
+///   or a literal only: the last byte of the token before it is the last
+///   non-blank byte before it (nothing is skipped but blanks once `/*`,
+///   `*/` and `{` are excluded, and a `+` read as a blank is followed by a
+///   letter, digit or backtick); a literal ends at its quote, and a number
+///   at a digit, a `.`, `+`, `-` or a byte of a run that starts with a
+///   digit (`0x1f`; `1.e5` ends in the run `e5`).
+fn bare_may_count(s: &[u8]) -> bool {
+    let mut quotes = [false; 2];
+    // The last run of word bytes: whether it starts with a digit, and
+    // whether it is `order` / `group`.
+    let mut run_digit = false;
+    let mut run_orders = false;
+    let mut after_semi = false;
+    let mut i = 0;
+    while i < s.len() {
+        let b = s[i];
+        if is_word_byte(b) {
+            let e = scan_word(s, i);
+            let word = &s[i..e];
+            if b.is_ascii_digit() {
+                if !word.iter().all(u8::is_ascii_digit)
+                    && (word.starts_with(b"0x")
+                        || word.starts_with(b"0b")
+                        || (i > 0 && matches!(s[i - 1], b'.' | b'-' | b'+')))
+                {
+                    return true;
+                }
+                run_digit = true;
+                run_orders = false;
+            } else {
+                if word.len() <= 3 && is_logic_word(word) {
+                    return true;
+                }
+                // (Every keyword has two letters at least.)
+                let kw = if (2..=LONGEST_KEYWORD).contains(&word.len()) {
+                    keyword(word)
+                } else {
+                    Kw::Bare
+                };
+                if !inert_keyword(kw)
+                    || (kw == Kw::By && run_orders)
+                    || word == b"e"
+                    || (after_semi && (kw != Kw::Bare || opens_stacked_statement(word)))
+                    || s.get(skip_blanks(s, e)) == Some(&b'(')
+                {
+                    return true;
+                }
+                run_digit = false;
+                run_orders = matches!(kw, Kw::Order | Kw::Group);
+            }
+            after_semi = false;
+            i = e;
+            continue;
+        }
+        if is_space(b) {
+            i += 1;
+            continue;
+        }
+        // (A `+` between words is a blank to the tokenizer: `;+sleep`.)
+        after_semi &= b == b'+';
+        match b {
+            b'\'' | b'"' => {
+                let seen = &mut quotes[usize::from(b == b'"')];
+                if *seen {
+                    return true;
+                }
+                *seen = true;
+            }
+            b'@' | b'&' | b'|' if s.get(i + 1) == Some(&b) => return true,
+            b'/' if s.get(i + 1) == Some(&b'*') => return true,
+            b'*' if s.get(i + 1) == Some(&b'/') => return true,
+            b'{' => return true,
+            b':' if s.get(skip_blanks(s, i + 1)) == Some(&b':') => return true,
+            b'=' | b'<' | b'>' | b'!' => {
+                if b == b'!' && !matches!(s.get(i + 1), Some(b'=' | b'<' | b'>')) {
+                    i += 1;
+                    continue;
+                }
+                let mut p = i;
+                while p > 0 && is_space(s[p - 1]) {
+                    p -= 1;
+                }
+                if p > 0 {
+                    let last = s[p - 1];
+                    if matches!(last, b'\'' | b'"' | b'.' | b'+' | b'-')
+                        || last.is_ascii_digit()
+                        || (is_word_byte(last) && run_digit)
+                    {
+                        return true;
+                    }
+                }
+                // The rest of the comparison (`!=`, `<>`, `==`): its bytes
+                // follow a comparison byte, not a number or a literal.
+                while i + 1 < s.len() && matches!(s[i + 1], b'=' | b'<' | b'>') {
+                    i += 1;
+                }
+            }
+            b';' => after_semi = true,
+            _ => {}
+        }
+        i += 1;
+    }
+    false
+}
+
 /// Tokenizes `s` (lower-cased) as SQL, optionally starting inside a literal.
 fn tokenize(s: &[u8], context: Context, out: &mut Vec<Token>, obfuscated: &mut u8) -> Seen {
     out.clear();
@@ -481,19 +636,7 @@ fn tokenize(s: &[u8], context: Context, out: &mut Vec<Token>, obfuscated: &mut u
                     Tk::Word(Kw::Bare) if !call => {
                         seen.bare |= match out.last().map(|t| t.kind) {
                             Some(Tk::Dot) => word == b"e",
-                            // The plain words a stacked statement opens with.
-                            Some(Tk::Semi) => matches!(
-                                word,
-                                b"sleep"
-                                    | b"pg_sleep"
-                                    | b"benchmark"
-                                    | b"xp_cmdshell"
-                                    | b"sp_executesql"
-                                    | b"dbms_lock"
-                                    | b"copy"
-                                    | b"grant"
-                                    | b"print"
-                            ),
+                            Some(Tk::Semi) => opens_stacked_statement(word),
                             _ => false,
                         };
                     }
@@ -1041,6 +1184,12 @@ pub(crate) fn inspect(lower: &str, hints: Hints, toks: &mut Vec<Token>, sink: &m
             && !hints.names
             && !quoted_may_hold(bytes, quote, escapes)
         {
+            continue;
+        }
+        // Without a catalogue name, the bare reading is analysed only for a
+        // token `Seen::bare` counts or an obfuscation, and `bare_may_count`
+        // is `false` only when the tokenizer would note neither.
+        if context == Context::Bare && !hints.names && !bare_may_count(bytes) {
             continue;
         }
         let mut obfuscated = 0;
@@ -2369,12 +2518,100 @@ mod tests {
         }
     }
 
+    /// [`super::bare_may_count`] is `false` only where the bare reading
+    /// notes nothing: checked on tricky values and on random strings of
+    /// SQL bytes and words.
+    #[test]
+    fn bare_byte_gate_agrees_with_the_tokenizer() {
+        let check = |v: &str| {
+            let mut toks = Vec::new();
+            let mut obfuscated = 0;
+            let seen = super::tokenize(
+                v.as_bytes(),
+                super::Context::Bare,
+                &mut toks,
+                &mut obfuscated,
+            );
+            if seen.bare || obfuscated > 0 {
+                assert!(super::bare_may_count(v.as_bytes()), "{v:?}");
+            }
+        };
+        for v in [
+            "0x1for 1",
+            ".5or",
+            "1.5or",
+            ".5e-5or",
+            ".5e+5or",
+            ".5.5or",
+            "0xabcdefor",
+            "1 = 2",
+            "1=2",
+            "1.=2",
+            "1e+=2",
+            "'a'=1",
+            "x!=1",
+            "5 !=1",
+            "0x1f=1",
+            "a;+sleep(",
+            "; set @x",
+            ";shutdown",
+            "a;print",
+            "order by",
+            "order+by",
+            "1.e.tables",
+            "1.e(",
+            "password::int",
+            "a: :b",
+            "@@version",
+            "a&&b",
+            "a||b",
+            "/*!50000select*/",
+            "sel/**/ect",
+            "{x 1}=1",
+            "1*/=1",
+            "count (x)",
+            "it's 5 or 6",
+            "a'b'c",
+            "x\"y\"",
+            "5pm; select",
+            "en-gb,en;q=0.9",
+            "+1 (555) 010-4477 ext. 12",
+        ] {
+            check(v);
+        }
+        let pieces: &[&str] = &[
+            " ", "  ", "\t", "\n", "'", "\"", "`", "0", "1", "5", "0x", "0b", "1f", "e", "e5", ".",
+            "-", "+", "*", "/", "(", ")", "{", "}", "=", "<", ">", "!", ";", ":", "@", "&", "|",
+            "#", ",", "or", "and", "by", "order", "group", "select", "set", "sleep", "is", "x",
+            "abc", "_", "$", "\\", "%", "?",
+        ];
+        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+        for _ in 0..300_000 {
+            let mut v = String::new();
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let len = 1 + (state % 12) as usize;
+            for _ in 0..len {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                v.push_str(pieces[(state % pieces.len() as u64) as usize]);
+            }
+            check(&v);
+        }
+    }
+
     /// The tokenizer asks [`super::keyword`] only about words up to
     /// `LONGEST_KEYWORD` long.
     #[test]
     fn longest_keyword_is_distinctrow() {
         assert_eq!(super::keyword(b"distinctrow"), super::Kw::Distinct);
         assert_eq!(super::LONGEST_KEYWORD, "distinctrow".len());
+        // `bare_may_count` asks only about words of two bytes or more.
+        for b in 0..=u8::MAX {
+            assert_eq!(super::keyword(&[b]), super::Kw::Bare);
+        }
     }
 
     #[test]
