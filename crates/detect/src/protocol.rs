@@ -198,11 +198,8 @@ fn connection_conflict(value: &str) -> bool {
     close + keep_alive > 1
 }
 
-/// A `Cookie` header in the RFC 2109 form (`$Version=1; a="b; c=d"`):
-/// parsers that still honour it read quoted values across `;` and so see
-/// other cookies than the application's.
-/// The longest content-coding name a client asks for: the IANA registry's
-/// longest is `pack200-gzip` (12 bytes).
+/// Longer than any content-coding name a client asks for: the IANA
+/// registry's longest is `pack200-gzip` (12 bytes).
 const MAX_CODING_NAME: usize = 32;
 
 /// Whether an `Accept-Encoding` value is outside RFC 9110 §12.5.3's
@@ -224,6 +221,9 @@ fn accept_encoding_problem(value: &str) -> bool {
     })
 }
 
+/// A `Cookie` header in the RFC 2109 form (`$Version=1; a="b; c=d"`):
+/// parsers that still honour it read quoted values across `;` and so see
+/// other cookies than the application's.
 fn legacy_cookie(value: &str) -> bool {
     value.split(';').any(|pair| {
         let name = pair.split('=').next().unwrap_or("").trim();

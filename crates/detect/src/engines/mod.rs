@@ -179,7 +179,11 @@ impl Gates {
             (gate::PATH_SLASHES, &[path::SLASHES]),
             (
                 gate::PATH_FILE_WORD,
-                &[path::FILE_WORD_LITERALS, path::SYSTEM_ROOTS],
+                &[
+                    path::FILE_WORD_LITERALS,
+                    path::SYSTEM_ROOTS,
+                    &[path::WINDOWS_ROOT],
+                ],
             ),
             (gate::SSRF_URL, &[ssrf::URL_LITERALS]),
             (gate::SSRF_METADATA_ADDRESS, &[ssrf::METADATA_ADDRESSES]),
@@ -560,20 +564,10 @@ impl Engines {
             };
             ssrf::inspect(lower, !f.contains(CharFlags::SPACE), literals, sink);
         }
-        // Every report of `misc::nosql` needs a `$` (an operator), `this.`
-        // or `db.` (the THIS gate), `==` with `||` or `&&`, a `(` with a
-        // `;` or a quote (`sleep(` after either; a closed quote, `;` and a
-        // call), or a `;` before `return`: a value with none (`O'Reilly &
-        // Sons`, `en-GB,en;q=0.9`) is not looked at.
-        let nosql_may_report = f.contains(CharFlags::DOLLAR)
+        // (`misc::nosql` proves from a few bytes, `may_be_nosql`, when none of
+        // its reports can fire.)
+        if f.any(CharFlags::DOLLAR | CharFlags::EQUALS | CharFlags::SEMICOLON | CharFlags::PIPE_AMP)
             || gates & gate::THIS != 0
-            || (f.contains(CharFlags::EQUALS) && f.contains(CharFlags::PIPE_AMP))
-            || (f.contains(CharFlags::PAREN) && f.any(CharFlags::SEMICOLON | CharFlags::QUOTE))
-            || (f.contains(CharFlags::SEMICOLON) && crate::text::contains(lower, "return"));
-        if (f.any(
-            CharFlags::DOLLAR | CharFlags::EQUALS | CharFlags::SEMICOLON | CharFlags::PIPE_AMP,
-        ) || gates & gate::THIS != 0)
-            && nosql_may_report
         {
             misc::nosql(lower, kind, sink);
         }

@@ -389,7 +389,8 @@ pub(crate) const WRAPPERS: &[&str] = &[
 ///   of the stem words of [`config_file`], each of which contains one of the
 ///   letter-only words of [`FILE_WORD_LITERALS`];
 /// - a whole value under a system directory needs a [`SYSTEM_ROOTS`] entry
-///   (the same gate as [`FILE_WORD_LITERALS`]), each also in `lower` or made by a fold;
+///   or [`WINDOWS_ROOT`] (the same gate as [`FILE_WORD_LITERALS`]), each
+///   also in `lower` or made by a fold;
 /// - remote inclusion needs `://` (so [`SLASHES`]) in `lower`;
 /// - wrappers need a [`WRAPPERS`] scheme; restricted extensions and hidden
 ///   files are path-segment reports.
@@ -402,11 +403,9 @@ pub(crate) const FOLD_LITERALS: &[&str] = &["\\", "0x2e", "0x2f", "0x5c"];
 pub(crate) const SLASHES: &[&str] = &["//"];
 
 /// Directories of the operating system itself: configuration, kernel
-/// views, logs and spools, the administrator's home, the Windows directory
-/// (`c:/windows/...` after a drive letter; a program in `System32`, which
-/// Windows clients send as an ordinary file name, passes: see
-/// [`system_program`]). No API client names a file there; `/usr` (shared
-/// programs, ports, documentation) and web roots are left out.
+/// views, logs and spools, the administrator's home (and, after a drive
+/// letter, [`WINDOWS_ROOT`]). No API client names a file there; `/usr`
+/// (shared programs, ports, documentation) and web roots are left out.
 pub(crate) const SYSTEM_ROOTS: &[&str] = &[
     "/etc/",
     "/proc/",
@@ -419,11 +418,16 @@ pub(crate) const SYSTEM_ROOTS: &[&str] = &[
     "/var/lib/",
     "/var/run/",
     "/var/cron",
-    ":/windows/",
 ];
 
+/// The Windows directory after a drive letter (`c:/windows/...` in the path
+/// view). A program in `System32`, which Windows clients send as an
+/// ordinary file name, passes: see [`system_program`].
+pub(crate) const WINDOWS_ROOT: &str = ":/windows/";
+
 /// A whole value that is an absolute path under a [`SYSTEM_ROOTS`]
-/// directory (`/etc/inetd.conf`, `/var/log`, `c:\windows\notepad.exe`):
+/// directory or [`WINDOWS_ROOT`] (`/etc/inetd.conf`, `/var/log`,
+/// `c:\windows\notepad.exe`):
 /// a file the application should never be asked to open. One token only
 /// (no blank), so prose that mentions `/etc/` passes.
 fn under_system_root(v: &str) -> bool {
@@ -431,13 +435,13 @@ fn under_system_root(v: &str) -> bool {
     if t.contains([' ', '\t']) {
         return false;
     }
-    let b = t.as_bytes();
-    if b.len() > 11
-        && b[0].is_ascii_alphabetic()
-        && t[1..].starts_with(":/windows/")
-        && !system_program(t)
+    // (An ASCII first byte: `t[1..]` starts on a character boundary.)
+    if t.as_bytes().first().is_some_and(u8::is_ascii_alphabetic)
+        && t[1..]
+            .strip_prefix(WINDOWS_ROOT)
+            .is_some_and(|rest| !rest.is_empty())
     {
-        return true;
+        return !system_program(t);
     }
     SYSTEM_ROOTS.iter().any(|root| {
         t.strip_prefix(root).is_some_and(|rest| {
@@ -487,7 +491,7 @@ pub(crate) struct Literals {
     pub(crate) fold: bool,
     /// `//`.
     pub(crate) slashes: bool,
-    /// A [`FILE_WORD_LITERALS`] or [`SYSTEM_ROOTS`] entry.
+    /// A [`FILE_WORD_LITERALS`] or [`SYSTEM_ROOTS`] entry, or [`WINDOWS_ROOT`].
     pub(crate) file_word: bool,
 }
 

@@ -439,8 +439,7 @@ fn classify(host: &str, in_url: bool, names: bool) -> (Option<Target>, bool) {
 
 fn compatible_v4(v6: &Ipv6Addr) -> Option<Ipv4Addr> {
     let s = v6.segments();
-    (s[..6].iter().all(|x| *x == 0) && (s[6] != 0 || s[7] > 1))
-        .then(|| Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8))
+    (s[..6].iter().all(|x| *x == 0) && (s[6] != 0 || s[7] > 1)).then(|| embedded_v4(s[6], s[7]))
 }
 
 fn target_v4(ip: Ipv4Addr) -> Target {
@@ -484,8 +483,9 @@ fn target_v6(ip: &Ipv6Addr) -> Target {
     }
 }
 
+/// The IPv4 address in two 16-bit groups of an IPv6 address.
 fn embedded_v4(high: u16, low: u16) -> Ipv4Addr {
-    Ipv4Addr::new((high >> 8) as u8, high as u8, (low >> 8) as u8, low as u8)
+    Ipv4Addr::from(u32::from(high) << 16 | u32::from(low))
 }
 
 /// `inet_aton` semantics: 1–4 parts, each decimal, `0x` hex or `0` octal,

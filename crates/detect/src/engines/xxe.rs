@@ -111,12 +111,12 @@ fn xslt_stylesheet(lower: &str, sink: &mut Sink<'_>) {
 /// fetches the source URL it names, so the call turns the server into a
 /// proxy for scans of internal hosts and for reflected floods.
 fn xmlrpc_pingback(lower: &str, sink: &mut Sink<'_>) {
-    let Some(p) = crate::text::find(lower, "pingback.ping") else {
-        return;
-    };
-    let before = lower[..p].trim_end_matches([' ', '\t', '\r', '\n']);
-    if before.ends_with("<methodname>") {
-        sink.report(&rules::SSRF_PINGBACK, lower, p..p + "pingback.ping".len());
+    for (p, _) in crate::text::find_iter(lower, "pingback.ping") {
+        let before = lower[..p].trim_end_matches([' ', '\t', '\r', '\n']);
+        if before.ends_with("<methodname>") {
+            sink.report(&rules::SSRF_PINGBACK, lower, p..p + "pingback.ping".len());
+            return;
+        }
     }
 }
 
@@ -181,6 +181,10 @@ mod tests {
         );
         assert_detects(
             "<methodCall><methodName>\n  Pingback.Ping\n</methodName></methodCall>",
+            "ssrf.pingback",
+        );
+        assert_detects(
+            "<!-- pingback.ping --><methodCall><methodName>pingback.ping</methodName></methodCall>",
             "ssrf.pingback",
         );
     }
