@@ -269,6 +269,7 @@ rules! {
     HTTP_PROXY_SOCKET = "http.proxy_socket_target", Protocol, 1, Critical, High, "proxy target naming a Unix socket";
     HTTP_MULTIPART_NAME = "http.multipart_name", Protocol, 1, Critical, High, "multipart field or file name with separator characters";
     ANOMALY_CONTROL = "anomaly.control_character", Anomaly, 1, Critical, Medium, "control character in a value";
+    ANOMALY_FLOAT_PARSE = "anomaly.float_parse_hang", Anomaly, 1, Critical, High, "number that sends old floating-point parsers into an endless loop";
     ANOMALY_VALUE_TRUNCATED = "anomaly.value_truncated", Anomaly, 3, Notice, Low, "value longer than the inspection limit";
 }
 

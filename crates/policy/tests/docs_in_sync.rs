@@ -1675,6 +1675,10 @@ fn detection_trigger_cases() -> Vec<(&'static str, String, &'static str)> {
             "GET /detect?v=%01abc HTTP/1.1\r\nHost: a\r\n\r\n".to_owned(),
         ),
         (
+            "anomaly.float_parse_hang",
+            "GET /detect?v=2.2250738585072011e-308 HTTP/1.1\r\nHost: a\r\n\r\n".to_owned(),
+        ),
+        (
             "anomaly.value_truncated",
             header("X-Long", &"a".repeat(1500)),
         ),

@@ -171,6 +171,20 @@ async fn attacks_in_headers_and_cookies_are_blocked() {
     )
     .await;
     assert_blocked(&gw, &up, &audit, &r, "scanner.user_agent").await;
+
+    // A Referer's query values are inspected one by one: as a whole URL the
+    // command is out of command position.
+    let r = send(
+        &gw,
+        request("GET", "/det/a").header(
+            "Referer",
+            "https://example.com/?page=2&args=env%20--version",
+        ),
+        "",
+    )
+    .await;
+    let finding = assert_blocked(&gw, &up, &audit, &r, "rce.unix_command").await;
+    assert_eq!(finding["location"], "header.referer?args");
 }
 
 #[tokio::test]
@@ -302,7 +316,19 @@ async fn look_alike_values_are_forwarded() {
         ))
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(up.count(), 2);
+    // A Referer from the gateway's own development host, whose query names
+    // a page of that host: where the client came from, not a fetch target.
+    let r = send(
+        &gw,
+        request("GET", "/det/a").header(
+            "Referer",
+            "http://localhost:3000/login?next=http%3A%2F%2Flocalhost%3A3000%2Fdashboard&q=drop+off+at+5",
+        ),
+        "",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(up.count(), 3);
 }
 
 #[tokio::test]

@@ -2645,6 +2645,47 @@ pub(crate) fn session(lower: &str, kind: ValueKind<'_>, sink: &mut Sink<'_>) {
     }
 }
 
+// ── Numbers ─────────────────────────────────────────────────────────────
+
+/// A decimal number at the boundary below the smallest normal double
+/// (2.2250738585072014e-308), from 2.2250738585072009e-308 to ...013e-308,
+/// written with at least 17 significant digits, in any notation
+/// (`0.00022250738585072012e-304`): the input that sent the string-to-double
+/// conversion of PHP (CVE-2010-4645) and Java (CVE-2010-4476) into an endless
+/// loop. No measurement needs the 17th digit of a number there.
+pub(crate) fn float_parse_hang(lower: &str) -> bool {
+    let s = crate::text::trim(lower);
+    let s = s.strip_prefix(['+', '-']).unwrap_or(s);
+    let (mantissa, exponent) = match s.split_once('e') {
+        Some((m, e)) => match e.strip_prefix('+').unwrap_or(e).parse::<i32>() {
+            Ok(e) if (-1000..=1000).contains(&e) => (m, e),
+            _ => return false,
+        },
+        None => (s, 0),
+    };
+    let (int_part, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if mantissa.is_empty()
+        || !int_part
+            .bytes()
+            .chain(fraction.bytes())
+            .all(|b| b.is_ascii_digit())
+    {
+        return false;
+    }
+    let digits = int_part.bytes().chain(fraction.bytes());
+    let leading_zeros = digits.clone().take_while(|&b| b == b'0').count();
+    let significant = || digits.clone().skip(leading_zeros);
+    if significant().count() < 17 || int_part.len() > 400 {
+        return false;
+    }
+    // The power of ten of the first significant digit.
+    let power = int_part.len() as i32 - leading_zeros as i32 - 1 + exponent;
+    let first17 = significant()
+        .take(17)
+        .fold(0u64, |n, b| n * 10 + u64::from(b - b'0'));
+    power == -308 && (22_250_738_585_072_009..=22_250_738_585_072_013).contains(&first17)
+}
+
 // ── Control characters ──────────────────────────────────────────────────
 
 /// Control characters and line breaks where they do not belong. Inline:
@@ -3129,6 +3170,38 @@ mod code_interpolation_tests {
             "50% if you pay now",
             "the process spawned (twice)",
             "<%= name %>",
+        ] {
+            assert_clean(v);
+        }
+    }
+}
+
+#[cfg(test)]
+mod number_tests {
+    use crate::tests::{assert_clean, assert_detects};
+
+    #[test]
+    fn numbers_that_hang_old_float_parsers() {
+        for v in [
+            "2.2250738585072011e-308",
+            "2.2250738585072012e-308",
+            "-2.2250738585072012E-308",
+            "0.00022250738585072012e-304",
+            "22250738585072012e-324",
+            "2.22507385850720113605740979670913197593481954635164564e-308",
+        ] {
+            assert_detects(v, "anomaly.float_parse_hang");
+        }
+        for v in [
+            // The smallest normal double itself, and numbers near it with
+            // the digits a double holds.
+            "2.2250738585072014e-308",
+            "2.225073858507201e-308",
+            "2.2250738585072011e-307",
+            "22250738585072011",
+            "1.7976931348623157e308",
+            "2.2250738585072011e-308x",
+            "2.2250738585072011e-99999999999",
         ] {
             assert_clean(v);
         }

@@ -2822,10 +2822,19 @@ fn commands(lower: &str, scratch: &mut ShellScratch, sink: &mut Sink<'_>) {
                             && args.len() == 1
                             && matches!(args[0], Piece::Word { .. })
                             && word_text(args[0]).bytes().all(|c| c.is_ascii_digit());
+                        // `;top -b`, `;at 2:00 "echo test"`: a `;` or `|`
+                        // that opens the value (or a line), glued to the
+                        // command word, with arguments: no text opens so,
+                        // and lists glue one to the word before it
+                        // (`apples;pears`).
+                        let glued = !args.is_empty()
+                            && matches!(sep, Op::Separator | Op::Pipe)
+                            && glued_to_operator(lower.as_bytes(), *start);
                         if (!ambiguous && (shell_args || ends_here || !args.is_empty()))
                             || shell_args
                             || probe_alone
                             || timed
+                            || glued
                         {
                             let rule = if windows {
                                 &rules::RCE_WINDOWS_COMMAND
@@ -2864,8 +2873,18 @@ fn commands(lower: &str, scratch: &mut ShellScratch, sink: &mut Sink<'_>) {
                                     .trim_start_matches([' ', '\t'])
                                     .starts_with('\n'))
                             && !parameter_list(&lower[*end..]);
+                        // `visudo\n`: a command no prose starts with, alone
+                        // on a line the value ends: a command line entered.
+                        let entered = !ambiguous
+                            && args.is_empty()
+                            && is_distinctive(base)
+                            && matches!(next, Some(Piece::Op(Op::Separator)))
+                            && pieces.len() == idx + 2
+                            && lower[*end..]
+                                .trim_start_matches([' ', '\t', '\r'])
+                                .starts_with('\n');
                         let first_shaped = first_shaped && arity_fits;
-                        if first_shaped || timing_probe || distinctive_call || chained {
+                        if first_shaped || timing_probe || distinctive_call || chained || entered {
                             let rule = if windows {
                                 &rules::RCE_WINDOWS_COMMAND
                             } else {
@@ -2881,6 +2900,13 @@ fn commands(lower: &str, scratch: &mut ShellScratch, sink: &mut Sink<'_>) {
             }
         }
     }
+}
+
+/// Whether the word at `start` follows a `;` or `|` with nothing between,
+/// and that operator opens the value or a line (`;top x`, not `a;top x`,
+/// `a ||top x`, nor prose typed `cats ;more than dogs`).
+fn glued_to_operator(s: &[u8], start: usize) -> bool {
+    start >= 1 && matches!(s[start - 1], b';' | b'|') && (start == 1 || s[start - 2] == b'\n')
 }
 
 /// Binaries and files that globbed paths (`/???/c?t`, `/etc/pas[s]wd`) are
@@ -3928,6 +3954,37 @@ mod tests {
     }
 
     #[test]
+    fn a_separator_opening_the_value_glued_to_a_command() {
+        assert_detects(";top Something else", "rce.command_chain");
+        assert_detects(";at 2:00 \"echo test\"", "rce.command_chain");
+        assert_detects("x\n;cut -d: -f1 /etc/passwd", "rce.command_chain");
+        for benign in [
+            "; top of the list",
+            "apples;pears and more",
+            "I like cats ;more than dogs",
+            "position:absolute;top:0;left:0",
+            ";top",
+        ] {
+            assert_clean(benign);
+        }
+    }
+
+    #[test]
+    fn a_distinctive_command_alone_on_an_entered_line() {
+        for v in [
+            "visudo\n",
+            "chef-shell\n",
+            "ansible-console\r\n",
+            "whoami \n",
+        ] {
+            assert_detects(v, "rce.unix_command");
+        }
+        for benign in ["shutdown\n", "chef\n", "top\n"] {
+            assert_clean(benign);
+        }
+    }
+
+    #[test]
     fn windows_commands_glued_to_a_switch() {
         assert_detects("x&ipconfig/all", "rce.windows_command");
         assert_detects("image.jpg&bcdboot/r file.txt", "rce.windows_command");
@@ -3953,8 +4010,10 @@ mod tests {
         for benign in [
             "gzip;q=1.0, identity; q=0.5, *;q=0",
             "gzip; q=1.0",
-            // A trailing line break ends a text, and prose words stay prose.
-            "visudo\n",
+            // Prose words stay prose, a trailing line break after them too
+            // (a command no prose has, alone on a line, is one entered:
+            // `a_distinctive_command_alone_on_an_entered_line`).
+            "ping\n",
             "ping; pong",
             "Cat; dog; bird",
             "CD / DVD player",

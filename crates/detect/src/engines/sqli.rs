@@ -1431,7 +1431,7 @@ fn bare_may_report(a: &SqlAnalysis<'_>) -> bool {
         ) => statement_at(a, i),
         Tk::Word(Kw::Bare) if a.names => {
             let name = a.word(i);
-            is_catalogue(name) || is_server_procedure(name)
+            is_catalogue(unquoted_identifier(name)) || is_server_procedure(name)
         }
         Tk::Word(Kw::Order | Kw::Group) => a.is_kw(i + 1, Kw::By),
         Tk::Semi => stacked_statement(a, i + 1),
@@ -1488,7 +1488,7 @@ fn quoted_may_report(a: &SqlAnalysis<'_>) -> bool {
         Tk::Word(Kw::Union | Kw::Waitfor | Kw::Into | Kw::Order | Kw::Group) => true,
         Tk::Word(Kw::Bare) if a.names => {
             let name = a.word(i);
-            is_catalogue(name) || is_server_procedure(name)
+            is_catalogue(unquoted_identifier(name)) || is_server_procedure(name)
         }
         Tk::Semi | Tk::Logic | Tk::LineComment | Tk::BlockComment { .. } => true,
         Tk::Var => {
@@ -1604,7 +1604,7 @@ fn analyse(a: &SqlAnalysis<'_>, obfuscated: u8, sink: &mut Sink<'_>) {
             }
             Tk::Word(Kw::Bare) if a.names => {
                 let name = a.word(i);
-                if is_catalogue(name) && catalogue_use(a, i) {
+                if is_catalogue(unquoted_identifier(name)) && catalogue_use(a, i) {
                     report(&rules::SQLI_SCHEMA, a.span(i, i + 2), sink);
                     sql_signal = true;
                 } else if is_server_procedure(name) {
@@ -1930,7 +1930,15 @@ fn logic_probe(a: &SqlAnalysis<'_>, j: usize) -> bool {
 fn stacked_statement(a: &SqlAnalysis<'_>, i: usize) -> bool {
     let next_word = |k: usize| a.word(k);
     match a.kind(i) {
-        Some(Tk::Word(Kw::Select)) => select_list(a, i + 1),
+        // (`';select p`: one column, the statement ending there, right
+        // after the literal is closed, as T-SQL's `print` below.)
+        Some(Tk::Word(Kw::Select)) => {
+            select_list(a, i + 1)
+                || (i == 2
+                    && a.context.quote().is_some()
+                    && a.kind(i + 1) == Some(Tk::Word(Kw::Bare))
+                    && a.is_end(i + 2))
+        }
         Some(Tk::Word(Kw::Insert)) => a.is_kw(i + 1, Kw::Into),
         Some(Tk::Word(Kw::Update)) => a.is_kw(i + 2, Kw::Set),
         Some(Tk::Word(Kw::Delete)) => a.is_kw(i + 1, Kw::From),
@@ -2246,7 +2254,7 @@ fn char_chain(a: &SqlAnalysis<'_>, i: usize) -> bool {
 }
 
 fn catalogue_use(a: &SqlAnalysis<'_>, i: usize) -> bool {
-    match a.word(i) {
+    match unquoted_identifier(a.word(i)) {
         // Short names that are ordinary words: only as a qualified name or after FROM.
         "sys" | "mysql" | "dual" => {
             (a.kind(i + 1) == Some(Tk::Dot)
@@ -2256,6 +2264,14 @@ fn catalogue_use(a: &SqlAnalysis<'_>, i: usize) -> bool {
         }
         _ => true,
     }
+}
+
+/// A MySQL identifier without the backticks that quote it
+/// (`` `information_schema` `` names the catalogue too).
+fn unquoted_identifier(word: &str) -> &str {
+    word.strip_prefix('`')
+        .and_then(|w| w.strip_suffix('`'))
+        .unwrap_or(word)
 }
 
 /// A whole SQL statement in a value (paranoia 2): `select x, y from t`,
@@ -2771,6 +2787,25 @@ mod tests {
             "alter table layout",
             "Please alter the table plan",
             "std::string",
+        ] {
+            assert_clean(v);
+        }
+    }
+
+    #[test]
+    fn backticked_catalogues_and_a_select_right_after_the_literal() {
+        assert_detects("from `information_schema`", "sqli.schema_probe");
+        assert_detects(
+            "select 1 from `information_schema`.`tables`",
+            "sqli.schema_probe",
+        );
+        assert_detects("';select p", "sqli.stacked_query");
+        assert_detects("\";SELECT P\n", "sqli.stacked_query");
+        for v in [
+            "'yes'; select Continue",
+            "it's; select one",
+            "; select one",
+            "`schema` docs",
         ] {
             assert_clean(v);
         }

@@ -1,6 +1,7 @@
 //! Threat detection: hands every value a request carries — path segments,
-//! query names and values, header values (cookies split into pairs), and the
-//! buffered body's JSON keys and values, form fields, multipart fields and
+//! query names and values, header values (cookies split into pairs, a
+//! Referer's query values also one by one), and the buffered body's JSON
+//! keys and values, form fields, multipart fields and
 //! file names, XML text, attributes and the raw document, GraphQL argument
 //! literals — to the `portcullis-detect` engines with its location, drops
 //! detections an exception covers, and turns the rest into findings.
@@ -336,6 +337,25 @@ impl Check for ThreatDetectionCheck {
                 ValueKind::HeaderValue { name },
                 || format!("header.{name}"),
             );
+            // The query of the page a Referer names is parameters the client
+            // sends along (`?args=env --version`): each value is inspected on
+            // its own too, as the whole header puts it out of command or
+            // statement position. (Kept a Referer value: a loopback URL in it
+            // is where the client came from, not a fetch target.)
+            if name == header::REFERER.as_str()
+                && let Some((_, query)) = value.split_once('?')
+            {
+                let query = query.split_once('#').map_or(query, |(q, _)| q);
+                for (qname, qvalue) in form_urlencoded::parse(query.as_bytes()) {
+                    self.inspect(
+                        &mut pass,
+                        &mut inspector,
+                        &qvalue,
+                        ValueKind::HeaderValue { name },
+                        || format!("header.{name}?{qname}"),
+                    );
+                }
+            }
         }
         // Protocol enforcement on the head (content type, charset, ranges,
         // method override, restricted headers, bodies on GET).
