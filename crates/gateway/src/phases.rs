@@ -353,6 +353,11 @@ async fn proxy(
     };
 
     // ── Phase: request head ─────────────────────────────────────────────
+    // `OPTIONS *` asks about the server itself, no resource (RFC 9110
+    // §9.3.7): the gateway answers it, naming the methods it forwards.
+    if method == Method::OPTIONS && uri == "*" {
+        return outcome(server_options(), None, Action::allow, peer_ip, log);
+    }
     let admitted = policy.admit(&HeadInput {
         version,
         method: &method,
@@ -1076,6 +1081,22 @@ fn count_error(gateway: &Gateway, pool: &UpstreamPool, kind: &'static str) {
             kind,
         })
         .inc();
+}
+
+/// The answer to `OPTIONS *`: 204 with the methods the gateway forwards.
+fn server_options() -> Answer {
+    let mut headers = HeaderMap::with_capacity(1);
+    headers.insert(
+        header::ALLOW,
+        HeaderValue::from_static("GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"),
+    );
+    Answer {
+        status: StatusCode::NO_CONTENT,
+        fields: AnswerFields::Generated(headers),
+        request_id: None,
+        extra: Vec::new(),
+        body: AnswerBody::Full(Bytes::new()),
+    }
 }
 
 fn block_answer(verdict: &Verdict, request_id: &str) -> Answer {

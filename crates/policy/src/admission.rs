@@ -76,6 +76,9 @@ impl Policy {
         ) {
             return Err(f);
         }
+        if *input.method == Method::CONNECT {
+            return Err(protocol::connect_not_implemented());
+        }
         let path = path::normalize_path(input.uri.path()).map_err(|e| protocol::bad_path(&e))?;
         let host = host_of(input.uri, input.headers);
         let route = self.route(&host, &path).ok_or_else(protocol::no_route)?;

@@ -262,6 +262,10 @@ pub fn evaluate_exchange(
         headers: &raw.headers,
         peer_ip,
     };
+    // `OPTIONS *` names no resource: the gateway answers it itself.
+    if raw.method == http::Method::OPTIONS && raw.uri == "*" {
+        return (Report::new(decide(&[]), None, peer_ip, Vec::new()), None);
+    }
     let admitted = match policy.admit(&input) {
         Ok(a) => a,
         Err(f) => {

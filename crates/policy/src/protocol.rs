@@ -213,6 +213,17 @@ pub fn bad_path(err: &crate::path::PathError) -> Finding {
     f
 }
 
+/// A `CONNECT` request: the gateway is a reverse proxy, it opens no tunnels
+/// (RFC 9110 §15.6.2: a method the server does not implement is a 501).
+pub fn connect_not_implemented() -> Finding {
+    violation(
+        "protocol.connect",
+        StatusCode::NOT_IMPLEMENTED,
+        "method",
+        "CONNECT tunnels are not offered by this gateway",
+    )
+}
+
 /// No route matches the request (host + path).
 pub fn no_route() -> Finding {
     let mut f = violation(

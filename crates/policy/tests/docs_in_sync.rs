@@ -1221,6 +1221,11 @@ fn trigger_cases() -> Vec<(&'static str, String, &'static str)> {
             "127.0.0.1",
         ),
         ("protocol.bad_path", get("/deny/%zz", ""), "127.0.0.1"),
+        (
+            "protocol.connect",
+            "CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n".to_owned(),
+            "127.0.0.1",
+        ),
         ("route.none", get("/nowhere", ""), "127.0.0.1"),
         ("ip.deny", get("/deny", ""), "192.0.2.7"),
         ("ip.not_allowed", get("/allow", ""), "127.0.0.1"),

@@ -520,6 +520,47 @@ async fn protocol_shapes_no_client_sends_are_blocked_at_the_default_level() {
     assert_eq!(up.count(), 6);
 }
 
+/// `OPTIONS *` asks about the server and names no resource: the gateway
+/// answers it. `CONNECT` asks for a tunnel, which a reverse proxy does not
+/// open: 501. Neither reaches the upstream nor is refused as a bad path.
+#[tokio::test]
+async fn options_star_and_connect_get_answers_of_their_own() {
+    let (gw, up, audit) = start().await;
+    let reply = raw_request(
+        gw.addr,
+        b"OPTIONS * HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    assert_eq!(reply.status, 204, "{}", reply.head);
+    let head = reply.head.to_ascii_lowercase();
+    assert!(
+        head.contains("allow: get, head, post, put, patch, delete, options"),
+        "{head}"
+    );
+    for target in ["www.example.org:443", "1.2.3.4:80"] {
+        let req =
+            format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\nConnection: close\r\n\r\n");
+        let reply = raw_request(gw.addr, req.as_bytes()).await.unwrap();
+        assert_eq!(reply.status, 501, "{}", reply.head);
+        let body: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+        assert_eq!(body["rule"], "protocol.connect", "{body}");
+    }
+    wait_for_json_line(&audit, "the refused CONNECT", |l| {
+        l["findings"][0]["rule"] == "protocol.connect"
+    })
+    .await;
+    // `OPTIONS` on a resource is the upstream's to answer.
+    let reply = raw_request(
+        gw.addr,
+        b"OPTIONS /det/a HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    assert_eq!(reply.status, 200, "{}", reply.head);
+    assert_eq!(up.count(), 1);
+}
+
 /// Clients such as curl send `{`, `|`, `"`, `<` and UTF-8 in a request
 /// target as typed. Such a target is neither refused unseen (400) nor
 /// forwarded raw: it is percent-encoded, inspected like any other, and an

@@ -474,6 +474,14 @@ fn predicate_probe(t: &Tokens<'_>, i: usize) -> bool {
         }
         Some(Tk::Word(Kw::Like)) => {
             (w(i + 1) == Some(Tk::Word(Kw::Null)) && end_after(i + 2))
+                // `LIKE '%'` ending the value: the pattern every string
+                // matches, an always-true condition.
+                || (w(i + 1) == Some(Tk::Str { closed: true })
+                    && t.word(i + 1).len() >= 3
+                    && t.word(i + 1)[1..t.word(i + 1).len() - 1]
+                        .bytes()
+                        .all(|b| b == b'%')
+                    && end_after(i + 2))
                 // `name LIKE '` ending the value: the pattern's quote opened
                 // for the query's own closing quote (`I like 'em` has one).
                 || (i > 0
@@ -968,6 +976,8 @@ mod tests {
             "IS NULL",
             "x IS NOT NULL",
             "LIKE NULL",
+            " like '%'",
+            "name LIKE '%%')",
             "in (0,1)",
             "NOT IN (",
             ";drop",
@@ -988,6 +998,8 @@ mod tests {
     #[test]
     fn prose_and_code_pass() {
         for v in [
+            "I like '%' more than 'x'",
+            "like '%s'",
             "3rd floor, left (ask for Thandiwe)",
             "Left (near the door)",
             "Run `len(items)` before pushing",
