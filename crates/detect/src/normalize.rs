@@ -712,6 +712,18 @@ fn replace_text(text: &mut String, bytes: &[u8]) {
     }
 }
 
+/// Flags of bytes no decimal number holds (a number has digits, `.`, `-`,
+/// `+`, an `e` and blanks around it): a value with any of them is no number.
+pub(crate) const NOT_IN_NUMBERS: CharFlags = CharFlags(
+    FLAGS_MASK
+        & !(CharFlags::DIGIT.0
+            | CharFlags::DOT.0
+            | CharFlags::DASH.0
+            | CharFlags::ALPHA.0
+            | CharFlags::OPERATOR.0
+            | CharFlags::SPACE.0),
+);
+
 /// Flags of bytes that are neither base64 (letters, digits, `+`, `/`, `-`,
 /// `_`, `=`) nor white space: a value with any of them is not base64, so a
 /// value whose [`View::flags`] have one (and whose text is the value itself)

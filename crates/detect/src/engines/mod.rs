@@ -376,18 +376,6 @@ impl Engines {
                 encoded::inspect_trimmed(base64, &self.base64, sink);
             }
         }
-        // A number: a digit, sign or dot first, and 17 significant digits.
-        if lower.len() >= 18
-            && f.contains(CharFlags::DIGIT)
-            && matches!(lower.as_bytes()[0], b'0'..=b'9' | b'+' | b'-' | b'.' | b' ')
-            && misc::float_parse_hang(lower)
-        {
-            sink.report(
-                &crate::rules::ANOMALY_FLOAT_PARSE,
-                lower,
-                0..lower.len().min(32),
-            );
-        }
         if only_plain(f) {
             // (A comparison of numbers, `42 like 42`, is plain text too.)
             if (f.contains(CharFlags::SPACE) && gates & gate::SQL_WORD != 0)
@@ -441,6 +429,20 @@ impl Engines {
             return;
         }
         misc::control_characters(text, view.had_nul, f, kind, sink);
+        // A number: a digit, sign or dot first, and 17 significant digits
+        // (one that can hang a parser has a `.` or a `-`: it is not plain).
+        if lower.len() >= 18
+            && f.contains(CharFlags::DIGIT)
+            && !f.any(crate::normalize::NOT_IN_NUMBERS)
+            && matches!(lower.as_bytes()[0], b'0'..=b'9' | b'+' | b'-' | b'.' | b' ')
+            && misc::float_parse_hang(lower)
+        {
+            sink.report(
+                &crate::rules::ANOMALY_FLOAT_PARSE,
+                lower,
+                0..lower.len().min(32),
+            );
+        }
         let sql_punctuation = CharFlags::QUOTE
             | CharFlags::BACKTICK
             | CharFlags::SEMICOLON
