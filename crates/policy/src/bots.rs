@@ -1203,7 +1203,19 @@ mod tests {
             max_clients: 64,
         });
         let bot: IpAddr = "10.0.0.1".parse().unwrap();
-        let person: IpAddr = "10.0.0.2".parse().unwrap();
+        // The table is lossy: two clients in one slot evict each other. The
+        // person is a client the (randomly seeded) hash puts elsewhere.
+        let slot_of = |ip: IpAddr| {
+            let h = t.hasher.hash_one(ip) as usize;
+            (
+                h % SHARDS,
+                (h / SHARDS) % t.shards[h % SHARDS].lock().unwrap().len(),
+            )
+        };
+        let person: IpAddr = (2..=255u8)
+            .map(|last| IpAddr::from([10, 0, 0, last]))
+            .find(|&ip| slot_of(ip) != slot_of(bot))
+            .unwrap();
         let mut now = 1_000_000_000u64;
         let mut seen = Vec::new();
         for i in 0..12u64 {
