@@ -2286,6 +2286,16 @@ pub(crate) fn inspect(lower: &str, scratch: &mut ShellScratch, sink: &mut Sink<'
     if (has(b'!') || has(b'~')) && (history_events(lower) || directory_stack_tilde(lower)) {
         sink.report(&rules::RCE_SUBSTITUTION, lower, 0..lower.len().min(24));
     }
+    // `>/tmp/x`: an output redirection opening the value.
+    if has(b'>')
+        && let Some(p) = redirect_into_file(lower)
+    {
+        sink.report(
+            &rules::RCE_UNIX_COMMAND,
+            lower,
+            p..(p + 32).min(lower.len()),
+        );
+    }
     // `<(` `>(` `$((` `$[` (`shell_only_expansion`) and `${`
     // (`parameter_expansion`).
     if (has(b'$') || (has(b'(') && (has(b'<') || has(b'>'))))
@@ -2363,6 +2373,28 @@ pub(crate) fn inspect(lower: &str, scratch: &mut ShellScratch, sink: &mut Sink<'
             sink.report(&rules::RCE_WINDOWS_COMMAND, lower, p..p + var.len());
         }
     }
+}
+
+/// `>/tmp/curl`, `2>>/var/www/x.php`: a value that is an output
+/// redirection glued to an absolute path of two segments or more, and
+/// nothing else. Appended to a command, it writes that file; prose and
+/// Markdown quotes put a blank after `>` (`> /tmp is full`). The position
+/// of the `>`.
+fn redirect_into_file(lower: &str) -> Option<usize> {
+    let start = lower.len() - crate::text::trim_start(lower).len();
+    let rest = &lower[start..];
+    let rest = rest.strip_prefix(['1', '2']).unwrap_or(rest);
+    let op = lower.len() - rest.len();
+    let rest = rest.strip_prefix(">>").or_else(|| rest.strip_prefix('>'))?;
+    let path = crate::text::trim(rest);
+    (path.len() == rest.trim_end().len()
+        && path.starts_with('/')
+        && path[1..].contains('/')
+        && !path.ends_with('/')
+        && path
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'.' | b'_' | b'-')))
+    .then_some(op)
 }
 
 /// Whether `s` is one word of letters, digits, `.`, `-` and `_` (a key
@@ -2845,11 +2877,16 @@ fn commands(lower: &str, scratch: &mut ShellScratch, sink: &mut Sink<'_>) {
                         }
                     }
                     None if leading => {
+                        // (`echo x >/tmp/a`: output redirected to a path,
+                        // after any argument.)
                         let first_shaped = match args.first() {
                             Some(Piece::Op(Op::Redirect)) => true,
                             Some(p @ Piece::Word { .. }) => shell_shaped(word_text(p), base),
                             _ => false,
-                        };
+                        } || args.windows(2).any(|w| {
+                            matches!(w[0], Piece::Op(Op::Redirect))
+                                && word_text(w[1]).starts_with('/')
+                        });
                         // `sleep 5` as the whole value: a timing probe.
                         let timing_probe = matches!(base, "sleep" | "timeout")
                             && args.len() == 1
@@ -3964,6 +4001,29 @@ mod tests {
             "I like cats ;more than dogs",
             "position:absolute;top:0;left:0",
             ";top",
+        ] {
+            assert_clean(benign);
+        }
+    }
+
+    #[test]
+    fn output_redirected_into_a_file() {
+        for v in [
+            ">/tmp/curl",
+            "2>>/var/www/x.php",
+            "echo x >/tmp/a",
+            "cat a > /dev/null",
+        ] {
+            assert_detects(v, "rce.unix_command");
+        }
+        for benign in [
+            "> /tmp is full",
+            "> quoted reply",
+            ">/tmp/",
+            ">/",
+            "price > 5",
+            "echo hello > out.txt",
+            "->/api/v1",
         ] {
             assert_clean(benign);
         }
