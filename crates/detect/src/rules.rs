@@ -188,6 +188,7 @@ rules! {
     XSS_CSS_EXPRESSION = "xss.css_expression", Xss, 1, Critical, High, "cross-site scripting: script in CSS";
     XSS_JS_INJECTION = "xss.js_injection", Xss, 1, Critical, Medium, "cross-site scripting: script context breakout";
     XSS_TEMPLATE_GADGET = "xss.template_gadget", Xss, 1, Critical, High, "cross-site scripting: client-side template gadget";
+    XSS_SPACED_TAG = "xss.spaced_tag", Xss, 2, Critical, Medium, "cross-site scripting: tag name spelled out with blanks (filter evasion)";
     XSS_HTML_TAG = "xss.html_tag", Xss, 3, Warning, Low, "HTML markup in a value";
     RCE_COMMAND_CHAIN = "rce.command_chain", Rce, 1, Critical, High, "command injection: command after a shell separator";
     RCE_SUBSTITUTION = "rce.substitution", Rce, 1, Critical, High, "command injection: command substitution";

@@ -1517,6 +1517,7 @@ fn detection_trigger_cases() -> Vec<(&'static str, String, &'static str)> {
             "xss.template_gadget",
             json("{{constructor.constructor('alert(1)')()}}"),
         ),
+        ("xss.spaced_tag", json("<f o r m")),
         ("xss.html_tag", json("<b>bold</b>")),
         ("rce.command_chain", json(";cat /etc/passwd")),
         ("rce.substitution", json("$(whoami)")),

@@ -409,6 +409,11 @@ fn markup(lower: &str, sink: &mut Sink<'_>) {
             );
             continue;
         }
+        if let Some(end) = spaced_tag_name(&s[i..]) {
+            sink.report(&rules::XSS_SPACED_TAG, lower, open..i + end);
+            i += end;
+            continue;
+        }
         // `<:vmlframe`: a tag in the default namespace, prefix left empty.
         let prefixed = first == b':' && s.get(i + 1).is_some_and(u8::is_ascii_alphabetic);
         if !first.is_ascii_alphabetic() && !prefixed {
@@ -549,6 +554,39 @@ fn markup(lower: &str, sink: &mut Sink<'_>) {
         }
         i = j.max(i);
     }
+}
+
+/// `<f o r m`, `<s c r i p t>`: an element name of three letters or more
+/// spelled one letter at a time, each followed by one blank, right after
+/// the `<`. A filter that collapses blanks (or a sanitizer that strips them
+/// after matching) turns it into the tag; no language writes a name so.
+/// `after_open` starts after the `<`; the length of the spelled name.
+fn spaced_tag_name(after_open: &[u8]) -> Option<usize> {
+    let alone = |at: usize| {
+        after_open.get(at).is_some_and(u8::is_ascii_alphabetic)
+            && !after_open
+                .get(at + 1)
+                .is_some_and(u8::is_ascii_alphanumeric)
+    };
+    let mut name = [0u8; 12];
+    let mut letters = 0;
+    let mut k = 0;
+    loop {
+        let letter = *after_open.get(k)?;
+        if !letter.is_ascii_alphabetic() || letters == name.len() {
+            return None;
+        }
+        name[letters] = letter;
+        letters += 1;
+        match after_open.get(k + 1) {
+            Some(b' ' | b'\t') if alone(k + 2) => k += 2,
+            Some(b) if b.is_ascii_alphanumeric() => return None,
+            _ => break,
+        }
+    }
+    let name = std::str::from_utf8(&name[..letters]).ok()?;
+    (letters >= 3 && (name == "script" || is_dangerous_element(name) || is_html_element(name)))
+        .then_some(k + 1)
 }
 
 /// DOM event names, for handlers injected into an attribute context
@@ -1047,6 +1085,38 @@ mod tests {
         assert_detects("&lt;script&gt;alert(1)&lt;/script&gt;", "xss.script_tag");
         assert_detects("%3Cscript%3Ealert(1)%3C%2Fscript%3E", "xss.script_tag");
         assert_detects("<div v-html=\"x\"></div>", "xss.template_gadget");
+    }
+
+    #[test]
+    fn a_tag_name_spelled_with_blanks() {
+        for v in [
+            "<f o r m",
+            "foo=bar<f o r m",
+            "<d i a l o g",
+            "<S c R i P t>",
+            "<i f r a m e src=x",
+        ] {
+            assert_detects(v, "xss.spaced_tag");
+        }
+        for benign in [
+            "<a b c",
+            "<b r>",
+            "x <f o r mat",
+            "< f o r m",
+            "<f o r",
+            "a<b and c>d",
+            "<for m",
+            "<p>hi</p>",
+        ] {
+            let found = crate::tests::detect_with(benign, 4);
+            assert!(
+                !crate::tests::ids(&found).contains(&"xss.spaced_tag"),
+                "{benign:?}: {:?}",
+                crate::tests::ids(&found)
+            );
+        }
+        assert_clean("<a b c");
+        assert_clean("x<f o r mat");
     }
 
     #[test]
